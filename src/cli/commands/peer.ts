@@ -1,0 +1,56 @@
+import { type Command, Option } from 'commander'
+import { PEER_SETTINGS, type RawSettings, resolvePeerConfig } from '../../shared/config.ts'
+import { createLogger } from '../../shared/logger.ts'
+import { Peer } from '../../peer/peer.ts'
+
+/** `houseparty peer`: runs one guest in the foreground until SIGTERM/SIGINT. */
+export function registerPeerCommand(program: Command): void {
+  const cmd = program
+    .command('peer')
+    .description('run a peer: join the party at --join, or found a new one')
+    .argument('[files...]', 'files to put into the party once admitted')
+  for (const spec of PEER_SETTINGS) {
+    const flag = spec.kind === 'bool' ? `${spec.flag} [bool]` : spec.kind === 'list' ? `${spec.flag} <value...>` : `${spec.flag} <value>`
+    const opt = new Option(flag, `${spec.description} [env ${spec.env}; default ${JSON.stringify(spec.default)}]`)
+    cmd.addOption(opt)
+  }
+  cmd.action(async (files: string[], opts: Record<string, unknown>) => {
+    const flags: RawSettings = {}
+    for (const spec of PEER_SETTINGS) {
+      const camel = spec.flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+      const v = opts[camel]
+      if (v !== undefined) flags[spec.key] = v as RawSettings[string]
+    }
+    const config = resolvePeerConfig(flags)
+    const logger = createLogger({ level: config.logLevel, pretty: config.logPretty })
+    const peer = new Peer(config, logger)
+    installSignalHandlers(peer)
+    process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'))
+    await peer.start()
+    if (files.length > 0) {
+      await peer.admitted()
+      logger.warn({ files }, 'file arguments are accepted but this peer does not store files yet')
+    }
+  })
+}
+
+function installSignalHandlers(peer: Peer): void {
+  let stopping = false
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      peer.log.warn({ signal }, 'second signal: exiting now')
+      process.exit(1)
+    }
+    stopping = true
+    peer.log.info({ signal }, 'leaving the party')
+    peer
+      .leave()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        peer.log.error({ err }, 'leave failed')
+        process.exit(1)
+      })
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+}

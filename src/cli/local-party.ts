@@ -1,0 +1,140 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createWriteStream, existsSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { HousePartyError } from '../shared/errors.ts'
+import { newPartyKey } from './commands/keygen.ts'
+
+export interface LocalPeer {
+  index: number
+  port: number
+  apiPort: number
+  api: string
+  dataDir: string
+  logFile: string
+  process: ChildProcess | undefined
+}
+
+export interface LocalPartyOptions {
+  dir: string
+  basePort: number
+  host?: string
+  /** Extra flags for every peer (e.g. faster timings in tests). */
+  peerArgs?: string[]
+  env?: NodeJS.ProcessEnv
+  /** The CLI entry to run (defaults to the running one, .ts or .js). */
+  cli?: string
+  /** Pipe peers' log lines here as well as to their log files. */
+  echo?: NodeJS.WritableStream
+}
+
+/** The port scheme of a local party: peer i listens on base+i, its API on base+80+i. */
+export const API_PORT_OFFSET = 80
+export const MAX_LOCAL_PEERS = 64
+
+/**
+ * Runs peers as child processes on one machine: `houseparty party` and the
+ * multi-process tests both use it. Peer 0 founds the party; the others join
+ * through it (or through any peer given).
+ */
+export class LocalParty {
+  readonly peers: LocalPeer[] = []
+  readonly #o: LocalPartyOptions
+  readonly #host: string
+  #keyFile = ''
+
+  constructor(options: LocalPartyOptions) {
+    this.#o = options
+    this.#host = options.host ?? '127.0.0.1'
+  }
+
+  get keyFile(): string {
+    return this.#keyFile
+  }
+
+  /** Makes (or reuses) the party key in dir/party.key. */
+  async prepare(): Promise<void> {
+    await mkdir(this.#o.dir, { recursive: true })
+    this.#keyFile = join(resolve(this.#o.dir), 'party.key')
+    if (!existsSync(this.#keyFile)) await writeFile(this.#keyFile, `${newPartyKey()}\n`, { mode: 0o600 })
+  }
+
+  peer(index: number): LocalPeer {
+    let p = this.peers[index]
+    if (!p) {
+      if (index >= MAX_LOCAL_PEERS) throw new HousePartyError('ERR_INVALID_ARGUMENT', `a local party holds at most ${MAX_LOCAL_PEERS} peers`)
+      const port = this.#o.basePort + index
+      const apiPort = this.#o.basePort + API_PORT_OFFSET + index
+      const dataDir = join(resolve(this.#o.dir), `peer-${index}`)
+      p = { index, port, apiPort, api: `${this.#host}:${apiPort}`, dataDir, logFile: join(resolve(this.#o.dir), `peer-${index}.log`), process: undefined }
+      this.peers[index] = p
+    }
+    return p
+  }
+
+  /** Starts peer `index`; `join` lists peer indexes to use as doors (none: found a party). */
+  async start(index: number, join: number[] = index === 0 ? [] : [0], extraArgs: string[] = []): Promise<LocalPeer> {
+    if (!this.#keyFile) await this.prepare()
+    const p = this.peer(index)
+    if (p.process && p.process.exitCode === null && p.process.signalCode === null) {
+      throw new HousePartyError('ERR_INVALID_ARGUMENT', `peer ${index} is already running`)
+    }
+    await mkdir(p.dataDir, { recursive: true })
+    const cli = this.#o.cli ?? process.argv[1] ?? ''
+    const doors = join.map((j) => `${this.#host}:${this.peer(j).port}`)
+    const args = [
+      ...process.execArgv.filter((a) => !a.startsWith('--test')),
+      cli, 'peer',
+      '--host', this.#host, '--port', String(p.port), '--api-port', String(p.apiPort),
+      '--data', p.dataDir, '--key-file', this.#keyFile,
+      ...(doors.length > 0 ? ['--join', doors.join(',')] : []),
+      ...(this.#o.peerArgs ?? []), ...extraArgs,
+    ]
+    const env = { ...process.env, ...this.#o.env }
+    for (const k of Object.keys(env)) if (k.startsWith('HOUSEPARTY_') && !(this.#o.env && k in this.#o.env)) delete env[k]
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const log = createWriteStream(p.logFile, { flags: 'a' })
+    child.stdout?.pipe(log)
+    child.stderr?.pipe(log)
+    if (this.#o.echo) {
+      child.stdout?.pipe(this.#o.echo, { end: false })
+      child.stderr?.pipe(this.#o.echo, { end: false })
+    }
+    p.process = child
+    return p
+  }
+
+  isRunning(index: number): boolean {
+    const c = this.peers[index]?.process
+    return !!c && c.exitCode === null && c.signalCode === null
+  }
+
+  signal(index: number, signal: NodeJS.Signals): void {
+    this.peers[index]?.process?.kill(signal)
+  }
+
+  /** Waits for peer `index` to exit (after a signal). */
+  async exited(index: number, timeoutMs = 10_000): Promise<number | string | null> {
+    const c = this.peers[index]?.process
+    if (!c) return null
+    if (c.exitCode !== null || c.signalCode !== null) return c.exitCode ?? c.signalCode
+    await Promise.race([once(c, 'exit'), new Promise((r) => setTimeout(r, timeoutMs).unref())])
+    return c.exitCode ?? c.signalCode
+  }
+
+  /** SIGTERM every running peer (each leaves gracefully), then SIGKILL stragglers. */
+  async stopAll(graceMs = 8_000): Promise<void> {
+    const running = this.peers.filter((p) => p.process && p.process.exitCode === null && p.process.signalCode === null)
+    for (const p of running) {
+      p.process?.kill('SIGCONT') // a frozen peer cannot handle SIGTERM
+      p.process?.kill('SIGTERM')
+    }
+    await Promise.all(running.map((p) => this.exited(p.index, graceMs)))
+    for (const p of running) if (p.process?.exitCode === null && p.process.signalCode === null) p.process.kill('SIGKILL')
+  }
+
+  async readLog(index: number): Promise<string> {
+    return readFile(this.peer(index).logFile, 'utf8').catch(() => '')
+  }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+import { Command } from 'commander'
+import { isHousePartyError } from '../shared/errors.ts'
+import { registerGuestsCommand } from './commands/guests.ts'
+import { registerKeygenCommand } from './commands/keygen.ts'
+import { registerPartyCommand } from './commands/party.ts'
+import { registerPeerCommand } from './commands/peer.ts'
+
+const program = new Command()
+  .name('houseparty')
+  .description('House Party: a RAID-like distributed file store. Peers form a party; files are erasure-coded across them.')
+  .version('0.1.0')
+  .showHelpAfterError()
+
+registerPeerCommand(program)
+registerPartyCommand(program)
+registerGuestsCommand(program)
+registerKeygenCommand(program)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  const code = isHousePartyError(err) ? err.code : 'ERR_INTERNAL'
+  process.stderr.write(`houseparty: ${code}: ${(err as Error).message}\n`)
+  process.exit(1)
+}

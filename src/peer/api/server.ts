@@ -1,0 +1,64 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
+import type { Logger } from '../../shared/logger.ts'
+import type { Membership } from '../membership/index.ts'
+import type { PeerMetrics } from '../metrics/index.ts'
+
+export interface ApiOptions {
+  host: string
+  port: number
+  membership: Membership
+  metrics: PeerMetrics
+  logger: Logger
+  /** Extra routes (files, fragments) registered by later layers. */
+  extend?: (app: FastifyInstance) => void
+}
+
+/** The peer's HTTP API: guests, health, metrics. Errors are JSON { error: { code, message } }. */
+export function createApi(options: ApiOptions): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: options.logger as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    forceCloseConnections: true,
+  }) as unknown as FastifyInstance
+  const { membership, metrics } = options
+
+  app.setErrorHandler((err: Error, _req, reply) => {
+    const fastifyStatus = (err as { statusCode?: number }).statusCode
+    const e = err instanceof HousePartyError
+      ? err
+      : fastifyStatus && fastifyStatus < 500
+        ? new HousePartyError('ERR_INVALID_ARGUMENT', err.message)
+        : toHousePartyError(err)
+    if (e.status >= 500) options.logger.warn({ err: e, code: e.code }, 'request failed')
+    void reply.status(e.status).send({ error: e.toJSON() })
+  })
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no route ${req.method} ${req.url}` } })
+  })
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+
+  app.get('/readyz', async (_req, reply) => {
+    if (!membership.isGuest) return reply.status(503).send({ status: 'joining', error: new HousePartyError('ERR_NOT_ADMITTED').toJSON() })
+    return { status: 'ready', epoch: membership.view?.epoch }
+  })
+
+  app.get('/guests', async () => {
+    const view = membership.view
+    return {
+      self: membership.id ?? null,
+      status: membership.status,
+      epoch: view?.epoch ?? 0,
+      guests: (view?.guests ?? []).map((g) => ({ id: g.id, address: g.address, apiPort: g.apiPort, since: g.since, self: g.id === membership.id })),
+    }
+  })
+
+  app.get('/metrics', async (_req, reply) => {
+    const body = await metrics.registry.metrics()
+    return reply.type(metrics.registry.contentType).send(body)
+  })
+
+  options.extend?.(app)
+  return app
+}

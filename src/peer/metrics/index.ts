@@ -1,0 +1,1 @@
+export { createPeerMetrics, type PeerMetrics } from './metrics.ts'

@@ -1,0 +1,1 @@
+export { freshRingId, type RingId, randomRingId, rendezvousRank, ringPosition, successors } from './ring.ts'

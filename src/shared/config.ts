@@ -1,0 +1,194 @@
+import { readFileSync } from 'node:fs'
+import { HousePartyError } from './errors.ts'
+
+/**
+ * Everything a peer can be told, in one typed object. Each setting has one
+ * flag and one environment variable (12-factor: Kubernetes sets env vars),
+ * a default and the reason for that default. The CLI's --help and the
+ * README's configuration table are made from PEER_SETTINGS.
+ */
+export interface PeerConfig {
+  host: string
+  advertiseHost: string
+  port: number
+  apiHost: string
+  apiPort: number
+  dataDir: string
+  join: string[]
+  foundIfAlone: boolean
+  key: Buffer | undefined
+  insecure: boolean
+  logLevel: string
+  logPretty: boolean
+  membership: MembershipTimings
+}
+
+export interface MembershipTimings {
+  pingIntervalMs: number
+  suspectAfterMs: number
+  voteTimeoutMs: number
+  proposalTimeoutMs: number
+  joinTimeoutMs: number
+  joinRetryMaxMs: number
+  leaveTimeoutMs: number
+}
+
+type Kind = 'string' | 'int' | 'bool' | 'list'
+
+export interface SettingSpec {
+  /** Dotted path into PeerConfig. */
+  key: string
+  flag: string
+  env: string
+  kind: Kind
+  default: string | number | boolean | string[]
+  description: string
+}
+
+export const PEER_SETTINGS: SettingSpec[] = [
+  { key: 'host', flag: '--host', env: 'HOUSEPARTY_HOST', kind: 'string', default: '127.0.0.1',
+    description: 'Address to bind UDP membership and TCP transfer to.' },
+  { key: 'advertiseHost', flag: '--advertise-host', env: 'HOUSEPARTY_ADVERTISE_HOST', kind: 'string', default: '',
+    description: 'Address other guests reach this peer at (a pod IP or DNS name); defaults to --host, or the first non-internal IPv4 when --host is 0.0.0.0.' },
+  { key: 'port', flag: '--port', env: 'HOUSEPARTY_PORT', kind: 'int', default: 7400,
+    description: 'UDP port for membership; the same number on TCP carries fragments.' },
+  { key: 'apiHost', flag: '--api-host', env: 'HOUSEPARTY_API_HOST', kind: 'string', default: '',
+    description: 'Address the HTTP API binds to; defaults to --host.' },
+  { key: 'apiPort', flag: '--api-port', env: 'HOUSEPARTY_API_PORT', kind: 'int', default: 7480,
+    description: 'HTTP API port (files, guests, health, metrics).' },
+  { key: 'dataDir', flag: '--data', env: 'HOUSEPARTY_DATA', kind: 'string', default: './houseparty-data',
+    description: 'Directory for fragments and the peer identity.' },
+  { key: 'join', flag: '--join', env: 'HOUSEPARTY_JOIN', kind: 'list', default: [],
+    description: 'HOST:PORT of any guest (comma-separated, DNS names may resolve to many); "none" or empty founds a new party.' },
+  { key: 'foundIfAlone', flag: '--found-if-alone', env: 'HOUSEPARTY_FOUND_IF_ALONE', kind: 'bool', default: false,
+    description: 'Found a new party when no --join address answers. Off by default: a peer that cannot reach the party must not split it.' },
+  { key: 'keyFile', flag: '--key-file', env: 'HOUSEPARTY_KEY_FILE', kind: 'string', default: '',
+    description: 'File holding the party key that authenticates every datagram and transfer.' },
+  { key: 'keyValue', flag: '--key', env: 'HOUSEPARTY_KEY', kind: 'string', default: '',
+    description: 'The party key itself (prefer --key-file or a Kubernetes Secret).' },
+  { key: 'insecure', flag: '--insecure', env: 'HOUSEPARTY_INSECURE', kind: 'bool', default: false,
+    description: 'Run without a party key: anyone who can reach the ports can join. Logs a warning.' },
+  { key: 'logLevel', flag: '--log-level', env: 'HOUSEPARTY_LOG_LEVEL', kind: 'string', default: 'info',
+    description: 'pino level: trace, debug, info, warn, error, fatal, silent.' },
+  { key: 'logPretty', flag: '--log-pretty', env: 'HOUSEPARTY_LOG_PRETTY', kind: 'bool', default: false,
+    description: 'Readable log lines for a terminal instead of JSON.' },
+  { key: 'membership.pingIntervalMs', flag: '--ping-interval-ms', env: 'HOUSEPARTY_PING_INTERVAL_MS', kind: 'int', default: 200,
+    description: 'How often each guest pings every other guest. 200 ms keeps detection under 2 s at a few hundred datagrams a second per peer.' },
+  { key: 'membership.suspectAfterMs', flag: '--suspect-after-ms', env: 'HOUSEPARTY_SUSPECT_AFTER_MS', kind: 'int', default: 1000,
+    description: 'Silence after which a guest is suspected and a ping-vote starts: five missed pings, so a busy peer is not suspected for one slow tick.' },
+  { key: 'membership.voteTimeoutMs', flag: '--vote-timeout-ms', env: 'HOUSEPARTY_VOTE_TIMEOUT_MS', kind: 'int', default: 450,
+    description: 'How long voters try to ping a suspect (three attempts) before voting it dead.' },
+  { key: 'membership.proposalTimeoutMs', flag: '--proposal-timeout-ms', env: 'HOUSEPARTY_PROPOSAL_TIMEOUT_MS', kind: 'int', default: 800,
+    description: 'How long a coordinator waits for every guest to approve a change before aborting it.' },
+  { key: 'membership.joinTimeoutMs', flag: '--join-timeout-ms', env: 'HOUSEPARTY_JOIN_TIMEOUT_MS', kind: 'int', default: 4000,
+    description: 'How long a newcomer waits to be admitted before knocking again.' },
+  { key: 'membership.joinRetryMaxMs', flag: '--join-retry-max-ms', env: 'HOUSEPARTY_JOIN_RETRY_MAX_MS', kind: 'int', default: 5000,
+    description: 'Ceiling of the backoff between join attempts.' },
+  { key: 'membership.leaveTimeoutMs', flag: '--leave-timeout-ms', env: 'HOUSEPARTY_LEAVE_TIMEOUT_MS', kind: 'int', default: 3000,
+    description: 'How long a leaving peer waits for the party to confirm its removal.' },
+]
+
+export type RawSettings = Record<string, string | number | boolean | string[] | undefined>
+
+function parseValue(spec: SettingSpec, raw: unknown): string | number | boolean | string[] {
+  const bad = (why: string): never => {
+    throw new HousePartyError('ERR_INVALID_CONFIG', `${spec.flag} / ${spec.env}: ${why}`)
+  }
+  switch (spec.kind) {
+    case 'string':
+      return String(raw)
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : Number(String(raw).trim())
+      if (!Number.isInteger(n) || n < 0 || n > 10_000_000) bad(`expected a whole number, got ${JSON.stringify(raw)}`)
+      return n
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw
+      const s = String(raw).trim().toLowerCase()
+      if (['1', 'true', 'yes', 'on', ''].includes(s)) return true
+      if (['0', 'false', 'no', 'off'].includes(s)) return false
+      return bad(`expected true or false, got ${JSON.stringify(raw)}`)
+    }
+    case 'list': {
+      const items = Array.isArray(raw) ? raw.flatMap((x) => String(x).split(',')) : String(raw).split(',')
+      return items.map((s) => s.trim()).filter((s) => s !== '' && s.toLowerCase() !== 'none')
+    }
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.')
+  let node = target
+  for (const part of parts.slice(0, -1)) {
+    node[part] ??= {}
+    node = node[part] as Record<string, unknown>
+  }
+  node[parts.at(-1) as string] = value
+}
+
+/**
+ * Merges flags over environment over defaults. `flags` holds only what was
+ * given on the command line, keyed by setting key.
+ */
+export function resolvePeerConfig(flags: RawSettings, env: NodeJS.ProcessEnv = process.env): PeerConfig {
+  const flat: Record<string, unknown> = {}
+  for (const spec of PEER_SETTINGS) {
+    const fromFlag = flags[spec.key]
+    const fromEnv = env[spec.env]
+    const raw = fromFlag !== undefined ? fromFlag : fromEnv !== undefined ? fromEnv : spec.default
+    flat[spec.key] = parseValue(spec, raw)
+  }
+  const cfg: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(flat)) setPath(cfg, k, v)
+
+  const { keyFile, keyValue, ...rest } = cfg as Record<string, unknown> & { keyFile: string; keyValue: string }
+  const config = rest as unknown as PeerConfig
+  config.key = loadKey(keyFile, keyValue)
+  if (config.apiHost === '') config.apiHost = config.host
+  validatePeerConfig(config)
+  return config
+}
+
+function loadKey(keyFile: string, keyValue: string): Buffer | undefined {
+  if (keyFile !== '' && keyValue !== '') {
+    throw new HousePartyError('ERR_INVALID_CONFIG', 'give the party key with --key-file or --key, not both')
+  }
+  let text = keyValue
+  if (keyFile !== '') {
+    try {
+      text = readFileSync(keyFile, 'utf8')
+    } catch (err) {
+      throw new HousePartyError('ERR_INVALID_CONFIG', `cannot read --key-file ${keyFile}: ${(err as Error).message}`)
+    }
+  }
+  text = text.trim()
+  if (text === '') return undefined
+  if (Buffer.byteLength(text) < 16) {
+    throw new HousePartyError('ERR_INVALID_CONFIG', 'the party key must be at least 16 characters (houseparty keygen makes one)')
+  }
+  return Buffer.from(text, 'utf8')
+}
+
+export function validatePeerConfig(c: PeerConfig): void {
+  const bad = (msg: string): never => {
+    throw new HousePartyError('ERR_INVALID_CONFIG', msg)
+  }
+  for (const [name, port] of [['--port', c.port], ['--api-port', c.apiPort]] as const) {
+    // Guests are told a fixed port, so 0 (any free port) cannot be advertised.
+    if (port < 1 || port > 65535) bad(`${name} must be 1..65535`)
+  }
+  if (c.key === undefined && !c.insecure) {
+    bad('no party key: pass --key-file FILE (or HOUSEPARTY_KEY), or --insecure to run without authentication')
+  }
+  if (c.key !== undefined && c.insecure) bad('--insecure and a party key contradict each other')
+  const m = c.membership
+  if (m.pingIntervalMs < 10) bad('--ping-interval-ms must be at least 10')
+  if (m.suspectAfterMs < 2 * m.pingIntervalMs) bad('--suspect-after-ms must be at least twice --ping-interval-ms')
+  if (m.voteTimeoutMs < 50) bad('--vote-timeout-ms must be at least 50')
+}
+
+export function defaultMembershipTimings(): MembershipTimings {
+  const out: Record<string, unknown> = {}
+  for (const spec of PEER_SETTINGS) if (spec.key.startsWith('membership.')) setPath(out, spec.key, spec.default)
+  return (out as { membership: MembershipTimings }).membership
+}

@@ -1,0 +1,77 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { createSocket } from 'node:dgram'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { API_PORT_OFFSET, LocalParty } from '../../src/cli/local-party.ts'
+import { waitFor } from './wait.ts'
+
+export const CLI = resolve(import.meta.dirname, '../../src/cli/main.ts')
+
+export interface GuestsReply {
+  self: string | null
+  status: string
+  epoch: number
+  guests: { id: string; address: string; apiPort: number; since: number }[]
+}
+
+async function portFree(port: number): Promise<boolean> {
+  const tcp = await new Promise<boolean>((res) => {
+    const s = createServer().once('error', () => res(false)).listen(port, '127.0.0.1', () => s.close(() => res(true)))
+  })
+  if (!tcp) return false
+  return new Promise<boolean>((res) => {
+    const u = createSocket('udp4').once('error', () => res(false))
+    u.bind(port, '127.0.0.1', () => u.close(() => res(true)))
+  })
+}
+
+/** Finds a base port whose whole block (peers, APIs) is free, starting at a random spot. */
+export async function freeBasePort(peers: number): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const base = 20_000 + Math.floor(Math.random() * 400) * 100
+    const ports = [...Array(peers).keys()].flatMap((i) => [base + i, base + API_PORT_OFFSET + i])
+    const free = await Promise.all(ports.map(portFree))
+    if (free.every(Boolean)) return base
+  }
+  throw new Error('no free port block found')
+}
+
+export async function newParty(peers: number, peerArgs: string[] = []): Promise<{ party: LocalParty; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'houseparty-test-'))
+  const party = new LocalParty({ dir, basePort: await freeBasePort(peers), cli: CLI, peerArgs: ['--log-level', 'info', ...peerArgs] })
+  await party.prepare()
+  return {
+    party,
+    cleanup: async () => {
+      await party.stopAll(3_000)
+      if (!process.env.HOUSEPARTY_KEEP_TEST_DIRS) await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export async function guestsOf(api: string): Promise<GuestsReply> {
+  const res = await fetch(`http://${api}/guests`, { signal: AbortSignal.timeout(2_000) })
+  return (await res.json()) as GuestsReply
+}
+
+/** Waits until every listed peer reports the same epoch and exactly `expected` guests. */
+export async function waitForAgreement(party: LocalParty, indexes: number[], expected: number, timeoutMs = 20_000): Promise<GuestsReply[]> {
+  return waitFor(
+    `${indexes.length} peers to agree on ${expected} guests`,
+    async () => {
+      const lists = await Promise.all(indexes.map((i) => guestsOf(party.peer(i).api)))
+      const first = lists[0]
+      if (!first || first.guests.length !== expected) return false
+      const ids = (g: GuestsReply): string => `${g.epoch}|${g.guests.map((x) => x.id).join(',')}`
+      return lists.every((l) => ids(l) === ids(first)) ? lists : false
+    },
+    { timeoutMs, intervalMs: 100 },
+  )
+}
+
+export async function metric(api: string, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`http://${api}/metrics`, { signal: AbortSignal.timeout(2_000) })).text()
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `))
+  return line ? Number(line.split(' ').at(-1)) : 0
+}

@@ -1,0 +1,24 @@
+/**
+ * Polls `probe` until it returns a value other than undefined/false, or
+ * throws when the deadline passes, with the last value seen in the message.
+ * Tests wait on conditions, never on fixed sleeps.
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  { timeoutMs = 15_000, intervalMs = 50 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await probe()
+      if (v !== undefined && v !== false) return v
+      last = v
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last instanceof Error ? last.message : JSON.stringify(last))}`)
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
