@@ -85,11 +85,21 @@ export class LocalParty {
     const doors = join.map((j) => `${this.#host}:${this.peer(j).port}`)
     const args = [
       ...process.execArgv.filter((a) => !a.startsWith('--test')),
-      cli, 'peer',
-      '--host', this.#host, '--port', String(p.port), '--api-port', String(p.apiPort),
-      '--data', p.dataDir, '--key-file', this.#keyFile,
+      cli,
+      'peer',
+      '--host',
+      this.#host,
+      '--port',
+      String(p.port),
+      '--api-port',
+      String(p.apiPort),
+      '--data',
+      p.dataDir,
+      '--key-file',
+      this.#keyFile,
       ...(doors.length > 0 ? ['--join', doors.join(',')] : []),
-      ...(this.#o.peerArgs ?? []), ...extraArgs,
+      ...(this.#o.peerArgs ?? []),
+      ...extraArgs,
     ]
     const env = { ...process.env, ...this.#o.env }
     for (const k of Object.keys(env)) if (k.startsWith('HOUSEPARTY_') && !(this.#o.env && k in this.#o.env)) delete env[k]

@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises'
-import { networkInterfaces } from 'node:os'
 import { isIP } from 'node:net'
+import { networkInterfaces } from 'node:os'
 import { joinAddress, splitAddress } from './net/index.ts'
 
 /** This machine's addresses, so a peer never knocks on its own door. */

@@ -89,7 +89,13 @@ export class Peer {
     if (c.insecure) this.log.warn('running without a party key (--insecure): anyone who reaches these ports can join and read data')
     await mkdir(c.dataDir, { recursive: true })
     await this.#transport.start()
-    this.#api = createApi({ host: c.apiHost, port: c.apiPort, membership: this.membership, metrics: this.metrics, logger: this.log.child({ component: 'api' }) })
+    this.#api = createApi({
+      host: c.apiHost,
+      port: c.apiPort,
+      membership: this.membership,
+      metrics: this.metrics,
+      logger: this.log.child({ component: 'api' }),
+    })
     await this.#api.listen({ host: c.apiHost, port: c.apiPort })
     const addr = this.#api.server.address()
     this.#apiPort = typeof addr === 'object' && addr ? addr.port : c.apiPort

@@ -1,10 +1,10 @@
+import { createSocket } from 'node:dgram'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { createSocket } from 'node:dgram'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { API_PORT_OFFSET, LocalParty } from '../../src/cli/local-party.ts'
-import { waitFor } from './wait.ts'
+import { FatalWait, waitFor } from './wait.ts'
 
 export const CLI = resolve(import.meta.dirname, '../../src/cli/main.ts')
 
@@ -17,7 +17,9 @@ export interface GuestsReply {
 
 async function portFree(port: number): Promise<boolean> {
   const tcp = await new Promise<boolean>((res) => {
-    const s = createServer().once('error', () => res(false)).listen(port, '127.0.0.1', () => s.close(() => res(true)))
+    const s = createServer()
+      .once('error', () => res(false))
+      .listen(port, '127.0.0.1', () => s.close(() => res(true)))
   })
   if (!tcp) return false
   return new Promise<boolean>((res) => {
@@ -29,7 +31,8 @@ async function portFree(port: number): Promise<boolean> {
 /** Finds a base port whose whole block (peers, APIs) is free, starting at a random spot. */
 export async function freeBasePort(peers: number): Promise<number> {
   for (let tries = 0; tries < 50; tries++) {
-    const base = 20_000 + Math.floor(Math.random() * 400) * 100
+    // Below Linux's ephemeral range (32768+), so an outgoing connection never takes a peer's port.
+    const base = 20_000 + Math.floor(Math.random() * 120) * 100
     const ports = [...Array(peers).keys()].flatMap((i) => [base + i, base + API_PORT_OFFSET + i])
     const free = await Promise.all(ports.map(portFree))
     if (free.every(Boolean)) return base
@@ -60,6 +63,12 @@ export async function waitForAgreement(party: LocalParty, indexes: number[], exp
   return waitFor(
     `${indexes.length} peers to agree on ${expected} guests`,
     async () => {
+      for (const i of indexes) {
+        if (!party.isRunning(i)) {
+          const tail = (await party.readLog(i)).split('\n').slice(-8).join('\n')
+          throw new FatalWait(`peer ${i} is not running (exit ${party.peer(i).process?.exitCode ?? party.peer(i).process?.signalCode}); its log ends:\n${tail}`)
+        }
+      }
       const lists = await Promise.all(indexes.map((i) => guestsOf(party.peer(i).api)))
       const first = lists[0]
       if (!first || first.guests.length !== expected) return false

@@ -1,3 +1,6 @@
+/** Thrown by a probe to stop waiting at once: the condition can no longer come true. */
+export class FatalWait extends Error {}
+
 /**
  * Polls `probe` until it returns a value other than undefined/false, or
  * throws when the deadline passes, with the last value seen in the message.
@@ -16,9 +19,11 @@ export async function waitFor<T>(
       if (v !== undefined && v !== false) return v
       last = v
     } catch (err) {
+      if (err instanceof FatalWait) throw err
       last = err
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last instanceof Error ? last.message : JSON.stringify(last))}`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last instanceof Error ? last.message : JSON.stringify(last))}`)
     await new Promise((r) => setTimeout(r, intervalMs))
   }
 }

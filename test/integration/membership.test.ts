@@ -67,7 +67,10 @@ describe('a party of real peer processes on 127.0.0.1', () => {
     await waitForAgreement(party, [0, 1, 2], 3, 15_000)
     party.signal(frozen, 'SIGCONT')
     const lists = await waitForAgreement(party, [0, 1, 2, 3], 4, 20_000)
-    assert.ok(lists[3]?.guests.some((g) => g.id === lists[3]?.self), 'the woken peer is on its own list again')
+    assert.ok(
+      lists[3]?.guests.some((g) => g.id === lists[3]?.self),
+      'the woken peer is on its own list again',
+    )
     assert.ok((await metric(party.peer(frozen).api, 'houseparty_membership_events_total', 'event="removed_self"')) >= 1, 'it learned it was removed')
     await cleanup()
   })

@@ -15,7 +15,7 @@ export function registerPartyCommand(program: Command): void {
     .option('--peers <n>', 'how many peers', '5')
     .option('--base-port <port>', 'peer i uses UDP/TCP port base+i and API port base+80+i', '7400')
     .option('--data <dir>', 'where peers keep their data, logs and the party key', '.party')
-    .option('--verbose', 'also print every peer\'s log lines here')
+    .option('--verbose', "also print every peer's log lines here")
     .action(async (opts: { peers: string; basePort: string; data: string; verbose?: boolean }) => {
       const n = Number(opts.peers)
       const base = Number(opts.basePort)
@@ -38,7 +38,11 @@ export function registerPartyCommand(program: Command): void {
       let seen = 0
       while (Date.now() < deadline && !stopping) {
         const counts = await Promise.all(
-          party.peers.map((p) => getJson<GuestsReply>(p.api, '/guests').then((g) => g.guests.length).catch(() => 0)),
+          party.peers.map((p) =>
+            getJson<GuestsReply>(p.api, '/guests')
+              .then((g) => g.guests.length)
+              .catch(() => 0),
+          ),
         )
         seen = Math.min(...counts)
         if (seen === n) break

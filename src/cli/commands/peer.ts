@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander'
+import { Peer } from '../../peer/peer.ts'
 import { PEER_SETTINGS, type RawSettings, resolvePeerConfig } from '../../shared/config.ts'
 import { createLogger } from '../../shared/logger.ts'
-import { Peer } from '../../peer/peer.ts'
 
 /** `houseparty peer`: runs one guest in the foreground until SIGTERM/SIGINT. */
 export function registerPeerCommand(program: Command): void {

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Membership } from '../membership/index.ts'
@@ -16,20 +16,18 @@ export interface ApiOptions {
 
 /** The peer's HTTP API: guests, health, metrics. Errors are JSON { error: { code, message } }. */
 export function createApi(options: ApiOptions): FastifyInstance {
-  const app: FastifyInstance = Fastify({
-    loggerInstance: options.logger as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
-    forceCloseConnections: true,
-  }) as unknown as FastifyInstance
+  // Fastify's own request logging is off: one line per request would drown the membership log.
+  const app: FastifyInstance = Fastify({ forceCloseConnections: true })
   const { membership, metrics } = options
 
   app.setErrorHandler((err: Error, _req, reply) => {
     const fastifyStatus = (err as { statusCode?: number }).statusCode
-    const e = err instanceof HousePartyError
-      ? err
-      : fastifyStatus && fastifyStatus < 500
-        ? new HousePartyError('ERR_INVALID_ARGUMENT', err.message)
-        : toHousePartyError(err)
+    const e =
+      err instanceof HousePartyError
+        ? err
+        : fastifyStatus && fastifyStatus < 500
+          ? new HousePartyError('ERR_INVALID_ARGUMENT', err.message)
+          : toHousePartyError(err)
     if (e.status >= 500) options.logger.warn({ err: e, code: e.code }, 'request failed')
     void reply.status(e.status).send({ error: e.toJSON() })
   })

@@ -132,14 +132,15 @@ export class FailureDetector {
     this.#o.onEvent?.('suspected')
     const voters = this.#o.membership.others().filter((g) => g.id !== target)
     this.#log.info({ suspect: target, silentForMs: Math.round(silentFor), voters: voters.length }, 'guest suspected; asking every guest to ping it')
-    const ballots = voters.map((v) =>
-      this.#o.messenger
-        .request<Reply>(v.address, (rid) => ({ type: 'pingReq', rid, from: self, target }), {
-          timeoutMs: t.voteTimeoutMs + 150,
-          resendMs: Math.max(20, Math.floor(t.voteTimeoutMs / 3)),
-        })
-        .then((r) => r.type === 'pingReqResult' && r.alive)
-        .catch(() => false), // a voter that does not answer cannot vouch for the suspect
+    const ballots = voters.map(
+      (v) =>
+        this.#o.messenger
+          .request<Reply>(v.address, (rid) => ({ type: 'pingReq', rid, from: self, target }), {
+            timeoutMs: t.voteTimeoutMs + 150,
+            resendMs: Math.max(20, Math.floor(t.voteTimeoutMs / 3)),
+          })
+          .then((r) => r.type === 'pingReqResult' && r.alive)
+          .catch(() => false), // a voter that does not answer cannot vouch for the suspect
     )
     const votes = await Promise.all([this.#reach(address, self), ...ballots])
     const alive = votes.filter(Boolean).length
@@ -185,8 +186,7 @@ export class FailureDetector {
     const now = this.#o.clock.monotonic()
     // Someone else is already voting on this suspect: do not start a second vote.
     this.#voting.set(msg.target, now + this.#o.timings.voteTimeoutMs * 2 + this.#o.timings.proposalTimeoutMs)
-    const answer = (alive: boolean): void =>
-      this.#o.messenger.send(from, { type: 'pingReqResult', re: msg.rid, from: self, target: msg.target, alive })
+    const answer = (alive: boolean): void => this.#o.messenger.send(from, { type: 'pingReqResult', re: msg.rid, from: self, target: msg.target, alive })
     if (!target) return answer(false)
     void this.#reach(target.address, self).then((alive) => {
       if (alive) this.heard(msg.target)

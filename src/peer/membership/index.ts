@@ -1,3 +1,3 @@
-export { FailureDetector, type DetectorEvent } from './detector.ts'
+export { type DetectorEvent, FailureDetector } from './detector.ts'
 export { Membership, type MembershipEvent, type MembershipStatus, type ViewChange } from './membership.ts'
 export { applyChange, checkNewcomer, coordinatorOf, diffViews, foundingView, mayCoordinate, type Newcomer, viewDigest } from './view.ts'

@@ -7,18 +7,23 @@ import type { Logger } from '../../shared/logger.ts'
 import type { Messenger } from '../net/index.ts'
 import type { Guest, GuestId, MessageOf, Reply, View } from '../protocol/index.ts'
 import { freshRingId } from '../ring/index.ts'
-import {
-  COMMIT_DELIVERY_MS, JOIN_ACK_TIMEOUT_MS, KNOCK_TIMEOUT_MS, MAX_HOPS, MAX_NEWCOMERS_PER_CHANGE, QUEUED_JOIN_TTL_MS, RESEND_MS,
-} from './constants.ts'
-import {
-  applyChange, checkNewcomer, coordinatorOf, diffViews, findGuest, foundingView, mayCoordinate, type Newcomer, viewDigest,
-} from './view.ts'
+import { COMMIT_DELIVERY_MS, JOIN_ACK_TIMEOUT_MS, KNOCK_TIMEOUT_MS, MAX_HOPS, MAX_NEWCOMERS_PER_CHANGE, QUEUED_JOIN_TTL_MS, RESEND_MS } from './constants.ts'
+import { applyChange, checkNewcomer, coordinatorOf, diffViews, findGuest, foundingView, mayCoordinate, type Newcomer, viewDigest } from './view.ts'
 
 export type MembershipStatus = 'idle' | 'joining' | 'guest' | 'leaving' | 'stopped'
 
 export type MembershipEvent =
-  | 'founded' | 'admitted' | 'rejoining' | 'guest_added' | 'guest_removed' | 'guest_left'
-  | 'removed_self' | 'proposal_committed' | 'proposal_aborted' | 'view_synced' | 'join_rejected'
+  | 'founded'
+  | 'admitted'
+  | 'rejoining'
+  | 'guest_added'
+  | 'guest_removed'
+  | 'guest_left'
+  | 'removed_self'
+  | 'proposal_committed'
+  | 'proposal_aborted'
+  | 'view_synced'
+  | 'join_rejected'
 
 export interface ViewChange {
   before: View | undefined
@@ -251,9 +256,8 @@ export class Membership {
         continue
       }
       this.#lastKnownDoors = welcome.view.guests.map((g) => g.address)
-      const id = preferred !== undefined && checkNewcomer(welcome.view, this.#newcomer(preferred)).ok
-        ? preferred
-        : freshRingId(welcome.view.guests.map((g) => g.id))
+      const id =
+        preferred !== undefined && checkNewcomer(welcome.view, this.#newcomer(preferred)).ok ? preferred : freshRingId(welcome.view.guests.map((g) => g.id))
       this.#id = id
       const outcome = await this.#askToJoin(welcome.door, id, signal)
       if (outcome === 'admitted') return
@@ -284,11 +288,11 @@ export class Membership {
   async #askToJoin(door: string, id: GuestId, signal: AbortSignal): Promise<'admitted' | 'id_taken' | 'failed'> {
     const newcomer = this.#newcomer(id)
     try {
-      const reply = await this.#o.messenger.request<Reply>(
-        door,
-        (rid) => ({ type: 'join', rid, guest: newcomer, replyTo: this.#o.address, hops: 0 }),
-        { timeoutMs: JOIN_ACK_TIMEOUT_MS, resendMs: RESEND_MS * 2, signal },
-      )
+      const reply = await this.#o.messenger.request<Reply>(door, (rid) => ({ type: 'join', rid, guest: newcomer, replyTo: this.#o.address, hops: 0 }), {
+        timeoutMs: JOIN_ACK_TIMEOUT_MS,
+        resendMs: RESEND_MS * 2,
+        signal,
+      })
       if (reply.type === 'joinRejected') {
         this.#o.onEvent?.('join_rejected')
         this.#log.info({ code: reply.code, reason: reply.message }, 'join rejected')
@@ -347,10 +351,13 @@ export class Membership {
       const unsubscribe = this.onViewChange(check)
       const onAdmit = (): void => check()
       this.#admittedWaiters.add(onAdmit)
-      const timer = setTimeout(() => {
-        cleanup()
-        condition() ? resolve() : reject(new HousePartyError('ERR_TIMEOUT', `condition not met within ${timeoutMs} ms`))
-      }, Math.max(0, timeoutMs))
+      const timer = setTimeout(
+        () => {
+          cleanup()
+          condition() ? resolve() : reject(new HousePartyError('ERR_TIMEOUT', `condition not met within ${timeoutMs} ms`))
+        },
+        Math.max(0, timeoutMs),
+      )
       const onAbort = (): void => {
         cleanup()
         reject(new HousePartyError('ERR_ABORTED', 'aborted'))
@@ -470,7 +477,11 @@ export class Membership {
       this.#deliverCommit(view, '0000000000000000', [existing])
       return
     }
-    const check = checkNewcomer(view, msg.guest, [...this.#joinQueue.values()].map((q) => q.newcomer).filter((n) => n.id !== msg.guest.id))
+    const check = checkNewcomer(
+      view,
+      msg.guest,
+      [...this.#joinQueue.values()].map((q) => q.newcomer).filter((n) => n.id !== msg.guest.id),
+    )
     if (!check.ok) {
       this.#o.messenger.send(msg.replyTo, { type: 'joinRejected', re: msg.rid, code: check.code, message: `id ${msg.guest.id} is taken; pick another` })
       return
@@ -587,11 +598,10 @@ export class Membership {
     const approvers = view.guests.filter((g) => g.id !== self && !gone.has(g.id))
     const results = await Promise.allSettled(
       approvers.map((g) =>
-        this.#o.messenger.request<Reply>(
-          g.address,
-          (rid) => ({ type: 'prepare', rid, from: self, proposal, baseEpoch: view.epoch, view: next, removed }),
-          { timeoutMs: this.#o.timings.proposalTimeoutMs, resendMs: RESEND_MS },
-        ),
+        this.#o.messenger.request<Reply>(g.address, (rid) => ({ type: 'prepare', rid, from: self, proposal, baseEpoch: view.epoch, view: next, removed }), {
+          timeoutMs: this.#o.timings.proposalTimeoutMs,
+          resendMs: RESEND_MS,
+        }),
       ),
     )
     let approved = true

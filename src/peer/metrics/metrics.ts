@@ -11,8 +11,8 @@ export function createPeerMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry, prefix: 'houseparty_process_' })
   const m = {
     registry,
-    guests: new Gauge({ name: 'houseparty_guests', help: 'Guests on this peer\'s guest list (0 while not admitted).', registers: [registry] }),
-    epoch: new Gauge({ name: 'houseparty_membership_epoch', help: 'Epoch of this peer\'s guest list.', registers: [registry] }),
+    guests: new Gauge({ name: 'houseparty_guests', help: "Guests on this peer's guest list (0 while not admitted).", registers: [registry] }),
+    epoch: new Gauge({ name: 'houseparty_membership_epoch', help: "Epoch of this peer's guest list.", registers: [registry] }),
     admitted: new Gauge({ name: 'houseparty_admitted', help: '1 once this peer is a guest of the party.', registers: [registry] }),
     membershipEvents: new Counter({
       name: 'houseparty_membership_events_total',
@@ -20,7 +20,12 @@ export function createPeerMetrics(registry = new Registry()) {
       labelNames: ['event'],
       registers: [registry],
     }),
-    datagramsSent: new Counter({ name: 'houseparty_udp_messages_sent_total', help: 'UDP protocol messages sent, by type.', labelNames: ['type'], registers: [registry] }),
+    datagramsSent: new Counter({
+      name: 'houseparty_udp_messages_sent_total',
+      help: 'UDP protocol messages sent, by type.',
+      labelNames: ['type'],
+      registers: [registry],
+    }),
     datagramsReceived: new Counter({
       name: 'houseparty_udp_messages_received_total',
       help: 'Authenticated, valid UDP protocol messages received, by type.',

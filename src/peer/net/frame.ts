@@ -36,7 +36,9 @@ export function seal(key: Buffer, payload: Buffer, timestamp: number, nonce: Buf
   out.writeBigUInt64BE(BigInt(Math.trunc(timestamp)), 4)
   nonce.copy(out, 12, 0, 8)
   payload.copy(out, HEADER_BYTES)
-  const mac = createHmac('sha256', key).update(out.subarray(0, HEADER_BYTES + payload.length)).digest()
+  const mac = createHmac('sha256', key)
+    .update(out.subarray(0, HEADER_BYTES + payload.length))
+    .digest()
   mac.copy(out, HEADER_BYTES + payload.length)
   return out
 }

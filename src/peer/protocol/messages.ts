@@ -14,7 +14,11 @@ export const GuestId = z.string().regex(/^[0-9a-f]{16}$/, 'a guest id is 16 lowe
 export type GuestId = z.infer<typeof GuestId>
 
 /** host:port or [v6]:port. Length-bounded so a list always fits a datagram. */
-export const Address = z.string().min(3).max(255).regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/, 'expected host:port')
+export const Address = z
+  .string()
+  .min(3)
+  .max(255)
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/, 'expected host:port')
 
 export const Guest = z.object({
   id: GuestId,
@@ -33,11 +37,14 @@ export const View = z.object({
 })
 export type View = z.infer<typeof View>
 
-const Rid = z.number().int().nonnegative().max(2 ** 32)
+const Rid = z
+  .number()
+  .int()
+  .nonnegative()
+  .max(2 ** 32)
 const Reason = z.enum(['dead', 'leave', 'replaced'])
 
-const msg = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) =>
-  z.object({ type: z.literal(type), ...shape }).strict()
+const msg = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) => z.object({ type: z.literal(type), ...shape }).strict()
 
 // --- failure detection -------------------------------------------------------
 export const Ping = msg('ping', { rid: Rid, from: GuestId, epoch: z.number().int().nonnegative() })
@@ -95,10 +102,28 @@ export const ViewRequest = msg('viewRequest', { rid: Rid })
 export const ViewState = msg('viewState', { re: Rid, view: View })
 
 export const Message = z.discriminatedUnion('type', [
-  Ping, Pong, NotGuest, PingReq, PingReqResult,
-  Knock, Welcome, Join, JoinQueued, JoinRejected, Hello, HelloAck,
-  Remove, RemoveQueued,
-  Prepare, PrepareOk, PrepareNo, Abort, Commit, CommitAck, ViewRequest, ViewState,
+  Ping,
+  Pong,
+  NotGuest,
+  PingReq,
+  PingReqResult,
+  Knock,
+  Welcome,
+  Join,
+  JoinQueued,
+  JoinRejected,
+  Hello,
+  HelloAck,
+  Remove,
+  RemoveQueued,
+  Prepare,
+  PrepareOk,
+  PrepareNo,
+  Abort,
+  Commit,
+  CommitAck,
+  ViewRequest,
+  ViewState,
 ])
 export type Message = z.infer<typeof Message>
 export type MessageType = Message['type']

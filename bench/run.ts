@@ -1,0 +1,19 @@
+import { writeSection } from './lib.ts'
+import { membershipBench } from './membership.ts'
+
+/** npm run bench [-- suite...]: runs the suites and rewrites their sections of BENCHMARKS.md. */
+const suites: Record<string, () => Promise<string>> = {
+  membership: () => membershipBench(),
+}
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+for (const name of wanted.length ? wanted : Object.keys(suites)) {
+  const run = suites[name]
+  if (!run) {
+    console.error(`unknown suite ${name}; suites: ${Object.keys(suites).join(', ')}`)
+    process.exit(2)
+  }
+  const body = await run()
+  await writeSection(new URL('../BENCHMARKS.md', import.meta.url).pathname, name, body)
+  console.log(body)
+}

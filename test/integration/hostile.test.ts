@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict'
+import { createHmac, randomBytes } from 'node:crypto'
+import { createSocket } from 'node:dgram'
+import { readFile } from 'node:fs/promises'
+import { after, describe, it } from 'node:test'
+import { open, seal } from '../../src/peer/net/index.ts'
+import { guestsOf, metric, newParty, waitForAgreement } from '../helpers/party.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+const cleanups: (() => Promise<void>)[] = []
+after(async () => {
+  for (const c of cleanups) await c()
+})
+
+describe('hostile datagrams', () => {
+  it('garbage, truncated, oversized, wrong-key, replayed and ill-formed datagrams are dropped and counted', async () => {
+    const { party, cleanup } = await newParty(3)
+    cleanups.push(cleanup)
+    await Promise.all([0, 1, 2].map((i) => party.start(i)))
+    const before = await waitForAgreement(party, [0, 1, 2], 3)
+    const target = party.peer(1)
+    const key = Buffer.from((await readFile(party.keyFile, 'utf8')).trim(), 'utf8')
+    const sock = createSocket('udp4')
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()))
+    const send = (b: Buffer): Promise<void> => new Promise((r) => sock.send(b, target.port, '127.0.0.1', () => r()))
+    const dropped = (reason: string): Promise<number> => metric(target.api, 'houseparty_udp_datagrams_dropped_total', `reason="${reason}"`)
+    const totalDropped = async (): Promise<number> => {
+      const text = await (await fetch(`http://${target.api}/metrics`)).text()
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith('houseparty_udp_datagrams_dropped_total{'))
+        .reduce((a, l) => a + Number(l.split(' ').at(-1)), 0)
+    }
+    // Sends in batches of 20 and waits until each batch is counted: a larger burst
+    // can overflow the kernel's socket buffer before the peer reads it.
+    let expected = await totalDropped()
+    const hostile = async (count: number, make: (i: number) => Buffer): Promise<void> => {
+      for (let i = 0; i < count; ) {
+        const batch = Math.min(20, count - i)
+        for (let b = 0; b < batch; b++) await send(make(i + b))
+        i += batch
+        expected += batch
+        await waitFor(`${expected} datagrams counted as dropped`, async () => (await totalDropped()) >= expected)
+      }
+    }
+
+    // A valid knock, captured so we can replay it.
+    const knock = seal(key, Buffer.from(JSON.stringify({ type: 'knock', rid: 7, address: '127.0.0.1:1' })), Date.now())
+    const sent = { garbage: 200, short: 50, large: 5, wrongKey: 50, replay: 50, stale: 20, json: 20, schema: 20, version: 10 }
+    await hostile(sent.garbage, () => randomBytes(1 + Math.floor(Math.random() * 1400)))
+    await hostile(sent.short, () => knock.subarray(0, Math.floor(Math.random() * 50)))
+    for (let i = 0; i < sent.large; i++) await hostile(1, () => Buffer.alloc(61_000, 1))
+    await hostile(sent.wrongKey, () => seal(randomBytes(32), Buffer.from('{"type":"ping"}'), Date.now()))
+    const welcome = new Promise<Buffer>((r) => sock.once('message', (m) => r(m)))
+    await send(knock)
+    await hostile(sent.replay, () => knock)
+    await hostile(sent.stale, () => seal(key, Buffer.from('{"type":"viewRequest","rid":1}'), Date.now() - 3_600_000))
+    await hostile(sent.json, () => seal(key, Buffer.from('{"type": nope'), Date.now()))
+    await hostile(sent.schema, () => seal(key, Buffer.from(JSON.stringify({ type: 'prepare', rid: -1, view: 'x'.repeat(100) })), Date.now()))
+    await hostile(sent.version, () => {
+      const d = seal(key, Buffer.from('{"type":"viewRequest","rid":2}'), Date.now())
+      d.writeUInt8(99, 2)
+      // Re-sign so only the version is wrong.
+      createHmac('sha256', key)
+        .update(d.subarray(0, d.length - 32))
+        .digest()
+        .copy(d, d.length - 32)
+      return d
+    })
+    // The one genuine knock gets a genuine welcome.
+    const reply = await welcome
+    const opened = open(key, reply)
+    assert.ok(typeof opened !== 'string' && JSON.parse(opened.payload.toString()).type === 'welcome')
+    sock.close()
+
+    assert.equal(await dropped('replayed'), sent.replay)
+    assert.equal(await dropped('stale'), sent.stale)
+    assert.equal(await dropped('json'), sent.json)
+    assert.equal(await dropped('schema'), sent.schema)
+    assert.equal(await dropped('version'), sent.version)
+    assert.equal(await dropped('too_large'), sent.large)
+    assert.ok((await dropped('mac')) >= sent.wrongKey, 'wrong-key datagrams fail the MAC')
+    const total = (await Promise.all(['too_short', 'magic', 'mac', 'version'].map(dropped))).reduce((a, b) => a + b, 0)
+    assert.ok(total >= sent.garbage + sent.short + sent.wrongKey + sent.version, `garbage is counted (${total})`)
+
+    // Still serving, still a guest, nobody removed.
+    assert.ok(party.isRunning(1))
+    const now = await guestsOf(target.api)
+    assert.equal(now.epoch, before[1]?.epoch)
+    assert.equal(now.guests.length, 3)
+    await cleanup()
+  })
+})
