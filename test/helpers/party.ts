@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { after } from 'node:test'
 import { API_PORT_OFFSET, LocalParty } from '../../src/cli/local-party.ts'
 import { FatalWait, waitFor } from './wait.ts'
 
@@ -50,6 +51,22 @@ export async function newParty(peers: number, peerArgs: string[] = []): Promise<
       await party.stopAll(3_000)
       if (!process.env.HOUSEPARTY_KEEP_TEST_DIRS) await rm(dir, { recursive: true, force: true })
     },
+  }
+}
+
+/**
+ * For a test file: a newParty() whose parties are all stopped and removed after
+ * the file's tests, even when a test fails half-way.
+ */
+export function partiesForThisFile(): typeof newParty {
+  const cleanups: (() => Promise<void>)[] = []
+  after(async () => {
+    for (const c of cleanups) await c()
+  })
+  return async (peers, peerArgs) => {
+    const p = await newParty(peers, peerArgs)
+    cleanups.push(p.cleanup)
+    return p
   }
 }
 

@@ -2,20 +2,16 @@ import assert from 'node:assert/strict'
 import { createHmac, randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { readFile } from 'node:fs/promises'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { open, seal } from '../../src/peer/net/index.ts'
-import { guestsOf, metric, newParty, waitForAgreement } from '../helpers/party.ts'
+import { guestsOf, metric, partiesForThisFile, waitForAgreement } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-const cleanups: (() => Promise<void>)[] = []
-after(async () => {
-  for (const c of cleanups) await c()
-})
+const newParty = partiesForThisFile()
 
 describe('hostile datagrams', () => {
   it('garbage, truncated, oversized, wrong-key, replayed and ill-formed datagrams are dropped and counted', async () => {
     const { party, cleanup } = await newParty(3)
-    cleanups.push(cleanup)
     await Promise.all([0, 1, 2].map((i) => party.start(i)))
     const before = await waitForAgreement(party, [0, 1, 2], 3)
     const target = party.peer(1)

@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { after, describe, it } from 'node:test'
-import { guestsOf, metric, newParty, waitForAgreement } from '../helpers/party.ts'
+import { describe, it } from 'node:test'
+import { guestsOf, metric, partiesForThisFile, waitForAgreement } from '../helpers/party.ts'
 
-const cleanups: (() => Promise<void>)[] = []
-after(async () => {
-  for (const c of cleanups) await c()
-})
+const newParty = partiesForThisFile()
 
 describe('failure detection under load', () => {
   it('live peers on a machine with every core saturated are not declared dead', async () => {
     const { party, cleanup } = await newParty(5)
-    cleanups.push(cleanup)
     await Promise.all([0, 1, 2, 3, 4].map((i) => party.start(i)))
     const before = await waitForAgreement(party, [0, 1, 2, 3, 4], 5)
     // Twice as many spinning processes as cores, for 8 seconds.

@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
-import { guestsOf, metric, newParty, waitForAgreement } from '../helpers/party.ts'
+import { describe, it } from 'node:test'
+import { guestsOf, metric, partiesForThisFile, waitForAgreement } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-const cleanups: (() => Promise<void>)[] = []
-after(async () => {
-  for (const c of cleanups) await c()
-})
+const newParty = partiesForThisFile()
 
 describe('a party of real peer processes on 127.0.0.1', () => {
   it('5 peers join one by one and agree on one guest list', async () => {
     const { party, cleanup } = await newParty(5)
-    cleanups.push(cleanup)
     for (let i = 0; i < 5; i++) {
       await party.start(i, i === 0 ? [] : [i - 1]) // each knocks on the one before it
       await waitForAgreement(party, [...Array(i + 1).keys()], i + 1)
@@ -23,7 +19,6 @@ describe('a party of real peer processes on 127.0.0.1', () => {
 
   it('10 peers started at the same moment through one door end in one party', async () => {
     const { party, cleanup } = await newParty(10)
-    cleanups.push(cleanup)
     await Promise.all([...Array(10).keys()].map((i) => party.start(i)))
     const lists = await waitForAgreement(party, [...Array(10).keys()], 10, 30_000)
     assert.equal(new Set(lists[0]?.guests.map((g) => g.address)).size, 10)
@@ -32,7 +27,6 @@ describe('a party of real peer processes on 127.0.0.1', () => {
 
   it('peers started at the same moment through different doors end in one party', async () => {
     const { party, cleanup } = await newParty(10)
-    cleanups.push(cleanup)
     for (const i of [0, 1, 2]) await party.start(i, i === 0 ? [] : [0])
     await waitForAgreement(party, [0, 1, 2], 3)
     await Promise.all([3, 4, 5, 6, 7, 8, 9].map((i) => party.start(i, [i % 3])))
@@ -42,7 +36,6 @@ describe('a party of real peer processes on 127.0.0.1', () => {
 
   it('a SIGKILLed peer is removed by every survivor', async () => {
     const { party, cleanup } = await newParty(5)
-    cleanups.push(cleanup)
     await Promise.all([0, 1, 2, 3, 4].map((i) => party.start(i)))
     const before = await waitForAgreement(party, [0, 1, 2, 3, 4], 5)
     const victim = 2
@@ -59,7 +52,6 @@ describe('a party of real peer processes on 127.0.0.1', () => {
 
   it('a SIGSTOPped peer is declared dead, and rejoins after SIGCONT', async () => {
     const { party, cleanup } = await newParty(4)
-    cleanups.push(cleanup)
     await Promise.all([0, 1, 2, 3].map((i) => party.start(i)))
     await waitForAgreement(party, [0, 1, 2, 3], 4)
     const frozen = 3
@@ -77,7 +69,6 @@ describe('a party of real peer processes on 127.0.0.1', () => {
 
   it('SIGTERM makes a peer leave at once, announced rather than detected', async () => {
     const { party, cleanup } = await newParty(4)
-    cleanups.push(cleanup)
     await Promise.all([0, 1, 2, 3].map((i) => party.start(i)))
     await waitForAgreement(party, [0, 1, 2, 3], 4)
     for (const leaver of [0, 2]) {
@@ -93,7 +84,6 @@ describe('a party of real peer processes on 127.0.0.1', () => {
 
   it('a peer whose --join door is down keeps knocking and joins once it answers', async () => {
     const { party, cleanup } = await newParty(3)
-    cleanups.push(cleanup)
     await party.start(1, [0]) // door 0 not started yet: peer 1 must not found its own party
     await waitFor('peer 1 to serve its API', () => guestsOf(party.peer(1).api))
     assert.equal((await guestsOf(party.peer(1).api)).guests.length, 0)
