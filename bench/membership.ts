@@ -1,12 +1,7 @@
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { LocalParty } from '../src/cli/local-party.ts'
-import { freeBasePort, guestsOf, metric, waitForAgreement } from '../test/helpers/party.ts'
+import type { LocalParty } from '../src/cli/local-party.ts'
+import { guestsOf, metric, newParty, startParty, waitForAgreement } from '../test/helpers/party.ts'
 import { machine, median, today } from './lib.ts'
-
-const CLI = new URL('../src/cli/main.ts', import.meta.url).pathname
 
 interface RunResult {
   formMs: number
@@ -38,13 +33,10 @@ async function killAndTime(party: LocalParty, victim: number, alive: number[]): 
 }
 
 async function oneRun(n: number): Promise<RunResult> {
-  const dir = await mkdtemp(join(tmpdir(), 'houseparty-bench-'))
-  const party = new LocalParty({ dir, basePort: await freeBasePort(n), cli: CLI })
-  await party.prepare()
+  const { party, cleanup } = await newParty(n)
   try {
     const t0 = performance.now()
-    await Promise.all([...Array(n).keys()].map((i) => party.start(i)))
-    await waitForAgreement(party, [...Array(n).keys()], n, 60_000)
+    await startParty(party, n, 60_000)
     const formMs = performance.now() - t0
     const joinProtocolMs = await joinLatencies(party, n)
     const victim = 1 + Math.floor(Math.random() * (n - 1))
@@ -57,18 +49,14 @@ async function oneRun(n: number): Promise<RunResult> {
     const coordinatorDetectMs = await killAndTime(party, cIndex, alive)
     return { formMs, joinProtocolMs, detectMs, coordinatorDetectMs }
   } finally {
-    await party.stopAll(3_000)
-    await rm(dir, { recursive: true, force: true })
+    await cleanup()
   }
 }
 
 async function underLoad(): Promise<{ suspicions: number; removals: number; burnMs: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'houseparty-bench-'))
-  const party = new LocalParty({ dir, basePort: await freeBasePort(10), cli: CLI })
-  await party.prepare()
+  const { party, cleanup } = await newParty(10)
   try {
-    await Promise.all([...Array(10).keys()].map((i) => party.start(i)))
-    await waitForAgreement(party, [...Array(10).keys()], 10, 60_000)
+    await startParty(party, 10, 60_000)
     const burnMs = 15_000
     const burners = Array.from({ length: 4 }, () =>
       spawn(process.execPath, ['-e', `const e = Date.now() + ${burnMs}; while (Date.now() < e) Math.sqrt(Math.random())`], { stdio: 'ignore' }),
@@ -82,8 +70,7 @@ async function underLoad(): Promise<{ suspicions: number; removals: number; burn
     }
     return { suspicions, removals, burnMs }
   } finally {
-    await party.stopAll(3_000)
-    await rm(dir, { recursive: true, force: true })
+    await cleanup()
   }
 }
 

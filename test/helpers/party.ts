@@ -75,6 +75,13 @@ export async function guestsOf(api: string): Promise<GuestsReply> {
   return (await res.json()) as GuestsReply
 }
 
+/** Starts peers 0..n-1 at the same moment (0 founds, the rest join through it) and waits until all agree. */
+export async function startParty(party: LocalParty, n: number, timeoutMs = 20_000): Promise<GuestsReply[]> {
+  const all = [...Array(n).keys()]
+  await Promise.all(all.map((i) => party.start(i)))
+  return waitForAgreement(party, all, n, timeoutMs)
+}
+
 /** Waits until every listed peer reports the same epoch and exactly `expected` guests. */
 export async function waitForAgreement(party: LocalParty, indexes: number[], expected: number, timeoutMs = 20_000): Promise<GuestsReply[]> {
   return waitFor(

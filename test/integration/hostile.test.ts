@@ -4,7 +4,7 @@ import { createSocket } from 'node:dgram'
 import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import { open, seal } from '../../src/peer/net/index.ts'
-import { guestsOf, metric, partiesForThisFile, waitForAgreement } from '../helpers/party.ts'
+import { guestsOf, metric, partiesForThisFile, startParty } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const newParty = partiesForThisFile()
@@ -12,8 +12,7 @@ const newParty = partiesForThisFile()
 describe('hostile datagrams', () => {
   it('garbage, truncated, oversized, wrong-key, replayed and ill-formed datagrams are dropped and counted', async () => {
     const { party, cleanup } = await newParty(3)
-    await Promise.all([0, 1, 2].map((i) => party.start(i)))
-    const before = await waitForAgreement(party, [0, 1, 2], 3)
+    const before = await startParty(party, 3)
     const target = party.peer(1)
     const key = Buffer.from((await readFile(party.keyFile, 'utf8')).trim(), 'utf8')
     const sock = createSocket('udp4')

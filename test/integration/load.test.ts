@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { describe, it } from 'node:test'
-import { guestsOf, metric, partiesForThisFile, waitForAgreement } from '../helpers/party.ts'
+import { guestsOf, metric, partiesForThisFile, startParty } from '../helpers/party.ts'
 
 const newParty = partiesForThisFile()
 
 describe('failure detection under load', () => {
   it('live peers on a machine with every core saturated are not declared dead', async () => {
     const { party, cleanup } = await newParty(5)
-    await Promise.all([0, 1, 2, 3, 4].map((i) => party.start(i)))
-    const before = await waitForAgreement(party, [0, 1, 2, 3, 4], 5)
+    const before = await startParty(party, 5)
     // Twice as many spinning processes as cores, for 8 seconds.
     const burnMs = 8_000
     const burners = Array.from({ length: 4 }, () =>

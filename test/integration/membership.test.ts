@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { guestsOf, metric, partiesForThisFile, waitForAgreement } from '../helpers/party.ts'
+import { guestsOf, metric, partiesForThisFile, startParty, waitForAgreement } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const newParty = partiesForThisFile()
@@ -19,8 +19,7 @@ describe('a party of real peer processes on 127.0.0.1', () => {
 
   it('10 peers started at the same moment through one door end in one party', async () => {
     const { party, cleanup } = await newParty(10)
-    await Promise.all([...Array(10).keys()].map((i) => party.start(i)))
-    const lists = await waitForAgreement(party, [...Array(10).keys()], 10, 30_000)
+    const lists = await startParty(party, 10, 30_000)
     assert.equal(new Set(lists[0]?.guests.map((g) => g.address)).size, 10)
     await cleanup()
   })
@@ -36,8 +35,7 @@ describe('a party of real peer processes on 127.0.0.1', () => {
 
   it('a SIGKILLed peer is removed by every survivor', async () => {
     const { party, cleanup } = await newParty(5)
-    await Promise.all([0, 1, 2, 3, 4].map((i) => party.start(i)))
-    const before = await waitForAgreement(party, [0, 1, 2, 3, 4], 5)
+    const before = await startParty(party, 5)
     const victim = 2
     const victimId = before[victim]?.self
     const t0 = Date.now()
@@ -52,8 +50,7 @@ describe('a party of real peer processes on 127.0.0.1', () => {
 
   it('a SIGSTOPped peer is declared dead, and rejoins after SIGCONT', async () => {
     const { party, cleanup } = await newParty(4)
-    await Promise.all([0, 1, 2, 3].map((i) => party.start(i)))
-    await waitForAgreement(party, [0, 1, 2, 3], 4)
+    await startParty(party, 4)
     const frozen = 3
     party.signal(frozen, 'SIGSTOP')
     await waitForAgreement(party, [0, 1, 2], 3, 15_000)
@@ -69,8 +66,7 @@ describe('a party of real peer processes on 127.0.0.1', () => {
 
   it('SIGTERM makes a peer leave at once, announced rather than detected', async () => {
     const { party, cleanup } = await newParty(4)
-    await Promise.all([0, 1, 2, 3].map((i) => party.start(i)))
-    await waitForAgreement(party, [0, 1, 2, 3], 4)
+    await startParty(party, 4)
     for (const leaver of [0, 2]) {
       // 0 is the coordinator: its leave must be handled by the next in line.
       party.signal(leaver, 'SIGTERM')

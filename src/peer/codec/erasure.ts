@@ -65,7 +65,7 @@ export class ErasureCoder {
     const dataMissing = [...Array(this.k).keys()].filter((i) => !out[i])
     if (dataMissing.length > 0) {
       // Fast path: one data shard lost, XOR parity present: data = parity0 ^ other data.
-      if (dataMissing.length === 1 && out[this.k] && present.filter((i) => i < this.k).length === this.k - 1) {
+      if (dataMissing.length === 1 && out[this.k]) {
         const missing = dataMissing[0] as number
         const buf = Buffer.alloc(len)
         xorInto(buf, [out[this.k] as Buffer, ...out.slice(0, this.k).filter((s): s is Buffer => !!s)])
