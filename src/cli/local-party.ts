@@ -29,6 +29,15 @@ export interface LocalPartyOptions {
   echo?: NodeJS.WritableStream
 }
 
+/**
+ * The Node flags a peer inherits from this process: runtime switches only. Not
+ * --test*, and never -e/-p (a parent run as `node -e CODE` would have every
+ * peer run CODE instead of the CLI).
+ */
+function inheritedNodeFlags(): string[] {
+  return process.execArgv.filter((a) => /^--(no-)?(experimental-[a-z-]+|warnings|enable-source-maps|max-old-space-size=\d+)(=.*)?$/.test(a))
+}
+
 /** The port scheme of a local party: peer i listens on base+i, its API on base+80+i. */
 export const API_PORT_OFFSET = 80
 export const MAX_LOCAL_PEERS = 64
@@ -84,7 +93,7 @@ export class LocalParty {
     const cli = this.#o.cli ?? process.argv[1] ?? ''
     const doors = join.map((j) => `${this.#host}:${this.peer(j).port}`)
     const args = [
-      ...process.execArgv.filter((a) => !a.startsWith('--test')),
+      ...inheritedNodeFlags(),
       cli,
       'peer',
       '--host',
