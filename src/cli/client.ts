@@ -1,4 +1,4 @@
-import { HousePartyError } from '../shared/errors.ts'
+import { ERROR_CODES, type ErrorCode, HousePartyError } from '../shared/errors.ts'
 
 /** Default API address: the first peer of a local party (and a lone peer's default --api-port). */
 export const DEFAULT_PEER = process.env.HOUSEPARTY_PEER ?? '127.0.0.1:7480'
@@ -22,11 +22,25 @@ export async function getJson<T>(peer: string, path: string, init: RequestInit =
   } catch {
     throw new HousePartyError('ERR_PROTOCOL', `peer ${peer} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`)
   }
-  if (!res.ok) {
-    const e = (body as { error?: { code?: string; message?: string } }).error
-    throw new HousePartyError('ERR_INTERNAL', `${e?.code ?? res.status}: ${e?.message ?? text.slice(0, 200)}`)
-  }
+  if (!res.ok) throw remoteError(res.status, body, text)
   return body as T
+}
+
+/** A peer's { error: { code, message } } reply as a HousePartyError with the same code. */
+export function remoteError(status: number, body: unknown, text = ''): HousePartyError {
+  const e = (body as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | undefined)?.error
+  const code = e?.code && e.code in ERROR_CODES ? (e.code as ErrorCode) : 'ERR_INTERNAL'
+  return new HousePartyError(code, e?.message ?? `HTTP ${status}: ${text.slice(0, 200)}`, { details: e?.details })
+}
+
+/** Authorization header for --token / HOUSEPARTY_API_TOKEN. */
+export function authHeaders(token: string | undefined): Record<string, string> {
+  return token ? { authorization: `Bearer ${token}` } : {}
+}
+
+/** A file name as one URL path segment run (slashes kept, everything else escaped). */
+export function filePath(name: string): string {
+  return `/files/${name.split('/').map(encodeURIComponent).join('/')}`
 }
 
 /** Renders rows as an aligned plain-text table. */

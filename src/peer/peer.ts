@@ -1,15 +1,21 @@
+import { createReadStream } from 'node:fs'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { type Clock, systemClock } from '../shared/clock.ts'
 import type { PeerConfig } from '../shared/config.ts'
+import { backoffMs, delay } from '../shared/lifecycle.ts'
 import type { Logger } from '../shared/logger.ts'
 import { createApi } from './api/index.ts'
 import { primaryAddress, resolveDoors } from './doors.ts'
-import { FailureDetector, Membership } from './membership/index.ts'
+import { FileService, type FilesContext, type PutResult } from './files/index.ts'
+import { FailureDetector, Membership, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
-import { type DatagramTransport, joinAddress, Messenger, UdpTransport } from './net/index.ts'
-import { GuestId } from './protocol/index.ts'
+import { type DatagramTransport, type DialOptions, joinAddress, Messenger, type PintChannel, PintServer, UdpTransport } from './net/index.ts'
+import { GuestId, type PintRequest } from './protocol/index.ts'
+import { FragmentStore } from './store/index.ts'
+import { serveList, serveWatch, serveWhere, TrackerClient, TrackerStore } from './tracker/index.ts'
+import { serveDrop, serveFetch, serveHold, serveInventory, type TransferEvents } from './transfer/index.ts'
 
 export interface PeerDeps {
   clock?: Clock
@@ -28,7 +34,12 @@ export class Peer {
   readonly metrics: PeerMetrics
   readonly membership: Membership
   readonly detector: FailureDetector
+  readonly store: FragmentStore
+  readonly trackers: TrackerStore
+  readonly files: FileService
   readonly #transport: DatagramTransport
+  readonly #pint: PintServer
+  readonly #stopping = new AbortController()
   readonly #advertiseHost: string
   #api: FastifyInstance | undefined
   #apiPort = 0
@@ -37,7 +48,9 @@ export class Peer {
     this.config = config
     this.log = logger
     const clock = deps.clock ?? systemClock
-    this.metrics = createPeerMetrics()
+    this.store = new FragmentStore(config.dataDir, logger.child({ component: 'store' }))
+    this.trackers = new TrackerStore(config.dataDir, logger.child({ component: 'tracker' }))
+    this.metrics = createPeerMetrics(undefined, { store: () => this.store.stats(), trackedFiles: () => this.trackers.list().length })
     this.#advertiseHost = config.advertiseHost || (config.host === '0.0.0.0' || config.host === '::' ? primaryAddress() : config.host)
     this.#transport = deps.transport ?? new UdpTransport(config.host, config.port, (err) => logger.debug({ err: err.message }, 'udp send failed'))
     const messenger = new Messenger({
@@ -73,6 +86,41 @@ export class Peer {
       onEvent: (event) => this.metrics.membershipEvents.inc({ event }),
       onDeathDeclared: (_id, silentForMs) => this.metrics.deathDetection.observe(silentForMs / 1000),
     })
+    const key = config.key ?? INSECURE_KEY
+    const dial: DialOptions = { key, clock, connectTimeoutMs: config.transfer.connectTimeoutMs, idleTimeoutMs: config.transfer.idleTimeoutMs }
+    const roster = rosterOf(this.membership)
+    const ctx: FilesContext = {
+      roster,
+      dial,
+      trackers: new TrackerClient(roster, dial, config.trackerReplicas),
+      coding: config.coding,
+      clock,
+      log: logger.child({ component: 'files' }),
+      events: {
+        put: (seconds, bytes, outcome) => {
+          this.metrics.putSeconds.observe({ outcome }, seconds)
+          if (outcome === 'ok') this.metrics.fileBytes.inc({ op: 'put' }, bytes)
+        },
+        get: (seconds, bytes, outcome) => {
+          this.metrics.getSeconds.observe({ outcome }, seconds)
+          this.metrics.fileBytes.inc({ op: 'get' }, bytes)
+        },
+        fragmentSkipped: (reason) => this.metrics.fragmentsSkipped.inc({ reason }),
+        fragmentRebuilt: (bytes) => {
+          this.metrics.fragmentsRebuilt.inc()
+          this.metrics.rebuiltBytes.inc(bytes)
+        },
+      },
+    }
+    this.files = new FileService(ctx)
+    this.#pint = new PintServer({
+      key,
+      clock,
+      logger: logger.child({ component: 'tcp' }),
+      idleTimeoutMs: config.transfer.idleTimeoutMs,
+      handler: (req, channel) => this.#serve(req, channel),
+      onReject: (reason) => this.metrics.tcpRejected.inc({ reason }),
+    })
     this.membership.onViewChange(({ after }) => {
       this.metrics.guests.set(after.guests.length)
       this.metrics.epoch.set(after.epoch)
@@ -88,13 +136,18 @@ export class Peer {
     const c = this.config
     if (c.insecure) this.log.warn('running without a party key (--insecure): anyone who reaches these ports can join and read data')
     await mkdir(c.dataDir, { recursive: true })
+    const { fragments, cleaned } = await this.store.open()
+    const records = await this.trackers.open()
+    this.log.info({ fragments, cleaned, records }, 'store opened')
     await this.#transport.start()
+    await this.#pint.listen(c.host, c.port)
     this.#api = createApi({
       host: c.apiHost,
       port: c.apiPort,
       membership: this.membership,
       metrics: this.metrics,
       logger: this.log.child({ component: 'api' }),
+      files: { files: this.files, apiToken: c.apiToken },
     })
     await this.#api.listen({ host: c.apiHost, port: c.apiPort })
     const addr = this.#api.server.address()
@@ -117,10 +170,70 @@ export class Peer {
   }
 
   async stop(): Promise<void> {
+    this.#stopping.abort()
     this.detector.stop()
     this.membership.stop()
     await this.#api?.close()
+    await this.#pint.close()
     await this.#transport.stop()
+    await this.trackers.flush()
+  }
+
+  /**
+   * Puts local files into the party once it has enough guests (the seed's
+   * `peer ... FILE...`). Retries with backoff while the party is too small.
+   */
+  async putLocalFiles(paths: readonly string[]): Promise<PutResult[]> {
+    const results: PutResult[] = []
+    const signal = this.#stopping.signal
+    for (const path of paths) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const result = await this.files.put(basename(path), createReadStream(path), signal)
+          this.log.info({ path, name: result.name, size: result.size, hash: result.hash }, 'file put')
+          results.push(result)
+          break
+        } catch (err) {
+          if (signal.aborted) throw err
+          const code = (err as { code?: string }).code
+          if (code !== 'ERR_NOT_ENOUGH_PEERS' && code !== 'ERR_TRANSFER_FAILED') throw err
+          this.log.info({ path, err: (err as Error).message }, 'party too small for this file yet; retrying')
+          await delay(backoffMs(attempt, 250, 5000), signal)
+        }
+      }
+    }
+    return results
+  }
+
+  /** One data-plane request, by op. */
+  async #serve(req: PintRequest, channel: PintChannel): Promise<void> {
+    this.metrics.tcpRequests.inc({ op: req.op })
+    const events: TransferEvents = {
+      received: (bytes, seconds) => {
+        this.metrics.transferBytes.inc({ direction: 'in' }, bytes)
+        this.metrics.transferSeconds.observe({ op: 'hold' }, seconds)
+      },
+      sent: (bytes, seconds) => {
+        this.metrics.transferBytes.inc({ direction: 'out' }, bytes)
+        this.metrics.transferSeconds.observe({ op: 'fetch' }, seconds)
+      },
+    }
+    switch (req.op) {
+      case 'hold':
+        return serveHold(req, channel, this.store, events)
+      case 'fetch':
+        return serveFetch(req, channel, this.store, events)
+      case 'drop':
+        return serveDrop(req, channel, this.store)
+      case 'inventory':
+        return serveInventory(channel, this.store)
+      case 'watch':
+        return serveWatch(req, channel, this.trackers)
+      case 'where':
+        return serveWhere(req, channel, this.trackers)
+      case 'list':
+        return serveList(channel, this.trackers)
+    }
   }
 
   async loadId(): Promise<string | undefined> {

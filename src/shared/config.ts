@@ -20,7 +20,16 @@ export interface PeerConfig {
   insecure: boolean
   logLevel: string
   logPretty: boolean
+  apiToken: string
+  coding: { k: number; m: number; stripeBytes: number }
+  trackerReplicas: number
+  transfer: TransferTimings
   membership: MembershipTimings
+}
+
+export interface TransferTimings {
+  connectTimeoutMs: number
+  idleTimeoutMs: number
 }
 
 export interface MembershipTimings {
@@ -151,6 +160,63 @@ export const PEER_SETTINGS: SettingSpec[] = [
     description: 'Readable log lines for a terminal instead of JSON.',
   },
   {
+    key: 'apiToken',
+    flag: '--api-token',
+    env: 'HOUSEPARTY_API_TOKEN',
+    kind: 'string',
+    default: '',
+    description: 'When set, the file API requires "Authorization: Bearer TOKEN" (health, readiness and metrics stay open).',
+  },
+  {
+    key: 'coding.k',
+    flag: '--data-fragments',
+    env: 'HOUSEPARTY_DATA_FRAGMENTS',
+    kind: 'int',
+    default: 2,
+    description: 'k: data fragments per file. Any k of the k+m fragments rebuild it. Applies to files this peer puts; set it the same on every peer.',
+  },
+  {
+    key: 'coding.m',
+    flag: '--parity-fragments',
+    env: 'HOUSEPARTY_PARITY_FRAGMENTS',
+    kind: 'int',
+    default: 1,
+    description: 'm: parity fragments per file, the number of holders that may die at once without loss. m = 1 is plain XOR; more is Reed-Solomon.',
+  },
+  {
+    key: 'coding.stripeBytes',
+    flag: '--stripe-bytes',
+    env: 'HOUSEPARTY_STRIPE_BYTES',
+    kind: 'int',
+    default: 1048576,
+    description:
+      'Files are coded this many bytes at a time; each fragment gets one checksummed chunk per stripe. 1 MiB keeps memory small and checksums cheap.',
+  },
+  {
+    key: 'trackerReplicas',
+    flag: '--tracker-replicas',
+    env: 'HOUSEPARTY_TRACKER_REPLICAS',
+    kind: 'int',
+    default: 3,
+    description: "How many guests (the ring primary and its successors) keep each file's tracker record.",
+  },
+  {
+    key: 'transfer.connectTimeoutMs',
+    flag: '--connect-timeout-ms',
+    env: 'HOUSEPARTY_CONNECT_TIMEOUT_MS',
+    kind: 'int',
+    default: 2000,
+    description: 'How long to wait for a TCP connection to another guest before trying the next one.',
+  },
+  {
+    key: 'transfer.idleTimeoutMs',
+    flag: '--transfer-timeout-ms',
+    env: 'HOUSEPARTY_TRANSFER_TIMEOUT_MS',
+    kind: 'int',
+    default: 15000,
+    description: 'A data-plane connection silent this long is cut and the transfer retried elsewhere.',
+  },
+  {
     key: 'membership.pingIntervalMs',
     flag: '--ping-interval-ms',
     env: 'HOUSEPARTY_PING_INTERVAL_MS',
@@ -219,7 +285,7 @@ function parseValue(spec: SettingSpec, raw: unknown): string | number | boolean 
       return String(raw)
     case 'int': {
       const n = typeof raw === 'number' ? raw : Number(String(raw).trim())
-      if (!Number.isInteger(n) || n < 0 || n > 10_000_000) bad(`expected a whole number, got ${JSON.stringify(raw)}`)
+      if (!Number.isInteger(n) || n < 0 || n > 2 ** 31) bad(`expected a whole number, got ${JSON.stringify(raw)}`)
       return n
     }
     case 'bool': {
@@ -308,6 +374,13 @@ export function validatePeerConfig(c: PeerConfig): void {
   if (m.pingIntervalMs < 10) bad('--ping-interval-ms must be at least 10')
   if (m.suspectAfterMs < 2 * m.pingIntervalMs) bad('--suspect-after-ms must be at least twice --ping-interval-ms')
   if (m.voteTimeoutMs < 50) bad('--vote-timeout-ms must be at least 50')
+  const { k, m: parity, stripeBytes } = c.coding
+  if (k < 1 || k > 32) bad('--data-fragments must be 1..32')
+  if (parity > 16) bad('--parity-fragments must be 0..16')
+  if (stripeBytes < 4096 || stripeBytes > 64 * 1024 * 1024) bad('--stripe-bytes must be 4096..67108864')
+  if (c.trackerReplicas < 1 || c.trackerReplicas > 16) bad('--tracker-replicas must be 1..16')
+  if (c.transfer.connectTimeoutMs < 100) bad('--connect-timeout-ms must be at least 100')
+  if (c.transfer.idleTimeoutMs < 1000) bad('--transfer-timeout-ms must be at least 1000')
 }
 
 export function defaultMembershipTimings(): MembershipTimings {

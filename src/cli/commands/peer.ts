@@ -29,7 +29,8 @@ export function registerPeerCommand(program: Command): void {
     await peer.start()
     if (files.length > 0) {
       await peer.admitted()
-      logger.warn({ files }, 'file arguments are accepted but this peer does not store files yet')
+      // Failures are logged, never fatal: the peer keeps serving the party.
+      await peer.putLocalFiles(files).catch((err) => logger.error({ err: (err as Error).message, files }, 'could not put the files given on the command line'))
     }
   })
 }

@@ -1,1 +1,2 @@
+export { type FileRoutesOptions, registerFileRoutes } from './files.ts'
 export { type ApiOptions, createApi } from './server.ts'

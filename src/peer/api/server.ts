@@ -3,6 +3,7 @@ import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Membership } from '../membership/index.ts'
 import type { PeerMetrics } from '../metrics/index.ts'
+import { type FileRoutesOptions, registerFileRoutes } from './files.ts'
 
 export interface ApiOptions {
   host: string
@@ -10,11 +11,11 @@ export interface ApiOptions {
   membership: Membership
   metrics: PeerMetrics
   logger: Logger
-  /** Extra routes (files, fragments) registered by later layers. */
-  extend?: (app: FastifyInstance) => void
+  /** The file API; absent, only guests, health and metrics are served. */
+  files?: FileRoutesOptions
 }
 
-/** The peer's HTTP API: guests, health, metrics. Errors are JSON { error: { code, message } }. */
+/** The peer's HTTP API: files, guests, health, metrics. Errors are JSON { error: { code, message } }. */
 export function createApi(options: ApiOptions): FastifyInstance {
   // Fastify's own request logging is off: one line per request would drown the membership log.
   const app: FastifyInstance = Fastify({ forceCloseConnections: true })
@@ -57,6 +58,6 @@ export function createApi(options: ApiOptions): FastifyInstance {
     return reply.type(metrics.registry.contentType).send(body)
   })
 
-  options.extend?.(app)
+  if (options.files) registerFileRoutes(app, options.files)
   return app
 }

@@ -1,5 +1,5 @@
 import { HousePartyError } from '../../shared/errors.ts'
-import { gfInv, gfMul, invert, type Matrix, mulTable } from './gf256.ts'
+import { gfInv, gfMul, invert, type Matrix, mulTable, wideMulTable } from './gf256.ts'
 
 /**
  * Systematic erasure code: k data shards are stored as they are, plus m
@@ -15,8 +15,8 @@ export class ErasureCoder {
   readonly m: number
   /** (k+m) × k: identity on top, parity rows below. */
   readonly #matrix: Matrix
-  /** Product tables for each parity coefficient, [parity][data]. */
-  readonly #tables: Uint8Array[][]
+  /** Parity coefficients, [parity][data]. */
+  readonly #coefficients: number[][]
 
   constructor(k: number, m: number) {
     if (!Number.isInteger(k) || !Number.isInteger(m) || k < 1 || m < 0 || k + m > 255) {
@@ -31,7 +31,7 @@ export class ErasureCoder {
     const scaled = first ? cauchy.map((row) => row.map((c, j) => gfMul(c, gfInv(first[j] as number)))) : []
     const identity: Matrix = Array.from({ length: k }, (_, i) => Array.from({ length: k }, (_, j) => (i === j ? 1 : 0)))
     this.#matrix = [...identity, ...scaled]
-    this.#tables = scaled.map((row) => row.map((c) => mulTable(c)))
+    this.#coefficients = scaled
   }
 
   /** Computes the m parity shards of k equal-length data shards. */
@@ -43,8 +43,8 @@ export class ErasureCoder {
     xorInto(parity[0] as Buffer, data)
     for (let p = 1; p < this.m; p++) {
       const out = parity[p] as Buffer
-      const tables = this.#tables[p] as Uint8Array[]
-      for (let d = 0; d < this.k; d++) mulAddInto(out, data[d] as Uint8Array, tables[d] as Uint8Array)
+      const row = this.#coefficients[p] as number[]
+      for (let d = 0; d < this.k; d++) mulAddInto(out, data[d] as Uint8Array, row[d] as number)
     }
     return parity
   }
@@ -79,7 +79,7 @@ export class ErasureCoder {
           use.forEach((src, j) => {
             const c = row[j] as number
             if (c === 1) xorInto(buf, [buf, out[src] as Buffer])
-            else if (c !== 0) mulAddInto(buf, out[src] as Buffer, mulTable(c))
+            else if (c !== 0) mulAddInto(buf, out[src] as Buffer, c)
           })
           out[d] = buf
         }
@@ -121,8 +121,20 @@ function xorWith(out: Uint8Array, src: Uint8Array): void {
   for (; i < len; i++) out[i] = (out[i] as number) ^ (src[i] as number)
 }
 
-/** out ^= c·src, with c given as its product table. */
-export function mulAddInto(out: Uint8Array, src: Uint8Array, table: Uint8Array): void {
+/** out ^= c·src: two bytes per lookup when both are 2-byte aligned, one byte otherwise. */
+export function mulAddInto(out: Uint8Array, src: Uint8Array, c: number): void {
   const len = out.length
-  for (let i = 0; i < len; i++) out[i] = (out[i] as number) ^ (table[src[i] as number] as number)
+  let i = 0
+  if (out.byteOffset % 2 === 0 && src.byteOffset % 2 === 0) {
+    const wide = wideMulTable(c)
+    const pairs = len >>> 1
+    const o16 = new Uint16Array(out.buffer, out.byteOffset, pairs)
+    const s16 = new Uint16Array(src.buffer, src.byteOffset, pairs)
+    for (let w = 0; w < pairs; w++) o16[w] = (o16[w] as number) ^ (wide[s16[w] as number] as number)
+    i = pairs * 2
+  }
+  if (i < len) {
+    const table = mulTable(c)
+    for (; i < len; i++) out[i] = (out[i] as number) ^ (table[src[i] as number] as number)
+  }
 }

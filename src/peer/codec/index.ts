@@ -1,2 +1,15 @@
 export { ErasureCoder, mulAddInto, xorInto } from './erasure.ts'
-export { gfInv, gfMul, invert, mulTable } from './gf256.ts'
+export { gfInv, gfMul, invert, mulTable, wideMulTable } from './gf256.ts'
+export {
+  chunkBytes,
+  chunkDigest,
+  chunkOffset,
+  fragmentBytes,
+  fragmentDigest,
+  joinStripe,
+  type StripeLayout,
+  shardBytes,
+  splitStripe,
+  stripeCount,
+  stripeLength,
+} from './stripes.ts'

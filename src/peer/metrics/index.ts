@@ -1,1 +1,1 @@
-export { createPeerMetrics, type PeerMetrics } from './metrics.ts'
+export { createPeerMetrics, type MetricProbes, type PeerMetrics } from './metrics.ts'

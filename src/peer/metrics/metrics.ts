@@ -7,7 +7,16 @@ import { MESSAGE_TYPES } from '../protocol/index.ts'
  * several peers can live in one test process). Names carry the houseparty_
  * prefix and their unit; labels are bounded sets.
  */
-export function createPeerMetrics(registry = new Registry()) {
+/** Live figures the metrics read at scrape time; the peer plugs its store and tracker in. */
+export interface MetricProbes {
+  store: () => { files: number; fragments: number; bytes: number }
+  trackedFiles: () => number
+}
+
+export function createPeerMetrics(
+  registry = new Registry(),
+  probes: MetricProbes = { store: () => ({ files: 0, fragments: 0, bytes: 0 }), trackedFiles: () => 0 },
+) {
   collectDefaultMetrics({ register: registry, prefix: 'houseparty_process_' })
   const m = {
     registry,
@@ -44,6 +53,95 @@ export function createPeerMetrics(registry = new Registry()) {
       buckets: [0.5, 0.75, 1, 1.25, 1.5, 2, 3, 5, 10],
       registers: [registry],
     }),
+    filesHeld: new Gauge({
+      name: 'houseparty_files_held',
+      help: 'Files with at least one fragment on this peer.',
+      registers: [registry],
+      collect() {
+        this.set(probes.store().files)
+      },
+    }),
+    fragmentsHeld: new Gauge({
+      name: 'houseparty_fragments_held',
+      help: 'Fragments stored on this peer.',
+      registers: [registry],
+      collect() {
+        this.set(probes.store().fragments)
+      },
+    }),
+    bytesHeld: new Gauge({
+      name: 'houseparty_fragment_bytes_held',
+      help: 'Bytes of fragments stored on this peer.',
+      registers: [registry],
+      collect() {
+        this.set(probes.store().bytes)
+      },
+    }),
+    trackedFiles: new Gauge({
+      name: 'houseparty_tracked_files',
+      help: 'Tracker records (files and tombstones) kept by this peer.',
+      registers: [registry],
+      collect() {
+        this.set(probes.trackedFiles())
+      },
+    }),
+    transferBytes: new Counter({
+      name: 'houseparty_transfer_bytes_total',
+      help: 'Fragment bytes moved over TCP by this peer as holder: in (holdMyPint received) or out (fragments served).',
+      labelNames: ['direction'],
+      registers: [registry],
+    }),
+    transferSeconds: new Histogram({
+      name: 'houseparty_transfer_seconds',
+      help: 'Duration of fragment transfers served by this peer, by op (hold, fetch).',
+      labelNames: ['op'],
+      buckets: [0.005, 0.02, 0.1, 0.5, 1, 2.5, 5, 10, 30, 120],
+      registers: [registry],
+    }),
+    putSeconds: new Histogram({
+      name: 'houseparty_put_seconds',
+      help: 'Duration of file puts coordinated by this peer, by outcome.',
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120, 600],
+      registers: [registry],
+    }),
+    getSeconds: new Histogram({
+      name: 'houseparty_get_seconds',
+      help: 'Duration of file gets served by this peer, by outcome.',
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120, 600],
+      registers: [registry],
+    }),
+    fileBytes: new Counter({
+      name: 'houseparty_file_bytes_total',
+      help: 'File bytes put and got through this peer, by op.',
+      labelNames: ['op'],
+      registers: [registry],
+    }),
+    fragmentsSkipped: new Counter({
+      name: 'houseparty_fragments_skipped_total',
+      help: 'Fragments a read could not use, by reason: corrupt (checksum mismatch) or unreachable.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    fragmentsRebuilt: new Counter({
+      name: 'houseparty_fragments_rebuilt_total',
+      help: 'Fragments rebuilt from the others and stored anew.',
+      registers: [registry],
+    }),
+    rebuiltBytes: new Counter({ name: 'houseparty_rebuilt_bytes_total', help: 'Bytes of rebuilt fragments.', registers: [registry] }),
+    tcpRequests: new Counter({
+      name: 'houseparty_tcp_requests_total',
+      help: 'Authenticated data-plane requests served, by op.',
+      labelNames: ['op'],
+      registers: [registry],
+    }),
+    tcpRejected: new Counter({
+      name: 'houseparty_tcp_requests_rejected_total',
+      help: 'Data-plane connections refused before any work, by reason: frame, mac, stale, replayed, json, schema.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
   }
   // Zero every labelled series up front so dashboards see 0 rather than nothing.
   for (const type of MESSAGE_TYPES) {
@@ -51,6 +149,9 @@ export function createPeerMetrics(registry = new Registry()) {
     m.datagramsReceived.inc({ type }, 0)
   }
   for (const reason of DROP_REASONS) m.datagramsDropped.inc({ reason }, 0)
+  for (const reason of ['frame', 'mac', 'stale', 'replayed', 'json', 'schema']) m.tcpRejected.inc({ reason }, 0)
+  for (const reason of ['corrupt', 'unreachable']) m.fragmentsSkipped.inc({ reason }, 0)
+  for (const direction of ['in', 'out']) m.transferBytes.inc({ direction }, 0)
   return m
 }
 

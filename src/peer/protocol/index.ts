@@ -1,1 +1,3 @@
 export * from './messages.ts'
+export * from './names.ts'
+export * from './pint.ts'

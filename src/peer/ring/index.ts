@@ -1,1 +1,2 @@
+export { holderRanking, trackersOf } from './placement.ts'
 export { freshRingId, type RingId, randomRingId, rendezvousRank, ringPosition, successors } from './ring.ts'

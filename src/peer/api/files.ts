@@ -1,0 +1,114 @@
+import { timingSafeEqual } from 'node:crypto'
+import { Readable } from 'node:stream'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { HousePartyError } from '../../shared/errors.ts'
+import type { FileService, FileSummary } from '../files/index.ts'
+import { GuestId } from '../protocol/index.ts'
+
+export interface FileRoutesOptions {
+  files: FileService
+  /** When non-empty, every route here requires "Authorization: Bearer <token>". */
+  apiToken: string
+}
+
+/**
+ * The file API: PUT/GET/HEAD/DELETE /files/{name}, GET /files and
+ * GET /guests/{id}/fragments. Bodies stream both ways; nothing is buffered
+ * whole. Any peer serves any file.
+ */
+export function registerFileRoutes(app: FastifyInstance, options: FileRoutesOptions): void {
+  const { files } = options
+  void app.register(async (scope) => {
+    if (options.apiToken !== '') scope.addHook('onRequest', async (req) => checkToken(req, options.apiToken))
+    // Request bodies are file contents: hand the raw stream to the handler, whatever the content type.
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', (_req, _payload, done) => done(null))
+
+    scope.get('/files', async (_req, reply) => {
+      const { files: list, guests, answered } = await files.list(abortOnClose(reply))
+      return { files: list, guests, answered }
+    })
+
+    scope.put('/files/*', async (req, reply) => {
+      const name = nameOf(req)
+      const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length'])
+      const signal = abortOnClose(reply)
+      const result = await files.put(name, sizedBody(req.raw, declared), signal)
+      void reply.header('etag', `"${result.hash}"`).header('x-houseparty-version', result.version)
+      return reply.status(201).send(result)
+    })
+
+    scope.head('/files/*', async (req, reply) => {
+      const file = await files.stat(nameOf(req), abortOnClose(reply))
+      fileHeaders(reply, file.size, file.hash, file.version, file.health)
+      return reply.status(200).send()
+    })
+
+    scope.get('/files/*', { exposeHeadRoute: false }, async (req, reply) => {
+      const opened = await files.open(nameOf(req), abortOnClose(reply))
+      const { record } = opened
+      if (req.headers['if-none-match'] === `"${record.hash}"`) {
+        await opened.body.return(undefined)
+        return reply.status(304).header('etag', `"${record.hash}"`).send()
+      }
+      fileHeaders(reply, record.size, record.hash, record.version)
+      return reply.status(200).send(Readable.from(opened.body, { objectMode: false }))
+    })
+
+    scope.delete('/files/*', async (req, reply) => files.remove(nameOf(req), abortOnClose(reply)))
+
+    scope.get('/guests/:id/fragments', async (req, reply) => {
+      const parsed = GuestId.safeParse((req.params as { id: string }).id)
+      if (!parsed.success) throw new HousePartyError('ERR_INVALID_ARGUMENT', 'a guest id is 16 hex digits')
+      const fragments = await files.fragmentsOf(parsed.data, abortOnClose(reply))
+      return { guest: parsed.data, fragments, bytes: fragments.reduce((n, f) => n + f.bytes, 0) }
+    })
+  })
+}
+
+function fileHeaders(reply: FastifyReply, size: number, hash: string, version: string, health?: FileSummary['health']): void {
+  void reply
+    .header('content-type', 'application/octet-stream')
+    .header('content-length', String(size))
+    .header('etag', `"${hash}"`)
+    .header('x-houseparty-version', version)
+  if (health) void reply.header('x-houseparty-health', health)
+}
+
+function nameOf(req: FastifyRequest): string {
+  const raw = (req.params as Record<string, string | undefined>)['*'] ?? ''
+  return raw
+}
+
+function checkToken(req: FastifyRequest, token: string): void {
+  const header = req.headers.authorization ?? ''
+  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '')
+  const want = Buffer.from(token)
+  if (given.length !== want.length || !timingSafeEqual(given, want)) throw new HousePartyError('ERR_UNAUTHORIZED')
+}
+
+/** Aborts when the client goes away before the response is done. */
+function abortOnClose(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController()
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort()
+  })
+  return controller.signal
+}
+
+/**
+ * The request body, checked against Content-Length: a body that ends short
+ * (the client died mid-upload) fails the put instead of storing a truncated
+ * file.
+ */
+async function* sizedBody(body: AsyncIterable<Uint8Array>, declared: number | undefined): AsyncGenerator<Uint8Array> {
+  let got = 0
+  for await (const piece of body) {
+    got += piece.length
+    if (declared !== undefined && got > declared) throw new HousePartyError('ERR_INVALID_ARGUMENT', `body longer than its Content-Length ${declared}`)
+    yield piece
+  }
+  if (declared !== undefined && got !== declared) {
+    throw new HousePartyError('ERR_TRANSFER_FAILED', `upload ended after ${got} of ${declared} bytes`)
+  }
+}

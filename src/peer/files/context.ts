@@ -1,0 +1,89 @@
+import type { Clock } from '../../shared/clock.ts'
+import { HousePartyError } from '../../shared/errors.ts'
+import type { Logger } from '../../shared/logger.ts'
+import type { Roster } from '../membership/index.ts'
+import type { DialOptions } from '../net/index.ts'
+import type { Coding, GuestId } from '../protocol/index.ts'
+import { holderRanking } from '../ring/index.ts'
+import type { TrackerClient } from '../tracker/index.ts'
+import { FragmentSink, type SinkTarget } from '../transfer/index.ts'
+
+export type Outcome = 'ok' | 'error'
+
+/** Hooks the metrics layer listens on. */
+export interface FileEvents {
+  put(seconds: number, bytes: number, outcome: Outcome): void
+  get(seconds: number, bytes: number, outcome: Outcome): void
+  /** A fragment could not be used: its holder was unreachable, or a chunk failed its checksum. */
+  fragmentSkipped(reason: 'corrupt' | 'unreachable'): void
+  /** A fragment was rebuilt from the others (a put whose holder failed mid-stream, or recovery). */
+  fragmentRebuilt(bytes: number): void
+}
+
+/** Everything the file operations need from the peer. */
+export interface FilesContext {
+  roster: Roster
+  dial: DialOptions
+  trackers: TrackerClient
+  /** The coding new puts use. */
+  coding: Coding
+  clock: Clock
+  log: Logger
+  events: FileEvents
+}
+
+/**
+ * Opens one sink per fragment index on distinct guests, in rendezvous order
+ * for the name. A guest that cannot take its fragment is replaced by the next
+ * in line; the call fails only when the party runs out of guests.
+ */
+export async function openSinks(
+  ctx: FilesContext,
+  target: Omit<SinkTarget, 'index'>,
+  indices: readonly number[],
+  exclude: ReadonlySet<GuestId>,
+  signal?: AbortSignal,
+): Promise<FragmentSink[]> {
+  const ranked = holderRanking(
+    ctx.roster
+      .guests()
+      .map((g) => g.id)
+      .filter((id) => !exclude.has(id)),
+    target.name,
+  )
+  const sinks: FragmentSink[] = []
+  const failures: string[] = []
+  let next = 0
+  let wanted = [...indices]
+  while (wanted.length > 0 && next < ranked.length) {
+    const round = wanted.slice(0, ranked.length - next).map((index) => ({ index, holder: ranked[next++] as GuestId }))
+    const opened = await Promise.allSettled(
+      round.map(({ index, holder }) => {
+        const address = ctx.roster.addressOf(holder)
+        if (!address) return Promise.reject(new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${holder} left`))
+        return FragmentSink.open(holder, address, { ...target, index }, { ...ctx.dial, signal })
+      }),
+    )
+    wanted = []
+    opened.forEach((result, i) => {
+      const { index, holder } = round[i] as { index: number; holder: GuestId }
+      if (result.status === 'fulfilled') sinks.push(result.value)
+      else {
+        failures.push(`${holder}: ${(result.reason as Error).message}`)
+        ctx.log.warn({ holder, index, err: (result.reason as Error).message }, 'guest cannot take a fragment; trying the next')
+        wanted.push(index)
+      }
+    })
+  }
+  if (wanted.length > 0) {
+    for (const sink of sinks) sink.fail(new HousePartyError('ERR_ABORTED', 'put abandoned'))
+    const needed = indices.length + exclude.size
+    const reachable = sinks.length + exclude.size
+    throw new HousePartyError(
+      'ERR_NOT_ENOUGH_PEERS',
+      `${indices.length} fragments need ${indices.length} distinct guests; only ${sinks.length} of the ${ranked.length} eligible could take one${failures.length ? ` (${failures.slice(0, 3).join('; ')})` : ''}`,
+      { details: { needed, reachable, guests: ctx.roster.guests().length } },
+    )
+  }
+  return sinks.sort((a, b) => a.index - b.index)
+}

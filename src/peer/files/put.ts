@@ -1,0 +1,185 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
+import { chunkDigest, ErasureCoder, fragmentDigest, splitStripe } from '../codec/index.ts'
+import { call } from '../net/index.ts'
+import { type FileRecord, type FragmentRef, type GuestId, PintReplies, type Version } from '../protocol/index.ts'
+import { compareRecords } from '../tracker/index.ts'
+import type { FragmentSink } from '../transfer/index.ts'
+import { type FilesContext, openSinks } from './context.ts'
+import { rebuildFragments } from './rebuild.ts'
+
+export interface PutResult {
+  name: string
+  version: Version
+  size: number
+  hash: string
+  /** False when a concurrent put of the same name won: this version was stored, then replaced. */
+  current: boolean
+}
+
+/** A version after `after` (if given) and not before `now`: versions of a name only go forward. */
+export function nextVersion(now: number, after?: Version): Version {
+  const floor = after ? Number(after.slice(0, 13)) + 1 : 0
+  return `${String(Math.max(Math.trunc(now), floor)).padStart(13, '0')}-${randomBytes(4).toString('hex')}`
+}
+
+/** Cuts a byte stream into stripes of exactly `stripeBytes` (the last may be shorter), each a buffer of its own. */
+export async function* stripesOf(body: AsyncIterable<Uint8Array>, stripeBytes: number): AsyncGenerator<Buffer> {
+  let stripe = Buffer.allocUnsafe(stripeBytes)
+  let fill = 0
+  for await (const piece of body) {
+    let at = 0
+    while (at < piece.length) {
+      const n = Math.min(piece.length - at, stripeBytes - fill)
+      stripe.set(piece.subarray(at, at + n), fill)
+      fill += n
+      at += n
+      if (fill === stripeBytes) {
+        yield stripe
+        stripe = Buffer.allocUnsafe(stripeBytes)
+        fill = 0
+      }
+    }
+  }
+  if (fill > 0) yield stripe.subarray(0, fill)
+}
+
+/**
+ * holdMyPint for a whole file, then watchMyPint. The body is read once,
+ * stripe by stripe: each stripe is encoded and its k+m shards go out to k+m
+ * guests at once, so memory holds a stripe or two whatever the file size.
+ *
+ * A holder that fails before the data starts is replaced at once. One that
+ * fails mid-stream cannot be replayed (the body is gone), so once the other
+ * fragments are stored its fragment is rebuilt from them onto another guest,
+ * as recovery would. The record is written to the trackers only once every
+ * fragment is durable: until then readers see the previous version.
+ */
+export async function putFile(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<PutResult> {
+  const started = performance.now()
+  let size = 0
+  try {
+    const result = await put(
+      ctx,
+      name,
+      body,
+      (n) => {
+        size += n
+      },
+      signal,
+    )
+    ctx.events.put((performance.now() - started) / 1000, size, 'ok')
+    return result
+  } catch (err) {
+    ctx.events.put((performance.now() - started) / 1000, size, 'error')
+    throw toHousePartyError(err)
+  }
+}
+
+async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Array>, counted: (n: number) => void, signal?: AbortSignal): Promise<PutResult> {
+  const coding = ctx.coding
+  const { k, m } = coding
+  const previous = await ctx.trackers.where(name, signal)
+  const version = nextVersion(ctx.clock.now(), previous?.version)
+  const created = ctx.clock.now()
+  const indices = Array.from({ length: k + m }, (_, i) => i)
+  const sinks = await openSinks(ctx, { name, version, coding }, indices, new Set(), signal)
+  const coder = new ErasureCoder(k, m)
+  const hash = createHash('sha256')
+  const chunkDigests: string[][] = indices.map(() => [])
+  let size = 0
+  try {
+    for await (const stripe of stripesOf(body, coding.stripeBytes)) {
+      signal?.throwIfAborted()
+      hash.update(stripe)
+      size += stripe.length
+      counted(stripe.length)
+      const data = splitStripe(stripe, k)
+      const shards = [...data, ...coder.encode(data)]
+      const digests = shards.map((s) => chunkDigest(s))
+      for (const [i, d] of digests.entries()) chunkDigests[i]?.push(d.toString('hex'))
+      await Promise.all(sinks.map((sink) => sink.write(shards[sink.index] as Buffer, digests[sink.index] as Buffer)))
+      if (sinks.filter((s) => s.failed).length > m) throw tooManyFailed(sinks, m)
+    }
+  } catch (err) {
+    for (const sink of sinks) sink.fail(err)
+    throw err
+  }
+
+  const contentHash = hash.digest('hex')
+  const fragments: FragmentRef[] = []
+  await Promise.all(
+    sinks.map(async (sink) => {
+      const digest = fragmentDigest(chunkDigests[sink.index] ?? [])
+      const reply = await sink.finish({ size, hash: contentHash, created, digest })
+      if (reply) fragments.push({ index: sink.index, holder: sink.holder as GuestId, digest })
+    }),
+  )
+  const record: FileRecord = { name, version, revision: 0, deleted: false, size, hash: contentHash, created, coding, fragments }
+  const failed = sinks.filter((s) => s.failed)
+  if (failed.length > m) {
+    await dropFragments(ctx, record, record.fragments)
+    throw tooManyFailed(sinks, m)
+  }
+  if (failed.length > 0) {
+    ctx.log.warn(
+      { name, version, failed: failed.map((s) => ({ index: s.index, holder: s.holder, err: s.failure?.message })) },
+      'rebuilding fragments whose transfer failed',
+    )
+    try {
+      const rebuilt = await rebuildFragments(
+        ctx,
+        record,
+        failed.map((s) => s.index),
+        new Set(failed.map((s) => s.holder as GuestId)),
+        signal,
+      )
+      for (const ref of rebuilt) {
+        if (ref.digest !== fragmentDigest(chunkDigests[ref.index] ?? []))
+          throw new HousePartyError('ERR_INTERNAL', `rebuilt fragment ${ref.index} differs from the original`)
+      }
+      record.fragments.push(...rebuilt)
+    } catch (err) {
+      await dropFragments(ctx, record, record.fragments)
+      throw err
+    }
+  }
+  record.fragments.sort((a, b) => a.index - b.index)
+
+  let replies: Awaited<ReturnType<FilesContext['trackers']['watch']>>
+  try {
+    replies = await ctx.trackers.watch(record, signal)
+  } catch (err) {
+    await dropFragments(ctx, record, record.fragments)
+    throw err
+  }
+  // A concurrent put with a newer version won: ours is stored but already replaced, so its fragments go.
+  const superseded = replies.some((r) => compareRecords(r.current, record) > 0)
+  const replaced = new Map<string, FileRecord>()
+  for (const r of replies) if (r.replaced && r.replaced.version !== version) replaced.set(r.replaced.version, r.replaced)
+  if (superseded) void dropFragments(ctx, record, record.fragments)
+  for (const old of replaced.values()) void dropFragments(ctx, old, old.fragments)
+  return { name, version, size, hash: contentHash, current: !superseded }
+}
+
+function tooManyFailed(sinks: readonly FragmentSink[], m: number): HousePartyError {
+  const failed = sinks.filter((s) => s.failed)
+  return new HousePartyError(
+    'ERR_TRANSFER_FAILED',
+    `${failed.length} of ${sinks.length} fragment transfers failed, at most ${m} can be rebuilt: ${failed.map((s) => s.failure?.message).join('; ')}`,
+    { details: { failed: failed.length, tolerated: m } },
+  )
+}
+
+/** Best effort: asks each holder to delete its fragments of this version. Holders that are gone are skipped. */
+export async function dropFragments(ctx: FilesContext, record: Pick<FileRecord, 'name' | 'version'>, refs: readonly FragmentRef[]): Promise<void> {
+  await Promise.allSettled(
+    refs.map((ref) => {
+      const address = ctx.roster.addressOf(ref.holder)
+      if (!address) return Promise.resolve()
+      return call(address, { op: 'drop', name: record.name, version: record.version, index: ref.index }, PintReplies.drop, ctx.dial).catch((err) =>
+        ctx.log.debug({ err: (err as Error).message, holder: ref.holder }, 'could not drop a fragment'),
+      )
+    }),
+  )
+}

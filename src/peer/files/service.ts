@@ -1,0 +1,109 @@
+import { HousePartyError } from '../../shared/errors.ts'
+import { call } from '../net/index.ts'
+import { checkName, type FileRecord, type GuestId, type HeldFragment, PintReplies, type Version } from '../protocol/index.ts'
+import type { FilesContext } from './context.ts'
+import { locateFile, type OpenedFile, openFile } from './get.ts'
+import { dropFragments, nextVersion, type PutResult, putFile } from './put.ts'
+
+export type FileHealth = 'ok' | 'degraded' | 'lost'
+
+export interface FileSummary {
+  name: string
+  version: Version
+  size: number
+  hash: string
+  created: number
+  k: number
+  m: number
+  health: FileHealth
+  holders: { index: number; guest: GuestId; live: boolean }[]
+}
+
+/** ok: every fragment's holder is a guest; degraded: at least k are; lost: fewer than k. */
+export function healthOf(record: FileRecord, isGuest: (id: GuestId) => boolean): FileHealth {
+  const live = new Set(record.fragments.filter((f) => isGuest(f.holder)).map((f) => f.index)).size
+  if (live >= record.coding.k + record.coding.m) return 'ok'
+  return live >= record.coding.k ? 'degraded' : 'lost'
+}
+
+/** The file operations behind the HTTP API and the CLI: any peer can serve any file. */
+export class FileService {
+  readonly #ctx: FilesContext
+
+  constructor(ctx: FilesContext) {
+    this.#ctx = ctx
+  }
+
+  get context(): FilesContext {
+    return this.#ctx
+  }
+
+  put(name: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<PutResult> {
+    checkName(name)
+    return putFile(this.#ctx, name, body, signal)
+  }
+
+  open(name: string, signal?: AbortSignal): Promise<OpenedFile> {
+    checkName(name)
+    return openFile(this.#ctx, name, signal)
+  }
+
+  async stat(name: string, signal?: AbortSignal): Promise<FileSummary> {
+    checkName(name)
+    return this.#summarise(await locateFile(this.#ctx, name, signal))
+  }
+
+  /** Writes a tombstone (a newer, deleted version) to the trackers, then deletes the fragments. */
+  async remove(name: string, signal?: AbortSignal): Promise<{ name: string; version: Version }> {
+    checkName(name)
+    const record = await locateFile(this.#ctx, name, signal)
+    const tombstone: FileRecord = {
+      ...record,
+      version: nextVersion(this.#ctx.clock.now(), record.version),
+      revision: 0,
+      deleted: true,
+      size: 0,
+      hash: '',
+      created: this.#ctx.clock.now(),
+      fragments: [],
+    }
+    const replies = await this.#ctx.trackers.watch(tombstone, signal)
+    const replaced = new Map<string, FileRecord>([[record.version, record]])
+    for (const r of replies) if (r.replaced && !r.replaced.deleted) replaced.set(r.replaced.version, r.replaced)
+    await Promise.all([...replaced.values()].map((old) => dropFragments(this.#ctx, old, old.fragments)))
+    return { name, version: tombstone.version }
+  }
+
+  /** Every file of the party, from every guest's tracker records. */
+  async list(signal?: AbortSignal): Promise<{ files: FileSummary[]; guests: number; answered: number }> {
+    const { records, asked, answered } = await this.#ctx.trackers.listAll(signal)
+    const files = records
+      .filter((r) => !r.deleted)
+      .map((r) => this.#summarise(r))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    return { files, guests: asked, answered }
+  }
+
+  /** What one guest holds (the seed's "view peer contents"). */
+  async fragmentsOf(id: GuestId, signal?: AbortSignal): Promise<HeldFragment[]> {
+    const address = this.#ctx.roster.addressOf(id)
+    if (!address) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `no guest ${id}`)
+    const reply = await call(address, { op: 'inventory' }, PintReplies.inventory, { ...this.#ctx.dial, signal })
+    return reply.fragments
+  }
+
+  #summarise(record: FileRecord): FileSummary {
+    const isGuest = (id: GuestId): boolean => this.#ctx.roster.addressOf(id) !== undefined
+    return {
+      name: record.name,
+      version: record.version,
+      size: record.size,
+      hash: record.hash,
+      created: record.created,
+      k: record.coding.k,
+      m: record.coding.m,
+      health: healthOf(record, isGuest),
+      holders: record.fragments.map((f) => ({ index: f.index, guest: f.holder, live: isGuest(f.holder) })),
+    }
+  }
+}

@@ -1,0 +1,334 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { once } from 'node:events'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import type { z } from 'zod'
+import type { Clock } from '../../shared/clock.ts'
+import { ERROR_CODES, type ErrorCode, HousePartyError, toHousePartyError } from '../../shared/errors.ts'
+import type { Logger } from '../../shared/logger.ts'
+import { PintFailure, PintRequest, type PintRequestBody } from '../protocol/index.ts'
+import { ByteReader } from './bytes.ts'
+import { ReplayWindow } from './replay.ts'
+import { splitAddress } from './transport.ts'
+
+/**
+ * TCP framing for the data plane. A frame is
+ *
+ *   u32 length | JSON (length bytes) | HMAC-SHA256(key, label | JSON)
+ *
+ * The label binds a frame to its role: "q" for a request, "r" + the
+ * request's nonce for a reply, "t" + nonce for a hold trailer. A reply
+ * therefore cannot be replayed as another request's reply.
+ *
+ * Fragment bytes are not framed: a hold sends chunks as
+ * u32 length | sha256 | bytes and ends with a zero length; a fetch reply is
+ * followed by the fragment's raw bytes, whose chunk digests the reply's
+ * manifest lists. The trailer and the manifest are authenticated, so every
+ * byte is.
+ */
+export const MAX_REQUEST_FRAME = 1024 * 1024
+export const MAX_REPLY_FRAME = 256 * 1024 * 1024
+const MAC_BYTES = 32
+const CHUNK_HEADER = 4 + 32
+
+export type TcpRejectReason = 'frame' | 'mac' | 'stale' | 'replayed' | 'json' | 'schema'
+
+export class PintChannel {
+  readonly socket: Socket
+  readonly reader: ByteReader
+  readonly #key: Buffer
+  #nonce: string
+
+  constructor(socket: Socket, key: Buffer, nonce: string) {
+    this.socket = socket
+    this.reader = new ByteReader(socket)
+    this.#key = key
+    this.#nonce = nonce
+  }
+
+  /** The request's nonce: replies and trailers are bound to it. */
+  get nonce(): string {
+    return this.#nonce
+  }
+
+  /** Server side: the nonce is known once the request frame is read. */
+  bind(nonce: string): void {
+    this.#nonce = nonce
+  }
+
+  /** Writes with backpressure: resolves once the socket can take more. */
+  async write(data: Buffer): Promise<void> {
+    if (this.socket.destroyed) throw new HousePartyError('ERR_TRANSFER_FAILED', 'connection closed')
+    if (!this.socket.write(data)) await waitDrain(this.socket)
+  }
+
+  sendFrame(label: string, body: unknown): Promise<void> {
+    return this.write(encodeFrame(this.#key, label, body))
+  }
+
+  async readFrame(label: string, maxBytes = MAX_REPLY_FRAME): Promise<unknown> {
+    return decodeFrame(this.#key, label, this.reader, maxBytes)
+  }
+
+  reply(body: unknown): Promise<void> {
+    return this.sendFrame(`r${this.nonce}`, body)
+  }
+
+  /** Reads a reply and checks it against `schema`; a failure reply becomes its HousePartyError. */
+  async readReply<S extends z.ZodType>(schema: S): Promise<z.infer<S>> {
+    const value = await this.readFrame(`r${this.nonce}`)
+    const failure = PintFailure.safeParse(value)
+    if (failure.success) throw remoteError(failure.data.error.code, failure.data.error.message)
+    const parsed = schema.safeParse(value)
+    if (!parsed.success) throw new HousePartyError('ERR_PROTOCOL', `unexpected reply: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+    return parsed.data
+  }
+
+  async writeChunk(data: Buffer, digest: Buffer): Promise<void> {
+    const header = Buffer.allocUnsafe(CHUNK_HEADER)
+    header.writeUInt32BE(data.length, 0)
+    digest.copy(header, 4)
+    this.socket.cork()
+    this.socket.write(header)
+    const ok = this.socket.write(data)
+    this.socket.uncork()
+    if (!ok) await waitDrain(this.socket)
+  }
+
+  endChunks(): Promise<void> {
+    return this.write(Buffer.alloc(4))
+  }
+
+  /** The next chunk of a hold stream, or undefined at its end marker. */
+  async readChunk(maxBytes: number): Promise<{ data: Buffer; digest: Buffer } | undefined> {
+    const len = (await this.reader.read(4)).readUInt32BE(0)
+    if (len === 0) return undefined
+    if (len > maxBytes) throw new HousePartyError('ERR_PROTOCOL', `chunk of ${len} bytes exceeds ${maxBytes}`)
+    const digest = Buffer.from(await this.reader.read(32))
+    const data = await this.reader.read(len)
+    return { data, digest }
+  }
+
+  /** Half-closes our side and waits for the peer to close. */
+  async finish(): Promise<void> {
+    if (this.socket.destroyed) return
+    this.socket.end()
+    if (!this.socket.closed) await once(this.socket, 'close').catch(() => undefined)
+  }
+
+  destroy(err?: Error): void {
+    this.socket.destroy(err)
+  }
+}
+
+export function encodeFrame(key: Buffer, label: string, body: unknown): Buffer {
+  const json = Buffer.from(JSON.stringify(body), 'utf8')
+  const out = Buffer.allocUnsafe(4 + json.length + MAC_BYTES)
+  out.writeUInt32BE(json.length, 0)
+  json.copy(out, 4)
+  mac(key, label, json).copy(out, 4 + json.length)
+  return out
+}
+
+async function decodeFrame(key: Buffer, label: string, reader: ByteReader, maxBytes: number): Promise<unknown> {
+  const len = (await reader.read(4)).readUInt32BE(0)
+  if (len > maxBytes) throw new FrameRejected('frame', `frame of ${len} bytes exceeds ${maxBytes}`)
+  const json = Buffer.from(await reader.read(len))
+  const got = await reader.read(MAC_BYTES)
+  if (!timingSafeEqual(got, mac(key, label, json))) throw new FrameRejected('mac', 'frame failed authentication (wrong party key?)')
+  try {
+    return JSON.parse(json.toString('utf8'))
+  } catch {
+    throw new FrameRejected('json', 'frame is not JSON')
+  }
+}
+
+function mac(key: Buffer, label: string, json: Buffer): Buffer {
+  return createHmac('sha256', key).update(label).update('\0').update(json).digest()
+}
+
+/** A frame that failed a check; `reason` is what the metrics count. */
+export class FrameRejected extends HousePartyError {
+  readonly reason: TcpRejectReason
+  constructor(reason: TcpRejectReason, message: string) {
+    super('ERR_PROTOCOL', message)
+    this.reason = reason
+  }
+}
+
+function remoteError(code: string, message: string): HousePartyError {
+  return code in ERROR_CODES ? new HousePartyError(code as ErrorCode, message) : new HousePartyError('ERR_PROTOCOL', `${code}: ${message}`)
+}
+
+async function waitDrain(socket: Socket): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error): void => {
+      socket.off('drain', onDrain)
+      socket.off('close', onClose)
+      socket.off('error', done)
+      if (err) reject(toHousePartyError(err))
+      else resolve()
+    }
+    const onDrain = (): void => done()
+    const onClose = (): void => done(new HousePartyError('ERR_TRANSFER_FAILED', 'connection closed while sending'))
+    socket.on('drain', onDrain)
+    socket.on('close', onClose)
+    socket.on('error', done)
+  })
+}
+
+export type PintHandler = (request: PintRequest, channel: PintChannel) => Promise<void>
+
+export interface PintServerOptions {
+  key: Buffer
+  clock: Clock
+  logger: Logger
+  /** Idle time after which a connection is cut. */
+  idleTimeoutMs: number
+  handler: PintHandler
+  onReject: (reason: TcpRejectReason) => void
+}
+
+/**
+ * Accepts data-plane connections: authenticates the request frame, checks
+ * it against the replay window and the schema, then hands it to the handler.
+ * Whatever the handler throws goes back as a failure reply; nothing a remote
+ * sends can throw out of here.
+ */
+export class PintServer {
+  readonly #options: PintServerOptions
+  readonly #replay: ReplayWindow
+  readonly #sockets = new Set<Socket>()
+  #server: Server | undefined
+
+  constructor(options: PintServerOptions) {
+    this.#options = options
+    this.#replay = new ReplayWindow(options.clock)
+  }
+
+  async listen(host: string, port: number): Promise<void> {
+    const server = createServer((socket) => void this.#serve(socket))
+    server.on('error', (err) => this.#options.logger.error({ err }, 'tcp server error'))
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    this.#server = server
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server
+    this.#server = undefined
+    for (const socket of this.#sockets) socket.destroy()
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+
+  async #serve(socket: Socket): Promise<void> {
+    this.#sockets.add(socket)
+    socket.setNoDelay(true)
+    socket.setTimeout(this.#options.idleTimeoutMs, () => socket.destroy(new HousePartyError('ERR_TIMEOUT', 'connection idle too long')))
+    socket.on('error', () => undefined)
+    socket.once('close', () => this.#sockets.delete(socket))
+    const channel = new PintChannel(socket, this.#options.key, '')
+    let request: PintRequest
+    try {
+      request = await this.#readRequest(channel)
+    } catch (err) {
+      if (err instanceof FrameRejected) this.#options.onReject(err.reason)
+      socket.destroy()
+      return
+    }
+    const bound = channel
+    bound.bind(request.nonce)
+    try {
+      await this.#options.handler(request, bound)
+      await bound.finish()
+    } catch (err) {
+      const e = toHousePartyError(err)
+      if (!socket.destroyed) {
+        await bound.reply({ ok: false, error: { code: e.code, message: e.message } }).catch(() => undefined)
+        await bound.finish().catch(() => undefined)
+      }
+      if (e.status >= 500 && e.code !== 'ERR_TRANSFER_FAILED') this.#options.logger.warn({ err: e, op: request.op }, 'data-plane request failed')
+    } finally {
+      socket.destroy()
+    }
+  }
+
+  async #readRequest(channel: PintChannel): Promise<PintRequest> {
+    let value: unknown
+    try {
+      value = await channel.readFrame('q', MAX_REQUEST_FRAME)
+    } catch (err) {
+      if (err instanceof FrameRejected) throw err
+      throw new FrameRejected('frame', (err as Error).message)
+    }
+    const parsed = PintRequest.safeParse(value)
+    if (!parsed.success) throw new FrameRejected('schema', 'request does not match the schema')
+    const verdict = this.#replay.check(parsed.data.ts, Buffer.from(parsed.data.nonce, 'hex'))
+    if (verdict !== 'ok') throw new FrameRejected(verdict, `request ${verdict}`)
+    return parsed.data
+  }
+}
+
+export interface DialOptions {
+  key: Buffer
+  clock: Clock
+  /** How long to wait for the TCP connection. */
+  connectTimeoutMs: number
+  /** Idle time after which the connection is cut. */
+  idleTimeoutMs: number
+  signal?: AbortSignal
+}
+
+/** Opens a connection to `address` (host:port) and sends one request. */
+export async function dial(address: string, body: PintRequestBody, options: DialOptions): Promise<PintChannel> {
+  const { host, port } = splitAddress(address)
+  const socket = connect({ host, port, noDelay: true })
+  socket.on('error', () => undefined)
+  const nonce = randomBytes(8).toString('hex')
+  const channel = new PintChannel(socket, options.key, nonce)
+  const onAbort = (): void => {
+    socket.destroy(new HousePartyError('ERR_ABORTED', `request to ${address} aborted`))
+  }
+  options.signal?.addEventListener('abort', onAbort, { once: true })
+  socket.once('close', () => options.signal?.removeEventListener('abort', onAbort))
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new HousePartyError('ERR_TIMEOUT', `no TCP connection to ${address} within ${options.connectTimeoutMs} ms`)),
+        options.connectTimeoutMs,
+      )
+      socket.once('connect', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      socket.once('error', (err) => {
+        clearTimeout(timer)
+        reject(new HousePartyError('ERR_TRANSFER_FAILED', `cannot connect to ${address}: ${err.message}`, { cause: err }))
+      })
+      socket.once('close', () => {
+        clearTimeout(timer)
+        reject(new HousePartyError('ERR_TRANSFER_FAILED', `connection to ${address} closed`))
+      })
+    })
+    socket.setTimeout(options.idleTimeoutMs, () => socket.destroy(new HousePartyError('ERR_TIMEOUT', `${address} idle for ${options.idleTimeoutMs} ms`)))
+    await channel.sendFrame('q', { v: 1, ts: options.clock.now(), nonce, ...body })
+    return channel
+  } catch (err) {
+    socket.destroy()
+    throw err
+  }
+}
+
+/** One request, one reply, close. */
+export async function call<S extends z.ZodType>(address: string, body: PintRequestBody, schema: S, options: DialOptions): Promise<z.infer<S>> {
+  const channel = await dial(address, body, options)
+  try {
+    return await channel.readReply(schema)
+  } finally {
+    channel.destroy()
+  }
+}

@@ -1,0 +1,133 @@
+import { z } from 'zod'
+import { GuestId } from './messages.ts'
+
+/**
+ * The data plane: requests carried over TCP on the peer's --port (the same
+ * number as its UDP membership port). One request per connection:
+ *
+ *   client → server  request frame   (HMAC-authenticated JSON, below)
+ *                    [hold: chunk stream, then a trailer frame]
+ *   server → client  response frame  (HMAC bound to the request's nonce)
+ *                    [fetch: the fragment's raw bytes]
+ *
+ * Framing and authentication live in net/tcp.ts; this file is the typed
+ * vocabulary. docs/protocol.md describes the same messages.
+ */
+
+/** A version orders the puts of one name: 13-digit milliseconds, a dash, 8 hex digits. Lexical order is time order. */
+export const Version = z.string().regex(/^\d{13}-[0-9a-f]{8}$/)
+export type Version = z.infer<typeof Version>
+
+const Hex64 = z.string().regex(/^[0-9a-f]{64}$/)
+/** Names are validated in full by files/names.ts; the wire only bounds them. */
+const WireName = z.string().min(1).max(4096)
+
+/** How a file is cut: the same for every fragment of one version. */
+export const Coding = z.object({
+  k: z.number().int().min(1).max(64),
+  m: z.number().int().min(0).max(64),
+  stripeBytes: z
+    .number()
+    .int()
+    .min(64)
+    .max(64 * 1024 * 1024),
+})
+export type Coding = z.infer<typeof Coding>
+
+/** What a holder stores beside each fragment: enough to rebuild the party's index from holders alone. */
+export const Manifest = z.object({
+  name: WireName,
+  version: Version,
+  size: z.number().int().min(0),
+  hash: Hex64,
+  created: z.number().int().min(0),
+  coding: Coding,
+  index: z.number().int().min(0).max(127),
+  /** sha256 of each chunk (one chunk per stripe), hex. */
+  chunks: z.array(Hex64),
+})
+export type Manifest = z.infer<typeof Manifest>
+
+export const FragmentRef = z.object({
+  index: z.number().int().min(0).max(127),
+  holder: GuestId,
+  /** sha256 over the fragment's chunk digests: pins every byte of the fragment. */
+  digest: Hex64,
+})
+export type FragmentRef = z.infer<typeof FragmentRef>
+
+/** A tracker's record of one file (watchMyPint writes it, wheresMyPint reads it). A deleted file keeps a tombstone. */
+export const FileRecord = z.object({
+  name: WireName,
+  version: Version,
+  /** Bumped each time the fragments of this version move (recovery, rebalance): same version, higher revision wins. */
+  revision: z.number().int().min(0),
+  deleted: z.boolean(),
+  size: z.number().int().min(0),
+  hash: z.union([Hex64, z.literal('')]),
+  created: z.number().int().min(0),
+  coding: Coding,
+  fragments: z.array(FragmentRef),
+})
+export type FileRecord = z.infer<typeof FileRecord>
+
+export const HeldFragment = z.object({
+  name: WireName,
+  version: Version,
+  index: z.number().int(),
+  size: z.number().int(),
+  bytes: z.number().int(),
+  digest: Hex64,
+  coding: Coding,
+})
+export type HeldFragment = z.infer<typeof HeldFragment>
+
+const base = { v: z.literal(1), ts: z.number().int(), nonce: z.string().regex(/^[0-9a-f]{16}$/) }
+
+export const PintRequest = z.discriminatedUnion('op', [
+  /** holdMyPint: store fragment `index` of (name, version); chunks follow, then a HoldTrailer. */
+  z.object({ ...base, op: z.literal('hold'), name: WireName, version: Version, index: z.number().int().min(0).max(127), coding: Coding }),
+  /** Read a stored fragment from chunk `fromChunk` on. */
+  z.object({ ...base, op: z.literal('fetch'), name: WireName, version: Version, index: z.number().int().min(0).max(127), fromChunk: z.number().int().min(0) }),
+  /** Delete the fragments of one version (all indices, or one). */
+  z.object({ ...base, op: z.literal('drop'), name: WireName, version: Version, index: z.number().int().min(0).max(127).optional() }),
+  /** What this peer holds. */
+  z.object({ ...base, op: z.literal('inventory') }),
+  /** watchMyPint: record where a file's fragments are (newer versions win). */
+  z.object({ ...base, op: z.literal('watch'), record: FileRecord }),
+  /** wheresMyPint: the newest record of a name. */
+  z.object({ ...base, op: z.literal('where'), name: WireName }),
+  /** Every record this tracker keeps. */
+  z.object({ ...base, op: z.literal('list') }),
+])
+export type PintRequest = z.infer<typeof PintRequest>
+export type PintOp = PintRequest['op']
+type Base = 'v' | 'ts' | 'nonce'
+/** A request as its sender writes it; dial() adds the version, time and nonce. */
+export type PintRequestBody = PintRequest extends infer R ? (R extends PintRequest ? Omit<R, Base> : never) : never
+
+export const HoldTrailer = z.object({
+  size: z.number().int().min(0),
+  hash: Hex64,
+  created: z.number().int().min(0),
+  digest: Hex64,
+})
+export type HoldTrailer = z.infer<typeof HoldTrailer>
+
+export const PintError = z.object({ code: z.string(), message: z.string() })
+
+/** Replies, per op. Every reply is either { ok: true, ... } or { ok: false, error }. */
+export const PintReplies = {
+  hold: z.object({ ok: z.literal(true), digest: Hex64, bytes: z.number().int() }),
+  /** Sent before the hold's chunks: the holder is ready and has the space. */
+  holdReady: z.object({ ok: z.literal(true), ready: z.literal(true) }),
+  fetch: z.object({ ok: z.literal(true), manifest: Manifest, bytes: z.number().int() }),
+  drop: z.object({ ok: z.literal(true), dropped: z.number().int() }),
+  inventory: z.object({ ok: z.literal(true), fragments: z.array(HeldFragment) }),
+  watch: z.object({ ok: z.literal(true), accepted: z.boolean(), current: FileRecord, replaced: FileRecord.nullable() }),
+  where: z.object({ ok: z.literal(true), record: FileRecord.nullable() }),
+  list: z.object({ ok: z.literal(true), records: z.array(FileRecord) }),
+} as const
+export type PintReply<T extends keyof typeof PintReplies> = z.infer<(typeof PintReplies)[T]>
+
+export const PintFailure = z.object({ ok: z.literal(false), error: PintError })

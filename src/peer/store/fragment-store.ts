@@ -1,0 +1,296 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream, type ReadStream } from 'node:fs'
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { HousePartyError } from '../../shared/errors.ts'
+import type { Logger } from '../../shared/logger.ts'
+import { chunkBytes, chunkDigest, chunkOffset, fragmentBytes, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
+import { type Coding, type HeldFragment, type HoldTrailer, Manifest, type Version } from '../protocol/index.ts'
+
+/**
+ * Fragments on disk, under <data>/fragments/<h[0:2]>/<h>/<version>.<index>.frag
+ * with the manifest beside it as .json, where h is the sha256 of the file
+ * name. Names never become paths, so no name can escape the data directory.
+ *
+ * A fragment is written to <data>/tmp first, fsynced, then renamed into
+ * place, and its manifest after it: a manifest on disk means a complete,
+ * verified fragment. Anything else (tmp files, a fragment without its
+ * manifest, a size that does not match) is a leftover of a crash and is
+ * removed by open().
+ */
+export interface FragmentKey {
+  name: string
+  version: Version
+  index: number
+}
+
+interface Entry {
+  held: HeldFragment
+  path: string
+}
+
+export interface StoreStats {
+  files: number
+  fragments: number
+  bytes: number
+}
+
+export class FragmentStore {
+  readonly #dir: string
+  readonly #log: Logger
+  readonly #entries = new Map<string, Entry>()
+
+  constructor(dataDir: string, logger: Logger) {
+    this.#dir = dataDir
+    this.#log = logger
+  }
+
+  get #tmp(): string {
+    return join(this.#dir, 'tmp')
+  }
+
+  /** Cleans crash leftovers and loads the index of complete fragments. */
+  async open(): Promise<{ fragments: number; cleaned: number }> {
+    await rm(this.#tmp, { recursive: true, force: true })
+    await mkdir(this.#tmp, { recursive: true })
+    const root = join(this.#dir, 'fragments')
+    await mkdir(root, { recursive: true })
+    let cleaned = 0
+    for (const prefix of await readdir(root)) {
+      for (const hash of await readdir(join(root, prefix)).catch(() => [])) {
+        const dir = join(root, prefix, hash)
+        const files = await readdir(dir).catch(() => [] as string[])
+        const manifests = new Set(files.filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)))
+        for (const file of files) {
+          const base = file.replace(/\.(frag|json)$/, '')
+          if (file.endsWith('.frag') && !manifests.has(base)) {
+            await unlink(join(dir, file)).catch(() => undefined)
+            cleaned++
+          }
+        }
+        for (const base of manifests) {
+          const ok = await this.#load(dir, base)
+          if (!ok) {
+            await unlink(join(dir, `${base}.json`)).catch(() => undefined)
+            await unlink(join(dir, `${base}.frag`)).catch(() => undefined)
+            cleaned++
+          }
+        }
+        await rmdir(dir).catch(() => undefined)
+      }
+    }
+    if (cleaned > 0) this.#log.warn({ cleaned }, 'removed incomplete fragments left by a crash')
+    return { fragments: this.#entries.size, cleaned }
+  }
+
+  async #load(dir: string, base: string): Promise<boolean> {
+    try {
+      const manifest = Manifest.parse(JSON.parse(await readFile(join(dir, `${base}.json`), 'utf8')))
+      const path = join(dir, `${base}.frag`)
+      const expected = fragmentBytes(manifest.size, manifest.coding)
+      const st = await stat(path)
+      if (st.size !== expected || manifest.chunks.length !== stripeCount(manifest.size, manifest.coding)) return false
+      if (this.#pathOf(manifest) !== path) return false
+      this.#entries.set(keyOf(manifest), { held: heldOf(manifest, expected), path })
+      return true
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message, dir, base }, 'unreadable fragment manifest')
+      return false
+    }
+  }
+
+  #pathOf(key: FragmentKey): string {
+    const h = nameHash(key.name)
+    return join(this.#dir, 'fragments', h.slice(0, 2), h, `${key.version}.${key.index}.frag`)
+  }
+
+  has(key: FragmentKey): boolean {
+    return this.#entries.has(keyOf(key))
+  }
+
+  list(): HeldFragment[] {
+    return [...this.#entries.values()].map((e) => e.held)
+  }
+
+  stats(): StoreStats {
+    const names = new Set<string>()
+    let bytes = 0
+    for (const { held } of this.#entries.values()) {
+      names.add(held.name)
+      bytes += held.bytes
+    }
+    return { files: names.size, fragments: this.#entries.size, bytes }
+  }
+
+  /** Starts receiving a fragment; nothing is visible until commit(). */
+  async beginWrite(key: FragmentKey, coding: Coding): Promise<FragmentWriter> {
+    const tmp = join(this.#tmp, `${randomBytes(8).toString('hex')}.frag`)
+    const handle = await open(tmp, 'w')
+    return new FragmentWriter(this, key, coding, tmp, handle)
+  }
+
+  /** Called by FragmentWriter.commit(): moves a verified fragment into place. */
+  async install(manifest: Manifest, tmp: string, bytes: number): Promise<HeldFragment> {
+    const path = this.#pathOf(manifest)
+    const dir = join(path, '..')
+    await mkdir(dir, { recursive: true })
+    const manifestTmp = `${tmp}.json`
+    const mh = await open(manifestTmp, 'w')
+    try {
+      await mh.writeFile(JSON.stringify(manifest))
+      await mh.sync()
+    } finally {
+      await mh.close()
+    }
+    await rename(tmp, path)
+    await rename(manifestTmp, path.replace(/\.frag$/, '.json'))
+    await syncDir(dir)
+    const held = heldOf(manifest, bytes)
+    this.#entries.set(keyOf(manifest), { held, path })
+    return held
+  }
+
+  async manifest(key: FragmentKey): Promise<Manifest | undefined> {
+    const entry = this.#entries.get(keyOf(key))
+    if (!entry) return undefined
+    try {
+      return Manifest.parse(JSON.parse(await readFile(entry.path.replace(/\.frag$/, '.json'), 'utf8')))
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Opens a fragment for reading from chunk `fromChunk` on. */
+  async openRead(key: FragmentKey, fromChunk: number): Promise<{ manifest: Manifest; bytes: number; stream: ReadStream }> {
+    const entry = this.#entries.get(keyOf(key))
+    const manifest = entry && (await this.manifest(key))
+    if (!entry || !manifest) throw new HousePartyError('ERR_NOT_FOUND', `no fragment ${key.index} of ${JSON.stringify(key.name)} version ${key.version} here`)
+    const start = Math.min(chunkOffset(manifest.coding, fromChunk), entry.held.bytes)
+    // The stream opens the file now, so a drop that races with this read cannot cut it short.
+    const handle = await open(entry.path, 'r')
+    const stream = createReadStream('', {
+      fd: handle.fd,
+      start,
+      highWaterMark: Math.max(64 * 1024, shardBytes(manifest.coding.stripeBytes, manifest.coding.k)),
+    })
+    stream.once('close', () => void handle.close().catch(() => undefined))
+    return { manifest, bytes: entry.held.bytes - start, stream }
+  }
+
+  /** Deletes the fragments of one version (one index, or all). Returns how many. */
+  async drop(name: string, version: Version, index?: number): Promise<number> {
+    let dropped = 0
+    for (const [k, entry] of this.#entries) {
+      const h = entry.held
+      if (h.name !== name || h.version !== version || (index !== undefined && h.index !== index)) continue
+      this.#entries.delete(k)
+      await unlink(entry.path.replace(/\.frag$/, '.json')).catch(() => undefined)
+      await unlink(entry.path).catch(() => undefined)
+      await rmdir(join(entry.path, '..')).catch(() => undefined)
+      dropped++
+    }
+    return dropped
+  }
+}
+
+/**
+ * One fragment being received: chunks are checked against their sha256 as
+ * they arrive and appended to a temporary file.
+ */
+export class FragmentWriter {
+  readonly #store: FragmentStore
+  readonly #key: FragmentKey
+  readonly #coding: Coding
+  readonly #tmp: string
+  readonly #handle: FileHandle
+  readonly #chunks: string[] = []
+  readonly #lengths: number[] = []
+  #bytes = 0
+  #closed = false
+
+  constructor(store: FragmentStore, key: FragmentKey, coding: Coding, tmp: string, handle: FileHandle) {
+    this.#store = store
+    this.#key = key
+    this.#coding = coding
+    this.#tmp = tmp
+    this.#handle = handle
+  }
+
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  async append(data: Buffer, digest: Buffer): Promise<void> {
+    if (data.length > shardBytes(this.#coding.stripeBytes, this.#coding.k))
+      throw new HousePartyError('ERR_PROTOCOL', `chunk of ${data.length} bytes is larger than a shard`)
+    const actual = chunkDigest(data)
+    if (!actual.equals(digest)) {
+      throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${this.#chunks.length} of fragment ${this.#key.index} failed its checksum in transit`)
+    }
+    await this.#handle.write(data)
+    this.#chunks.push(actual.toString('hex'))
+    this.#lengths.push(data.length)
+    this.#bytes += data.length
+  }
+
+  /** Checks the whole fragment against the sender's authenticated trailer, makes it durable and visible. */
+  async commit(trailer: HoldTrailer): Promise<HeldFragment> {
+    const layout = this.#coding
+    const stripes = stripeCount(trailer.size, layout)
+    if (stripes !== this.#chunks.length)
+      throw new HousePartyError('ERR_PROTOCOL', `got ${this.#chunks.length} chunks, a ${trailer.size}-byte file has ${stripes}`)
+    for (let s = 0; s < stripes; s++) {
+      if (this.#lengths[s] !== chunkBytes(trailer.size, layout, s)) throw new HousePartyError('ERR_PROTOCOL', `chunk ${s} has the wrong length`)
+    }
+    if (fragmentDigest(this.#chunks) !== trailer.digest) throw new HousePartyError('ERR_CHECKSUM_MISMATCH', 'fragment digest does not match the trailer')
+    await this.#handle.sync()
+    await this.#handle.close()
+    this.#closed = true
+    const manifest: Manifest = {
+      name: this.#key.name,
+      version: this.#key.version,
+      size: trailer.size,
+      hash: trailer.hash,
+      created: trailer.created,
+      coding: layout,
+      index: this.#key.index,
+      chunks: this.#chunks,
+    }
+    return this.#store.install(manifest, this.#tmp, this.#bytes)
+  }
+
+  async abort(): Promise<void> {
+    if (!this.#closed) await this.#handle.close().catch(() => undefined)
+    this.#closed = true
+    await unlink(this.#tmp).catch(() => undefined)
+  }
+}
+
+export function nameHash(name: string): string {
+  return createHash('sha256').update(name, 'utf8').digest('hex')
+}
+
+function keyOf(key: FragmentKey): string {
+  return `${nameHash(key.name)}/${key.version}/${key.index}`
+}
+
+function heldOf(manifest: Manifest, bytes: number): HeldFragment {
+  return {
+    name: manifest.name,
+    version: manifest.version,
+    index: manifest.index,
+    size: manifest.size,
+    bytes,
+    digest: fragmentDigest(manifest.chunks),
+    coding: manifest.coding,
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}

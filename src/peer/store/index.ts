@@ -1,0 +1,1 @@
+export { type FragmentKey, FragmentStore, FragmentWriter, nameHash, type StoreStats } from './fragment-store.ts'

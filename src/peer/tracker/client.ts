@@ -1,0 +1,81 @@
+import type { z } from 'zod'
+import { HousePartyError } from '../../shared/errors.ts'
+import type { Roster } from '../membership/index.ts'
+import { call, type DialOptions } from '../net/index.ts'
+import { type FileRecord, type GuestId, PintReplies, type PintReply, type PintRequestBody } from '../protocol/index.ts'
+import { trackersOf } from '../ring/index.ts'
+import { newestRecord } from './records.ts'
+
+/**
+ * The asking side of watchMyPint / wheresMyPint. Every call goes to all of
+ * a file's tracker replicas at once: a write lands everywhere it can, and a
+ * read takes the newest answer, so one stale or dead replica changes nothing.
+ */
+export class TrackerClient {
+  readonly #roster: Roster
+  readonly #dial: DialOptions
+  readonly #replicas: number
+
+  constructor(roster: Roster, dial: DialOptions, replicas: number) {
+    this.#roster = roster
+    this.#dial = dial
+    this.#replicas = replicas
+  }
+
+  trackersOf(name: string): GuestId[] {
+    return trackersOf(
+      this.#roster.guests().map((g) => g.id),
+      name,
+      this.#replicas,
+    )
+  }
+
+  /** wheresMyPint: the newest record any tracker replica has, or undefined if none knows the name. */
+  async where(name: string, signal?: AbortSignal): Promise<FileRecord | undefined> {
+    const trackers = this.trackersOf(name)
+    const answers = await Promise.allSettled(trackers.map((id) => this.#call(id, { op: 'where', name }, PintReplies.where, signal)))
+    const ok = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value.record] : []))
+    if (ok.length === 0) {
+      throw new HousePartyError('ERR_NOT_ENOUGH_PEERS', `none of the ${trackers.length} trackers of ${JSON.stringify(name)} answered`, {
+        details: { trackers: trackers.length, reachable: 0 },
+      })
+    }
+    return newestRecord(ok)
+  }
+
+  /** watchMyPint: sends `record` to every tracker replica; at least one must take it. */
+  async watch(record: FileRecord, signal?: AbortSignal): Promise<PintReply<'watch'>[]> {
+    const trackers = this.trackersOf(record.name)
+    const answers = await Promise.allSettled(trackers.map((id) => this.#call(id, { op: 'watch', record }, PintReplies.watch, signal)))
+    const ok = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []))
+    if (ok.length === 0) {
+      throw new HousePartyError('ERR_NOT_ENOUGH_PEERS', `none of the ${trackers.length} trackers of ${JSON.stringify(record.name)} took the record`, {
+        details: { trackers: trackers.length, reachable: 0 },
+      })
+    }
+    return ok
+  }
+
+  /** Every record of every guest, newest per name. Guests that do not answer are counted, not fatal. */
+  async listAll(signal?: AbortSignal): Promise<{ records: FileRecord[]; asked: number; answered: number }> {
+    const guests = this.#roster.guests()
+    const answers = await Promise.allSettled(guests.map((g) => this.#call(g.id, { op: 'list' }, PintReplies.list, signal)))
+    const newest = new Map<string, FileRecord>()
+    let answered = 0
+    for (const a of answers) {
+      if (a.status !== 'fulfilled') continue
+      answered++
+      for (const r of a.value.records) {
+        const best = newestRecord([newest.get(r.name), r])
+        if (best) newest.set(r.name, best)
+      }
+    }
+    return { records: [...newest.values()], asked: guests.length, answered }
+  }
+
+  #call<S extends z.ZodType>(id: GuestId, body: PintRequestBody, schema: S, signal?: AbortSignal): Promise<z.infer<S>> {
+    const address = this.#roster.addressOf(id)
+    if (!address) return Promise.reject(new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${id} left the party`))
+    return call(address, body, schema, { ...this.#dial, signal })
+  }
+}

@@ -1,0 +1,21 @@
+import type { PintChannel } from '../net/index.ts'
+import { checkName, type PintRequest } from '../protocol/index.ts'
+import type { TrackerStore } from './tracker-store.ts'
+
+type Req<T extends PintRequest['op']> = Extract<PintRequest, { op: T }>
+
+/** watchMyPint, tracker side. */
+export async function serveWatch(req: Req<'watch'>, channel: PintChannel, trackers: TrackerStore): Promise<void> {
+  checkName(req.record.name)
+  const result = trackers.watch(req.record)
+  await channel.reply({ ok: true, ...result })
+}
+
+/** wheresMyPint, tracker side. */
+export async function serveWhere(req: Req<'where'>, channel: PintChannel, trackers: TrackerStore): Promise<void> {
+  await channel.reply({ ok: true, record: trackers.get(req.name) ?? null })
+}
+
+export async function serveList(channel: PintChannel, trackers: TrackerStore): Promise<void> {
+  await channel.reply({ ok: true, records: trackers.list() })
+}

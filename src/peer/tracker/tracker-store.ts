@@ -1,0 +1,105 @@
+import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Logger } from '../../shared/logger.ts'
+import { FileRecord } from '../protocol/index.ts'
+import { nameHash } from '../store/index.ts'
+import { compareRecords } from './records.ts'
+
+export interface WatchResult {
+  /** The record was newer than what this tracker had, and is now current. */
+  accepted: boolean
+  current: FileRecord
+  /** The record it displaced, if any. */
+  replaced: FileRecord | null
+}
+
+/**
+ * The records this peer keeps as one of a file's trackers. Newer versions
+ * (then higher revisions) win, so replicas that see updates in different
+ * orders converge. Records survive a restart under <data>/tracker; they are
+ * not fsynced because every record also lives on the other tracker replicas
+ * and can be rebuilt from the manifests beside the fragments.
+ */
+export class TrackerStore {
+  readonly #dir: string
+  readonly #log: Logger
+  readonly #records = new Map<string, FileRecord>()
+  readonly #writes = new Map<string, Promise<void>>()
+
+  constructor(dataDir: string, logger: Logger) {
+    this.#dir = join(dataDir, 'tracker')
+    this.#log = logger
+  }
+
+  async open(): Promise<number> {
+    await mkdir(this.#dir, { recursive: true })
+    for (const file of await readdir(this.#dir)) {
+      const path = join(this.#dir, file)
+      if (!file.endsWith('.json')) {
+        await unlink(path).catch(() => undefined)
+        continue
+      }
+      try {
+        const record = FileRecord.parse(JSON.parse(await readFile(path, 'utf8')))
+        this.#records.set(record.name, record)
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message, file }, 'dropping an unreadable tracker record')
+        await unlink(path).catch(() => undefined)
+      }
+    }
+    return this.#records.size
+  }
+
+  get(name: string): FileRecord | undefined {
+    return this.#records.get(name)
+  }
+
+  list(): FileRecord[] {
+    return [...this.#records.values()]
+  }
+
+  /** watchMyPint: keeps `record` if it supersedes the current one. */
+  watch(record: FileRecord): WatchResult {
+    const current = this.#records.get(record.name)
+    if (current && compareRecords(record, current) <= 0) return { accepted: false, current, replaced: null }
+    this.#records.set(record.name, record)
+    this.#persist(record.name)
+    return { accepted: true, current: record, replaced: current ?? null }
+  }
+
+  /** Forgets a record this peer no longer tracks. */
+  forget(name: string): void {
+    if (this.#records.delete(name)) this.#persist(name)
+  }
+
+  /** Resolves when every pending write has reached the disk. */
+  async flush(): Promise<void> {
+    await Promise.all(this.#writes.values())
+  }
+
+  #persist(name: string): void {
+    // Writes of one name run one after another, each writing the newest record, so the file never goes back in time.
+    const previous = this.#writes.get(name) ?? Promise.resolve()
+    const next = previous.then(() => this.#write(name))
+    this.#writes.set(name, next)
+    void next.finally(() => {
+      if (this.#writes.get(name) === next) this.#writes.delete(name)
+    })
+  }
+
+  async #write(name: string): Promise<void> {
+    const file = join(this.#dir, `${nameHash(name)}.json`)
+    const record = this.#records.get(name)
+    try {
+      if (!record) {
+        await unlink(file).catch(() => undefined)
+        return
+      }
+      const tmp = `${file}.${process.pid}.tmp`
+      await writeFile(tmp, JSON.stringify(record))
+      await rename(tmp, file)
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message, name }, 'could not persist a tracker record')
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import { shardBytes } from '../codec/index.ts'
+import type { PintChannel } from '../net/index.ts'
+import { HoldTrailer, type PintRequest } from '../protocol/index.ts'
+import type { FragmentStore } from '../store/index.ts'
+
+type Req<T extends PintRequest['op']> = Extract<PintRequest, { op: T }>
+
+export interface TransferEvents {
+  received(bytes: number, seconds: number): void
+  sent(bytes: number, seconds: number): void
+}
+
+/** holdMyPint, receiving side: verify every chunk, then the trailer, then make the fragment durable. */
+export async function serveHold(req: Req<'hold'>, channel: PintChannel, store: FragmentStore, events: TransferEvents): Promise<void> {
+  const started = performance.now()
+  const writer = await store.beginWrite({ name: req.name, version: req.version, index: req.index }, req.coding)
+  try {
+    await channel.reply({ ok: true, ready: true })
+    const maxChunk = shardBytes(req.coding.stripeBytes, req.coding.k)
+    for (;;) {
+      const chunk = await channel.readChunk(maxChunk)
+      if (!chunk) break
+      await writer.append(chunk.data, chunk.digest)
+    }
+    const trailer = HoldTrailer.parse(await channel.readFrame(`t${channel.nonce}`, 64 * 1024))
+    const held = await writer.commit(trailer)
+    events.received(held.bytes, (performance.now() - started) / 1000)
+    await channel.reply({ ok: true, digest: held.digest, bytes: held.bytes })
+  } catch (err) {
+    await writer.abort()
+    throw err
+  }
+}
+
+export async function serveFetch(req: Req<'fetch'>, channel: PintChannel, store: FragmentStore, events: TransferEvents): Promise<void> {
+  const started = performance.now()
+  const { manifest, bytes, stream } = await store.openRead(req, req.fromChunk)
+  try {
+    await channel.reply({ ok: true, manifest, bytes })
+    for await (const buf of stream) await channel.write(buf as Buffer)
+    events.sent(bytes, (performance.now() - started) / 1000)
+  } finally {
+    stream.destroy()
+  }
+}
+
+export async function serveDrop(req: Req<'drop'>, channel: PintChannel, store: FragmentStore): Promise<void> {
+  const dropped = await store.drop(req.name, req.version, req.index)
+  await channel.reply({ ok: true, dropped })
+}
+
+export async function serveInventory(channel: PintChannel, store: FragmentStore): Promise<void> {
+  await channel.reply({ ok: true, fragments: store.list() })
+}

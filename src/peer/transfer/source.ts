@@ -1,0 +1,67 @@
+import { HousePartyError } from '../../shared/errors.ts'
+import { chunkBytes, chunkDigest, fragmentDigest } from '../codec/index.ts'
+import { type DialOptions, dial, type PintChannel } from '../net/index.ts'
+import { type Manifest, PintReplies, type Version } from '../protocol/index.ts'
+
+export interface SourceTarget {
+  name: string
+  version: Version
+  index: number
+  /** The digest the tracker recorded for this fragment: the manifest must match it. */
+  digest: string
+}
+
+/**
+ * Reads one fragment from its holder, chunk by chunk, from a given stripe
+ * on. Every chunk is checked against the manifest, and the manifest against
+ * the tracker's digest, so a corrupt or substituted fragment is caught at the
+ * first bad chunk.
+ */
+export class FragmentSource {
+  readonly holder: string
+  readonly index: number
+  readonly manifest: Manifest
+  readonly #channel: PintChannel
+  #next: number
+
+  private constructor(holder: string, index: number, manifest: Manifest, channel: PintChannel, fromChunk: number) {
+    this.holder = holder
+    this.index = index
+    this.manifest = manifest
+    this.#channel = channel
+    this.#next = fromChunk
+  }
+
+  static async open(holder: string, address: string, target: SourceTarget, fromChunk: number, options: DialOptions): Promise<FragmentSource> {
+    const channel = await dial(address, { op: 'fetch', name: target.name, version: target.version, index: target.index, fromChunk }, options)
+    try {
+      const { manifest } = await channel.readReply(PintReplies.fetch)
+      if (manifest.name !== target.name || manifest.version !== target.version || manifest.index !== target.index) {
+        throw new HousePartyError('ERR_PROTOCOL', `holder ${holder} sent the manifest of another fragment`)
+      }
+      if (fragmentDigest(manifest.chunks) !== target.digest) {
+        throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `fragment ${target.index} on ${holder} does not match the tracker's digest`)
+      }
+      return new FragmentSource(holder, target.index, manifest, channel, fromChunk)
+    } catch (err) {
+      channel.destroy()
+      throw err
+    }
+  }
+
+  /** The chunk of stripe `stripe`; stripes must be read in order. */
+  async chunk(stripe: number): Promise<Buffer> {
+    if (stripe !== this.#next) throw new HousePartyError('ERR_INTERNAL', `read stripe ${stripe}, expected ${this.#next}`)
+    const m = this.manifest
+    const data = await this.#channel.reader.read(chunkBytes(m.size, m.coding, stripe))
+    if (chunkDigest(data).toString('hex') !== m.chunks[stripe]) {
+      throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${stripe} of fragment ${this.index} on ${this.holder} failed its checksum`)
+    }
+    this.#next++
+    return data
+  }
+
+  close(): void {
+    this.#channel.destroy()
+  }
+}
