@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { Command } from 'commander'
 import { isHousePartyError } from '../shared/errors.ts'
+import { registerFileCommands } from './commands/files.ts'
 import { registerGuestsCommand } from './commands/guests.ts'
 import { registerKeygenCommand } from './commands/keygen.ts'
 import { registerPartyCommand } from './commands/party.ts'
 import { registerPeerCommand } from './commands/peer.ts'
+import { registerUiCommand } from './commands/ui.ts'
 
 const program = new Command()
   .name('houseparty')
@@ -15,6 +17,8 @@ const program = new Command()
 registerPeerCommand(program)
 registerPartyCommand(program)
 registerGuestsCommand(program)
+registerFileCommands(program)
+registerUiCommand(program)
 registerKeygenCommand(program)
 
 try {

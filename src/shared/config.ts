@@ -206,15 +206,15 @@ export const PEER_SETTINGS: SettingSpec[] = [
     env: 'HOUSEPARTY_CONNECT_TIMEOUT_MS',
     kind: 'int',
     default: 2000,
-    description: 'How long to wait for a TCP connection to another guest before trying the next one.',
+    description: 'How long to wait for another guest to accept a data-plane connection and answer it before trying the next one.',
   },
   {
     key: 'transfer.idleTimeoutMs',
     flag: '--transfer-timeout-ms',
     env: 'HOUSEPARTY_TRANSFER_TIMEOUT_MS',
     kind: 'int',
-    default: 15000,
-    description: 'A data-plane connection silent this long is cut and the transfer retried elsewhere.',
+    default: 5000,
+    description: 'A transfer that makes no progress this long is cut and continued from another guest.',
   },
   {
     key: 'membership.pingIntervalMs',

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 
 export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')
@@ -17,7 +17,7 @@ export function bytesOf(size: number, seed = 1): Buffer {
     x >>>= 0
     out.writeUInt32LE(x, i)
   }
-  for (; i < size; i++) out[i] = randomBytes(1)[0] as number
+  for (; i < size; i++) out[i] = (x >>> (8 * (i % 4))) & 0xff
   return out
 }
 

@@ -1,26 +1,402 @@
 import assert from 'node:assert/strict'
-import { describe, it } from 'node:test'
-import { bytesOf, getBytes, putBytes, sha256 } from '../helpers/files.ts'
-import { partiesForThisFile, startParty } from '../helpers/party.ts'
+import { execFile } from 'node:child_process'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { request } from 'node:http'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { before, describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import type { LocalParty } from '../../src/cli/local-party.ts'
+import { dial } from '../../src/peer/net/index.ts'
+import { PintReplies } from '../../src/peer/protocol/index.ts'
+import { systemClock } from '../../src/shared/clock.ts'
+import { bytesOf, fileUrl, getBytes, putBytes, sha256 } from '../helpers/files.ts'
+import { CLI, guestsOf, metric, partiesForThisFile, startParty, waitForAgreement } from '../helpers/party.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 const newParty = partiesForThisFile()
+const run = promisify(execFile)
+const MiB = 1024 * 1024
 
-describe('files on a party of 5 real peers (2+1)', () => {
-  it('round-trips edge sizes through any peer', async () => {
-    const { party, cleanup } = await newParty(5, ['--stripe-bytes', '65536'])
+interface Listing {
+  files: { name: string; size: number; hash: string; health: string; version: string; holders: { index: number; guest: string; live: boolean }[] }[]
+}
+
+async function listing(api: string): Promise<Listing> {
+  return (await (await fetch(`http://${api}/files`)).json()) as Listing
+}
+
+/** Every fragment file under a peer's data directory. */
+async function fragmentFiles(dataDir: string): Promise<string[]> {
+  const root = join(dataDir, 'fragments')
+  const out: string[] = []
+  for (const a of await readdir(root).catch(() => [])) {
+    for (const b of await readdir(join(root, a)).catch(() => [])) {
+      for (const f of await readdir(join(root, a, b)).catch(() => [])) if (f.endsWith('.frag')) out.push(join(root, a, b, f))
+    }
+  }
+  return out
+}
+
+async function tmpFiles(dataDir: string): Promise<string[]> {
+  return readdir(join(dataDir, 'tmp')).catch(() => [])
+}
+
+async function peerIndexOf(party: LocalParty, n: number, id: string): Promise<number> {
+  for (let i = 0; i < n; i++) if (party.isRunning(i) && (await guestsOf(party.peer(i).api)).self === id) return i
+  throw new Error(`no running peer has id ${id}`)
+}
+
+async function totalFragments(party: LocalParty, peers: number[]): Promise<number> {
+  let n = 0
+  for (const i of peers) n += await metric(party.peer(i).api, 'houseparty_fragments_held')
+  return n
+}
+
+describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
+  let party: LocalParty
+  const all = [0, 1, 2, 3, 4]
+  before(async () => {
+    ;({ party } = await newParty(5))
     await startParty(party, 5)
-    const S = 65536
-    for (const size of [0, 1, 2, 3, 7, 1001, S - 1, S, S + 1, 3 * S + 5]) {
+  })
+
+  it('round-trips sizes 0, 1, 2, 3, odd, one stripe, one stripe + 1 and 100 MiB through any peer', async () => {
+    for (const size of [0, 1, 2, 3, 7, 1001, 65_537, MiB - 1, MiB, MiB + 1, 3 * MiB + 5, 100 * MiB]) {
       const data = bytesOf(size, size + 1)
-      const name = `edge/${size}.bin`
+      const name = `sizes/${size}.bin`
       const put = await putBytes(party.peer(size % 5).api, name, data)
       assert.equal(put.status, 201, `${size}: ${await put.clone().text()}`)
+      const reply = (await put.json()) as { size: number; hash: string }
+      assert.deepEqual([reply.size, reply.hash], [size, sha256(data)])
       const got = await getBytes(party.peer((size + 2) % 5).api, name)
       assert.equal(got.status, 200, `${size}: ${JSON.stringify(got.json)}`)
       assert.equal(got.body.length, size)
       assert.equal(sha256(got.body), sha256(data), `size ${size}`)
       assert.equal(got.etag, `"${sha256(data)}"`)
     }
-    await cleanup()
+    const head = await fetch(fileUrl(party.peer(3).api, 'sizes/1001.bin'), { method: 'HEAD' })
+    assert.equal(head.status, 200)
+    assert.equal(head.headers.get('content-length'), '1001')
+    assert.equal(head.headers.get('x-houseparty-health'), 'ok')
+  })
+
+  it('spreads fragments over distinct peers and lists every file with its health', async () => {
+    const { files } = await listing(party.peer(1).api)
+    const sized = files.filter((f) => f.name.startsWith('sizes/'))
+    assert.equal(sized.length, 12)
+    for (const f of sized) {
+      assert.equal(f.health, 'ok')
+      assert.equal(new Set(f.holders.map((h) => h.guest)).size, 3, `${f.name} on 3 distinct peers`)
+    }
+    // What each guest holds adds up to what the listing says.
+    let held = 0
+    for (const i of all) {
+      const { self } = await guestsOf(party.peer(i).api)
+      const reply = (await (await fetch(`http://${party.peer(0).api}/guests/${self}/fragments`)).json()) as { fragments: { name: string }[] }
+      held += reply.fragments.filter((x) => x.name.startsWith('sizes/')).length
+    }
+    assert.equal(held, 36)
+  })
+
+  it('replaces a name atomically and removes files with all their fragments', async () => {
+    const before = await totalFragments(party, all)
+    const v1 = bytesOf(2 * MiB + 3, 11)
+    const v2 = bytesOf(MiB + 9, 12)
+    assert.equal((await putBytes(party.peer(0).api, 'replace/me', v1)).status, 201)
+    assert.equal((await putBytes(party.peer(1).api, 'replace/me', v2)).status, 201)
+    const got = await getBytes(party.peer(2).api, 'replace/me')
+    assert.equal(sha256(got.body), sha256(v2))
+    // The old version's fragments are dropped: 3 fragments for the one live version.
+    await waitFor('old fragments dropped', async () => (await totalFragments(party, all)) === before + 3, { timeoutMs: 10_000 })
+
+    const del = await fetch(fileUrl(party.peer(3).api, 'replace/me'), { method: 'DELETE' })
+    assert.equal(del.status, 200)
+    for (const i of all) assert.equal((await getBytes(party.peer(i).api, 'replace/me')).status, 404)
+    assert.equal(
+      (await listing(party.peer(4).api)).files.find((f) => f.name === 'replace/me'),
+      undefined,
+    )
+    await waitFor('fragments removed', async () => (await totalFragments(party, all)) === before, { timeoutMs: 10_000 })
+    const again = await fetch(fileUrl(party.peer(3).api, 'replace/me'), { method: 'DELETE' })
+    assert.equal(again.status, 404)
+  })
+
+  it('rejects hostile names with 400 ERR_BAD_NAME and keeps serving', async () => {
+    const api = party.peer(2).api
+    // node:http sends the path as written; fetch would normalise "..".
+    const raw = (path: string, method = 'PUT'): Promise<{ status: number; code?: string }> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: party.peer(2).apiPort, path, method }, (res) => {
+          let text = ''
+          res.on('data', (d) => {
+            text += d
+          })
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(text || '{}') as { error?: { code: string } }).error?.code }))
+        })
+        req.on('error', reject)
+        req.end(method === 'PUT' ? 'x' : undefined)
+      })
+    const hostile = [
+      '/files/..',
+      '/files/a/../b',
+      '/files/a/%2E%2E/b',
+      '/files/%2E%2E%2Fescape',
+      '/files//etc/passwd',
+      '/files/a%00b',
+      '/files/tab%09name',
+      '/files/back%5Cslash',
+      '/files/a//b',
+      '/files/trailing/',
+      '/files/.',
+      `/files/${'x'.repeat(1025)}`,
+      `/files/${encodeURIComponent('é'.repeat(513))}`,
+      '/files/%ED%A0%80',
+    ]
+    for (const path of hostile) assert.deepEqual(await raw(path), { status: 400, code: 'ERR_BAD_NAME' }, path)
+    for (const path of ['/files/..', '/files/a%00b']) {
+      assert.equal((await raw(path, 'GET')).status, 400, `GET ${path}`)
+      assert.equal((await raw(path, 'DELETE')).status, 400, `DELETE ${path}`)
+    }
+    // Names that look odd but are legal keys round-trip.
+    for (const name of ['ünïcødé/名前 with spaces.txt', 'q?x=1&y#frag', `${'k'.repeat(1024)}`, '.hidden/..dots../x']) {
+      const data = bytesOf(333, name.length)
+      assert.equal((await putBytes(api, name, data)).status, 201, name)
+      assert.equal(sha256((await getBytes(party.peer(0).api, name)).body), sha256(data), name)
+    }
+    assert.equal((await fetch(`http://${api}/files/missing/file`)).status, 404)
+    assert.equal((await guestsOf(api)).guests.length, 5)
+  })
+
+  it('serves concurrent puts and gets of the same and different names consistently', async () => {
+    const versions = [0, 1, 2, 3].map((i) => bytesOf(MiB + 100 * i, 40 + i))
+    const hashes = new Set(versions.map(sha256))
+    await putBytes(party.peer(0).api, 'race', versions[0] as Buffer)
+    const puts = versions.map((v, i) => putBytes(party.peer(i).api, 'race', v))
+    const gets = [0, 1, 2, 3, 4, 0, 1, 2].map((i) => getBytes(party.peer(i).api, 'race'))
+    const others = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => bytesOf(200_000 + i, 60 + i))
+    const otherPuts = others.map((d, i) => putBytes(party.peer(i % 5).api, `many/${i}`, d))
+    for (const p of await Promise.all(puts)) assert.equal(p.status, 201)
+    for (const g of await Promise.all(gets)) {
+      assert.equal(g.status, 200)
+      assert.ok(hashes.has(sha256(g.body)), 'a reader sees one whole version, never a mix')
+    }
+    for (const p of await Promise.all(otherPuts)) assert.equal(p.status, 201)
+    const final = sha256((await getBytes(party.peer(4).api, 'race')).body)
+    assert.ok(hashes.has(final))
+    for (const i of all) assert.equal(sha256((await getBytes(party.peer(i).api, 'race')).body), final, 'every peer agrees on the winner')
+    const results = await Promise.all(others.map((_, i) => getBytes(party.peer((i + 1) % 5).api, `many/${i}`)))
+    results.forEach((r, i) => {
+      assert.equal(sha256(r.body), sha256(others[i] as Buffer))
+    })
+  })
+
+  it('a put cut off mid-upload stores nothing and leaves no partial fragment', async () => {
+    const keep = bytesOf(MiB, 77)
+    await putBytes(party.peer(0).api, 'cut/kept', keep)
+    const before = await totalFragments(party, all)
+    for (const name of ['cut/new', 'cut/kept']) {
+      const socket = connect({ host: '127.0.0.1', port: party.peer(1).apiPort })
+      await new Promise((r) => socket.once('connect', r))
+      socket.write(`PUT /files/${name} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${10 * MiB}\r\n\r\n`)
+      socket.write(bytesOf(3 * MiB, 5))
+      // Wait until the fragments are streaming, then cut the upload.
+      await waitFor('fragments streaming', async () => (await Promise.all(all.map((i) => tmpFiles(party.peer(i).dataDir)))).flat().length >= 3, {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+      })
+      socket.destroy()
+      await waitFor('temporary fragments cleaned', async () => (await Promise.all(all.map((i) => tmpFiles(party.peer(i).dataDir)))).flat().length === 0, {
+        timeoutMs: 10_000,
+      })
+    }
+    assert.equal((await getBytes(party.peer(2).api, 'cut/new')).status, 404)
+    assert.equal(sha256((await getBytes(party.peer(2).api, 'cut/kept')).body), sha256(keep), 'the previous version is still served')
+    assert.equal(await totalFragments(party, all), before)
+  })
+
+  it('a raw holdMyPint cut mid-chunk, or sent with the wrong key, stores nothing', async () => {
+    const key = Buffer.from((await readFile(join(party.peer(0).dataDir, '..', 'party.key'), 'utf8')).trim())
+    const target = party.peer(3)
+    const before = await metric(target.api, 'houseparty_fragments_held')
+    const options = { key, clock: systemClock, connectTimeoutMs: 2000, idleTimeoutMs: 5000 }
+    const coding = { k: 2, m: 1, stripeBytes: MiB }
+    const channel = await dial(`127.0.0.1:${target.port}`, { op: 'hold', name: 'raw/cut', version: '0000000000001-00000000', index: 0, coding }, options)
+    await channel.readReply(PintReplies.holdReady)
+    await channel.write(Buffer.from([0, 8, 0, 0])) // announces a 512 KiB chunk ...
+    await channel.write(Buffer.alloc(32 + 1000)) // ... and sends 1000 bytes of it
+    await waitFor('fragment being received', async () => (await tmpFiles(target.dataDir)).length === 1, { timeoutMs: 5_000, intervalMs: 20 })
+    channel.destroy()
+    await waitFor('partial fragment removed', async () => (await tmpFiles(target.dataDir)).length === 0, { timeoutMs: 5_000 })
+
+    const rejectedBefore = await metric(target.api, 'houseparty_tcp_requests_rejected_total', 'reason="mac"')
+    const wrong = await dial(`127.0.0.1:${target.port}`, { op: 'inventory' }, { ...options, key: Buffer.from('not the party key at all') })
+    await assert.rejects(wrong.readReply(PintReplies.inventory), /closed|failed/)
+    await waitFor('wrong key counted', async () => (await metric(target.api, 'houseparty_tcp_requests_rejected_total', 'reason="mac"')) === rejectedBefore + 1)
+    assert.equal(await metric(target.api, 'houseparty_fragments_held'), before)
+    assert.equal((await guestsOf(target.api)).guests.length, 5)
+  })
+
+  it('the CLI puts, lists, gets, shows peer contents and removes; `ui` browses and retrieves', async () => {
+    const dir = join(party.peer(0).dataDir, '..')
+    const src = join(dir, 'cli-source.bin')
+    const data = bytesOf(3 * MiB + 17, 90)
+    await writeFile(src, data)
+    const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--peer', party.peer(1).api], { cwd: dir, maxBuffer: 64 * MiB })
+    const put = await cli('put', src, '--name', 'cli/data.bin')
+    assert.match(put.stdout, new RegExp(`cli/data.bin\\t${data.length}\\t${sha256(data)}`))
+    const ls = await cli('ls')
+    assert.match(ls.stdout, /cli\/data\.bin\s+3\.0 MiB\s+ok\s+3\/3\s+2\+1/)
+    await cli('get', 'cli/data.bin', '-o', join(dir, 'cli-copy.bin'))
+    assert.equal(sha256(await readFile(join(dir, 'cli-copy.bin'))), sha256(data))
+    const { self } = await guestsOf(party.peer(0).api)
+    const contents = await cli('peer-contents', (self as string).slice(0, 6), '--json')
+    assert.ok(Array.isArray((JSON.parse(contents.stdout) as { fragments: unknown[] }).fragments))
+
+    const files = (await listing(party.peer(0).api)).files
+    const pick = files.findIndex((f) => f.name === 'cli/data.bin') + 1
+    const ui = execFile(process.execPath, [CLI, 'ui', '--peer', party.peer(2).api], { cwd: dir })
+    let out = ''
+    ui.stdout?.on('data', (d) => {
+      out += d
+    })
+    ui.stdin?.end(`1\n2\n3\n1\n4\n${pick}\n${join(dir, 'ui-copy.bin')}\nq\n`)
+    await new Promise((r) => ui.once('exit', r))
+    assert.match(out, /5 guests/)
+    assert.match(out, /cli\/data\.bin/)
+    assert.match(out, /fragments,/)
+    assert.match(out, /sha256 [0-9a-f]{64} verified/)
+    assert.equal(sha256(await readFile(join(dir, 'ui-copy.bin'))), sha256(data))
+
+    await cli('rm', 'cli/data.bin')
+    await assert.rejects(cli('get', 'cli/data.bin', '-o', join(dir, 'gone.bin')), (err: Error & { stderr: string }) => /ERR_FILE_NOT_FOUND/.test(err.stderr))
+  })
+
+  it('skips a fragment corrupted on disk and still serves the right bytes', async () => {
+    const data = bytesOf(4 * MiB + 1, 123)
+    const put = (await (await putBytes(party.peer(0).api, 'corrupt/me', data)).json()) as { version: string }
+    // Flip one byte in data fragment 0 (the one readers prefer) wherever it lives.
+    let corrupted = 0
+    for (const i of all) {
+      for (const f of await fragmentFiles(party.peer(i).dataDir)) {
+        if (!f.endsWith(`${put.version}.0.frag`)) continue
+        const bytes = await readFile(f)
+        bytes[MiB / 2 + 10] = (bytes[MiB / 2 + 10] as number) ^ 0xff
+        await writeFile(f, bytes)
+        corrupted++
+      }
+    }
+    assert.equal(corrupted, 1)
+    const skippedBefore = await metric(party.peer(4).api, 'houseparty_fragments_skipped_total', 'reason="corrupt"')
+    const got = await getBytes(party.peer(4).api, 'corrupt/me')
+    assert.equal(got.status, 200)
+    assert.equal(sha256(got.body), sha256(data))
+    assert.equal(await metric(party.peer(4).api, 'houseparty_fragments_skipped_total', 'reason="corrupt"'), skippedBefore + 1)
+  })
+
+  it('exports what each peer holds and moves', async () => {
+    let files = 0
+    let bytes = 0
+    for (const i of all) {
+      files += await metric(party.peer(i).api, 'houseparty_files_held')
+      bytes += await metric(party.peer(i).api, 'houseparty_fragment_bytes_held')
+    }
+    assert.ok(files > 20 && bytes > 150 * MiB, `${files} files, ${bytes} bytes`)
+    assert.ok((await metric(party.peer(0).api, 'houseparty_put_seconds_count', 'outcome="ok"')) > 0)
+    assert.ok((await metric(party.peer(2).api, 'houseparty_get_seconds_count', 'outcome="ok"')) > 0)
+  })
+
+  it('gets a file from k fragments while a holder is SIGKILLed, and a restarted holder serves its fragments again', async () => {
+    const data = bytesOf(5 * MiB + 3, 321)
+    assert.equal((await putBytes(party.peer(0).api, 'survivor', data)).status, 201)
+    const entry = (await listing(party.peer(0).api)).files.find((f) => f.name === 'survivor')
+    const holder0 = entry?.holders.find((h) => h.index === 0)?.guest as string
+    const victim = await peerIndexOf(party, 5, holder0)
+    party.signal(victim, 'SIGKILL')
+    await party.exited(victim)
+    const reader = all.find((i) => i !== victim) as number
+    // At once (before the death is declared) and after it.
+    assert.equal(sha256((await getBytes(party.peer(reader).api, 'survivor')).body), sha256(data))
+    const alive = all.filter((i) => i !== victim)
+    await waitForAgreement(party, alive, 4)
+    assert.equal(sha256((await getBytes(party.peer(reader).api, 'survivor')).body), sha256(data))
+    assert.equal((await listing(party.peer(reader).api)).files.find((f) => f.name === 'survivor')?.health, 'degraded')
+
+    // The restarted peer keeps its id and its fragments: with another holder gone, its fragment is needed.
+    await party.start(victim, [reader])
+    await waitForAgreement(party, all, 5)
+    assert.equal((await guestsOf(party.peer(victim).api)).self, holder0)
+    const holder1 = (await listing(party.peer(0).api)).files.find((f) => f.name === 'survivor')?.holders.find((h) => h.index === 1)?.guest as string
+    const second = await peerIndexOf(party, 5, holder1)
+    party.signal(second, 'SIGSTOP')
+    try {
+      const got = await getBytes(party.peer(victim).api, 'survivor')
+      assert.equal(sha256(got.body), sha256(data))
+    } finally {
+      party.signal(second, 'SIGCONT')
+    }
+  })
+})
+
+describe('files on 6 peers with 4+2 Reed-Solomon', () => {
+  it('round-trips sizes and survives two holders SIGKILLed at once', async () => {
+    const { party } = await newParty(6, ['--data-fragments', '4', '--parity-fragments', '2', '--stripe-bytes', '65536'])
+    await startParty(party, 6)
+    const S = 65536
+    const sizes = [0, 1, 3, 4, 5, 31, S - 1, S, S + 1, 10 * S + 7, 3 * MiB + 1]
+    for (const size of sizes) {
+      const data = bytesOf(size, size + 5)
+      assert.equal((await putBytes(party.peer(size % 6).api, `rs/${size}`, data)).status, 201)
+      assert.equal(sha256((await getBytes(party.peer((size + 1) % 6).api, `rs/${size}`)).body), sha256(data), `size ${size}`)
+    }
+    const big = bytesOf(3 * MiB + 1, 3 * MiB + 6)
+    const entry = (await listing(party.peer(0).api)).files.find((f) => f.name === `rs/${3 * MiB + 1}`)
+    assert.equal(entry?.holders.length, 6)
+    // Kill the holders of data fragments 0 and 1: the rest must decode with both parity fragments.
+    const victims = await Promise.all([0, 1].map((ix) => peerIndexOf(party, 6, entry?.holders.find((h) => h.index === ix)?.guest as string)))
+    for (const v of victims) party.signal(v, 'SIGKILL')
+    const reader = [0, 1, 2, 3, 4, 5].find((i) => !victims.includes(i)) as number
+    const got = await getBytes(party.peer(reader).api, `rs/${3 * MiB + 1}`)
+    assert.equal(got.status, 200, JSON.stringify(got.json))
+    const firstDiff = got.body.findIndex((b, i) => b !== big[i])
+    assert.equal(sha256(got.body), sha256(big), `length ${got.body.length}, first difference at ${firstDiff}`)
+  })
+})
+
+describe('a party too small for k+m, and an API token', () => {
+  it('refuses a put with 503 naming how many guests could take fragments; the token guards the file API only', async () => {
+    const { party } = await newParty(2, ['--api-token', 'sesame-sesame-sesame'])
+    await startParty(party, 2)
+    const auth = { authorization: 'Bearer sesame-sesame-sesame' }
+    const api = party.peer(0).api
+    assert.equal((await putBytes(api, 'x', Buffer.from('hello'))).status, 401)
+    assert.equal((await putBytes(api, 'x', Buffer.from('hello'), { authorization: 'Bearer wrong' })).status, 401)
+    assert.equal((await fetch(`http://${api}/files`)).status, 401)
+    assert.equal((await fetch(`http://${api}/metrics`)).status, 200)
+    assert.equal((await fetch(`http://${api}/healthz`)).status, 200)
+    const res = await putBytes(api, 'x', Buffer.from('hello'), auth)
+    assert.equal(res.status, 503)
+    const body = (await res.json()) as { error: { code: string; message: string; details: { reachable: number } } }
+    assert.equal(body.error.code, 'ERR_NOT_ENOUGH_PEERS')
+    assert.match(body.error.message, /only 2 of the 2/)
+    assert.equal((await getBytes(api, 'x', auth)).status, 404)
+  })
+
+  it('`houseparty peer ... FILE` puts the file once the party is big enough', async () => {
+    const { party } = await newParty(3)
+    const dir = join(party.peer(0).dataDir, '..')
+    const src = join(dir, 'seed-file.txt')
+    const data = bytesOf(100_000, 9)
+    await writeFile(src, data)
+    await party.start(0)
+    await party.start(1, [0], [src])
+    await waitForAgreement(party, [0, 1], 2)
+    await party.start(2, [0])
+    await waitForAgreement(party, [0, 1, 2], 3)
+    const got = await waitFor('the seed file to be put', async () => {
+      const r = await getBytes(party.peer(2).api, 'seed-file.txt')
+      return r.status === 200 ? r : false
+    })
+    assert.equal(sha256(got.body), sha256(data))
   })
 })

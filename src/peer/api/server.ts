@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Membership } from '../membership/index.ts'
@@ -18,7 +18,14 @@ export interface ApiOptions {
 /** The peer's HTTP API: files, guests, health, metrics. Errors are JSON { error: { code, message } }. */
 export function createApi(options: ApiOptions): FastifyInstance {
   // Fastify's own request logging is off: one line per request would drown the membership log.
-  const app: FastifyInstance = Fastify({ forceCloseConnections: true })
+  const app: FastifyInstance = Fastify({
+    forceCloseConnections: true,
+    // A URL that does not decode (e.g. an encoded lone surrogate) gets the same JSON error as everything else.
+    frameworkErrors: (err, req, reply) => {
+      const code = req.url.startsWith('/files/') ? 'ERR_BAD_NAME' : 'ERR_INVALID_ARGUMENT'
+      void (reply as FastifyReply).status(400).send({ error: { code, message: err.message } })
+    },
+  })
   const { membership, metrics } = options
 
   app.setErrorHandler((err: Error, _req, reply) => {

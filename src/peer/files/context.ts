@@ -57,6 +57,7 @@ export async function openSinks(
   let wanted = [...indices]
   while (wanted.length > 0 && next < ranked.length) {
     const round = wanted.slice(0, ranked.length - next).map((index) => ({ index, holder: ranked[next++] as GuestId }))
+    const unassigned = wanted.slice(round.length)
     const opened = await Promise.allSettled(
       round.map(({ index, holder }) => {
         const address = ctx.roster.addressOf(holder)
@@ -64,7 +65,7 @@ export async function openSinks(
         return FragmentSink.open(holder, address, { ...target, index }, { ...ctx.dial, signal })
       }),
     )
-    wanted = []
+    wanted = unassigned
     opened.forEach((result, i) => {
       const { index, holder } = round[i] as { index: number; holder: GuestId }
       if (result.status === 'fulfilled') sinks.push(result.value)

@@ -50,6 +50,9 @@ async function* readStripes(ctx: FilesContext, record: FileRecord, reader: Strip
   const hash = createHash('sha256')
   let sent = 0
   let outcome: 'ok' | 'error' = 'error'
+  // The last piece is held back until the whole file matches its content hash: a reader
+  // never receives every byte of a file that fails it (the response ends short instead).
+  let held: Buffer | undefined
   try {
     const stripes = stripeCount(size, coding)
     for (let s = 0; s < stripes; s++) {
@@ -57,13 +60,20 @@ async function* readStripes(ctx: FilesContext, record: FileRecord, reader: Strip
       if (shards.slice(0, coding.k).some((x) => !x)) shards = coder.reconstruct(shards)
       for (const piece of joinStripe(shards.slice(0, coding.k) as Buffer[], stripeLength(size, coding, s))) {
         hash.update(piece)
-        sent += piece.length
-        yield piece
+        if (held) {
+          sent += held.length
+          yield held
+        }
+        held = piece
       }
     }
     const actual = hash.digest('hex')
     if (actual !== record.hash) {
       throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `${JSON.stringify(record.name)} rebuilt to sha256 ${actual}, expected ${record.hash}`)
+    }
+    if (held) {
+      sent += held.length
+      yield held
     }
     outcome = 'ok'
   } finally {

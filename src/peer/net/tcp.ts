@@ -37,6 +37,7 @@ export class PintChannel {
   readonly reader: ByteReader
   readonly #key: Buffer
   #nonce: string
+  #idleAfterFirstFrameMs: number | undefined
 
   constructor(socket: Socket, key: Buffer, nonce: string) {
     this.socket = socket
@@ -66,7 +67,22 @@ export class PintChannel {
   }
 
   async readFrame(label: string, maxBytes = MAX_REPLY_FRAME): Promise<unknown> {
-    return decodeFrame(this.#key, label, this.reader, maxBytes)
+    const frame = await decodeFrame(this.#key, label, this.reader, maxBytes)
+    if (this.#idleAfterFirstFrameMs !== undefined) {
+      this.socket.setTimeout(this.#idleAfterFirstFrameMs)
+      this.#idleAfterFirstFrameMs = undefined
+    }
+    return frame
+  }
+
+  /**
+   * Client side: until the first reply the socket times out after the short
+   * connect timeout (a frozen peer's kernel still accepts connections, so
+   * only a missing answer gives it away), then after the longer idle timeout.
+   */
+  expectAnswerWithin(firstMs: number, thenIdleMs: number, onTimeout: () => void): void {
+    this.socket.setTimeout(firstMs, onTimeout)
+    this.#idleAfterFirstFrameMs = thenIdleMs
   }
 
   reply(body: unknown): Promise<void> {
@@ -314,7 +330,9 @@ export async function dial(address: string, body: PintRequestBody, options: Dial
         reject(new HousePartyError('ERR_TRANSFER_FAILED', `connection to ${address} closed`))
       })
     })
-    socket.setTimeout(options.idleTimeoutMs, () => socket.destroy(new HousePartyError('ERR_TIMEOUT', `${address} idle for ${options.idleTimeoutMs} ms`)))
+    channel.expectAnswerWithin(options.connectTimeoutMs, options.idleTimeoutMs, () =>
+      socket.destroy(new HousePartyError('ERR_TIMEOUT', `${address} did not answer or went silent (frozen or overloaded?)`)),
+    )
     await channel.sendFrame('q', { v: 1, ts: options.clock.now(), nonce, ...body })
     return channel
   } catch (err) {

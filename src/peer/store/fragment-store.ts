@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, type ReadStream } from 'node:fs'
+import type { ReadStream } from 'node:fs'
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HousePartyError } from '../../shared/errors.ts'
@@ -168,12 +168,8 @@ export class FragmentStore {
     const start = Math.min(chunkOffset(manifest.coding, fromChunk), entry.held.bytes)
     // The stream opens the file now, so a drop that races with this read cannot cut it short.
     const handle = await open(entry.path, 'r')
-    const stream = createReadStream('', {
-      fd: handle.fd,
-      start,
-      highWaterMark: Math.max(64 * 1024, shardBytes(manifest.coding.stripeBytes, manifest.coding.k)),
-    })
-    stream.once('close', () => void handle.close().catch(() => undefined))
+    // The stream owns the handle and closes it once (closing the raw fd as well would close whatever file reuses that number).
+    const stream = handle.createReadStream({ start, highWaterMark: Math.max(64 * 1024, shardBytes(manifest.coding.stripeBytes, manifest.coding.k)) })
     return { manifest, bytes: entry.held.bytes - start, stream }
   }
 
