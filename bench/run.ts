@@ -1,9 +1,13 @@
+import { codecBench } from './codec.ts'
+import { filesBench } from './files.ts'
 import { writeSection } from './lib.ts'
 import { membershipBench } from './membership.ts'
 
 /** npm run bench [-- suite...]: runs the suites and rewrites their sections of BENCHMARKS.md. */
 const suites: Record<string, () => Promise<string>> = {
   membership: () => membershipBench(),
+  codec: () => codecBench(),
+  files: () => filesBench(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { type Clock, systemClock } from '../shared/clock.ts'
@@ -23,6 +23,34 @@ export interface PeerDeps {
 }
 
 const INSECURE_KEY = Buffer.alloc(0)
+
+/**
+ * What each guest stores, for placement: the figure it last sent in a pong,
+ * plus what this peer placed on it since (pongs lag by a ping interval or
+ * two, and a burst of puts must not all pick the same emptiest guest).
+ */
+class LoadEstimate {
+  readonly #detector: FailureDetector
+  readonly #clock: Clock
+  readonly #recent: { id: string; bytes: number; at: number }[] = []
+
+  constructor(detector: FailureDetector, clock: Clock) {
+    this.#detector = detector
+    this.#clock = clock
+  }
+
+  held(id: string): number | undefined {
+    const reported = this.#detector.heldBytes(id)
+    if (reported === undefined) return undefined
+    const since = this.#clock.now() - 2_000
+    while (this.#recent.length > 0 && (this.#recent[0]?.at ?? 0) < since) this.#recent.shift()
+    return reported + this.#recent.filter((r) => r.id === id).reduce((n, r) => n + r.bytes, 0)
+  }
+
+  placed(id: string, bytes: number): void {
+    if (bytes > 0) this.#recent.push({ id, bytes, at: this.#clock.now() })
+  }
+}
 
 /**
  * One guest of the party: wires the layers together and starts them in
@@ -85,6 +113,7 @@ export class Peer {
       logger: logger.child({ component: 'detector' }),
       onEvent: (event) => this.metrics.membershipEvents.inc({ event }),
       onDeathDeclared: (_id, silentForMs) => this.metrics.deathDetection.observe(silentForMs / 1000),
+      heldBytes: () => this.store.stats().bytes,
     })
     const key = config.key ?? INSECURE_KEY
     const dial: DialOptions = { key, clock, connectTimeoutMs: config.transfer.connectTimeoutMs, idleTimeoutMs: config.transfer.idleTimeoutMs }
@@ -95,6 +124,7 @@ export class Peer {
       trackers: new TrackerClient(roster, dial, config.trackerReplicas),
       coding: config.coding,
       clock,
+      load: new LoadEstimate(this.detector, clock),
       log: logger.child({ component: 'files' }),
       events: {
         put: (seconds, bytes, outcome) => {
@@ -189,7 +219,7 @@ export class Peer {
     for (const path of paths) {
       for (let attempt = 0; ; attempt++) {
         try {
-          const result = await this.files.put(basename(path), createReadStream(path), signal)
+          const result = await this.files.put(basename(path), createReadStream(path), { signal, sizeHint: (await stat(path)).size })
           this.log.info({ path, name: result.name, size: result.size, hash: result.hash }, 'file put')
           results.push(result)
           break

@@ -336,6 +336,28 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
       party.signal(second, 'SIGCONT')
     }
   })
+  it('a holder SIGKILLed in the middle of a put: its fragment is rebuilt onto another peer and the put succeeds', async () => {
+    const data = bytesOf(60 * MiB + 11, 555)
+    const uploading = putBytes(party.peer(0).api, 'midput/big', data)
+    // Wait until some peer other than the coordinator is receiving a fragment, then kill it.
+    const victim = await waitFor(
+      'a holder receiving',
+      async () => {
+        for (const i of [1, 2, 3, 4]) if ((await tmpFiles(party.peer(i).dataDir)).length > 0) return i
+        return false
+      },
+      { timeoutMs: 20_000, intervalMs: 10 },
+    )
+    const victimId = (await guestsOf(party.peer(victim).api)).self
+    party.signal(victim, 'SIGKILL')
+    const res = await uploading
+    assert.equal(res.status, 201, await res.clone().text())
+    const entry = (await listing(party.peer(0).api)).files.find((f) => f.name === 'midput/big')
+    assert.equal(entry?.holders.length, 3)
+    assert.ok(!entry?.holders.some((h) => h.guest === victimId), 'no fragment recorded on the dead peer')
+    assert.equal(sha256((await getBytes(party.peer(0).api, 'midput/big')).body), sha256(data))
+    assert.ok((await metric(party.peer(0).api, 'houseparty_fragments_rebuilt_total')) >= 1)
+  })
 })
 
 describe('files on 6 peers with 4+2 Reed-Solomon', () => {

@@ -33,7 +33,7 @@ export function registerFileRoutes(app: FastifyInstance, options: FileRoutesOpti
       const name = nameOf(req)
       const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length'])
       const signal = abortOnClose(reply)
-      const result = await files.put(name, sizedBody(req.raw, declared), signal)
+      const result = await files.put(name, sizedBody(req.raw, declared), { signal, sizeHint: declared })
       void reply.header('etag', `"${result.hash}"`).header('x-houseparty-version', result.version)
       return reply.status(201).send(result)
     })

@@ -4,7 +4,7 @@ import type { Logger } from '../../shared/logger.ts'
 import type { Roster } from '../membership/index.ts'
 import type { DialOptions } from '../net/index.ts'
 import type { Coding, GuestId } from '../protocol/index.ts'
-import { holderRanking } from '../ring/index.ts'
+import { chooseHolders, type PlacementLoad } from '../ring/index.ts'
 import type { TrackerClient } from '../tracker/index.ts'
 import { FragmentSink, type SinkTarget } from '../transfer/index.ts'
 
@@ -30,6 +30,8 @@ export interface FilesContext {
   clock: Clock
   log: Logger
   events: FileEvents
+  /** What each guest stores, for balanced placement. */
+  load: PlacementLoad & { placed(id: GuestId, bytes: number): void }
 }
 
 /**
@@ -42,15 +44,14 @@ export async function openSinks(
   target: Omit<SinkTarget, 'index'>,
   indices: readonly number[],
   exclude: ReadonlySet<GuestId>,
-  signal?: AbortSignal,
+  options: { signal?: AbortSignal; fragmentBytes?: number } = {},
 ): Promise<FragmentSink[]> {
-  const ranked = holderRanking(
-    ctx.roster
-      .guests()
-      .map((g) => g.id)
-      .filter((id) => !exclude.has(id)),
-    target.name,
-  )
+  const { signal, fragmentBytes = 0 } = options
+  const eligible = ctx.roster
+    .guests()
+    .map((g) => g.id)
+    .filter((id) => !exclude.has(id))
+  const ranked = chooseHolders(eligible, target.name, indices.length, fragmentBytes, ctx.load)
   const sinks: FragmentSink[] = []
   const failures: string[] = []
   let next = 0
@@ -68,8 +69,10 @@ export async function openSinks(
     wanted = unassigned
     opened.forEach((result, i) => {
       const { index, holder } = round[i] as { index: number; holder: GuestId }
-      if (result.status === 'fulfilled') sinks.push(result.value)
-      else {
+      if (result.status === 'fulfilled') {
+        sinks.push(result.value)
+        ctx.load.placed(holder, fragmentBytes)
+      } else {
         failures.push(`${holder}: ${(result.reason as Error).message}`)
         ctx.log.warn({ holder, index, err: (result.reason as Error).message }, 'guest cannot take a fragment; trying the next')
         wanted.push(index)

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
-import { chunkDigest, ErasureCoder, fragmentDigest, splitStripe } from '../codec/index.ts'
+import { chunkDigest, ErasureCoder, fragmentBytes, fragmentDigest, splitStripe } from '../codec/index.ts'
 import { call } from '../net/index.ts'
 import { type FileRecord, type FragmentRef, type GuestId, PintReplies, type Version } from '../protocol/index.ts'
 import { compareRecords } from '../tracker/index.ts'
@@ -55,7 +55,13 @@ export async function* stripesOf(body: AsyncIterable<Uint8Array>, stripeBytes: n
  * as recovery would. The record is written to the trackers only once every
  * fragment is durable: until then readers see the previous version.
  */
-export async function putFile(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<PutResult> {
+export interface PutOptions {
+  signal?: AbortSignal
+  /** The size, when known up front (Content-Length): placement balances on it. */
+  sizeHint?: number
+}
+
+export async function putFile(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
   const started = performance.now()
   let size = 0
   try {
@@ -66,7 +72,7 @@ export async function putFile(ctx: FilesContext, name: string, body: AsyncIterab
       (n) => {
         size += n
       },
-      signal,
+      options,
     )
     ctx.events.put((performance.now() - started) / 1000, size, 'ok')
     return result
@@ -76,14 +82,18 @@ export async function putFile(ctx: FilesContext, name: string, body: AsyncIterab
   }
 }
 
-async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Array>, counted: (n: number) => void, signal?: AbortSignal): Promise<PutResult> {
+async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Array>, counted: (n: number) => void, options: PutOptions): Promise<PutResult> {
+  const { signal, sizeHint } = options
   const coding = ctx.coding
   const { k, m } = coding
   const previous = await ctx.trackers.where(name, signal)
   const version = nextVersion(ctx.clock.now(), previous?.version)
   const created = ctx.clock.now()
   const indices = Array.from({ length: k + m }, (_, i) => i)
-  const sinks = await openSinks(ctx, { name, version, coding }, indices, new Set(), signal)
+  const sinks = await openSinks(ctx, { name, version, coding }, indices, new Set(), {
+    signal,
+    fragmentBytes: sizeHint === undefined ? 0 : fragmentBytes(sizeHint, coding),
+  })
   const coder = new ErasureCoder(k, m)
   const hash = createHash('sha256')
   const chunkDigests: string[][] = indices.map(() => [])

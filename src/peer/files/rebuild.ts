@@ -1,5 +1,5 @@
 import { HousePartyError } from '../../shared/errors.ts'
-import { chunkDigest, ErasureCoder, fragmentDigest, stripeCount } from '../codec/index.ts'
+import { chunkDigest, ErasureCoder, fragmentBytes, fragmentDigest, stripeCount } from '../codec/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
 import { type FilesContext, openSinks } from './context.ts'
 import { StripeReader } from './stripe-reader.ts'
@@ -25,7 +25,10 @@ export async function rebuildFragments(
   await reader.open()
   let sinks: Awaited<ReturnType<typeof openSinks>> = []
   try {
-    sinks = await openSinks(ctx, { name: record.name, version: record.version, coding }, missing, exclude, signal)
+    sinks = await openSinks(ctx, { name: record.name, version: record.version, coding }, missing, exclude, {
+      signal,
+      fragmentBytes: fragmentBytes(record.size, coding),
+    })
     const digests = new Map<number, string[]>(missing.map((i) => [i, []]))
     const stripes = stripeCount(record.size, coding)
     for (let s = 0; s < stripes; s++) {

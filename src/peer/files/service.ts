@@ -3,7 +3,7 @@ import { call } from '../net/index.ts'
 import { checkName, type FileRecord, type GuestId, type HeldFragment, PintReplies, type Version } from '../protocol/index.ts'
 import type { FilesContext } from './context.ts'
 import { locateFile, type OpenedFile, openFile } from './get.ts'
-import { dropFragments, nextVersion, type PutResult, putFile } from './put.ts'
+import { dropFragments, nextVersion, type PutOptions, type PutResult, putFile } from './put.ts'
 
 export type FileHealth = 'ok' | 'degraded' | 'lost'
 
@@ -38,9 +38,9 @@ export class FileService {
     return this.#ctx
   }
 
-  put(name: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<PutResult> {
+  put(name: string, body: AsyncIterable<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
     checkName(name)
-    return putFile(this.#ctx, name, body, signal)
+    return putFile(this.#ctx, name, body, options)
   }
 
   open(name: string, signal?: AbortSignal): Promise<OpenedFile> {

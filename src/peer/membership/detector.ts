@@ -16,6 +16,8 @@ export interface DetectorOptions {
   onEvent?: (event: DetectorEvent) => void
   /** Time from the last word heard from a guest to its removal being requested. */
   onDeathDeclared?: (id: GuestId, silentForMs: number) => void
+  /** Bytes this peer stores, sent in every pong (placement balances on it). */
+  heldBytes?: () => number
 }
 
 /**
@@ -30,6 +32,7 @@ export class FailureDetector {
   readonly #log: Logger
   /** Monotonic time we last heard anything from each guest. */
   readonly #lastHeard = new Map<GuestId, number>()
+  readonly #held = new Map<GuestId, number>()
   /** Suspects under a vote (ours or someone else's), and until when. */
   readonly #voting = new Map<GuestId, number>()
   #timer: NodeJS.Timeout | undefined
@@ -49,6 +52,12 @@ export class FailureDetector {
         this.#voting.delete(g.id)
       }
     })
+  }
+
+  /** The bytes each guest last said it stores (from pongs); this peer's own from the probe. */
+  heldBytes(id: GuestId): number | undefined {
+    if (id === this.#o.membership.id) return this.#o.heldBytes?.()
+    return this.#held.get(id)
   }
 
   start(): void {
@@ -103,6 +112,7 @@ export class FailureDetector {
       .then((reply) => {
         if (reply.type === 'pong') {
           this.heard(reply.from)
+          if (reply.held !== undefined) this.#held.set(reply.from, reply.held)
           m.noticeEpoch(reply.epoch, address)
         } else if (reply.type === 'notGuest') {
           m.noticeEpoch(reply.epoch, address, true)
@@ -174,7 +184,7 @@ export class FailureDetector {
       return
     }
     this.heard(msg.from)
-    this.#o.messenger.send(from, { type: 'pong', re: msg.rid, from: m.id, epoch: view.epoch })
+    this.#o.messenger.send(from, { type: 'pong', re: msg.rid, from: m.id, epoch: view.epoch, held: this.#o.heldBytes?.() ?? 0 })
     m.noticeEpoch(msg.epoch, from)
   }
 

@@ -234,6 +234,12 @@ export class PintServer {
     this.#server = server
   }
 
+  /** The port it listens on (useful after listening on port 0). */
+  get port(): number {
+    const addr = this.#server?.address()
+    return typeof addr === 'object' && addr ? addr.port : 0
+  }
+
   async close(): Promise<void> {
     const server = this.#server
     this.#server = undefined

@@ -48,7 +48,8 @@ const msg = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) => z.
 
 // --- failure detection -------------------------------------------------------
 export const Ping = msg('ping', { rid: Rid, from: GuestId, epoch: z.number().int().nonnegative() })
-export const Pong = msg('pong', { re: Rid, from: GuestId, epoch: z.number().int().nonnegative() })
+/** `held`: bytes of fragments the sender stores, so every guest knows every guest's load for placement. */
+export const Pong = msg('pong', { re: Rid, from: GuestId, epoch: z.number().int().nonnegative(), held: z.number().int().nonnegative().optional() })
 /** Reply to a ping from an id that is not on the guest list: "you were removed". */
 export const NotGuest = msg('notGuest', { re: Rid, epoch: z.number().int().nonnegative() })
 /** Ping-voting: "please ping target and tell me if it answers". */

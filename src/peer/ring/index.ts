@@ -1,2 +1,2 @@
-export { holderRanking, trackersOf } from './placement.ts'
+export { chooseHolders, holderRanking, type PlacementLoad, trackersOf } from './placement.ts'
 export { freshRingId, type RingId, randomRingId, rendezvousRank, ringPosition, successors } from './ring.ts'
