@@ -113,7 +113,7 @@ export class Peer {
       logger: logger.child({ component: 'detector' }),
       onEvent: (event) => this.metrics.membershipEvents.inc({ event }),
       onDeathDeclared: (_id, silentForMs) => this.metrics.deathDetection.observe(silentForMs / 1000),
-      heldBytes: () => this.store.stats().bytes,
+      heldBytes: () => this.store.bytes,
     })
     const key = config.key ?? INSECURE_KEY
     const dial: DialOptions = { key, clock, connectTimeoutMs: config.transfer.connectTimeoutMs, idleTimeoutMs: config.transfer.idleTimeoutMs }

@@ -76,8 +76,7 @@ function fileHeaders(reply: FastifyReply, size: number, hash: string, version: s
 }
 
 function nameOf(req: FastifyRequest): string {
-  const raw = (req.params as Record<string, string | undefined>)['*'] ?? ''
-  return raw
+  return (req.params as Record<string, string | undefined>)['*'] ?? ''
 }
 
 function checkToken(req: FastifyRequest, token: string): void {

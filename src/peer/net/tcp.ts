@@ -262,16 +262,15 @@ export class PintServer {
       socket.destroy()
       return
     }
-    const bound = channel
-    bound.bind(request.nonce)
+    channel.bind(request.nonce)
     try {
-      await this.#options.handler(request, bound)
-      await bound.finish()
+      await this.#options.handler(request, channel)
+      await channel.finish()
     } catch (err) {
       const e = toHousePartyError(err)
       if (!socket.destroyed) {
-        await bound.reply({ ok: false, error: { code: e.code, message: e.message } }).catch(() => undefined)
-        await bound.finish().catch(() => undefined)
+        await channel.reply({ ok: false, error: { code: e.code, message: e.message } }).catch(() => undefined)
+        await channel.finish().catch(() => undefined)
       }
       if (e.status >= 500 && e.code !== 'ERR_TRANSFER_FAILED') this.#options.logger.warn({ err: e, op: request.op }, 'data-plane request failed')
     } finally {

@@ -39,6 +39,8 @@ export class FragmentStore {
   readonly #dir: string
   readonly #log: Logger
   readonly #entries = new Map<string, Entry>()
+  /** Kept as fragments come and go: every pong reports it, so it must not cost a walk of the index. */
+  #bytes = 0
 
   constructor(dataDir: string, logger: Logger) {
     this.#dir = dataDir
@@ -91,7 +93,7 @@ export class FragmentStore {
       const st = await stat(path)
       if (st.size !== expected || manifest.chunks.length !== stripeCount(manifest.size, manifest.coding)) return false
       if (this.#pathOf(manifest) !== path) return false
-      this.#entries.set(keyOf(manifest), { held: heldOf(manifest, expected), path })
+      this.#set(keyOf(manifest), { held: heldOf(manifest, expected), path })
       return true
     } catch (err) {
       this.#log.warn({ err: (err as Error).message, dir, base }, 'unreadable fragment manifest')
@@ -104,6 +106,24 @@ export class FragmentStore {
     return join(this.#dir, 'fragments', h.slice(0, 2), h, `${key.version}.${key.index}.frag`)
   }
 
+  /** Bytes of all fragments held. */
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  #set(key: string, entry: Entry): void {
+    this.#delete(key)
+    this.#entries.set(key, entry)
+    this.#bytes += entry.held.bytes
+  }
+
+  #delete(key: string): void {
+    const old = this.#entries.get(key)
+    if (!old) return
+    this.#entries.delete(key)
+    this.#bytes -= old.held.bytes
+  }
+
   has(key: FragmentKey): boolean {
     return this.#entries.has(keyOf(key))
   }
@@ -114,12 +134,8 @@ export class FragmentStore {
 
   stats(): StoreStats {
     const names = new Set<string>()
-    let bytes = 0
-    for (const { held } of this.#entries.values()) {
-      names.add(held.name)
-      bytes += held.bytes
-    }
-    return { files: names.size, fragments: this.#entries.size, bytes }
+    for (const { held } of this.#entries.values()) names.add(held.name)
+    return { files: names.size, fragments: this.#entries.size, bytes: this.#bytes }
   }
 
   /** Starts receiving a fragment; nothing is visible until commit(). */
@@ -146,7 +162,7 @@ export class FragmentStore {
     await rename(manifestTmp, path.replace(/\.frag$/, '.json'))
     await syncDir(dir)
     const held = heldOf(manifest, bytes)
-    this.#entries.set(keyOf(manifest), { held, path })
+    this.#set(keyOf(manifest), { held, path })
     return held
   }
 
@@ -179,7 +195,7 @@ export class FragmentStore {
     for (const [k, entry] of this.#entries) {
       const h = entry.held
       if (h.name !== name || h.version !== version || (index !== undefined && h.index !== index)) continue
-      this.#entries.delete(k)
+      this.#delete(k)
       await unlink(entry.path.replace(/\.frag$/, '.json')).catch(() => undefined)
       await unlink(entry.path).catch(() => undefined)
       await rmdir(join(entry.path, '..')).catch(() => undefined)
