@@ -2,12 +2,14 @@ import { codecBench } from './codec.ts'
 import { filesBench } from './files.ts'
 import { writeSection } from './lib.ts'
 import { membershipBench } from './membership.ts'
+import { recoveryBench } from './recovery.ts'
 
 /** npm run bench [-- suite...]: runs the suites and rewrites their sections of BENCHMARKS.md. */
 const suites: Record<string, () => Promise<string>> = {
   membership: () => membershipBench(),
   codec: () => codecBench(),
   files: () => filesBench(),
+  recovery: () => recoveryBench(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

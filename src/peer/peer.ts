@@ -13,8 +13,9 @@ import { FailureDetector, Membership, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
 import { type DatagramTransport, type DialOptions, joinAddress, Messenger, type PintChannel, PintServer, UdpTransport } from './net/index.ts'
 import { GuestId, type PintRequest } from './protocol/index.ts'
+import { Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
 import { FragmentStore } from './store/index.ts'
-import { serveList, serveWatch, serveWhere, TrackerClient, TrackerStore } from './tracker/index.ts'
+import { serveList, serveSync, serveWatch, serveWhere, TrackerClient, TrackerStore } from './tracker/index.ts'
 import { serveDrop, serveFetch, serveHold, serveInventory, type TransferEvents } from './transfer/index.ts'
 
 export interface PeerDeps {
@@ -65,6 +66,8 @@ export class Peer {
   readonly store: FragmentStore
   readonly trackers: TrackerStore
   readonly files: FileService
+  readonly caretaker: Caretaker
+  readonly scrubber: Scrubber
   readonly #transport: DatagramTransport
   readonly #pint: PintServer
   readonly #stopping = new AbortController()
@@ -143,6 +146,33 @@ export class Peer {
       },
     }
     this.files = new FileService(ctx)
+    this.caretaker = new Caretaker({
+      ctx,
+      records: this.trackers,
+      settings: config.recovery,
+      clock,
+      log: logger.child({ component: 'recovery' }),
+      events: {
+        recovered: (seconds) => this.metrics.recoverySeconds.observe(seconds),
+        moved: (reason) => this.metrics.fragmentsMoved.inc({ reason }),
+        orphanDropped: () => this.metrics.orphansDropped.inc(),
+        recordRebuilt: () => this.metrics.recordsRebuilt.inc(),
+        health: (degraded, lost) => {
+          this.metrics.filesDegraded.set(degraded)
+          this.metrics.filesLost.set(lost)
+        },
+      },
+    })
+    this.scrubber = new Scrubber(
+      this.store,
+      config.scrub,
+      {
+        scrubbed: (bytes) => this.metrics.scrubbedBytes.inc(bytes),
+        corrupt: () => this.metrics.scrubCorrupt.inc(),
+        passDone: (seconds) => this.metrics.scrubPassSeconds.set(seconds),
+      },
+      logger.child({ component: 'scrub' }),
+    )
     this.#pint = new PintServer({
       key,
       clock,
@@ -152,6 +182,7 @@ export class Peer {
       onReject: (reason) => this.metrics.tcpRejected.inc({ reason }),
     })
     this.membership.onViewChange(({ after }) => {
+      this.caretaker.viewChanged()
       this.metrics.guests.set(after.guests.length)
       this.metrics.epoch.set(after.epoch)
       this.metrics.admitted.set(after.guests.length > 0 ? 1 : 0)
@@ -178,12 +209,15 @@ export class Peer {
       metrics: this.metrics,
       logger: this.log.child({ component: 'api' }),
       files: { files: this.files, apiToken: c.apiToken },
+      partyHealth: (signal) => partyHealth(this.files.context, signal),
     })
     await this.#api.listen({ host: c.apiHost, port: c.apiPort })
     const addr = this.#api.server.address()
     this.#apiPort = typeof addr === 'object' && addr ? addr.port : c.apiPort
     this.membership.start(await this.loadId())
     this.detector.start()
+    this.caretaker.start()
+    this.scrubber.start()
     this.log.info({ address: this.membership.address, api: joinAddress(c.apiHost, this.#apiPort), join: c.join }, 'peer started')
   }
 
@@ -192,8 +226,30 @@ export class Peer {
     return this.membership.admitted(signal)
   }
 
-  /** Graceful leave, then stop. */
+  /**
+   * Graceful leave: hands fragments and tracker records to the others for
+   * up to --leave-grace-ms, says goodbye, then stops.
+   */
   async leave(): Promise<void> {
+    if (this.membership.isGuest && this.config.leaveGraceMs > 0) {
+      this.caretaker.stop()
+      this.scrubber.stop()
+      const started = performance.now()
+      try {
+        const result = await drain({
+          ctx: this.files.context,
+          store: this.store,
+          records: this.trackers,
+          log: this.log.child({ component: 'leave' }),
+          throttle: this.caretaker.throttle,
+          signal: AbortSignal.any([AbortSignal.timeout(this.config.leaveGraceMs), this.#stopping.signal]),
+          moved: () => this.metrics.fragmentsMoved.inc({ reason: 'leave' }),
+        })
+        this.log.info({ ...result, seconds: (performance.now() - started) / 1000 }, 'handoff before leaving done')
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'handoff before leaving failed; the others will rebuild what is left')
+      }
+    }
     const confirmed = await this.membership.leave()
     this.log.info({ confirmed }, confirmed ? 'left the party' : 'leaving without confirmation')
     await this.stop()
@@ -201,6 +257,8 @@ export class Peer {
 
   async stop(): Promise<void> {
     this.#stopping.abort()
+    this.caretaker.stop()
+    this.scrubber.stop()
     this.detector.stop()
     this.membership.stop()
     await this.#api?.close()
@@ -263,6 +321,8 @@ export class Peer {
         return serveWhere(req, channel, this.trackers)
       case 'list':
         return serveList(channel, this.trackers)
+      case 'sync':
+        return serveSync(req, channel, this.trackers)
     }
   }
 

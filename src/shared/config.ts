@@ -25,6 +25,15 @@ export interface PeerConfig {
   trackerReplicas: number
   transfer: TransferTimings
   membership: MembershipTimings
+  recovery: {
+    censusIntervalMs: number
+    orphanGraceMs: number
+    concurrency: number
+    bytesPerSecond: number
+    rebalanceMoves: number
+  }
+  scrub: { intervalMs: number; bytesPerSecond: number }
+  leaveGraceMs: number
 }
 
 export interface TransferTimings {
@@ -217,6 +226,72 @@ export const PEER_SETTINGS: SettingSpec[] = [
     description: 'A transfer that makes no progress this long is cut and continued from another guest.',
   },
   {
+    key: 'recovery.censusIntervalMs',
+    flag: '--census-interval-ms',
+    env: 'HOUSEPARTY_CENSUS_INTERVAL_MS',
+    kind: 'int',
+    default: 30000,
+    description:
+      "How often each guest reads every guest's inventory to check the files it is primary tracker of: finds fragments lost on live guests, drops unneeded ones, rebalances. Deaths are handled at once, not on this timer.",
+  },
+  {
+    key: 'recovery.orphanGraceMs',
+    flag: '--orphan-grace-ms',
+    env: 'HOUSEPARTY_ORPHAN_GRACE_MS',
+    kind: 'int',
+    default: 60000,
+    description: 'A fragment no record points to is dropped only once it is this old (it may belong to a put or repair still running).',
+  },
+  {
+    key: 'recovery.concurrency',
+    flag: '--recovery-concurrency',
+    env: 'HOUSEPARTY_RECOVERY_CONCURRENCY',
+    kind: 'int',
+    default: 2,
+    description: 'Files each guest repairs at once (fewest surviving fragments first).',
+  },
+  {
+    key: 'recovery.bytesPerSecond',
+    flag: '--recovery-bytes-per-sec',
+    env: 'HOUSEPARTY_RECOVERY_BYTES_PER_SEC',
+    kind: 'int',
+    default: 100 * 1024 * 1024,
+    description: 'Bytes per second each guest may read for rebuilds, rebalancing and handoff, so puts and gets keep their share (0: unlimited).',
+  },
+  {
+    key: 'recovery.rebalanceMoves',
+    flag: '--rebalance-moves',
+    env: 'HOUSEPARTY_REBALANCE_MOVES',
+    kind: 'int',
+    default: 8,
+    description: 'Fragments each guest may move per census from the fullest guests to the emptiest, e.g. to a guest that just joined (0: never).',
+  },
+  {
+    key: 'scrub.intervalMs',
+    flag: '--scrub-interval-ms',
+    env: 'HOUSEPARTY_SCRUB_INTERVAL_MS',
+    kind: 'int',
+    default: 6 * 3600 * 1000,
+    description: 'How often each guest re-reads every fragment it holds and checks its checksums; a damaged one is deleted and rebuilt (0: never).',
+  },
+  {
+    key: 'scrub.bytesPerSecond',
+    flag: '--scrub-bytes-per-sec',
+    env: 'HOUSEPARTY_SCRUB_BYTES_PER_SEC',
+    kind: 'int',
+    default: 20 * 1024 * 1024,
+    description: 'Bytes per second a scrub may read.',
+  },
+  {
+    key: 'leaveGraceMs',
+    flag: '--leave-grace-ms',
+    env: 'HOUSEPARTY_LEAVE_GRACE_MS',
+    kind: 'int',
+    default: 20000,
+    description:
+      "On SIGTERM, how long the peer spends handing its fragments and tracker records to others before it leaves (keep it under the pod's terminationGracePeriodSeconds). What is left is rebuilt by the others.",
+  },
+  {
     key: 'membership.pingIntervalMs',
     flag: '--ping-interval-ms',
     env: 'HOUSEPARTY_PING_INTERVAL_MS',
@@ -381,6 +456,15 @@ export function validatePeerConfig(c: PeerConfig): void {
   if (c.trackerReplicas < 1 || c.trackerReplicas > 16) bad('--tracker-replicas must be 1..16')
   if (c.transfer.connectTimeoutMs < 100) bad('--connect-timeout-ms must be at least 100')
   if (c.transfer.idleTimeoutMs < 1000) bad('--transfer-timeout-ms must be at least 1000')
+  const r = c.recovery
+  if (r.censusIntervalMs !== 0 && r.censusIntervalMs < 500) bad('--census-interval-ms must be 0 or at least 500')
+  if (r.orphanGraceMs < 0) bad('--orphan-grace-ms must be at least 0')
+  if (r.concurrency < 1 || r.concurrency > 64) bad('--recovery-concurrency must be 1..64')
+  if (r.bytesPerSecond < 0) bad('--recovery-bytes-per-sec must be at least 0')
+  if (r.rebalanceMoves < 0) bad('--rebalance-moves must be at least 0')
+  if (c.scrub.intervalMs < 0) bad('--scrub-interval-ms must be at least 0')
+  if (c.scrub.bytesPerSecond < 1024 * 1024) bad('--scrub-bytes-per-sec must be at least 1048576')
+  if (c.leaveGraceMs < 0) bad('--leave-grace-ms must be at least 0')
 }
 
 export function defaultMembershipTimings(): MembershipTimings {

@@ -224,7 +224,7 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     const channel = await dial(`127.0.0.1:${target.port}`, { op: 'hold', name: 'raw/cut', version: '0000000000001-00000000', index: 0, coding }, options)
     await channel.readReply(PintReplies.holdReady)
     await channel.write(Buffer.from([0, 8, 0, 0])) // announces a 512 KiB chunk ...
-    await channel.write(Buffer.alloc(32 + 1000)) // ... and sends 1000 bytes of it
+    await channel.write(Buffer.alloc(4 + 1000)) // ... and sends 1000 bytes of it
     await waitFor('fragment being received', async () => (await tmpFiles(target.dataDir)).length === 1, { timeoutMs: 5_000, intervalMs: 20 })
     channel.destroy()
     await waitFor('partial fragment removed', async () => (await tmpFiles(target.dataDir)).length === 0, { timeoutMs: 5_000 })

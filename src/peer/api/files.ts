@@ -87,7 +87,8 @@ function checkToken(req: FastifyRequest, token: string): void {
 }
 
 /** Aborts when the client goes away before the response is done. */
-function abortOnClose(reply: FastifyReply): AbortSignal {
+/** Aborts when the client goes away before the answer is complete. */
+export function abortOnClose(reply: FastifyReply): AbortSignal {
   const controller = new AbortController()
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort()

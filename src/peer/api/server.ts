@@ -3,7 +3,7 @@ import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Membership } from '../membership/index.ts'
 import type { PeerMetrics } from '../metrics/index.ts'
-import { type FileRoutesOptions, registerFileRoutes } from './files.ts'
+import { abortOnClose, type FileRoutesOptions, registerFileRoutes } from './files.ts'
 
 export interface ApiOptions {
   host: string
@@ -13,6 +13,8 @@ export interface ApiOptions {
   logger: Logger
   /** The file API; absent, only guests, health and metrics are served. */
   files?: FileRoutesOptions
+  /** GET /health/party: healthy / degraded / lost files across the party. */
+  partyHealth?: (signal: AbortSignal) => Promise<unknown>
 }
 
 /** The peer's HTTP API: files, guests, health, metrics. Errors are JSON { error: { code, message } }. */
@@ -44,6 +46,12 @@ export function createApi(options: ApiOptions): FastifyInstance {
   })
 
   app.get('/healthz', async () => ({ status: 'ok' }))
+
+  app.get('/health/party', async (_req, reply) => {
+    if (!options.partyHealth) return reply.status(404).send({ error: new HousePartyError('ERR_NOT_FOUND', 'no file service on this peer').toJSON() })
+    if (!membership.isGuest) return reply.status(503).send({ error: new HousePartyError('ERR_NOT_ADMITTED').toJSON() })
+    return options.partyHealth(abortOnClose(reply))
+  })
 
   app.get('/readyz', async (_req, reply) => {
     if (!membership.isGuest) return reply.status(503).send({ status: 'joining', error: new HousePartyError('ERR_NOT_ADMITTED').toJSON() })

@@ -36,17 +36,27 @@ export class ErasureCoder {
 
   /** Computes the m parity shards of k equal-length data shards. */
   encode(data: readonly Uint8Array[]): Buffer[] {
+    const len = data[0]?.length ?? 0
+    const parity = Array.from({ length: this.m }, () => Buffer.allocUnsafe(len))
+    this.encodeInto(data, parity)
+    return parity
+  }
+
+  /** Like encode, into m caller-owned buffers of the shards' length (so a put can reuse them stripe after stripe). */
+  encodeInto(data: readonly Uint8Array[], parity: readonly Uint8Array[]): void {
     this.#checkShards(data, this.k)
     const len = data[0]?.length ?? 0
-    const parity = Array.from({ length: this.m }, () => Buffer.alloc(len))
-    if (this.m === 0) return parity
-    xorInto(parity[0] as Buffer, data)
+    if (parity.length !== this.m || parity.some((p) => p.length !== len)) {
+      throw new HousePartyError('ERR_INVALID_ARGUMENT', `need ${this.m} parity buffers of ${len} bytes`)
+    }
+    if (this.m === 0) return
+    xorInto(parity[0] as Uint8Array, data)
     for (let p = 1; p < this.m; p++) {
-      const out = parity[p] as Buffer
+      const out = parity[p] as Uint8Array
+      out.fill(0)
       const row = this.#coefficients[p] as number[]
       for (let d = 0; d < this.k; d++) mulAddInto(out, data[d] as Uint8Array, row[d] as number)
     }
-    return parity
   }
 
   /**

@@ -2,7 +2,7 @@ export { ErasureCoder, mulAddInto, xorInto } from './erasure.ts'
 export { gfInv, gfMul, invert, mulTable, wideMulTable } from './gf256.ts'
 export {
   chunkBytes,
-  chunkDigest,
+  chunkChecksum,
   chunkOffset,
   fragmentBytes,
   fragmentDigest,

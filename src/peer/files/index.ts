@@ -1,6 +1,7 @@
 export { type FileEvents, type FilesContext, type Outcome, openSinks } from './context.ts'
 export { locateFile, type OpenedFile, openFile } from './get.ts'
-export { dropFragments, nextVersion, type PutOptions, type PutResult, putFile, stripesOf } from './put.ts'
+export { dropFragments, nextVersion, type PutOptions, type PutResult, putFile } from './put.ts'
 export { rebuildFragments } from './rebuild.ts'
 export { type FileHealth, FileService, type FileSummary, healthOf } from './service.ts'
+export { StripePool, stripesOf } from './stripe-pool.ts'
 export { StripeReader } from './stripe-reader.ts'

@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
-import { chunkDigest, ErasureCoder, fragmentBytes, fragmentDigest, splitStripe } from '../codec/index.ts'
+import { chunkChecksum, ErasureCoder, fragmentBytes, fragmentDigest, shardBytes, splitStripe } from '../codec/index.ts'
 import { call } from '../net/index.ts'
-import { type FileRecord, type FragmentRef, type GuestId, PintReplies, type Version } from '../protocol/index.ts'
+import { type Coding, type FileRecord, type FragmentRef, type GuestId, PintReplies, type Version } from '../protocol/index.ts'
 import { compareRecords } from '../tracker/index.ts'
 import type { FragmentSink } from '../transfer/index.ts'
 import { type FilesContext, openSinks } from './context.ts'
 import { rebuildFragments } from './rebuild.ts'
+import { StripePool, stripesOf } from './stripe-pool.ts'
 
 export interface PutResult {
   name: string
@@ -21,27 +22,6 @@ export interface PutResult {
 export function nextVersion(now: number, after?: Version): Version {
   const floor = after ? Number(after.slice(0, 13)) + 1 : 0
   return `${String(Math.max(Math.trunc(now), floor)).padStart(13, '0')}-${randomBytes(4).toString('hex')}`
-}
-
-/** Cuts a byte stream into stripes of exactly `stripeBytes` (the last may be shorter), each a buffer of its own. */
-export async function* stripesOf(body: AsyncIterable<Uint8Array>, stripeBytes: number): AsyncGenerator<Buffer> {
-  let stripe = Buffer.allocUnsafe(stripeBytes)
-  let fill = 0
-  for await (const piece of body) {
-    let at = 0
-    while (at < piece.length) {
-      const n = Math.min(piece.length - at, stripeBytes - fill)
-      stripe.set(piece.subarray(at, at + n), fill)
-      fill += n
-      at += n
-      if (fill === stripeBytes) {
-        yield stripe
-        stripe = Buffer.allocUnsafe(stripeBytes)
-        fill = 0
-      }
-    }
-  }
-  if (fill > 0) yield stripe.subarray(0, fill)
 }
 
 /**
@@ -97,18 +77,23 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
   const coder = new ErasureCoder(k, m)
   const hash = createHash('sha256')
   const chunkDigests: string[][] = indices.map(() => [])
+  const pool = new StripePool(shardBytes(coding.stripeBytes, k) * (k + m))
   let size = 0
   try {
-    for await (const stripe of stripesOf(body, coding.stripeBytes)) {
+    for await (const { slot, length } of stripesOf(body, coding.stripeBytes, () => pool.take())) {
       signal?.throwIfAborted()
-      hash.update(stripe)
-      size += stripe.length
-      counted(stripe.length)
-      const data = splitStripe(stripe, k)
-      const shards = [...data, ...coder.encode(data)]
-      const digests = shards.map((s) => chunkDigest(s))
+      hash.update(slot.subarray(0, length))
+      size += length
+      counted(length)
+      const shards = shardsOf(slot, length, coding, coder)
+      const digests = shards.map((s) => chunkChecksum(s))
       for (const [i, d] of digests.entries()) chunkDigests[i]?.push(d.toString('hex'))
-      await Promise.all(sinks.map((sink) => sink.write(shards[sink.index] as Buffer, digests[sink.index] as Buffer)))
+      // The slot goes back to the pool once every sink has flushed its shard of it.
+      let unflushed = sinks.length
+      const flushed = (): void => {
+        if (--unflushed === 0) pool.give(slot)
+      }
+      await Promise.all(sinks.map((sink) => sink.write(shards[sink.index] as Buffer, digests[sink.index] as Buffer, flushed)))
       if (sinks.filter((s) => s.failed).length > m) throw tooManyFailed(sinks, m)
     }
   } catch (err) {
@@ -170,6 +155,19 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
   if (superseded) void dropFragments(ctx, record, record.fragments)
   for (const old of replaced.values()) void dropFragments(ctx, old, old.fragments)
   return { name, version, size, hash: contentHash, current: !superseded }
+}
+
+/** The k data and m parity shards of one stripe, laid out in its slot (a short last stripe is padded into a fresh buffer). */
+function shardsOf(slot: Buffer, length: number, coding: Coding, coder: ErasureCoder): Buffer[] {
+  const { k, m, stripeBytes } = coding
+  const full = shardBytes(stripeBytes, k)
+  if (length === stripeBytes && full * k === stripeBytes && slot.byteOffset % 8 === 0) {
+    const shards = Array.from({ length: k + m }, (_, i) => slot.subarray(i * full, (i + 1) * full))
+    coder.encodeInto(shards.slice(0, k), shards.slice(k))
+    return shards
+  }
+  const data = splitStripe(slot.subarray(0, length), k)
+  return [...data, ...coder.encode(data)]
 }
 
 function tooManyFailed(sinks: readonly FragmentSink[], m: number): HousePartyError {

@@ -1,5 +1,6 @@
 import { HousePartyError } from '../../shared/errors.ts'
-import { chunkDigest, ErasureCoder, fragmentBytes, fragmentDigest, stripeCount } from '../codec/index.ts'
+import type { Throttle } from '../../shared/throttle.ts'
+import { chunkChecksum, ErasureCoder, fragmentBytes, fragmentDigest, stripeCount } from '../codec/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
 import { type FilesContext, openSinks } from './context.ts'
 import { StripeReader } from './stripe-reader.ts'
@@ -16,6 +17,7 @@ export async function rebuildFragments(
   missing: readonly number[],
   avoid: ReadonlySet<GuestId>,
   signal?: AbortSignal,
+  throttle?: Throttle,
 ): Promise<FragmentRef[]> {
   if (missing.length === 0) return []
   const { coding } = record
@@ -32,11 +34,13 @@ export async function rebuildFragments(
     const digests = new Map<number, string[]>(missing.map((i) => [i, []]))
     const stripes = stripeCount(record.size, coding)
     for (let s = 0; s < stripes; s++) {
-      const all = coder.reconstruct(await reader.shards(s))
+      const shards = await reader.shards(s)
+      await throttle?.take((shards.find((x) => x)?.length ?? 0) * (coding.k + missing.length), signal)
+      const all = coder.reconstruct(shards)
       await Promise.all(
         sinks.map((sink) => {
           const shard = all[sink.index] as Buffer
-          const digest = chunkDigest(shard)
+          const digest = chunkChecksum(shard)
           digests.get(sink.index)?.push(digest.toString('hex'))
           return sink.write(shard, digest)
         }),

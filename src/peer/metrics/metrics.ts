@@ -142,6 +142,45 @@ export function createPeerMetrics(
       labelNames: ['reason'],
       registers: [registry],
     }),
+    filesDegraded: new Gauge({
+      name: 'houseparty_files_degraded',
+      help: 'Files this peer is primary tracker of with fewer than k+m usable fragments (lost ones included), as of its last recovery pass.',
+      registers: [registry],
+    }),
+    filesLost: new Gauge({
+      name: 'houseparty_files_lost',
+      help: 'Files this peer is primary tracker of with fewer than k usable fragments: unreadable until a holder comes back.',
+      registers: [registry],
+    }),
+    recoverySeconds: new Histogram({
+      name: 'houseparty_recovery_seconds',
+      help: 'From a file first seen degraded (a death declared, a fragment found missing) to its redundancy restored.',
+      buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800],
+      registers: [registry],
+    }),
+    fragmentsMoved: new Counter({
+      name: 'houseparty_fragments_moved_total',
+      help: 'Fragments copied to another guest and dropped here or there, by reason: leave (graceful handoff), rebalance.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    orphansDropped: new Counter({
+      name: 'houseparty_orphan_fragments_dropped_total',
+      help: 'Fragments no record needed (superseded, extra copies, failed puts) that this peer had deleted.',
+      registers: [registry],
+    }),
+    recordsRebuilt: new Counter({
+      name: 'houseparty_tracker_records_rebuilt_total',
+      help: 'Tracker records rebuilt from the manifests beside fragments after every replica lost them.',
+      registers: [registry],
+    }),
+    scrubbedBytes: new Counter({ name: 'houseparty_scrubbed_bytes_total', help: 'Bytes of fragments re-read and checked by scrub.', registers: [registry] }),
+    scrubCorrupt: new Counter({
+      name: 'houseparty_scrub_corrupt_fragments_total',
+      help: 'Fragments scrub found damaged and deleted (they are rebuilt from the others).',
+      registers: [registry],
+    }),
+    scrubPassSeconds: new Gauge({ name: 'houseparty_scrub_last_pass_seconds', help: 'How long the last full scrub pass took.', registers: [registry] }),
   }
   // Zero every labelled series up front so dashboards see 0 rather than nothing.
   for (const type of MESSAGE_TYPES) {
@@ -152,6 +191,7 @@ export function createPeerMetrics(
   for (const reason of ['frame', 'mac', 'stale', 'replayed', 'json', 'schema']) m.tcpRejected.inc({ reason }, 0)
   for (const reason of ['corrupt', 'unreachable']) m.fragmentsSkipped.inc({ reason }, 0)
   for (const direction of ['in', 'out']) m.transferBytes.inc({ direction }, 0)
+  for (const reason of ['leave', 'rebalance']) m.fragmentsMoved.inc({ reason }, 0)
   return m
 }
 

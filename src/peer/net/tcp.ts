@@ -5,7 +5,7 @@ import type { z } from 'zod'
 import type { Clock } from '../../shared/clock.ts'
 import { ERROR_CODES, type ErrorCode, HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
-import { PintFailure, PintRequest, type PintRequestBody } from '../protocol/index.ts'
+import { CHUNK_CHECKSUM_BYTES, PintFailure, PintRequest, type PintRequestBody } from '../protocol/index.ts'
 import { ByteReader } from './bytes.ts'
 import { ReplayWindow } from './replay.ts'
 import { splitAddress } from './transport.ts'
@@ -20,7 +20,7 @@ import { splitAddress } from './transport.ts'
  * therefore cannot be replayed as another request's reply.
  *
  * Fragment bytes are not framed: a hold sends chunks as
- * u32 length | sha256 | bytes and ends with a zero length; a fetch reply is
+ * u32 length | CRC-32 | bytes and ends with a zero length; a fetch reply is
  * followed by the fragment's raw bytes, whose chunk digests the reply's
  * manifest lists. The trailer and the manifest are authenticated, so every
  * byte is.
@@ -28,7 +28,13 @@ import { splitAddress } from './transport.ts'
 export const MAX_REQUEST_FRAME = 1024 * 1024
 export const MAX_REPLY_FRAME = 256 * 1024 * 1024
 const MAC_BYTES = 32
-const CHUNK_HEADER = 4 + 32
+const CHUNK_HEADER = 4 + CHUNK_CHECKSUM_BYTES
+/**
+ * Bytes a sender may queue on a socket before it waits for 'drain'. Waiting
+ * at Node's default (16 KiB) would stall a 512 KiB chunk writer on every
+ * chunk; a few MiB keeps the kernel's buffer full while memory stays bounded.
+ */
+const SEND_WINDOW = 4 * 1024 * 1024
 
 export type TcpRejectReason = 'frame' | 'mac' | 'stale' | 'replayed' | 'json' | 'schema'
 
@@ -59,7 +65,8 @@ export class PintChannel {
   /** Writes with backpressure: resolves once the socket can take more. */
   async write(data: Buffer): Promise<void> {
     if (this.socket.destroyed) throw new HousePartyError('ERR_TRANSFER_FAILED', 'connection closed')
-    if (!this.socket.write(data)) await waitDrain(this.socket)
+    this.socket.write(data)
+    if (this.socket.writableLength > SEND_WINDOW) await waitDrain(this.socket)
   }
 
   sendFrame(label: string, body: unknown): Promise<void> {
@@ -99,15 +106,16 @@ export class PintChannel {
     return parsed.data
   }
 
-  async writeChunk(data: Buffer, digest: Buffer): Promise<void> {
+  /** Queues one chunk; `flushed` runs once the socket no longer needs `data` (sent, or the connection failed). */
+  async writeChunk(data: Buffer, digest: Buffer, flushed?: () => void): Promise<void> {
     const header = Buffer.allocUnsafe(CHUNK_HEADER)
     header.writeUInt32BE(data.length, 0)
     digest.copy(header, 4)
     this.socket.cork()
     this.socket.write(header)
-    const ok = this.socket.write(data)
+    this.socket.write(data, flushed && (() => flushed()))
     this.socket.uncork()
-    if (!ok) await waitDrain(this.socket)
+    if (this.socket.writableLength > SEND_WINDOW) await waitDrain(this.socket)
   }
 
   endChunks(): Promise<void> {
@@ -119,7 +127,7 @@ export class PintChannel {
     const len = (await this.reader.read(4)).readUInt32BE(0)
     if (len === 0) return undefined
     if (len > maxBytes) throw new HousePartyError('ERR_PROTOCOL', `chunk of ${len} bytes exceeds ${maxBytes}`)
-    const digest = Buffer.from(await this.reader.read(32))
+    const digest = Buffer.from(await this.reader.read(CHUNK_CHECKSUM_BYTES))
     const data = await this.reader.read(len)
     return { data, digest }
   }

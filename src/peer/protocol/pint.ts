@@ -19,6 +19,10 @@ export const Version = z.string().regex(/^\d{13}-[0-9a-f]{8}$/)
 export type Version = z.infer<typeof Version>
 
 const Hex64 = z.string().regex(/^[0-9a-f]{64}$/)
+
+/** Bytes of a chunk's checksum (CRC-32) on the wire; in manifests it is written as 8 hex digits. */
+export const CHUNK_CHECKSUM_BYTES = 4
+const ChunkChecksum = z.string().regex(/^[0-9a-f]{8}$/)
 /** Names are validated in full by files/names.ts; the wire only bounds them. */
 const WireName = z.string().min(1).max(4096)
 
@@ -43,15 +47,15 @@ export const Manifest = z.object({
   created: z.number().int().min(0),
   coding: Coding,
   index: z.number().int().min(0).max(127),
-  /** sha256 of each chunk (one chunk per stripe), hex. */
-  chunks: z.array(Hex64),
+  /** CRC-32 of each chunk (one chunk per stripe), hex. */
+  chunks: z.array(ChunkChecksum),
 })
 export type Manifest = z.infer<typeof Manifest>
 
 export const FragmentRef = z.object({
   index: z.number().int().min(0).max(127),
   holder: GuestId,
-  /** sha256 over the fragment's chunk digests: pins every byte of the fragment. */
+  /** sha256 over the fragment's chunk checksums: pins the fragment's exact contents. */
   digest: Hex64,
 })
 export type FragmentRef = z.infer<typeof FragmentRef>
@@ -79,6 +83,11 @@ export const HeldFragment = z.object({
   bytes: z.number().int(),
   digest: Hex64,
   coding: Coding,
+  /** The file's content hash and creation time, from the manifest: enough to rebuild a lost tracker record. */
+  hash: Hex64,
+  created: z.number().int().min(0),
+  /** When this holder made the fragment durable (ms): young unreferenced fragments may belong to a put still running. */
+  stored: z.number().int().min(0),
 })
 export type HeldFragment = z.infer<typeof HeldFragment>
 
@@ -99,6 +108,8 @@ export const PintRequest = z.discriminatedUnion('op', [
   z.object({ ...base, op: z.literal('where'), name: WireName }),
   /** Every record this tracker keeps. */
   z.object({ ...base, op: z.literal('list') }),
+  /** Tracker handoff: records the receiver is now a tracker of (each taken as a watch; newer wins). */
+  z.object({ ...base, op: z.literal('sync'), records: z.array(FileRecord).max(1000) }),
 ])
 export type PintRequest = z.infer<typeof PintRequest>
 export type PintOp = PintRequest['op']
@@ -127,6 +138,7 @@ export const PintReplies = {
   watch: z.object({ ok: z.literal(true), accepted: z.boolean(), current: FileRecord, replaced: FileRecord.nullable() }),
   where: z.object({ ok: z.literal(true), record: FileRecord.nullable() }),
   list: z.object({ ok: z.literal(true), records: z.array(FileRecord) }),
+  sync: z.object({ ok: z.literal(true), accepted: z.number().int() }),
 } as const
 export type PintReply<T extends keyof typeof PintReplies> = z.infer<(typeof PintReplies)[T]>
 

@@ -4,7 +4,7 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, rmdir, sta
 import { join } from 'node:path'
 import { HousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
-import { chunkBytes, chunkDigest, chunkOffset, fragmentBytes, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
+import { chunkBytes, chunkChecksum, chunkOffset, fragmentBytes, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
 import { type Coding, type HeldFragment, type HoldTrailer, Manifest, type Version } from '../protocol/index.ts'
 
 /**
@@ -27,6 +27,8 @@ export interface FragmentKey {
 interface Entry {
   held: HeldFragment
   path: string
+  /** Read on first use and kept: every fetch of the fragment needs it. */
+  manifest?: Manifest
 }
 
 export interface StoreStats {
@@ -41,6 +43,8 @@ export class FragmentStore {
   readonly #entries = new Map<string, Entry>()
   /** Kept as fragments come and go: every pong reports it, so it must not cost a walk of the index. */
   #bytes = 0
+  /** Set during a graceful leave: new fragments are refused, so puts and repairs place them elsewhere. */
+  draining = false
 
   constructor(dataDir: string, logger: Logger) {
     this.#dir = dataDir
@@ -93,7 +97,7 @@ export class FragmentStore {
       const st = await stat(path)
       if (st.size !== expected || manifest.chunks.length !== stripeCount(manifest.size, manifest.coding)) return false
       if (this.#pathOf(manifest) !== path) return false
-      this.#set(keyOf(manifest), { held: heldOf(manifest, expected), path })
+      this.#set(keyOf(manifest), { held: heldOf(manifest, expected, Math.trunc(st.mtimeMs)), path })
       return true
     } catch (err) {
       this.#log.warn({ err: (err as Error).message, dir, base }, 'unreadable fragment manifest')
@@ -140,6 +144,7 @@ export class FragmentStore {
 
   /** Starts receiving a fragment; nothing is visible until commit(). */
   async beginWrite(key: FragmentKey, coding: Coding): Promise<FragmentWriter> {
+    if (this.draining) throw new HousePartyError('ERR_DRAINING', 'this peer is leaving the party')
     const tmp = join(this.#tmp, `${randomBytes(8).toString('hex')}.frag`)
     const handle = await open(tmp, 'w')
     return new FragmentWriter(this, key, coding, tmp, handle)
@@ -161,8 +166,8 @@ export class FragmentStore {
     await rename(tmp, path)
     await rename(manifestTmp, path.replace(/\.frag$/, '.json'))
     await syncDir(dir)
-    const held = heldOf(manifest, bytes)
-    this.#set(keyOf(manifest), { held, path })
+    const held = heldOf(manifest, bytes, Date.now())
+    this.#set(keyOf(manifest), { held, path, manifest })
     return held
   }
 
@@ -170,7 +175,8 @@ export class FragmentStore {
     const entry = this.#entries.get(keyOf(key))
     if (!entry) return undefined
     try {
-      return Manifest.parse(JSON.parse(await readFile(entry.path.replace(/\.frag$/, '.json'), 'utf8')))
+      entry.manifest ??= Manifest.parse(JSON.parse(await readFile(entry.path.replace(/\.frag$/, '.json'), 'utf8')))
+      return entry.manifest
     } catch {
       return undefined
     }
@@ -189,6 +195,39 @@ export class FragmentStore {
     return { manifest, bytes: entry.held.bytes - start, stream }
   }
 
+  /**
+   * Scrub: re-reads one fragment and checks every chunk against its manifest.
+   * Returns false when the fragment is damaged (a bad chunk, a wrong length,
+   * an unreadable manifest); `pace` is awaited before each chunk is read.
+   */
+  async verify(key: FragmentKey, pace?: (bytes: number) => Promise<void>): Promise<boolean> {
+    const entry = this.#entries.get(keyOf(key))
+    if (!entry) return true
+    const manifest = await this.manifest(key)
+    if (!manifest || fragmentDigest(manifest.chunks) !== entry.held.digest) return false
+    let handle: FileHandle
+    try {
+      handle = await open(entry.path, 'r')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !this.#entries.has(keyOf(key))) return true // dropped meanwhile
+      return false
+    }
+    try {
+      if ((await handle.stat()).size !== entry.held.bytes) return false
+      let buf = Buffer.alloc(0)
+      for (let s = 0; s < manifest.chunks.length; s++) {
+        const len = chunkBytes(manifest.size, manifest.coding, s)
+        await pace?.(len)
+        if (buf.length < len) buf = Buffer.allocUnsafe(len)
+        const { bytesRead } = await handle.read(buf, 0, len, chunkOffset(manifest.coding, s))
+        if (bytesRead !== len || chunkChecksum(buf.subarray(0, len)).toString('hex') !== manifest.chunks[s]) return false
+      }
+      return true
+    } finally {
+      await handle.close()
+    }
+  }
+
   /** Deletes the fragments of one version (one index, or all). Returns how many. */
   async drop(name: string, version: Version, index?: number): Promise<number> {
     let dropped = 0
@@ -205,8 +244,10 @@ export class FragmentStore {
   }
 }
 
+const WRITE_BEHIND = 8 * 1024 * 1024
+
 /**
- * One fragment being received: chunks are checked against their sha256 as
+ * One fragment being received: chunks are checked against their CRC-32 as
  * they arrive and appended to a temporary file.
  */
 export class FragmentWriter {
@@ -219,6 +260,10 @@ export class FragmentWriter {
   readonly #lengths: number[] = []
   #bytes = 0
   #closed = false
+  /** Disk writes run behind the network: up to WRITE_BEHIND bytes are queued, in order, while the next chunks arrive. */
+  #writing: Promise<void> = Promise.resolve()
+  #unwritten = 0
+  #writeError: Error | undefined
 
   constructor(store: FragmentStore, key: FragmentKey, coding: Coding, tmp: string, handle: FileHandle) {
     this.#store = store
@@ -235,14 +280,28 @@ export class FragmentWriter {
   async append(data: Buffer, digest: Buffer): Promise<void> {
     if (data.length > shardBytes(this.#coding.stripeBytes, this.#coding.k))
       throw new HousePartyError('ERR_PROTOCOL', `chunk of ${data.length} bytes is larger than a shard`)
-    const actual = chunkDigest(data)
+    const actual = chunkChecksum(data)
     if (!actual.equals(digest)) {
       throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${this.#chunks.length} of fragment ${this.#key.index} failed its checksum in transit`)
     }
-    await this.#handle.write(data)
+    if (this.#writeError) throw this.#writeError
+    const position = this.#bytes
+    this.#unwritten += data.length
+    this.#writing = this.#writing.then(async () => {
+      if (this.#writeError) return
+      try {
+        await this.#handle.write(data, 0, data.length, position)
+      } catch (err) {
+        this.#writeError = err as Error
+      } finally {
+        this.#unwritten -= data.length
+      }
+    })
     this.#chunks.push(actual.toString('hex'))
     this.#lengths.push(data.length)
     this.#bytes += data.length
+    if (this.#unwritten > WRITE_BEHIND) await this.#writing
+    if (this.#writeError) throw this.#writeError
   }
 
   /** Checks the whole fragment against the sender's authenticated trailer, makes it durable and visible. */
@@ -255,6 +314,8 @@ export class FragmentWriter {
       if (this.#lengths[s] !== chunkBytes(trailer.size, layout, s)) throw new HousePartyError('ERR_PROTOCOL', `chunk ${s} has the wrong length`)
     }
     if (fragmentDigest(this.#chunks) !== trailer.digest) throw new HousePartyError('ERR_CHECKSUM_MISMATCH', 'fragment digest does not match the trailer')
+    await this.#writing
+    if (this.#writeError) throw this.#writeError
     await this.#handle.sync()
     await this.#handle.close()
     this.#closed = true
@@ -272,6 +333,7 @@ export class FragmentWriter {
   }
 
   async abort(): Promise<void> {
+    await this.#writing
     if (!this.#closed) await this.#handle.close().catch(() => undefined)
     this.#closed = true
     await unlink(this.#tmp).catch(() => undefined)
@@ -286,8 +348,11 @@ function keyOf(key: FragmentKey): string {
   return `${nameHash(key.name)}/${key.version}/${key.index}`
 }
 
-function heldOf(manifest: Manifest, bytes: number): HeldFragment {
+function heldOf(manifest: Manifest, bytes: number, stored: number): HeldFragment {
   return {
+    hash: manifest.hash,
+    created: manifest.created,
+    stored,
     name: manifest.name,
     version: manifest.version,
     index: manifest.index,

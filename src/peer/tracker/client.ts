@@ -6,6 +6,9 @@ import { type FileRecord, type GuestId, PintReplies, type PintReply, type PintRe
 import { trackersOf } from '../ring/index.ts'
 import { newestRecord } from './records.ts'
 
+/** Records per sync request: keeps each request frame well under the 1 MiB request limit. */
+const SYNC_BATCH = 200
+
 /**
  * The asking side of watchMyPint / wheresMyPint. Every call goes to all of
  * a file's tracker replicas at once: a write lands everywhere it can, and a
@@ -22,12 +25,19 @@ export class TrackerClient {
     this.#replicas = replicas
   }
 
-  trackersOf(name: string): GuestId[] {
-    return trackersOf(
-      this.#roster.guests().map((g) => g.id),
-      name,
-      this.#replicas,
-    )
+  /** The trackers of `name` among the current guests, or among `among` (a party without a guest that is leaving). */
+  trackersOf(name: string, among: readonly GuestId[] = this.#roster.guests().map((g) => g.id)): GuestId[] {
+    return trackersOf(among, name, this.#replicas)
+  }
+
+  /** Tracker handoff: sends records to a guest that is now one of their trackers, in batches. Returns how many it took. */
+  async sync(id: GuestId, records: readonly FileRecord[], signal?: AbortSignal): Promise<number> {
+    let accepted = 0
+    for (let at = 0; at < records.length; at += SYNC_BATCH) {
+      const reply = await this.#call(id, { op: 'sync', records: records.slice(at, at + SYNC_BATCH) }, PintReplies.sync, signal)
+      accepted += reply.accepted
+    }
+    return accepted
   }
 
   /** wheresMyPint: the newest record any tracker replica has, or undefined if none knows the name. */

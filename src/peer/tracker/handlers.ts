@@ -19,3 +19,13 @@ export async function serveWhere(req: Req<'where'>, channel: PintChannel, tracke
 export async function serveList(channel: PintChannel, trackers: TrackerStore): Promise<void> {
   await channel.reply({ ok: true, records: trackers.list() })
 }
+
+/** Tracker handoff, receiving side: each record is taken as a watch (newer wins), so a stale push changes nothing. */
+export async function serveSync(req: Req<'sync'>, channel: PintChannel, trackers: TrackerStore): Promise<void> {
+  let accepted = 0
+  for (const record of req.records) {
+    checkName(record.name)
+    if (trackers.watch(record).accepted) accepted++
+  }
+  await channel.reply({ ok: true, accepted })
+}

@@ -46,12 +46,19 @@ export class FragmentSink {
     return this.failure !== undefined
   }
 
-  /** Sends one chunk; a failure marks the sink failed instead of throwing, so the other fragments carry on. */
-  async write(data: Buffer, digest: Buffer): Promise<void> {
-    if (this.failure) return
+  /**
+   * Sends one chunk; a failure marks the sink failed instead of throwing, so
+   * the other fragments carry on. `flushed` runs exactly once, when `data`
+   * may be reused.
+   */
+  async write(data: Buffer, digest: Buffer, flushed?: () => void): Promise<void> {
+    if (this.failure || this.#channel.socket.destroyed) {
+      flushed?.()
+      return
+    }
     try {
-      await this.#channel.writeChunk(data, digest)
       this.#bytes += data.length
+      await this.#channel.writeChunk(data, digest, flushed)
     } catch (err) {
       this.fail(err)
     }

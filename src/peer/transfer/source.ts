@@ -1,5 +1,5 @@
 import { HousePartyError } from '../../shared/errors.ts'
-import { chunkBytes, chunkDigest, fragmentDigest } from '../codec/index.ts'
+import { chunkBytes, chunkChecksum, fragmentDigest } from '../codec/index.ts'
 import { type DialOptions, dial, type PintChannel } from '../net/index.ts'
 import { type Manifest, PintReplies, type Version } from '../protocol/index.ts'
 
@@ -54,7 +54,7 @@ export class FragmentSource {
     if (stripe !== this.#next) throw new HousePartyError('ERR_INTERNAL', `read stripe ${stripe}, expected ${this.#next}`)
     const m = this.manifest
     const data = await this.#channel.reader.read(chunkBytes(m.size, m.coding, stripe))
-    if (chunkDigest(data).toString('hex') !== m.chunks[stripe]) {
+    if (chunkChecksum(data).toString('hex') !== m.chunks[stripe]) {
       throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${stripe} of fragment ${this.index} on ${this.holder} failed its checksum`)
     }
     this.#next++

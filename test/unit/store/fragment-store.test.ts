@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { chunkDigest, fragmentDigest, splitStripe } from '../../../src/peer/codec/index.ts'
+import { chunkChecksum, fragmentDigest, splitStripe } from '../../../src/peer/codec/index.ts'
 import { FragmentStore } from '../../../src/peer/store/index.ts'
 import { isHousePartyError } from '../../../src/shared/errors.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
@@ -27,7 +27,7 @@ async function writeFragment(store: FragmentStore, name: string, size: number): 
   const chunks: string[] = []
   for (let at = 0; at < size; at += coding.stripeBytes) {
     const shard = splitStripe(Buffer.alloc(Math.min(coding.stripeBytes, size - at), 7), 2)[0] as Buffer
-    const d = chunkDigest(shard)
+    const d = chunkChecksum(shard)
     chunks.push(d.toString('hex'))
     await w.append(shard, d)
   }
@@ -55,9 +55,9 @@ describe('fragment store', () => {
     const store = new FragmentStore(await freshDir(), silentLogger())
     await store.open()
     const w = await store.beginWrite({ name: 'x', version, index: 0 }, coding)
-    await assert.rejects(w.append(Buffer.alloc(8, 1), Buffer.alloc(32)), (e) => isHousePartyError(e, 'ERR_CHECKSUM_MISMATCH'))
+    await assert.rejects(w.append(Buffer.alloc(8, 1), Buffer.alloc(4)), (e) => isHousePartyError(e, 'ERR_CHECKSUM_MISMATCH'))
     const data = Buffer.alloc(8, 1)
-    await w.append(data, chunkDigest(data))
+    await w.append(data, chunkChecksum(data))
     await assert.rejects(w.commit({ size: 16, hash: 'a'.repeat(64), created: 1, digest: 'b'.repeat(64) }), (e) => isHousePartyError(e, 'ERR_CHECKSUM_MISMATCH'))
     await assert.rejects(w.commit({ size: 999_999, hash: 'a'.repeat(64), created: 1, digest: 'b'.repeat(64) }), (e) => isHousePartyError(e, 'ERR_PROTOCOL'))
     await w.abort()

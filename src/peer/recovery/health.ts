@@ -1,0 +1,52 @@
+import type { FilesContext } from '../files/index.ts'
+import type { FileRecord, GuestId } from '../protocol/index.ts'
+import { type Census, fragmentKey, takeCensus } from './census.ts'
+
+export interface PartyHealth {
+  guests: number
+  /** Guests that answered both the record listing and the inventory. */
+  answered: number
+  files: number
+  healthy: number
+  degraded: number
+  lost: number
+  /** Up to 20 names of files below full redundancy, fewest usable fragments first. */
+  worst: { name: string; usable: number; needed: number; total: number }[]
+}
+
+/** How many distinct fragments of `record` are on a guest and, where the census heard from the holder, really there. */
+export function usableCount(record: FileRecord, guests: ReadonlySet<GuestId>, census: Census): number {
+  const seen = new Set<number>()
+  for (const f of record.fragments) {
+    if (!guests.has(f.holder)) continue
+    if (census.held.has(f.holder)) {
+      const copies = census.where.get(fragmentKey(record.name, record.version, f.index)) ?? []
+      if (!copies.some((c) => c.holder === f.holder && c.fragment.digest === f.digest)) continue
+    }
+    seen.add(f.index)
+  }
+  return seen.size
+}
+
+/** The party's redundancy from every guest's records and inventory: what `GET /health/party` answers. */
+export async function partyHealth(ctx: FilesContext, signal?: AbortSignal): Promise<PartyHealth> {
+  const [{ records, asked, answered }, census] = await Promise.all([ctx.trackers.listAll(signal), takeCensus(ctx, signal)])
+  const guests = new Set(ctx.roster.guests().map((g) => g.id))
+  let healthy = 0
+  let degraded = 0
+  let lost = 0
+  const worst: PartyHealth['worst'] = []
+  const live = records.filter((r) => !r.deleted)
+  for (const record of live) {
+    const { k, m } = record.coding
+    const usable = usableCount(record, guests, census)
+    if (usable >= k + m) healthy++
+    else {
+      if (usable >= k) degraded++
+      else lost++
+      worst.push({ name: record.name, usable, needed: k, total: k + m })
+    }
+  }
+  worst.sort((a, b) => a.usable - a.needed - (b.usable - b.needed))
+  return { guests: asked, answered: Math.min(answered, asked - census.silent.size), files: live.length, healthy, degraded, lost, worst: worst.slice(0, 20) }
+}

@@ -1,0 +1,90 @@
+import { HousePartyError } from '../../shared/errors.ts'
+import type { Throttle } from '../../shared/throttle.ts'
+import { dropFragments, type FilesContext, rebuildFragments } from '../files/index.ts'
+import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
+import { compareRecords } from '../tracker/index.ts'
+import { FragmentSink, FragmentSource } from '../transfer/index.ts'
+
+export interface RepairOptions {
+  signal?: AbortSignal
+  throttle?: Throttle
+}
+
+export interface Recorded {
+  record: FileRecord
+  /** False when another record won at the trackers (a newer put, or a concurrent repair): what we stored was dropped again. */
+  won: boolean
+}
+
+/**
+ * Rebuilds the fragments of `record` that are not in `usable` from k of
+ * those that are, stores them on guests holding nothing of the file, and
+ * records the result as the next revision (watchMyPint).
+ */
+export async function repairFile(ctx: FilesContext, record: FileRecord, usable: readonly FragmentRef[], options: RepairOptions = {}): Promise<Recorded> {
+  const { k, m } = record.coding
+  const have = new Set(usable.map((f) => f.index))
+  const missing = Array.from({ length: k + m }, (_, i) => i).filter((i) => !have.has(i))
+  if (missing.length === 0) return { record, won: true }
+  // The holders of lost fragments are avoided: a frozen peer may come back with a stale copy.
+  const avoid = new Set<GuestId>(record.fragments.filter((f) => !have.has(f.index)).map((f) => f.holder))
+  const rebuilt = await rebuildFragments(ctx, { ...record, fragments: [...usable] }, missing, avoid, options.signal, options.throttle)
+  const next: FileRecord = { ...record, revision: record.revision + 1, fragments: [...usable, ...rebuilt].sort((a, b) => a.index - b.index) }
+  return publish(ctx, next, rebuilt, options.signal)
+}
+
+/**
+ * Copies fragment `index` of `record` from its holder to `target`, records
+ * the move, then drops the old copy. Redundancy never dips: the old copy
+ * stays until the new one is durable and recorded.
+ */
+export async function moveFragment(ctx: FilesContext, record: FileRecord, index: number, target: GuestId, options: RepairOptions = {}): Promise<Recorded> {
+  const ref = record.fragments.find((f) => f.index === index)
+  if (!ref) throw new HousePartyError('ERR_NOT_FOUND', `${JSON.stringify(record.name)} has no fragment ${index}`)
+  const from = ctx.roster.addressOf(ref.holder)
+  const to = ctx.roster.addressOf(target)
+  if (!from || !to) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${from ? target : ref.holder} left the party`)
+  const dial = { ...ctx.dial, signal: options.signal }
+  const source = await FragmentSource.open(ref.holder, from, { name: record.name, version: record.version, index, digest: ref.digest }, 0, dial)
+  let sink: FragmentSink | undefined
+  try {
+    sink = await FragmentSink.open(target, to, { name: record.name, version: record.version, index, coding: record.coding }, dial)
+    const chunks = source.manifest.chunks
+    for (let s = 0; s < chunks.length; s++) {
+      const data = await source.chunk(s)
+      await options.throttle?.take(data.length, options.signal)
+      await sink.write(data, Buffer.from(chunks[s] as string, 'hex'))
+      if (sink.failed) throw sink.failure
+    }
+    const reply = await sink.finish({ size: record.size, hash: record.hash, created: record.created, digest: ref.digest })
+    if (!reply) throw sink.failure ?? new HousePartyError('ERR_TRANSFER_FAILED', `fragment ${index} was not stored on ${target}`)
+  } catch (err) {
+    sink?.fail(err)
+    throw err
+  } finally {
+    source.close()
+  }
+  const moved: FragmentRef = { index, holder: target, digest: ref.digest }
+  const next: FileRecord = { ...record, revision: record.revision + 1, fragments: record.fragments.map((f) => (f.index === index ? moved : f)) }
+  const recorded = await publish(ctx, next, [moved], options.signal)
+  if (recorded.won) await dropFragments(ctx, record, [ref])
+  return recorded
+}
+
+/** watchMyPint for a repaired or moved record; if another record won, the fragments we just stored are dropped. */
+async function publish(ctx: FilesContext, next: FileRecord, added: readonly FragmentRef[], signal?: AbortSignal): Promise<Recorded> {
+  let replies: Awaited<ReturnType<FilesContext['trackers']['watch']>>
+  try {
+    replies = await ctx.trackers.watch(next, signal)
+  } catch (err) {
+    await dropFragments(ctx, next, added)
+    throw err
+  }
+  const winner = replies.map((r) => r.current).find((current) => compareRecords(current, next) > 0)
+  if (winner) {
+    ctx.log.info({ name: next.name, version: next.version, revision: next.revision }, 'another record won at the trackers; dropping ours')
+    await dropFragments(ctx, next, added)
+    return { record: winner, won: false }
+  }
+  return { record: next, won: true }
+}
