@@ -16,13 +16,13 @@ export class Throttle {
     this.#rate = bytesPerSecond
     this.#clock = clock
     this.#tokens = bytesPerSecond
-    this.#at = clock.now()
+    this.#at = clock.monotonic()
   }
 
   /** Waits until `bytes` may be spent. */
   async take(bytes: number, signal?: AbortSignal): Promise<void> {
     if (this.#rate <= 0) return
-    const now = this.#clock.now()
+    const now = this.#clock.monotonic()
     this.#tokens = Math.min(this.#rate, this.#tokens + ((now - this.#at) * this.#rate) / 1000)
     this.#at = now
     this.#tokens -= bytes

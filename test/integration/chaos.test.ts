@@ -152,7 +152,15 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
         lostFragments = await referencedOn(await id(victim))
         before = await rebuiltSum(live.filter((i) => i !== victim))
         party.signal(victim, 'SIGKILL')
-        return `${lostFragments} fragments lost, ${await replace(victim, started)}`
+        const declared = await replace(victim, started)
+        if (r === 0) {
+          // Puts and gets keep working while the party rebuilds.
+          const f = files[1 + Math.floor(random() * (files.length - 1))] as TestFile
+          const got = await getBytes(api(), f.name)
+          assert.equal(sha256(got.body), f.hash, `get ${f.name} during recovery`)
+          assert.equal((await putBytes(api(), f.name, bytesOf(f.size, f.seed))).status, 201, `put ${f.name} during recovery`)
+        }
+        return `${lostFragments} fragments lost, ${declared}`
       })
       // Exactly one rebuild per lost fragment, however many guests noticed the death.
       assert.equal((await rebuiltSum(live)) - before, lostFragments, 'fragments rebuilt after the death')
@@ -235,6 +243,18 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
       assert.equal(sha256(got.body), f.hash, `${f.name} (${f.size} bytes) came back different`)
       checked++
     }
+    // Fresh guests fill up by repairs and rebalancing: none stays empty while others are full.
+    const spread = await waitFor(
+      'bytes to spread over every guest',
+      async () => {
+        const held = await Promise.all(live.map((i) => metric(party.peer(i).api, 'houseparty_fragment_bytes_held')))
+        const mean = held.reduce((a, b) => a + b, 0) / held.length
+        return Math.min(...held) >= mean * 0.5 && held.map((h) => `${((h / mean - 1) * 100).toFixed(0)}%`)
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    )
+    console.log(`# bytes held per guest against the mean: ${spread.join(', ')}`)
+
     const lost = await sumMetric(party, live, 'houseparty_files_lost')
     assert.equal(lost, 0)
     console.log(`# ${checked} files read back and verified by sha256; 0 lost, 0 corrupt`)

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { Clock } from '../../../src/shared/clock.ts'
+import { Throttle } from '../../../src/shared/throttle.ts'
+
+/** A clock the test moves; delays are measured against it, not slept. */
+function manualClock(): Clock & { advance: (ms: number) => void } {
+  let t = 1_000_000
+  return {
+    now: () => t,
+    monotonic: () => t,
+    advance: (ms) => {
+      t += ms
+    },
+  }
+}
+
+describe('Throttle', () => {
+  it('lets a second of rate through at once, then makes the caller wait for the rest', async () => {
+    const clock = manualClock()
+    const throttle = new Throttle(1000, clock)
+    const started = performance.now()
+    await throttle.take(1000)
+    assert.ok(performance.now() - started < 50, 'the first second of rate is not delayed')
+    const waited = performance.now()
+    await throttle.take(100) // 100 bytes over budget at 1000 B/s: about 100 ms
+    assert.ok(performance.now() - waited >= 90, 'going over budget waits')
+  })
+
+  it('refills with time and never waits when unlimited', async () => {
+    const clock = manualClock()
+    const throttle = new Throttle(1000, clock)
+    await throttle.take(1000)
+    clock.advance(1000)
+    const t = performance.now()
+    await throttle.take(1000)
+    assert.ok(performance.now() - t < 50)
+    const free = new Throttle(0)
+    await free.take(1e12)
+  })
+})
