@@ -136,11 +136,14 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
     }
     const since = (t: number): string => ((performance.now() - t) / 1000).toFixed(1)
 
-    /** Fragments the trackers place on guest `id`, over all files. */
-    const referencedOn = async (id: string): Promise<number> => {
+    /** Fragments the trackers place on guest `id`, over all files, and the files with none there. */
+    const referencedOn = async (id: string): Promise<{ fragments: number; elsewhere: string[] }> => {
       const res = await fetch(`http://${party.peer(live[0] as number).api}/files`, { signal: AbortSignal.timeout(10_000) })
-      const { files: listed } = (await res.json()) as { files: { holders: { guest: string }[] }[] }
-      return listed.reduce((n, f) => n + f.holders.filter((h) => h.guest === id).length, 0)
+      const { files: listed } = (await res.json()) as { files: { name: string; holders: { guest: string }[] }[] }
+      return {
+        fragments: listed.reduce((n, f) => n + f.holders.filter((h) => h.guest === id).length, 0),
+        elsewhere: listed.filter((f) => f.holders.every((h) => h.guest !== id)).map((f) => f.name),
+      }
     }
     const rebuiltSum = (peers: readonly number[]): Promise<number> => sumMetric(party, peers, 'houseparty_fragments_rebuilt_total')
 
@@ -149,13 +152,15 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
       let lostFragments = 0
       let before = 0
       await round('SIGKILL', async (victim, started) => {
-        lostFragments = await referencedOn(await id(victim))
+        const { fragments, elsewhere } = await referencedOn(await id(victim))
+        lostFragments = fragments
         before = await rebuiltSum(live.filter((i) => i !== victim))
         party.signal(victim, 'SIGKILL')
         const declared = await replace(victim, started)
         if (r === 0) {
           // Puts and gets keep working while the party rebuilds.
-          const f = files[1 + Math.floor(random() * (files.length - 1))] as TestFile
+          // (a file with no fragment on the victim: replacing it must not change what there is to rebuild)
+          const f = files.find((x) => x.size > 0 && elsewhere.includes(x.name)) as TestFile
           const got = await getBytes(api(), f.name)
           assert.equal(sha256(got.body), f.hash, `get ${f.name} during recovery`)
           assert.equal((await putBytes(api(), f.name, bytesOf(f.size, f.seed))).status, 201, `put ${f.name} during recovery`)
