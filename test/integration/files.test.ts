@@ -356,7 +356,11 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     assert.equal(entry?.holders.length, 3)
     assert.ok(!entry?.holders.some((h) => h.guest === victimId), 'no fragment recorded on the dead peer')
     assert.equal(sha256((await getBytes(party.peer(0).api, 'midput/big')).body), sha256(data))
-    assert.ok((await metric(party.peer(0).api, 'houseparty_fragments_rebuilt_total')) >= 1)
+    // Rebuilt by the put itself (the transfer failed) or, if the fragment was already stored when the holder died,
+    // by the file's primary tracker a moment later: either way some live peer rebuilt it.
+    let rebuilt = 0
+    for (const i of [0, 1, 2, 3, 4].filter((x) => x !== victim)) rebuilt += await metric(party.peer(i).api, 'houseparty_fragments_rebuilt_total')
+    assert.ok(rebuilt >= 1)
   })
 })
 
