@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { guestsOf, metric, newParty, waitForAgreement } from '../test/helpers/party.ts'
+import { guestsOf, metric, newParty, sumMetric, waitForAgreement } from '../test/helpers/party.ts'
 import { waitFor } from '../test/helpers/wait.ts'
 import { loopbackGBps, put } from './files.ts'
 import { machine, median, today } from './lib.ts'
@@ -17,7 +17,8 @@ interface Run {
   lostBytes: number
 }
 
-async function degradedOrLost(api: string): Promise<boolean> {
+/** True once every one of the bench's files is at full redundancy, party-wide. */
+async function fullyRedundant(api: string): Promise<boolean> {
   const res = await fetch(`http://${api}/health/party`, { signal: AbortSignal.timeout(10_000) })
   const h = (await res.json()) as { files: number; degraded: number; lost: number }
   return h.files === FILES && h.degraded === 0 && h.lost === 0
@@ -31,11 +32,11 @@ async function once(blocks: Buffer[]): Promise<Run> {
     await Promise.all(all.map((i) => party.start(i, i === 0 ? [] : [0])))
     await waitForAgreement(party, all, PEERS)
     for (let f = 0; f < FILES; f++) await put(party.peer(f % PEERS).api, `bench/recovery/${f}`, FILE_BYTES, blocks)
-    await waitFor('full redundancy after the puts', () => degradedOrLost(party.peer(0).api), { timeoutMs: 60_000 })
+    await waitFor('full redundancy after the puts', () => fullyRedundant(party.peer(0).api), { timeoutMs: 60_000 })
     const victim = PEERS - 1
     const survivors = all.filter((i) => i !== victim)
     const lostBytes = await metric(party.peer(victim).api, 'houseparty_fragment_bytes_held')
-    const rebuiltBefore = (await Promise.all(survivors.map((i) => metric(party.peer(i).api, 'houseparty_rebuilt_bytes_total')))).reduce((a, b) => a + b, 0)
+    const rebuiltBefore = await sumMetric(party, survivors, 'houseparty_rebuilt_bytes_total')
     const victimId = (await guestsOf(party.peer(victim).api)).self
     const t0 = performance.now()
     party.signal(victim, 'SIGKILL')
@@ -48,9 +49,9 @@ async function once(blocks: Buffer[]): Promise<Run> {
       { timeoutMs: 30_000, intervalMs: 20 },
     )
     const declaredS = (performance.now() - t0) / 1000
-    await waitFor('full redundancy', () => degradedOrLost(party.peer(0).api), { timeoutMs: 300_000, intervalMs: 100 })
+    await waitFor('full redundancy', () => fullyRedundant(party.peer(0).api), { timeoutMs: 300_000, intervalMs: 100 })
     const redundantS = (performance.now() - t0) / 1000
-    const rebuiltAfter = (await Promise.all(survivors.map((i) => metric(party.peer(i).api, 'houseparty_rebuilt_bytes_total')))).reduce((a, b) => a + b, 0)
+    const rebuiltAfter = await sumMetric(party, survivors, 'houseparty_rebuilt_bytes_total')
     return { declaredS, redundantS, rebuiltBytes: rebuiltAfter - rebuiltBefore, lostBytes }
   } finally {
     await cleanup()

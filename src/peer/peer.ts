@@ -244,6 +244,7 @@ export class Peer {
           throttle: this.caretaker.throttle,
           signal: AbortSignal.any([AbortSignal.timeout(this.config.leaveGraceMs), this.#stopping.signal]),
           moved: () => this.metrics.fragmentsMoved.inc({ reason: 'leave' }),
+          handOffRecords: (others) => this.caretaker.handOff(this.membership.id as GuestId, others, AbortSignal.timeout(5_000)),
         })
         this.log.info({ ...result, seconds: (performance.now() - started) / 1000 }, 'handoff before leaving done')
       } catch (err) {

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto'
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
 
 export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')
@@ -39,4 +41,16 @@ export async function getBytes(
   let json: unknown
   if (!res.ok) json = JSON.parse(body.toString('utf8') || '{}')
   return { status: res.status, body, etag: res.headers.get('etag'), json }
+}
+
+/** Every fragment file under a peer's data directory. */
+export async function fragmentFiles(dataDir: string): Promise<string[]> {
+  const root = join(dataDir, 'fragments')
+  const out: string[] = []
+  for (const a of await readdir(root).catch(() => [])) {
+    for (const b of await readdir(join(root, a)).catch(() => [])) {
+      for (const f of await readdir(join(root, a, b)).catch(() => [])) if (f.endsWith('.frag')) out.push(join(root, a, b, f))
+    }
+  }
+  return out
 }

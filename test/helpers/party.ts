@@ -108,3 +108,9 @@ export async function metric(api: string, name: string, labels = ''): Promise<nu
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `))
   return line ? Number(line.split(' ').at(-1)) : 0
 }
+
+/** A metric summed over several peers of a party. */
+export async function sumMetric(party: LocalParty, peers: readonly number[], name: string, labels = ''): Promise<number> {
+  const values = await Promise.all(peers.map((i) => metric(party.peer(i).api, name, labels)))
+  return values.reduce((a, b) => a + b, 0)
+}

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
-import { open, readdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { open } from 'node:fs/promises'
 import { describe, it } from 'node:test'
-import type { LocalParty } from '../../src/cli/local-party.ts'
-import { bytesOf, getBytes, putBytes, sha256 } from '../helpers/files.ts'
-import { guestsOf, metric, partiesForThisFile, waitForAgreement } from '../helpers/party.ts'
+import type { PartyHealth } from '../../src/peer/recovery/index.ts'
+import { bytesOf, fragmentFiles, getBytes, putBytes, sha256 } from '../helpers/files.ts'
+import { guestsOf, metric, partiesForThisFile, sumMetric, waitForAgreement } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const MiB = 1024 * 1024
@@ -30,37 +29,10 @@ interface TestFile {
   hash: string
 }
 
-interface PartyHealth {
-  guests: number
-  answered: number
-  files: number
-  healthy: number
-  degraded: number
-  lost: number
-  worst: unknown[]
-}
-
 async function partyHealth(api: string): Promise<PartyHealth> {
   const res = await fetch(`http://${api}/health/party`, { signal: AbortSignal.timeout(10_000) })
   if (!res.ok) throw new Error(`GET /health/party: ${res.status} ${await res.text()}`)
   return (await res.json()) as PartyHealth
-}
-
-/** Every fragment file under a peer's data directory. */
-async function fragmentFiles(dataDir: string): Promise<string[]> {
-  const root = join(dataDir, 'fragments')
-  const out: string[] = []
-  for (const a of await readdir(root).catch(() => [])) {
-    for (const b of await readdir(join(root, a)).catch(() => [])) {
-      for (const f of await readdir(join(root, a, b)).catch(() => [])) if (f.endsWith('.frag')) out.push(join(root, a, b, f))
-    }
-  }
-  return out
-}
-
-async function sumMetric(party: LocalParty, live: readonly number[], name: string, labels = ''): Promise<number> {
-  const values = await Promise.all(live.map((i) => metric(party.peer(i).api, name, labels)))
-  return values.reduce((a, b) => a + b, 0)
 }
 
 describe('chaos: a party that keeps losing guests loses no file', () => {

@@ -10,7 +10,7 @@ import type { LocalParty } from '../../src/cli/local-party.ts'
 import { dial } from '../../src/peer/net/index.ts'
 import { PintReplies } from '../../src/peer/protocol/index.ts'
 import { systemClock } from '../../src/shared/clock.ts'
-import { bytesOf, fileUrl, getBytes, putBytes, sha256 } from '../helpers/files.ts'
+import { bytesOf, fileUrl, fragmentFiles, getBytes, putBytes, sha256 } from '../helpers/files.ts'
 import { CLI, guestsOf, metric, partiesForThisFile, startParty, waitForAgreement } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -24,18 +24,6 @@ interface Listing {
 
 async function listing(api: string): Promise<Listing> {
   return (await (await fetch(`http://${api}/files`)).json()) as Listing
-}
-
-/** Every fragment file under a peer's data directory. */
-async function fragmentFiles(dataDir: string): Promise<string[]> {
-  const root = join(dataDir, 'fragments')
-  const out: string[] = []
-  for (const a of await readdir(root).catch(() => [])) {
-    for (const b of await readdir(join(root, a)).catch(() => [])) {
-      for (const f of await readdir(join(root, a, b)).catch(() => [])) if (f.endsWith('.frag')) out.push(join(root, a, b, f))
-    }
-  }
-  return out
 }
 
 async function tmpFiles(dataDir: string): Promise<string[]> {

@@ -5,7 +5,7 @@ import { Throttle } from '../../shared/throttle.ts'
 import { dropFragments, type FilesContext } from '../files/index.ts'
 import type { FileRecord, FragmentRef, GuestId, HeldFragment } from '../protocol/index.ts'
 import { compareRecords, type TrackerStore } from '../tracker/index.ts'
-import { type Census, fragmentKey, takeCensus } from './census.ts'
+import { type Census, fragmentKey, takeCensus, usableFragments } from './census.ts'
 import { moveFragment, repairFile } from './repair.ts'
 
 export interface RecoverySettings {
@@ -144,6 +144,7 @@ export class Caretaker {
 
     const now = this.#o.clock.now()
     this.#noteOwnership(self, guests, snapshot, now)
+    const present = new Set(guests)
     const jobs: RepairJob[] = []
     let lost = 0
     let deferred = 0
@@ -152,7 +153,7 @@ export class Caretaker {
         this.#degradedSince.delete(record.name)
         continue
       }
-      const usable = this.#usable(record, guests, found)
+      const usable = usableFragments(record, present, found)
       const { k, m } = record.coding
       if (usable.length >= k + m) {
         this.#degradedSince.delete(record.name)
@@ -195,20 +196,6 @@ export class Caretaker {
     this.#lastGuests = guests
   }
 
-  /** Fragments of `record` that can be read: on a guest, and (when a census is at hand) really there. */
-  #usable(record: FileRecord, guests: readonly GuestId[], census: Census | undefined): FragmentRef[] {
-    const seen = new Set<number>()
-    return record.fragments.filter((f) => {
-      if (seen.has(f.index) || !guests.includes(f.holder)) return false
-      if (census?.held.has(f.holder)) {
-        const copies = census.where.get(fragmentKey(record.name, record.version, f.index)) ?? []
-        if (!copies.some((c) => c.holder === f.holder && c.fragment.digest === f.digest)) return false
-      }
-      seen.add(f.index)
-      return true
-    })
-  }
-
   /** Repairs files fewest-surviving-fragments first, a few at a time. Returns how many are still degraded. */
   async #repairAll(jobs: RepairJob[]): Promise<number> {
     jobs.sort((a, b) => a.usable.length - a.record.coding.k - (b.usable.length - b.record.coding.k))
@@ -249,7 +236,7 @@ export class Caretaker {
    * trackers; a record this peer no longer tracks is forgotten once another
    * tracker has it. Only records whose tracker set changed are sent.
    */
-  async handOff(self: GuestId, guests: readonly GuestId[]): Promise<void> {
+  async handOff(self: GuestId, guests: readonly GuestId[], signal = this.#stopping.signal): Promise<void> {
     const { ctx, records } = this.#o
     const batches = new Map<GuestId, FileRecord[]>()
     const pending: { name: string; key: string; targets: GuestId[]; mine: boolean }[] = []
@@ -266,7 +253,7 @@ export class Caretaker {
     await Promise.all(
       [...batches].map(async ([target, list]) => {
         try {
-          await ctx.trackers.sync(target, list, this.#stopping.signal)
+          await ctx.trackers.sync(target, list, signal)
           reached.add(target)
         } catch (err) {
           this.#o.log.debug({ target, err: (err as Error).message }, 'tracker handoff failed; retrying on the next pass')
@@ -374,7 +361,8 @@ export class Caretaker {
     if (bytes.size < 2) return
     const mean = [...bytes.values()].reduce((a, b) => a + b, 0) / bytes.size
     let moves = this.#o.settings.rebalanceMoves
-    const movable = snapshot.filter((r) => !r.deleted && this.#usable(r, guests, census).length === r.coding.k + r.coding.m)
+    const present = new Set(guests)
+    const movable = snapshot.filter((r) => !r.deleted && usableFragments(r, present, census).length === r.coding.k + r.coding.m)
     while (moves-- > 0) {
       const ranked = [...bytes].sort((a, b) => a[1] - b[1])
       const [low, lowBytes] = ranked[0] as [GuestId, number]

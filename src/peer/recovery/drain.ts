@@ -16,11 +16,15 @@ export interface DrainOptions {
   /** Aborts when the grace period is over: whatever is left is rebuilt by the others after the leave. */
   signal: AbortSignal
   moved(): void
+  /** Sends the tracker records to their trackers on the ring of `others` (the party without this peer). */
+  handOffRecords(others: readonly GuestId[]): Promise<void>
 }
 
 export interface DrainResult {
   moved: number
+  /** Fragments still here: nobody needed them, or the grace period ran out. */
   left: number
+  /** Tracker records still kept here: those whose new trackers could not be reached. */
   records: number
 }
 
@@ -48,16 +52,8 @@ export async function drain(o: DrainOptions): Promise<DrainResult> {
   }
   if (others.length > 0) await Promise.all([worker(), worker()])
   const left = store.list().length
-  let handed = 0
-  if (others.length > 0) {
-    const batches = new Map<GuestId, ReturnType<TrackerStore['list']>>()
-    for (const record of o.records.list()) {
-      for (const t of ctx.trackers.trackersOf(record.name, others)) batches.set(t, [...(batches.get(t) ?? []), record])
-    }
-    const results = await Promise.allSettled([...batches].map(([t, list]) => ctx.trackers.sync(t, list, AbortSignal.timeout(5_000))))
-    handed = results.filter((r) => r.status === 'fulfilled').length
-  }
-  log.info({ moved, left, trackers: handed }, 'fragments and tracker records handed over')
+  if (others.length > 0) await o.handOffRecords(others)
+  log.info({ moved, left, records: o.records.list().length }, 'fragments and tracker records handed over')
   return { moved, left, records: o.records.list().length }
 }
 

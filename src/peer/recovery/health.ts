@@ -1,6 +1,5 @@
 import type { FilesContext } from '../files/index.ts'
-import type { FileRecord, GuestId } from '../protocol/index.ts'
-import { type Census, fragmentKey, takeCensus } from './census.ts'
+import { takeCensus, usableFragments } from './census.ts'
 
 export interface PartyHealth {
   guests: number
@@ -14,20 +13,6 @@ export interface PartyHealth {
   worst: { name: string; usable: number; needed: number; total: number }[]
 }
 
-/** How many distinct fragments of `record` are on a guest and, where the census heard from the holder, really there. */
-export function usableCount(record: FileRecord, guests: ReadonlySet<GuestId>, census: Census): number {
-  const seen = new Set<number>()
-  for (const f of record.fragments) {
-    if (!guests.has(f.holder)) continue
-    if (census.held.has(f.holder)) {
-      const copies = census.where.get(fragmentKey(record.name, record.version, f.index)) ?? []
-      if (!copies.some((c) => c.holder === f.holder && c.fragment.digest === f.digest)) continue
-    }
-    seen.add(f.index)
-  }
-  return seen.size
-}
-
 /** The party's redundancy from every guest's records and inventory: what `GET /health/party` answers. */
 export async function partyHealth(ctx: FilesContext, signal?: AbortSignal): Promise<PartyHealth> {
   const [{ records, asked, answered }, census] = await Promise.all([ctx.trackers.listAll(signal), takeCensus(ctx, signal)])
@@ -39,7 +24,7 @@ export async function partyHealth(ctx: FilesContext, signal?: AbortSignal): Prom
   const live = records.filter((r) => !r.deleted)
   for (const record of live) {
     const { k, m } = record.coding
-    const usable = usableCount(record, guests, census)
+    const usable = usableFragments(record, guests, census).length
     if (usable >= k + m) healthy++
     else {
       if (usable >= k) degraded++

@@ -1,6 +1,4 @@
 export { Caretaker, type CaretakerOptions, type RecoveryEvents, type RecoverySettings } from './caretaker.ts'
-export { type Census, takeCensus } from './census.ts'
 export { type DrainResult, drain } from './drain.ts'
-export { type PartyHealth, partyHealth, usableCount } from './health.ts'
-export { moveFragment, repairFile } from './repair.ts'
+export { type PartyHealth, partyHealth } from './health.ts'
 export { Scrubber, type ScrubEvents, type ScrubSettings } from './scrub.ts'

@@ -16,7 +16,7 @@ export function compareRecords(a: FileRecord, b: FileRecord): number {
 }
 
 /** The fragment list in a canonical form (by index). */
-export function fragmentsKey(record: FileRecord): string {
+function fragmentsKey(record: FileRecord): string {
   return [...record.fragments]
     .sort((x, y) => x.index - y.index)
     .map((f) => `${f.index}:${f.holder}:${f.digest}`)

@@ -57,8 +57,8 @@ export class FragmentSink {
       return
     }
     try {
-      this.#bytes += data.length
       await this.#channel.writeChunk(data, digest, flushed)
+      this.#bytes += data.length
     } catch (err) {
       this.fail(err)
     }
