@@ -1,5 +1,5 @@
 import { codecBench } from './codec.ts'
-import { filesBench } from './files.ts'
+import { filesBench, largeFileBench } from './files.ts'
 import { writeSection } from './lib.ts'
 import { membershipBench } from './membership.ts'
 import { recoveryBench } from './recovery.ts'
@@ -9,6 +9,7 @@ const suites: Record<string, () => Promise<string>> = {
   membership: () => membershipBench(),
   codec: () => codecBench(),
   files: () => filesBench(),
+  large: () => largeFileBench(),
   recovery: () => recoveryBench(),
 }
 

@@ -128,6 +128,7 @@ export class Peer {
       coding: config.coding,
       clock,
       load: new LoadEstimate(this.detector, clock),
+      store: this.store,
       log: logger.child({ component: 'files' }),
       events: {
         put: (seconds, bytes, outcome) => {

@@ -5,8 +5,18 @@ import type { Roster } from '../membership/index.ts'
 import type { DialOptions } from '../net/index.ts'
 import type { Coding, GuestId } from '../protocol/index.ts'
 import { chooseHolders, type PlacementLoad } from '../ring/index.ts'
+import type { FragmentStore } from '../store/index.ts'
 import type { TrackerClient } from '../tracker/index.ts'
-import { FragmentSink, type SinkTarget } from '../transfer/index.ts'
+import {
+  type FragmentSink,
+  type FragmentSource,
+  LocalSink,
+  LocalSource,
+  RemoteSink,
+  RemoteSource,
+  type SinkTarget,
+  type SourceTarget,
+} from '../transfer/index.ts'
 
 export type Outcome = 'ok' | 'error'
 
@@ -32,6 +42,24 @@ export interface FilesContext {
   events: FileEvents
   /** What each guest stores, for balanced placement. */
   load: PlacementLoad & { placed(id: GuestId, bytes: number): void }
+  /** This peer's own store: fragments placed here are written to it directly. */
+  store?: FragmentStore
+}
+
+/** A sink for one fragment on `holder`: this peer's own store, or another guest over TCP. */
+export function openSink(ctx: FilesContext, holder: GuestId, target: SinkTarget, signal?: AbortSignal): Promise<FragmentSink> {
+  if (ctx.store && holder === ctx.roster.selfId) return LocalSink.open(holder, ctx.store, target)
+  const address = ctx.roster.addressOf(holder)
+  if (!address) return Promise.reject(new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${holder} left`))
+  return RemoteSink.open(holder, address, target, { ...ctx.dial, signal })
+}
+
+/** A source for one fragment held by `holder`, from stripe `fromChunk` on: this peer's own disk, or another guest over TCP. */
+export function openSource(ctx: FilesContext, holder: GuestId, target: SourceTarget, fromChunk: number, signal?: AbortSignal): Promise<FragmentSource> {
+  if (ctx.store && holder === ctx.roster.selfId) return LocalSource.open(holder, ctx.store, target)
+  const address = ctx.roster.addressOf(holder)
+  if (!address) return Promise.reject(new HousePartyError('ERR_GUEST_NOT_FOUND', `holder ${holder} left the party`))
+  return RemoteSource.open(holder, address, target, fromChunk, { ...ctx.dial, signal })
 }
 
 /**
@@ -59,13 +87,7 @@ export async function openSinks(
   while (wanted.length > 0 && next < ranked.length) {
     const round = wanted.slice(0, ranked.length - next).map((index) => ({ index, holder: ranked[next++] as GuestId }))
     const unassigned = wanted.slice(round.length)
-    const opened = await Promise.allSettled(
-      round.map(({ index, holder }) => {
-        const address = ctx.roster.addressOf(holder)
-        if (!address) return Promise.reject(new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${holder} left`))
-        return FragmentSink.open(holder, address, { ...target, index }, { ...ctx.dial, signal })
-      }),
-    )
+    const opened = await Promise.allSettled(round.map(({ index, holder }) => openSink(ctx, holder, { ...target, index }, signal)))
     wanted = unassigned
     opened.forEach((result, i) => {
       const { index, holder } = round[i] as { index: number; holder: GuestId }

@@ -1,4 +1,4 @@
-export { type FileEvents, type FilesContext, type Outcome, openSinks } from './context.ts'
+export { type FileEvents, type FilesContext, type Outcome, openSink, openSinks, openSource } from './context.ts'
 export { locateFile, type OpenedFile, openFile } from './get.ts'
 export { dropFragments, nextVersion, type PutOptions, type PutResult, putFile } from './put.ts'
 export { rebuildFragments } from './rebuild.ts'

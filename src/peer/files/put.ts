@@ -1,13 +1,21 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
-import { chunkChecksum, ErasureCoder, fragmentBytes, fragmentDigest, shardBytes, splitStripe } from '../codec/index.ts'
+import { type CodedStripe, fragmentBytes, fragmentDigest, StripeCoder, shardBytes } from '../codec/index.ts'
 import { call } from '../net/index.ts'
-import { type Coding, type FileRecord, type FragmentRef, type GuestId, PintReplies, type Version } from '../protocol/index.ts'
+import { type FileRecord, type FragmentRef, type GuestId, PintReplies, type Version } from '../protocol/index.ts'
 import { compareRecords } from '../tracker/index.ts'
 import type { FragmentSink } from '../transfer/index.ts'
 import { type FilesContext, openSinks } from './context.ts'
 import { rebuildFragments } from './rebuild.ts'
 import { StripePool, stripesOf } from './stripe-pool.ts'
+
+/** Stripes handed to the coding worker ahead of the one being sent: enough to keep it busy while the body is read. */
+const CODING_DEPTH = 4
+
+interface InCoding {
+  slot: Buffer
+  coded: Promise<CodedStripe>
+}
 
 export interface PutResult {
   name: string
@@ -74,34 +82,44 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
     signal,
     fragmentBytes: sizeHint === undefined ? 0 : fragmentBytes(sizeHint, coding),
   })
-  const coder = new ErasureCoder(k, m)
-  const hash = createHash('sha256')
   const chunkDigests: string[][] = indices.map(() => [])
-  const pool = new StripePool(shardBytes(coding.stripeBytes, k) * (k + m))
+  const pool = StripePool.of(shardBytes(coding.stripeBytes, k) * (k + m))
+  let coder: StripeCoder | undefined
+  // Stripes being coded by the worker while the next ones are read from the body and the previous ones sent.
+  const inCoding: InCoding[] = []
+  const send = async (stripe: InCoding): Promise<void> => {
+    const { shards, checksums } = await stripe.coded
+    for (const [i, c] of checksums.entries()) chunkDigests[i]?.push(c.toString('hex'))
+    // The slot goes back to the pool once every sink has flushed its shard of it.
+    let unflushed = sinks.length
+    const flushed = (): void => {
+      if (--unflushed === 0) pool.give(stripe.slot)
+    }
+    await Promise.all(sinks.map((sink) => sink.write(shards[sink.index] as Buffer, checksums[sink.index] as Buffer, flushed)))
+    if (sinks.filter((s) => s.failed).length > m) throw tooManyFailed(sinks, m)
+  }
   let size = 0
+  let contentHash: string
   try {
+    coder = await StripeCoder.open(k, m)
     for await (const { slot, length } of stripesOf(body, coding.stripeBytes, () => pool.take())) {
       signal?.throwIfAborted()
-      hash.update(slot.subarray(0, length))
       size += length
       counted(length)
-      const shards = shardsOf(slot, length, coding, coder)
-      const digests = shards.map((s) => chunkChecksum(s))
-      for (const [i, d] of digests.entries()) chunkDigests[i]?.push(d.toString('hex'))
-      // The slot goes back to the pool once every sink has flushed its shard of it.
-      let unflushed = sinks.length
-      const flushed = (): void => {
-        if (--unflushed === 0) pool.give(slot)
-      }
-      await Promise.all(sinks.map((sink) => sink.write(shards[sink.index] as Buffer, digests[sink.index] as Buffer, flushed)))
-      if (sinks.filter((s) => s.failed).length > m) throw tooManyFailed(sinks, m)
+      const coded = coder.code(slot, length)
+      // Awaited in order below; until then a failure must not count as unhandled.
+      coded.catch(() => undefined)
+      inCoding.push({ slot, coded })
+      if (inCoding.length >= CODING_DEPTH) await send(inCoding.shift() as InCoding)
     }
+    for (let next = inCoding.shift(); next; next = inCoding.shift()) await send(next)
+    contentHash = await coder.finish()
   } catch (err) {
+    coder?.close()
     for (const sink of sinks) sink.fail(err)
     throw err
   }
 
-  const contentHash = hash.digest('hex')
   const fragments: FragmentRef[] = []
   await Promise.all(
     sinks.map(async (sink) => {
@@ -155,19 +173,6 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
   if (superseded) void dropFragments(ctx, record, record.fragments)
   for (const old of replaced.values()) void dropFragments(ctx, old, old.fragments)
   return { name, version, size, hash: contentHash, current: !superseded }
-}
-
-/** The k data and m parity shards of one stripe, laid out in its slot (a short last stripe is padded into a fresh buffer). */
-function shardsOf(slot: Buffer, length: number, coding: Coding, coder: ErasureCoder): Buffer[] {
-  const { k, m, stripeBytes } = coding
-  const full = shardBytes(stripeBytes, k)
-  if (length === stripeBytes && full * k === stripeBytes && slot.byteOffset % 8 === 0) {
-    const shards = Array.from({ length: k + m }, (_, i) => slot.subarray(i * full, (i + 1) * full))
-    coder.encodeInto(shards.slice(0, k), shards.slice(k))
-    return shards
-  }
-  const data = splitStripe(slot.subarray(0, length), k)
-  return [...data, ...coder.encode(data)]
 }
 
 function tooManyFailed(sinks: readonly FragmentSink[], m: number): HousePartyError {

@@ -1,21 +1,35 @@
+import { sharedSlot } from '../codec/index.ts'
+
 /**
- * Reusable stripe buffers for a put. Each slot holds one stripe's k data
+ * Reusable stripe buffers for a put, in memory shared with the coding worker. Each slot holds one stripe's k data
  * shards followed by its m parity shards. A stripe stays in use until every
  * socket has flushed its shards; reusing the slots afterwards spares the
  * garbage collector gigabytes of short-lived buffers on a large put.
  */
 export class StripePool {
+  static readonly #bySize = new Map<number, StripePool>()
+
+  /** The process's pool for slots of `slotBytes`: puts share it, so a put does not start by allocating fresh shared memory. */
+  static of(slotBytes: number): StripePool {
+    let pool = StripePool.#bySize.get(slotBytes)
+    if (!pool) {
+      pool = new StripePool(slotBytes)
+      StripePool.#bySize.set(slotBytes, pool)
+    }
+    return pool
+  }
+
   readonly #free: Buffer[] = []
   readonly #slotBytes: number
   readonly #keep: number
 
-  constructor(slotBytes: number, keep = 16) {
+  constructor(slotBytes: number, keep = 24) {
     this.#slotBytes = slotBytes
     this.#keep = keep
   }
 
   take(): Buffer {
-    return this.#free.pop() ?? Buffer.allocUnsafe(this.#slotBytes)
+    return this.#free.pop() ?? sharedSlot(this.#slotBytes)
   }
 
   give(slot: Buffer): void {

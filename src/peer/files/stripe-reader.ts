@@ -1,7 +1,7 @@
 import { HousePartyError, isHousePartyError } from '../../shared/errors.ts'
 import type { FileRecord, FragmentRef } from '../protocol/index.ts'
-import { FragmentSource } from '../transfer/index.ts'
-import type { FilesContext } from './context.ts'
+import type { FragmentSource } from '../transfer/index.ts'
+import { type FilesContext, openSource } from './context.ts'
 
 /**
  * Reads a file stripe by stripe from k of its fragments at a time. Data
@@ -79,10 +79,8 @@ export class StripeReader {
       }
       const results = await Promise.allSettled(
         batch.map((ref) => {
-          const address = this.#ctx.roster.addressOf(ref.holder)
-          if (!address) return Promise.reject(new HousePartyError('ERR_GUEST_NOT_FOUND', `holder ${ref.holder} left the party`))
           const target = { name: this.#record.name, version: this.#record.version, index: ref.index, digest: ref.digest }
-          return FragmentSource.open(ref.holder, address, target, fromChunk, { ...this.#ctx.dial, signal: this.#signal })
+          return openSource(this.#ctx, ref.holder, target, fromChunk, this.#signal)
         }),
       )
       results.forEach((r, n) => {

@@ -2,41 +2,105 @@ import type { Socket } from 'node:net'
 import { HousePartyError } from '../../shared/errors.ts'
 
 /**
- * Exact-length reads from a socket. The socket is paused once `highWater`
- * bytes wait unread, so a slow consumer (a disk, a caller) slows the sender
- * through TCP flow control instead of growing memory.
+ * Every data-plane socket reads into this one buffer. Node's per-read
+ * allocation (a fresh 64 KiB buffer each time) costs a bulk receiver about
+ * as much CPU as the bytes themselves, most of it in garbage collection;
+ * reading up to 1 MiB at a time into memory that is reused also cuts the
+ * number of reads. One buffer serves every socket because libuv fills it and
+ * the callback copies out of it synchronously, before any other read runs.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(1024 * 1024)
+/** Bytes that arrive before anyone asks for them wait in blocks of this size, reused. */
+const SPILL_BLOCK = 1024 * 1024
+
+interface Segment {
+  block: Buffer
+  start: number
+  end: number
+}
+
+interface PendingRead {
+  target: Buffer
+  filled: number
+}
+
+/**
+ * Exact-length reads from a socket. Received bytes go straight into the
+ * buffer of a waiting readInto(), or else wait in reused spill blocks. The
+ * socket is paused once `highWater` bytes wait unread, so a slow consumer (a
+ * disk, a caller) slows the sender through TCP flow control instead of
+ * growing memory.
+ *
+ * Client sockets get the reader's `onread` at connect(); server sockets
+ * call `attach()`, which needs the socket paused on connect.
  */
 export class ByteReader {
-  readonly #socket: Socket
   readonly #highWater: number
-  readonly #queue: Buffer[] = []
+  readonly #spill: Segment[] = []
+  readonly #freeBlocks: Buffer[] = []
+  #socket: Socket | undefined
+  /** Set when the reader asked the socket to stop reading (spill full). */
+  #paused = false
   #buffered = 0
   #consumed = 0
   #ended = false
   #error: Error | undefined
+  #pending: PendingRead | undefined
   #wake: (() => void) | undefined
 
-  constructor(socket: Socket, highWater = 4 * 1024 * 1024) {
-    this.#socket = socket
+  constructor(highWater = 4 * 1024 * 1024) {
     this.#highWater = highWater
-    socket.on('data', (chunk: Buffer) => {
-      this.#queue.push(chunk)
-      this.#buffered += chunk.length
-      if (this.#buffered >= this.#highWater) socket.pause()
-      this.#notify()
-    })
-    socket.on('end', () => {
-      this.#ended = true
-      this.#notify()
-    })
+  }
+
+  /** The `onread` option for net.connect(): the socket reads into the shared buffer and hands each read here. */
+  readonly onread = {
+    buffer: READ_BUFFER,
+    callback: (n: number, buf: Uint8Array): boolean => this.#receive(buf.subarray(0, n) as Buffer),
+  }
+
+  /** Takes received bytes; returns false (and the socket stops reading) once the spill is full. */
+  #receive(data: Buffer): boolean {
+    let at = 0
+    const pending = this.#pending
+    if (pending && this.#buffered === 0) {
+      at = Math.min(data.length, pending.target.length - pending.filled)
+      data.copy(pending.target, pending.filled, 0, at)
+      pending.filled += at
+      this.#consumed += at
+    }
+    if (at < data.length) this.#stash(data.subarray(at))
+    this.#notify()
+    this.#paused = this.#buffered >= this.#highWater
+    return !this.#paused
+  }
+
+  /** Follows a socket created with `onread` (client side). */
+  bind(socket: Socket): this {
+    this.#socket = socket
+    socket.on('end', () => this.#finish())
+    socket.on('close', () => this.#finish())
     socket.on('error', (err) => {
       this.#error ??= err
       this.#notify()
     })
-    socket.on('close', () => {
-      this.#ended = true
-      this.#notify()
-    })
+    return this
+  }
+
+  /**
+   * Server side: Node's server cannot give accepted sockets an `onread`, so
+   * the same buffer is installed the way the net module does it for client
+   * sockets. Where that is not available (another runtime), the reader
+   * falls back to 'data' events. The socket must still be paused.
+   */
+  attach(socket: Socket): this {
+    this.bind(socket)
+    if (!installReadBuffer(socket, this.onread.buffer, this.onread.callback)) {
+      socket.on('data', (chunk: Buffer) => {
+        if (!this.#receive(chunk)) socket.pause()
+      })
+    }
+    socket.resume()
+    return this
   }
 
   /** Bytes handed out so far. */
@@ -44,25 +108,37 @@ export class ByteReader {
     return this.#consumed
   }
 
-  /** Resolves with exactly n bytes, or rejects if the stream ends or fails first. */
+  /** Resolves with exactly n bytes (a buffer of its own), or rejects if the stream ends or fails first. */
   async read(n: number): Promise<Buffer> {
-    while (this.#buffered < n) {
-      if (this.#error) throw asTransferError(this.#error, this.#consumed + this.#buffered)
+    const out = Buffer.allocUnsafe(n)
+    await this.readInto(out)
+    return out
+  }
+
+  /** Fills `target` exactly; bytes already received are copied first, the rest land in it as they arrive. */
+  async readInto(target: Buffer): Promise<void> {
+    if (this.#pending) throw new HousePartyError('ERR_INTERNAL', 'concurrent reads on one connection')
+    let filled = this.#takeInto(target, 0)
+    while (filled < target.length) {
+      if (this.#error) throw asTransferError(this.#error, this.#consumed)
       if (this.#ended) {
-        throw new HousePartyError('ERR_TRANSFER_FAILED', `connection closed after ${this.#consumed + this.#buffered} bytes, ${n - this.#buffered} short`)
+        throw new HousePartyError('ERR_TRANSFER_FAILED', `connection closed after ${this.#consumed} bytes, ${target.length - filled} short`)
       }
-      if (this.#socket.isPaused()) this.#socket.resume()
+      this.#resumeIfRoom()
+      const pending: PendingRead = { target, filled }
+      this.#pending = pending
       await new Promise<void>((resolve) => {
         this.#wake = resolve
       })
+      this.#pending = undefined
+      filled = pending.filled
     }
-    return this.#take(n)
   }
 
   /** True once the peer has closed and everything was read. */
   async atEnd(): Promise<boolean> {
     while (this.#buffered === 0 && !this.#ended && !this.#error) {
-      if (this.#socket.isPaused()) this.#socket.resume()
+      this.#resumeIfRoom()
       await new Promise<void>((resolve) => {
         this.#wake = resolve
       })
@@ -70,34 +146,83 @@ export class ByteReader {
     return this.#buffered === 0
   }
 
-  #take(n: number): Buffer {
-    this.#consumed += n
-    this.#buffered -= n
-    if (this.#buffered < this.#highWater && this.#socket.isPaused() && !this.#ended) this.#socket.resume()
-    const first = this.#queue[0]
-    if (first && first.length >= n) {
-      if (first.length === n) this.#queue.shift()
-      else this.#queue[0] = first.subarray(n)
-      return first.subarray(0, n)
-    }
-    const out = Buffer.allocUnsafe(n)
+  #stash(data: Buffer): void {
     let at = 0
-    while (at < n) {
-      const head = this.#queue[0] as Buffer
-      const take = Math.min(head.length, n - at)
-      head.copy(out, at, 0, take)
-      at += take
-      if (take === head.length) this.#queue.shift()
-      else this.#queue[0] = head.subarray(take)
+    while (at < data.length) {
+      let last = this.#spill.at(-1)
+      if (!last || last.end === last.block.length) {
+        last = { block: this.#freeBlocks.pop() ?? Buffer.allocUnsafe(SPILL_BLOCK), start: 0, end: 0 }
+        this.#spill.push(last)
+      }
+      const n = data.copy(last.block, last.end, at)
+      last.end += n
+      at += n
     }
-    return out
+    this.#buffered += data.length
+  }
+
+  #takeInto(target: Buffer, from: number): number {
+    let filled = from
+    while (filled < target.length && this.#buffered > 0) {
+      const head = this.#spill[0] as Segment
+      const n = head.block.copy(target, filled, head.start, Math.min(head.end, head.start + target.length - filled))
+      head.start += n
+      filled += n
+      this.#buffered -= n
+      this.#consumed += n
+      if (head.start < head.end) continue
+      if (this.#spill.length > 1 || head.end === head.block.length) {
+        this.#spill.shift()
+        if (this.#freeBlocks.length < 2) this.#freeBlocks.push(head.block)
+      } else {
+        head.start = head.end = 0
+      }
+    }
+    return filled
+  }
+
+  #resumeIfRoom(): void {
+    if (!this.#paused || this.#buffered >= this.#highWater || this.#ended) return
+    this.#paused = false
+    this.#socket?.resume()
+  }
+
+  #finish(): void {
+    this.#ended = true
+    this.#notify()
   }
 
   #notify(): void {
+    const pending = this.#pending
+    if (pending && this.#buffered > 0) pending.filled = this.#takeInto(pending.target, pending.filled)
+    if (pending && pending.filled < pending.target.length && !this.#ended && !this.#error) return
     const wake = this.#wake
     this.#wake = undefined
     wake?.()
   }
+}
+
+type ReadBufferCallback = (n: number, buf: Uint8Array) => boolean
+
+/**
+ * Gives an accepted socket a user read buffer, as `new net.Socket({ onread })`
+ * does: the net module keeps the buffer and its callback under symbols and
+ * the TCP handle fills that buffer instead of allocating. Returns false when
+ * this runtime does not expose them, and then changes nothing.
+ */
+function installReadBuffer(socket: Socket, buffer: Buffer, callback: ReadBufferCallback): boolean {
+  const symbols = Object.getOwnPropertySymbols(socket)
+  const symbol = (description: string): symbol | undefined => symbols.find((s) => s.description === description)
+  const kBuffer = symbol('kBuffer')
+  const kBufferCb = symbol('kBufferCb')
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buf: Uint8Array) => void } })._handle
+  if (!kBuffer || !kBufferCb || typeof handle?.useUserBuffer !== 'function' || !socket.isPaused()) return false
+  const slots = socket as unknown as Record<symbol, unknown>
+  if (slots[kBuffer] !== null || slots[kBufferCb] !== null) return false
+  slots[kBuffer] = buffer
+  slots[kBufferCb] = callback
+  handle.useUserBuffer(buffer)
+  return true
 }
 
 function asTransferError(err: Error, at: number): HousePartyError {

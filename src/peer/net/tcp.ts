@@ -45,9 +45,9 @@ export class PintChannel {
   #nonce: string
   #idleAfterFirstFrameMs: number | undefined
 
-  constructor(socket: Socket, key: Buffer, nonce: string) {
+  constructor(socket: Socket, reader: ByteReader, key: Buffer, nonce: string) {
     this.socket = socket
-    this.reader = new ByteReader(socket)
+    this.reader = reader
     this.#key = key
     this.#nonce = nonce
   }
@@ -122,13 +122,17 @@ export class PintChannel {
     return this.write(Buffer.alloc(4))
   }
 
-  /** The next chunk of a hold stream, or undefined at its end marker. */
-  async readChunk(maxBytes: number): Promise<{ data: Buffer; digest: Buffer } | undefined> {
+  /**
+   * The next chunk of a hold stream, or undefined at its end marker. The
+   * bytes land in `into(length)`, a buffer the caller owns (and may reuse).
+   */
+  async readChunk(maxBytes: number, into: (length: number) => Buffer): Promise<{ data: Buffer; digest: Buffer } | undefined> {
     const len = (await this.reader.read(4)).readUInt32BE(0)
     if (len === 0) return undefined
     if (len > maxBytes) throw new HousePartyError('ERR_PROTOCOL', `chunk of ${len} bytes exceeds ${maxBytes}`)
-    const digest = Buffer.from(await this.reader.read(CHUNK_CHECKSUM_BYTES))
-    const data = await this.reader.read(len)
+    const digest = await this.reader.read(CHUNK_CHECKSUM_BYTES)
+    const data = into(len)
+    await this.reader.readInto(data)
     return { data, digest }
   }
 
@@ -156,7 +160,7 @@ export function encodeFrame(key: Buffer, label: string, body: unknown): Buffer {
 async function decodeFrame(key: Buffer, label: string, reader: ByteReader, maxBytes: number): Promise<unknown> {
   const len = (await reader.read(4)).readUInt32BE(0)
   if (len > maxBytes) throw new FrameRejected('frame', `frame of ${len} bytes exceeds ${maxBytes}`)
-  const json = Buffer.from(await reader.read(len))
+  const json = await reader.read(len)
   const got = await reader.read(MAC_BYTES)
   if (!timingSafeEqual(got, mac(key, label, json))) throw new FrameRejected('mac', 'frame failed authentication (wrong party key?)')
   try {
@@ -230,7 +234,8 @@ export class PintServer {
   }
 
   async listen(host: string, port: number): Promise<void> {
-    const server = createServer((socket) => void this.#serve(socket))
+    // Paused on connect, so the reader can give the socket its read buffer before the first byte.
+    const server = createServer({ pauseOnConnect: true }, (socket) => void this.#serve(socket))
     server.on('error', (err) => this.#options.logger.error({ err }, 'tcp server error'))
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -261,7 +266,7 @@ export class PintServer {
     socket.setTimeout(this.#options.idleTimeoutMs, () => socket.destroy(new HousePartyError('ERR_TIMEOUT', 'connection idle too long')))
     socket.on('error', () => undefined)
     socket.once('close', () => this.#sockets.delete(socket))
-    const channel = new PintChannel(socket, this.#options.key, '')
+    const channel = new PintChannel(socket, new ByteReader().attach(socket), this.#options.key, '')
     let request: PintRequest
     try {
       request = await this.#readRequest(channel)
@@ -315,10 +320,11 @@ export interface DialOptions {
 /** Opens a connection to `address` (host:port) and sends one request. */
 export async function dial(address: string, body: PintRequestBody, options: DialOptions): Promise<PintChannel> {
   const { host, port } = splitAddress(address)
-  const socket = connect({ host, port, noDelay: true })
+  const reader = new ByteReader()
+  const socket = connect({ host, port, noDelay: true, onread: reader.onread })
   socket.on('error', () => undefined)
   const nonce = randomBytes(8).toString('hex')
-  const channel = new PintChannel(socket, options.key, nonce)
+  const channel = new PintChannel(socket, reader.bind(socket), options.key, nonce)
   const onAbort = (): void => {
     socket.destroy(new HousePartyError('ERR_ABORTED', `request to ${address} aborted`))
   }

@@ -1,9 +1,9 @@
 import { HousePartyError } from '../../shared/errors.ts'
 import type { Throttle } from '../../shared/throttle.ts'
-import { dropFragments, type FilesContext, rebuildFragments } from '../files/index.ts'
+import { dropFragments, type FilesContext, openSink, openSource, rebuildFragments } from '../files/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
 import { compareRecords } from '../tracker/index.ts'
-import { FragmentSink, FragmentSource } from '../transfer/index.ts'
+import type { FragmentSink } from '../transfer/index.ts'
 
 export interface RepairOptions {
   signal?: AbortSignal
@@ -41,14 +41,11 @@ export async function repairFile(ctx: FilesContext, record: FileRecord, usable: 
 export async function moveFragment(ctx: FilesContext, record: FileRecord, index: number, target: GuestId, options: RepairOptions = {}): Promise<Recorded> {
   const ref = record.fragments.find((f) => f.index === index)
   if (!ref) throw new HousePartyError('ERR_NOT_FOUND', `${JSON.stringify(record.name)} has no fragment ${index}`)
-  const from = ctx.roster.addressOf(ref.holder)
-  const to = ctx.roster.addressOf(target)
-  if (!from || !to) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${from ? target : ref.holder} left the party`)
-  const dial = { ...ctx.dial, signal: options.signal }
-  const source = await FragmentSource.open(ref.holder, from, { name: record.name, version: record.version, index, digest: ref.digest }, 0, dial)
+  if (!ctx.roster.addressOf(target)) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${target} left the party`)
+  const source = await openSource(ctx, ref.holder, { name: record.name, version: record.version, index, digest: ref.digest }, 0, options.signal)
   let sink: FragmentSink | undefined
   try {
-    sink = await FragmentSink.open(target, to, { name: record.name, version: record.version, index, coding: record.coding }, dial)
+    sink = await openSink(ctx, target, { name: record.name, version: record.version, index, coding: record.coding }, options.signal)
     const chunks = source.manifest.chunks
     for (let s = 0; s < chunks.length; s++) {
       const data = await source.chunk(s)

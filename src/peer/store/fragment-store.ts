@@ -196,6 +196,19 @@ export class FragmentStore {
   }
 
   /**
+   * Opens a fragment for reading chunk by chunk (a get or a repair on the
+   * peer that holds it). Chunks are read where they lie and checked against
+   * the manifest, as a remote reader would check them.
+   */
+  async openChunks(key: FragmentKey): Promise<ChunkReader> {
+    const entry = this.#entries.get(keyOf(key))
+    const manifest = entry && (await this.manifest(key))
+    if (!entry || !manifest) throw new HousePartyError('ERR_NOT_FOUND', `no fragment ${key.index} of ${JSON.stringify(key.name)} version ${key.version} here`)
+    const handle = await open(entry.path, 'r')
+    return new ChunkReader(manifest, handle)
+  }
+
+  /**
    * Scrub: re-reads one fragment and checks every chunk against its manifest.
    * Returns false when the fragment is damaged (a bad chunk, a wrong length,
    * an unreadable manifest); `pace` is awaited before each chunk is read.
@@ -244,7 +257,46 @@ export class FragmentStore {
   }
 }
 
+/** A held fragment open for reading, chunk by chunk; see FragmentStore.openChunks. */
+export class ChunkReader {
+  readonly manifest: Manifest
+  readonly #handle: FileHandle
+
+  constructor(manifest: Manifest, handle: FileHandle) {
+    this.manifest = manifest
+    this.#handle = handle
+  }
+
+  async read(stripe: number): Promise<Buffer> {
+    const m = this.manifest
+    const len = chunkBytes(m.size, m.coding, stripe)
+    const buf = Buffer.allocUnsafe(len)
+    const { bytesRead } = await this.#handle.read(buf, 0, len, chunkOffset(m.coding, stripe))
+    if (bytesRead !== len || chunkChecksum(buf).toString('hex') !== m.chunks[stripe]) {
+      throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${stripe} of fragment ${m.index} failed its checksum on this peer's disk`)
+    }
+    return buf
+  }
+
+  close(): void {
+    void this.#handle.close().catch(() => undefined)
+  }
+}
+
+export interface AppendOptions {
+  /** Runs once the writer no longer needs the chunk's bytes. */
+  written?: () => void
+  /** The digest was just computed from these very bytes in this process (a local put), so it is not recomputed. */
+  checked?: boolean
+}
+
 const WRITE_BEHIND = 8 * 1024 * 1024
+/**
+ * Bytes after which a background datasync starts while more chunks arrive:
+ * the disk writes the fragment as it streams in, instead of all of it in
+ * the fsync at commit, which the sender would wait for.
+ */
+const SYNC_EVERY = 32 * 1024 * 1024
 
 /**
  * One fragment being received: chunks are checked against their CRC-32 as
@@ -264,6 +316,12 @@ export class FragmentWriter {
   #writing: Promise<void> = Promise.resolve()
   #unwritten = 0
   #writeError: Error | undefined
+  /** Chunk buffers whose disk write is done, for the next chunks: a large fragment cycles through a write-behind's worth instead of allocating one per chunk. */
+  readonly #spare: Buffer[] = []
+  readonly #lent = new WeakSet<Buffer>()
+  #unsynced = 0
+  /** The background datasync in flight, if any (at most one). */
+  #syncing: Promise<void> | undefined
 
   constructor(store: FragmentStore, key: FragmentKey, coding: Coding, tmp: string, handle: FileHandle) {
     this.#store = store
@@ -277,31 +335,72 @@ export class FragmentWriter {
     return this.#bytes
   }
 
-  async append(data: Buffer, digest: Buffer): Promise<void> {
-    if (data.length > shardBytes(this.#coding.stripeBytes, this.#coding.k))
-      throw new HousePartyError('ERR_PROTOCOL', `chunk of ${data.length} bytes is larger than a shard`)
-    const actual = chunkChecksum(data)
-    if (!actual.equals(digest)) {
-      throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${this.#chunks.length} of fragment ${this.#key.index} failed its checksum in transit`)
+  /** A buffer of `length` bytes to receive the next chunk into; append() takes it back. */
+  buffer(length: number): Buffer {
+    const spare = this.#spare.pop()
+    const buf = spare && spare.length === length ? spare : Buffer.allocUnsafe(length)
+    this.#lent.add(buf)
+    return buf
+  }
+
+  /**
+   * Checks one chunk and queues it for disk. `written` runs once the writer
+   * no longer needs `data` (written, or failed); without it, a buffer from
+   * buffer() comes back to the writer for the next chunks.
+   */
+  async append(data: Buffer, digest: Buffer, options: AppendOptions = {}): Promise<void> {
+    const { written, checked = false } = options
+    const release = (): void => {
+      if (written) written()
+      else if (this.#lent.has(data) && this.#spare.length * data.length < WRITE_BEHIND) this.#spare.push(data)
     }
-    if (this.#writeError) throw this.#writeError
+    const failure = this.#check(data, checked ? undefined : digest) ?? this.#writeError
+    if (failure) {
+      release()
+      throw failure
+    }
     const position = this.#bytes
     this.#unwritten += data.length
     this.#writing = this.#writing.then(async () => {
-      if (this.#writeError) return
       try {
-        await this.#handle.write(data, 0, data.length, position)
+        if (!this.#writeError) {
+          await this.#handle.write(data, 0, data.length, position)
+          this.#syncInBackground(data.length)
+        }
       } catch (err) {
         this.#writeError = err as Error
       } finally {
         this.#unwritten -= data.length
+        release()
       }
     })
-    this.#chunks.push(actual.toString('hex'))
+    this.#chunks.push(digest.toString('hex'))
     this.#lengths.push(data.length)
     this.#bytes += data.length
     if (this.#unwritten > WRITE_BEHIND) await this.#writing
     if (this.#writeError) throw this.#writeError
+  }
+
+  #syncInBackground(written: number): void {
+    this.#unsynced += written
+    if (this.#unsynced < SYNC_EVERY || this.#syncing) return
+    this.#unsynced = 0
+    this.#syncing = this.#handle
+      .datasync()
+      .catch((err: Error) => {
+        this.#writeError ??= err
+      })
+      .finally(() => {
+        this.#syncing = undefined
+      })
+  }
+
+  #check(data: Buffer, digest: Buffer | undefined): HousePartyError | undefined {
+    if (data.length > shardBytes(this.#coding.stripeBytes, this.#coding.k))
+      return new HousePartyError('ERR_PROTOCOL', `chunk of ${data.length} bytes is larger than a shard`)
+    if (digest && !chunkChecksum(data).equals(digest))
+      return new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${this.#chunks.length} of fragment ${this.#key.index} failed its checksum in transit`)
+    return undefined
   }
 
   /** Checks the whole fragment against the sender's authenticated trailer, makes it durable and visible. */
@@ -315,6 +414,7 @@ export class FragmentWriter {
     }
     if (fragmentDigest(this.#chunks) !== trailer.digest) throw new HousePartyError('ERR_CHECKSUM_MISMATCH', 'fragment digest does not match the trailer')
     await this.#writing
+    await this.#syncing
     if (this.#writeError) throw this.#writeError
     await this.#handle.sync()
     await this.#handle.close()
@@ -334,6 +434,7 @@ export class FragmentWriter {
 
   async abort(): Promise<void> {
     await this.#writing
+    await this.#syncing
     if (!this.#closed) await this.#handle.close().catch(() => undefined)
     this.#closed = true
     await unlink(this.#tmp).catch(() => undefined)

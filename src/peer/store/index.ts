@@ -1,1 +1,1 @@
-export { type FragmentKey, FragmentStore, FragmentWriter, nameHash, type StoreStats } from './fragment-store.ts'
+export { type AppendOptions, ChunkReader, type FragmentKey, FragmentStore, FragmentWriter, nameHash, type StoreStats } from './fragment-store.ts'

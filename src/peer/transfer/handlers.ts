@@ -18,7 +18,7 @@ export async function serveHold(req: Req<'hold'>, channel: PintChannel, store: F
     await channel.reply({ ok: true, ready: true })
     const maxChunk = shardBytes(req.coding.stripeBytes, req.coding.k)
     for (;;) {
-      const chunk = await channel.readChunk(maxChunk)
+      const chunk = await channel.readChunk(maxChunk, (length) => writer.buffer(length))
       if (!chunk) break
       await writer.append(chunk.data, chunk.digest)
     }

@@ -1,3 +1,3 @@
 export { serveDrop, serveFetch, serveHold, serveInventory, type TransferEvents } from './handlers.ts'
-export { FragmentSink, type SinkTarget } from './sink.ts'
-export { FragmentSource, type SourceTarget } from './source.ts'
+export { type FragmentSink, type Held, LocalSink, RemoteSink, type SinkTarget } from './sink.ts'
+export { type FragmentSource, LocalSource, RemoteSource, type SourceTarget } from './source.ts'

@@ -1,6 +1,7 @@
 import { HousePartyError } from '../../shared/errors.ts'
 import { type DialOptions, dial, type PintChannel } from '../net/index.ts'
-import { type Coding, type HoldTrailer, PintReplies, type PintReply, type Version } from '../protocol/index.ts'
+import { type Coding, type HoldTrailer, PintReplies, type Version } from '../protocol/index.ts'
+import type { FragmentStore, FragmentWriter } from '../store/index.ts'
 
 export interface SinkTarget {
   name: string
@@ -9,12 +10,35 @@ export interface SinkTarget {
   coding: Coding
 }
 
+/** What a holder confirms once a fragment is durable. */
+export interface Held {
+  digest: string
+  bytes: number
+}
+
 /**
- * holdMyPint, sending side: one fragment streamed to one holder. The holder
- * answers "ready" before any byte is sent, so a peer that cannot take the
- * fragment is found before the data starts flowing and another is tried.
+ * holdMyPint, sending side: one fragment streamed, chunk by chunk, to one
+ * holder. A failure marks the sink failed instead of throwing, so the other
+ * fragments of a put carry on.
  */
-export class FragmentSink {
+export interface FragmentSink {
+  readonly holder: string
+  readonly index: number
+  readonly failure: HousePartyError | undefined
+  readonly failed: boolean
+  /** Sends one chunk; `flushed` runs exactly once, when `data` may be reused. */
+  write(data: Buffer, digest: Buffer, flushed?: () => void): Promise<void>
+  /** Ends the fragment and waits until the holder has it durable; undefined if the sink failed. */
+  finish(trailer: HoldTrailer): Promise<Held | undefined>
+  fail(err: unknown): void
+}
+
+/**
+ * A fragment for another guest, over TCP. The holder answers "ready" before
+ * any byte is sent, so a peer that cannot take the fragment is found before
+ * the data starts flowing and another is tried.
+ */
+export class RemoteSink implements FragmentSink {
   readonly holder: string
   readonly index: number
   readonly #channel: PintChannel
@@ -27,7 +51,7 @@ export class FragmentSink {
     this.#channel = channel
   }
 
-  static async open(holder: string, address: string, target: SinkTarget, options: DialOptions): Promise<FragmentSink> {
+  static async open(holder: string, address: string, target: SinkTarget, options: DialOptions): Promise<RemoteSink> {
     const channel = await dial(address, { op: 'hold', ...target }, options)
     try {
       await channel.readReply(PintReplies.holdReady)
@@ -35,7 +59,7 @@ export class FragmentSink {
       channel.destroy()
       throw err
     }
-    return new FragmentSink(holder, target.index, channel)
+    return new RemoteSink(holder, target.index, channel)
   }
 
   get bytes(): number {
@@ -46,11 +70,6 @@ export class FragmentSink {
     return this.failure !== undefined
   }
 
-  /**
-   * Sends one chunk; a failure marks the sink failed instead of throwing, so
-   * the other fragments carry on. `flushed` runs exactly once, when `data`
-   * may be reused.
-   */
   async write(data: Buffer, digest: Buffer, flushed?: () => void): Promise<void> {
     if (this.failure || this.#channel.socket.destroyed) {
       flushed?.()
@@ -65,14 +84,14 @@ export class FragmentSink {
   }
 
   /** Ends the stream with the authenticated trailer and waits for the holder to confirm the fragment is durable. */
-  async finish(trailer: HoldTrailer): Promise<PintReply<'hold'> | undefined> {
+  async finish(trailer: HoldTrailer): Promise<Held | undefined> {
     if (this.failure) return undefined
     try {
       await this.#channel.endChunks()
       await this.#channel.sendFrame(`t${this.#channel.nonce}`, trailer)
       const reply = await this.#channel.readReply(PintReplies.hold)
       if (reply.digest !== trailer.digest) throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `holder ${this.holder} stored a different fragment digest`)
-      return reply
+      return { digest: reply.digest, bytes: reply.bytes }
     } catch (err) {
       this.fail(err)
       return undefined
@@ -85,5 +104,65 @@ export class FragmentSink {
     this.failure ??=
       err instanceof HousePartyError ? err : new HousePartyError('ERR_TRANSFER_FAILED', `fragment ${this.index} to ${this.holder}: ${(err as Error).message}`)
     this.#channel.destroy()
+  }
+}
+
+/**
+ * A fragment this peer keeps itself: written straight to its own store, so
+ * the coordinator of a put does not send a third of the file to itself
+ * over loopback.
+ */
+export class LocalSink implements FragmentSink {
+  readonly holder: string
+  readonly index: number
+  readonly #writer: FragmentWriter
+  failure: HousePartyError | undefined
+
+  private constructor(holder: string, index: number, writer: FragmentWriter) {
+    this.holder = holder
+    this.index = index
+    this.#writer = writer
+  }
+
+  static async open(holder: string, store: FragmentStore, target: SinkTarget): Promise<LocalSink> {
+    const writer = await store.beginWrite({ name: target.name, version: target.version, index: target.index }, target.coding)
+    return new LocalSink(holder, target.index, writer)
+  }
+
+  get failed(): boolean {
+    return this.failure !== undefined
+  }
+
+  async write(data: Buffer, digest: Buffer, flushed?: () => void): Promise<void> {
+    if (this.failure) {
+      flushed?.()
+      return
+    }
+    try {
+      // Nothing is in transit: the digest was computed from (or checked against) these same bytes by the caller.
+      await this.#writer.append(data, digest, { written: flushed, checked: true })
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
+  async finish(trailer: HoldTrailer): Promise<Held | undefined> {
+    if (this.failure) return undefined
+    try {
+      const held = await this.#writer.commit(trailer)
+      return { digest: held.digest, bytes: held.bytes }
+    } catch (err) {
+      this.fail(err)
+      return undefined
+    }
+  }
+
+  fail(err: unknown): void {
+    if (this.failure) return
+    this.failure =
+      err instanceof HousePartyError
+        ? err
+        : new HousePartyError('ERR_TRANSFER_FAILED', `fragment ${this.index} to this peer's store: ${(err as Error).message}`)
+    void this.#writer.abort()
   }
 }

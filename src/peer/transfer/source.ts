@@ -2,6 +2,7 @@ import { HousePartyError } from '../../shared/errors.ts'
 import { chunkBytes, chunkChecksum, fragmentDigest } from '../codec/index.ts'
 import { type DialOptions, dial, type PintChannel } from '../net/index.ts'
 import { type Manifest, PintReplies, type Version } from '../protocol/index.ts'
+import type { ChunkReader, FragmentStore } from '../store/index.ts'
 
 export interface SourceTarget {
   name: string
@@ -12,12 +13,22 @@ export interface SourceTarget {
 }
 
 /**
- * Reads one fragment from its holder, chunk by chunk, from a given stripe
- * on. Every chunk is checked against the manifest, and the manifest against
- * the tracker's digest, so a corrupt or substituted fragment is caught at the
- * first bad chunk.
+ * wheresMyPint, reading side: one fragment, chunk by chunk, from a given
+ * stripe on. Every chunk is checked against the manifest, and the manifest
+ * against the tracker's digest, so a corrupt or substituted fragment is
+ * caught at the first bad chunk.
  */
-export class FragmentSource {
+export interface FragmentSource {
+  readonly holder: string
+  readonly index: number
+  readonly manifest: Manifest
+  /** The chunk of stripe `stripe`; stripes must be read in order. */
+  chunk(stripe: number): Promise<Buffer>
+  close(): void
+}
+
+/** A fragment on another guest, streamed over TCP. */
+export class RemoteSource implements FragmentSource {
   readonly holder: string
   readonly index: number
   readonly manifest: Manifest
@@ -32,24 +43,18 @@ export class FragmentSource {
     this.#next = fromChunk
   }
 
-  static async open(holder: string, address: string, target: SourceTarget, fromChunk: number, options: DialOptions): Promise<FragmentSource> {
+  static async open(holder: string, address: string, target: SourceTarget, fromChunk: number, options: DialOptions): Promise<RemoteSource> {
     const channel = await dial(address, { op: 'fetch', name: target.name, version: target.version, index: target.index, fromChunk }, options)
     try {
       const { manifest } = await channel.readReply(PintReplies.fetch)
-      if (manifest.name !== target.name || manifest.version !== target.version || manifest.index !== target.index) {
-        throw new HousePartyError('ERR_PROTOCOL', `holder ${holder} sent the manifest of another fragment`)
-      }
-      if (fragmentDigest(manifest.chunks) !== target.digest) {
-        throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `fragment ${target.index} on ${holder} does not match the tracker's digest`)
-      }
-      return new FragmentSource(holder, target.index, manifest, channel, fromChunk)
+      checkManifest(holder, target, manifest)
+      return new RemoteSource(holder, target.index, manifest, channel, fromChunk)
     } catch (err) {
       channel.destroy()
       throw err
     }
   }
 
-  /** The chunk of stripe `stripe`; stripes must be read in order. */
   async chunk(stripe: number): Promise<Buffer> {
     if (stripe !== this.#next) throw new HousePartyError('ERR_INTERNAL', `read stripe ${stripe}, expected ${this.#next}`)
     const m = this.manifest
@@ -63,5 +68,50 @@ export class FragmentSource {
 
   close(): void {
     this.#channel.destroy()
+  }
+}
+
+/** A fragment this peer holds: read from its own disk, not through a loopback connection to itself. */
+export class LocalSource implements FragmentSource {
+  readonly holder: string
+  readonly index: number
+  readonly #reader: ChunkReader
+
+  private constructor(holder: string, index: number, reader: ChunkReader) {
+    this.holder = holder
+    this.index = index
+    this.#reader = reader
+  }
+
+  static async open(holder: string, store: FragmentStore, target: SourceTarget): Promise<LocalSource> {
+    const reader = await store.openChunks(target)
+    try {
+      checkManifest(holder, target, reader.manifest)
+    } catch (err) {
+      reader.close()
+      throw err
+    }
+    return new LocalSource(holder, target.index, reader)
+  }
+
+  get manifest(): Manifest {
+    return this.#reader.manifest
+  }
+
+  chunk(stripe: number): Promise<Buffer> {
+    return this.#reader.read(stripe)
+  }
+
+  close(): void {
+    this.#reader.close()
+  }
+}
+
+function checkManifest(holder: string, target: SourceTarget, manifest: Manifest): void {
+  if (manifest.name !== target.name || manifest.version !== target.version || manifest.index !== target.index) {
+    throw new HousePartyError('ERR_PROTOCOL', `holder ${holder} sent the manifest of another fragment`)
+  }
+  if (fragmentDigest(manifest.chunks) !== target.digest) {
+    throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `fragment ${target.index} on ${holder} does not match the tracker's digest`)
   }
 }
