@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { guestsOf, metric, newParty, sumMetric, waitForAgreement } from '../test/helpers/party.ts'
+import { guestsOf, metric, newParty, partyHealth, sumMetric, waitForAgreement } from '../test/helpers/party.ts'
 import { waitFor } from '../test/helpers/wait.ts'
 import { loopbackGBps, put } from './files.ts'
 import { machine, median, today } from './lib.ts'
@@ -19,8 +19,7 @@ interface Run {
 
 /** True once every one of the bench's files is at full redundancy, party-wide. */
 async function fullyRedundant(api: string): Promise<boolean> {
-  const res = await fetch(`http://${api}/health/party`, { signal: AbortSignal.timeout(10_000) })
-  const h = (await res.json()) as { files: number; degraded: number; lost: number }
+  const h = await partyHealth(api)
   return h.files === FILES && h.degraded === 0 && h.lost === 0
 }
 

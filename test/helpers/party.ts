@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after } from 'node:test'
 import { API_PORT_OFFSET, LocalParty } from '../../src/cli/local-party.ts'
+import type { PartyHealth } from '../../src/peer/recovery/index.ts'
 import { FatalWait, waitFor } from './wait.ts'
 
 export const CLI = resolve(import.meta.dirname, '../../src/cli/main.ts')
@@ -107,6 +108,13 @@ export async function metric(api: string, name: string, labels = ''): Promise<nu
   const text = await (await fetch(`http://${api}/metrics`, { signal: AbortSignal.timeout(2_000) })).text()
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `))
   return line ? Number(line.split(' ').at(-1)) : 0
+}
+
+/** GET /health/party on one peer: the whole party's file health. */
+export async function partyHealth(api: string): Promise<PartyHealth> {
+  const res = await fetch(`http://${api}/health/party`, { signal: AbortSignal.timeout(10_000) })
+  if (!res.ok) throw new Error(`GET /health/party: ${res.status} ${await res.text()}`)
+  return (await res.json()) as PartyHealth
 }
 
 /** A metric summed over several peers of a party. */

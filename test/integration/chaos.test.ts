@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
 import { open } from 'node:fs/promises'
 import { describe, it } from 'node:test'
-import type { PartyHealth } from '../../src/peer/recovery/index.ts'
 import { bytesOf, fragmentFiles, getBytes, putBytes, sha256 } from '../helpers/files.ts'
-import { guestsOf, metric, partiesForThisFile, sumMetric, waitForAgreement } from '../helpers/party.ts'
+import { guestsOf, metric, partiesForThisFile, partyHealth, sumMetric, waitForAgreement } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const MiB = 1024 * 1024
@@ -27,12 +26,6 @@ interface TestFile {
   size: number
   seed: number
   hash: string
-}
-
-async function partyHealth(api: string): Promise<PartyHealth> {
-  const res = await fetch(`http://${api}/health/party`, { signal: AbortSignal.timeout(10_000) })
-  if (!res.ok) throw new Error(`GET /health/party: ${res.status} ${await res.text()}`)
-  return (await res.json()) as PartyHealth
 }
 
 describe('chaos: a party that keeps losing guests loses no file', () => {

@@ -46,20 +46,26 @@ export interface FilesContext {
   store?: FragmentStore
 }
 
-/** A sink for one fragment on `holder`: this peer's own store, or another guest over TCP. */
-export function openSink(ctx: FilesContext, holder: GuestId, target: SinkTarget, signal?: AbortSignal): Promise<FragmentSink> {
-  if (ctx.store && holder === ctx.roster.selfId) return LocalSink.open(holder, ctx.store, target)
+/** This peer's store when `holder` is this peer, else the guest's address; ERR_GUEST_NOT_FOUND once it left the party. */
+function reach(ctx: FilesContext, holder: GuestId): { store: FragmentStore } | { address: string } {
+  if (ctx.store && holder === ctx.roster.selfId) return { store: ctx.store }
   const address = ctx.roster.addressOf(holder)
-  if (!address) return Promise.reject(new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${holder} left`))
-  return RemoteSink.open(holder, address, target, { ...ctx.dial, signal })
+  if (!address) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${holder} left the party`)
+  return { address }
+}
+
+/** A sink for one fragment on `holder`: this peer's own store, or another guest over TCP. */
+export async function openSink(ctx: FilesContext, holder: GuestId, target: SinkTarget, signal?: AbortSignal): Promise<FragmentSink> {
+  const where = reach(ctx, holder)
+  if ('store' in where) return LocalSink.open(holder, where.store, target)
+  return RemoteSink.open(holder, where.address, target, { ...ctx.dial, signal })
 }
 
 /** A source for one fragment held by `holder`, from stripe `fromChunk` on: this peer's own disk, or another guest over TCP. */
-export function openSource(ctx: FilesContext, holder: GuestId, target: SourceTarget, fromChunk: number, signal?: AbortSignal): Promise<FragmentSource> {
-  if (ctx.store && holder === ctx.roster.selfId) return LocalSource.open(holder, ctx.store, target)
-  const address = ctx.roster.addressOf(holder)
-  if (!address) return Promise.reject(new HousePartyError('ERR_GUEST_NOT_FOUND', `holder ${holder} left the party`))
-  return RemoteSource.open(holder, address, target, fromChunk, { ...ctx.dial, signal })
+export async function openSource(ctx: FilesContext, holder: GuestId, target: SourceTarget, fromChunk: number, signal?: AbortSignal): Promise<FragmentSource> {
+  const where = reach(ctx, holder)
+  if ('store' in where) return LocalSource.open(holder, where.store, target)
+  return RemoteSource.open(holder, where.address, target, fromChunk, { ...ctx.dial, signal })
 }
 
 /**

@@ -182,11 +182,17 @@ export class FragmentStore {
     }
   }
 
-  /** Opens a fragment for reading from chunk `fromChunk` on. */
-  async openRead(key: FragmentKey, fromChunk: number): Promise<{ manifest: Manifest; bytes: number; stream: ReadStream }> {
+  /** A held fragment's entry and manifest, or ERR_NOT_FOUND. */
+  async #held(key: FragmentKey): Promise<{ entry: Entry; manifest: Manifest }> {
     const entry = this.#entries.get(keyOf(key))
     const manifest = entry && (await this.manifest(key))
     if (!entry || !manifest) throw new HousePartyError('ERR_NOT_FOUND', `no fragment ${key.index} of ${JSON.stringify(key.name)} version ${key.version} here`)
+    return { entry, manifest }
+  }
+
+  /** Opens a fragment for reading from chunk `fromChunk` on. */
+  async openRead(key: FragmentKey, fromChunk: number): Promise<{ manifest: Manifest; bytes: number; stream: ReadStream }> {
+    const { entry, manifest } = await this.#held(key)
     const start = Math.min(chunkOffset(manifest.coding, fromChunk), entry.held.bytes)
     // The stream opens the file now, so a drop that races with this read cannot cut it short.
     const handle = await open(entry.path, 'r')
@@ -201,9 +207,7 @@ export class FragmentStore {
    * the manifest, as a remote reader would check them.
    */
   async openChunks(key: FragmentKey): Promise<ChunkReader> {
-    const entry = this.#entries.get(keyOf(key))
-    const manifest = entry && (await this.manifest(key))
-    if (!entry || !manifest) throw new HousePartyError('ERR_NOT_FOUND', `no fragment ${key.index} of ${JSON.stringify(key.name)} version ${key.version} here`)
+    const { entry, manifest } = await this.#held(key)
     const handle = await open(entry.path, 'r')
     return new ChunkReader(manifest, handle)
   }
@@ -232,8 +236,7 @@ export class FragmentStore {
         const len = chunkBytes(manifest.size, manifest.coding, s)
         await pace?.(len)
         if (buf.length < len) buf = Buffer.allocUnsafe(len)
-        const { bytesRead } = await handle.read(buf, 0, len, chunkOffset(manifest.coding, s))
-        if (bytesRead !== len || chunkChecksum(buf.subarray(0, len)).toString('hex') !== manifest.chunks[s]) return false
+        if (!(await readChunkChecked(handle, manifest, s, buf))) return false
       }
       return true
     } finally {
@@ -257,6 +260,13 @@ export class FragmentStore {
   }
 }
 
+/** Reads chunk `stripe` of a fragment into the front of `buf`; false if it is short or fails its checksum. */
+async function readChunkChecked(handle: FileHandle, manifest: Manifest, stripe: number, buf: Buffer): Promise<boolean> {
+  const len = chunkBytes(manifest.size, manifest.coding, stripe)
+  const { bytesRead } = await handle.read(buf, 0, len, chunkOffset(manifest.coding, stripe))
+  return bytesRead === len && chunkChecksum(buf.subarray(0, len)).toString('hex') === manifest.chunks[stripe]
+}
+
 /** A held fragment open for reading, chunk by chunk; see FragmentStore.openChunks. */
 export class ChunkReader {
   readonly manifest: Manifest
@@ -269,10 +279,8 @@ export class ChunkReader {
 
   async read(stripe: number): Promise<Buffer> {
     const m = this.manifest
-    const len = chunkBytes(m.size, m.coding, stripe)
-    const buf = Buffer.allocUnsafe(len)
-    const { bytesRead } = await this.#handle.read(buf, 0, len, chunkOffset(m.coding, stripe))
-    if (bytesRead !== len || chunkChecksum(buf).toString('hex') !== m.chunks[stripe]) {
+    const buf = Buffer.allocUnsafe(chunkBytes(m.size, m.coding, stripe))
+    if (!(await readChunkChecked(this.#handle, m, stripe, buf))) {
       throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${stripe} of fragment ${m.index} failed its checksum on this peer's disk`)
     }
     return buf

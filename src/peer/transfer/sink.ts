@@ -42,7 +42,6 @@ export class RemoteSink implements FragmentSink {
   readonly holder: string
   readonly index: number
   readonly #channel: PintChannel
-  #bytes = 0
   failure: HousePartyError | undefined
 
   private constructor(holder: string, index: number, channel: PintChannel) {
@@ -62,10 +61,6 @@ export class RemoteSink implements FragmentSink {
     return new RemoteSink(holder, target.index, channel)
   }
 
-  get bytes(): number {
-    return this.#bytes
-  }
-
   get failed(): boolean {
     return this.failure !== undefined
   }
@@ -77,7 +72,6 @@ export class RemoteSink implements FragmentSink {
     }
     try {
       await this.#channel.writeChunk(data, digest, flushed)
-      this.#bytes += data.length
     } catch (err) {
       this.fail(err)
     }
