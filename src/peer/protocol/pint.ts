@@ -102,8 +102,13 @@ export const PintRequest = z.discriminatedUnion('op', [
   z.object({ ...base, op: z.literal('drop'), name: WireName, version: Version, index: z.number().int().min(0).max(127).optional() }),
   /** What this peer holds. */
   z.object({ ...base, op: z.literal('inventory') }),
-  /** watchMyPint: record where a file's fragments are (newer versions win). */
-  z.object({ ...base, op: z.literal('watch'), record: FileRecord }),
+  /**
+   * watchMyPint: record where a file's fragments are (newer versions win).
+   * `exclusive` marks a change to the same version (a repair or a move) sent
+   * to the primary tracker, which decides it: the first change of a revision
+   * wins there, and a later one derived from the same revision is refused.
+   */
+  z.object({ ...base, op: z.literal('watch'), record: FileRecord, exclusive: z.boolean().optional() }),
   /** wheresMyPint: the newest record of a name. */
   z.object({ ...base, op: z.literal('where'), name: WireName }),
   /** Every record this tracker keeps. */

@@ -5,6 +5,7 @@ import type { GuestId, HeldFragment } from '../protocol/index.ts'
 import { chooseHolders } from '../ring/index.ts'
 import type { FragmentStore } from '../store/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
+import { fragmentKey } from './census.ts'
 import { moveFragment } from './repair.ts'
 
 export interface DrainOptions {
@@ -43,48 +44,57 @@ export async function drain(o: DrainOptions): Promise<DrainResult> {
     .map((g) => g.id)
     .filter((id) => id !== self)
   store.draining = true
-  const queue = [...store.list()]
   let moved = 0
-  const worker = async (): Promise<void> => {
-    for (let held = queue.shift(); held && !signal.aborted; held = queue.shift()) {
-      if (await moveAway(o, held, others)) moved++
+  // Passes until nothing new turns up: a fragment whose transfer here began
+  // before draining did lands after the first listing.
+  const seen = new Set<string>()
+  for (;;) {
+    const queue = store.list().filter((held) => !seen.has(fragmentKey(held.name, held.version, held.index)))
+    if (queue.length === 0 || others.length === 0 || signal.aborted) break
+    for (const held of queue) seen.add(fragmentKey(held.name, held.version, held.index))
+    const worker = async (): Promise<void> => {
+      for (let held = queue.shift(); held && !signal.aborted; held = queue.shift()) {
+        if (await moveAway(o, held, others)) moved++
+      }
     }
+    await Promise.all([worker(), worker()])
   }
-  if (others.length > 0) await Promise.all([worker(), worker()])
   const left = store.list().length
   if (others.length > 0) await o.handOffRecords(others)
   log.info({ moved, left, records: o.records.list().length }, 'fragments and tracker records handed over')
   return { moved, left, records: o.records.list().length }
 }
 
+/** Tries a few times: a concurrent move of another fragment of the same file (rebalancing) can win the record. */
+const MOVE_ATTEMPTS = 4
+
 async function moveAway(o: DrainOptions, held: HeldFragment, others: readonly GuestId[]): Promise<boolean> {
   const { ctx, log, signal } = o
   const self = ctx.roster.selfId
-  try {
-    const record = await ctx.trackers.where(held.name, signal)
-    const ref = record?.fragments.find((f) => f.index === held.index)
-    // A fragment no current record points to is garbage: nobody needs it moved.
-    if (!record || record.deleted || record.version !== held.version || ref?.holder !== self) return false
-    const taken = new Set(record.fragments.map((f) => f.holder))
-    const candidates = chooseHolders(
-      others.filter((id) => !taken.has(id)),
-      held.name,
-      1,
-      held.bytes,
-      ctx.load,
-    )
-    for (const target of candidates) {
-      try {
-        const { won } = await moveFragment(ctx, record, held.index, target, { signal, throttle: o.throttle })
-        if (won) o.moved()
-        return won
-      } catch (err) {
-        if (signal.aborted) return false
-        log.warn({ name: held.name, index: held.index, target, err: (err as Error).message }, 'could not hand a fragment over; trying another guest')
+  const refused = new Set<GuestId>()
+  for (let attempt = 1; attempt <= MOVE_ATTEMPTS && !signal.aborted; attempt++) {
+    let target: GuestId | undefined
+    try {
+      const record = await ctx.trackers.where(held.name, signal)
+      const ref = record?.fragments.find((f) => f.index === held.index)
+      // A fragment no current record points to here is garbage, or someone else moved it: nobody needs it moved.
+      if (!record || record.deleted || record.version !== held.version || ref?.holder !== self) return false
+      const taken = new Set(record.fragments.map((f) => f.holder))
+      const candidates = others.filter((id) => !taken.has(id) && !refused.has(id))
+      target = chooseHolders(candidates, held.name, 1, held.bytes, ctx.load)[0]
+      if (!target) return false
+      const { won } = await moveFragment(ctx, record, held.index, target, { signal, throttle: o.throttle })
+      if (won) {
+        o.moved()
+        return true
       }
+      log.info({ name: held.name, index: held.index, attempt }, 'another change to the record won while handing a fragment over; trying again')
+    } catch (err) {
+      if (signal.aborted) return false
+      // The guest that failed the transfer is not asked again for this fragment.
+      if (target) refused.add(target)
+      log.warn({ name: held.name, index: held.index, attempt, err: (err as Error).message }, 'could not hand a fragment over; trying again')
     }
-  } catch (err) {
-    if (!signal.aborted) log.warn({ name: held.name, err: (err as Error).message }, 'could not hand a fragment over')
   }
   return false
 }

@@ -2,7 +2,6 @@ import { HousePartyError } from '../../shared/errors.ts'
 import type { Throttle } from '../../shared/throttle.ts'
 import { dropFragments, type FilesContext, openSink, openSource, rebuildFragments } from '../files/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
-import { compareRecords } from '../tracker/index.ts'
 import type { FragmentSink } from '../transfer/index.ts'
 
 export interface RepairOptions {
@@ -68,20 +67,19 @@ export async function moveFragment(ctx: FilesContext, record: FileRecord, index:
   return recorded
 }
 
-/** watchMyPint for a repaired or moved record; if another record won, the fragments we just stored are dropped. */
+/** watchMyPint for a repaired or moved record, decided by the primary tracker; if another change won, the fragments we just stored are dropped. */
 async function publish(ctx: FilesContext, next: FileRecord, added: readonly FragmentRef[], signal?: AbortSignal): Promise<Recorded> {
-  let replies: Awaited<ReturnType<FilesContext['trackers']['watch']>>
+  let decided: Awaited<ReturnType<FilesContext['trackers']['change']>>
   try {
-    replies = await ctx.trackers.watch(next, signal)
+    decided = await ctx.trackers.change(next, signal)
   } catch (err) {
     await dropFragments(ctx, next, added)
     throw err
   }
-  const winner = replies.map((r) => r.current).find((current) => compareRecords(current, next) > 0)
-  if (winner) {
-    ctx.log.info({ name: next.name, version: next.version, revision: next.revision }, 'another record won at the trackers; dropping ours')
+  if (!decided.won) {
+    ctx.log.info({ name: next.name, version: next.version, revision: next.revision }, 'another change won at the primary tracker; dropping ours')
     await dropFragments(ctx, next, added)
-    return { record: winner, won: false }
+    return { record: decided.current, won: false }
   }
   return { record: next, won: true }
 }

@@ -4,7 +4,13 @@ import type { Roster } from '../membership/index.ts'
 import { call, type DialOptions } from '../net/index.ts'
 import { type FileRecord, type GuestId, PintReplies, type PintReply, type PintRequestBody } from '../protocol/index.ts'
 import { trackersOf } from '../ring/index.ts'
-import { newestRecord } from './records.ts'
+import { compareRecords, newestRecord } from './records.ts'
+
+/** What the primary tracker decided of a change: `current` is the record it keeps. */
+export interface Decided {
+  won: boolean
+  current: FileRecord
+}
 
 /** Records per sync request: keeps each request frame well under the 1 MiB request limit. */
 const SYNC_BATCH = 200
@@ -64,6 +70,30 @@ export class TrackerClient {
       })
     }
     return ok
+  }
+
+  /**
+   * watchMyPint for a change to a version the trackers already know (a
+   * repair or a move): the primary tracker decides it, so of two changes
+   * racing from the same revision exactly one wins, and the loser knows
+   * before it drops anything. Then the other replicas are told. Without the
+   * primary the change waits: it is refused with ERR_NOT_ENOUGH_PEERS.
+   */
+  async change(record: FileRecord, signal?: AbortSignal): Promise<Decided> {
+    const [primary, ...others] = this.trackersOf(record.name)
+    if (!primary) throw new HousePartyError('ERR_NOT_ENOUGH_PEERS', 'the party has no guests to track files')
+    let decided: PintReply<'watch'>
+    try {
+      decided = await this.#call(primary, { op: 'watch', record, exclusive: true }, PintReplies.watch, signal)
+    } catch (err) {
+      throw new HousePartyError('ERR_NOT_ENOUGH_PEERS', `the primary tracker of ${JSON.stringify(record.name)} did not answer: ${(err as Error).message}`, {
+        details: { trackers: others.length + 1, reachable: 0 },
+      })
+    }
+    // A resend of a change the primary already took counts as won.
+    if (!decided.accepted && compareRecords(decided.current, record) !== 0) return { won: false, current: decided.current }
+    await Promise.allSettled(others.map((id) => this.#call(id, { op: 'watch', record }, PintReplies.watch, signal)))
+    return { won: true, current: record }
   }
 
   /** Every record of every guest, newest per name. Guests that do not answer are counted, not fatal. */

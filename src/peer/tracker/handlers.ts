@@ -7,7 +7,7 @@ type Req<T extends PintRequest['op']> = Extract<PintRequest, { op: T }>
 /** watchMyPint, tracker side. */
 export async function serveWatch(req: Req<'watch'>, channel: PintChannel, trackers: TrackerStore): Promise<void> {
   checkName(req.record.name)
-  const result = trackers.watch(req.record)
+  const result = trackers.watch(req.record, { exclusive: req.exclusive })
   await channel.reply({ ok: true, ...result })
 }
 

@@ -58,10 +58,19 @@ export class TrackerStore {
     return [...this.#records.values()]
   }
 
-  /** watchMyPint: keeps `record` if it supersedes the current one. */
-  watch(record: FileRecord): WatchResult {
+  /**
+   * watchMyPint: keeps `record` if it supersedes the current one. An
+   * `exclusive` change (this tracker decides it) must also be of a newer
+   * revision: two changes derived from the same revision tie, and the first
+   * to arrive wins instead of the one the tie-break prefers, so the loser
+   * learns it lost before it acts on the change (drops a moved fragment).
+   */
+  watch(record: FileRecord, options: { exclusive?: boolean } = {}): WatchResult {
     const current = this.#records.get(record.name)
-    if (current && compareRecords(record, current) <= 0) return { accepted: false, current, replaced: null }
+    const stale =
+      current &&
+      (compareRecords(record, current) <= 0 || (options.exclusive === true && record.version === current.version && record.revision <= current.revision))
+    if (current && stale) return { accepted: false, current, replaced: null }
     this.#records.set(record.name, record)
     this.#persist(record.name)
     return { accepted: true, current: record, replaced: current ?? null }

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import type { Roster } from '../../../src/peer/membership/index.ts'
+import { PintServer } from '../../../src/peer/net/index.ts'
+import type { FileRecord, Guest, GuestId } from '../../../src/peer/protocol/index.ts'
+import { serveWatch, serveWhere, TrackerClient, TrackerStore } from '../../../src/peer/tracker/index.ts'
+import { systemClock } from '../../../src/shared/clock.ts'
+import { silentLogger } from '../../../src/shared/logger.ts'
+
+const key = Buffer.from('a party key of some length')
+const dial = { key, clock: systemClock, connectTimeoutMs: 1000, idleTimeoutMs: 2000 }
+
+const base: FileRecord = {
+  name: 'raced',
+  version: '0000000000001-00000000',
+  revision: 3,
+  deleted: false,
+  size: 10,
+  hash: 'f'.repeat(64),
+  created: 1,
+  coding: { k: 2, m: 1, stripeBytes: 1024 * 1024 },
+  fragments: [
+    { index: 0, holder: '00000000000000aa', digest: 'a'.repeat(64) },
+    { index: 1, holder: '00000000000000bb', digest: 'b'.repeat(64) },
+    { index: 2, holder: '00000000000000cc', digest: 'c'.repeat(64) },
+  ],
+}
+
+/** Fragment `index` of `record` moved to `holder`, as the next revision. */
+function moved(record: FileRecord, index: number, holder: string): FileRecord {
+  return { ...record, revision: record.revision + 1, fragments: record.fragments.map((f) => (f.index === index ? { ...f, holder } : f)) }
+}
+
+describe('record changes decided by the primary tracker (real TCP, three replicas)', () => {
+  const ids = ['0000000000000001', '4000000000000000', '8000000000000000'] as GuestId[]
+  const stores: TrackerStore[] = []
+  const servers: PintServer[] = []
+  const guests: Guest[] = []
+  let dir = ''
+  let client: TrackerClient
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hp-change-'))
+    for (const id of ids) {
+      const store = new TrackerStore(join(dir, id), silentLogger())
+      await store.open()
+      const server = new PintServer({
+        key,
+        clock: systemClock,
+        logger: silentLogger(),
+        idleTimeoutMs: 2000,
+        onReject: () => {},
+        handler: async (req, channel) => {
+          if (req.op === 'watch') await serveWatch(req, channel, store)
+          else if (req.op === 'where') await serveWhere(req, channel, store)
+        },
+      })
+      await server.listen('127.0.0.1', 0)
+      stores.push(store)
+      servers.push(server)
+      guests.push({ id, address: `127.0.0.1:${server.port}`, apiPort: 0, since: 0 })
+    }
+    const roster: Roster = { selfId: ids[0], guests: () => guests, addressOf: (id) => guests.find((g) => g.id === id)?.address }
+    client = new TrackerClient(roster, dial, 3)
+  })
+  after(async () => {
+    await Promise.all(servers.map((s) => s.close()))
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  const replicas = (name: string): (FileRecord | undefined)[] => stores.map((s) => s.get(name))
+
+  it('of two changes from the same revision, the first to reach the primary wins, even against the tie-break', async () => {
+    await client.watch(base)
+    const one = moved(base, 0, '00000000000000dd')
+    const two = moved(base, 1, '00000000000000ee')
+    // Whichever the tie-break prefers goes second: a plain watch would let it replace the first.
+    const [first, second] = one.fragments.map((f) => f.holder).join() < two.fragments.map((f) => f.holder).join() ? [one, two] : [two, one]
+    const a = await client.change(first)
+    const b = await client.change(second)
+    assert.equal(a.won, true)
+    assert.equal(b.won, false, 'the second change learns it lost')
+    assert.deepEqual(b.current, first)
+    assert.deepEqual(replicas(base.name), [first, first, first], 'every replica keeps the winner, none the loser')
+    // Sent again (a lost reply), the winner still counts as won.
+    assert.equal((await client.change(first)).won, true)
+  })
+
+  it('when changes race, exactly one wins and every replica agrees on it', async () => {
+    for (let round = 0; round < 20; round++) {
+      const name = `raced/${round}`
+      const start = { ...base, name }
+      await client.watch(start)
+      // Sent in the tie-break's rising order, so arriving in order every one of them would supersede the last.
+      const changes = [moved(start, 2, '00000000000000d3'), moved(start, 1, '00000000000000d2'), moved(start, 0, '00000000000000d1')]
+      const outcomes = await Promise.all(changes.map((c) => client.change(c)))
+      const winners = outcomes.filter((o) => o.won)
+      assert.equal(winners.length, 1, `round ${round}: one winner`)
+      for (const o of outcomes) assert.deepEqual(o.current, winners[0]?.current)
+      assert.deepEqual(replicas(name), [winners[0]?.current, winners[0]?.current, winners[0]?.current])
+    }
+  })
+
+  it('a change to an older version or an older revision is refused; a newer version is always taken', async () => {
+    const name = 'versions'
+    await client.watch({ ...base, name })
+    assert.equal((await client.change({ ...base, name, revision: 2 })).won, false)
+    const newer = { ...base, name, version: '0000000000002-00000000', revision: 0 }
+    assert.equal((await client.change(newer)).won, true)
+    assert.equal((await client.change(moved({ ...base, name }, 0, '00000000000000dd'))).won, false, 'a move of the replaced version loses')
+  })
+})
