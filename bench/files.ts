@@ -8,9 +8,10 @@ import { cpus } from 'node:os'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { LocalParty } from '../src/cli/local-party.ts'
+import { PEER_V8_FLAGS } from '../src/shared/runtime.ts'
 import { fileUrl } from '../test/helpers/files.ts'
-import { metric, newParty, startParty } from '../test/helpers/party.ts'
-import { machine, median, today } from './lib.ts'
+import { guestsOf, metric, startParty } from '../test/helpers/party.ts'
+import { benchParty, machine, median, today } from './lib.ts'
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -78,6 +79,14 @@ async function getHash(api: string, name: string): Promise<string> {
   return h.digest('hex')
 }
 
+/** Whether the guest behind `api` holds a fragment of the current version of `name`. */
+async function holdsFragmentOf(api: string, name: string): Promise<boolean> {
+  const self = (await guestsOf(api)).self
+  const res = await fetch(`http://${api}/files`, { signal: AbortSignal.timeout(10_000) })
+  const { files } = (await res.json()) as { files: { name: string; holders: { guest: string }[] }[] }
+  return files.find((f) => f.name === name)?.holders.some((h) => h.guest === self) ?? false
+}
+
 /** CPU seconds (user + system) the peers have used so far, from /proc. */
 async function peersCpuSeconds(party: LocalParty, n: number): Promise<number> {
   let total = 0
@@ -106,7 +115,7 @@ async function peakRssMiB(party: LocalParty, n: number): Promise<number> {
 
 /** 1,000 files of mixed sizes: how evenly bytes and fragments land on the peers. */
 async function spread(peers: number): Promise<string> {
-  const { party, cleanup } = await newParty(peers)
+  const { party, cleanup } = await benchParty(peers)
   try {
     await startParty(party, peers)
     const blocks = [randomBytes(MiB)]
@@ -145,13 +154,14 @@ async function spread(peers: number): Promise<string> {
 export async function filesBench(): Promise<string> {
   const peers = 5
   const tcp = await loopbackGBps()
-  const { party, cleanup } = await newParty(peers, ['--log-level', 'warn'])
+  const { party, cleanup } = await benchParty(peers, ['--log-level', 'warn'])
   const blocks = Array.from({ length: 16 }, () => randomBytes(MiB))
   const want = expectedHash(GiB, blocks)
   const puts: number[] = []
   const gets: number[] = []
   const putCpu: number[] = []
   const putWall: number[] = []
+  const putLocal: boolean[] = []
   try {
     await startParty(party, peers)
     for (let r = 0; r < RUNS; r++) {
@@ -160,6 +170,7 @@ export async function filesBench(): Promise<string> {
       await put(party.peer(r % peers).api, 'bench/1GiB', GiB, blocks)
       const wall = (performance.now() - t0) / 1000
       puts.push(GiB / wall / 1e9)
+      putLocal.push(await holdsFragmentOf(party.peer(r % peers).api, 'bench/1GiB'))
       putWall.push(wall)
       putCpu.push((await peersCpuSeconds(party, peers)) - cpu0)
       t0 = performance.now()
@@ -188,9 +199,11 @@ A put takes 1 GiB over HTTP, hashes it (sha256) and codes it on the coordinator'
 previous run's version (whose 1.5 GiB of fragments are deleted); a get reads 1 GiB of data fragments (its own from disk), checks every chunk,
 hashes the file, and the client hashes it again. All ${peers} peers and the client share the two cores.
 CPU: a 1 GiB put costs the peers ${median(putCpu).toFixed(1)} CPU-seconds (user + system, median), so the two cores are ${((median(putCpu) / median(putWall) / cpus().length) * 100).toFixed(0)}% busy
-with peers alone during a put. The rest of the gap to loopback TCP is spent inside Node: its HTTP parser copies every body read into a fresh
-buffer (about 16 full garbage collections per 256 MiB on the coordinator), and every byte crosses the kernel twice more (HTTP in, fragments out).
-Runs: put ${puts.map((x) => x.toFixed(2)).join(', ')}; get ${gets.map((x) => x.toFixed(2)).join(', ')} GB/s.
+with peers alone during a put. The rest of the gap to loopback TCP is spent inside Node: its HTTP parser copies every 64 KiB body read into a
+fresh buffer, and every byte crosses the kernel twice more (HTTP in, fragments out). Peers run the compiled CLI with \`${PEER_V8_FLAGS.join(' ')}\`
+(src/shared/runtime.ts), which keeps those buffers from triggering a full garbage collection every few tens of MB.
+Runs: put ${puts.map((x, i) => `${x.toFixed(2)} (coordinator ${putLocal[i] ? 'holds a fragment' : 'holds none'})`).join(', ')}; get ${gets.map((x) => x.toFixed(2)).join(', ')} GB/s.
+Placement weighs what each peer holds, so the holders of a re-put file change from run to run; a coordinator holding none sends all 1.5 GiB over loopback.
 
 Peak RSS (VmHWM) of the busiest peer over all runs: **${rss.toFixed(0)} MiB** (target: under 300 MiB whatever the file size; memory holds a stripe or two per transfer).
 
@@ -210,7 +223,7 @@ export async function largeFileBench(): Promise<string> {
   const peers = 5
   const gib = Number(process.env.HOUSEPARTY_BENCH_LARGE_GIB ?? 10)
   const size = gib * GiB
-  const { party, cleanup } = await newParty(peers, ['--log-level', 'warn'])
+  const { party, cleanup } = await benchParty(peers, ['--log-level', 'warn'])
   const blocks = Array.from({ length: 16 }, () => randomBytes(MiB))
   try {
     await startParty(party, peers)
@@ -218,6 +231,7 @@ export async function largeFileBench(): Promise<string> {
     let t0 = performance.now()
     await put(party.peer(0).api, 'bench/large', size, blocks)
     const putSeconds = (performance.now() - t0) / 1000
+    const local = await holdsFragmentOf(party.peer(0).api, 'bench/large')
     t0 = performance.now()
     const got = await getHash(party.peer(1).api, 'bench/large')
     const getSeconds = (performance.now() - t0) / 1000
@@ -226,7 +240,8 @@ export async function largeFileBench(): Promise<string> {
     const row = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(' | ')
     return `## Large file: bounded memory
 
-${today()}, ${machine()}. One ${gib} GiB file put into peer 0 and read back from peer 1 of a local party of ${peers} (2+1, 1 MiB stripes), the client checking the sha256 of what it got (it matched).
+${today()}, ${machine()}. One ${gib} GiB file put into peer 0 (which ${local ? 'holds one of its fragments' : 'holds none of its fragments, so all three go over loopback'}) and read back
+from peer 1 of a local party of ${peers} (2+1, 1 MiB stripes), the client checking the sha256 of what it got (it matched). Peers run the compiled CLI.
 
 | | seconds | GB/s |
 |---|---|---|

@@ -1,5 +1,17 @@
+import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
+import type { LocalParty } from '../src/cli/local-party.ts'
+import { BUILT_CLI, newParty } from '../test/helpers/party.ts'
+
+/**
+ * A local party for a benchmark. Its peers run the compiled CLI, as users do
+ * (running the .ts sources adds type stripping, some 35 MB of RSS per peer).
+ */
+export function benchParty(peers: number, peerArgs: string[] = []): Promise<{ party: LocalParty; cleanup: () => Promise<void> }> {
+  if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} is missing: run npm run build (npm run bench does)`)
+  return newParty(peers, peerArgs, BUILT_CLI)
+}
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)

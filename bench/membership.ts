@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import type { LocalParty } from '../src/cli/local-party.ts'
-import { guestsOf, metric, newParty, startParty, waitForAgreement } from '../test/helpers/party.ts'
-import { machine, median, today } from './lib.ts'
+import { guestsOf, metric, startParty, waitForAgreement } from '../test/helpers/party.ts'
+import { benchParty, machine, median, today } from './lib.ts'
 
 interface RunResult {
   formMs: number
@@ -33,7 +33,7 @@ async function killAndTime(party: LocalParty, victim: number, alive: number[]): 
 }
 
 async function oneRun(n: number): Promise<RunResult> {
-  const { party, cleanup } = await newParty(n)
+  const { party, cleanup } = await benchParty(n)
   try {
     const t0 = performance.now()
     await startParty(party, n, 60_000)
@@ -54,7 +54,7 @@ async function oneRun(n: number): Promise<RunResult> {
 }
 
 async function underLoad(): Promise<{ suspicions: number; removals: number; burnMs: number }> {
-  const { party, cleanup } = await newParty(10)
+  const { party, cleanup } = await benchParty(10)
   try {
     await startParty(party, 10, 60_000)
     const burnMs = 15_000

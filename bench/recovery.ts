@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { guestsOf, metric, newParty, partyHealth, sumMetric, waitForAgreement } from '../test/helpers/party.ts'
+import { guestsOf, metric, partyHealth, sumMetric, waitForAgreement } from '../test/helpers/party.ts'
 import { waitFor } from '../test/helpers/wait.ts'
 import { loopbackGBps, put } from './files.ts'
-import { machine, median, today } from './lib.ts'
+import { benchParty, machine, median, today } from './lib.ts'
 
 const MiB = 1024 * 1024
 const RUNS = 3
@@ -25,7 +25,7 @@ async function fullyRedundant(api: string): Promise<boolean> {
 
 /** One run: 1 GiB in 16 files on 6 peers, SIGKILL one, time the death and the rebuild. */
 async function once(blocks: Buffer[]): Promise<Run> {
-  const { party, cleanup } = await newParty(PEERS, ['--log-level', 'warn', '--recovery-bytes-per-sec', '0', '--census-interval-ms', '5000'])
+  const { party, cleanup } = await benchParty(PEERS, ['--log-level', 'warn', '--recovery-bytes-per-sec', '0', '--census-interval-ms', '5000'])
   try {
     const all = [...Array(PEERS).keys()]
     await Promise.all(all.map((i) => party.start(i, i === 0 ? [] : [0])))

@@ -4,6 +4,7 @@ import { createWriteStream, existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { HousePartyError } from '../shared/errors.ts'
+import { missingPeerFlags } from '../shared/runtime.ts'
 import { newPartyKey } from './commands/keygen.ts'
 
 export interface LocalPeer {
@@ -35,7 +36,15 @@ export interface LocalPartyOptions {
  * peer run CODE instead of the CLI).
  */
 function inheritedNodeFlags(): string[] {
-  return process.execArgv.filter((a) => /^--(no-)?(experimental-[a-z-]+|warnings|enable-source-maps|max-old-space-size=\d+)(=.*)?$/.test(a))
+  return process.execArgv.filter((a) =>
+    /^--(no-)?(experimental-[a-z-]+|warnings|enable-source-maps|max-old-space-size=\d+|initial-heap-size=\d+)(=.*)?$/.test(a),
+  )
+}
+
+/** The flags each peer runs with: inherited ones first, then the peer's own V8 flags this process did not set. */
+function peerNodeFlags(): string[] {
+  const inherited = inheritedNodeFlags()
+  return [...inherited, ...missingPeerFlags(inherited)]
 }
 
 /** The port scheme of a local party: peer i listens on base+i, its API on base+80+i. */
@@ -93,7 +102,7 @@ export class LocalParty {
     const cli = this.#o.cli ?? process.argv[1] ?? ''
     const doors = join.map((j) => `${this.#host}:${this.peer(j).port}`)
     const args = [
-      ...inheritedNodeFlags(),
+      ...peerNodeFlags(),
       cli,
       'peer',
       '--host',

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-heap-size=128
 import { Command } from 'commander'
 import { isHousePartyError } from '../shared/errors.ts'
 import { registerFileCommands } from './commands/files.ts'

@@ -9,6 +9,8 @@ import type { PartyHealth } from '../../src/peer/recovery/index.ts'
 import { FatalWait, waitFor } from './wait.ts'
 
 export const CLI = resolve(import.meta.dirname, '../../src/cli/main.ts')
+/** The compiled CLI (`npm run build`), as installed from npm or in the image: benchmarks run peers from it. */
+export const BUILT_CLI = resolve(import.meta.dirname, '../../dist/cli/main.js')
 
 export interface GuestsReply {
   self: string | null
@@ -42,9 +44,9 @@ export async function freeBasePort(peers: number): Promise<number> {
   throw new Error('no free port block found')
 }
 
-export async function newParty(peers: number, peerArgs: string[] = []): Promise<{ party: LocalParty; cleanup: () => Promise<void> }> {
+export async function newParty(peers: number, peerArgs: string[] = [], cli = CLI): Promise<{ party: LocalParty; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'houseparty-test-'))
-  const party = new LocalParty({ dir, basePort: await freeBasePort(peers), cli: CLI, peerArgs: ['--log-level', 'info', ...peerArgs] })
+  const party = new LocalParty({ dir, basePort: await freeBasePort(peers), cli, peerArgs: ['--log-level', 'info', ...peerArgs] })
   await party.prepare()
   return {
     party,

@@ -2,6 +2,7 @@ import { type Command, Option } from 'commander'
 import { Peer } from '../../peer/peer.ts'
 import { PEER_SETTINGS, type RawSettings, resolvePeerConfig } from '../../shared/config.ts'
 import { createLogger } from '../../shared/logger.ts'
+import { missingPeerFlags } from '../../shared/runtime.ts'
 
 /** `houseparty peer`: runs one guest in the foreground until SIGTERM/SIGINT. */
 export function registerPeerCommand(program: Command): void {
@@ -24,6 +25,10 @@ export function registerPeerCommand(program: Command): void {
     const config = resolvePeerConfig(flags)
     const logger = createLogger({ level: config.logLevel, pretty: config.logPretty })
     const peer = new Peer(config, logger)
+    const missing = missingPeerFlags()
+    if (missing.length > 0) {
+      logger.warn({ missing }, 'node was started without the flags a peer runs best with; puts and gets cost more CPU (README: Runtime)')
+    }
     installSignalHandlers(peer)
     process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'))
     await peer.start()

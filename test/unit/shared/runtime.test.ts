@@ -1,0 +1,18 @@
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { describe, it } from 'node:test'
+import { missingPeerFlags, PEER_V8_FLAGS } from '../../../src/shared/runtime.ts'
+
+describe('peer V8 flags', () => {
+  it('the houseparty shebang starts node with every one of them', async () => {
+    const [shebang] = (await readFile(new URL('../../../src/cli/main.ts', import.meta.url), 'utf8')).split('\n')
+    assert.match(shebang ?? '', /^#!\/usr\/bin\/env -S node /)
+    assert.deepEqual(missingPeerFlags(shebang?.split(' ').slice(3)), [])
+  })
+
+  it('names the flags a process lacks, whatever value or spelling it gave', () => {
+    assert.deepEqual(missingPeerFlags([]), [...PEER_V8_FLAGS])
+    assert.deepEqual(missingPeerFlags(['--initial-heap-size=512']), [])
+    assert.deepEqual(missingPeerFlags(['--initial_heap_size=64', '--enable-source-maps']), [])
+  })
+})
