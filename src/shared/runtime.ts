@@ -1,8 +1,7 @@
 /**
  * V8 flags a peer runs with. They can only be given on the node command
  * line (not in NODE_OPTIONS, not at run time), so every launcher passes
- * them: the `houseparty` shebang, `houseparty party` for its peers, and the
- * container image.
+ * them: the `houseparty` shebang, and `houseparty party` for its peers.
  *
  * --initial-heap-size: a peer's JavaScript heap is small (about 20 MB) while
  * it moves hundreds of MB/s through buffers. V8 counts those buffers against

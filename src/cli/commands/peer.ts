@@ -27,7 +27,7 @@ export function registerPeerCommand(program: Command): void {
     const peer = new Peer(config, logger)
     const missing = missingPeerFlags()
     if (missing.length > 0) {
-      logger.warn({ missing }, 'node was started without the flags a peer runs best with; puts and gets cost more CPU (README: Runtime)')
+      logger.warn({ missing }, 'node was started without the flags a peer runs best with; puts and gets cost more CPU (see the README, Two commands)')
     }
     installSignalHandlers(peer)
     process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'))

@@ -48,10 +48,15 @@ export async function drain(o: DrainOptions): Promise<DrainResult> {
   // Passes until nothing new turns up: a fragment whose transfer here began
   // before draining did lands after the first listing.
   const seen = new Set<string>()
-  for (;;) {
-    const queue = store.list().filter((held) => !seen.has(fragmentKey(held.name, held.version, held.index)))
-    if (queue.length === 0 || others.length === 0 || signal.aborted) break
-    for (const held of queue) seen.add(fragmentKey(held.name, held.version, held.index))
+  const unseen = (held: HeldFragment): boolean => {
+    const key = fragmentKey(held.name, held.version, held.index)
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  }
+  while (others.length > 0 && !signal.aborted) {
+    const queue = store.list().filter(unseen)
+    if (queue.length === 0) break
     const worker = async (): Promise<void> => {
       for (let held = queue.shift(); held && !signal.aborted; held = queue.shift()) {
         if (await moveAway(o, held, others)) moved++

@@ -2,6 +2,7 @@ import { HousePartyError } from '../../shared/errors.ts'
 import type { Throttle } from '../../shared/throttle.ts'
 import { dropFragments, type FilesContext, openSink, openSource, rebuildFragments } from '../files/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
+import type { Decided } from '../tracker/index.ts'
 import type { FragmentSink } from '../transfer/index.ts'
 
 export interface RepairOptions {
@@ -69,7 +70,7 @@ export async function moveFragment(ctx: FilesContext, record: FileRecord, index:
 
 /** watchMyPint for a repaired or moved record, decided by the primary tracker; if another change won, the fragments we just stored are dropped. */
 async function publish(ctx: FilesContext, next: FileRecord, added: readonly FragmentRef[], signal?: AbortSignal): Promise<Recorded> {
-  let decided: Awaited<ReturnType<FilesContext['trackers']['change']>>
+  let decided: Decided
   try {
     decided = await ctx.trackers.change(next, signal)
   } catch (err) {

@@ -67,10 +67,7 @@ export class TrackerStore {
    */
   watch(record: FileRecord, options: { exclusive?: boolean } = {}): WatchResult {
     const current = this.#records.get(record.name)
-    const stale =
-      current &&
-      (compareRecords(record, current) <= 0 || (options.exclusive === true && record.version === current.version && record.revision <= current.revision))
-    if (current && stale) return { accepted: false, current, replaced: null }
+    if (current && !supersedes(record, current, options.exclusive === true)) return { accepted: false, current, replaced: null }
     this.#records.set(record.name, record)
     this.#persist(record.name)
     return { accepted: true, current: record, replaced: current ?? null }
@@ -111,4 +108,10 @@ export class TrackerStore {
       this.#log.warn({ err: (err as Error).message, name }, 'could not persist a tracker record')
     }
   }
+}
+
+/** Whether `record` replaces `current`; an exclusive change of the same version must also be of a higher revision. */
+function supersedes(record: FileRecord, current: FileRecord, exclusive: boolean): boolean {
+  if (compareRecords(record, current) <= 0) return false
+  return !exclusive || record.version !== current.version || record.revision > current.revision
 }

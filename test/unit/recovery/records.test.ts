@@ -1,23 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { FileRecord } from '../../../src/peer/protocol/index.ts'
 import { compareRecords, newestRecord } from '../../../src/peer/tracker/index.ts'
+import { aRecord, moved } from '../../helpers/records.ts'
 
-const base: FileRecord = {
-  name: 'a',
-  version: '0000000000001-00000000',
-  revision: 1,
-  deleted: false,
-  size: 10,
-  hash: 'f'.repeat(64),
-  created: 1,
-  coding: { k: 2, m: 1, stripeBytes: 1024 * 1024 },
-  fragments: [
-    { index: 0, holder: '00000000000000aa', digest: 'a'.repeat(64) },
-    { index: 1, holder: '00000000000000bb', digest: 'b'.repeat(64) },
-    { index: 2, holder: '00000000000000cc', digest: 'c'.repeat(64) },
-  ],
-}
+const base = aRecord()
 
 describe('compareRecords', () => {
   it('orders by version, then revision', () => {
@@ -27,8 +13,8 @@ describe('compareRecords', () => {
   })
 
   it('breaks a tie between two repairs of the same revision the same way everywhere', () => {
-    const one = { ...base, revision: 2, fragments: base.fragments.map((f) => (f.index === 2 ? { ...f, holder: '00000000000000dd' } : f)) }
-    const two = { ...base, revision: 2, fragments: base.fragments.map((f) => (f.index === 2 ? { ...f, holder: '00000000000000ee' } : f)) }
+    const one = moved(base, 2, '00000000000000dd')
+    const two = moved(base, 2, '00000000000000ee')
     assert.ok(compareRecords(one, two) !== 0)
     assert.equal(Math.sign(compareRecords(one, two)), -Math.sign(compareRecords(two, one)))
     // Whatever order replicas hear them in, they keep the same one.

@@ -9,30 +9,12 @@ import type { FileRecord, Guest, GuestId } from '../../../src/peer/protocol/inde
 import { serveWatch, serveWhere, TrackerClient, TrackerStore } from '../../../src/peer/tracker/index.ts'
 import { systemClock } from '../../../src/shared/clock.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
+import { aRecord, moved } from '../../helpers/records.ts'
 
 const key = Buffer.from('a party key of some length')
 const dial = { key, clock: systemClock, connectTimeoutMs: 1000, idleTimeoutMs: 2000 }
 
-const base: FileRecord = {
-  name: 'raced',
-  version: '0000000000001-00000000',
-  revision: 3,
-  deleted: false,
-  size: 10,
-  hash: 'f'.repeat(64),
-  created: 1,
-  coding: { k: 2, m: 1, stripeBytes: 1024 * 1024 },
-  fragments: [
-    { index: 0, holder: '00000000000000aa', digest: 'a'.repeat(64) },
-    { index: 1, holder: '00000000000000bb', digest: 'b'.repeat(64) },
-    { index: 2, holder: '00000000000000cc', digest: 'c'.repeat(64) },
-  ],
-}
-
-/** Fragment `index` of `record` moved to `holder`, as the next revision. */
-function moved(record: FileRecord, index: number, holder: string): FileRecord {
-  return { ...record, revision: record.revision + 1, fragments: record.fragments.map((f) => (f.index === index ? { ...f, holder } : f)) }
-}
+const base = aRecord({ name: 'raced', revision: 3 })
 
 describe('record changes decided by the primary tracker (real TCP, three replicas)', () => {
   const ids = ['0000000000000001', '4000000000000000', '8000000000000000'] as GuestId[]

@@ -1,0 +1,26 @@
+import type { FileRecord } from '../../src/peer/protocol/index.ts'
+
+/** A tracker record of a small 2+1 file on three guests; `overrides` change any field. */
+export function aRecord(overrides: Partial<FileRecord> = {}): FileRecord {
+  return {
+    name: 'a',
+    version: '0000000000001-00000000',
+    revision: 1,
+    deleted: false,
+    size: 10,
+    hash: 'f'.repeat(64),
+    created: 1,
+    coding: { k: 2, m: 1, stripeBytes: 1024 * 1024 },
+    fragments: [
+      { index: 0, holder: '00000000000000aa', digest: 'a'.repeat(64) },
+      { index: 1, holder: '00000000000000bb', digest: 'b'.repeat(64) },
+      { index: 2, holder: '00000000000000cc', digest: 'c'.repeat(64) },
+    ],
+    ...overrides,
+  }
+}
+
+/** Fragment `index` of `record` moved to `holder`, as the next revision. */
+export function moved(record: FileRecord, index: number, holder: string): FileRecord {
+  return { ...record, revision: record.revision + 1, fragments: record.fragments.map((f) => (f.index === index ? { ...f, holder } : f)) }
+}
