@@ -1,6 +1,8 @@
-import { spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { cpus, loadavg } from 'node:os'
 import type { LocalParty } from '../src/cli/local-party.ts'
-import { guestsOf, metric, startParty, waitForAgreement } from '../test/helpers/party.ts'
+import { bytesOf, getBytes, putBytes, sha256 } from '../test/helpers/files.ts'
+import { guestsOf, metric, startParty, sumMetric, waitForAgreement } from '../test/helpers/party.ts'
 import { benchParty, machine, median, today } from './lib.ts'
 
 interface RunResult {
@@ -53,23 +55,99 @@ async function oneRun(n: number): Promise<RunResult> {
   }
 }
 
-async function underLoad(): Promise<{ suspicions: number; removals: number; burnMs: number }> {
-  const { party, cleanup } = await benchParty(10)
+interface LoadResult {
+  minutes: number
+  peers: number
+  burners: number
+  load: { min: number; median: number; max: number }
+  ops: number
+  bad: number
+  events: Record<string, number>
+  worstLagMs: number
+  detectUnderLoadMs: number
+}
+
+const LOAD_EVENTS = [
+  'vote_dead',
+  'guest_removed',
+  'suspected',
+  'vote_alive',
+  'vote_inconclusive',
+  'vote_abstained',
+  'removal_refuted',
+  'pause_detected',
+] as const
+
+/**
+ * False deaths under heavy load: 8 peers with put/get traffic beside four
+ * busy-spinning processes per core, for HOUSEPARTY_BENCH_LOAD_MINUTES
+ * (default 10). Counts guests voted dead while every peer was alive, then,
+ * still under load, SIGKILLs one to show detection slows but works.
+ */
+async function falseDeathsUnderLoad(): Promise<LoadResult> {
+  const minutes = Number(process.env.HOUSEPARTY_BENCH_LOAD_MINUTES ?? 10)
+  const peers = 8
+  const { party, cleanup } = await benchParty(peers)
+  const burners: ChildProcess[] = []
   try {
-    await startParty(party, 10, 60_000)
-    const burnMs = 15_000
-    const burners = Array.from({ length: 4 }, () =>
-      spawn(process.execPath, ['-e', `const e = Date.now() + ${burnMs}; while (Date.now() < e) Math.sqrt(Math.random())`], { stdio: 'ignore' }),
-    )
-    await Promise.all(burners.map((b) => new Promise((r) => b.once('exit', r))))
-    let suspicions = 0
-    let removals = 0
-    for (const p of party.peers) {
-      suspicions += await metric(p.api, 'houseparty_membership_events_total', 'event="suspected"')
-      removals += await metric(p.api, 'houseparty_membership_events_total', 'event="vote_dead"')
+    await startParty(party, peers, 60_000)
+    const all = [...Array(peers).keys()]
+    for (let i = 0; i < 4 * cpus().length; i++) burners.push(spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }))
+    const end = Date.now() + minutes * 60_000
+    const loads: number[] = []
+    let worstLagMs = 0
+    let ops = 0
+    let bad = 0
+    const sampler = (async () => {
+      while (Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 10_000))
+        loads.push(loadavg()[0] ?? 0)
+        for (const i of all) worstLagMs = Math.max(worstLagMs, 1000 * (await metric(party.peer(i).api, 'houseparty_event_loop_lag_seconds').catch(() => 0)))
+      }
+    })()
+    // Two clients putting and reading back files of up to 4 MiB, each read checked by sha256.
+    const client = async (c: number): Promise<void> => {
+      for (let n = 0; Date.now() < end; n++) {
+        const data = bytesOf(64 * 1024 + ((n * 7919) % (4 * 1024 * 1024)), c * 100_000 + n)
+        const name = `load/${c}/${n % 20}`
+        try {
+          const put = await putBytes(party.peer((c + n) % peers).api, name, data)
+          const got = put.status === 201 ? await getBytes(party.peer((c + n + 3) % peers).api, name) : undefined
+          if (got?.status !== 200 || sha256(got.body) !== sha256(data)) bad++
+          ops += 2
+        } catch {
+          bad++
+        }
+      }
     }
-    return { suspicions, removals, burnMs }
+    await Promise.all([client(0), client(1), sampler])
+    const events: Record<string, number> = {}
+    for (const e of LOAD_EVENTS) events[e] = await sumMetric(party, all, 'houseparty_membership_events_total', `event="${e}"`)
+    // Still under load: a real death is still found, only later.
+    const victim = 5
+    const t0 = performance.now()
+    party.signal(victim, 'SIGKILL')
+    await waitForAgreement(
+      party,
+      all.filter((i) => i !== victim),
+      peers - 1,
+      120_000,
+    )
+    const detectUnderLoadMs = performance.now() - t0
+    const sorted = [...loads].sort((a, b) => a - b)
+    return {
+      minutes,
+      peers,
+      burners: burners.length,
+      load: { min: sorted[0] ?? 0, median: median(loads), max: sorted.at(-1) ?? 0 },
+      ops,
+      bad,
+      events,
+      worstLagMs,
+      detectUnderLoadMs,
+    }
   } finally {
+    for (const b of burners) b.kill('SIGKILL')
     await cleanup()
   }
 }
@@ -87,7 +165,8 @@ export async function membershipBench(runs = 3): Promise<string> {
       `| ${n} | ${f(median(results.map((r) => r.formMs)))} | ${Math.round(median(results.flatMap((r) => r.joinProtocolMs)))} ms | ${Math.round(Math.max(...results.flatMap((r) => r.joinProtocolMs)))} ms | ${f(median(results.map((r) => r.detectMs)))} | ${f(Math.max(...results.map((r) => r.detectMs)))} | ${f(median(results.map((r) => r.coordinatorDetectMs)))} |`,
     )
   }
-  const load = await underLoad()
+  const load = await falseDeathsUnderLoad()
+  const e = load.events
   return `## Membership (${today()})
 
 Machine: ${machine()}. Default timings (ping every 200 ms, suspect after 1 s of silence, 450 ms vote).
@@ -98,6 +177,16 @@ Medians of ${runs} runs per size. All peers are started at the same moment and j
 ${rows.join('\n')}
 
 "Party formed" includes starting every Node process on 2 cores; "join protocol" is from a peer's own 'peer started' log line to its admission.
-Under load: 10 peers and 4 CPU-burning processes on 2 cores for ${load.burnMs / 1000} s: ${load.suspicions} suspicions, ${load.removals} peers voted dead.
+
+### False deaths under load
+
+${load.peers} peers with put/get traffic (two clients, files up to 4 MiB, every read checked by sha256) beside ${load.burners} busy-spinning
+processes (four per core), for ${load.minutes} minutes. Load average (1 min) sampled every 10 s: min ${load.load.min.toFixed(1)}, median ${load.load.median.toFixed(1)}, max ${load.load.max.toFixed(1)}.
+
+| deaths declared / minutes under load | guests removed | suspicions | voted alive | inconclusive | abstentions | removals refuted | pauses detected | worst event-loop lag a peer reported | puts and gets (failed) |
+|---|---|---|---|---|---|---|---|---|---|
+| ${e.vote_dead} / ${load.minutes} | ${e.guest_removed} | ${e.suspected} | ${e.vote_alive} | ${e.vote_inconclusive} | ${e.vote_abstained} | ${e.removal_refuted} | ${e.pause_detected} | ${load.worstLagMs.toFixed(0)} ms | ${load.ops} (${load.bad}) |
+
+Still under that load, a peer SIGKILLed at the end was removed from every survivor's list ${(load.detectUnderLoadMs / 1000).toFixed(1)} s later (idle: the table above).
 `
 }

@@ -2,11 +2,13 @@ import { codecBench } from './codec.ts'
 import { filesBench, largeFileBench } from './files.ts'
 import { writeSection } from './lib.ts'
 import { membershipBench } from './membership.ts'
+import { membershipScaleBench } from './membership-scale.ts'
 import { recoveryBench } from './recovery.ts'
 
 /** npm run bench [-- suite...]: runs the suites and rewrites their sections of BENCHMARKS.md. */
 const suites: Record<string, () => Promise<string>> = {
   membership: () => membershipBench(),
+  'membership-scale': () => membershipScaleBench(),
   codec: () => codecBench(),
   files: () => filesBench(),
   large: () => largeFileBench(),

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs'
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
-import { basename, join } from 'node:path'
+import { mkdir, stat } from 'node:fs/promises'
+import { basename } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { type Clock, systemClock } from '../shared/clock.ts'
 import type { PeerConfig } from '../shared/config.ts'
@@ -9,10 +9,11 @@ import type { Logger } from '../shared/logger.ts'
 import { createApi } from './api/index.ts'
 import { primaryAddress, resolveDoors } from './doors.ts'
 import { FileService, type FilesContext, type PutResult } from './files/index.ts'
-import { FailureDetector, Membership, rosterOf } from './membership/index.ts'
+import { type Identity, loadIdentity } from './identity/index.ts'
+import { Membership, MembershipFile, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
 import { type DatagramTransport, type DialOptions, joinAddress, Messenger, type PintChannel, PintServer, UdpTransport } from './net/index.ts'
-import { GuestId, type PintRequest } from './protocol/index.ts'
+import type { PintRequest } from './protocol/index.ts'
 import { Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
 import { FragmentStore } from './store/index.ts'
 import { serveList, serveSync, serveWatch, serveWhere, TrackerClient, TrackerStore } from './tracker/index.ts'
@@ -31,17 +32,17 @@ const INSECURE_KEY = Buffer.alloc(0)
  * two, and a burst of puts must not all pick the same emptiest guest).
  */
 class LoadEstimate {
-  readonly #detector: FailureDetector
+  readonly #membership: Membership
   readonly #clock: Clock
   readonly #recent: { id: string; bytes: number; at: number }[] = []
 
-  constructor(detector: FailureDetector, clock: Clock) {
-    this.#detector = detector
+  constructor(membership: Membership, clock: Clock) {
+    this.#membership = membership
     this.#clock = clock
   }
 
   held(id: string): number | undefined {
-    const reported = this.#detector.heldBytes(id)
+    const reported = this.#membership.heldBytes(id)
     if (reported === undefined) return undefined
     const since = this.#clock.now() - 2_000
     while (this.#recent.length > 0 && (this.#recent[0]?.at ?? 0) < since) this.#recent.shift()
@@ -61,8 +62,8 @@ export class Peer {
   readonly config: PeerConfig
   readonly log: Logger
   readonly metrics: PeerMetrics
+  readonly identity: Identity
   readonly membership: Membership
-  readonly detector: FailureDetector
   readonly store: FragmentStore
   readonly trackers: TrackerStore
   readonly files: FileService
@@ -75,13 +76,29 @@ export class Peer {
   #api: FastifyInstance | undefined
   #apiPort = 0
 
-  constructor(config: PeerConfig, logger: Logger, deps: PeerDeps = {}) {
+  /**
+   * Opens a peer on its data dir: its identity is loaded (or made and saved)
+   * there before anything else, so it keeps one place on the ring for life.
+   */
+  static async open(config: PeerConfig, logger: Logger, deps: PeerDeps = {}): Promise<Peer> {
+    await mkdir(config.dataDir, { recursive: true })
+    const identity = await loadIdentity(config.dataDir)
+    logger.info({ id: identity.id, incarnation: identity.incarnation, fresh: identity.fresh }, identity.fresh ? 'new identity made' : 'identity loaded')
+    return new Peer(config, logger.child({ guest: identity.id }), identity, deps)
+  }
+
+  constructor(config: PeerConfig, logger: Logger, identity: Identity, deps: PeerDeps = {}) {
     this.config = config
     this.log = logger
+    this.identity = identity
     const clock = deps.clock ?? systemClock
     this.store = new FragmentStore(config.dataDir, logger.child({ component: 'store' }))
     this.trackers = new TrackerStore(config.dataDir, logger.child({ component: 'tracker' }))
-    this.metrics = createPeerMetrics(undefined, { store: () => this.store.stats(), trackedFiles: () => this.trackers.list().length })
+    this.metrics = createPeerMetrics(undefined, {
+      store: () => this.store.stats(),
+      trackedFiles: () => this.trackers.list().length,
+      lagMs: () => this.membership.lag(),
+    })
     this.#advertiseHost = config.advertiseHost || (config.host === '0.0.0.0' || config.host === '::' ? primaryAddress() : config.host)
     this.#transport = deps.transport ?? new UdpTransport(config.host, config.port, (err) => logger.debug({ err: err.message }, 'udp send failed'))
     const messenger = new Messenger({
@@ -96,8 +113,7 @@ export class Peer {
       },
     })
     this.membership = new Membership({
-      address: joinAddress(this.#advertiseHost, config.port),
-      apiPort: config.apiPort,
+      self: { id: identity.id, incarnation: identity.incarnation, address: joinAddress(this.#advertiseHost, config.port), apiPort: config.apiPort },
       join: config.join,
       foundIfAlone: config.foundIfAlone,
       timings: config.membership,
@@ -105,18 +121,11 @@ export class Peer {
       clock,
       logger: logger.child({ component: 'membership' }),
       resolveDoors: (doors) => resolveDoors(doors, { host: this.#advertiseHost, port: config.port }),
-      onEvent: (event) => this.metrics.membershipEvents.inc({ event }),
-      onIdChosen: (id) => void this.#saveId(id),
-    })
-    this.detector = new FailureDetector({
-      membership: this.membership,
-      messenger,
-      clock,
-      timings: config.membership,
-      logger: logger.child({ component: 'detector' }),
-      onEvent: (event) => this.metrics.membershipEvents.inc({ event }),
-      onDeathDeclared: (_id, silentForMs) => this.metrics.deathDetection.observe(silentForMs / 1000),
       heldBytes: () => this.store.bytes,
+      state: new MembershipFile(config.dataDir),
+      onEvent: (event) => this.metrics.membershipEvents.inc({ event }),
+      onDeathDeclared: (_id, silentMs) => this.metrics.deathDetection.observe(silentMs / 1000),
+      onUnexpected: () => this.metrics.datagramsDropped.inc({ reason: 'unexpected' }),
     })
     const key = config.key ?? INSECURE_KEY
     const dial: DialOptions = { key, clock, connectTimeoutMs: config.transfer.connectTimeoutMs, idleTimeoutMs: config.transfer.idleTimeoutMs }
@@ -127,7 +136,7 @@ export class Peer {
       trackers: new TrackerClient(roster, dial, config.trackerReplicas),
       coding: config.coding,
       clock,
-      load: new LoadEstimate(this.detector, clock),
+      load: new LoadEstimate(this.membership, clock),
       store: this.store,
       log: logger.child({ component: 'files' }),
       events: {
@@ -158,6 +167,7 @@ export class Peer {
         moved: (reason) => this.metrics.fragmentsMoved.inc({ reason }),
         orphanDropped: () => this.metrics.orphansDropped.inc(),
         recordRebuilt: () => this.metrics.recordsRebuilt.inc(),
+        readopted: () => this.metrics.fragmentsReadopted.inc(),
         health: (degraded, lost) => {
           this.metrics.filesDegraded.set(degraded)
           this.metrics.filesLost.set(lost)
@@ -182,8 +192,9 @@ export class Peer {
       handler: (req, channel) => this.#serve(req, channel),
       onReject: (reason) => this.metrics.tcpRejected.inc({ reason }),
     })
-    this.membership.onViewChange(({ after }) => {
-      this.caretaker.viewChanged()
+    this.membership.onViewChange((change) => {
+      const { after } = change
+      this.caretaker.viewChanged(change)
       this.metrics.guests.set(after.guests.length)
       this.metrics.epoch.set(after.epoch)
       this.metrics.admitted.set(after.guests.length > 0 ? 1 : 0)
@@ -197,7 +208,6 @@ export class Peer {
   async start(): Promise<void> {
     const c = this.config
     if (c.insecure) this.log.warn('running without a party key (--insecure): anyone who reaches these ports can join and read data')
-    await mkdir(c.dataDir, { recursive: true })
     const { fragments, cleaned } = await this.store.open()
     const records = await this.trackers.open()
     this.log.info({ fragments, cleaned, records }, 'store opened')
@@ -209,17 +219,25 @@ export class Peer {
       membership: this.membership,
       metrics: this.metrics,
       logger: this.log.child({ component: 'api' }),
-      files: { files: this.files, apiToken: c.apiToken },
+      files: { files: this.files, apiToken: c.apiToken, admitted: () => this.membership.isGuest },
       partyHealth: (signal) => partyHealth(this.files.context, signal),
     })
     await this.#api.listen({ host: c.apiHost, port: c.apiPort })
     const addr = this.#api.server.address()
     this.#apiPort = typeof addr === 'object' && addr ? addr.port : c.apiPort
-    this.membership.start(await this.loadId())
-    this.detector.start()
+    this.membership.start()
     this.caretaker.start()
     this.scrubber.start()
-    this.log.info({ address: this.membership.address, api: joinAddress(c.apiHost, this.#apiPort), join: c.join }, 'peer started')
+    this.log.info(
+      {
+        id: this.identity.id,
+        incarnation: this.identity.incarnation,
+        address: this.membership.address,
+        api: joinAddress(c.apiHost, this.#apiPort),
+        join: c.join,
+      },
+      'peer started',
+    )
   }
 
   /** Waits until admitted to the party. */
@@ -245,7 +263,7 @@ export class Peer {
           throttle: this.caretaker.throttle,
           signal: AbortSignal.any([AbortSignal.timeout(this.config.leaveGraceMs), this.#stopping.signal]),
           moved: () => this.metrics.fragmentsMoved.inc({ reason: 'leave' }),
-          handOffRecords: (others) => this.caretaker.handOff(this.membership.id as GuestId, others, AbortSignal.timeout(5_000)),
+          handOffRecords: (others) => this.caretaker.handOff(this.membership.id, others, AbortSignal.timeout(5_000)),
         })
         this.log.info({ ...result, seconds: (performance.now() - started) / 1000 }, 'handoff before leaving done')
       } catch (err) {
@@ -261,7 +279,6 @@ export class Peer {
     this.#stopping.abort()
     this.caretaker.stop()
     this.scrubber.stop()
-    this.detector.stop()
     this.membership.stop()
     await this.#api?.close()
     await this.#pint.close()
@@ -325,25 +342,6 @@ export class Peer {
         return serveList(channel, this.trackers)
       case 'sync':
         return serveSync(req, channel, this.trackers)
-    }
-  }
-
-  async loadId(): Promise<string | undefined> {
-    try {
-      const id = (await readFile(join(this.config.dataDir, 'peer-id'), 'utf8')).trim()
-      return GuestId.safeParse(id).success ? id : undefined
-    } catch {
-      return undefined
-    }
-  }
-
-  async #saveId(id: string): Promise<void> {
-    try {
-      const file = join(this.config.dataDir, 'peer-id')
-      await writeFile(`${file}.tmp`, `${id}\n`)
-      await rename(`${file}.tmp`, file)
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'could not save peer id')
     }
   }
 }

@@ -31,6 +31,7 @@ export interface PeerConfig {
     concurrency: number
     bytesPerSecond: number
     rebalanceMoves: number
+    rebuildDelayMs: number
   }
   scrub: { intervalMs: number; bytesPerSecond: number }
   leaveGraceMs: number
@@ -265,6 +266,15 @@ export const PEER_SETTINGS: SettingSpec[] = [
     kind: 'int',
     default: 8,
     description: 'Fragments each guest may move per census from the fullest guests to the emptiest, e.g. to a guest that just joined (0: never).',
+  },
+  {
+    key: 'recovery.rebuildDelayMs',
+    flag: '--rebuild-delay-ms',
+    env: 'HOUSEPARTY_REBUILD_DELAY_MS',
+    kind: 'int',
+    default: 60000,
+    description:
+      'How long the fragments of a guest voted dead wait before they are rebuilt elsewhere. A paused or restarted peer (same data dir, kept identity) that returns within it costs no rebuild; a guest that left on purpose is rebuilt at once (0: always at once).',
   },
   {
     key: 'scrub.intervalMs',

@@ -18,7 +18,7 @@ export const ERROR_CODES = {
   ERR_DRAINING: { status: 503, message: 'this peer is leaving the party and takes no new fragments' },
   ERR_TIMEOUT: { status: 504, message: 'operation timed out' },
   ERR_ABORTED: { status: 499, message: 'operation aborted' },
-  ERR_JOIN_REJECTED: { status: 409, message: 'join rejected' },
+  ERR_JOIN_REJECTED: { status: 409, message: 'the party refused this peer: a newer start of its identity holds its place' },
   ERR_JOIN_FAILED: { status: 503, message: 'could not join the party' },
   ERR_NO_PARTY: { status: 503, message: 'no door answered and this peer may not found a party' },
   ERR_CHECKSUM_MISMATCH: { status: 502, message: 'data failed its checksum' },

@@ -21,3 +21,13 @@ export function missingPeerFlags(execArgv: readonly string[] = process.execArgv)
 function flagName(arg: string): string {
   return arg.split('=')[0]?.replace(/_/g, '-') ?? arg
 }
+
+/** The oldest Node.js major House Party runs on (package.json "engines" says the same; a test keeps them in step). */
+export const MIN_NODE_MAJOR = 22
+
+/** A one-line refusal when this Node.js is too old, else undefined. */
+export function unsupportedRuntime(version: string = process.versions.node): string | undefined {
+  const major = Number(version.split('.')[0])
+  if (major >= MIN_NODE_MAJOR) return undefined
+  return `houseparty needs Node.js ${MIN_NODE_MAJOR} or newer; this is Node.js ${version}. Install a current LTS release (see the README).`
+}

@@ -13,10 +13,10 @@ export const CLI = resolve(import.meta.dirname, '../../src/cli/main.ts')
 export const BUILT_CLI = resolve(import.meta.dirname, '../../dist/cli/main.js')
 
 export interface GuestsReply {
-  self: string | null
+  self: string
   status: string
   epoch: number
-  guests: { id: string; address: string; apiPort: number; since: number }[]
+  guests: { id: string; address: string; apiPort: number; since: number; incarnation: number }[]
 }
 
 async function portFree(port: number): Promise<boolean> {

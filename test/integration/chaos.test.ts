@@ -34,6 +34,8 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
     const peerArgs = [
       ...['--census-interval-ms', '2000', '--orphan-grace-ms', '3000'],
       ...['--recovery-bytes-per-sec', '0', '--leave-grace-ms', '20000'],
+      // Kills and freezes here stand for lost disks: rebuild soon after a death instead of waiting for the peer to return.
+      ...['--rebuild-delay-ms', '2000'],
       ...['--scrub-interval-ms', '3000', '--scrub-bytes-per-sec', String(512 * MiB)],
     ]
     // Replacement peers take fresh indexes (fresh ports and data); the port block is checked for 24 of them.

@@ -164,7 +164,9 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     const gets = [0, 1, 2, 3, 4, 0, 1, 2].map((i) => getBytes(party.peer(i).api, 'race'))
     const others = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => bytesOf(200_000 + i, 60 + i))
     const otherPuts = others.map((d, i) => putBytes(party.peer(i % 5).api, `many/${i}`, d))
-    for (const p of await Promise.all(puts)) assert.equal(p.status, 201)
+    const answers = await Promise.all(puts)
+    for (const p of answers) assert.equal(p.status, 201)
+    const bodies = (await Promise.all(answers.map((p) => p.json()))) as { hash: string; current: boolean }[]
     for (const g of await Promise.all(gets)) {
       assert.equal(g.status, 200)
       assert.ok(hashes.has(sha256(g.body)), 'a reader sees one whole version, never a mix')
@@ -173,6 +175,10 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     const final = sha256((await getBytes(party.peer(4).api, 'race')).body)
     assert.ok(hashes.has(final))
     for (const i of all) assert.equal(sha256((await getBytes(party.peer(i).api, 'race')).body), final, 'every peer agrees on the winner')
+    // Of puts racing on one name, exactly one says it is current: the one that stays.
+    const current = bodies.filter((b) => b.current)
+    assert.equal(current.length, 1, `current: ${JSON.stringify(bodies.map((b) => b.current))}`)
+    assert.equal(current[0]?.hash, final, 'the put that says it is current is the one stored')
     const results = await Promise.all(others.map((_, i) => getBytes(party.peer((i + 1) % 5).api, `many/${i}`)))
     results.forEach((r, i) => {
       assert.equal(sha256(r.body), sha256(others[i] as Buffer))

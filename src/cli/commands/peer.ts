@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander'
 import { Peer } from '../../peer/peer.ts'
 import { PEER_SETTINGS, type RawSettings, resolvePeerConfig } from '../../shared/config.ts'
+import { HousePartyError } from '../../shared/errors.ts'
 import { createLogger } from '../../shared/logger.ts'
 import { missingPeerFlags } from '../../shared/runtime.ts'
 
@@ -24,7 +25,7 @@ export function registerPeerCommand(program: Command): void {
     }
     const config = resolvePeerConfig(flags)
     const logger = createLogger({ level: config.logLevel, pretty: config.logPretty })
-    const peer = new Peer(config, logger)
+    const peer = await Peer.open(config, logger)
     const missing = missingPeerFlags()
     if (missing.length > 0) {
       logger.warn({ missing }, 'node was started without the flags a peer runs best with; puts and gets cost more CPU (see the README, Two commands)')
@@ -32,6 +33,17 @@ export function registerPeerCommand(program: Command): void {
     installSignalHandlers(peer)
     process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'))
     await peer.start()
+    void peer.membership.ended().then(async (status) => {
+      if (status !== 'superseded') return
+      // Two processes on one data dir would fight over one place on the ring: the older one goes.
+      const err = new HousePartyError(
+        'ERR_JOIN_REJECTED',
+        `a newer start of guest ${peer.identity.id} took its place; is ${config.dataDir} in use by another process?`,
+      )
+      logger.fatal({ code: err.code }, err.message)
+      await peer.stop()
+      process.exit(1)
+    })
     if (files.length > 0) {
       await peer.admitted()
       // Failures are logged, never fatal: the peer keeps serving the party.

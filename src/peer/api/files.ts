@@ -9,6 +9,8 @@ export interface FileRoutesOptions {
   files: FileService
   /** When non-empty, every route here requires "Authorization: Bearer <token>". */
   apiToken: string
+  /** False until this peer is a guest (and again while it rejoins): file routes answer ERR_NOT_ADMITTED then. */
+  admitted: () => boolean
 }
 
 /**
@@ -20,6 +22,11 @@ export function registerFileRoutes(app: FastifyInstance, options: FileRoutesOpti
   const { files } = options
   void app.register(async (scope) => {
     if (options.apiToken !== '') scope.addHook('onRequest', async (req) => checkToken(req, options.apiToken))
+    // Before admission this peer knows no trackers: say so (with Retry-After) rather than "none of the 0 trackers answered".
+    scope.addHook('onRequest', async () => {
+      if (!options.admitted())
+        throw new HousePartyError('ERR_NOT_ADMITTED', 'this peer is not a guest of the party yet (joining or rejoining); try again shortly or ask another peer')
+    })
     // Request bodies are file contents: hand the raw stream to the handler, whatever the content type.
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', (_req, _payload, done) => done(null))

@@ -17,6 +17,9 @@ export interface ApiOptions {
   partyHealth?: (signal: AbortSignal) => Promise<unknown>
 }
 
+/** How long a client should wait before asking a peer that is not (yet) a guest again: about one join round. */
+const RETRY_AFTER_SECONDS = 2
+
 /** The peer's HTTP API: files, guests, health, metrics. Errors are JSON { error: { code, message } }. */
 export function createApi(options: ApiOptions): FastifyInstance {
   // Fastify's own request logging is off: one line per request would drown the membership log.
@@ -39,6 +42,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
           ? new HousePartyError('ERR_INVALID_ARGUMENT', err.message)
           : toHousePartyError(err)
     if (e.status >= 500) options.logger.warn({ err: e, code: e.code }, 'request failed')
+    if (e.code === 'ERR_NOT_ADMITTED') void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
     void reply.status(e.status).send({ error: e.toJSON() })
   })
   app.setNotFoundHandler((req, reply) => {
@@ -49,22 +53,32 @@ export function createApi(options: ApiOptions): FastifyInstance {
 
   app.get('/health/party', async (_req, reply) => {
     if (!options.partyHealth) return reply.status(404).send({ error: new HousePartyError('ERR_NOT_FOUND', 'no file service on this peer').toJSON() })
-    if (!membership.isGuest) return reply.status(503).send({ error: new HousePartyError('ERR_NOT_ADMITTED').toJSON() })
+    if (!membership.isGuest) throw new HousePartyError('ERR_NOT_ADMITTED')
     return options.partyHealth(abortOnClose(reply))
   })
 
   app.get('/readyz', async (_req, reply) => {
-    if (!membership.isGuest) return reply.status(503).send({ status: 'joining', error: new HousePartyError('ERR_NOT_ADMITTED').toJSON() })
+    if (!membership.isGuest) {
+      void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
+      return reply.status(503).send({ status: membership.status, error: new HousePartyError('ERR_NOT_ADMITTED').toJSON() })
+    }
     return { status: 'ready', epoch: membership.view?.epoch }
   })
 
   app.get('/guests', async () => {
     const view = membership.view
     return {
-      self: membership.id ?? null,
+      self: membership.id,
       status: membership.status,
       epoch: view?.epoch ?? 0,
-      guests: (view?.guests ?? []).map((g) => ({ id: g.id, address: g.address, apiPort: g.apiPort, since: g.since, self: g.id === membership.id })),
+      guests: (view?.guests ?? []).map((g) => ({
+        id: g.id,
+        address: g.address,
+        apiPort: g.apiPort,
+        since: g.since,
+        incarnation: g.incarnation,
+        self: g.id === membership.id,
+      })),
     }
   })
 

@@ -22,7 +22,11 @@ export interface PutResult {
   version: Version
   size: number
   hash: string
-  /** False when a concurrent put of the same name won: this version was stored, then replaced. */
+  /**
+   * False when another put of the name won: a newer version was recorded, or
+   * a put that began after this one is under way (this version is stored and
+   * readable until that one is recorded).
+   */
   current: boolean
 }
 
@@ -74,8 +78,7 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
   const { signal, sizeHint } = options
   const coding = ctx.coding
   const { k, m } = coding
-  const previous = await ctx.trackers.where(name, signal)
-  const version = nextVersion(ctx.clock.now(), previous?.version)
+  const version = await announce(ctx, name, signal)
   const created = ctx.clock.now()
   const indices = Array.from({ length: k + m }, (_, i) => i)
   const sinks = await openSinks(ctx, { name, version, coding }, indices, new Set(), {
@@ -172,7 +175,26 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
   for (const r of replies) if (r.replaced && r.replaced.version !== version) replaced.set(r.replaced.version, r.replaced)
   if (superseded) void dropFragments(ctx, record, record.fragments)
   for (const old of replaced.values()) void dropFragments(ctx, old, old.fragments)
-  return { name, version, size, hash: contentHash, current: !superseded }
+  // A put of the name that began after this one will replace it: this one did not win.
+  const overtaken = replies.some((r) => r.newer === true)
+  return { name, version, size, hash: contentHash, current: !superseded && !overtaken }
+}
+
+/**
+ * Picks this put's version and announces it to the name's trackers: above
+ * what they record and above any put of the name already announced, so the
+ * put that starts last is the one that stays. Usually one round trip; a
+ * second when another put of the name announced a version above ours.
+ */
+async function announce(ctx: FilesContext, name: string, signal?: AbortSignal): Promise<Version> {
+  let version = nextVersion(ctx.clock.now())
+  for (let attempt = 1; ; attempt++) {
+    const { record, pending } = await ctx.trackers.intend(name, version, signal)
+    const floor = [record?.version, pending].reduce<Version | undefined>((a, b) => (b !== undefined && (a === undefined || b > a) ? b : a), undefined)
+    // After a few rounds of racing puts, go ahead: the trackers still keep only the newest.
+    if (floor === undefined || version > floor || attempt === 3) return version
+    version = nextVersion(ctx.clock.now(), floor)
+  }
 }
 
 function tooManyFailed(sinks: readonly FragmentSink[], m: number): HousePartyError {

@@ -1,206 +1,416 @@
-import type { Clock } from '../../shared/clock.ts'
-import type { MembershipTimings } from '../../shared/config.ts'
-import type { Logger } from '../../shared/logger.ts'
-import type { Messenger } from '../net/index.ts'
-import type { GuestId, MessageOf, Reply } from '../protocol/index.ts'
-import type { Membership } from './membership.ts'
+import type { Guest, GuestId, MessageOf, Reply } from '../protocol/index.ts'
+import { DEAD_TTL_MS, LAG_WINDOW_MS, MAX_STRETCH_MS, PING_FANOUT } from './constants.ts'
+import type { Shared } from './state.ts'
+import { isQuorum, type ViewDiff } from './view.ts'
 
-export type DetectorEvent = 'suspected' | 'vote_dead' | 'vote_alive' | 'pause_detected'
+/** What this peer knows of one other guest's liveness. */
+interface Watch {
+  guest: Guest
+  /** When it last said anything (any authenticated message): silence is measured from here, never reset by a vote. */
+  lastHeard: number
+  /** When this peer first pinged it after its last word (undefined: it has answered since). */
+  askedSince: number | undefined
+  /** The event-loop lag it last reported, and when. */
+  lag: number
+  lagAt: number
+  held: number | undefined
+  /** No new vote on it before this (one just ended). */
+  quietUntil: number
+}
 
-export interface DetectorOptions {
-  membership: Membership
-  messenger: Messenger
-  clock: Clock
-  timings: MembershipTimings
-  logger: Logger
-  onEvent?: (event: DetectorEvent) => void
-  /** Time from the last word heard from a guest to its removal being requested. */
-  onDeathDeclared?: (id: GuestId, silentForMs: number) => void
-  /** Bytes this peer stores, sent in every pong (placement balances on it). */
-  heldBytes?: () => number
+interface Vote {
+  target: Guest
+  started: number
+  deadline: number
+  /** Voters still to answer. */
+  waiting: Set<GuestId>
+  unreachable: Set<GuestId>
+  alive: boolean
+  abstained: number
+  rids: number[]
 }
 
 /**
- * Failure detection by ping-voting. Every guest pings every other on a
- * schedule. The first to hear nothing from a guest for `suspectAfterMs` asks
- * every guest to ping the suspect; the suspect is declared dead only if no
- * voter reaches it. One voter that can still reach it saves it: a peer that is
- * merely slow to one other guest is never removed.
+ * Failure detection by ping-voting. Each guest pings the others (all of
+ * them, or PING_FANOUT a round when the party is large). The first to find a
+ * guest silent for the suspect timeout asks every other guest to ping it; it
+ * is voted dead only if
+ *   - nobody reached it and nothing was heard from it since the vote began,
+ *   - no voter abstained (a voter that is starved or just woke from a pause
+ *     cannot tell silence from its own slowness), and
+ *   - the voters who could not reach it, with this peer, are a quorum of the
+ *     guest list: a minority cut off from the rest votes nobody dead.
+ * Every timeout stretches with the event-loop lag this peer and the suspect
+ * report (Lifeguard), and a peer that is itself starved starts no vote, so
+ * load slows detection down instead of killing live guests.
  */
-export class FailureDetector {
-  readonly #o: DetectorOptions
-  readonly #log: Logger
-  /** Monotonic time we last heard anything from each guest. */
-  readonly #lastHeard = new Map<GuestId, number>()
-  readonly #held = new Map<GuestId, number>()
-  /** Suspects under a vote (ours or someone else's), and until when. */
-  readonly #voting = new Map<GuestId, number>()
-  #timer: NodeJS.Timeout | undefined
-  #lastTick = 0
+export class Detector {
+  readonly #s: Shared
+  readonly #onDead: (id: GuestId) => void
+  readonly #watches = new Map<GuestId, Watch>()
+  /** Guests pinged and not heard from since: they are pinged every interval until they answer. */
+  readonly #asked = new Set<GuestId>()
+  /** Voted dead, until the removal commits (or DEAD_TTL_MS passes). */
+  readonly #dead = new Map<GuestId, number>()
+  /** Someone else is voting on these, until then: one vote per suspect is enough. */
+  readonly #othersVoting = new Map<GuestId, number>()
+  readonly #votes = new Map<GuestId, Vote>()
+  /** pingReqs being answered, by requester and rid (a resent pingReq must not start a second probe). */
+  readonly #probing = new Set<string>()
+  #order: GuestId[] = []
+  #cursor = 0
+  #nextPingAt = 0
 
-  constructor(options: DetectorOptions) {
-    this.#o = options
-    this.#log = options.logger
-    options.messenger.on('ping', (msg, from) => this.#onPing(msg, from))
-    options.messenger.on('pingReq', (msg, from) => this.#onPingReq(msg, from))
-    options.membership.onViewChange(({ added, removed }) => {
-      const now = this.#o.clock.monotonic()
-      // A newcomer gets a full grace period before it can be suspected.
-      for (const g of added) this.#lastHeard.set(g.id, now)
-      for (const g of removed) {
-        this.#lastHeard.delete(g.id)
-        this.#voting.delete(g.id)
-      }
-    })
+  constructor(shared: Shared, onDead: (id: GuestId) => void) {
+    this.#s = shared
+    this.#onDead = onDead
   }
 
-  /** The bytes each guest last said it stores (from pongs); this peer's own from the probe. */
+  /** The guests voted dead whose removal is pending. */
+  get dead(): ReadonlySet<GuestId> {
+    return new Set(this.#dead.keys())
+  }
+
   heldBytes(id: GuestId): number | undefined {
-    if (id === this.#o.membership.id) return this.#o.heldBytes?.()
-    return this.#held.get(id)
+    return this.#watches.get(id)?.held
   }
 
-  start(): void {
-    this.#lastTick = this.#o.clock.monotonic()
-    this.#timer = setInterval(() => this.#tick(), this.#o.timings.pingIntervalMs)
-    this.#timer.unref?.()
+  /** The worst lag any guest reported in the last few seconds. */
+  worstLag(): number {
+    let worst = 0
+    for (const w of this.#watches.values()) if (this.#s.now - w.lagAt < LAG_WINDOW_MS && w.lag > worst) worst = w.lag
+    return Math.min(worst, MAX_STRETCH_MS)
   }
 
-  stop(): void {
-    clearInterval(this.#timer)
-    this.#timer = undefined
+  lagOf(id: GuestId): number {
+    const w = this.#watches.get(id)
+    return w && this.#s.now - w.lagAt < LAG_WINDOW_MS ? Math.min(w.lag, MAX_STRETCH_MS) : 0
   }
 
-  /** Any authenticated word from a guest proves it alive. */
+  viewInstalled(diff: ViewDiff): void {
+    const now = this.#s.now
+    for (const g of diff.removed) this.#forget(g.id)
+    // A newcomer (or a newer start of a guest) gets a full silence period before it can be suspected.
+    for (const g of diff.added) this.#watches.set(g.id, { guest: g, lastHeard: now, askedSince: undefined, lag: 0, lagAt: now, held: undefined, quietUntil: 0 })
+    const current = new Map(this.#s.others().map((g) => [g.id, g]))
+    for (const [id, w] of this.#watches) {
+      const g = current.get(id)
+      if (!g) this.#forget(id)
+      else w.guest = g // an entry updated in place (a restart at a new address) is reached at its new address
+    }
+    this.#order = []
+  }
+
+  /** This peer left the guest list: nothing of the old party is watched any more. */
+  reset(): void {
+    for (const v of this.#votes.values()) for (const rid of v.rids) this.#s.requests.cancel(rid)
+    this.#watches.clear()
+    this.#asked.clear()
+    this.#dead.clear()
+    this.#othersVoting.clear()
+    this.#votes.clear()
+    this.#order = []
+  }
+
+  /** This peer was paused: the silence it saw was its own. Every clock restarts, and its own votes are void. */
+  pauseEnded(): void {
+    const now = this.#s.now
+    for (const w of this.#watches.values()) {
+      w.lastHeard = now
+      w.askedSince = undefined
+    }
+    this.#asked.clear()
+    for (const v of this.#votes.values()) for (const rid of v.rids) this.#s.requests.cancel(rid)
+    this.#votes.clear()
+  }
+
+  /** Any authenticated word from a guest proves it alive, and takes back a verdict of death not yet carried out. */
   heard(id: GuestId): void {
-    this.#lastHeard.set(id, this.#o.clock.monotonic())
-  }
-
-  #tick(): void {
-    const m = this.#o.membership
-    const now = this.#o.clock.monotonic()
-    const t = this.#o.timings
-    const gap = now - this.#lastTick
-    this.#lastTick = now
-    if (gap > t.suspectAfterMs / 2) {
-      // We were not running (SIGSTOP, a long GC, an overloaded host): our own
-      // silence is not theirs. Restart every clock instead of suspecting all.
-      this.#o.onEvent?.('pause_detected')
-      this.#log.warn({ pausedMs: Math.round(gap) }, 'event loop was paused; resetting failure detector')
-      for (const id of this.#lastHeard.keys()) this.#lastHeard.set(id, now)
-    }
-    const self = m.id
-    const view = m.view
-    if (!view || !self || !m.isGuest) {
-      // Not a guest (joining, or removed): ping known doors so we learn whether we were dropped.
-      return
-    }
-    for (const g of m.others()) {
-      if (!this.#lastHeard.has(g.id)) this.#lastHeard.set(g.id, now)
-      this.#ping(g.address, self, view.epoch)
-      const silentFor = now - (this.#lastHeard.get(g.id) ?? now)
-      const votingUntil = this.#voting.get(g.id)
-      if (votingUntil !== undefined && votingUntil > now) continue
-      if (silentFor > t.suspectAfterMs) void this.#vote(g.id, g.address, self, silentFor)
+    const w = this.#watches.get(id)
+    if (!w) return
+    w.lastHeard = this.#s.now
+    w.askedSince = undefined
+    this.#asked.delete(id)
+    const vote = this.#votes.get(id)
+    if (vote) this.#conclude(vote)
+    if (this.#dead.delete(id)) {
+      this.#s.event('removal_refuted')
+      this.#s.env.log.info({ guest: id }, 'a guest voted dead spoke again; it stays')
     }
   }
 
-  #ping(address: string, self: GuestId, epoch: number): void {
-    const m = this.#o.membership
-    this.#o.messenger
-      .request<Reply>(address, (rid) => ({ type: 'ping', rid, from: self, epoch }), { timeoutMs: this.#o.timings.suspectAfterMs })
-      .then((reply) => {
-        if (reply.type === 'pong') {
-          this.heard(reply.from)
-          if (reply.held !== undefined) this.#held.set(reply.from, reply.held)
-          m.noticeEpoch(reply.epoch, address)
-        } else if (reply.type === 'notGuest') {
-          m.noticeEpoch(reply.epoch, address, true)
+  /**
+   * Guests heard from lately, this peer included: if they are no quorum,
+   * this peer is cut off (or its list is stale). In a party larger than the
+   * ping fanout a guest is pinged only every few rounds, so "lately" spans
+   * two such rounds.
+   */
+  inTouch(): Set<GuestId> {
+    const others = this.#watches.size
+    const round = others > PING_FANOUT ? 2 * Math.ceil(others / PING_FANOUT) * this.#s.timings.pingIntervalMs : 0
+    const out = new Set<GuestId>([this.#s.self.id])
+    for (const [id, w] of this.#watches) if (this.#s.now - w.lastHeard < this.#suspectTimeout(id) + round) out.add(id)
+    return out
+  }
+
+  heardWithin(id: GuestId, ms: number): boolean {
+    const w = this.#watches.get(id)
+    return w !== undefined && this.#s.now - w.lastHeard < ms
+  }
+
+  /** Another guest's vote (relayed in a remove request) found `id` dead. */
+  markDead(id: GuestId): void {
+    if (this.#watches.has(id)) this.#dead.set(id, this.#s.now + DEAD_TTL_MS)
+  }
+
+  /** Takes back verdicts another guest objected to (it heard from them). */
+  refute(ids: Iterable<GuestId>): void {
+    for (const id of ids) {
+      if (!this.#dead.delete(id)) continue
+      const w = this.#watches.get(id)
+      if (w) w.quietUntil = this.#s.now + this.#suspectTimeout(id)
+      this.#s.event('removal_refuted')
+    }
+  }
+
+  /** Is this peer fit to judge others' silence? Not while starved, nor just after a pause. */
+  healthy(): boolean {
+    const now = this.#s.now
+    return !this.#s.lag.recentlyPaused(now) && this.#s.lag.lag(now) < this.#s.timings.suspectAfterMs / 2
+  }
+
+  /** A request to `id` timed out: ask everyone whether it is gone (unless a vote on it is under way or just ended). */
+  suspect(id: GuestId): void {
+    const w = this.#watches.get(id)
+    if (w && !this.#dead.has(id)) this.#startVote(w)
+  }
+
+  tick(): void {
+    const now = this.#s.now
+    for (const [id, until] of this.#dead) if (until <= now) this.#dead.delete(id)
+    for (const [id, until] of this.#othersVoting) if (until <= now) this.#othersVoting.delete(id)
+    for (const vote of this.#votes.values()) if (now >= vote.deadline) this.#conclude(vote)
+    if (now >= this.#nextPingAt) {
+      this.#nextPingAt = Math.max(this.#nextPingAt + this.#s.timings.pingIntervalMs, now)
+      this.#pingRound()
+    }
+    if (!this.healthy()) return
+    for (const id of this.#asked) {
+      const w = this.#watches.get(id)
+      if (!w || w.askedSince === undefined || this.#dead.has(id)) continue
+      const timeout = this.#suspectTimeout(id)
+      if (now - w.lastHeard >= timeout && now - w.askedSince >= timeout / 2) this.#startVote(w)
+    }
+  }
+
+  #suspectTimeout(id: GuestId): number {
+    return this.#s.timings.suspectAfterMs + 2 * this.#s.stretch(id)
+  }
+
+  #forget(id: GuestId): void {
+    const vote = this.#votes.get(id)
+    if (vote) for (const rid of vote.rids) this.#s.requests.cancel(rid)
+    this.#votes.delete(id)
+    this.#watches.delete(id)
+    this.#asked.delete(id)
+    this.#dead.delete(id)
+    this.#othersVoting.delete(id)
+  }
+
+  /** Pings everyone, or the next PING_FANOUT of a shuffled round plus everyone who owes an answer. */
+  #pingRound(): void {
+    const others = this.#s.others()
+    let targets: readonly Guest[] = others
+    if (others.length > PING_FANOUT) {
+      const picked = new Set<GuestId>(this.#asked)
+      for (let n = 0; n < PING_FANOUT; n++) {
+        if (this.#cursor >= this.#order.length) {
+          this.#order = shuffle(
+            others.map((g) => g.id),
+            this.#s.env.random,
+          )
+          this.#cursor = 0
         }
+        picked.add(this.#order[this.#cursor++] as GuestId)
+      }
+      targets = [...picked].flatMap((id) => {
+        const w = this.#watches.get(id)
+        return w ? [w.guest] : []
       })
-      .catch(() => {})
+    }
+    for (const g of targets) this.#ping(g)
   }
 
-  /** Pings target directly a few times within the vote window; true if it answered. */
-  async #reach(address: string, self: GuestId): Promise<boolean> {
-    const window = this.#o.timings.voteTimeoutMs
-    try {
-      await this.#o.messenger.request(address, (rid) => ({ type: 'ping', rid, from: self, epoch: this.#o.membership.view?.epoch ?? 0 }), {
-        timeoutMs: window,
-        resendMs: Math.max(20, Math.floor(window / 3)),
-      })
-      return true
-    } catch {
-      return false
+  #ping(g: Guest): void {
+    const s = this.#s
+    const w = this.#watches.get(g.id)
+    if (!w) return
+    if (w.askedSince === undefined) {
+      w.askedSince = s.now
+      this.#asked.add(g.id)
     }
-  }
-
-  async #vote(target: GuestId, address: string, self: GuestId, silentFor: number): Promise<void> {
-    const t = this.#o.timings
-    const now = this.#o.clock.monotonic()
-    this.#voting.set(target, now + t.voteTimeoutMs * 2 + t.proposalTimeoutMs)
-    this.#o.onEvent?.('suspected')
-    const voters = this.#o.membership.others().filter((g) => g.id !== target)
-    this.#log.info({ suspect: target, silentForMs: Math.round(silentFor), voters: voters.length }, 'guest suspected; asking every guest to ping it')
-    const ballots = voters.map(
-      (v) =>
-        this.#o.messenger
-          .request<Reply>(v.address, (rid) => ({ type: 'pingReq', rid, from: self, target }), {
-            timeoutMs: t.voteTimeoutMs + 150,
-            resendMs: Math.max(20, Math.floor(t.voteTimeoutMs / 3)),
-          })
-          .then((r) => r.type === 'pingReqResult' && r.alive)
-          .catch(() => false), // a voter that does not answer cannot vouch for the suspect
-    )
-    const votes = await Promise.all([this.#reach(address, self), ...ballots])
-    const alive = votes.filter(Boolean).length
-    if (!this.#o.membership.isGuestId(target)) return
-    if (alive > 0) {
-      this.#o.onEvent?.('vote_alive')
-      this.#log.info({ suspect: target, reachedBy: alive }, 'suspect is alive')
-      this.heard(target)
-      this.#voting.delete(target)
-      return
-    }
-    this.#o.onEvent?.('vote_dead')
-    const silent = this.#o.clock.monotonic() - (this.#lastHeard.get(target) ?? now)
-    this.#log.warn({ suspect: target, voters: voters.length, silentForMs: Math.round(silent) }, 'no guest can reach the suspect; declaring it dead')
-    this.#o.onDeathDeclared?.(target, silent)
-    this.#o.membership.requestRemoval(target, 'dead')
-  }
-
-  #onPing(msg: MessageOf<'ping'>, from: string): void {
-    const m = this.#o.membership
-    const view = m.view
-    if (!view || !m.id || !m.isGuest) {
-      // Not (or no longer) a guest ourselves; tell them our epoch and learn theirs.
-      this.#o.messenger.send(from, { type: 'notGuest', re: msg.rid, epoch: view?.epoch ?? 0 })
-      m.noticeEpoch(msg.epoch, from)
-      return
-    }
-    if (!m.isGuestId(msg.from)) {
-      this.#o.messenger.send(from, { type: 'notGuest', re: msg.rid, epoch: view.epoch })
-      m.noticeEpoch(msg.epoch, from)
-      return
-    }
-    this.heard(msg.from)
-    this.#o.messenger.send(from, { type: 'pong', re: msg.rid, from: m.id, epoch: view.epoch, held: this.#o.heldBytes?.() ?? 0 })
-    m.noticeEpoch(msg.epoch, from)
-  }
-
-  #onPingReq(msg: MessageOf<'pingReq'>, from: string): void {
-    const m = this.#o.membership
-    const self = m.id
-    if (!self || !m.isGuest) return
-    const target = m.view?.guests.find((g) => g.id === msg.target)
-    const now = this.#o.clock.monotonic()
-    // Someone else is already voting on this suspect: do not start a second vote.
-    this.#voting.set(msg.target, now + this.#o.timings.voteTimeoutMs * 2 + this.#o.timings.proposalTimeoutMs)
-    const answer = (alive: boolean): void => this.#o.messenger.send(from, { type: 'pingReqResult', re: msg.rid, from: self, target: msg.target, alive })
-    if (!target) return answer(false)
-    void this.#reach(target.address, self).then((alive) => {
-      if (alive) this.heard(msg.target)
-      answer(alive)
+    s.env.send(s.addressOf(g), {
+      type: 'ping',
+      rid: s.requests.rid(),
+      from: s.self.id,
+      epoch: s.view?.epoch ?? 0,
+      lag: s.lag.lag(s.now),
+      held: s.env.heldBytes(),
     })
   }
+
+  #startVote(w: Watch): void {
+    const s = this.#s
+    const now = s.now
+    const target = w.guest
+    const view = s.view
+    if (!view || s.status !== 'guest' || this.#votes.has(target.id) || !this.healthy()) return
+    if (w.quietUntil > now || (this.#othersVoting.get(target.id) ?? 0) > now) return
+    const window = s.timings.voteTimeoutMs + 2 * s.stretch(target.id)
+    const margin = Math.max(150, Math.round(window / 3))
+    const resendMs = Math.max(20, Math.floor(window / 3))
+    const voters = s.others().filter((g) => g.id !== target.id)
+    const vote: Vote = {
+      target,
+      started: now,
+      deadline: now + window + margin,
+      waiting: new Set(voters.map((v) => v.id)),
+      unreachable: new Set(),
+      alive: false,
+      abstained: 0,
+      rids: [],
+    }
+    this.#votes.set(target.id, vote)
+    s.event('suspected')
+    s.env.log.info(
+      { suspect: target.id, silentForMs: Math.round(now - w.lastHeard), voters: voters.length, windowMs: window },
+      'guest suspected; asking every guest to ping it',
+    )
+    for (const v of voters) {
+      const answered = (verdict: 'alive' | 'unreachable' | 'abstain' | 'silent'): void => {
+        if (!vote.waiting.delete(v.id)) return
+        if (verdict === 'alive') vote.alive = true
+        else if (verdict === 'unreachable') vote.unreachable.add(v.id)
+        else if (verdict === 'abstain') vote.abstained++
+        if (vote.alive || vote.waiting.size === 0) this.#conclude(vote)
+      }
+      const rid = s.requests.send(
+        s.addressOf(v),
+        (rid) => ({ type: 'pingReq', rid, from: s.self.id, target: target.id, epoch: view.epoch, windowMs: window }),
+        { timeoutMs: window + margin, resendMs },
+        now,
+        (reply: Reply) => answered(reply.type === 'pingReqResult' ? reply.verdict : 'silent'),
+        () => answered('silent'),
+      )
+      vote.rids.push(rid)
+    }
+    // Ping the suspect directly too: any answer (counted by heard()) saves it.
+    vote.rids.push(
+      s.requests.send(
+        s.addressOf(target),
+        (rid) => ({ type: 'ping', rid, from: s.self.id, epoch: view.epoch, lag: s.lag.lag(now), held: s.env.heldBytes() }),
+        { timeoutMs: window, resendMs },
+        now,
+        () => this.#conclude(vote),
+      ),
+    )
+    if (voters.length === 0) vote.deadline = now + window
+  }
+
+  #conclude(vote: Vote): void {
+    const s = this.#s
+    if (this.#votes.get(vote.target.id) !== vote) return
+    this.#votes.delete(vote.target.id)
+    for (const rid of vote.rids) s.requests.cancel(rid)
+    const w = this.#watches.get(vote.target.id)
+    const view = s.view
+    if (!w || !view) return
+    const id = vote.target.id
+    w.quietUntil = s.now + this.#suspectTimeout(id)
+    if (vote.alive || w.lastHeard >= vote.started) {
+      s.event('vote_alive')
+      s.env.log.info({ suspect: id }, 'suspect is alive')
+      return
+    }
+    const agreeing = new Set([...vote.unreachable, s.self.id])
+    if (vote.abstained > 0 || !isQuorum(view, agreeing) || !this.healthy()) {
+      s.event('vote_inconclusive')
+      s.env.log.info(
+        { suspect: id, unreachable: vote.unreachable.size, abstained: vote.abstained, silent: vote.waiting.size },
+        'vote on a suspect inconclusive; it stays for now',
+      )
+      return
+    }
+    const silentMs = Math.round(s.now - w.lastHeard)
+    this.#dead.set(id, s.now + DEAD_TTL_MS)
+    s.event('vote_dead')
+    s.env.output({ kind: 'deathDeclared', id, silentMs })
+    s.env.log.warn({ suspect: id, voters: agreeing.size - 1, silentForMs: silentMs }, 'no guest can reach the suspect; declaring it dead')
+    this.#onDead(id)
+  }
+
+  onPing(msg: MessageOf<'ping'>, from: string): void {
+    const s = this.#s
+    const w = this.#watches.get(msg.from)
+    if (!s.view || (s.status !== 'guest' && s.status !== 'leaving') || !w) {
+      s.env.send(from, { type: 'notGuest', re: msg.rid, epoch: s.view?.epoch ?? 0 })
+      s.noticeEpoch(msg.epoch, from)
+      return
+    }
+    this.#learn(w, msg.lag, msg.held)
+    s.env.send(from, { type: 'pong', re: msg.rid, from: s.self.id, epoch: s.view.epoch, lag: s.lag.lag(s.now), held: s.env.heldBytes() })
+    s.noticeEpoch(msg.epoch, from)
+  }
+
+  onPong(msg: MessageOf<'pong'>, from: string): void {
+    const w = this.#watches.get(msg.from)
+    if (w) this.#learn(w, msg.lag, msg.held)
+    this.#s.noticeEpoch(msg.epoch, from)
+  }
+
+  #learn(w: Watch, lag: number, held: number | undefined): void {
+    w.lag = lag
+    w.lagAt = this.#s.now
+    if (held !== undefined) w.held = held
+  }
+
+  /** A voter's side of ping-voting: ping the target for the requester's window, then say what happened. */
+  onPingReq(msg: MessageOf<'pingReq'>, from: string): void {
+    const s = this.#s
+    const key = `${from}|${msg.rid}`
+    if (this.#probing.has(key)) return
+    const answer = (verdict: 'alive' | 'unreachable' | 'abstain'): void => {
+      this.#probing.delete(key)
+      if (verdict === 'abstain') s.event('vote_abstained')
+      s.env.send(from, { type: 'pingReqResult', re: msg.rid, from: s.self.id, target: msg.target, verdict })
+    }
+    if (!s.view || (s.status !== 'guest' && s.status !== 'leaving') || !this.#watches.has(msg.from)) return answer('abstain')
+    // Someone is voting on this suspect: do not start a second vote on it meanwhile.
+    this.#othersVoting.set(msg.target, s.now + msg.windowMs)
+    if (!this.healthy()) return answer('abstain')
+    const target = this.#watches.get(msg.target)
+    if (!target) return answer(msg.target === s.self.id ? 'alive' : 'unreachable')
+    if (this.heardWithin(msg.target, Math.min(s.timings.pingIntervalMs, msg.windowMs / 2))) return answer('alive')
+    this.#probing.add(key)
+    const started = s.now
+    s.requests.send(
+      s.addressOf(target.guest),
+      (rid) => ({ type: 'ping', rid, from: s.self.id, epoch: s.view?.epoch ?? 0, lag: s.lag.lag(s.now), held: s.env.heldBytes() }),
+      { timeoutMs: msg.windowMs, resendMs: Math.max(20, Math.floor(msg.windowMs / 3)) },
+      s.now,
+      () => answer('alive'),
+      () => {
+        if ((this.#watches.get(msg.target)?.lastHeard ?? 0) >= started) answer('alive')
+        else answer(this.healthy() ? 'unreachable' : 'abstain')
+      },
+    )
+  }
+}
+
+function shuffle<T>(items: T[], random: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[items[i], items[j]] = [items[j] as T, items[i] as T]
+  }
+  return items
 }

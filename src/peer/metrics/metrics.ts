@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { MEMBERSHIP_EVENTS } from '../membership/index.ts'
 import { DROP_REASONS } from '../net/index.ts'
 import { MESSAGE_TYPES } from '../protocol/index.ts'
 
@@ -11,11 +12,13 @@ import { MESSAGE_TYPES } from '../protocol/index.ts'
 export interface MetricProbes {
   store: () => { files: number; fragments: number; bytes: number }
   trackedFiles: () => number
+  /** This peer's own event-loop lag as membership measures it (ms). */
+  lagMs: () => number
 }
 
 export function createPeerMetrics(
   registry = new Registry(),
-  probes: MetricProbes = { store: () => ({ files: 0, fragments: 0, bytes: 0 }), trackedFiles: () => 0 },
+  probes: MetricProbes = { store: () => ({ files: 0, fragments: 0, bytes: 0 }), trackedFiles: () => 0, lagMs: () => 0 },
 ) {
   collectDefaultMetrics({ register: registry, prefix: 'houseparty_process_' })
   const m = {
@@ -28,6 +31,14 @@ export function createPeerMetrics(
       help: 'Membership events seen by this peer (admitted, guest_added, guest_removed, suspected, vote_dead, ...).',
       labelNames: ['event'],
       registers: [registry],
+    }),
+    eventLoopLag: new Gauge({
+      name: 'houseparty_event_loop_lag_seconds',
+      help: "The worst lateness of this peer's membership ticks over the last 10 s, pauses left out: every guest stretches its timeouts by it.",
+      registers: [registry],
+      collect() {
+        this.set(probes.lagMs() / 1000)
+      },
     }),
     datagramsSent: new Counter({
       name: 'houseparty_udp_messages_sent_total',
@@ -169,6 +180,11 @@ export function createPeerMetrics(
       help: 'Fragments no record needed (superseded, extra copies, failed puts) that this peer had deleted.',
       registers: [registry],
     }),
+    fragmentsReadopted: new Counter({
+      name: 'houseparty_fragments_readopted_total',
+      help: 'Fragments found on a live guest other than the one recorded (the very same fragment) and recorded there instead of being rebuilt.',
+      registers: [registry],
+    }),
     recordsRebuilt: new Counter({
       name: 'houseparty_tracker_records_rebuilt_total',
       help: 'Tracker records rebuilt from the manifests beside fragments after every replica lost them.',
@@ -188,6 +204,7 @@ export function createPeerMetrics(
     m.datagramsReceived.inc({ type }, 0)
   }
   for (const reason of DROP_REASONS) m.datagramsDropped.inc({ reason }, 0)
+  for (const event of MEMBERSHIP_EVENTS) m.membershipEvents.inc({ event }, 0)
   for (const reason of ['frame', 'mac', 'stale', 'replayed', 'json', 'schema']) m.tcpRejected.inc({ reason }, 0)
   for (const reason of ['corrupt', 'unreachable']) m.fragmentsSkipped.inc({ reason }, 0)
   for (const direction of ['in', 'out']) m.transferBytes.inc({ direction }, 0)

@@ -15,7 +15,7 @@ import { PROTOCOL_VERSION } from '../protocol/index.ts'
 export const MAGIC = 0x4850
 export const HEADER_BYTES = 20
 export const MAC_BYTES = 32
-/** Well under the 65,507-byte UDP limit; a 512-guest list takes about 45 KiB. */
+/** Well under the 65,507-byte UDP limit; the largest message (a page of 128 guests with long DNS names) takes about 45 KiB. */
 export const MAX_DATAGRAM_BYTES = 60_000
 
 export type DropReason = 'too_short' | 'too_large' | 'magic' | 'version' | 'mac' | 'stale' | 'replayed' | 'json' | 'schema' | 'unexpected'

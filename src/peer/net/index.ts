@@ -1,6 +1,6 @@
 export { ByteReader } from './bytes.ts'
 export { DROP_REASONS, type DropReason, MAX_DATAGRAM_BYTES, open, seal } from './frame.ts'
-export { Messenger, type MessengerEvents, type RequestOptions } from './messenger.ts'
+export { Messenger, type MessengerEvents } from './messenger.ts'
 export { ReplayWindow } from './replay.ts'
 export { call, type DialOptions, dial, encodeFrame, FrameRejected, PintChannel, type PintHandler, PintServer, type TcpRejectReason } from './tcp.ts'
 export { type DatagramTransport, joinAddress, MemoryNetwork, MemoryTransport, splitAddress, UdpTransport } from './transport.ts'

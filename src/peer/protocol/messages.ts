@@ -6,101 +6,183 @@ import { z } from 'zod'
  * dropped and counted (reason "schema"), never acted on.
  *
  * Requests carry `rid` (request id); the reply carries the same value in `re`.
+ * docs/protocol.md describes what each message does.
  */
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2
 
-/** A guest's place on the ring: 64 bits, as 16 lowercase hex digits. */
+/** The most guests one party holds. A full guest list travels in pages (viewState), never in one datagram. */
+export const MAX_GUESTS = 4096
+/** Guests per viewState page: with 255-character addresses a page still fits well inside a datagram. */
+export const VIEW_PAGE_GUESTS = 128
+/** Newcomers one view change admits, so a proposal always fits a datagram however many knock at once. */
+export const MAX_NEWCOMERS_PER_CHANGE = 32
+/** Guests one view change removes; more wait for the next change. */
+export const MAX_REMOVALS_PER_CHANGE = 1024
+
+/** A guest's place on the ring: 64 bits, as 16 lowercase hex digits. Chosen once, kept for life. */
 export const GuestId = z.string().regex(/^[0-9a-f]{16}$/, 'a guest id is 16 lowercase hex digits')
 export type GuestId = z.infer<typeof GuestId>
 
-/** host:port or [v6]:port. Length-bounded so a list always fits a datagram. */
+/** host:port or [v6]:port. Length-bounded so a page of guests always fits a datagram. */
 export const Address = z
   .string()
   .min(3)
   .max(255)
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/, 'expected host:port')
 
-export const Guest = z.object({
+const Epoch = z.number().int().nonnegative()
+/** Event-loop lag a peer measured on itself, ms (Lifeguard: everyone's timeouts stretch with it). */
+const Lag = z.number().int().min(0).max(3_600_000)
+/** Starts of one peer's process with one identity: a restart on the same data dir counts up. */
+const Incarnation = z.number().int().nonnegative()
+
+export const Newcomer = z.object({
   id: GuestId,
   /** Where its UDP membership and TCP transfers listen. */
   address: Address,
   apiPort: z.number().int().min(0).max(65535),
+  incarnation: Incarnation,
+})
+export type Newcomer = z.infer<typeof Newcomer>
+
+export const Guest = Newcomer.extend({
   /** Epoch at which it was admitted. */
-  since: z.number().int().nonnegative(),
+  since: Epoch,
 })
 export type Guest = z.infer<typeof Guest>
 
-/** The guest list at one epoch. Order is admission order: the first guest coordinates. */
+/** The guest list at one epoch. Order is admission order: the first guest is the longest-standing. */
 export const View = z.object({
-  epoch: z.number().int().nonnegative(),
-  guests: z.array(Guest).max(512),
+  epoch: Epoch,
+  guests: z.array(Guest).max(MAX_GUESTS),
 })
 export type View = z.infer<typeof View>
+
+/** Why a guest leaves the list: voted dead, left on its own, or replaced by a newer start that lost the old one's state. */
+export const RemovalReason = z.enum(['dead', 'leave', 'replaced'])
+export type RemovalReason = z.infer<typeof RemovalReason>
+
+/**
+ * One step from a view to the next: who goes (with why), who comes in, and
+ * which guests come back as a newer start of themselves (a restart on the
+ * same data dir, maybe at a new address): they keep their place.
+ */
+export const Change = z.object({
+  remove: z.array(z.object({ id: GuestId, reason: RemovalReason })).max(MAX_REMOVALS_PER_CHANGE),
+  add: z.array(Newcomer).max(MAX_NEWCOMERS_PER_CHANGE),
+  update: z.array(Newcomer).max(MAX_NEWCOMERS_PER_CHANGE),
+})
+export type Change = z.infer<typeof Change>
+
+/** A proposal number (Paxos ballot): higher round wins, ties broken by proposer id. */
+export const Ballot = z.object({ round: z.number().int().nonnegative(), by: GuestId })
+export type Ballot = z.infer<typeof Ballot>
+
+/** First 16 hex digits of the sha256 of a view: two guests with one epoch and one digest hold the same list. */
+const Digest = z.string().regex(/^[0-9a-f]{16}$/)
 
 const Rid = z
   .number()
   .int()
   .nonnegative()
   .max(2 ** 32)
-const Reason = z.enum(['dead', 'leave', 'replaced'])
 
 const msg = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) => z.object({ type: z.literal(type), ...shape }).strict()
 
 // --- failure detection -------------------------------------------------------
-export const Ping = msg('ping', { rid: Rid, from: GuestId, epoch: z.number().int().nonnegative() })
-/** `held`: bytes of fragments the sender stores, so every guest knows every guest's load for placement. */
-export const Pong = msg('pong', { re: Rid, from: GuestId, epoch: z.number().int().nonnegative(), held: z.number().int().nonnegative().optional() })
-/** Reply to a ping from an id that is not on the guest list: "you were removed". */
-export const NotGuest = msg('notGuest', { re: Rid, epoch: z.number().int().nonnegative() })
-/** Ping-voting: "please ping target and tell me if it answers". */
-export const PingReq = msg('pingReq', { rid: Rid, from: GuestId, target: GuestId })
-export const PingReqResult = msg('pingReqResult', { re: Rid, from: GuestId, target: GuestId, alive: z.boolean() })
+/** `held`: bytes of fragments the sender stores (placement balances on it); `lag`: its own event-loop lag. */
+export const Ping = msg('ping', { rid: Rid, from: GuestId, epoch: Epoch, lag: Lag, held: z.number().int().nonnegative().optional() })
+export const Pong = msg('pong', { re: Rid, from: GuestId, epoch: Epoch, lag: Lag, held: z.number().int().nonnegative().optional() })
+/** Reply to a ping from an id that is not on the guest list (or sent to a peer that is not a guest): "you are not a guest here". */
+export const NotGuest = msg('notGuest', { re: Rid, epoch: Epoch })
+/** Ping-voting: "please ping target for up to windowMs and tell me if it answers". */
+export const PingReq = msg('pingReq', { rid: Rid, from: GuestId, target: GuestId, epoch: Epoch, windowMs: z.number().int().min(1).max(600_000) })
+/** `abstain`: the voter is itself starved or just woke from a pause, so its silence proves nothing. */
+export const PingReqResult = msg('pingReqResult', { re: Rid, from: GuestId, target: GuestId, verdict: z.enum(['alive', 'unreachable', 'abstain']) })
 
 // --- joining -----------------------------------------------------------------
 export const Knock = msg('knock', { rid: Rid, address: Address })
-export const Welcome = msg('welcome', { re: Rid, view: View })
+/** A guest opens its door: who it is (so a guest that lost track learns where it is now), the party's epoch and size, and who coordinates. */
+export const Welcome = msg('welcome', { re: Rid, from: GuestId, epoch: Epoch, guests: z.number().int().min(1).max(MAX_GUESTS), coordinator: Address })
+/** Asks to be admitted, or (from a guest restarted on its old data) to have its entry point at this start. */
 export const Join = msg('join', {
   rid: Rid,
-  guest: Guest.omit({ since: true }),
+  guest: Newcomer,
+  /**
+   * The sender restarted on its data dir and still holds the membership state of its entry on the list
+   * (the guest list and its Paxos votes): its entry is updated in place and it keeps voting as that guest.
+   * Without that state a newer start replaces the old entry instead.
+   */
+  resumed: z.boolean(),
   /** Where the coordinator sends its answer when the join is relayed. */
   replyTo: Address,
   hops: z.number().int().min(0).max(4),
 })
-export const JoinQueued = msg('joinQueued', { re: Rid, coordinator: GuestId })
+/** `admitted`: the newcomer is on the list already as this very start (its commit was lost): it should fetch the list. */
+export const JoinQueued = msg('joinQueued', { re: Rid, coordinator: GuestId, admitted: z.boolean() })
 export const JoinRejected = msg('joinRejected', {
   re: Rid,
-  code: z.enum(['ID_TAKEN', 'NO_COORDINATOR', 'PARTY_FULL']),
+  code: z.enum(['SUPERSEDED', 'PARTY_FULL']),
   message: z.string().max(300),
 })
-export const Hello = msg('hello', { rid: Rid, from: GuestId, epoch: z.number().int().nonnegative() })
+export const Hello = msg('hello', { rid: Rid, from: GuestId, epoch: Epoch })
 export const HelloAck = msg('helloAck', { re: Rid, from: GuestId })
 
 // --- removal -----------------------------------------------------------------
-export const Remove = msg('remove', { rid: Rid, from: GuestId, target: GuestId, reason: Reason, hops: z.number().int().min(0).max(4) })
-export const RemoveQueued = msg('removeQueued', { re: Rid, coordinator: GuestId })
-
-// --- view change (join consensus): prepare / commit, all guests must approve -------
-export const Prepare = msg('prepare', {
+export const Remove = msg('remove', {
   rid: Rid,
   from: GuestId,
-  proposal: z.string().regex(/^[0-9a-f]{16}$/),
-  baseEpoch: z.number().int().nonnegative(),
-  view: View,
-  removed: z.array(GuestId).max(512),
+  targets: z
+    .array(z.object({ id: GuestId, reason: RemovalReason }))
+    .min(1)
+    .max(MAX_REMOVALS_PER_CHANGE),
+  hops: z.number().int().min(0).max(4),
 })
-export const PrepareOk = msg('prepareOk', { re: Rid, from: GuestId })
-export const PrepareNo = msg('prepareNo', {
+export const RemoveQueued = msg('removeQueued', { re: Rid, coordinator: GuestId })
+
+// --- view change: single-decree Paxos per epoch ------------------------------------
+/** Phase 1: "promise me nothing below this ballot for the view after baseEpoch". `change` is what the proposer means to propose. */
+export const Prepare = msg('prepare', { rid: Rid, from: GuestId, baseEpoch: Epoch, ballot: Ballot, change: Change })
+export const PromiseGiven = msg('promise', {
   re: Rid,
   from: GuestId,
-  code: z.enum(['BUSY', 'STALE', 'AHEAD', 'NOT_COORDINATOR', 'REJECTED']),
-  /** With AHEAD: the newer view the voter already has. */
-  view: View.optional(),
+  baseEpoch: Epoch,
+  ballot: Ballot,
+  /** A change this guest accepted earlier for the same epoch: the proposer must finish it instead of its own. */
+  accepted: z.object({ ballot: Ballot, change: Change }).optional(),
+  /** Guests the proposal removes that this guest heard from a moment ago: it objects to their removal. */
+  alive: z.array(GuestId).max(MAX_REMOVALS_PER_CHANGE).optional(),
 })
-export const Abort = msg('abort', { from: GuestId, proposal: z.string().regex(/^[0-9a-f]{16}$/) })
-export const Commit = msg('commit', { rid: Rid, from: GuestId, proposal: z.string().regex(/^[0-9a-f]{16}$/), view: View })
-export const CommitAck = msg('commitAck', { re: Rid, from: GuestId, epoch: z.number().int().nonnegative() })
-export const ViewRequest = msg('viewRequest', { rid: Rid })
-export const ViewState = msg('viewState', { re: Rid, view: View })
+/** Phase 2: "accept this change as the view after baseEpoch"; `digest` is the digest of the resulting view. */
+export const Accept = msg('accept', { rid: Rid, from: GuestId, baseEpoch: Epoch, ballot: Ballot, change: Change, digest: Digest })
+export const Accepted = msg('accepted', { re: Rid, from: GuestId, baseEpoch: Epoch, ballot: Ballot })
+/**
+ * A refusal. NEWER_EPOCH: the sender is past baseEpoch (sync from it). OLDER_EPOCH: it is behind and
+ * is catching up. PROMISED: it promised `promised`, a higher ballot. CONFLICT: the change does not apply to its view.
+ */
+export const Nack = msg('nack', {
+  re: Rid,
+  from: GuestId,
+  epoch: Epoch,
+  code: z.enum(['NEWER_EPOCH', 'OLDER_EPOCH', 'PROMISED', 'CONFLICT']),
+  promised: Ballot.optional(),
+})
+/** The change was chosen (a quorum accepted it): install it. Sent to every guest, newcomer and removed guest. */
+export const Commit = msg('commit', { rid: Rid, from: GuestId, baseEpoch: Epoch, change: Change, digest: Digest })
+export const CommitAck = msg('commitAck', { re: Rid, from: GuestId, epoch: Epoch })
+
+// --- catching up -------------------------------------------------------------------
+/** Asks for the guest list from `offset` on. */
+export const ViewRequest = msg('viewRequest', { rid: Rid, offset: z.number().int().min(0).max(MAX_GUESTS) })
+/** One page of the sender's guest list; a reader keeps asking until it has `total` guests of one epoch and digest. */
+export const ViewState = msg('viewState', {
+  re: Rid,
+  epoch: Epoch,
+  digest: Digest,
+  total: z.number().int().min(0).max(MAX_GUESTS),
+  offset: z.number().int().min(0).max(MAX_GUESTS),
+  guests: z.array(Guest).max(VIEW_PAGE_GUESTS),
+})
 
 export const Message = z.discriminatedUnion('type', [
   Ping,
@@ -118,9 +200,10 @@ export const Message = z.discriminatedUnion('type', [
   Remove,
   RemoveQueued,
   Prepare,
-  PrepareOk,
-  PrepareNo,
-  Abort,
+  PromiseGiven,
+  Accept,
+  Accepted,
+  Nack,
   Commit,
   CommitAck,
   ViewRequest,

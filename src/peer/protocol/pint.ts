@@ -109,8 +109,11 @@ export const PintRequest = z.discriminatedUnion('op', [
    * wins there, and a later one derived from the same revision is refused.
    */
   z.object({ ...base, op: z.literal('watch'), record: FileRecord, exclusive: z.boolean().optional() }),
-  /** wheresMyPint: the newest record of a name. */
-  z.object({ ...base, op: z.literal('where'), name: WireName }),
+  /**
+   * wheresMyPint: the newest record of a name. A put starting sends its version as `intent`: the
+   * tracker remembers it for a while, so a put that finishes first learns that a newer one began.
+   */
+  z.object({ ...base, op: z.literal('where'), name: WireName, intent: Version.optional() }),
   /** Every record this tracker keeps. */
   z.object({ ...base, op: z.literal('list') }),
   /** Tracker handoff: records the receiver is now a tracker of (each taken as a watch; newer wins). */
@@ -140,8 +143,10 @@ export const PintReplies = {
   fetch: z.object({ ok: z.literal(true), manifest: Manifest, bytes: z.number().int() }),
   drop: z.object({ ok: z.literal(true), dropped: z.number().int() }),
   inventory: z.object({ ok: z.literal(true), fragments: z.array(HeldFragment) }),
-  watch: z.object({ ok: z.literal(true), accepted: z.boolean(), current: FileRecord, replaced: FileRecord.nullable() }),
-  where: z.object({ ok: z.literal(true), record: FileRecord.nullable() }),
+  /** `newer`: a newer version of the name is recorded, or a put of one has begun here (its intent). */
+  watch: z.object({ ok: z.literal(true), accepted: z.boolean(), current: FileRecord, replaced: FileRecord.nullable(), newer: z.boolean().optional() }),
+  /** `pending`: the newest version a put has announced and not yet recorded, other than the asker's. */
+  where: z.object({ ok: z.literal(true), record: FileRecord.nullable(), pending: Version.nullable().optional() }),
   list: z.object({ ok: z.literal(true), records: z.array(FileRecord) }),
   sync: z.object({ ok: z.literal(true), accepted: z.number().int() }),
 } as const

@@ -3,10 +3,11 @@ import { isHousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { Throttle } from '../../shared/throttle.ts'
 import { dropFragments, type FilesContext } from '../files/index.ts'
-import type { FileRecord, FragmentRef, GuestId, HeldFragment } from '../protocol/index.ts'
+import type { ViewChange } from '../membership/index.ts'
+import type { FileRecord, FragmentRef, GuestId, HeldFragment, RemovalReason } from '../protocol/index.ts'
 import { compareRecords, type TrackerStore } from '../tracker/index.ts'
-import { type Census, fragmentKey, takeCensus, usableFragments } from './census.ts'
-import { moveFragment, repairFile } from './repair.ts'
+import { type Assessment, assess, type Census, fragmentKey, type Presence, takeCensus } from './census.ts'
+import { moveFragment, readoptFragments, repairFile } from './repair.ts'
 
 export interface RecoverySettings {
   /** How often the full census (every guest's inventory) runs; view changes trigger a quick pass in between. */
@@ -19,6 +20,12 @@ export interface RecoverySettings {
   bytesPerSecond: number
   /** Fragments moved per census to even out the guests' bytes (0: no rebalancing). */
   rebalanceMoves: number
+  /**
+   * How long the fragments of a guest that vanished without leaving (voted
+   * dead) wait before they are rebuilt elsewhere: a paused or restarted peer
+   * comes back with them, and costs no rebuild (0: at once).
+   */
+  rebuildDelayMs: number
 }
 
 export interface RecoveryEvents {
@@ -27,6 +34,8 @@ export interface RecoveryEvents {
   moved(reason: 'leave' | 'rebalance'): void
   orphanDropped(): void
   recordRebuilt(): void
+  /** A fragment found on a live guest was recorded there instead of being rebuilt. */
+  readopted(): void
   /** Files this peer is primary tracker of that are below k+m fragments, and below k. */
   health(degraded: number, lost: number): void
 }
@@ -45,7 +54,7 @@ const SETTLE_MS = 3_000
 
 interface RepairJob {
   record: FileRecord
-  usable: FragmentRef[]
+  assessment: Assessment
 }
 
 /**
@@ -73,6 +82,12 @@ export class Caretaker {
   readonly #degradedSince = new Map<string, number>()
   /** name → since when this peer is its primary, if it took over from a guest still there (0: settled). */
   readonly #primarySince = new Map<string, number>()
+  /** Guests that left the list, since when and why: their fragments wait out the rebuild delay unless they left on purpose. */
+  readonly #absent = new Map<GuestId, { since: number; reason: RemovalReason | 'unknown' }>()
+  /** Guests that did not answer the last census: what they hold is unknown, not healthy. */
+  #silent: ReadonlySet<GuestId> = new Set()
+  #wakeAt: number | undefined
+  #wake: NodeJS.Timeout | undefined
   #lastGuests: readonly GuestId[] | undefined
   #timer: NodeJS.Timeout | undefined
   #debounce: NodeJS.Timeout | undefined
@@ -98,10 +113,16 @@ export class Caretaker {
     this.#stopping.abort()
     clearInterval(this.#timer)
     clearTimeout(this.#debounce)
+    clearTimeout(this.#wake)
   }
 
   /** The guest list changed: a quick pass once it settles (joins and deaths often come in bursts). */
-  viewChanged(): void {
+  viewChanged(change?: ViewChange): void {
+    if (change && change.after.guests.length > 0) {
+      const now = this.#o.clock.now()
+      for (const g of change.removed) if (!this.#absent.has(g.id)) this.#absent.set(g.id, { since: now, reason: change.reasons.get(g.id) ?? 'unknown' })
+      for (const g of change.after.guests) this.#absent.delete(g.id)
+    }
     clearTimeout(this.#debounce)
     this.#debounce = setTimeout(() => void this.run(false), 250)
     this.#debounce.unref()
@@ -138,41 +159,130 @@ export class Caretaker {
     if (!self || !guests.includes(self)) return
     await this.handOff(self, guests)
     // Records first, census second: a record in this snapshot had all its fragments durable before the census asked.
-    const snapshot = this.#o.records.list().filter((r) => ctx.trackers.trackersOf(r.name)[0] === self)
+    let snapshot = this.#o.records.list().filter((r) => ctx.trackers.trackersOf(r.name)[0] === self)
     const found = census ? await takeCensus(ctx, this.#stopping.signal) : undefined
-    if (found) await this.#tidy(found, snapshot, guests)
-
-    const now = this.#o.clock.now()
-    this.#noteOwnership(self, guests, snapshot, now)
     const present = new Set(guests)
+    const now = this.#o.clock.now()
+    const presence: Presence = { guests: present, census: found, silent: this.#silent, rebuildDue: (id) => this.#rebuildDue(id, now), now }
+    if (found) {
+      this.#silent = found.silent
+      snapshot = await this.#readopt(found, snapshot, presence)
+      await this.#tidy(found, snapshot, guests, presence)
+    }
+
+    this.#noteOwnership(self, guests, snapshot, now)
     const jobs: RepairJob[] = []
+    let degraded = 0
     let lost = 0
     let deferred = 0
+    let nextDue: number | undefined
     for (const record of snapshot) {
       if (record.deleted) {
         this.#degradedSince.delete(record.name)
         continue
       }
-      const usable = usableFragments(record, present, found)
+      const assessment = assess(record, presence)
       const { k, m } = record.coding
-      if (usable.length >= k + m) {
+      if (assessment.nextDue !== undefined) nextDue = Math.min(nextDue ?? assessment.nextDue, assessment.nextDue)
+      if (assessment.ok.length >= k + m) {
         this.#degradedSince.delete(record.name)
         continue
       }
+      degraded++
       if (!this.#degradedSince.has(record.name)) this.#degradedSince.set(record.name, now)
-      if (usable.length < k) lost++
-      else if (now - (this.#primarySince.get(record.name) ?? 0) < SETTLE_MS) deferred++
-      else jobs.push({ record, usable })
+      if (assessment.ok.length < k) lost++
+      if (assessment.missing.length === 0 || assessment.ok.length < k) continue
+      if (now - (this.#primarySince.get(record.name) ?? 0) < SETTLE_MS) deferred++
+      else jobs.push({ record, assessment })
     }
-    this.#o.events.health(jobs.length + deferred + lost, lost)
-    if (deferred > 0) setTimeout(() => void this.run(false), SETTLE_MS).unref()
+    this.#o.events.health(degraded, lost)
+    if (deferred > 0) this.#runAt(now + SETTLE_MS)
+    // A guest that is away comes back, or its fragments are rebuilt once the delay is over.
+    if (nextDue !== undefined) this.#runAt(nextDue + 50)
     if (jobs.length > 0) {
-      this.#o.log.info({ files: jobs.length, lost }, 'repairing degraded files')
+      this.#o.log.info({ files: jobs.length, degraded, lost }, 'repairing degraded files')
       const failed = await this.#repairAll(jobs)
-      this.#o.events.health(failed + deferred + lost, lost)
+      this.#o.events.health(degraded - (jobs.length - failed), lost)
     } else if (found && this.#o.settings.rebalanceMoves > 0) {
-      await this.#rebalance(found, snapshot, guests)
+      await this.#rebalance(found, snapshot, presence)
     }
+  }
+
+  /** When the fragments of a holder that is not a guest may be rebuilt elsewhere. */
+  #rebuildDue(holder: GuestId, now: number): number {
+    let absence = this.#absent.get(holder)
+    if (!absence) {
+      // A holder this peer never saw leave (it was gone before this peer started): the delay counts from now.
+      absence = { since: now, reason: 'unknown' }
+      this.#absent.set(holder, absence)
+    }
+    return absence.reason === 'leave' ? absence.since : absence.since + this.#o.settings.rebuildDelayMs
+  }
+
+  /** Runs a quick pass at `at` (the earliest of those asked for). */
+  #runAt(at: number): void {
+    if (this.#stopping.signal.aborted || (this.#wakeAt !== undefined && this.#wakeAt <= at)) return
+    clearTimeout(this.#wake)
+    this.#wakeAt = at
+    this.#wake = setTimeout(
+      () => {
+        this.#wakeAt = undefined
+        void this.run(false)
+      },
+      Math.max(0, at - this.#o.clock.now()),
+    )
+    this.#wake.unref()
+  }
+
+  /**
+   * Fragments the record places where they are not (a holder that is away,
+   * or answered without them) but that another live guest holds, the very
+   * same (name, version, index, digest): the record is pointed at that copy,
+   * revision + 1. Nothing is copied or rebuilt. Returns the snapshot with
+   * the records this changed.
+   */
+  async #readopt(census: Census, snapshot: readonly FileRecord[], presence: Presence): Promise<FileRecord[]> {
+    const out: FileRecord[] = []
+    for (const record of snapshot) {
+      if (record.deleted) {
+        out.push(record)
+        continue
+      }
+      const a = assess(record, presence)
+      const holders = new Set(record.fragments.map((f) => f.holder))
+      const found: FragmentRef[] = []
+      for (const ref of [
+        ...a.away,
+        ...a.unknown,
+        ...a.missing.map((index) => record.fragments.find((f) => f.index === index) ?? { index, holder: '', digest: '' }),
+      ]) {
+        const copy = census.where
+          .get(fragmentKey(record.name, record.version, ref.index))
+          ?.find((c) => presence.guests.has(c.holder) && !holders.has(c.holder) && (ref.digest === '' || c.fragment.digest === ref.digest))
+        if (!copy) continue
+        holders.add(copy.holder)
+        found.push({ index: ref.index, holder: copy.holder, digest: copy.fragment.digest })
+      }
+      if (found.length === 0 || this.#stopping.signal.aborted) {
+        out.push(record)
+        continue
+      }
+      try {
+        const result = await readoptFragments(this.#o.ctx, record, found, this.#stopping.signal)
+        if (result.won) {
+          for (const _ of found) this.#o.events.readopted()
+          this.#o.log.info(
+            { name: record.name, fragments: found.map((f) => ({ index: f.index, holder: f.holder })) },
+            'fragments found on live guests; recorded there, nothing rebuilt',
+          )
+        }
+        out.push(result.record)
+      } catch (err) {
+        this.#o.log.debug({ name: record.name, err: (err as Error).message }, 'could not re-adopt fragments; trying again on the next census')
+        out.push(record)
+      }
+    }
+    return out
   }
 
   /**
@@ -196,9 +306,10 @@ export class Caretaker {
     this.#lastGuests = guests
   }
 
-  /** Repairs files fewest-surviving-fragments first, a few at a time. Returns how many are still degraded. */
+  /** Repairs files fewest-surviving-fragments first, a few at a time. Returns how many are still degraded (failed, or with fragments still away). */
   async #repairAll(jobs: RepairJob[]): Promise<number> {
-    jobs.sort((a, b) => a.usable.length - a.record.coding.k - (b.usable.length - b.record.coding.k))
+    const margin = (j: RepairJob): number => j.assessment.ok.length - j.record.coding.k
+    jobs.sort((a, b) => margin(a) - margin(b))
     let failed = 0
     const queue = [...jobs]
     const worker = async (): Promise<void> => {
@@ -210,6 +321,7 @@ export class Caretaker {
     return failed + queue.length
   }
 
+  /** True when the file is whole again (or no longer this peer's to repair). */
   async #repair(job: RepairJob): Promise<boolean> {
     const { ctx, log } = this.#o
     const { name } = job.record
@@ -219,12 +331,17 @@ export class Caretaker {
       // The newest record from every replica: a put or another repair may have moved on since the snapshot.
       const fresh = await ctx.trackers.where(name, this.#stopping.signal)
       if (!fresh || compareRecords(fresh, job.record) !== 0) return true
-      const result = await repairFile(ctx, job.record, job.usable, { signal: this.#stopping.signal, throttle: this.#throttle })
+      const { ok, missing, away, unknown } = job.assessment
+      const result = await repairFile(ctx, job.record, ok, missing, { signal: this.#stopping.signal, throttle: this.#throttle })
+      // Fully redundant only when nothing else is away or unknown; otherwise a later pass finishes the file.
+      const whole = result.won && away.length === 0 && unknown.length === 0
       const since = this.#degradedSince.get(name)
-      this.#degradedSince.delete(name)
-      if (result.won && since !== undefined) this.#o.events.recovered((this.#o.clock.now() - since) / 1000)
-      log.info({ name, version: job.record.version, revision: result.record.revision, won: result.won }, 'file repaired')
-      return true
+      if (whole) {
+        this.#degradedSince.delete(name)
+        if (since !== undefined) this.#o.events.recovered((this.#o.clock.now() - since) / 1000)
+      }
+      log.info({ name, version: job.record.version, revision: result.record.revision, won: result.won, rebuilt: missing.length }, 'file repaired')
+      return whole
     } catch (err) {
       if (!isHousePartyError(err, 'ERR_ABORTED')) log.warn({ name, err: (err as Error).message }, 'repair failed; retrying on the next pass')
       return false
@@ -276,7 +393,7 @@ export class Caretaker {
    * puts), and turns fragments nobody tracks back into a record when the
    * trackers lost it.
    */
-  async #tidy(census: Census, snapshot: readonly FileRecord[], guests: readonly GuestId[]): Promise<void> {
+  async #tidy(census: Census, snapshot: readonly FileRecord[], guests: readonly GuestId[], presence: Presence): Promise<void> {
     const { ctx } = this.#o
     const self = ctx.roster.selfId
     const byName = new Map(snapshot.map((r) => [r.name, r]))
@@ -296,8 +413,10 @@ export class Caretaker {
         } else if (fragment.version < record.version || record.deleted) {
           orphans.push(copy)
         } else {
+          // An extra copy (a fragment rebuilt while its holder was away, which then came back) goes only once the record is whole.
           const ref = record.fragments.find((f) => f.index === fragment.index)
-          if (ref && ref.holder !== copy.holder && guests.includes(ref.holder) && old(fragment)) orphans.push(copy)
+          const whole = () => assess(record, presence).ok.length === record.coding.k + record.coding.m
+          if (ref && ref.holder !== copy.holder && guests.includes(ref.holder) && old(fragment) && whole()) orphans.push(copy)
         }
       }
     }
@@ -351,7 +470,7 @@ export class Caretaker {
    * that just joined holds nothing). A fragment only moves to a guest that
    * holds nothing of its file, and is copied before it is dropped.
    */
-  async #rebalance(census: Census, snapshot: readonly FileRecord[], guests: readonly GuestId[]): Promise<void> {
+  async #rebalance(census: Census, snapshot: readonly FileRecord[], presence: Presence): Promise<void> {
     const bytes = new Map<GuestId, number>()
     for (const [id, held] of census.held)
       bytes.set(
@@ -361,8 +480,7 @@ export class Caretaker {
     if (bytes.size < 2) return
     const mean = [...bytes.values()].reduce((a, b) => a + b, 0) / bytes.size
     let moves = this.#o.settings.rebalanceMoves
-    const present = new Set(guests)
-    const movable = snapshot.filter((r) => !r.deleted && usableFragments(r, present, census).length === r.coding.k + r.coding.m)
+    const movable = snapshot.filter((r) => !r.deleted && assess(r, presence).ok.length === r.coding.k + r.coding.m)
     while (moves-- > 0) {
       const ranked = [...bytes].sort((a, b) => a[1] - b[1])
       const [low, lowBytes] = ranked[0] as [GuestId, number]

@@ -14,21 +14,66 @@ export function fragmentKey(name: string, version: string, index: number): strin
   return `${name}\u0000${version}\u0000${index}`
 }
 
+/** What is known of where the guests are, for judging one record's fragments. */
+export interface Presence {
+  guests: ReadonlySet<GuestId>
+  /** Every guest's inventory, when this pass took a census. */
+  census?: Census | undefined
+  /** Guests that did not answer the last census: what they hold is unknown. */
+  silent?: ReadonlySet<GuestId>
+  /** For a holder that is not a guest: from when its fragments may be rebuilt elsewhere (it may come back first). */
+  rebuildDue?: (holder: GuestId) => number
+  now?: number
+}
+
+export interface Assessment {
+  /** Fragments known to be readable: on a guest that, where a census asked, has it with the recorded digest. */
+  ok: FragmentRef[]
+  /** Indices to rebuild: nobody has them, their holder answered without them, or it is gone for longer than the rebuild delay. */
+  missing: number[]
+  /** Fragments on guests that are gone but may still come back (within the rebuild delay). */
+  away: FragmentRef[]
+  /** Fragments on guests that did not answer the census. */
+  unknown: FragmentRef[]
+  /** The earliest time an away fragment becomes missing. */
+  nextDue: number | undefined
+}
+
 /**
- * The fragments of `record` that can be read, one per index: on a guest and,
- * where the census heard from that guest, really there with the recorded digest.
+ * Sorts each fragment index of `record` into ok, missing, away or unknown.
+ * Only ok counts as usable: a holder that did not answer is not healthy,
+ * and a holder that is gone is not lost until the rebuild delay has passed.
  */
-export function usableFragments(record: FileRecord, guests: ReadonlySet<GuestId>, census: Census | undefined): FragmentRef[] {
-  const seen = new Set<number>()
-  return record.fragments.filter((f) => {
-    if (seen.has(f.index) || !guests.has(f.holder)) return false
-    if (census?.held.has(f.holder)) {
-      const copies = census.where.get(fragmentKey(record.name, record.version, f.index)) ?? []
-      if (!copies.some((c) => c.holder === f.holder && c.fragment.digest === f.digest)) return false
+export function assess(record: FileRecord, presence: Presence): Assessment {
+  const { k, m } = record.coding
+  const out: Assessment = { ok: [], missing: [], away: [], unknown: [], nextDue: undefined }
+  const { census, guests, now = 0 } = presence
+  for (let index = 0; index < k + m; index++) {
+    const ref = record.fragments.find((f) => f.index === index)
+    if (!ref) {
+      out.missing.push(index)
+    } else if (guests.has(ref.holder)) {
+      if (census?.held.has(ref.holder)) {
+        const copies = census.where.get(fragmentKey(record.name, record.version, index)) ?? []
+        if (copies.some((c) => c.holder === ref.holder && c.fragment.digest === ref.digest)) out.ok.push(ref)
+        else out.missing.push(index)
+      } else if (census?.silent.has(ref.holder) || presence.silent?.has(ref.holder)) out.unknown.push(ref)
+      else out.ok.push(ref)
+    } else {
+      const due = presence.rebuildDue?.(ref.holder) ?? now
+      if (due <= now) out.missing.push(index)
+      else {
+        out.away.push(ref)
+        out.nextDue = Math.min(out.nextDue ?? due, due)
+      }
     }
-    seen.add(f.index)
-    return true
-  })
+  }
+  return out
+}
+
+/** The fragments of `record` known to be readable (what /health/party and the degraded gauge count). */
+export function usableFragments(record: FileRecord, guests: ReadonlySet<GuestId>, census: Census | undefined): FragmentRef[] {
+  return assess(record, { guests, census }).ok
 }
 
 /** Asks every guest for its inventory, all at once. */

@@ -17,20 +17,39 @@ export interface Recorded {
 }
 
 /**
- * Rebuilds the fragments of `record` that are not in `usable` from k of
- * those that are, stores them on guests holding nothing of the file, and
- * records the result as the next revision (watchMyPint).
+ * Rebuilds fragments `missing` of `record` from k of `sources`, stores them
+ * on guests holding nothing of the file, and records the result as the next
+ * revision (watchMyPint). Fragments neither missing nor sources (on a guest
+ * that may come back) stay in the record as they are.
  */
-export async function repairFile(ctx: FilesContext, record: FileRecord, usable: readonly FragmentRef[], options: RepairOptions = {}): Promise<Recorded> {
-  const { k, m } = record.coding
-  const have = new Set(usable.map((f) => f.index))
-  const missing = Array.from({ length: k + m }, (_, i) => i).filter((i) => !have.has(i))
+export async function repairFile(
+  ctx: FilesContext,
+  record: FileRecord,
+  sources: readonly FragmentRef[],
+  missing: readonly number[],
+  options: RepairOptions = {},
+): Promise<Recorded> {
   if (missing.length === 0) return { record, won: true }
-  // The holders of lost fragments are avoided: a frozen peer may come back with a stale copy.
-  const avoid = new Set<GuestId>(record.fragments.filter((f) => !have.has(f.index)).map((f) => f.holder))
-  const rebuilt = await rebuildFragments(ctx, { ...record, fragments: [...usable] }, missing, avoid, options.signal, options.throttle)
-  const next: FileRecord = { ...record, revision: record.revision + 1, fragments: [...usable, ...rebuilt].sort((a, b) => a.index - b.index) }
+  // Every recorded holder is avoided: a rebuilt fragment must not land beside another of the same file, nor on a peer that may come back with its copy.
+  const avoid = new Set<GuestId>(record.fragments.map((f) => f.holder))
+  const rebuilt = await rebuildFragments(ctx, { ...record, fragments: [...sources] }, missing, avoid, options.signal, options.throttle)
+  const gone = new Set(missing)
+  const kept = record.fragments.filter((f) => !gone.has(f.index))
+  const next: FileRecord = { ...record, revision: record.revision + 1, fragments: [...kept, ...rebuilt].sort((a, b) => a.index - b.index) }
   return publish(ctx, next, rebuilt, options.signal)
+}
+
+/**
+ * Points fragment indices of `record` at other guests that hold the very
+ * same fragment (name, version, index, digest): a copy found alive is
+ * adopted, not rebuilt. Nothing moves but the record.
+ */
+export async function readoptFragments(ctx: FilesContext, record: FileRecord, found: readonly FragmentRef[], signal?: AbortSignal): Promise<Recorded> {
+  const byIndex = new Map(found.map((f) => [f.index, f]))
+  const next: FileRecord = { ...record, revision: record.revision + 1, fragments: record.fragments.map((f) => byIndex.get(f.index) ?? f) }
+  for (const f of found) if (!record.fragments.some((r) => r.index === f.index)) next.fragments.push(f)
+  next.fragments.sort((a, b) => a.index - b.index)
+  return publish(ctx, next, [], signal)
 }
 
 /**

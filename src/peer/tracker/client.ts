@@ -2,7 +2,7 @@ import type { z } from 'zod'
 import { HousePartyError } from '../../shared/errors.ts'
 import type { Roster } from '../membership/index.ts'
 import { call, type DialOptions } from '../net/index.ts'
-import { type FileRecord, type GuestId, PintReplies, type PintReply, type PintRequestBody } from '../protocol/index.ts'
+import { type FileRecord, type GuestId, PintReplies, type PintReply, type PintRequestBody, type Version } from '../protocol/index.ts'
 import { trackersOf } from '../ring/index.ts'
 import { compareRecords, newestRecord } from './records.ts'
 
@@ -48,15 +48,30 @@ export class TrackerClient {
 
   /** wheresMyPint: the newest record any tracker replica has, or undefined if none knows the name. */
   async where(name: string, signal?: AbortSignal): Promise<FileRecord | undefined> {
+    return (await this.#where(name, undefined, signal)).record
+  }
+
+  /**
+   * wheresMyPint for a put about to store `version`: the trackers remember
+   * the intent, and say the newest version another put has announced.
+   */
+  async intend(name: string, version: Version, signal?: AbortSignal): Promise<{ record: FileRecord | undefined; pending: Version | undefined }> {
+    return this.#where(name, version, signal)
+  }
+
+  async #where(name: string, intent: Version | undefined, signal?: AbortSignal): Promise<{ record: FileRecord | undefined; pending: Version | undefined }> {
     const trackers = this.trackersOf(name)
-    const answers = await Promise.allSettled(trackers.map((id) => this.#call(id, { op: 'where', name }, PintReplies.where, signal)))
-    const ok = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value.record] : []))
+    const body = intent === undefined ? { op: 'where' as const, name } : { op: 'where' as const, name, intent }
+    const answers = await Promise.allSettled(trackers.map((id) => this.#call(id, body, PintReplies.where, signal)))
+    const ok = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []))
     if (ok.length === 0) {
       throw new HousePartyError('ERR_NOT_ENOUGH_PEERS', `none of the ${trackers.length} trackers of ${JSON.stringify(name)} answered`, {
         details: { trackers: trackers.length, reachable: 0 },
       })
     }
-    return newestRecord(ok)
+    let pending: Version | undefined
+    for (const a of ok) if (a.pending && (pending === undefined || a.pending > pending)) pending = a.pending
+    return { record: newestRecord(ok.map((a) => a.record)), pending }
   }
 
   /** watchMyPint: sends `record` to every tracker replica; at least one must take it. */

@@ -13,7 +13,8 @@ export async function serveWatch(req: Req<'watch'>, channel: PintChannel, tracke
 
 /** wheresMyPint, tracker side. */
 export async function serveWhere(req: Req<'where'>, channel: PintChannel, trackers: TrackerStore): Promise<void> {
-  await channel.reply({ ok: true, record: trackers.get(req.name) ?? null })
+  const pending = req.intent === undefined ? undefined : trackers.intend(req.name, req.intent)
+  await channel.reply({ ok: true, record: trackers.get(req.name) ?? null, pending: pending ?? null })
 }
 
 export async function serveList(channel: PintChannel, trackers: TrackerStore): Promise<void> {

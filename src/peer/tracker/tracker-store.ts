@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../shared/logger.ts'
-import { FileRecord } from '../protocol/index.ts'
+import { FileRecord, type Version } from '../protocol/index.ts'
 import { nameHash } from '../store/index.ts'
 import { compareRecords } from './records.ts'
 
@@ -11,7 +11,12 @@ export interface WatchResult {
   current: FileRecord
   /** The record it displaced, if any. */
   replaced: FileRecord | null
+  /** A newer version than this record is current, or a put of one has begun (so this one will not stay current). */
+  newer: boolean
 }
+
+/** How long a put's intent is remembered: longer than any upload of one name should take between its start and its record. */
+const INTENT_TTL_MS = 30 * 60_000
 
 /**
  * The records this peer keeps as one of a file's trackers. Newer versions
@@ -25,10 +30,14 @@ export class TrackerStore {
   readonly #log: Logger
   readonly #records = new Map<string, FileRecord>()
   readonly #writes = new Map<string, Promise<void>>()
+  /** name → versions of puts that began here and have not been recorded yet, with when they are forgotten. Kept in memory only. */
+  readonly #intents = new Map<string, Map<Version, number>>()
+  readonly #now: () => number
 
-  constructor(dataDir: string, logger: Logger) {
+  constructor(dataDir: string, logger: Logger, now: () => number = Date.now) {
     this.#dir = join(dataDir, 'tracker')
     this.#log = logger
+    this.#now = now
   }
 
   async open(): Promise<number> {
@@ -54,6 +63,22 @@ export class TrackerStore {
     return this.#records.get(name)
   }
 
+  /**
+   * A put of `name` at `version` begins: remembered so that a put of an
+   * older version finishing later is told it will not stay current.
+   * Returns the newest other version a put has announced and not recorded.
+   */
+  intend(name: string, version: Version): Version | undefined {
+    const now = this.#now()
+    const intents = this.#intents.get(name) ?? new Map<Version, number>()
+    for (const [v, until] of intents) if (until < now) intents.delete(v)
+    let newest: Version | undefined
+    for (const v of intents.keys()) if (v !== version && (newest === undefined || v > newest)) newest = v
+    intents.set(version, now + INTENT_TTL_MS)
+    this.#intents.set(name, intents)
+    return newest
+  }
+
   list(): FileRecord[] {
     return [...this.#records.values()]
   }
@@ -67,10 +92,17 @@ export class TrackerStore {
    */
   watch(record: FileRecord, options: { exclusive?: boolean } = {}): WatchResult {
     const current = this.#records.get(record.name)
-    if (current && !supersedes(record, current, options.exclusive === true)) return { accepted: false, current, replaced: null }
+    const intents = this.#intents.get(record.name)
+    intents?.delete(record.version)
+    if (intents?.size === 0) this.#intents.delete(record.name)
+    const now = this.#now()
+    const newerIntent = [...(intents ?? [])].some(([v, until]) => v > record.version && until >= now)
+    if (current && !supersedes(record, current, options.exclusive === true)) {
+      return { accepted: false, current, replaced: null, newer: newerIntent || current.version > record.version }
+    }
     this.#records.set(record.name, record)
     this.#persist(record.name)
-    return { accepted: true, current: record, replaced: current ?? null }
+    return { accepted: true, current: record, replaced: current ?? null, newer: newerIntent }
   }
 
   /** Forgets a record this peer no longer tracks. */

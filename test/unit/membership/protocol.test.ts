@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { afterEach, describe, it } from 'node:test'
-import { FailureDetector, Membership } from '../../../src/peer/membership/index.ts'
+import { Membership } from '../../../src/peer/membership/index.ts'
 import { MemoryNetwork, Messenger } from '../../../src/peer/net/index.ts'
 import { systemClock } from '../../../src/shared/clock.ts'
 import { defaultMembershipTimings } from '../../../src/shared/config.ts'
@@ -13,15 +13,11 @@ const timings = { ...defaultMembershipTimings(), pingIntervalMs: 50, suspectAfte
 interface Node {
   address: string
   membership: Membership
-  detector: FailureDetector
 }
 
 const started: Node[] = []
 afterEach(() => {
-  for (const n of started.splice(0)) {
-    n.detector.stop()
-    n.membership.stop()
-  }
+  for (const n of started.splice(0)) n.membership.stop()
 })
 
 async function node(net: MemoryNetwork, port: number, join: string[]): Promise<Node> {
@@ -31,8 +27,7 @@ async function node(net: MemoryNetwork, port: number, join: string[]): Promise<N
   const logger = silentLogger()
   const messenger = new Messenger({ transport, key, clock: systemClock, logger, events: { sent() {}, received() {}, dropped() {} } })
   const membership = new Membership({
-    address,
-    apiPort: port + 80,
+    self: { id: port.toString(16).padStart(16, '0'), incarnation: 1, address, apiPort: port + 80 },
     join,
     foundIfAlone: false,
     timings,
@@ -40,11 +35,10 @@ async function node(net: MemoryNetwork, port: number, join: string[]): Promise<N
     clock: systemClock,
     logger,
     resolveDoors: async (d) => [...d],
+    heldBytes: () => 0,
   })
-  const detector = new FailureDetector({ membership, messenger, clock: systemClock, timings, logger })
   membership.start()
-  detector.start()
-  const n = { address, membership, detector }
+  const n = { address, membership }
   started.push(n)
   return n
 }

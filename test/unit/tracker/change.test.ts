@@ -43,7 +43,7 @@ describe('record changes decided by the primary tracker (real TCP, three replica
       await server.listen('127.0.0.1', 0)
       stores.push(store)
       servers.push(server)
-      guests.push({ id, address: `127.0.0.1:${server.port}`, apiPort: 0, since: 0 })
+      guests.push({ id, address: `127.0.0.1:${server.port}`, apiPort: 0, since: 0, incarnation: 1 })
     }
     const roster: Roster = { selfId: ids[0], guests: () => guests, addressOf: (id) => guests.find((g) => g.id === id)?.address }
     client = new TrackerClient(roster, dial, 3)

@@ -1,0 +1,200 @@
+import { InvariantViolation, rng, type SimPeer, Simulator } from './simulator.ts'
+
+/**
+ * Fault scenarios for the membership simulator, each a function of a seed.
+ * A scenario forms a party, injects faults, stops them, and checks that the
+ * party converges; the simulator checks the safety invariants throughout.
+ */
+
+export interface ScenarioResult {
+  seed: number
+  kind: string
+  peers: number
+  /** Virtual ms from the last fault ending to every running peer agreeing on one list of exactly them. */
+  convergeMs: number
+  events: Map<string, number>
+}
+
+/** Virtual time allowed to converge once faults stop: backoffs, rejoins and removals all fit well inside it. */
+export const CONVERGE_WITHIN_MS = 60_000
+
+const pick = <T>(sim: Simulator, items: readonly T[]): T => items[Math.floor(sim.random() * items.length)] as T
+const between = (sim: Simulator, lo: number, hi: number): number => lo + sim.random() * (hi - lo)
+
+/** n peers: peer 0 founds, the others knock on every pod of the "Service" (any peer not crashed). */
+function formParty(sim: Simulator, n: number): SimPeer[] {
+  const founder = sim.addPeer(() => [])
+  // Restarts of peer 0 knock too: founding is for its first start only.
+  sim.at(sim.now, () => {
+    founder.join = () => sim.service()
+  })
+  const peers = [founder]
+  for (let i = 1; i < n; i++) peers.push(sim.addPeer(() => sim.service(), between(sim, 0, 2_000)))
+  sim.runUntilTrue('the party to form', () => sim.converged(peers), 30_000)
+  return peers
+}
+
+/**
+ * Random transient faults for a while: crashes with restarts (half of them
+ * at a new address), pauses, CPU starvation, partitions, lossy and
+ * duplicating links. Everything comes back at the end, so the party must
+ * converge on all n peers.
+ */
+export function transientFaults(seed: number, validate = false): ScenarioResult {
+  return reported(seed, validate, transientFaultsRun)
+}
+
+function transientFaultsRun(sim: Simulator, seed: number): ScenarioResult {
+  const n = 3 + Math.floor(sim.random() * 6)
+  const peers = formParty(sim, n)
+  const faultsEnd = sim.now + between(sim, 10_000, 30_000)
+  const pending: (() => void)[] = []
+  while (sim.now < faultsEnd) {
+    sim.runFor(between(sim, 200, 4_000))
+    const victim = pick(sim, peers)
+    const kind = Math.floor(sim.random() * 6)
+    const lasting = between(sim, 300, 12_000)
+    if (kind === 0 && victim.state === 'running') {
+      sim.crash(victim)
+      const newAddress = sim.random() < 0.5
+      const restart = (): void => {
+        if (victim.state === 'crashed') sim.restart(victim, newAddress)
+      }
+      sim.at(sim.now + lasting, restart)
+      pending.push(restart)
+    } else if (kind === 1 && victim.state === 'running') {
+      sim.pause(victim)
+      const resume = (): void => sim.resume(victim)
+      sim.at(sim.now + lasting, resume)
+      pending.push(resume)
+    } else if (kind === 2) {
+      sim.starve(victim, between(sim, 50, 900))
+      const fed = (): void => sim.starve(victim, 0)
+      sim.at(sim.now + lasting, fed)
+      pending.push(fed)
+    } else if (kind === 3) {
+      const side = peers.filter(() => sim.random() < 0.5).map((p) => p.index)
+      sim.partition([side])
+      const heal = (): void => sim.heal()
+      sim.at(sim.now + lasting, heal)
+      pending.push(heal)
+    } else if (kind === 4) {
+      // A crash and a quick restart on the old data: the pod restarted.
+      sim.crash(victim)
+      sim.restart(victim, sim.random() < 0.5)
+    }
+  }
+  // Faults stop: everything that is down comes back.
+  sim.runUntil(faultsEnd)
+  sim.heal()
+  for (const undo of pending) undo()
+  for (const p of peers) {
+    if (p.state === 'crashed') sim.restart(p)
+    if (p.state === 'paused') sim.resume(p)
+    sim.starve(p, 0)
+  }
+  const convergeMs = sim.runUntilTrue('every running peer to agree on one list of all of them', () => sim.converged(peers), CONVERGE_WITHIN_MS)
+  return { seed, kind: 'transient faults', peers: n, convergeMs, events: sim.events }
+}
+
+/**
+ * f < n/2 peers die at the same moment, often the coordinator among them:
+ * the survivors remove all of them in one agreed list, and then admit a
+ * newcomer.
+ */
+export function concurrentDeaths(seed: number, validate = false): ScenarioResult {
+  return reported(seed, validate, concurrentDeathsRun)
+}
+
+function concurrentDeathsRun(sim: Simulator, seed: number): ScenarioResult {
+  const n = 4 + Math.floor(sim.random() * 6)
+  const peers = formParty(sim, n)
+  const f = 1 + Math.floor(sim.random() * (Math.ceil(n / 2) - 1))
+  const coordinator = peers.find((p) => p.id === peers[0]?.core?.view?.guests[0]?.id) as SimPeer
+  const victims = new Set<SimPeer>(sim.random() < 0.6 ? [coordinator] : [])
+  while (victims.size < f) victims.add(pick(sim, peers))
+  for (const v of victims) sim.crash(v)
+  const survivors = peers.filter((p) => !victims.has(p))
+  const convergeMs = sim.runUntilTrue(`${survivors.length} survivors to remove ${f} dead`, () => sim.converged(survivors), CONVERGE_WITHIN_MS)
+  const newcomer = sim.addPeer(() => survivors.map((p) => p.address))
+  sim.runUntilTrue('a newcomer to be admitted after the deaths', () => sim.converged([...survivors, newcomer]), CONVERGE_WITHIN_MS)
+  return { seed, kind: `${f} of ${n} dead at once`, peers: n, convergeMs, events: sim.events }
+}
+
+/**
+ * A minority is frozen (SIGSTOP) long enough to be voted out, the awake
+ * majority carries on, and the frozen peers rejoin with their identity
+ * when they wake.
+ */
+export function frozenMinority(seed: number, validate = false): ScenarioResult {
+  return reported(seed, validate, frozenMinorityRun)
+}
+
+function frozenMinorityRun(sim: Simulator, seed: number): ScenarioResult {
+  const n = 3 + Math.floor(sim.random() * 6)
+  const peers = formParty(sim, n)
+  const frozen = new Set<SimPeer>()
+  const f = 1 + Math.floor(sim.random() * (Math.ceil(n / 2) - 1))
+  while (frozen.size < f) frozen.add(pick(sim, peers))
+  for (const p of frozen) sim.pause(p)
+  const awake = peers.filter((p) => !frozen.has(p))
+  sim.runUntilTrue('the awake majority to remove the frozen', () => sim.converged(awake), CONVERGE_WITHIN_MS)
+  for (const p of frozen) sim.resume(p)
+  const convergeMs = sim.runUntilTrue('the frozen to rejoin', () => sim.converged(peers), CONVERGE_WITHIN_MS)
+  for (const p of frozen) {
+    const g = sim.peers[0]?.core?.view?.guests.find((x) => x.id === p.id)
+    if (!g || g.incarnation !== p.incarnation) throw new InvariantViolation(`peer ${p.index} did not rejoin with its identity`)
+  }
+  return { seed, kind: `${f} of ${n} frozen`, peers: n, convergeMs, events: sim.events }
+}
+
+/** The network each seed gets: its own loss (0–5%), duplication and latency (up to 20 ms one way). */
+function networkFor(seed: number): { loss: number; duplicate: number; minLatencyMs: number; maxLatencyMs: number } {
+  const r = rng(seed ^ 0x5bd1e995)
+  return { loss: r() * 0.05, duplicate: 0.01, minLatencyMs: 0.1, maxLatencyMs: 1 + r() * 19 }
+}
+
+/** Runs a scenario; a failure carries where every peer stood and the trace up to it. */
+function reported(seed: number, validate: boolean, scenario: (sim: Simulator, seed: number) => ScenarioResult): ScenarioResult {
+  const sim = new Simulator({ seed, validate, network: networkFor(seed) })
+  try {
+    return scenario(sim, seed)
+  } catch (err) {
+    const e = err instanceof InvariantViolation ? err : new InvariantViolation(`${(err as Error).stack}`)
+    e.message = `${e.message}\n--- where each peer stands\n${sim.describe()}\n--- trace (virtual time)\n${sim.traceTail}`
+    throw e
+  }
+}
+
+/**
+ * Every peer starved of CPU for a minute (its ticks and message handling
+ * late by up to 50–900 ms, at random), and some stalled outright for up to
+ * a second at a time: nobody may be voted out, however slow detection gets.
+ */
+export function loadedParty(seed: number, validate = false): ScenarioResult {
+  return reported(seed, validate, loadedPartyRun)
+}
+
+function loadedPartyRun(sim: Simulator, seed: number): ScenarioResult {
+  const n = 3 + Math.floor(sim.random() * 6)
+  const peers = formParty(sim, n)
+  const epoch = sim.installed.size
+  // Half the seeds starve lightly: the peers stay "healthy" (lag under half a silence period), so they do vote on the stalled.
+  const worst = sim.random() < 0.5 ? 100 : 900
+  for (const p of peers) sim.starve(p, between(sim, 10, worst))
+  const end = sim.now + 60_000
+  while (sim.now < end) {
+    sim.runFor(between(sim, 500, 5_000))
+    const victim = pick(sim, peers)
+    if (victim.state !== 'running') continue
+    // A stall of up to a second (a long GC, a throttled container): the peer must stay.
+    sim.pause(victim)
+    sim.at(sim.now + between(sim, 100, 1_000), () => sim.resume(victim))
+  }
+  sim.runUntil(end + 1_000)
+  if (sim.installed.size !== epoch)
+    throw new InvariantViolation(`the guest list changed under load (${sim.installed.size - epoch} changes): a live guest was voted out`)
+  for (const p of peers) sim.starve(p, 0)
+  const convergeMs = sim.runUntilTrue('the party to settle after the load', () => sim.converged(peers), CONVERGE_WITHIN_MS)
+  return { seed, kind: `${n} peers under load`, peers: n, convergeMs, events: sim.events }
+}
