@@ -1,3 +1,4 @@
+import { formParty } from '../test/sim/scenarios.ts'
 import { type SimPeer, Simulator } from '../test/sim/simulator.ts'
 import { machine, today } from './lib.ts'
 
@@ -23,14 +24,10 @@ interface ScaleRow {
 function measure(n: number): ScaleRow {
   const wall = performance.now()
   const sim = new Simulator({ seed: n, network: { minLatencyMs: 0.1, maxLatencyMs: 1 } })
-  const founder = sim.addPeer(() => [])
-  sim.at(0, () => {
-    founder.join = () => sim.service()
-  })
-  const peers: SimPeer[] = [founder]
   // Every peer starts within 2 s and knocks on every pod of the Service, as a StatefulSet with parallel pod management does.
-  for (let i = 1; i < n; i++) peers.push(sim.addPeer(() => sim.service(), sim.random() * 2_000))
-  const formMs = sim.runUntilTrue(`${n} peers to form one party`, () => sim.converged(peers), 3_600_000, 100)
+  const peers = formParty(sim, n, 3_600_000)
+  const founder = peers[0] as SimPeer
+  const formMs = sim.now
 
   sim.runFor(5_000)
   sim.resetCounters()
@@ -45,8 +42,8 @@ function measure(n: number): ScaleRow {
   sim.crash(victim)
   let alive = peers.filter((p) => p !== victim)
   const deathMs = sim.runUntilTrue('a death to be agreed', () => sim.converged(alive), 600_000, 10)
-  // What the removal cost on top of the pings that flow anyway.
-  const deathDatagrams = Math.max(0, sim.datagrams - steadySent * alive.length * (deathMs / 1000))
+  // What the removal cost on top of the pings that flow anyway: the vote, the view change, the catching up.
+  const deathDatagrams = [...sim.byType].reduce((n, [type, count]) => (type === 'ping' || type === 'pong' ? n : n + count), 0)
 
   const coordinator = alive.find((p) => p.id === coordinatorId) as SimPeer
   sim.crash(coordinator)
@@ -71,7 +68,7 @@ Measured with the membership simulator (\`test/sim\`): the real membership cores
 0.1–1 ms one-way latency and no loss. Times are virtual (what the protocol takes); datagrams are counted per peer.
 Machine for the wall-clock column: ${machine()}.
 
-| peers | party formed (all start within 2 s) | datagrams sent per peer per s, steady | most received by one peer per s | SIGKILL → removed everywhere | datagrams that removal cost the whole party, beyond pings | coordinator SIGKILLed → removed | newcomer admitted | simulation wall clock |
+| peers | party formed (all start within 2 s) | datagrams sent per peer per s, steady | most received by one peer per s | SIGKILL → removed everywhere | datagrams of that removal (vote, view change), whole party | coordinator SIGKILLed → removed | newcomer admitted | simulation wall clock |
 |---|---|---|---|---|---|---|---|---|
 ${rows.map((r) => `| ${r.n} | ${s(r.formMs)} | ${r.steadySent.toFixed(0)} | ${r.steadyReceivedMax.toFixed(0)} | ${s(r.deathMs)} | ${Math.round(r.deathDatagrams).toLocaleString('en-US')} | ${s(r.coordinatorDeathMs)} | ${s(r.joinMs)} | ${s(r.wallMs)} |`).join('\n')}
 

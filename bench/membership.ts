@@ -8,6 +8,8 @@ import { benchParty, machine, median, today } from './lib.ts'
 interface RunResult {
   formMs: number
   joinProtocolMs: number[]
+  /** Silence of the victim from its last word to the vote that declared it dead, as the voter measured it. */
+  declaredMs: number
   detectMs: number
   coordinatorDetectMs: number
 }
@@ -27,11 +29,19 @@ async function joinLatencies(party: LocalParty, n: number): Promise<number[]> {
   return out
 }
 
-async function killAndTime(party: LocalParty, victim: number, alive: number[]): Promise<number> {
+/** SIGKILLs `victim`; returns the time until every survivor's list is without it, and the silence at the death verdict. */
+async function killAndTime(party: LocalParty, victim: number, alive: number[]): Promise<{ removedMs: number; declaredMs: number }> {
+  const verdicts = async (): Promise<[number, number]> => [
+    await sumMetric(party, alive, 'houseparty_death_detection_seconds_sum'),
+    await sumMetric(party, alive, 'houseparty_death_detection_seconds_count'),
+  ]
+  const [sum0, count0] = await verdicts()
   const t0 = performance.now()
   party.signal(victim, 'SIGKILL')
   await waitForAgreement(party, alive, alive.length, 20_000)
-  return performance.now() - t0
+  const removedMs = performance.now() - t0
+  const [sum1, count1] = await verdicts()
+  return { removedMs, declaredMs: count1 > count0 ? ((sum1 - sum0) / (count1 - count0)) * 1000 : Number.NaN }
 }
 
 async function oneRun(n: number): Promise<RunResult> {
@@ -43,13 +53,13 @@ async function oneRun(n: number): Promise<RunResult> {
     const joinProtocolMs = await joinLatencies(party, n)
     const victim = 1 + Math.floor(Math.random() * (n - 1))
     let alive = [...Array(n).keys()].filter((i) => i !== victim)
-    const detectMs = await killAndTime(party, victim, alive)
+    const death = await killAndTime(party, victim, alive)
     // Then the coordinator itself (the first guest): its successor must take over.
     const coordinator = (await guestsOf(party.peer(alive[0] ?? 0).api)).guests[0]?.address
     const cIndex = party.peers.find((p) => coordinator?.endsWith(`:${p.port}`))?.index ?? 0
     alive = alive.filter((i) => i !== cIndex)
-    const coordinatorDetectMs = await killAndTime(party, cIndex, alive)
-    return { formMs, joinProtocolMs, detectMs, coordinatorDetectMs }
+    const coordinatorDeath = await killAndTime(party, cIndex, alive)
+    return { formMs, joinProtocolMs, declaredMs: death.declaredMs, detectMs: death.removedMs, coordinatorDetectMs: coordinatorDeath.removedMs }
   } finally {
     await cleanup()
   }
@@ -162,7 +172,7 @@ export async function membershipBench(runs = 3): Promise<string> {
     }
     const f = (x: number): string => `${(x / 1000).toFixed(2)} s`
     rows.push(
-      `| ${n} | ${f(median(results.map((r) => r.formMs)))} | ${Math.round(median(results.flatMap((r) => r.joinProtocolMs)))} ms | ${Math.round(Math.max(...results.flatMap((r) => r.joinProtocolMs)))} ms | ${f(median(results.map((r) => r.detectMs)))} | ${f(Math.max(...results.map((r) => r.detectMs)))} | ${f(median(results.map((r) => r.coordinatorDetectMs)))} |`,
+      `| ${n} | ${f(median(results.map((r) => r.formMs)))} | ${Math.round(median(results.flatMap((r) => r.joinProtocolMs)))} ms | ${Math.round(Math.max(...results.flatMap((r) => r.joinProtocolMs)))} ms | ${f(median(results.map((r) => r.declaredMs)))} | ${f(Math.max(...results.map((r) => r.declaredMs)))} | ${f(median(results.map((r) => r.detectMs)))} | ${f(Math.max(...results.map((r) => r.detectMs)))} | ${f(median(results.map((r) => r.coordinatorDetectMs)))} |`,
     )
   }
   const load = await falseDeathsUnderLoad()
@@ -172,11 +182,13 @@ export async function membershipBench(runs = 3): Promise<string> {
 Machine: ${machine()}. Default timings (ping every 200 ms, suspect after 1 s of silence, 450 ms vote).
 Medians of ${runs} runs per size. All peers are started at the same moment and join through peer 0.
 
-| peers | party formed (spawn → identical lists everywhere) | join protocol per peer, median | slowest join | SIGKILL → removed on every survivor, median | worst | coordinator SIGKILLed → removed, median |
-|---|---|---|---|---|---|---|
+| peers | party formed (spawn → identical lists everywhere) | join protocol per peer, median | slowest join | SIGKILL → declared dead (silence at the verdict), median | worst | SIGKILL → removed on every survivor, median | worst | coordinator SIGKILLed → removed, median |
+|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
 "Party formed" includes starting every Node process on 2 cores; "join protocol" is from a peer's own 'peer started' log line to its admission.
+"Declared dead" is the victim's silence, from its last word to the vote that found it dead, as \`houseparty_death_detection_seconds\` records it;
+"removed" adds the view change and is timed by polling every survivor's \`GET /guests\`.
 
 ### False deaths under load
 

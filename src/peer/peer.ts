@@ -75,6 +75,8 @@ export class Peer {
   readonly #advertiseHost: string
   #api: FastifyInstance | undefined
   #apiPort = 0
+  /** Set when a graceful leave starts: readiness fails at once, so Services stop sending requests while it drains. */
+  #leaving = false
 
   /**
    * Opens a peer on its data dir: its identity is loaded (or made and saved)
@@ -115,7 +117,8 @@ export class Peer {
     this.membership = new Membership({
       self: { id: identity.id, incarnation: identity.incarnation, address: joinAddress(this.#advertiseHost, config.port), apiPort: config.apiPort },
       join: config.join,
-      foundIfAlone: config.foundIfAlone,
+      // In a StatefulSet every pod gets the same flags; only the first pod may found a party.
+      foundIfAlone: config.foundIfAlone && (config.podName === '' || config.podName.endsWith('-0')),
       timings: config.membership,
       messenger,
       clock,
@@ -217,6 +220,7 @@ export class Peer {
       host: c.apiHost,
       port: c.apiPort,
       membership: this.membership,
+      leaving: () => this.#leaving,
       metrics: this.metrics,
       logger: this.log.child({ component: 'api' }),
       files: { files: this.files, apiToken: c.apiToken, admitted: () => this.membership.isGuest },
@@ -250,6 +254,7 @@ export class Peer {
    * up to --leave-grace-ms, says goodbye, then stops.
    */
   async leave(): Promise<void> {
+    this.#leaving = true
     if (this.membership.isGuest && this.config.leaveGraceMs > 0) {
       this.caretaker.stop()
       this.scrubber.stop()

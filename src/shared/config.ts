@@ -16,6 +16,7 @@ export interface PeerConfig {
   dataDir: string
   join: string[]
   foundIfAlone: boolean
+  podName: string
   key: Buffer | undefined
   insecure: boolean
   logLevel: string
@@ -127,7 +128,17 @@ export const PEER_SETTINGS: SettingSpec[] = [
     env: 'HOUSEPARTY_FOUND_IF_ALONE',
     kind: 'bool',
     default: false,
-    description: 'Found a new party when no --join address answers. Off by default: a peer that cannot reach the party must not split it.',
+    description:
+      'Found a new party when no --join address answers, unless the data dir was on a party before (it keeps knocking for that one). Off by default: a peer that cannot reach the party must not split it.',
+  },
+  {
+    key: 'podName',
+    flag: '--pod-name',
+    env: 'HOUSEPARTY_POD_NAME',
+    kind: 'string',
+    default: '',
+    description:
+      "This peer's Kubernetes pod name (the downward API's metadata.name). With --found-if-alone, only a StatefulSet's first pod (a name ending in -0) may found a party, so a Service never gives two.",
   },
   {
     key: 'keyFile',

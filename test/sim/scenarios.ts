@@ -21,8 +21,8 @@ export const CONVERGE_WITHIN_MS = 60_000
 const pick = <T>(sim: Simulator, items: readonly T[]): T => items[Math.floor(sim.random() * items.length)] as T
 const between = (sim: Simulator, lo: number, hi: number): number => lo + sim.random() * (hi - lo)
 
-/** n peers: peer 0 founds, the others knock on every pod of the "Service" (any peer not crashed). */
-function formParty(sim: Simulator, n: number): SimPeer[] {
+/** n peers starting within 2 s: peer 0 founds, the others knock on every pod of the "Service" (any peer not crashed). */
+export function formParty(sim: Simulator, n: number, withinMs = 30_000): SimPeer[] {
   const founder = sim.addPeer(() => [])
   // Restarts of peer 0 knock too: founding is for its first start only.
   sim.at(sim.now, () => {
@@ -30,7 +30,7 @@ function formParty(sim: Simulator, n: number): SimPeer[] {
   })
   const peers = [founder]
   for (let i = 1; i < n; i++) peers.push(sim.addPeer(() => sim.service(), between(sim, 0, 2_000)))
-  sim.runUntilTrue('the party to form', () => sim.converged(peers), 30_000)
+  sim.runUntilTrue('the party to form', () => sim.converged(peers), withinMs, Math.min(100, Math.max(10, n)))
   return peers
 }
 
@@ -40,9 +40,7 @@ function formParty(sim: Simulator, n: number): SimPeer[] {
  * duplicating links. Everything comes back at the end, so the party must
  * converge on all n peers.
  */
-export function transientFaults(seed: number, validate = false): ScenarioResult {
-  return reported(seed, validate, transientFaultsRun)
-}
+export const transientFaults = scenario(transientFaultsRun)
 
 function transientFaultsRun(sim: Simulator, seed: number): ScenarioResult {
   const n = 3 + Math.floor(sim.random() * 6)
@@ -102,9 +100,7 @@ function transientFaultsRun(sim: Simulator, seed: number): ScenarioResult {
  * the survivors remove all of them in one agreed list, and then admit a
  * newcomer.
  */
-export function concurrentDeaths(seed: number, validate = false): ScenarioResult {
-  return reported(seed, validate, concurrentDeathsRun)
-}
+export const concurrentDeaths = scenario(concurrentDeathsRun)
 
 function concurrentDeathsRun(sim: Simulator, seed: number): ScenarioResult {
   const n = 4 + Math.floor(sim.random() * 6)
@@ -126,9 +122,7 @@ function concurrentDeathsRun(sim: Simulator, seed: number): ScenarioResult {
  * majority carries on, and the frozen peers rejoin with their identity
  * when they wake.
  */
-export function frozenMinority(seed: number, validate = false): ScenarioResult {
-  return reported(seed, validate, frozenMinorityRun)
-}
+export const frozenMinority = scenario(frozenMinorityRun)
 
 function frozenMinorityRun(sim: Simulator, seed: number): ScenarioResult {
   const n = 3 + Math.floor(sim.random() * 6)
@@ -154,15 +148,17 @@ function networkFor(seed: number): { loss: number; duplicate: number; minLatency
   return { loss: r() * 0.05, duplicate: 0.01, minLatencyMs: 0.1, maxLatencyMs: 1 + r() * 19 }
 }
 
-/** Runs a scenario; a failure carries where every peer stood and the trace up to it. */
-function reported(seed: number, validate: boolean, scenario: (sim: Simulator, seed: number) => ScenarioResult): ScenarioResult {
-  const sim = new Simulator({ seed, validate, network: networkFor(seed) })
-  try {
-    return scenario(sim, seed)
-  } catch (err) {
-    const e = err instanceof InvariantViolation ? err : new InvariantViolation(`${(err as Error).stack}`)
-    e.message = `${e.message}\n--- where each peer stands\n${sim.describe()}\n--- trace (virtual time)\n${sim.traceTail}`
-    throw e
+/** A scenario run from a seed (with `validate`, every datagram is also checked on the wire); a failure carries where every peer stood and the trace up to it. */
+function scenario(run: (sim: Simulator, seed: number) => ScenarioResult): (seed: number, validate?: boolean) => ScenarioResult {
+  return (seed, validate = false) => {
+    const sim = new Simulator({ seed, validate, network: networkFor(seed) })
+    try {
+      return run(sim, seed)
+    } catch (err) {
+      const e = err instanceof InvariantViolation ? err : new InvariantViolation(`${(err as Error).stack}`)
+      e.message = `${e.message}\n--- where each peer stands\n${sim.describe()}\n--- trace (virtual time)\n${sim.traceTail}`
+      throw e
+    }
   }
 }
 
@@ -171,9 +167,7 @@ function reported(seed: number, validate: boolean, scenario: (sim: Simulator, se
  * late by up to 50–900 ms, at random), and some stalled outright for up to
  * a second at a time: nobody may be voted out, however slow detection gets.
  */
-export function loadedParty(seed: number, validate = false): ScenarioResult {
-  return reported(seed, validate, loadedPartyRun)
-}
+export const loadedParty = scenario(loadedPartyRun)
 
 function loadedPartyRun(sim: Simulator, seed: number): ScenarioResult {
   const n = 3 + Math.floor(sim.random() * 6)
@@ -197,4 +191,31 @@ function loadedPartyRun(sim: Simulator, seed: number): ScenarioResult {
   for (const p of peers) sim.starve(p, 0)
   const convergeMs = sim.runUntilTrue('the party to settle after the load', () => sim.converged(peers), CONVERGE_WITHIN_MS)
   return { seed, kind: `${n} peers under load`, peers: n, convergeMs, events: sim.events }
+}
+
+/**
+ * Guests leave on purpose (SIGTERM), one after another and sometimes two
+ * at once, the coordinator among them, down to a single guest: each leave
+ * is confirmed, and the rest agree on a list without the leavers.
+ */
+export const gracefulLeaves = scenario(gracefulLeavesRun)
+
+function gracefulLeavesRun(sim: Simulator, seed: number): ScenarioResult {
+  const n = 2 + Math.floor(sim.random() * 6)
+  let staying = formParty(sim, n)
+  let convergeMs = 0
+  while (staying.length > 1) {
+    const leavers = new Set<SimPeer>([pick(sim, staying)])
+    if (staying.length > 3 && sim.random() < 0.3) leavers.add(pick(sim, staying))
+    for (const p of leavers) sim.leave(p)
+    staying = staying.filter((p) => !leavers.has(p))
+    const rest = staying
+    sim.runUntilTrue('the leavers to be let go', () => [...leavers].every((p) => sim.statusOf(p) === 'left'), sim.timings.leaveTimeoutMs)
+    for (const p of leavers) sim.crash(p)
+    convergeMs = Math.max(
+      convergeMs,
+      sim.runUntilTrue('the rest to agree without the leavers', () => sim.converged(rest), CONVERGE_WITHIN_MS),
+    )
+  }
+  return { seed, kind: `${n} guests leaving`, peers: n, convergeMs, events: sim.events }
 }

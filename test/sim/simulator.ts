@@ -156,6 +156,8 @@ export class Simulator {
   /** Membership events counted over all peers. */
   readonly events = new Map<string, number>()
   datagrams = 0
+  /** Datagrams sent since the last resetCounters(), by message type. */
+  readonly byType = new Map<string, number>()
 
   constructor(options: SimOptions) {
     this.random = rng(options.seed)
@@ -373,6 +375,7 @@ export class Simulator {
     if (sender.state !== 'running') return
     sender.sent++
     this.datagrams++
+    this.byType.set(msg.type, (this.byType.get(msg.type) ?? 0) + 1)
     let payload = msg
     if (this.#validate) {
       const parsed = parseMessage(JSON.parse(JSON.stringify(msg)))
@@ -498,6 +501,7 @@ export class Simulator {
       p.received = 0
     }
     this.datagrams = 0
+    this.byType.clear()
   }
 
   // --- convergence --------------------------------------------------------------------

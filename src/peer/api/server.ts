@@ -9,6 +9,8 @@ export interface ApiOptions {
   host: string
   port: number
   membership: Membership
+  /** True once this peer has started a graceful leave (it drains before it says goodbye). */
+  leaving?: () => boolean
   metrics: PeerMetrics
   logger: Logger
   /** The file API; absent, only guests, health and metrics are served. */
@@ -58,6 +60,9 @@ export function createApi(options: ApiOptions): FastifyInstance {
   })
 
   app.get('/readyz', async (_req, reply) => {
+    if (options.leaving?.() || membership.status === 'leaving') {
+      return reply.status(503).send({ status: 'leaving', error: new HousePartyError('ERR_DRAINING').toJSON() })
+    }
     if (!membership.isGuest) {
       void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
       return reply.status(503).send({ status: membership.status, error: new HousePartyError('ERR_NOT_ADMITTED').toJSON() })

@@ -17,7 +17,19 @@ import type { Acceptor } from './acceptor.ts'
 import { COMMIT_DELIVERY_MS, MAX_HOPS, QUEUED_JOIN_TTL_MS, RESEND_MS } from './constants.ts'
 import type { Detector } from './detector.ts'
 import type { Shared } from './state.ts'
-import { applyChange, checkNewcomer, compareBallots, coordinatorOf, findGuest, isEmptyChange, isQuorum, reachableAt, staying, viewDigest } from './view.ts'
+import {
+  applyChange,
+  checkNewcomer,
+  compareBallots,
+  coordinatorOf,
+  findGuest,
+  isEmptyChange,
+  isQuorum,
+  reachableAt,
+  staying,
+  viewDigest,
+  voters,
+} from './view.ts'
 
 interface QueuedJoin {
   newcomer: Newcomer
@@ -279,14 +291,14 @@ export class Coordinator {
     if (!view) return
     const change = this.#plan(view)
     if (isEmptyChange(change)) return
-    const stay = staying(view, change)
-    if (!isQuorum(view, stay)) {
+    const voting = voters(view, change)
+    if (!isQuorum(view, voting)) {
       // The guests this peer believes alive are not a quorum: it may be the side cut off. Change nothing.
       this.#retryAt = s.now + s.timings.suspectAfterMs
       s.event('no_quorum')
       if (s.now - this.#lastNoQuorumLog > 10_000) {
         this.#lastNoQuorumLog = s.now
-        s.env.log.warn({ epoch: view.epoch, guests: view.guests.length, reachable: stay.size }, 'not a quorum of the guest list is alive; changing nothing')
+        s.env.log.warn({ epoch: view.epoch, guests: view.guests.length, reachable: voting.size }, 'not a quorum of the guest list is alive; changing nothing')
       }
       return
     }
@@ -303,7 +315,7 @@ export class Coordinator {
       ballot,
       phase: 1,
       change,
-      targets: this.#reachable(view, change).filter((g) => stay.has(g.id) && g.id !== s.self.id),
+      targets: this.#reachable(view, change).filter((g) => voting.has(g.id) && g.id !== s.self.id),
       answers: new Map(),
       ownAccepted: own.accepted,
       acceptedBy: new Set(),
@@ -356,7 +368,9 @@ export class Coordinator {
     let change = round.change
     if (earlier) change = earlier.change
     else {
-      if (silent.length > 0) return this.#fail(round, 'not every staying guest answered', silent)
+      // Every guest that stays approves a change; a leaver that does not answer is simply not counted.
+      const stay = staying(round.base, change)
+      if (silent.some((g) => stay.has(g.id))) return this.#fail(round, 'not every staying guest answered', silent)
       const objected = new Set(promises.flatMap((p) => p.alive ?? []))
       if (objected.size > 0) {
         this.#detector.refute(objected)
@@ -370,8 +384,8 @@ export class Coordinator {
     round.change = change
     round.acceptedBy = new Set([s.self.id])
     round.deadline = s.now + this.#timeout()
-    const stay = staying(round.base, change)
-    const targets = this.#reachable(round.base, change).filter((g) => stay.has(g.id) && g.id !== s.self.id)
+    const voting = voters(round.base, change)
+    const targets = this.#reachable(round.base, change).filter((g) => voting.has(g.id) && g.id !== s.self.id)
     for (const g of targets) {
       round.rids.push(
         s.requests.send(

@@ -64,11 +64,17 @@ export class MembershipCore implements Shared {
     this.#detector = new Detector(this, (id) => this.#coordinator.removeDead(id))
     this.#acceptor = new Acceptor(this, (id, ms) => this.#detector.heardWithin(id, ms))
     this.#coordinator = new Coordinator(this, this.#acceptor, this.#detector, (next, change) => this.#install(next, change))
-    this.#joiner = new Joiner(this, options, {
-      found: () => this.#found(),
-      fetchView: (address) => this.#viewSync.fetch(address),
-      superseded: (message) => this.#superseded(message),
-    })
+    // A data dir that was on a party never founds another one on its own: it knocks until that party answers.
+    const earlierParty = (options.restored?.floorEpoch ?? 0) > 0
+    this.#joiner = new Joiner(
+      this,
+      { ...options, foundIfAlone: options.foundIfAlone && !earlierParty },
+      {
+        found: () => this.#found(),
+        fetchView: (address) => this.#viewSync.fetch(address),
+        superseded: (message) => this.#superseded(message),
+      },
+    )
     this.#viewSync = new ViewSync(this, (view) => this.#install(view))
   }
 
@@ -144,6 +150,8 @@ export class MembershipCore implements Shared {
       this.#install(restored.view, undefined, true)
       return
     }
+    if (this.#floorEpoch > 0)
+      this.env.log.info({ epoch: this.#floorEpoch }, 'this data dir was on a party; knocking until it answers (it never founds a new one on its own)')
     this.#setStatus('joining')
     this.#joiner.start(false)
   }
@@ -374,7 +382,7 @@ export class MembershipCore implements Shared {
     this.env.log.warn({ epoch: next.epoch }, 'this peer was removed from the party; rejoining')
     this.event('removed_self')
     this.event('rejoining')
-    const lastKnown = [...new Set([...(this.#view?.guests ?? []), ...next.guests].map((g) => g.address))]
+    const lastKnown = [...new Set([...(this.#view?.guests ?? []), ...next.guests].map((g) => this.addressOf(g)))]
     this.#leaveParty('joining', next.epoch)
     this.#joiner.start(true, lastKnown)
   }
@@ -416,7 +424,7 @@ export class MembershipCore implements Shared {
     if (!view) return
     for (const g of this.#others) {
       this.requests.send(
-        g.address,
+        this.addressOf(g),
         (rid) => ({ type: 'hello', rid, from: this.self.id, epoch: view.epoch }),
         { timeoutMs: 1000, resendMs: 300 },
         this.#now,

@@ -73,6 +73,18 @@ export function staying(view: View, change: Change): Set<GuestId> {
   return new Set(view.guests.filter((g) => !gone.has(g.id)).map((g) => g.id))
 }
 
+/**
+ * The guests of `view` whose votes on `change` count towards a quorum: those
+ * who stay, and those who leave on their own (alive, and consenting). The
+ * dead never vote. Without the leavers, the last of two guests could never
+ * let the other go.
+ */
+export function voters(view: View, change: Change): Set<GuestId> {
+  const out = staying(view, change)
+  for (const r of change.remove) if (r.reason === 'leave' && findGuest(view, r.id)) out.add(r.id)
+  return out
+}
+
 export type NewcomerCheck =
   | { verdict: 'new' }
   /** On the list as this very start: its admission (or update) was lost on the way. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { concurrentDeaths, frozenMinority, loadedParty, type ScenarioResult, transientFaults } from '../../sim/scenarios.ts'
+import { concurrentDeaths, frozenMinority, gracefulLeaves, loadedParty, type ScenarioResult, transientFaults } from '../../sim/scenarios.ts'
 
 /**
  * The membership core under the simulator (test/sim): many real cores on a
@@ -9,7 +9,7 @@ import { concurrentDeaths, frozenMinority, loadedParty, type ScenarioResult, tra
  * A failure prints the seed, where every peer stood and the trace up to it.
  */
 const only = process.env.HOUSEPARTY_SIM_SEED === undefined ? undefined : Number(process.env.HOUSEPARTY_SIM_SEED)
-const count = Number(process.env.HOUSEPARTY_SIM_SEEDS ?? 150)
+const count = Number(process.env.HOUSEPARTY_SIM_SEEDS ?? 200)
 const seeds = only === undefined ? Array.from({ length: count }, (_, i) => 1 + i) : [only]
 
 function runSeeds(name: string, scenario: (seed: number, validate: boolean) => ScenarioResult, seedsHere = seeds): ScenarioResult[] {
@@ -42,6 +42,10 @@ describe('membership simulator: agreement, quorum, convergence, no reachable gue
 
   it('a frozen minority is removed by the awake majority and rejoins with its identity', () => {
     runSeeds('frozen minority', frozenMinority)
+  })
+
+  it('guests leaving on purpose, the coordinator among them, down to the last one', () => {
+    runSeeds('graceful leaves', gracefulLeaves, seeds.slice(0, Math.max(1, Math.floor(seeds.length / 3))))
   })
 
   it('under CPU starvation and stalls of up to a second, no live guest is voted out', () => {

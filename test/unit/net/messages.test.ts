@@ -11,7 +11,9 @@ describe('protocol messages', () => {
     assert.ok(parseMessage({ type: 'ping', rid: 1, from: guest.id, epoch: 3, lag: 12, held: 1024 }))
     assert.ok(parseMessage({ type: 'welcome', re: 1, from: guest.id, epoch: 1, guests: 3, coordinator: guest.address }))
     assert.ok(parseMessage({ type: 'join', rid: 2, guest: newcomer, resumed: false, replyTo: '10.0.0.1:7400', hops: 0 }))
-    assert.ok(parseMessage({ type: 'join', rid: 2, guest: { ...newcomer, address: 'hp-0.hp.default.svc:7400' }, resumed: true, replyTo: '[::1]:7400', hops: 0 }))
+    assert.ok(
+      parseMessage({ type: 'join', rid: 2, guest: { ...newcomer, address: 'hp-0.hp.default.svc:7400' }, resumed: true, replyTo: '[::1]:7400', hops: 0 }),
+    )
     const change = { remove: [{ id: guest.id, reason: 'dead' }], add: [newcomer], update: [] }
     const ballot = { round: 4, by: guest.id }
     assert.ok(parseMessage({ type: 'prepare', rid: 3, from: guest.id, baseEpoch: 7, ballot, change }))

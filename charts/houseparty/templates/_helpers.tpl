@@ -1,0 +1,108 @@
+{{/* Names and labels: every template takes them from here. */}}
+
+{{- define "houseparty.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "houseparty.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The headless Service the peers join through; each pod's stable DNS name hangs off it. */}}
+{{- define "houseparty.peersService" -}}
+{{- printf "%s-peers" (include "houseparty.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "houseparty.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "houseparty.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "houseparty.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "houseparty.labels" -}}
+helm.sh/chart: {{ include "houseparty.chart" . }}
+{{ include "houseparty.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: houseparty
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "houseparty.annotations" -}}
+{{- with .Values.commonAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "houseparty.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret with the party key (and API token): the user's, or the one the chart keeps. */}}
+{{- define "houseparty.keySecret" -}}
+{{- default (include "houseparty.fullname" .) .Values.partyKey.existingSecret -}}
+{{- end -}}
+
+{{- define "houseparty.tokenSecret" -}}
+{{- default (include "houseparty.fullname" .) .Values.apiToken.existingSecret -}}
+{{- end -}}
+
+{{- define "houseparty.domain" -}}
+{{- printf "%s.svc.%s" .Release.Namespace .Values.clusterDomain -}}
+{{- end -}}
+
+{{- define "houseparty.terminationGracePeriodSeconds" -}}
+{{- if .Values.terminationGracePeriodSeconds -}}
+{{- .Values.terminationGracePeriodSeconds -}}
+{{- else -}}
+{{- add (div (int .Values.leaveGraceMs) 1000) 15 -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "houseparty.maxUnavailable" -}}
+{{- if eq (toString .Values.podDisruptionBudget.maxUnavailable) "" -}}
+{{- .Values.coding.parityFragments -}}
+{{- else -}}
+{{- .Values.podDisruptionBudget.maxUnavailable -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Values that cannot work are refused at install time, with the reason. */}}
+{{- define "houseparty.validate" -}}
+{{- $k := int .Values.coding.dataFragments -}}
+{{- $m := int .Values.coding.parityFragments -}}
+{{- if lt $k 1 -}}
+{{- fail "coding.dataFragments (k) must be at least 1" -}}
+{{- end -}}
+{{- if lt $m 0 -}}
+{{- fail "coding.parityFragments (m) must be at least 0" -}}
+{{- end -}}
+{{- if lt (int .Values.replicaCount) (add $k $m) -}}
+{{- fail (printf "replicaCount (%d) must be at least coding.dataFragments + coding.parityFragments (%d + %d = %d): every file needs k+m peers" (int .Values.replicaCount) $k $m (add $k $m)) -}}
+{{- end -}}
+{{- if and .Values.podDisruptionBudget.enabled (gt (int (include "houseparty.maxUnavailable" .)) $m) -}}
+{{- fail (printf "podDisruptionBudget.maxUnavailable (%s) must not exceed coding.parityFragments (%d): more peers down at once than m can make files unreadable" (include "houseparty.maxUnavailable" .) $m) -}}
+{{- end -}}
+{{- if lt (int (include "houseparty.terminationGracePeriodSeconds" .)) (div (int .Values.leaveGraceMs) 1000) -}}
+{{- fail "terminationGracePeriodSeconds must be above leaveGraceMs (in seconds): a peer must have time to hand its data off before it is killed" -}}
+{{- end -}}
+{{- end -}}
