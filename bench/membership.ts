@@ -187,7 +187,7 @@ Medians of ${runs} runs per size. All peers are started at the same moment and j
 ${rows.join('\n')}
 
 "Party formed" includes starting every Node process on 2 cores; "join protocol" is from a peer's own 'peer started' log line to its admission.
-"Declared dead" is the victim's silence, from its last word to the vote that found it dead, as \`houseparty_death_detection_seconds\` records it;
+"Declared dead" is the victim's silence, from its last word (up to a ping interval before the kill) to the vote that found it dead, as \`houseparty_death_detection_seconds\` records it;
 "removed" adds the view change and is timed by polling every survivor's \`GET /guests\`.
 
 ### False deaths under load

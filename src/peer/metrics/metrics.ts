@@ -21,6 +21,9 @@ export function createPeerMetrics(
   probes: MetricProbes = { store: () => ({ files: 0, fragments: 0, bytes: 0 }), trackedFiles: () => 0, lagMs: () => 0 },
 ) {
   collectDefaultMetrics({ register: registry, prefix: 'houseparty_process_' })
+  // prom-client names three gauges as counters (…_total). They only sum the per-type gauges it also exports
+  // (houseparty_process_nodejs_active_handles{type}, …), so they go, and `promtool check metrics` stays clean.
+  for (const what of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`houseparty_process_nodejs_active_${what}_total`)
   const m = {
     registry,
     guests: new Gauge({ name: 'houseparty_guests', help: "Guests on this peer's guest list (0 while not admitted).", registers: [registry] }),

