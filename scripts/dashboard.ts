@@ -45,8 +45,9 @@ function panel(
   }
 }
 
-/** A row of panels of equal width, 24 columns wide. */
+/** A row of panels of equal width, 24 columns wide (2, 3, 4, 6 or 8 panels). */
 function row(h: number, panels: ((size: { w: number; h: number; x: number }) => Panel)[]): Panel[] {
+  if (24 % panels.length !== 0) throw new Error(`a row of ${panels.length} panels does not divide 24 columns`)
   const w = 24 / panels.length
   const out = panels.map((make, i) => make({ w, h, x: i * w }))
   y += h
@@ -65,14 +66,14 @@ const series =
 const panels: Panel[] = [
   ...row(4, [
     stat('Guests', 'Guests on the party list, as the peer that sees most of them says.', `max(houseparty_guests{${SEL}})`),
+    stat('Files', 'Files in the party, summed over primary trackers: each file counted once.', `sum(houseparty_files_primary{${SEL}})`),
     stat(
       'Degraded files',
-      'Files below k+m usable fragments (still readable). Summed over primary trackers: each file counted once.',
+      'Files below k+m usable fragments, lost ones included. Summed over primary trackers: each file counted once.',
       `sum(houseparty_files_degraded{${SEL}})`,
     ),
     stat('Lost files', 'Files below k usable fragments: unreadable until a holder comes back.', `sum(houseparty_files_lost{${SEL}})`),
     stat('Bytes held', 'Bytes of fragments on all peers (k+m fragments per file).', `sum(houseparty_fragment_bytes_held{${SEL}})`, 'bytes'),
-    stat('Epoch', 'Epoch of the newest guest list: it counts every change of the list.', `max(houseparty_membership_epoch{${SEL}})`),
     stat(
       'Event-loop lag',
       'Worst lateness of a peer’s ticks over the last 10 s; every timeout stretches by it.',
@@ -89,8 +90,9 @@ const panels: Panel[] = [
     ]),
   ]),
   ...row(8, [
-    series('File health', 'Files below full redundancy (degraded) and below k fragments (lost).', [
-      { expr: `sum(houseparty_files_degraded{${SEL}})`, legend: 'degraded' },
+    series('File health', 'Files at full redundancy (healthy), below it but readable (degraded), and below k fragments (lost).', [
+      { expr: `sum(houseparty_files_primary{${SEL}}) - sum(houseparty_files_degraded{${SEL}})`, legend: 'healthy' },
+      { expr: `sum(houseparty_files_degraded{${SEL}}) - sum(houseparty_files_lost{${SEL}})`, legend: 'degraded' },
       { expr: `sum(houseparty_files_lost{${SEL}})`, legend: 'lost' },
     ]),
     series(

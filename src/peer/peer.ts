@@ -171,7 +171,8 @@ export class Peer {
         orphanDropped: () => this.metrics.orphansDropped.inc(),
         recordRebuilt: () => this.metrics.recordsRebuilt.inc(),
         readopted: () => this.metrics.fragmentsReadopted.inc(),
-        health: (degraded, lost) => {
+        health: (files, degraded, lost) => {
+          this.metrics.filesPrimary.set(files)
           this.metrics.filesDegraded.set(degraded)
           this.metrics.filesLost.set(lost)
         },

@@ -156,6 +156,11 @@ export function createPeerMetrics(
       labelNames: ['reason'],
       registers: [registry],
     }),
+    filesPrimary: new Gauge({
+      name: 'houseparty_files_primary',
+      help: 'Files this peer is primary tracker of, as of its last recovery pass: summed over the party, every file once.',
+      registers: [registry],
+    }),
     filesDegraded: new Gauge({
       name: 'houseparty_files_degraded',
       help: 'Files this peer is primary tracker of with fewer than k+m usable fragments (lost ones included), as of its last recovery pass.',

@@ -36,8 +36,8 @@ export interface RecoveryEvents {
   recordRebuilt(): void
   /** A fragment found on a live guest was recorded there instead of being rebuilt. */
   readopted(): void
-  /** Files this peer is primary tracker of that are below k+m fragments, and below k. */
-  health(degraded: number, lost: number): void
+  /** Files this peer is primary tracker of (deleted ones left out), those below k+m usable fragments, and those below k. */
+  health(files: number, degraded: number, lost: number): void
 }
 
 export interface CaretakerOptions {
@@ -172,6 +172,7 @@ export class Caretaker {
 
     this.#noteOwnership(self, guests, snapshot, now)
     const jobs: RepairJob[] = []
+    let files = 0
     let degraded = 0
     let lost = 0
     let deferred = 0
@@ -181,6 +182,7 @@ export class Caretaker {
         this.#degradedSince.delete(record.name)
         continue
       }
+      files++
       const assessment = assess(record, presence)
       const { k, m } = record.coding
       if (assessment.nextDue !== undefined) nextDue = Math.min(nextDue ?? assessment.nextDue, assessment.nextDue)
@@ -195,14 +197,14 @@ export class Caretaker {
       if (now - (this.#primarySince.get(record.name) ?? 0) < SETTLE_MS) deferred++
       else jobs.push({ record, assessment })
     }
-    this.#o.events.health(degraded, lost)
+    this.#o.events.health(files, degraded, lost)
     if (deferred > 0) this.#runAt(now + SETTLE_MS)
     // A guest that is away comes back, or its fragments are rebuilt once the delay is over.
     if (nextDue !== undefined) this.#runAt(nextDue + 50)
     if (jobs.length > 0) {
       this.#o.log.info({ files: jobs.length, degraded, lost }, 'repairing degraded files')
       const failed = await this.#repairAll(jobs)
-      this.#o.events.health(degraded - (jobs.length - failed), lost)
+      this.#o.events.health(files, degraded - (jobs.length - failed), lost)
     } else if (found && this.#o.settings.rebalanceMoves > 0) {
       await this.#rebalance(found, snapshot, presence)
     }
