@@ -1,3 +1,4 @@
+import { clusterBench } from './cluster.ts'
 import { codecBench } from './codec.ts'
 import { filesBench, largeFileBench } from './files.ts'
 import { writeSection } from './lib.ts'
@@ -13,6 +14,7 @@ const suites: Record<string, () => Promise<string>> = {
   files: () => filesBench(),
   large: () => largeFileBench(),
   recovery: () => recoveryBench(),
+  cluster: () => clusterBench(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

@@ -25,6 +25,8 @@ export interface PeerDeps {
 }
 
 const INSECURE_KEY = Buffer.alloc(0)
+/** How long a stopping peer lets HTTP requests in flight finish before it exits anyway. */
+const API_CLOSE_GRACE_MS = 5_000
 
 /**
  * What each guest stores, for placement: the figure it last sent in a pong,
@@ -286,7 +288,8 @@ export class Peer {
     this.caretaker.stop()
     this.scrubber.stop()
     this.membership.stop()
-    await this.#api?.close()
+    // Requests in flight (a get streaming a file) get a few seconds to finish; then the process may go.
+    await Promise.race([this.#api?.close(), delay(API_CLOSE_GRACE_MS)])
     await this.#pint.close()
     await this.#transport.stop()
     await this.trackers.flush()

@@ -1,3 +1,4 @@
+import { isQuorum } from '../../src/peer/membership/index.ts'
 import { InvariantViolation, rng, type SimPeer, Simulator } from './simulator.ts'
 
 /**
@@ -20,6 +21,17 @@ export const CONVERGE_WITHIN_MS = 60_000
 
 const pick = <T>(sim: Simulator, items: readonly T[]): T => items[Math.floor(sim.random() * items.length)] as T
 const between = (sim: Simulator, lo: number, hi: number): number => lo + sim.random() * (hi - lo)
+
+/**
+ * Would the party still have a quorum of its newest list if `peer` were gone
+ * for good? (Of two guests, the second alone is not one: a permanent loss
+ * there is a party that cannot change its list again, by design.)
+ */
+function survivesLoss(sim: Simulator, peer: SimPeer): boolean {
+  const newest = [...sim.installed.entries()].sort((a, b) => b[0] - a[0])[0]?.[1].view
+  if (!newest) return false
+  return isQuorum(newest, new Set(newest.guests.filter((g) => g.id !== peer.id).map((g) => g.id)))
+}
 
 /** n peers starting within 2 s: peer 0 founds, the others knock on every pod of the "Service" (any peer not crashed). */
 export function formParty(sim: Simulator, n: number, withinMs = 30_000): SimPeer[] {
@@ -47,6 +59,8 @@ function transientFaultsRun(sim: Simulator, seed: number): ScenarioResult {
   const peers = formParty(sim, n)
   const faultsEnd = sim.now + between(sim, 10_000, 30_000)
   const pending: (() => void)[] = []
+  /** Peers whose data dir was lost: they never come back (a new identity has their address). */
+  const gone = new Set<SimPeer>()
   while (sim.now < faultsEnd) {
     sim.runFor(between(sim, 200, 4_000))
     const victim = pick(sim, peers)
@@ -56,7 +70,7 @@ function transientFaultsRun(sim: Simulator, seed: number): ScenarioResult {
       sim.crash(victim)
       const newAddress = sim.random() < 0.5
       const restart = (): void => {
-        if (victim.state === 'crashed') sim.restart(victim, newAddress)
+        if (victim.state === 'crashed' && !gone.has(victim)) sim.restart(victim, newAddress)
       }
       sim.at(sim.now + lasting, restart)
       pending.push(restart)
@@ -80,6 +94,13 @@ function transientFaultsRun(sim: Simulator, seed: number): ScenarioResult {
       // A crash and a quick restart on the old data: the pod restarted.
       sim.crash(victim)
       sim.restart(victim, sim.random() < 0.5)
+    } else if (kind === 5 && gone.size === 0 && victim.state === 'running' && survivesLoss(sim, victim)) {
+      // Once per run: the pod's volume is lost, and it comes back at its old address as a new, empty guest.
+      gone.add(victim)
+      sim.crash(victim)
+      const fresh = sim.addPeer(() => sim.service(), sim.now + between(sim, 0, 3_000), victim.address)
+      sim.trace(`peer ${victim.index} lost its data: peer ${fresh.index} starts at ${victim.address}`)
+      peers[peers.indexOf(victim)] = fresh
     }
   }
   // Faults stop: everything that is down comes back.
@@ -219,3 +240,26 @@ function gracefulLeavesRun(sim: Simulator, seed: number): ScenarioResult {
   }
   return { seed, kind: `${n} guests leaving`, peers: n, convergeMs, events: sim.events }
 }
+
+/**
+ * Guests lose their data dir and come back at once at the same address as a
+ * new identity (a pod deleted with its volume: same DNS name, empty disk).
+ * Whoever answers at the old address now is not the old guest: the old
+ * entries must still be voted out, and the newcomers admitted.
+ */
+export const newIdentityAtOldAddress = scenario((sim, seed) => {
+  const n = 3 + Math.floor(sim.random() * 6)
+  const peers = formParty(sim, n)
+  const f = 1 + Math.floor(sim.random() * (Math.ceil(n / 2) - 1))
+  const lost = new Set<SimPeer>()
+  while (lost.size < f) lost.add(pick(sim, peers))
+  const fresh: SimPeer[] = []
+  for (const p of lost) {
+    sim.crash(p)
+    fresh.push(sim.addPeer(() => sim.service(), sim.now + between(sim, 0, 3_000), p.address))
+  }
+  const everyone = [...peers.filter((p) => !lost.has(p)), ...fresh]
+  sim.runFor(3_000)
+  const convergeMs = sim.runUntilTrue('the lost to be replaced by the newcomers at their addresses', () => sim.converged(everyone), CONVERGE_WITHIN_MS)
+  return { seed, kind: `${f} of ${n} back empty at their old address`, peers: n, convergeMs, events: sim.events }
+})

@@ -170,14 +170,18 @@ export class Simulator {
 
   // --- peers --------------------------------------------------------------------------
 
-  /** Adds a peer and starts it at `at`; `join` gives its doors (a function, so it can be "every pod of the Service"). */
-  addPeer(join: () => string[], at = this.now): SimPeer {
+  /**
+   * Adds a peer and starts it at `at`; `join` gives its doors (a function, so
+   * it can be "every pod of the Service"). `address` reuses one (a pod that
+   * came back with a new, empty volume: a new identity at the old name).
+   */
+  addPeer(join: () => string[], at = this.now, address?: string): SimPeer {
     const index = this.peers.length
     const peer: SimPeer = {
       index,
       id: (0x1000 + index * 0x9e3779b1).toString(16).padStart(16, '0').slice(-16),
       incarnation: 0,
-      address: `10.0.${Math.floor(index / 250)}.${(index % 250) + 1}:7400`,
+      address: address ?? `10.0.${Math.floor(index / 250)}.${(index % 250) + 1}:7400`,
       core: undefined,
       state: 'crashed',
       life: 0,

@@ -26,7 +26,8 @@ const RETRY_AFTER_SECONDS = 2
 export function createApi(options: ApiOptions): FastifyInstance {
   // Fastify's own request logging is off: one line per request would drown the membership log.
   const app: FastifyInstance = Fastify({
-    forceCloseConnections: true,
+    // On close, idle keep-alive connections go at once; requests in flight may finish (Peer.stop bounds the wait).
+    forceCloseConnections: 'idle',
     // A URL that does not decode (e.g. an encoded lone surrogate) gets the same JSON error as everything else.
     frameworkErrors: (err, req, reply) => {
       const code = req.url.startsWith('/files/') ? 'ERR_BAD_NAME' : 'ERR_INVALID_ARGUMENT'
@@ -49,6 +50,12 @@ export function createApi(options: ApiOptions): FastifyInstance {
   })
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no route ${req.method} ${req.url}` } })
+  })
+
+  // A leaving peer ends every connection after its answer: keep-alive clients (and a Service's pooled connections)
+  // reconnect, and land on a peer that stays, instead of finding this one gone mid-conversation.
+  app.addHook('onSend', async (_req, reply) => {
+    if (options.leaving?.()) void reply.header('connection', 'close')
   })
 
   app.get('/healthz', async () => ({ status: 'ok' }))

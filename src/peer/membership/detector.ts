@@ -299,7 +299,8 @@ export class Detector {
         (rid) => ({ type: 'pingReq', rid, from: s.self.id, target: target.id, epoch: view.epoch, windowMs: window }),
         { timeoutMs: window + margin, resendMs },
         now,
-        (reply: Reply) => answered(reply.type === 'pingReqResult' ? reply.verdict : 'silent'),
+        // Only the voter asked may answer for itself (another peer may live at its old address now).
+        (reply: Reply) => answered(reply.type === 'pingReqResult' && reply.from === v.id ? reply.verdict : 'silent'),
         () => answered('silent'),
       )
       vote.rids.push(rid)
@@ -311,7 +312,10 @@ export class Detector {
         (rid) => ({ type: 'ping', rid, from: s.self.id, epoch: view.epoch, lag: s.lag.lag(now), held: s.env.heldBytes() }),
         { timeoutMs: window, resendMs },
         now,
-        () => this.#conclude(vote),
+        (reply) => {
+          // A pong from the suspect ends the vote at once (heard() has counted it); anything else proves nothing.
+          if (reply.type === 'pong' && reply.from === target.id) this.#conclude(vote)
+        },
       ),
     )
     if (voters.length === 0) vote.deadline = now + window
@@ -384,7 +388,9 @@ export class Detector {
       if (verdict === 'abstain') s.event('vote_abstained')
       s.env.send(from, { type: 'pingReqResult', re: msg.rid, from: s.self.id, target: msg.target, verdict })
     }
-    if (!s.view || (s.status !== 'guest' && s.status !== 'leaving') || !this.#watches.has(msg.from)) return answer('abstain')
+    // Not a guest (this may be a new start at an old guest's address): not a voter, so no answer at all.
+    if (!s.view || (s.status !== 'guest' && s.status !== 'leaving')) return
+    if (!this.#watches.has(msg.from)) return answer('abstain')
     // Someone is voting on this suspect: do not start a second vote on it meanwhile.
     this.#othersVoting.set(msg.target, s.now + msg.windowMs)
     if (!this.healthy()) return answer('abstain')
@@ -398,7 +404,11 @@ export class Detector {
       (rid) => ({ type: 'ping', rid, from: s.self.id, epoch: s.view?.epoch ?? 0, lag: s.lag.lag(s.now), held: s.env.heldBytes() }),
       { timeoutMs: msg.windowMs, resendMs: Math.max(20, Math.floor(msg.windowMs / 3)) },
       s.now,
-      () => answer('alive'),
+      // Only the suspect's own pong counts: another peer may answer at its old address now (a new start there, with another identity).
+      (reply) => {
+        if (reply.type === 'pong' && reply.from === msg.target) answer('alive')
+        else answer(this.healthy() ? 'unreachable' : 'abstain')
+      },
       () => {
         if ((this.#watches.get(msg.target)?.lastHeard ?? 0) >= started) answer('alive')
         else answer(this.healthy() ? 'unreachable' : 'abstain')

@@ -1,5 +1,6 @@
 import type { z } from 'zod'
 import { HousePartyError } from '../../shared/errors.ts'
+import { delay } from '../../shared/lifecycle.ts'
 import type { Roster } from '../membership/index.ts'
 import { call, type DialOptions } from '../net/index.ts'
 import { type FileRecord, type GuestId, PintReplies, type PintReply, type PintRequestBody, type Version } from '../protocol/index.ts'
@@ -14,6 +15,9 @@ export interface Decided {
 
 /** Records per sync request: keeps each request frame well under the 1 MiB request limit. */
 const SYNC_BATCH = 200
+/** How often a where that nobody answered is asked again, and the first pause (it grows): about 2 s in all, a view change or two. */
+const WHERE_RETRIES = 3
+const WHERE_RETRY_MS = 300
 
 /**
  * The asking side of watchMyPint / wheresMyPint. Every call goes to all of
@@ -31,9 +35,9 @@ export class TrackerClient {
     this.#replicas = replicas
   }
 
-  /** The trackers of `name` among the current guests, or among `among` (a party without a guest that is leaving). */
-  trackersOf(name: string, among: readonly GuestId[] = this.#roster.guests().map((g) => g.id)): GuestId[] {
-    return trackersOf(among, name, this.#replicas)
+  /** The trackers of `name` among the current guests, or among `among` (a party without a guest that is leaving); `count` to look further along the ring. */
+  trackersOf(name: string, among: readonly GuestId[] = this.#roster.guests().map((g) => g.id), count = this.#replicas): GuestId[] {
+    return trackersOf(among, name, count)
   }
 
   /** Tracker handoff: sends records to a guest that is now one of their trackers, in batches. Returns how many it took. */
@@ -59,19 +63,41 @@ export class TrackerClient {
     return this.#where(name, version, signal)
   }
 
+  /**
+   * Asks a name's trackers. When the ring is moving (a guest leaving or
+   * rejoining) they may not answer, or not have the record yet: then the
+   * next successors are asked too (records are handed along the ring), and
+   * if still nobody answers, the question is asked again a few times over
+   * about two seconds, on the guest list as it is by then.
+   */
   async #where(name: string, intent: Version | undefined, signal?: AbortSignal): Promise<{ record: FileRecord | undefined; pending: Version | undefined }> {
-    const trackers = this.trackersOf(name)
     const body = intent === undefined ? { op: 'where' as const, name } : { op: 'where' as const, name, intent }
-    const answers = await Promise.allSettled(trackers.map((id) => this.#call(id, body, PintReplies.where, signal)))
-    const ok = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []))
-    if (ok.length === 0) {
-      throw new HousePartyError('ERR_NOT_ENOUGH_PEERS', `none of the ${trackers.length} trackers of ${JSON.stringify(name)} answered`, {
-        details: { trackers: trackers.length, reachable: 0 },
-      })
+    let asked = 0
+    for (let attempt = 0; ; attempt++) {
+      const wide = this.trackersOf(name, undefined, 2 * this.#replicas)
+      const trackers = wide.slice(0, this.#replicas)
+      asked = trackers.length
+      let ok = await this.#ask(trackers, body, signal)
+      const found = ok.some((a) => a.record)
+      if ((ok.length === 0 || (!found && ok.length < trackers.length)) && wide.length > trackers.length) {
+        ok = [...ok, ...(await this.#ask(wide.slice(trackers.length), body, signal))]
+      }
+      if (ok.length > 0) {
+        let pending: Version | undefined
+        for (const a of ok) if (a.pending && (pending === undefined || a.pending > pending)) pending = a.pending
+        return { record: newestRecord(ok.map((a) => a.record)), pending }
+      }
+      if (attempt >= WHERE_RETRIES || signal?.aborted) break
+      await delay(WHERE_RETRY_MS * (attempt + 1), signal).catch(() => undefined)
     }
-    let pending: Version | undefined
-    for (const a of ok) if (a.pending && (pending === undefined || a.pending > pending)) pending = a.pending
-    return { record: newestRecord(ok.map((a) => a.record)), pending }
+    throw new HousePartyError('ERR_NOT_ENOUGH_PEERS', `none of the ${asked} trackers of ${JSON.stringify(name)} (nor their successors) answered`, {
+      details: { trackers: asked, reachable: 0 },
+    })
+  }
+
+  async #ask(trackers: readonly GuestId[], body: PintRequestBody, signal?: AbortSignal): Promise<PintReply<'where'>[]> {
+    const answers = await Promise.allSettled(trackers.map((id) => this.#call(id, body, PintReplies.where, signal)))
+    return answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []))
   }
 
   /** watchMyPint: sends `record` to every tracker replica; at least one must take it. */

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { concurrentDeaths, frozenMinority, gracefulLeaves, loadedParty, type ScenarioResult, transientFaults } from '../../sim/scenarios.ts'
+import {
+  concurrentDeaths,
+  frozenMinority,
+  gracefulLeaves,
+  loadedParty,
+  newIdentityAtOldAddress,
+  type ScenarioResult,
+  transientFaults,
+} from '../../sim/scenarios.ts'
 
 /**
  * The membership core under the simulator (test/sim): many real cores on a
@@ -42,6 +50,10 @@ describe('membership simulator: agreement, quorum, convergence, no reachable gue
 
   it('a frozen minority is removed by the awake majority and rejoins with its identity', () => {
     runSeeds('frozen minority', frozenMinority)
+  })
+
+  it('guests back empty at their old address (a new identity at an old name) replace the old entries', () => {
+    runSeeds('new identity at an old address', newIdentityAtOldAddress, seeds.slice(0, Math.max(1, Math.floor(seeds.length / 3))))
   })
 
   it('guests leaving on purpose, the coordinator among them, down to the last one', () => {

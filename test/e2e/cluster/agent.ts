@@ -1,0 +1,56 @@
+import { rmSync } from 'node:fs'
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
+
+/**
+ * Runs inside the test cluster's bridge namespace (test infrastructure):
+ * an HTTP forward proxy on a unix socket. The machine's own namespace must
+ * never send to a private address, so the test kubelet's probes and the
+ * tests' requests reach pods through here: a request's Host header (or its
+ * absolute URL) names the pod or Service, resolved by the cluster's DNS.
+ *
+ *   ip netns exec NS node agent.ts /path/to/agent.sock
+ */
+const socketPath = process.argv[2]
+if (!socketPath) {
+  console.error('usage: agent.ts SOCKET')
+  process.exit(2)
+}
+rmSync(socketPath, { force: true })
+
+function forward(req: IncomingMessage, res: ServerResponse): void {
+  let target: URL
+  try {
+    target = req.url?.startsWith('http://') ? new URL(req.url) : new URL(req.url ?? '/', `http://${req.headers.host}`)
+  } catch {
+    res.writeHead(400).end('bad target')
+    return
+  }
+  const timeout = Number(req.headers['x-agent-timeout-ms'] ?? 120_000)
+  const headers = { ...req.headers }
+  delete headers['x-agent-timeout-ms']
+  const upstream = httpRequest(
+    { host: target.hostname, port: target.port || 80, path: `${target.pathname}${target.search}`, method: req.method, headers, timeout },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers)
+      answer.pipe(res)
+    },
+  )
+  upstream.on('timeout', () => upstream.destroy(new Error(`no answer from ${target.host} within ${timeout} ms`)))
+  upstream.on('error', (err) => {
+    if (!res.headersSent) res.writeHead(502, { 'x-agent-error': err.message.slice(0, 200) }).end(err.message)
+    else res.destroy(err)
+  })
+  req.pipe(upstream)
+  res.on('close', () => upstream.destroy())
+}
+
+const server = createServer(forward)
+server.keepAliveTimeout = 1_000
+server.listen(socketPath, () => process.stdout.write('ready\n'))
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    server.close()
+    rmSync(socketPath, { force: true })
+    process.exit(0)
+  })
+}

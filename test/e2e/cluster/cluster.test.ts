@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { sha256 } from '../../helpers/files.ts'
+import { CHART } from '../../helpers/helm.ts'
+import { waitFor } from '../../helpers/wait.ts'
+import { clusterUnavailable, LocalCluster } from './cluster.ts'
+import { Release, type Stored, TEST_VALUES } from './release.ts'
+
+/**
+ * House Party on a real Kubernetes control plane on this machine (a real
+ * kube-apiserver and kube-controller-manager, the real chart, the real peer
+ * binary; pods are peer processes in their own network namespaces, run by
+ * the test kubelet). What users do: `helm install`, delete pods, scale,
+ * upgrade, cut a pod off, `helm test`. Every file must read back byte for
+ * byte after each step. Skips with the reason where the machine cannot
+ * (not root, or the control plane not built: .ci/run builds it).
+ */
+const skip = await clusterUnavailable()
+
+describe('House Party on a local Kubernetes control plane', { skip, timeout: 60 * 60_000 }, () => {
+  let cluster: LocalCluster
+  let hp: Release
+  let files: Stored[] = []
+
+  before(async () => {
+    cluster = await LocalCluster.start()
+    hp = new Release(cluster, 'hp')
+  })
+
+  after(async () => {
+    if (!cluster) return
+    await cluster.stop()
+    assert.deepEqual(await cluster.leftovers(), [], 'the cluster left nothing behind')
+  })
+
+  it('helm install: 5 pods ready, one party of 5 guests, each advertising its stable DNS name', async () => {
+    await hp.install('--set', 'rebuildDelayMs=10000')
+    await hp.settled(5, 0)
+    const guests = await hp.json<{ guests: { address: string }[] }>(`${hp.api}/guests`)
+    assert.equal(guests.guests.length, 5)
+    for (const g of guests.guests) assert.match(g.address, /^hp-houseparty-\d\.hp-houseparty-peers\.hp\.svc\.cluster\.local:7400$/)
+  })
+
+  it('a deleted pod comes back with its volume and identity: files healthy again without a rebuild', async () => {
+    files = await hp.putFiles(50)
+    await hp.settled(5, files.length)
+    const id = await hp.guestId('hp-houseparty-2')
+    const rebuilt = await hp.metricSum('houseparty_fragments_rebuilt_total')
+    await hp.deletePods(['hp-houseparty-2'])
+    await hp.settled(5, files.length)
+    assert.equal(await hp.guestId('hp-houseparty-2'), id, 'the same identity')
+    assert.equal(await hp.metricSum('houseparty_fragments_rebuilt_total'), rebuilt, 'nothing rebuilt')
+    await hp.verify(files)
+  })
+
+  it('a pod and its volume lost at once (force-deleted, as with a lost node): a new, empty peer; the old one’s fragments are rebuilt', async () => {
+    const id = await hp.guestId('hp-houseparty-3')
+    const rebuilt = await hp.metricSum('houseparty_fragments_rebuilt_total')
+    await cluster.kubectl('-n', 'hp', 'delete', 'pvc', 'data-hp-houseparty-3', '--wait=false')
+    await hp.deletePods(['hp-houseparty-3'], { force: true })
+    // An empty data dir is a new guest; the old one's fragments wait out rebuildDelayMs (10 s here), then are rebuilt.
+    assert.notEqual(await hp.guestId('hp-houseparty-3'), id, 'a new identity on a new volume')
+    await hp.settled(5, files.length)
+    assert.ok((await hp.metricSum('houseparty_fragments_rebuilt_total')) > rebuilt, 'fragments were rebuilt')
+    await hp.verify(files)
+  })
+
+  it('scale 5 → 7 (new guests get data) and 7 → 4 (each leaving peer hands its data off; no file ever below k)', async () => {
+    await hp.scale(7)
+    await hp.settled(7, files.length)
+    await waitFor(
+      'rebalancing to move fragments onto the new guests',
+      async () => {
+        for (const p of ['hp-houseparty-5', 'hp-houseparty-6']) {
+          const m = (await cluster.fetch(`${hp.podApi(p)}/metrics`)).body.toString()
+          if (Number(/^houseparty_fragments_held (\S+)$/m.exec(m)?.[1] ?? 0) === 0) return false
+        }
+        return true
+      },
+      { timeoutMs: 5 * 60_000, intervalMs: 2_000 },
+    )
+    let watching = true
+    let worstLost = 0
+    const watcher = (async () => {
+      while (watching) {
+        const health = await hp.json<{ lost: number }>(`${hp.api}/health/party`).catch(() => undefined)
+        if (health) worstLost = Math.max(worstLost, health.lost)
+        await new Promise((r) => setTimeout(r, 250))
+      }
+    })()
+    await hp.scale(4)
+    await hp.settled(4, files.length)
+    watching = false
+    await watcher
+    assert.equal(worstLost, 0, 'no file dropped below k fragments while peers left')
+    await hp.verify(files)
+  })
+
+  it('helm upgrade with a changed value rolls the peers one by one; a reader sees no failure', async () => {
+    await hp.scale(5)
+    await hp.settled(5, files.length)
+    let reads = 0
+    const failures: string[] = []
+    let reading = true
+    const reader = (async () => {
+      for (let i = 0; reading; i++) {
+        const f = files[i % files.length] as Stored
+        const res = await cluster.fetch(`${hp.api}/files/${f.name}`).catch((err: Error) => ({ status: 0, body: Buffer.from(err.message) }))
+        reads++
+        if (res.status !== 200 || sha256(res.body) !== f.hash) failures.push(`${f.name}: ${res.status} ${res.body.toString().slice(0, 120)}`)
+      }
+    })()
+    await cluster.helm(
+      'upgrade',
+      'hp',
+      CHART,
+      '--namespace',
+      'hp',
+      ...TEST_VALUES,
+      '--set',
+      'rebuildDelayMs=10000,logLevel=debug',
+      '--wait',
+      '--timeout',
+      '15m',
+    )
+    await hp.settled(5, files.length)
+    reading = false
+    await reader
+    console.log(`# rolling restart: ${reads} reads during it, ${failures.length} failed`)
+    assert.deepEqual(failures, [])
+    await hp.verify(files)
+  })
+
+  it('a pod cut off for 10 s: the rest carry on, it rejoins with its identity, nothing is lost', async () => {
+    const id = await hp.guestId('hp-houseparty-1')
+    const cutAt = performance.now()
+    await cluster.network.partition('hp/hp-houseparty-1', true)
+    try {
+      await waitFor(
+        'the others to remove the cut-off pod',
+        async () => {
+          const g = await hp.json<{ guests: { id: string }[] }>(`${hp.podApi('hp-houseparty-0')}/guests`)
+          return g.guests.length === 4 && !g.guests.some((x) => x.id === id)
+        },
+        { timeoutMs: 30_000, intervalMs: 250 },
+      )
+      // The rest carry on: files read and a new one is written while it is away.
+      await hp.verify(files.slice(0, 10))
+      files.push(...(await hp.putFiles(1, 'while-cut-off')))
+      await waitFor('10 s of partition', () => performance.now() - cutAt >= 10_000, { timeoutMs: 20_000, intervalMs: 200 })
+    } finally {
+      await cluster.network.partition('hp/hp-houseparty-1', false)
+    }
+    await hp.settled(5, files.length)
+    assert.equal(await hp.guestId('hp-houseparty-1'), id, 'it came back under its identity')
+    await hp.verify(files)
+  })
+
+  it('helm test passes', async () => {
+    const out = await cluster.helm('test', 'hp', '--namespace', 'hp', '--timeout', '5m')
+    assert.match(out, /Phase:\s+Succeeded/)
+    await hp.uninstall()
+  })
+
+  it('4+2 on 8 peers: two pods deleted at once lose nothing', async () => {
+    const hq = new Release(cluster, 'hq')
+    await hq.install('--values', `${CHART}/ci/4plus2-values.yaml`)
+    await hq.settled(8, 0)
+    const stored = await hq.putFiles(24)
+    await hq.settled(8, stored.length)
+    await hq.deletePods(['hq-houseparty-2', 'hq-houseparty-5'])
+    await hq.settled(8, stored.length)
+    await hq.verify(stored)
+    await hq.uninstall()
+  })
+})

@@ -1,0 +1,173 @@
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createWriteStream, existsSync } from 'node:fs'
+import { appendFile, mkdtemp, rm } from 'node:fs/promises'
+import { request } from 'node:http'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import { k8sTool } from '../../helpers/helm.ts'
+import { ControlPlane, controlPlaneBinaries } from './control-plane.ts'
+import { housepartyImage } from './image.ts'
+import { TestKubelet } from './kubelet.ts'
+import { PodNetwork, removeNamespaces } from './netns.ts'
+import { ClusterDns, VolumeProvisioner } from './services.ts'
+
+const run = promisify(execFile)
+const ROOT = resolve(import.meta.dirname, '../../..')
+
+/** Why this machine cannot run the cluster tests, or false if it can. */
+export async function clusterUnavailable(): Promise<string | false> {
+  if (process.platform !== 'linux') return 'the test cluster needs Linux network namespaces'
+  if (process.getuid?.() !== 0) return 'the test cluster needs root (network namespaces, bind mounts); CI runs as root'
+  for (const bin of ['ip', 'unshare', 'dnsmasq', 'iptables', 'etcd', 'openssl']) {
+    if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) return `${bin} is missing (test/e2e/cluster/control-plane.sh deps installs it)`
+  }
+  if (!(await controlPlaneBinaries())) return 'kube-apiserver is not built (test/e2e/cluster/control-plane.sh build; .ci/run does it)'
+  if (!existsSync(join(ROOT, 'dist/cli/main.js'))) return 'dist/ is not built (npm run build)'
+  return false
+}
+
+export interface InClusterResponse {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: Buffer
+}
+
+/**
+ * A one-node Kubernetes cluster on this machine for end-to-end tests (test
+ * infrastructure): the control plane (control-plane.ts), a bridge and a
+ * network namespace per pod (netns.ts), cluster DNS and volume provisioning
+ * (services.ts), the test kubelet (kubelet.ts), and an agent in the bridge
+ * namespace through which the tests reach pods and Services. stop() removes
+ * every process, namespace and file it made, even after a failure.
+ */
+export class LocalCluster {
+  readonly dir: string
+  readonly network: PodNetwork
+  readonly controlPlane: ControlPlane
+  kubelet: TestKubelet | undefined
+  #dns: ClusterDns | undefined
+  #provisioner: VolumeProvisioner | undefined
+  #agent: ChildProcess | undefined
+  readonly agentSocket: string
+
+  private constructor(dir: string, bin: string) {
+    this.dir = dir
+    this.network = new PodNetwork(randomBytes(2).toString('hex'))
+    this.controlPlane = new ControlPlane(join(dir, 'control-plane'), bin)
+    this.agentSocket = join(dir, 'agent.sock')
+  }
+
+  static async start(): Promise<LocalCluster> {
+    const bin = await controlPlaneBinaries()
+    if (!bin) throw new Error('the control plane is not built')
+    // Not under /tmp: pods mount an emptyDir there, which would hide this directory (and the `node` on their PATH) from them.
+    const cluster = new LocalCluster(await mkdtemp(join(process.env.HOUSEPARTY_CLUSTER_DIR ?? '/var/tmp', 'houseparty-cluster-')), bin)
+    try {
+      await cluster.#start()
+    } catch (err) {
+      await cluster.stop()
+      throw err
+    }
+    return cluster
+  }
+
+  get kubeconfig(): string {
+    return this.controlPlane.kubeconfig
+  }
+
+  async #start(): Promise<void> {
+    const log = (line: string): void => void appendFile(join(this.dir, 'harness.log'), `${new Date().toISOString()} ${line}\n`)
+    await this.controlPlane.start()
+    await this.network.up()
+    await this.#startAgent()
+    const kc = this.controlPlane.client()
+    this.#dns = new ClusterDns(kc, join(this.dir, 'dns'), this.network.bridgeNs)
+    await this.#dns.start()
+    this.#provisioner = new VolumeProvisioner(kc, join(this.dir, 'volumes'), log)
+    await this.#provisioner.start()
+    this.kubelet = new TestKubelet({
+      kc,
+      network: this.network,
+      dir: join(this.dir, 'kubelet'),
+      agentSocket: this.agentSocket,
+      nodeName: 'houseparty-test-node',
+      image: await housepartyImage(join(this.dir, 'bin')),
+      log,
+    })
+    await this.kubelet.start()
+  }
+
+  async #startAgent(): Promise<void> {
+    const agent = spawn('ip', ['netns', 'exec', this.network.bridgeNs, process.execPath, resolve(import.meta.dirname, 'agent.ts'), this.agentSocket], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    agent.stderr?.pipe(createWriteStream(join(this.dir, 'agent.log')))
+    this.#agent = agent
+    await new Promise<void>((ok, fail) => {
+      agent.stdout?.once('data', () => ok())
+      agent.once('exit', (code) => fail(new Error(`the agent exited ${code}`)))
+    })
+  }
+
+  /** Stops everything and removes what it made: processes, network namespaces, files. */
+  async stop(): Promise<void> {
+    await this.kubelet?.stop().catch(() => undefined)
+    await this.#provisioner?.stop().catch(() => undefined)
+    await this.#dns?.stop().catch(() => undefined)
+    this.#agent?.kill('SIGTERM')
+    await this.controlPlane.stop().catch(() => undefined)
+    await this.network.down().catch(() => undefined)
+    await removeNamespaces(this.network.prefix)
+    if (!process.env.HOUSEPARTY_KEEP_TEST_DIRS) await rm(this.dir, { recursive: true, force: true })
+  }
+
+  /** What this cluster left on the machine after stop(): namespaces or processes (the tests check it is nothing). */
+  async leftovers(): Promise<string[]> {
+    const out: string[] = []
+    const { stdout } = await run('ip', ['netns', 'list'])
+    for (const line of stdout.split('\n')) if (line.startsWith(this.network.prefix)) out.push(`network namespace ${line.split(' ')[0]}`)
+    const ps = await run('ps', ['-eo', 'pid,args'])
+    for (const line of ps.stdout.split('\n')) if (line.includes(this.dir) && !line.includes('ps -eo')) out.push(`process ${line.trim()}`)
+    if (existsSync(this.dir) && !process.env.HOUSEPARTY_KEEP_TEST_DIRS) out.push(`directory ${this.dir}`)
+    return out
+  }
+
+  env(): NodeJS.ProcessEnv {
+    const helmHome = join(this.dir, 'helm')
+    return { ...process.env, KUBECONFIG: this.kubeconfig, HELM_CACHE_HOME: helmHome, HELM_CONFIG_HOME: helmHome, HELM_DATA_HOME: helmHome }
+  }
+
+  async kubectl(...args: string[]): Promise<string> {
+    return (await run(await k8sTool('kubectl'), args, { env: this.env(), maxBuffer: 64 * 1024 * 1024 })).stdout
+  }
+
+  async helm(...args: string[]): Promise<string> {
+    return (await run(await k8sTool('helm'), args, { env: this.env(), maxBuffer: 64 * 1024 * 1024, timeout: 20 * 60_000 })).stdout
+  }
+
+  /** An HTTP request to a pod or Service inside the cluster (by IP or cluster DNS name), through the agent. */
+  fetch(url: string, init: { method?: string; body?: Buffer; timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<InClusterResponse> {
+    const timeoutMs = init.timeoutMs ?? 60_000
+    return new Promise((ok, fail) => {
+      const req = request(
+        {
+          socketPath: this.agentSocket,
+          path: url,
+          method: init.method ?? 'GET',
+          headers: { ...init.headers, 'x-agent-timeout-ms': String(timeoutMs), ...(init.body ? { 'content-length': String(init.body.length) } : {}) },
+          timeout: timeoutMs + 1_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
+          res.on('error', fail)
+        },
+      )
+      req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${timeoutMs} ms`)))
+      req.on('error', fail)
+      req.end(init.body)
+    })
+  }
+}

@@ -1,0 +1,538 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createWriteStream, existsSync } from 'node:fs'
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises'
+import { request } from 'node:http'
+import { dirname, join } from 'node:path'
+import { CoreV1Api, type KubeConfig, makeInformer, PatchStrategy, setHeaderOptions, type V1Container, type V1Pod, type V1Probe } from '@kubernetes/client-node'
+import type { ImageConfig } from './image.ts'
+import { BRIDGE_IP, type PodNetwork } from './netns.ts'
+
+/**
+ * A kubelet for tests (test infrastructure, not a product component). It
+ * registers one Node, binds every pending pod to it (there is no scheduler),
+ * and runs each pod's container as a process in the pod's own network
+ * namespace, with its own IP, hostname and environment (downward API,
+ * Secrets and ConfigMaps read from the API), its volumes bind-mounted in a
+ * private mount namespace (a PersistentVolumeClaim is the directory of the
+ * PersistentVolume bound to it), probes run as the pod spec says (through the
+ * agent in the bridge namespace), status reported back, and SIGTERM then
+ * SIGKILL after the grace period on delete. It runs the command and args of
+ * the pod spec, with the image's entrypoint mapped onto this checkout.
+ */
+export interface KubeletOptions {
+  kc: KubeConfig
+  network: PodNetwork
+  /** Pods' volumes, secrets and logs go under here. */
+  dir: string
+  /** The agent's unix socket, for probes. */
+  agentSocket: string
+  nodeName: string
+  image: ImageConfig
+  log: (line: string) => void
+}
+
+interface Probe {
+  failures: number
+  successes: number
+  nextAt: number
+}
+
+interface PodRun {
+  key: string
+  uid: string
+  pod: V1Pod
+  net?: { ns: string; ip: string }
+  proc?: ChildProcess
+  /** Container restarts (a process that exited and was started again). */
+  restarts: number
+  startedAt?: string
+  started: boolean
+  ready: boolean
+  exitCode?: number | null
+  terminating: boolean
+  restartAt?: number
+  probes: { startup: Probe; readiness: Probe; liveness: Probe }
+  lastStatus: string
+}
+
+const newProbe = (): Probe => ({ failures: 0, successes: 0, nextAt: 0 })
+
+export class TestKubelet {
+  readonly #o: KubeletOptions
+  readonly #core: CoreV1Api
+  readonly #runs = new Map<string, PodRun>()
+  readonly #queue = new Map<string, Promise<void>>()
+  /** Host directories made as mount points (absent on the machine before): removed at the end. */
+  readonly #madeDirs = new Set<string>()
+  #informer: ReturnType<typeof makeInformer<V1Pod>> | undefined
+  #timer: NodeJS.Timeout | undefined
+  #heartbeat: NodeJS.Timeout | undefined
+  #stopped = false
+
+  constructor(options: KubeletOptions) {
+    this.#o = options
+    this.#core = options.kc.makeApiClient(CoreV1Api)
+  }
+
+  async start(): Promise<void> {
+    await this.#registerNode()
+    this.#heartbeat = setInterval(() => void this.#registerNode().catch((err) => this.#o.log(`node heartbeat failed: ${err}`)), 10_000)
+    const informer = makeInformer<V1Pod>(this.#o.kc, '/api/v1/pods', () => this.#core.listPodForAllNamespaces())
+    const on = (pod: V1Pod): void => this.#enqueue(pod)
+    informer.on('add', on)
+    informer.on('update', on)
+    informer.on('delete', (pod) => this.#enqueue(pod, true))
+    informer.on('error', (err) => {
+      if (this.#stopped) return
+      this.#o.log(`pod watch failed (${err}); restarting it`)
+      setTimeout(() => void informer.start(), 1_000)
+    })
+    await informer.start()
+    this.#informer = informer
+    this.#timer = setInterval(() => void this.#tick(), 500)
+  }
+
+  /** Stops every pod process (SIGKILL: the party is being torn down) and cleans up what the pods made. */
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearInterval(this.#timer)
+    clearInterval(this.#heartbeat)
+    await this.#informer?.stop()
+    await Promise.all([...this.#runs.values()].map((r) => this.#kill(r, 0)))
+    for (const r of this.#runs.values()) await this.#o.network.removePod(r.key)
+    for (const d of [...this.#madeDirs].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => undefined)
+  }
+
+  /** The pod's process, for tests that signal it (freeze, kill) as a node problem would. */
+  process(namespace: string, name: string): ChildProcess | undefined {
+    return this.#runs.get(`${namespace}/${name}`)?.proc
+  }
+
+  podIp(namespace: string, name: string): string | undefined {
+    return this.#runs.get(`${namespace}/${name}`)?.net?.ip
+  }
+
+  // --- the loop ------------------------------------------------------------------------
+
+  /** Work on one pod at a time, in order (events for one pod never overtake each other). */
+  #enqueue(pod: V1Pod, deleted = false): void {
+    const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`
+    const previous = this.#queue.get(key) ?? Promise.resolve()
+    const next = previous.then(() => (deleted ? this.#forget(key, pod) : this.#sync(key, pod))).catch((err) => this.#o.log(`${key}: ${(err as Error).message}`))
+    this.#queue.set(key, next)
+    void next.finally(() => {
+      if (this.#queue.get(key) === next) this.#queue.delete(key)
+    })
+  }
+
+  async #sync(key: string, pod: V1Pod): Promise<void> {
+    if (this.#stopped) return
+    const name = pod.metadata?.name as string
+    const namespace = pod.metadata?.namespace as string
+    if (!pod.spec?.nodeName) {
+      if (pod.metadata?.deletionTimestamp) return
+      await this.#core.createNamespacedBinding({ namespace, body: { metadata: { name }, target: { apiVersion: 'v1', kind: 'Node', name: this.#o.nodeName } } })
+      return
+    }
+    if (pod.spec.nodeName !== this.#o.nodeName) return
+    let run = this.#runs.get(key)
+    if (run && run.uid !== pod.metadata?.uid) {
+      // A new pod with the name of an old one (a StatefulSet replaced it): the old one is gone.
+      await this.#teardown(run)
+      run = undefined
+    }
+    if (pod.metadata?.deletionTimestamp) {
+      if (run && !run.terminating) {
+        this.#o.log(`${key}: deleted; stopping its container`)
+        await this.#terminate(run, pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30)
+      }
+      // The kubelet's last word on a pod: the API server removes it once its containers are gone.
+      await this.#core
+        // With a body, the API server reads the options from it alone (query parameters are ignored).
+        .deleteNamespacedPod({ name, namespace, body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid } } })
+        .then(() => this.#o.log(`${key}: container stopped; pod removed`))
+        .catch((err: { code?: number }) => {
+          if (err.code !== 404 && err.code !== 409) throw err
+        })
+      return
+    }
+    if (!run) {
+      if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return
+      run = {
+        key,
+        uid: pod.metadata?.uid as string,
+        pod,
+        restarts: 0,
+        started: false,
+        ready: false,
+        terminating: false,
+        probes: { startup: newProbe(), readiness: newProbe(), liveness: newProbe() },
+        lastStatus: '',
+      }
+      this.#runs.set(key, run)
+      await this.#launch(run)
+    } else run.pod = pod
+  }
+
+  async #forget(key: string, pod: V1Pod): Promise<void> {
+    const run = this.#runs.get(key)
+    if (run && run.uid === pod.metadata?.uid) await this.#teardown(run)
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#stopped) return
+    const now = Date.now()
+    for (const run of this.#runs.values()) {
+      if (run.terminating) continue
+      if (!run.proc && run.restartAt !== undefined && now >= run.restartAt) {
+        run.restartAt = undefined
+        this.#enqueueLaunch(run)
+        continue
+      }
+      if (run.proc) await this.#probe(run, now).catch((err) => this.#o.log(`${run.key}: probe failed to run: ${err}`))
+      await this.#report(run).catch(() => undefined)
+    }
+  }
+
+  #enqueueLaunch(run: PodRun): void {
+    const previous = this.#queue.get(run.key) ?? Promise.resolve()
+    const next = previous
+      .then(() => (this.#runs.get(run.key) === run && !run.terminating ? this.#launch(run) : undefined))
+      .catch((err) => this.#o.log(`${run.key}: ${err}`))
+    this.#queue.set(run.key, next)
+  }
+
+  // --- running a pod ---------------------------------------------------------------------
+
+  async #launch(run: PodRun): Promise<void> {
+    const pod = run.pod
+    const namespace = pod.metadata?.namespace as string
+    const name = pod.metadata?.name as string
+    const container = pod.spec?.containers[0] as V1Container
+    if (!container.image?.split(':')[0]?.endsWith('houseparty')) {
+      this.#o.log(`${run.key}: image ${container.image} is not one this test kubelet can run`)
+      return
+    }
+    const mounts = await this.#volumes(run, container)
+    if (!mounts) {
+      // A claim not bound to a volume yet: try again in a moment.
+      run.restartAt = Date.now() + 500
+      return
+    }
+    run.net ??= await this.#o.network.addPod(run.key, namespace)
+    const env = await this.#env(pod, container, run.net.ip)
+    const argv = [...(container.command ?? this.#o.image.entrypoint), ...(container.args ?? (container.command ? [] : this.#o.image.cmd))]
+    const hostname = pod.spec?.hostname ?? name
+    // A private mount namespace for the volumes and a UTS namespace for the hostname, inside the pod's network namespace.
+    const script = [
+      ...mounts.map((m) => `mount --bind '${m.from}' '${m.to}'${m.readOnly ? ` && mount -o remount,bind,ro '${m.to}'` : ''}`),
+      'hostname "$HP_HOSTNAME"',
+      'exec "$@"',
+    ].join(' && ')
+    const logDir = join(this.#o.dir, 'logs')
+    await mkdir(logDir, { recursive: true })
+    const log = createWriteStream(join(logDir, `${namespace}_${name}_${run.restarts}.log`))
+    const proc = spawn(
+      'ip',
+      ['netns', 'exec', run.net.ns, 'unshare', '--mount', '--uts', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'sh', ...argv],
+      {
+        env: { ...env, HP_HOSTNAME: hostname },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: '/',
+      },
+    )
+    proc.stdout?.pipe(log)
+    proc.stderr?.pipe(log)
+    run.proc = proc
+    run.exitCode = undefined
+    run.startedAt = new Date().toISOString()
+    run.started = !container.startupProbe
+    run.ready = false
+    run.probes = { startup: newProbe(), readiness: newProbe(), liveness: newProbe() }
+    proc.once('exit', (code, signal) => void this.#exited(run, proc, code ?? (signal ? 128 : 1)))
+    await this.#report(run, true)
+  }
+
+  async #exited(run: PodRun, proc: ChildProcess, code: number): Promise<void> {
+    if (run.proc !== proc) return
+    run.proc = undefined
+    run.exitCode = code
+    run.ready = false
+    if (run.terminating || this.#stopped) return
+    const policy = run.pod.spec?.restartPolicy ?? 'Always'
+    if (policy === 'Always' || (policy === 'OnFailure' && code !== 0)) {
+      run.restarts++
+      // Crash-loop backoff, kept short for tests: 1 s, 2 s, 4 s … at most 30 s.
+      run.restartAt = Date.now() + Math.min(30_000, 1_000 * 2 ** Math.min(run.restarts - 1, 5))
+      this.#o.log(`${run.key}: container exited ${code}; restart ${run.restarts}`)
+    } else await this.#o.network.removePod(run.key)
+    await this.#report(run, true).catch(() => undefined)
+  }
+
+  /** SIGTERM, then SIGKILL once the grace period is over. */
+  async #terminate(run: PodRun, graceSeconds: number): Promise<void> {
+    run.terminating = true
+    await this.#kill(run, graceSeconds * 1000)
+    await this.#o.network.removePod(run.key)
+  }
+
+  async #kill(run: PodRun, graceMs: number): Promise<void> {
+    const proc = run.proc
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
+    await new Promise<void>((done) => {
+      const hard = setTimeout(() => proc.kill('SIGKILL'), Math.max(0, graceMs))
+      proc.once('exit', () => {
+        clearTimeout(hard)
+        done()
+      })
+      proc.kill('SIGCONT') // a frozen process cannot take SIGTERM
+      proc.kill(graceMs > 0 ? 'SIGTERM' : 'SIGKILL')
+    })
+  }
+
+  async #teardown(run: PodRun): Promise<void> {
+    run.terminating = true
+    await this.#kill(run, 0)
+    await this.#o.network.removePod(run.key)
+    await rm(join(this.#o.dir, 'pods', run.uid), { recursive: true, force: true })
+    this.#runs.delete(run.key)
+  }
+
+  // --- what a container sees ---------------------------------------------------------------
+
+  async #volumes(run: PodRun, container: V1Container): Promise<{ from: string; to: string; readOnly: boolean }[] | undefined> {
+    const pod = run.pod
+    const namespace = pod.metadata?.namespace as string
+    const podDir = join(this.#o.dir, 'pods', run.uid)
+    const out: { from: string; to: string; readOnly: boolean }[] = []
+    for (const mount of container.volumeMounts ?? []) {
+      const volume = pod.spec?.volumes?.find((v) => v.name === mount.name)
+      if (!volume) continue
+      let from: string
+      if (volume.persistentVolumeClaim) {
+        const claim = await this.#core.readNamespacedPersistentVolumeClaim({ name: volume.persistentVolumeClaim.claimName, namespace })
+        if (claim.status?.phase !== 'Bound' || !claim.spec?.volumeName) return undefined
+        const pv = await this.#core.readPersistentVolume({ name: claim.spec.volumeName })
+        from = pv.spec?.hostPath?.path as string
+      } else if (volume.secret || volume.configMap) {
+        from = join(podDir, 'volumes', mount.name)
+        await rm(from, { recursive: true, force: true })
+        await mkdir(from, { recursive: true })
+        const data = volume.secret
+          ? Object.fromEntries(
+              Object.entries((await this.#core.readNamespacedSecret({ name: volume.secret.secretName as string, namespace })).data ?? {}).map(([k, v]) => [
+                k,
+                Buffer.from(v, 'base64'),
+              ]),
+            )
+          : Object.fromEntries(
+              Object.entries((await this.#core.readNamespacedConfigMap({ name: volume.configMap?.name as string, namespace })).data ?? {}).map(([k, v]) => [
+                k,
+                Buffer.from(v),
+              ]),
+            )
+        const items = (volume.secret ?? volume.configMap)?.items
+        for (const [k, v] of Object.entries(data)) {
+          const path = items ? items.find((i) => i.key === k)?.path : k
+          if (path) await writeFile(join(from, path), v, { mode: 0o644 })
+        }
+      } else if (volume.emptyDir) {
+        from = join(podDir, 'volumes', mount.name)
+        await mkdir(from, { recursive: true })
+      } else continue
+      await this.#mountPoint(mount.mountPath)
+      out.push({ from, to: mount.mountPath, readOnly: mount.readOnly === true })
+    }
+    return out
+  }
+
+  /** Makes a missing mount point on the machine (a container's /data), remembering to remove it at the end. */
+  async #mountPoint(path: string): Promise<void> {
+    let top: string | undefined
+    for (let p = path; p !== '/' && !existsSync(p); p = dirname(p)) top = p
+    if (!top) return
+    await mkdir(path, { recursive: true })
+    for (let p = path; ; p = dirname(p)) {
+      this.#madeDirs.add(p)
+      if (p === top) break
+    }
+  }
+
+  async #env(pod: V1Pod, container: V1Container, podIp: string): Promise<Record<string, string>> {
+    const namespace = pod.metadata?.namespace as string
+    const env: Record<string, string> = {
+      ...this.#o.image.env,
+      PATH: `${this.#o.image.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+      HOME: '/tmp',
+    }
+    const field = (path: string): string => {
+      const labels = /^metadata\.labels\['(.+)'\]$/.exec(path)
+      if (labels) return pod.metadata?.labels?.[labels[1] as string] ?? ''
+      const values: Record<string, string | undefined> = {
+        'metadata.name': pod.metadata?.name,
+        'metadata.namespace': namespace,
+        'metadata.uid': pod.metadata?.uid,
+        'spec.nodeName': pod.spec?.nodeName,
+        'spec.serviceAccountName': pod.spec?.serviceAccountName,
+        'status.podIP': podIp,
+        'status.hostIP': BRIDGE_IP,
+      }
+      return values[path] ?? ''
+    }
+    for (const e of container.env ?? []) {
+      if (e.value !== undefined) {
+        // $(VAR) refers to a variable defined earlier; $$ escapes a dollar.
+        env[e.name] = e.value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, v: string | undefined) => (v === undefined ? '$' : (env[v] ?? m)))
+      } else if (e.valueFrom?.fieldRef) env[e.name] = field(e.valueFrom.fieldRef.fieldPath)
+      else if (e.valueFrom?.secretKeyRef) {
+        const secret = await this.#core.readNamespacedSecret({ name: e.valueFrom.secretKeyRef.name as string, namespace })
+        const value = secret.data?.[e.valueFrom.secretKeyRef.key]
+        if (value !== undefined) env[e.name] = Buffer.from(value, 'base64').toString()
+      } else if (e.valueFrom?.configMapKeyRef) {
+        const map = await this.#core.readNamespacedConfigMap({ name: e.valueFrom.configMapKeyRef.name as string, namespace })
+        const value = map.data?.[e.valueFrom.configMapKeyRef.key]
+        if (value !== undefined) env[e.name] = value
+      }
+    }
+    return env
+  }
+
+  // --- probes and status ---------------------------------------------------------------------
+
+  async #probe(run: PodRun, now: number): Promise<void> {
+    const c = run.pod.spec?.containers[0] as V1Container
+    const ip = run.net?.ip
+    if (!ip) return
+    const check = async (spec: V1Probe | undefined, state: Probe): Promise<boolean | undefined> => {
+      if (!spec || now < state.nextAt) return undefined
+      state.nextAt = now + (spec.periodSeconds ?? 10) * 1000
+      const ok = await this.#httpProbe(ip, c, spec)
+      if (ok) {
+        state.successes++
+        state.failures = 0
+      } else {
+        state.failures++
+        state.successes = 0
+      }
+      return ok
+    }
+    if (!run.started) {
+      await check(c.startupProbe, run.probes.startup)
+      if (run.probes.startup.successes >= 1) run.started = true
+      else if (run.probes.startup.failures >= (c.startupProbe?.failureThreshold ?? 3)) return this.#restart(run, 'startup probe failed')
+      return
+    }
+    await check(c.livenessProbe, run.probes.liveness)
+    if (c.livenessProbe && run.probes.liveness.failures >= (c.livenessProbe.failureThreshold ?? 3)) return this.#restart(run, 'liveness probe failed')
+    if (!c.readinessProbe) run.ready = true
+    else {
+      const ok = await check(c.readinessProbe, run.probes.readiness)
+      if (ok === true && run.probes.readiness.successes >= (c.readinessProbe.successThreshold ?? 1)) run.ready = true
+      if (ok === false && run.probes.readiness.failures >= (c.readinessProbe.failureThreshold ?? 3)) run.ready = false
+    }
+  }
+
+  async #restart(run: PodRun, why: string): Promise<void> {
+    this.#o.log(`${run.key}: ${why}; restarting the container`)
+    await this.#kill(run, (run.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000)
+  }
+
+  #httpProbe(ip: string, c: V1Container, spec: V1Probe): Promise<boolean> {
+    const get = spec.httpGet
+    if (!get) return Promise.resolve(true)
+    const port = typeof get.port === 'number' ? get.port : (c.ports?.find((p) => p.name === get.port)?.containerPort ?? Number(get.port))
+    const timeoutMs = (spec.timeoutSeconds ?? 1) * 1000
+    return new Promise((done) => {
+      const req = request(
+        {
+          socketPath: this.#o.agentSocket,
+          path: `http://${ip}:${port}${get.path ?? '/'}`,
+          headers: { 'x-agent-timeout-ms': String(timeoutMs) },
+          timeout: timeoutMs + 500,
+        },
+        (res) => {
+          res.resume()
+          done((res.statusCode ?? 500) >= 200 && (res.statusCode ?? 500) < 400)
+        },
+      )
+      req.on('timeout', () => req.destroy())
+      req.on('error', () => done(false))
+      req.end()
+    })
+  }
+
+  /** Writes the pod's status to the API when it changed (or `force`). */
+  async #report(run: PodRun, force = false): Promise<void> {
+    const pod = run.pod
+    const c = pod.spec?.containers[0] as V1Container
+    const running = run.proc !== undefined
+    const policy = pod.spec?.restartPolicy ?? 'Always'
+    const finished = !running && run.exitCode !== undefined && run.exitCode !== null && run.restartAt === undefined && policy !== 'Always'
+    // Running once a container has run (also between crash-loop restarts); Pending while it is being set up.
+    const hasRun = running || (run.exitCode !== undefined && run.exitCode !== null)
+    const phase = finished ? (run.exitCode === 0 ? 'Succeeded' : 'Failed') : hasRun ? 'Running' : 'Pending'
+    const ready = running && run.ready
+    const state = running
+      ? { running: { startedAt: run.startedAt } }
+      : run.exitCode !== undefined && run.exitCode !== null
+        ? run.restartAt !== undefined
+          ? { waiting: { reason: 'CrashLoopBackOff' } }
+          : { terminated: { exitCode: run.exitCode, reason: run.exitCode === 0 ? 'Completed' : 'Error' } }
+        : { waiting: { reason: 'ContainerCreating' } }
+    const status = {
+      phase,
+      hostIP: BRIDGE_IP,
+      podIP: run.net?.ip,
+      podIPs: run.net ? [{ ip: run.net.ip }] : [],
+      startTime: pod.status?.startTime ?? run.startedAt,
+      conditions: [
+        { type: 'PodScheduled', status: 'True' },
+        { type: 'Initialized', status: 'True' },
+        { type: 'ContainersReady', status: ready ? 'True' : 'False' },
+        { type: 'Ready', status: ready ? 'True' : 'False' },
+      ],
+      containerStatuses: [{ name: c.name, image: c.image, imageID: '', ready, restartCount: run.restarts, started: running && run.started, state }],
+    }
+    const fingerprint = JSON.stringify(status)
+    if (!force && fingerprint === run.lastStatus) return
+    run.lastStatus = fingerprint
+    const now = new Date().toISOString()
+    for (const cond of status.conditions) (cond as Record<string, string>).lastTransitionTime = now
+    await this.#core.patchNamespacedPodStatus(
+      { name: pod.metadata?.name as string, namespace: pod.metadata?.namespace as string, body: { status } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )
+  }
+
+  async #registerNode(): Promise<void> {
+    const now = new Date().toISOString()
+    const status = {
+      capacity: { cpu: '32', memory: '64Gi', pods: '250', 'ephemeral-storage': '100Gi' },
+      allocatable: { cpu: '32', memory: '64Gi', pods: '250', 'ephemeral-storage': '100Gi' },
+      addresses: [{ type: 'InternalIP', address: BRIDGE_IP }],
+      conditions: [
+        { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'houseparty test kubelet', lastHeartbeatTime: now, lastTransitionTime: now },
+      ],
+      nodeInfo: {
+        architecture: 'amd64',
+        bootID: '',
+        containerRuntimeVersion: 'houseparty-test://0',
+        kernelVersion: '',
+        kubeProxyVersion: '',
+        kubeletVersion: 'v1.20.2',
+        machineID: '',
+        operatingSystem: 'linux',
+        osImage: 'houseparty test node',
+        systemUUID: '',
+      },
+    }
+    try {
+      await this.#core.readNode({ name: this.#o.nodeName })
+    } catch {
+      await this.#core.createNode({
+        body: { metadata: { name: this.#o.nodeName, labels: { 'kubernetes.io/hostname': this.#o.nodeName, 'kubernetes.io/os': 'linux' } } },
+      })
+    }
+    await this.#core.patchNodeStatus({ name: this.#o.nodeName, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+  }
+}

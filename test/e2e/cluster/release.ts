@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict'
+import { bytesOf, sha256 } from '../../helpers/files.ts'
+import { CHART } from '../../helpers/helm.ts'
+import { waitFor } from '../../helpers/wait.ts'
+import type { LocalCluster } from './cluster.ts'
+
+const MiB = 1024 * 1024
+
+export interface Stored {
+  name: string
+  hash: string
+}
+
+export interface PeerPod {
+  name: string
+  uid: string
+  ready: boolean
+  restarts: number
+}
+
+/** Values for every install on the test cluster: the image the test kubelet maps onto dist/, small volumes and requests. */
+export const TEST_VALUES = [
+  '--set',
+  'image.repository=houseparty,image.tag=test,persistence.size=1Gi,resources.requests.cpu=10m,resources.requests.memory=32Mi',
+]
+
+/**
+ * One Helm release of the chart on the test cluster, and what the tests and
+ * the benchmark do with it: its pods, its API (through the client Service),
+ * waiting until it has settled, putting and verifying files, deleting pods.
+ */
+export class Release {
+  readonly cluster: LocalCluster
+  readonly name: string
+  readonly namespace: string
+
+  constructor(cluster: LocalCluster, name: string, namespace = name) {
+    this.cluster = cluster
+    this.name = name
+    this.namespace = namespace
+  }
+
+  get api(): string {
+    return `http://${this.name}-houseparty.${this.namespace}.svc.cluster.local:7480`
+  }
+
+  /** A peer pod's own API, by its stable DNS name. */
+  podApi(pod: string): string {
+    return `http://${pod}.${this.name}-houseparty-peers.${this.namespace}.svc.cluster.local:7480`
+  }
+
+  async install(...args: string[]): Promise<void> {
+    await this.cluster.helm(
+      'install',
+      this.name,
+      CHART,
+      '--namespace',
+      this.namespace,
+      '--create-namespace',
+      ...TEST_VALUES,
+      ...args,
+      '--wait',
+      '--timeout',
+      '10m',
+    )
+  }
+
+  async uninstall(): Promise<void> {
+    await this.cluster.helm('uninstall', this.name, '--namespace', this.namespace, '--wait')
+  }
+
+  async json<T>(url: string): Promise<T> {
+    const res = await this.cluster.fetch(url)
+    if (res.status !== 200) throw new Error(`${url}: ${res.status} ${res.body.toString().slice(0, 200)}`)
+    return JSON.parse(res.body.toString()) as T
+  }
+
+  async pods(): Promise<PeerPod[]> {
+    const list = JSON.parse(await this.cluster.kubectl('-n', this.namespace, 'get', 'pods', '-l', `app.kubernetes.io/instance=${this.name}`, '-o', 'json')) as {
+      items: {
+        metadata: { name: string; uid: string; deletionTimestamp?: string }
+        status: { conditions?: { type: string; status: string }[]; containerStatuses?: { restartCount: number }[] }
+      }[]
+    }
+    return list.items
+      .filter((p) => !p.metadata.deletionTimestamp && !p.metadata.name.includes('-test-'))
+      .map((p) => ({
+        name: p.metadata.name,
+        uid: p.metadata.uid,
+        ready: p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+        restarts: p.status.containerStatuses?.[0]?.restartCount ?? 0,
+      }))
+  }
+
+  /** A metric summed over every peer pod. */
+  async metricSum(name: string): Promise<number> {
+    let sum = 0
+    for (const p of await this.pods()) {
+      const res = await this.cluster.fetch(`${this.podApi(p.name)}/metrics`)
+      sum += Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(res.body.toString())?.[1] ?? 'NaN')
+    }
+    return sum
+  }
+
+  async guestId(pod: string): Promise<string> {
+    return (await this.json<{ self: string }>(`${this.podApi(pod)}/guests`)).self
+  }
+
+  /** Waits until `n` peers are ready and on one list of `n` guests, every file is healthy and houseparty_files_degraded is 0 on every peer. */
+  async settled(n: number, files: number, timeoutMs = 5 * 60_000): Promise<void> {
+    await waitFor(
+      `${this.name}: ${n} ready peers with ${files} healthy files`,
+      async () => {
+        const ready = (await this.pods()).filter((p) => p.ready)
+        if (ready.length !== n) return false
+        const guests = await this.json<{ guests: unknown[] }>(`${this.api}/guests`)
+        const health = await this.json<{ files: number; healthy: number; answered: number }>(`${this.api}/health/party`)
+        if (guests.guests.length !== n || health.files !== files || health.healthy !== files || health.answered !== n) return false
+        return (await this.metricSum('houseparty_files_degraded')) === 0
+      },
+      { timeoutMs, intervalMs: 1_000 },
+    )
+  }
+
+  async putFiles(count: number, prefix = 'e2e'): Promise<Stored[]> {
+    const out: Stored[] = []
+    for (let i = 0; i < count; i++) {
+      const data = bytesOf(1 + ((i * 377_711) % MiB), 900 + i)
+      const res = await this.cluster.fetch(`${this.api}/files/${prefix}/${i}`, { method: 'PUT', body: data })
+      assert.equal(res.status, 201, `put ${prefix}/${i}: ${res.body}`)
+      out.push({ name: `${prefix}/${i}`, hash: sha256(data) })
+    }
+    return out
+  }
+
+  async verify(files: readonly Stored[]): Promise<void> {
+    for (const f of files) {
+      const res = await this.cluster.fetch(`${this.api}/files/${f.name}`)
+      assert.equal(res.status, 200, `get ${f.name}: ${res.body.toString().slice(0, 200)}`)
+      assert.equal(sha256(res.body), f.hash, `${f.name} came back different`)
+    }
+  }
+
+  /**
+   * Deletes pods and waits until the StatefulSet has made each again: a new
+   * pod, ready, on its old volume (unless its claim went too). `force` kills
+   * them at once (--grace-period=0 --force, as when a node is lost): no
+   * SIGTERM, so no graceful leave.
+   */
+  async deletePods(names: string[], options: { force?: boolean } = {}): Promise<void> {
+    const before = new Map((await this.pods()).map((p) => [p.name, p.uid]))
+    await this.cluster.kubectl('-n', this.namespace, 'delete', 'pod', ...names, '--wait=false', ...(options.force ? ['--grace-period=0', '--force'] : []))
+    await waitFor(
+      `${names.join(', ')} to come back`,
+      async () => {
+        const now = await this.pods()
+        return names.every((n) => now.some((p) => p.name === n && p.uid !== before.get(n) && p.ready))
+      },
+      { timeoutMs: 5 * 60_000, intervalMs: 500 },
+    )
+  }
+
+  async scale(replicas: number): Promise<void> {
+    await this.cluster.kubectl('-n', this.namespace, 'scale', `statefulset/${this.name}-houseparty`, '--replicas', String(replicas))
+  }
+}
