@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { HousePartyError, isHousePartyError } from '../../shared/errors.ts'
+import { delay } from '../../shared/lifecycle.ts'
 import { ErasureCoder, joinStripe, stripeCount, stripeLength } from '../codec/index.ts'
 import type { FileRecord } from '../protocol/index.ts'
 import type { FilesContext } from './context.ts'
@@ -18,30 +19,52 @@ export async function locateFile(ctx: FilesContext, name: string, signal?: Abort
   return record
 }
 
+/** How long a read keeps asking again when too few fragments answer: a holder restarting, or fragments moving. */
+const REREAD_WINDOW_MS = 10_000
+
 /**
  * wheresMyPint, then opens k fragments before returning, so a caller learns
  * "not found" or "not enough fragments" before it has promised a response.
- * If the fragments of the version it found are gone (a newer put replaced it
- * between the two steps), it asks the trackers once more.
+ * When too few fragments answer, the record may be stale (a newer put, or
+ * fragments handed off by a leaving peer: a higher revision) or a holder may
+ * be between a restart and its re-admission (a rolling restart): it asks the
+ * trackers again, at once if the record changed, else after a short pause,
+ * for up to REREAD_WINDOW_MS, before failing.
  */
 export async function openFile(ctx: FilesContext, name: string, signal?: AbortSignal): Promise<OpenedFile> {
   const started = performance.now()
+  let record = await locateFile(ctx, name, signal).catch((err: unknown) => {
+    ctx.events.get((performance.now() - started) / 1000, 0, 'error')
+    throw err
+  })
   for (let attempt = 0; ; attempt++) {
-    const record = await locateFile(ctx, name, signal)
     const reader = new StripeReader(ctx, record, { signal })
     try {
       if (record.size > 0) await reader.open()
       return { record, body: readStripes(ctx, record, reader, started) }
     } catch (err) {
       reader.close()
-      if (attempt === 0 && isHousePartyError(err, 'ERR_NOT_ENOUGH_FRAGMENTS')) {
-        const again = await ctx.trackers.where(name, signal)
-        if (again && again.version !== record.version) continue
+      const next =
+        isHousePartyError(err, 'ERR_NOT_ENOUGH_FRAGMENTS') && performance.now() - started < REREAD_WINDOW_MS
+          ? await rereadRecord(ctx, record, attempt, signal)
+          : undefined
+      if (next) {
+        record = next
+        continue
       }
       ctx.events.get((performance.now() - started) / 1000, 0, 'error')
       throw err
     }
   }
+}
+
+/** The file's record asked again: at once if it changed, else after a pause that grows with each attempt. */
+async function rereadRecord(ctx: FilesContext, seen: FileRecord, attempt: number, signal?: AbortSignal): Promise<FileRecord | undefined> {
+  const fresh = await ctx.trackers.where(seen.name, signal).catch(() => undefined)
+  if (!fresh || fresh.deleted) return undefined
+  if (fresh.version !== seen.version || fresh.revision !== seen.revision) return fresh
+  await delay(Math.min(250 * 2 ** attempt, 2_000), signal)
+  return (await ctx.trackers.where(seen.name, signal).catch(() => undefined)) ?? fresh
 }
 
 async function* readStripes(ctx: FilesContext, record: FileRecord, reader: StripeReader, started: number): AsyncGenerator<Buffer> {

@@ -231,7 +231,7 @@ export class TestKubelet {
     ].join(' && ')
     const logDir = join(this.#o.dir, 'logs')
     await mkdir(logDir, { recursive: true })
-    const log = createWriteStream(join(logDir, `${namespace}_${name}_${run.restarts}.log`))
+    const log = createWriteStream(join(logDir, `${namespace}_${name}_${run.restarts}.log`), { flags: 'a' }) // a pod made again under its name appends
     const proc = spawn(
       'ip',
       ['netns', 'exec', run.net.ns, 'unshare', '--mount', '--uts', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'sh', ...argv],

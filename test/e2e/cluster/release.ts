@@ -122,21 +122,23 @@ export class Release {
     )
   }
 
-  async putFiles(count: number, prefix = 'e2e'): Promise<Stored[]> {
+  /** Puts `count` files through `api` (the client Service unless a pod's API is given). */
+  async putFiles(count: number, prefix = 'e2e', api = this.api): Promise<Stored[]> {
     const out: Stored[] = []
     for (let i = 0; i < count; i++) {
       const data = bytesOf(1 + ((i * 377_711) % MiB), 900 + i)
-      const res = await this.cluster.fetch(`${this.api}/files/${prefix}/${i}`, { method: 'PUT', body: data })
+      const res = await this.cluster.fetch(`${api}/files/${prefix}/${i}`, { method: 'PUT', body: data })
       assert.equal(res.status, 201, `put ${prefix}/${i}: ${res.body}`)
       out.push({ name: `${prefix}/${i}`, hash: sha256(data) })
     }
     return out
   }
 
-  async verify(files: readonly Stored[]): Promise<void> {
+  /** Reads every file back through `api` (the client Service unless a pod's API is given) and compares hashes. */
+  async verify(files: readonly Stored[], api = this.api): Promise<void> {
     for (const f of files) {
-      const res = await this.cluster.fetch(`${this.api}/files/${f.name}`)
-      assert.equal(res.status, 200, `get ${f.name}: ${res.body.toString().slice(0, 200)}`)
+      const res = await this.cluster.fetch(`${api}/files/${f.name}`)
+      assert.equal(res.status, 200, `get ${f.name}: ${res.body.toString().slice(0, 600)}`)
       assert.equal(sha256(res.body), f.hash, `${f.name} came back different`)
     }
   }

@@ -117,6 +117,7 @@ export class ClusterDns {
   #epInformer: Informer<V1Endpoints> | undefined
   #dnsmasq: ChildProcess | undefined
   #pending: NodeJS.Timeout | undefined
+  #writing: Promise<void> = Promise.resolve()
   #stopped = false
 
   constructor(kc: KubeConfig, dir: string, bridgeNs: string) {
@@ -184,6 +185,7 @@ export class ClusterDns {
   async stop(): Promise<void> {
     this.#stopped = true
     clearTimeout(this.#pending)
+    await this.#writing.catch(() => undefined)
     await this.#svcInformer?.stop()
     await this.#epInformer?.stop()
     this.#dnsmasq?.kill('SIGTERM')
@@ -192,7 +194,14 @@ export class ClusterDns {
   /** Writes the hosts file a moment after the last change (changes come in bursts), and tells dnsmasq. */
   #schedule(): void {
     clearTimeout(this.#pending)
-    this.#pending = setTimeout(() => void this.#write(), 50)
+    this.#pending = setTimeout(() => {
+      // Chained, so stop() can wait for the last write; a write that loses the race with stop() is of no interest.
+      this.#writing = this.#writing
+        .then(() => this.#write())
+        .catch((err: Error) => {
+          if (!this.#stopped) console.error(`cluster DNS: could not write the hosts file: ${err.message}`)
+        })
+    }, 50)
   }
 
   async #write(): Promise<void> {
