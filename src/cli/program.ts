@@ -3,6 +3,7 @@ import { isHousePartyError } from '../shared/errors.ts'
 import { registerFileCommands } from './commands/files.ts'
 import { registerGuestsCommand } from './commands/guests.ts'
 import { registerKeygenCommand } from './commands/keygen.ts'
+import { registerOperatorCommand } from './commands/operator.ts'
 import { registerPartyCommand } from './commands/party.ts'
 import { registerPeerCommand } from './commands/peer.ts'
 import { registerUiCommand } from './commands/ui.ts'
@@ -20,6 +21,7 @@ registerGuestsCommand(program)
 registerFileCommands(program)
 registerUiCommand(program)
 registerKeygenCommand(program)
+registerOperatorCommand(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -228,6 +228,7 @@ export class Peer {
       logger: this.log.child({ component: 'api' }),
       files: { files: this.files, apiToken: c.apiToken, admitted: () => this.membership.isGuest },
       partyHealth: (signal) => partyHealth(this.files.context, signal),
+      heldBytes: () => this.store.bytes,
     })
     await this.#api.listen({ host: c.apiHost, port: c.apiPort })
     const addr = this.#api.server.address()

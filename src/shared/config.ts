@@ -372,7 +372,7 @@ export const PEER_SETTINGS: SettingSpec[] = [
 
 export type RawSettings = Record<string, string | number | boolean | string[] | undefined>
 
-function parseValue(spec: SettingSpec, raw: unknown): string | number | boolean | string[] {
+export function parseValue(spec: SettingSpec, raw: unknown): string | number | boolean | string[] {
   const bad = (why: string): never => {
     throw new HousePartyError('ERR_INVALID_CONFIG', `${spec.flag} / ${spec.env}: ${why}`)
   }

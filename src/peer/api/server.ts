@@ -17,6 +17,8 @@ export interface ApiOptions {
   files?: FileRoutesOptions
   /** GET /health/party: healthy / degraded / lost files across the party. */
   partyHealth?: (signal: AbortSignal) => Promise<unknown>
+  /** Fragment bytes this peer holds. */
+  heldBytes?: () => number
 }
 
 /** How long a client should wait before asking a peer that is not (yet) a guest again: about one join round. */
@@ -90,6 +92,8 @@ export function createApi(options: ApiOptions): FastifyInstance {
         since: g.since,
         incarnation: g.incarnation,
         self: g.id === membership.id,
+        // What the guest last said it holds (its own store, for this peer): what an operator sizes the party by.
+        heldBytes: g.id === membership.id ? (options.heldBytes?.() ?? null) : (membership.heldBytes(g.id) ?? null),
       })),
     }
   })

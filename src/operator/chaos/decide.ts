@@ -1,0 +1,122 @@
+import { type Coding, fullyRedundant, guestOfPod, type PartySeen, type PodSeen } from '../party.ts'
+import type { CrasherSummary, CrashTarget, CurrentRound, PartyCrasherSpec, PartyCrasherStatus, RoundReport } from '../resources.ts'
+
+export interface ChaosObservation {
+  spec: PartyCrasherSpec
+  status: PartyCrasherStatus
+  coding: Coding
+  replicas: number
+  pods: PodSeen[]
+  party: PartySeen | undefined
+  /** Wall clock, ms. */
+  now: number
+  /** [0, 1): picks the targets of a round (injected, so tests are deterministic). */
+  random: () => number
+}
+
+export type ChaosAction =
+  | { kind: 'Refuse'; message: string }
+  | { kind: 'Pause' }
+  | { kind: 'Complete'; summary: CrasherSummary }
+  /** Write the round to status first, so a restarted operator knows it began. */
+  | { kind: 'StartRound'; current: CurrentRound }
+  /** Crash the round's targets (idempotent: only pods with the recorded UID). */
+  | { kind: 'Crash'; targets: CrashTarget[] }
+  | { kind: 'DeathDeclared'; seconds: number }
+  /** Full redundancy again: check the sample, then record the round. */
+  | { kind: 'Recovered'; seconds: number }
+  | { kind: 'TimedOut'; message: string }
+  | { kind: 'Wait'; reason: string; afterMs: number }
+  | { kind: 'Done' }
+
+const secondsSince = (iso: string, now: number): number => Math.round((now - Date.parse(iso)) / 10) / 100
+
+/**
+ * The next step of a chaos experiment (pure). A round goes Crashing →
+ * WaitingForDeath → WaitingForRedundancy and is recorded; the state lives in
+ * status, so an operator restarted at any point carries on where it was and
+ * never repeats a round. A round starts only on a fully redundant party.
+ */
+export function decideChaos(o: ChaosObservation): ChaosAction {
+  const { spec, status, coding } = o
+  const phase = status.phase ?? 'Pending'
+  if (phase === 'Completed' || phase === 'Failed') return { kind: 'Done' }
+  if (spec.count > coding.m && !spec.allowDataLoss) {
+    return {
+      kind: 'Refuse',
+      message: `count ${spec.count} is more than m = ${coding.m}: files would be lost. Set allowDataLoss: true to run it anyway.`,
+    }
+  }
+  if (spec.count >= o.replicas) return { kind: 'Refuse', message: `count ${spec.count} would crash every one of the ${o.replicas} peers` }
+
+  const current = status.current
+  const timeoutMs = spec.roundTimeoutSeconds * 1000
+  if (current) {
+    const elapsed = o.now - Date.parse(current.startedAt)
+    if (current.stage === 'Crashing') return { kind: 'Crash', targets: current.targets }
+    if (elapsed > timeoutMs) return { kind: 'TimedOut', message: `round ${current.round} did not reach full redundancy within ${spec.roundTimeoutSeconds} s` }
+    if (current.stage === 'WaitingForDeath') {
+      const declared = current.targets.every((t) => noticed(t, o.party))
+      return declared
+        ? { kind: 'DeathDeclared', seconds: secondsSince(current.startedAt, o.now) }
+        : { kind: 'Wait', reason: 'the party has not noticed yet', afterMs: 250 }
+    }
+    const redundancy = fullyRedundant(o.replicas, o.pods, o.party, { ignoreLost: true })
+    return redundancy.ok ? { kind: 'Recovered', seconds: secondsSince(current.startedAt, o.now) } : { kind: 'Wait', reason: redundancy.why, afterMs: 500 }
+  }
+
+  const done = status.rounds?.length ?? 0
+  if (done >= spec.rounds) return { kind: 'Complete', summary: summarize(status.rounds ?? []) }
+  if (spec.paused) return { kind: 'Pause' }
+  if (status.lastRoundEndedAt) {
+    const wait = Date.parse(status.lastRoundEndedAt) + spec.intervalSeconds * 1000 - o.now
+    if (wait > 0) return { kind: 'Wait', reason: `next round in ${Math.ceil(wait / 1000)} s`, afterMs: wait }
+  }
+  const redundancy = fullyRedundant(o.replicas, o.pods, o.party, { ignoreLost: true })
+  if (!redundancy.ok || !o.party) return { kind: 'Wait', reason: `round ${done + 1} waits for full redundancy: ${redundancy.why}`, afterMs: 1000 }
+  const party = o.party
+  const targets = pick(
+    o.pods.filter((p) => guestOfPod(party, p.name)),
+    spec.count,
+    o.random,
+  ).map((p) => {
+    const g = guestOfPod(party, p.name)
+    return { pod: p.name, uid: p.uid, guest: g?.id, incarnation: g?.incarnation }
+  })
+  if (targets.length < spec.count) return { kind: 'Wait', reason: `only ${targets.length} peers can be matched to guests`, afterMs: 1000 }
+  return { kind: 'StartRound', current: { round: done + 1, stage: 'Crashing', targets, startedAt: new Date(o.now).toISOString() } }
+}
+
+/** The party noticed a target: its guest entry is gone, or is a new incarnation (it restarted and rejoined). */
+function noticed(t: CrashTarget, party: PartySeen | undefined): boolean {
+  if (!party) return false
+  const g = party.guests.find((x) => x.id === t.guest)
+  return !g || (t.incarnation !== undefined && g.incarnation !== t.incarnation)
+}
+
+function pick<T>(items: readonly T[], count: number, random: () => number): T[] {
+  const pool = [...items]
+  const out: T[] = []
+  while (out.length < count && pool.length > 0) out.push(pool.splice(Math.floor(random() * pool.length), 1)[0] as T)
+  return out
+}
+
+function median(xs: number[]): number | undefined {
+  if (xs.length === 0) return undefined
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 ? s[mid] : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+}
+
+/** The experiment in a few numbers: what a crash cost. */
+export function summarize(rounds: readonly RoundReport[]): CrasherSummary {
+  const death = median(rounds.flatMap((r) => (r.deathDeclaredSeconds === undefined ? [] : [r.deathDeclaredSeconds])))
+  const full = median(rounds.flatMap((r) => (r.fullRedundancySeconds === undefined ? [] : [r.fullRedundancySeconds])))
+  return {
+    rounds: rounds.length,
+    ...(death === undefined ? {} : { medianDeathDeclaredSeconds: death }),
+    ...(full === undefined ? {} : { medianFullRedundancySeconds: full }),
+    filesLost: rounds.reduce((n, r) => n + (r.filesLost ?? 0), 0),
+    filesUnreadable: rounds.reduce((n, r) => n + (r.filesUnreadable ?? 0), 0),
+  }
+}
