@@ -92,7 +92,7 @@ export class LocalCluster {
       dir: join(this.dir, 'kubelet'),
       agentSocket: this.agentSocket,
       nodeName: 'houseparty-test-node',
-      image: await housepartyImage(join(this.dir, 'bin')),
+      image: await housepartyImage(join(this.dir, 'bin'), join(this.dir, 'app')),
       log,
     })
     await this.kubelet.start()

@@ -1,5 +1,5 @@
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { join, relative, resolve } from 'node:path'
 
 const ROOT = resolve(import.meta.dirname, '../../..')
 
@@ -10,6 +10,11 @@ const ROOT = resolve(import.meta.dirname, '../../..')
  * checkout: /app is the repository (so /app/dist/cli/main.js is the built
  * CLI), `node` is the Node.js running the tests, and tini, PID 1 in the
  * image, is left out (the test kubelet signals the peer directly).
+ *
+ * A pod mounts an emptyDir over /tmp, which would hide a checkout under
+ * /tmp (a CI clone, say): so each pod first bind-mounts the checkout onto
+ * `appDir` (outside /tmp) in its own mount namespace, and every path the
+ * pod uses goes through there.
  */
 export interface ImageConfig {
   entrypoint: string[]
@@ -17,13 +22,16 @@ export interface ImageConfig {
   env: Record<string, string>
   /** Put first on PATH: `node` and `houseparty`, as the image has them. */
   binDir: string
+  /** The checkout, which each pod bind-mounts onto `appDir` before anything else. */
+  source: string
+  appDir: string
 }
 
 function jsonArray(line: string | undefined): string[] {
   return line ? (JSON.parse(line) as string[]) : []
 }
 
-export async function housepartyImage(binDir: string): Promise<ImageConfig> {
+export async function housepartyImage(binDir: string, appDir: string): Promise<ImageConfig> {
   const text = await readFile(join(ROOT, 'Dockerfile'), 'utf8')
   const final = text.slice(text.lastIndexOf('\nFROM '))
   const joined = final.replace(/\\\n\s*/g, ' ')
@@ -31,12 +39,16 @@ export async function housepartyImage(binDir: string): Promise<ImageConfig> {
   const cmd = jsonArray(/^CMD (\[.*\])$/m.exec(joined)?.[1])
   const env: Record<string, string> = {}
   for (const m of joined.matchAll(/^ENV (.*)$/gm)) for (const pair of (m[1] ?? '').matchAll(/(\w+)=(\S+)/g)) env[pair[1] as string] = pair[2] as string
-  const fromImage = (arg: string): string => (arg.startsWith('/app/') ? join(ROOT, arg.slice('/app/'.length)) : arg)
+  const fromImage = (arg: string): string => (arg.startsWith('/app/') ? join(appDir, arg.slice('/app/'.length)) : arg)
+  // The Node.js running the tests, as a pod sees it (through appDir when it is the checkout's own).
+  const rel = relative(ROOT, process.execPath)
+  const node = rel.startsWith('..') ? process.execPath : join(appDir, rel)
   // tini forwards signals as PID 1; here the peer is signalled directly.
   const withoutInit = entry[0]?.endsWith('/tini') ? entry.slice(entry[1] === '--' ? 2 : 1) : entry
   await mkdir(binDir, { recursive: true })
-  await symlink(process.execPath, join(binDir, 'node')).catch(() => undefined)
-  const cli = join(ROOT, 'dist/cli/main.js')
-  await writeFile(join(binDir, 'houseparty'), `#!/bin/sh\nexec ${process.execPath} --initial-heap-size=128 ${cli} "$@"\n`, { mode: 0o755 })
-  return { entrypoint: withoutInit.map(fromImage), cmd, env, binDir }
+  await mkdir(appDir, { recursive: true })
+  await symlink(node, join(binDir, 'node')).catch(() => undefined)
+  const cli = join(appDir, 'dist/cli/main.js')
+  await writeFile(join(binDir, 'houseparty'), `#!/bin/sh\nexec ${node} --initial-heap-size=128 ${cli} "$@"\n`, { mode: 0o755 })
+  return { entrypoint: withoutInit.map(fromImage), cmd, env, binDir, source: ROOT, appDir }
 }

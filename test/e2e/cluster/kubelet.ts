@@ -224,7 +224,9 @@ export class TestKubelet {
     const argv = [...(container.command ?? this.#o.image.entrypoint), ...(container.args ?? (container.command ? [] : this.#o.image.cmd))]
     const hostname = pod.spec?.hostname ?? name
     // A private mount namespace for the volumes and a UTS namespace for the hostname, inside the pod's network namespace.
+    const image = this.#o.image
     const script = [
+      `mount --bind '${image.source}' '${image.appDir}'`,
       ...mounts.map((m) => `mount --bind '${m.from}' '${m.to}'${m.readOnly ? ` && mount -o remount,bind,ro '${m.to}'` : ''}`),
       'hostname "$HP_HOSTNAME"',
       'exec "$@"',
