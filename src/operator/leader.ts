@@ -1,4 +1,4 @@
-import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node'
+import { type CoordinationV1Api, type V1Lease, V1MicroTime } from '@kubernetes/client-node'
 import type { Logger } from '../shared/logger.ts'
 import { statusOf } from './kube/api.ts'
 
@@ -53,6 +53,7 @@ export class LeaseElector {
       if (lease.spec?.holderIdentity === this.#o.identity) {
         lease.spec.holderIdentity = undefined
         lease.spec.renewTime = undefined
+        lease.spec.acquireTime = undefined
         await this.#api.replaceNamespacedLease({ name: this.#o.name, namespace: this.#o.namespace, body: lease })
       }
     } catch {
@@ -73,7 +74,8 @@ export class LeaseElector {
 
   async #tryAcquireOrRenew(): Promise<void> {
     const { namespace, name, identity, durationMs } = this.#o
-    const now = new Date()
+    // MicroTime: the API server wants six fractional digits, which a plain Date does not give.
+    const now = new V1MicroTime()
     const spec = { holderIdentity: identity, leaseDurationSeconds: Math.ceil(durationMs / 1000), renewTime: now }
     let lease: V1Lease
     try {
@@ -95,10 +97,11 @@ export class LeaseElector {
       return
     }
     const taking = holder !== identity
+    const acquired = lease.spec?.acquireTime
     lease.spec = {
-      ...lease.spec,
       ...spec,
-      ...(taking ? { acquireTime: now, leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 } : {}),
+      acquireTime: taking || !acquired ? now : new V1MicroTime(acquired),
+      leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (taking ? 1 : 0),
     }
     await this.#write(() => this.#api.replaceNamespacedLease({ name, namespace, body: lease }))
   }

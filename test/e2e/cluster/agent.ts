@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs'
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
+import { connect, createServer as createTcpServer } from 'node:net'
 
 /**
  * Runs inside the test cluster's bridge namespace (test infrastructure):
@@ -8,12 +9,26 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
  * tests' requests reach pods through here: a request's Host header (or its
  * absolute URL) names the pod or Service, resolved by the cluster's DNS.
  *
- *   ip netns exec NS node agent.ts /path/to/agent.sock
+ * With API_SOCKET and API_LISTEN (ip:port), it also carries pods' connections
+ * to the API server: TCP on the bridge to a unix socket the harness serves
+ * in the machine's namespace, which connects on to the API server on
+ * loopback. Nothing in the machine's namespace sends to a pod's address.
+ *
+ *   ip netns exec NS node agent.ts /path/to/agent.sock [API_SOCKET API_LISTEN]
  */
-const socketPath = process.argv[2]
+const [socketPath, apiSocket, apiListen] = process.argv.slice(2)
 if (!socketPath) {
-  console.error('usage: agent.ts SOCKET')
+  console.error('usage: agent.ts SOCKET [API_SOCKET API_LISTEN]')
   process.exit(2)
+}
+if (apiSocket && apiListen) {
+  const [host, port] = apiListen.split(':') as [string, string]
+  createTcpServer((pod) => {
+    const upstream = connect(apiSocket)
+    pod.pipe(upstream).pipe(pod)
+    pod.on('error', () => upstream.destroy())
+    upstream.on('error', () => pod.destroy())
+  }).listen(Number(port), host)
 }
 rmSync(socketPath, { force: true })
 

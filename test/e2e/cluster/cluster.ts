@@ -3,13 +3,14 @@ import { randomBytes } from 'node:crypto'
 import { createWriteStream, existsSync } from 'node:fs'
 import { appendFile, mkdtemp, rm } from 'node:fs/promises'
 import { request } from 'node:http'
+import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { k8sTool } from '../../helpers/helm.ts'
 import { ControlPlane, controlPlaneBinaries } from './control-plane.ts'
 import { housepartyImage } from './image.ts'
 import { TestKubelet } from './kubelet.ts'
-import { PodNetwork, removeNamespaces } from './netns.ts'
+import { API_PORT_ON_BRIDGE, BRIDGE_IP, PodNetwork, removeNamespaces } from './netns.ts'
 import { ClusterDns, VolumeProvisioner } from './services.ts'
 
 const run = promisify(execFile)
@@ -49,6 +50,8 @@ export class LocalCluster {
   #dns: ClusterDns | undefined
   #provisioner: VolumeProvisioner | undefined
   #agent: ChildProcess | undefined
+  #apiBridge: NetServer | undefined
+  #onSignal: ((signal: NodeJS.Signals) => void) | undefined
   readonly agentSocket: string
 
   private constructor(dir: string, bin: string) {
@@ -63,6 +66,13 @@ export class LocalCluster {
     if (!bin) throw new Error('the control plane is not built')
     // Not under /tmp: pods mount an emptyDir there, which would hide this directory (and the `node` on their PATH) from them.
     const cluster = new LocalCluster(await mkdtemp(join(process.env.HOUSEPARTY_CLUSTER_DIR ?? '/var/tmp', 'houseparty-cluster-')), bin)
+    // A run interrupted (Ctrl-C, a CI timeout) still takes everything down: namespaces outlive their processes.
+    const onSignal = (signal: NodeJS.Signals): void => {
+      void cluster.stop().finally(() => process.kill(process.pid, signal))
+    }
+    cluster.#onSignal = onSignal
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
     try {
       await cluster.#start()
     } catch (err) {
@@ -99,7 +109,18 @@ export class LocalCluster {
   }
 
   async #startAgent(): Promise<void> {
-    const agent = spawn('ip', ['netns', 'exec', this.network.bridgeNs, process.execPath, resolve(import.meta.dirname, 'agent.ts'), this.agentSocket], {
+    // The machine's side of pods' way to the API server: a unix socket (namespaces do not matter to it) on to loopback.
+    const apiSocket = join(this.dir, 'api.sock')
+    const apiPort = this.controlPlane.apiPort
+    this.#apiBridge = createNetServer((conn) => {
+      const upstream = connect(apiPort, '127.0.0.1')
+      conn.pipe(upstream).pipe(conn)
+      conn.on('error', () => upstream.destroy())
+      upstream.on('error', () => conn.destroy())
+    })
+    await new Promise<void>((ok) => this.#apiBridge?.listen(apiSocket, ok))
+    const args = [resolve(import.meta.dirname, 'agent.ts'), this.agentSocket, apiSocket, `${BRIDGE_IP}:${API_PORT_ON_BRIDGE}`]
+    const agent = spawn('ip', ['netns', 'exec', this.network.bridgeNs, process.execPath, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     agent.stderr?.pipe(createWriteStream(join(this.dir, 'agent.log')))
@@ -112,10 +133,16 @@ export class LocalCluster {
 
   /** Stops everything and removes what it made: processes, network namespaces, files. */
   async stop(): Promise<void> {
+    if (this.#onSignal) {
+      process.off('SIGINT', this.#onSignal)
+      process.off('SIGTERM', this.#onSignal)
+      this.#onSignal = undefined
+    }
     await this.kubelet?.stop().catch(() => undefined)
     await this.#provisioner?.stop().catch(() => undefined)
     await this.#dns?.stop().catch(() => undefined)
     this.#agent?.kill('SIGTERM')
+    this.#apiBridge?.close()
     await this.controlPlane.stop().catch(() => undefined)
     await this.network.down().catch(() => undefined)
     await removeNamespaces(this.network.prefix)

@@ -13,9 +13,12 @@
 set -euo pipefail
 
 VERSION=1.20.2
+# Bumped when the build changes, so a cache made by an older build is built again.
+BUILD_REV=2
 CACHE="${HOUSEPARTY_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/houseparty/k8s-$VERSION}"
 BIN="$CACHE/bin"
-PACKAGES=(golang-go rsync jq dpkg-dev etcd-server dnsmasq-base iproute2 iptables util-linux openssl)
+# The last two: newer copies of two Go modules the build vendors in (see build()).
+PACKAGES=(golang-go rsync jq dpkg-dev etcd-server dnsmasq-base iproute2 iptables util-linux openssl golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -73,7 +76,7 @@ PY
 }
 
 build() {
-  if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ]; then
+  if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ] && [ "$(cat "$BIN/.build-rev" 2>/dev/null)" = "$BUILD_REV" ]; then
     echo "control plane v$VERSION already built in $BIN"
     return 0
   fi
@@ -87,6 +90,11 @@ build() {
   local tree
   tree=$(find "$work/src" -maxdepth 1 -mindepth 1 -type d -name 'kubernetes-*' | head -n 1)
   [ -n "$tree" ] || { echo "apt-get source kubernetes gave no source tree" >&2; exit 1; }
+  # v1.20 vendors reflect2 1.0.1, whose map iteration crashes under Go >= 1.18 (the API server segfaults
+  # decoding custom resources); Debian's reflect2 1.0.2 and json-iterator 1.1.12 fix it. Sources only: no go.mod, no tests.
+  for m in modern-go/reflect2 json-iterator/go; do
+    rsync -a --delete --exclude go.mod --exclude go.sum --exclude '*_test.go' --exclude 'skip_tests' "/usr/share/gocode/src/github.com/$m/" "$tree/vendor/github.com/$m/"
+  done
   echo "building kube-apiserver and kube-controller-manager in $tree (about 11 minutes cold)"
   # The Makefile generates code before compiling: a plain `go build` fails.
   (cd "$tree" && GOPATH="$work/gopath" GOCACHE="$work/gocache" GOFLAGS=-mod=vendor make WHAT=cmd/kube-apiserver && GOPATH="$work/gopath" GOCACHE="$work/gocache" GOFLAGS=-mod=vendor make WHAT=cmd/kube-controller-manager)
@@ -94,6 +102,7 @@ build() {
   for b in kube-apiserver kube-controller-manager; do
     install -m 0755 "$(find "$tree/_output" -type f -name "$b" -perm -u+x | head -n 1)" "$BIN/$b"
   done
+  echo "$BUILD_REV" > "$BIN/.build-rev"
   rm -rf "$work"
   echo "control plane v$VERSION built into $BIN"
 }
@@ -101,6 +110,6 @@ build() {
 case "${1:-}" in
   deps) deps ;;
   build) build ;;
-  path) if [ -x "$BIN/kube-apiserver" ]; then echo "$BIN"; fi ;;
+  path) if [ -x "$BIN/kube-apiserver" ] && [ "$(cat "$BIN/.build-rev" 2>/dev/null)" = "$BUILD_REV" ]; then echo "$BIN"; fi ;;
   *) echo "usage: $0 deps|build|path" >&2; exit 2 ;;
 esac

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'
 import { waitFor } from '../../helpers/wait.ts'
+import { BRIDGE_IP } from './netns.ts'
 
 const run = promisify(execFile)
 const SCRIPT = resolve(import.meta.dirname, 'control-plane.sh')
@@ -41,7 +42,7 @@ export class ControlPlane {
   readonly dir: string
   readonly kubeconfig: string
   readonly #bin: string
-  readonly #procs: { name: string; proc: ChildProcess }[] = []
+  readonly #procs: { name: string; bin: string; args: string[]; proc: ChildProcess }[] = []
   apiPort = 0
 
   constructor(dir: string, bin: string) {
@@ -141,11 +142,26 @@ export class ControlPlane {
   }
 
   #spawn(name: string, bin: string, args: string[]): void {
-    const log = createWriteStream(join(this.dir, `${name}.log`))
+    const log = createWriteStream(join(this.dir, `${name}.log`), { flags: 'a' })
     const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     proc.stdout?.pipe(log)
     proc.stderr?.pipe(log)
-    this.#procs.push({ name, proc })
+    const at = this.#procs.findIndex((p) => p.name === name)
+    if (at >= 0) this.#procs[at] = { name, bin, args, proc }
+    else this.#procs.push({ name, bin, args, proc })
+  }
+
+  /** Stops one component (SIGTERM) and starts it again with the same flags, as an upgrade or a crash loop would; waits until the API answers. */
+  async restart(name: 'kube-apiserver' | 'kube-controller-manager'): Promise<void> {
+    const entry = this.#procs.find((p) => p.name === name)
+    if (!entry) throw new Error(`no ${name} to restart`)
+    await new Promise<void>((ok) => {
+      entry.proc.once('exit', () => ok())
+      entry.proc.kill('SIGTERM')
+    })
+    this.#spawn(name, entry.bin, entry.args)
+    const core = this.client().makeApiClient(CoreV1Api)
+    await waitFor('kube-apiserver to answer again', async () => (await core.listNamespace()).items.length > 0, { timeoutMs: 90_000, intervalMs: 500 })
   }
 
   async #certificates(pki: string): Promise<void> {
@@ -175,7 +191,7 @@ export class ControlPlane {
     await sign(
       'apiserver',
       '/CN=kube-apiserver',
-      'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n',
+      `subjectAltName=IP:127.0.0.1,IP:10.96.0.1,IP:${BRIDGE_IP},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n`,
     )
     await sign('admin', '/O=system:masters/CN=houseparty-test-admin', 'extendedKeyUsage=clientAuth\n')
     await openssl('genrsa', '-out', p('sa.key'), '2048')

@@ -5,7 +5,7 @@ import { request } from 'node:http'
 import { dirname, join } from 'node:path'
 import { CoreV1Api, type KubeConfig, makeInformer, PatchStrategy, setHeaderOptions, type V1Container, type V1Pod, type V1Probe } from '@kubernetes/client-node'
 import type { ImageConfig } from './image.ts'
-import { BRIDGE_IP, type PodNetwork } from './netns.ts'
+import { API_PORT_ON_BRIDGE, BRIDGE_IP, type PodNetwork } from './netns.ts'
 
 /**
  * A kubelet for tests (test infrastructure, not a product component). It
@@ -19,6 +19,9 @@ import { BRIDGE_IP, type PodNetwork } from './netns.ts'
  * SIGKILL after the grace period on delete. It runs the command and args of
  * the pod spec, with the image's entrypoint mapped onto this checkout.
  */
+/** How often the test kubelet lists its pods again, whatever its watch said. */
+const RESYNC_MS = 10_000
+
 export interface KubeletOptions {
   kc: KubeConfig
   network: PodNetwork
@@ -67,6 +70,7 @@ export class TestKubelet {
   #informer: ReturnType<typeof makeInformer<V1Pod>> | undefined
   #timer: NodeJS.Timeout | undefined
   #heartbeat: NodeJS.Timeout | undefined
+  #resync: NodeJS.Timeout | undefined
   #stopped = false
 
   constructor(options: KubeletOptions) {
@@ -90,6 +94,23 @@ export class TestKubelet {
     await informer.start()
     this.#informer = informer
     this.#timer = setInterval(() => void this.#tick(), 500)
+    this.#resync = setInterval(() => void this.#relist().catch((err) => this.#o.log(`pod resync failed: ${err}`)), RESYNC_MS)
+  }
+
+  /**
+   * Lists the pods again and syncs each, as a kubelet's periodic sync does: a
+   * watch can miss events (the API server restarting under it), and a pod
+   * deleted then would never be stopped.
+   */
+  async #relist(): Promise<void> {
+    if (this.#stopped) return
+    const pods = await this.#core.listPodForAllNamespaces()
+    const seen = new Set<string>()
+    for (const pod of pods.items) {
+      seen.add(`${pod.metadata?.namespace}/${pod.metadata?.name}`)
+      this.#enqueue(pod)
+    }
+    for (const run of this.#runs.values()) if (!seen.has(run.key)) this.#enqueue(run.pod, true)
   }
 
   /** Stops every pod process (SIGKILL: the party is being torn down) and cleans up what the pods made. */
@@ -97,6 +118,7 @@ export class TestKubelet {
     this.#stopped = true
     clearInterval(this.#timer)
     clearInterval(this.#heartbeat)
+    clearInterval(this.#resync)
     await this.#informer?.stop()
     await Promise.all([...this.#runs.values()].map((r) => this.#kill(r, 0)))
     for (const r of this.#runs.values()) await this.#o.network.removePod(r.key)
@@ -366,6 +388,9 @@ export class TestKubelet {
       ...this.#o.image.env,
       PATH: `${this.#o.image.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       HOME: '/tmp',
+      // As a kubelet does: where in-cluster clients find the API server (the agent forwards it from the bridge).
+      KUBERNETES_SERVICE_HOST: BRIDGE_IP,
+      KUBERNETES_SERVICE_PORT: String(API_PORT_ON_BRIDGE),
     }
     const field = (path: string): string => {
       const labels = /^metadata\.labels\['(.+)'\]$/.exec(path)
@@ -496,14 +521,18 @@ export class TestKubelet {
       containerStatuses: [{ name: c.name, image: c.image, imageID: '', ready, restartCount: run.restarts, started: running && run.started, state }],
     }
     const fingerprint = JSON.stringify(status)
-    if (!force && fingerprint === run.lastStatus) return
-    run.lastStatus = fingerprint
+    // Someone else changed it (the node lifecycle controller marks pods not ready when node heartbeats stopped,
+    // e.g. while the API server restarted): write ours again, as a kubelet's status sync does.
+    const apiReady = pod.status?.conditions?.find((x) => x.type === 'Ready')?.status === 'True'
+    if (!force && fingerprint === run.lastStatus && apiReady === ready) return
     const now = new Date().toISOString()
     for (const cond of status.conditions) (cond as Record<string, string>).lastTransitionTime = now
     await this.#core.patchNamespacedPodStatus(
       { name: pod.metadata?.name as string, namespace: pod.metadata?.namespace as string, body: { status } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     )
+    // Only once the API server has it: a write that failed (the API server restarting) is made again next tick.
+    run.lastStatus = fingerprint
   }
 
   async #registerNode(): Promise<void> {

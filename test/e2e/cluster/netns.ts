@@ -12,6 +12,8 @@ const run = promisify(execFile)
  * the bridge is 10.244.0.1, where dnsmasq answers cluster DNS.
  */
 export const BRIDGE_IP = '10.244.0.1'
+/** Where pods reach the API server: the agent, on the bridge, forwards it to the one on the machine's loopback. */
+export const API_PORT_ON_BRIDGE = 443
 const PREFIX = 24
 const SUBNET = '10.244.0'
 

@@ -76,7 +76,18 @@ export class Release {
   }
 
   async pods(): Promise<PeerPod[]> {
-    const list = JSON.parse(await this.cluster.kubectl('-n', this.namespace, 'get', 'pods', '-l', `app.kubernetes.io/instance=${this.name}`, '-o', 'json')) as {
+    const list = JSON.parse(
+      await this.cluster.kubectl(
+        '-n',
+        this.namespace,
+        'get',
+        'pods',
+        '-l',
+        `app.kubernetes.io/instance=${this.name},app.kubernetes.io/name=houseparty`,
+        '-o',
+        'json',
+      ),
+    ) as {
       items: {
         metadata: { name: string; uid: string; deletionTimestamp?: string }
         status: { conditions?: { type: string; status: string }[]; containerStatuses?: { restartCount: number }[] }

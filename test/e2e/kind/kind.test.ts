@@ -93,7 +93,9 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
   }
 
   async function readyPods(ns: string, release: string): Promise<string[]> {
-    const pods = JSON.parse(await kubectl('-n', ns, 'get', 'pods', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json')) as {
+    const pods = JSON.parse(
+      await kubectl('-n', ns, 'get', 'pods', '-l', `app.kubernetes.io/instance=${release},app.kubernetes.io/name=houseparty`, '-o', 'json'),
+    ) as {
       items: { metadata: { name: string; deletionTimestamp?: string }; status: { conditions?: { type: string; status: string }[] } }[]
     }
     return pods.items
@@ -230,6 +232,79 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
     await settled(ns, release, 8, files.length)
     await deletePods(ns, release, [`${sts}-2`, `${sts}-5`])
     await settled(ns, release, 8, files.length)
+    await verify(ns, release, files)
+    await helm('uninstall', release, '--namespace', ns, '--wait')
+    await kubectl('delete', 'namespace', ns, '--wait=false')
+  })
+
+  it('the operator: a PartyCrasher deleting a pod for 3 rounds loses nothing, m+1 at once is refused, a HouseParty scales 6 → 4', async () => {
+    const ns = 'hp-c'
+    const release = 'hpc'
+    const sts = `${release}-houseparty`
+    await helm(
+      'install',
+      release,
+      CHART,
+      '--namespace',
+      ns,
+      '--create-namespace',
+      ...BASE,
+      '--set',
+      'operator.enabled=true,operator.replicas=2',
+      '--wait',
+      '--timeout',
+      '10m',
+    )
+    await settled(ns, release, 5, 0)
+    const files = await putFiles(ns, `${sts}-0`, 20)
+    await settled(ns, release, 5, files.length)
+    const apply = async (doc: object): Promise<void> => {
+      const file = join(dir, `${ns}-${Date.now()}.json`)
+      await writeFile(file, JSON.stringify(doc))
+      await kubectl('-n', ns, 'apply', '-f', file)
+    }
+    const status = async <T>(kind: string, name: string): Promise<T> =>
+      (JSON.parse(await kubectl('-n', ns, 'get', kind, name, '-o', 'json')) as { status?: T }).status ?? ({} as T)
+    type CrasherStatus = { phase?: string; message?: string; summary?: { rounds: number; filesLost: number; filesUnreadable: number } }
+    const crasher = (name: string, spec: object) =>
+      apply({ apiVersion: 'houseparty.dev/v1alpha1', kind: 'PartyCrasher', metadata: { name }, spec: { statefulSet: sts, ...spec } })
+
+    await crasher('three-deletes', { action: 'DeletePod', rounds: 3, intervalSeconds: 0, sampleFiles: 10 })
+    const done = (await waitFor(
+      'the PartyCrasher to finish',
+      async () => {
+        const s = await status<CrasherStatus>('partycrasher', 'three-deletes')
+        return s.phase === 'Completed' || s.phase === 'Failed' ? s : undefined
+      },
+      { timeoutMs: 20 * 60_000, intervalMs: 2_000 },
+    )) as CrasherStatus
+    assert.equal(done.phase, 'Completed', done.message)
+    assert.deepEqual([done.summary?.rounds, done.summary?.filesLost, done.summary?.filesUnreadable], [3, 0, 0])
+
+    await crasher('too-many', { action: 'DeletePod', count: 2, rounds: 1 })
+    await waitFor('the refusal', async () => (await status<CrasherStatus>('partycrasher', 'too-many')).phase === 'Refused', {
+      timeoutMs: 2 * 60_000,
+      intervalMs: 1_000,
+    })
+
+    await settled(ns, release, 5, files.length)
+    await kubectl('-n', ns, 'scale', `statefulset/${sts}`, '--replicas', '6')
+    await settled(ns, release, 6, files.length)
+    await apply({
+      apiVersion: 'houseparty.dev/v1alpha1',
+      kind: 'HouseParty',
+      metadata: { name: 'hp' },
+      spec: { statefulSet: sts, minGuests: 4, maxGuests: 4, reclaim: 'Delete' },
+    })
+    await waitFor(
+      'the HouseParty to settle at 4 guests',
+      async () => {
+        const s = await status<{ guests?: number; replicas?: number; degraded?: number }>('houseparty', 'hp')
+        return s.guests === 4 && s.replicas === 4 && s.degraded === 0
+      },
+      { timeoutMs: 15 * 60_000, intervalMs: 2_000 },
+    )
+    await settled(ns, release, 4, files.length)
     await verify(ns, release, files)
     await helm('uninstall', release, '--namespace', ns, '--wait')
     await kubectl('delete', 'namespace', ns, '--wait=false')
