@@ -123,8 +123,10 @@ export class LocalParty {
     for (const k of Object.keys(env)) if (k.startsWith('HOUSEPARTY_') && !(this.#o.env && k in this.#o.env)) delete env[k]
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
     const log = createWriteStream(p.logFile, { flags: 'a' })
-    child.stdout?.pipe(log)
-    child.stderr?.pipe(log)
+    // Neither stream ends the file: the first to end would close it under the other.
+    child.stdout?.pipe(log, { end: false })
+    child.stderr?.pipe(log, { end: false })
+    child.once('close', () => log.end())
     if (this.#o.echo) {
       child.stdout?.pipe(this.#o.echo, { end: false })
       child.stderr?.pipe(this.#o.echo, { end: false })

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createWriteStream, existsSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { appendFile, mkdtemp, rm } from 'node:fs/promises'
 import { request } from 'node:http'
 import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net'
@@ -10,6 +10,7 @@ import { k8sTool } from '../../helpers/helm.ts'
 import { ControlPlane, controlPlaneBinaries } from './control-plane.ts'
 import { housepartyImage } from './image.ts'
 import { TestKubelet } from './kubelet.ts'
+import { logTo } from './logs.ts'
 import { API_PORT_ON_BRIDGE, BRIDGE_IP, PodNetwork, removeNamespaces } from './netns.ts'
 import { ClusterDns, VolumeProvisioner } from './services.ts'
 
@@ -123,7 +124,7 @@ export class LocalCluster {
     const agent = spawn('ip', ['netns', 'exec', this.network.bridgeNs, process.execPath, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
-    agent.stderr?.pipe(createWriteStream(join(this.dir, 'agent.log')))
+    logTo(agent, join(this.dir, 'agent.log'))
     this.#agent = agent
     await new Promise<void>((ok, fail) => {
       agent.stdout?.once('data', () => ok())

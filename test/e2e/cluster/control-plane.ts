@@ -1,11 +1,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { createWriteStream } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'
 import { waitFor } from '../../helpers/wait.ts'
+import { logTo } from './logs.ts'
 import { BRIDGE_IP } from './netns.ts'
 
 const run = promisify(execFile)
@@ -142,10 +142,8 @@ export class ControlPlane {
   }
 
   #spawn(name: string, bin: string, args: string[]): void {
-    const log = createWriteStream(join(this.dir, `${name}.log`), { flags: 'a' })
     const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    proc.stdout?.pipe(log)
-    proc.stderr?.pipe(log)
+    logTo(proc, join(this.dir, `${name}.log`))
     const at = this.#procs.findIndex((p) => p.name === name)
     if (at >= 0) this.#procs[at] = { name, bin, args, proc }
     else this.#procs.push({ name, bin, args, proc })

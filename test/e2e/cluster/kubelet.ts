@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createWriteStream, existsSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { dirname, join } from 'node:path'
 import { CoreV1Api, type KubeConfig, makeInformer, PatchStrategy, setHeaderOptions, type V1Container, type V1Pod, type V1Probe } from '@kubernetes/client-node'
 import type { ImageConfig } from './image.ts'
+import { logTo } from './logs.ts'
 import { API_PORT_ON_BRIDGE, BRIDGE_IP, type PodNetwork } from './netns.ts'
 
 /**
@@ -255,7 +256,6 @@ export class TestKubelet {
     ].join(' && ')
     const logDir = join(this.#o.dir, 'logs')
     await mkdir(logDir, { recursive: true })
-    const log = createWriteStream(join(logDir, `${namespace}_${name}_${run.restarts}.log`), { flags: 'a' }) // a pod made again under its name appends
     const proc = spawn(
       'ip',
       ['netns', 'exec', run.net.ns, 'unshare', '--mount', '--uts', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'sh', ...argv],
@@ -265,8 +265,8 @@ export class TestKubelet {
         cwd: '/',
       },
     )
-    proc.stdout?.pipe(log)
-    proc.stderr?.pipe(log)
+    // A pod made again under its name appends to the same file.
+    logTo(proc, join(logDir, `${namespace}_${name}_${run.restarts}.log`))
     run.proc = proc
     run.exitCode = undefined
     run.startedAt = new Date().toISOString()

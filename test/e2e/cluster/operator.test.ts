@@ -11,8 +11,8 @@ import { Release, type Stored } from './release.ts'
  * The operator on the local Kubernetes control plane (see cluster.test.ts):
  * installed by the chart with two replicas, reaching the API server from
  * its pods with its own ServiceAccount and Role, and the party through its
- * Service. PartyCrasher experiments and a HouseParty scale-down, with every
- * file read back after each.
+ * Service. PartyCrasher experiments and HouseParty scaling (64 MiB volumes,
+ * so a few files make a measurable fill), with every file read back after each.
  */
 const skip = await clusterUnavailable()
 const NS = 'op'
@@ -100,7 +100,7 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
     hp = new Release(cluster, NS)
     await hp.install(
       '--set',
-      'rebuildDelayMs=10000,operator.enabled=true,operator.replicas=2,operator.leaseDurationMs=6000,operator.resources.requests.cpu=10m,operator.resources.requests.memory=32Mi',
+      'rebuildDelayMs=10000,persistence.size=64Mi,operator.enabled=true,operator.replicas=2,operator.leaseDurationMs=6000,operator.resyncMs=3000,operator.resources.requests.cpu=10m,operator.resources.requests.memory=32Mi',
     )
     await hp.settled(5, 0)
     files = await hp.putFiles(30)
@@ -211,6 +211,20 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
     await hp.settled(5, files.length)
   })
 
+  it('a PartyCrasher deleting a pod and its volume: a new, empty peer takes its place, 0 files lost', async () => {
+    await crasher('pod-and-volume', { action: 'DeletePodAndVolume', count: 1, rounds: 1, sampleFiles: 30 })
+    const pc = await finished('pod-and-volume')
+    assert.equal(pc.status?.phase, 'Completed', pc.status?.message)
+    const [round] = pc.status?.rounds ?? []
+    assert.deepEqual([round?.outcome, round?.filesChecked, round?.filesUnreadable, round?.filesLost], ['Recovered', 30, 0, 0])
+    const target = round?.targets[0] as string
+    // A new, empty peer on a new claim (the old one handed its fragments off as it left).
+    const claim = await get<{ metadata: { creationTimestamp: string } }>('pvc', `data-${target}`)
+    assert.ok(Date.parse(claim.metadata.creationTimestamp) >= Date.parse(round?.startedAt as string) - 1_000, 'its claim was made anew')
+    await hp.settled(5, files.length)
+    await hp.verify(files)
+  })
+
   it('a HouseParty scales 6 → 4 one peer at a time, reclaims the volumes, and loses nothing', async () => {
     await hp.scale(6)
     await hp.settled(6, files.length)
@@ -240,6 +254,35 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
     )
     assert.match(done.status?.lastDecision?.action ?? '', /Hold|Wait|DeleteClaim/)
     await hp.settled(4, files.length)
+    await hp.verify(files)
+  })
+
+  it('a HouseParty scales up when fill passes its target, as far as the target needs', async () => {
+    await cluster.kubectl('-n', NS, 'patch', 'houseparty', 'hp', '--type', 'merge', '-p', JSON.stringify({ spec: { maxGuests: 6, targetFill: 0.1 } }))
+    const before = (await get<HouseParty>('houseparty', 'hp')).status?.fill ?? 0
+    // More data until the 4 peers' 64 MiB volumes are over 10% full.
+    const more: Stored[] = []
+    for (let round = 0; round < 10 && ((await get<HouseParty>('houseparty', 'hp')).status?.replicas ?? 4) === 4; round++) {
+      more.push(...(await hp.putFiles(8, `fill-${round}`)))
+      // The operator looks again every 3 s (operator.resyncMs) and guests report what they hold within a second.
+      await new Promise((r) => setTimeout(r, 5_000))
+    }
+    files.push(...more)
+    const done = (await waitFor(
+      'the HouseParty to scale up and settle',
+      async () => {
+        const h = await get<HouseParty>('houseparty', 'hp')
+        return (h.status?.replicas ?? 0) > 4 && h.status?.guests === h.status?.replicas && h.status?.degraded === 0 && h.status.lastDecision?.action === 'Hold'
+          ? h
+          : undefined
+      },
+      { timeoutMs: 10 * 60_000, intervalMs: 1_000 },
+    )) as HouseParty
+    const up = (await events('houseparty', 'hp', 'Scaled')).filter((m) => /above target/.test(m))
+    assert.ok(up.length >= 1, 'a Scaled event says why')
+    assert.ok((done.status?.fill ?? 1) <= 0.1, `fill back under the target: ${done.status?.fill} (was ${before} before the puts)`)
+    assert.ok((done.status?.replicas ?? 0) <= 6, 'never past maxGuests')
+    await hp.settled(done.status?.replicas as number, files.length)
     await hp.verify(files)
   })
 })

@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createWriteStream } from 'node:fs'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
@@ -12,6 +11,7 @@ import {
   type V1PersistentVolumeClaim,
   type V1Service,
 } from '@kubernetes/client-node'
+import { logTo } from './logs.ts'
 import { BRIDGE_IP } from './netns.ts'
 
 type Informer<T extends KubernetesObject> = ReturnType<typeof makeInformer<T>>
@@ -134,7 +134,6 @@ export class ClusterDns {
   async start(): Promise<void> {
     await mkdir(this.#dir, { recursive: true })
     await writeFile(this.hostsFile, '', { mode: 0o644 })
-    const log = createWriteStream(join(this.#dir, 'dnsmasq.log'))
     this.#dnsmasq = spawn(
       'ip',
       [
@@ -156,8 +155,7 @@ export class ClusterDns {
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
-    this.#dnsmasq.stdout?.pipe(log)
-    this.#dnsmasq.stderr?.pipe(log)
+    logTo(this.#dnsmasq, join(this.#dir, 'dnsmasq.log'))
     const watch = <T extends V1Service | V1Endpoints>(path: string, list: () => Promise<{ items: T[] }>, into: Map<string, T>): Informer<T> => {
       const informer = makeInformer<T>(this.#kc, path, list as never)
       const key = (o: T): string => `${o.metadata?.namespace}/${o.metadata?.name}`
