@@ -52,6 +52,13 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
 
   const kubectl = async (...args: string[]): Promise<string> => (await run(await k8sTool('kubectl'), args, { env, maxBuffer: 64 * MiB })).stdout
   const helm = async (...args: string[]): Promise<string> => (await run(await k8sTool('helm'), args, { env, maxBuffer: 64 * MiB, timeout: 15 * 60_000 })).stdout
+  /** `helm install` with the values every install here uses, waiting for the pods. */
+  const install = (release: string, ns: string, ...values: string[]): Promise<string> =>
+    helm('install', release, CHART, '--namespace', ns, '--create-namespace', ...BASE, ...values, '--wait', '--timeout', '10m')
+  const uninstall = async (release: string, ns: string): Promise<void> => {
+    await helm('uninstall', release, '--namespace', ns, '--wait')
+    await kubectl('delete', 'namespace', ns, '--wait=false')
+  }
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'houseparty-kind-'))
@@ -179,7 +186,7 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
     const ns = 'hp-a'
     const release = 'hpa'
     const sts = `${release}-houseparty`
-    await helm('install', release, CHART, '--namespace', ns, '--create-namespace', ...BASE, '--wait', '--timeout', '10m')
+    await install(release, ns)
     await settled(ns, release, 5, 0)
     const files = await putFiles(ns, `${sts}-0`, 40)
     await settled(ns, release, 5, files.length)
@@ -205,56 +212,28 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
     const test = await helm('test', release, '--namespace', ns, '--timeout', '5m', '--logs')
     assert.match(test, /Phase:\s+Succeeded/)
     assert.match(test, /round trip of 3000000 bytes: ok/)
-    await helm('uninstall', release, '--namespace', ns, '--wait')
-    await kubectl('delete', 'namespace', ns, '--wait=false')
+    await uninstall(release, ns)
   })
 
   it('4+2 on 8 peers: two pods deleted at once lose nothing', async () => {
     const ns = 'hp-b'
     const release = 'hpb'
     const sts = `${release}-houseparty`
-    await helm(
-      'install',
-      release,
-      CHART,
-      '--namespace',
-      ns,
-      '--create-namespace',
-      ...BASE,
-      '--values',
-      join(CHART, 'ci/4plus2-values.yaml'),
-      '--wait',
-      '--timeout',
-      '10m',
-    )
+    await install(release, ns, '--values', join(CHART, 'ci/4plus2-values.yaml'))
     await settled(ns, release, 8, 0)
     const files = await putFiles(ns, `${sts}-0`, 24)
     await settled(ns, release, 8, files.length)
     await deletePods(ns, release, [`${sts}-2`, `${sts}-5`])
     await settled(ns, release, 8, files.length)
     await verify(ns, release, files)
-    await helm('uninstall', release, '--namespace', ns, '--wait')
-    await kubectl('delete', 'namespace', ns, '--wait=false')
+    await uninstall(release, ns)
   })
 
   it('the operator: a PartyCrasher deleting a pod for 3 rounds loses nothing, m+1 at once is refused, a HouseParty scales 6 → 4', async () => {
     const ns = 'hp-c'
     const release = 'hpc'
     const sts = `${release}-houseparty`
-    await helm(
-      'install',
-      release,
-      CHART,
-      '--namespace',
-      ns,
-      '--create-namespace',
-      ...BASE,
-      '--set',
-      'operator.enabled=true,operator.replicas=2',
-      '--wait',
-      '--timeout',
-      '10m',
-    )
+    await install(release, ns, '--set', 'operator.enabled=true,operator.replicas=2')
     await settled(ns, release, 5, 0)
     const files = await putFiles(ns, `${sts}-0`, 20)
     await settled(ns, release, 5, files.length)
@@ -306,7 +285,6 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
     )
     await settled(ns, release, 4, files.length)
     await verify(ns, release, files)
-    await helm('uninstall', release, '--namespace', ns, '--wait')
-    await kubectl('delete', 'namespace', ns, '--wait=false')
+    await uninstall(release, ns)
   })
 })
