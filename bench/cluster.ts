@@ -1,6 +1,5 @@
 import { clusterUnavailable, LocalCluster } from '../test/e2e/cluster/cluster.ts'
-import { Release, TEST_VALUES } from '../test/e2e/cluster/release.ts'
-import { CHART } from '../test/helpers/helm.ts'
+import { Release } from '../test/e2e/cluster/release.ts'
 import { machine, median, today } from './lib.ts'
 
 /**
@@ -73,19 +72,7 @@ export async function clusterBench(): Promise<string> {
       await hp.settled(5, files.length)
       rows.rollingRestart?.push(
         await timed(async () => {
-          await cluster.helm(
-            'upgrade',
-            hp.name,
-            CHART,
-            '--namespace',
-            hp.namespace,
-            ...TEST_VALUES,
-            '--set',
-            'rebuildDelayMs=10000,logLevel=debug',
-            '--wait',
-            '--timeout',
-            '15m',
-          )
+          await hp.upgrade('--set', 'rebuildDelayMs=10000,logLevel=debug')
           await hp.settled(5, files.length)
         }),
       )

@@ -4,7 +4,7 @@ import { sha256 } from '../../helpers/files.ts'
 import { CHART } from '../../helpers/helm.ts'
 import { waitFor } from '../../helpers/wait.ts'
 import { clusterUnavailable, LocalCluster } from './cluster.ts'
-import { Release, type Stored, TEST_VALUES } from './release.ts'
+import { Release, type Stored } from './release.ts'
 
 /**
  * House Party on a real Kubernetes control plane on this machine (a real
@@ -110,19 +110,7 @@ describe('House Party on a local Kubernetes control plane', { skip, timeout: 60 
         if (res.status !== 200 || sha256(res.body) !== f.hash) failures.push(`${f.name}: ${res.status} ${res.body.toString().slice(0, 600)}`)
       }
     })()
-    await cluster.helm(
-      'upgrade',
-      'hp',
-      CHART,
-      '--namespace',
-      'hp',
-      ...TEST_VALUES,
-      '--set',
-      'rebuildDelayMs=10000,logLevel=debug',
-      '--wait',
-      '--timeout',
-      '15m',
-    )
+    await hp.upgrade('--set', 'rebuildDelayMs=10000,logLevel=debug')
     await hp.settled(5, files.length)
     reading = false
     await reader

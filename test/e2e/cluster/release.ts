@@ -65,6 +65,11 @@ export class Release {
     )
   }
 
+  /** `helm upgrade` with the test values and `args`: the StatefulSet rolls its pods one by one. */
+  async upgrade(...args: string[]): Promise<void> {
+    await this.cluster.helm('upgrade', this.name, CHART, '--namespace', this.namespace, ...TEST_VALUES, ...args, '--wait', '--timeout', '15m')
+  }
+
   async uninstall(): Promise<void> {
     await this.cluster.helm('uninstall', this.name, '--namespace', this.namespace, '--wait')
   }
