@@ -85,6 +85,12 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
       mostLeaving: () => leaving,
     }
   }
+  /** Waits until PartyCrasher `name` is in round `round` (or later). */
+  const underWay = (name: string, round: number, timeoutMs: number): Promise<true> =>
+    waitFor(`${name}: round ${round} to be under way`, async () => ((await get<PartyCrasher>('partycrasher', name)).status?.current?.round ?? 0) >= round, {
+      timeoutMs,
+      intervalMs: 250,
+    })
   const finished = (name: string, timeoutMs = 15 * 60_000): Promise<PartyCrasher> =>
     waitFor(
       `PartyCrasher ${name} to finish`,
@@ -172,10 +178,7 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
   it('the operator killed mid-experiment: the other replica takes over and resumes, without repeating a round', async () => {
     const churn = watchChurn()
     await crasher('resumed', { action: 'DeletePod', count: 1, rounds: 3, intervalSeconds: 0, sampleFiles: 5 })
-    await waitFor('round 2 to be under way', async () => ((await get<PartyCrasher>('partycrasher', 'resumed')).status?.current?.round ?? 0) >= 2, {
-      timeoutMs: 10 * 60_000,
-      intervalMs: 250,
-    })
+    await underWay('resumed', 2, 10 * 60_000)
     const killed = (await leader()) as string
     await cluster.kubectl('-n', NS, 'delete', 'pod', killed, '--grace-period=0', '--force', '--wait=false')
     const pc = await finished('resumed')
@@ -193,10 +196,7 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
   it('the API server restarted mid-experiment: the operator watches again, keeps or retakes its Lease, and finishes', async () => {
     const churn = watchChurn()
     await crasher('api-restart', { action: 'DeletePod', count: 1, rounds: 2, intervalSeconds: 0, sampleFiles: 5 })
-    await waitFor('round 1 to be under way', async () => ((await get<PartyCrasher>('partycrasher', 'api-restart')).status?.current?.round ?? 0) >= 1, {
-      timeoutMs: 5 * 60_000,
-      intervalMs: 250,
-    })
+    await underWay('api-restart', 1, 5 * 60_000)
     await cluster.controlPlane.restart('kube-apiserver')
     const pc = await finished('api-restart')
     assert.equal(pc.status?.phase, 'Completed', pc.status?.message)
