@@ -1,4 +1,5 @@
 import type { ReconcileContext } from '../context.ts'
+import type { PodSeen } from '../party.ts'
 import type { CrashTarget, PartyCrasher, PartyCrasherStatus, RoundReport } from '../resources.ts'
 import { decideChaos, summarize } from './decide.ts'
 
@@ -59,7 +60,7 @@ export async function reconcilePartyCrasher(ctx: ReconcileContext, namespace: st
       return { requeueAfterMs: 0 }
     case 'Crash': {
       const current = status.current as NonNullable<PartyCrasherStatus['current']>
-      const hit = await crash(ctx, namespace, spec.statefulSet, peers.claimTemplate, spec.action, action.targets)
+      const hit = await crash(ctx, namespace, pods, peers.claimTemplate, spec.action, action.targets)
       await patch({ current: { ...current, stage: 'WaitingForDeath' } })
       await event('Normal', 'Crashed', `round ${current.round}: ${spec.action} ${hit.length ? hit.join(', ') : '(already done)'}`)
       log.info({ round: current.round, hit }, 'crashed')
@@ -112,11 +113,15 @@ export async function reconcilePartyCrasher(ctx: ReconcileContext, namespace: st
   }
 }
 
-/** Crashes each target that is still the pod the round chose (same UID); returns what it hit. */
+/**
+ * Crashes each target that is still the pod the round chose (same UID in
+ * `pods`, as just listed; the delete's UID precondition covers a pod made
+ * again since). Returns what it hit.
+ */
 async function crash(
   ctx: ReconcileContext,
   namespace: string,
-  statefulSet: string,
+  pods: readonly PodSeen[],
   claimTemplate: string | undefined,
   how: PartyCrasher['spec']['action'],
   targets: CrashTarget[],
@@ -124,7 +129,6 @@ async function crash(
   const hit: string[] = []
   await Promise.all(
     targets.map(async (t) => {
-      const pods = await ctx.kube.pods(namespace, statefulSet, '')
       if (!pods.some((p) => p.name === t.pod && p.uid === t.uid)) return
       // The claim first (it stays until its pod is gone): deleting the pod first would let the StatefulSet reuse it.
       if (how === 'DeletePodAndVolume' && claimTemplate) {
