@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import { parseValue, type RawSettings, type SettingSpec } from '../shared/config.ts'
+import { type RawSettings, resolveSettings, type SettingSpec } from '../shared/config.ts'
 import { HousePartyError } from '../shared/errors.ts'
 
 /** How the operator runs. Flags beat environment variables beat these defaults (12-factor, for a Deployment). */
@@ -56,12 +56,7 @@ export const OPERATOR_SETTINGS: SettingSpec[] = [
 ]
 
 export function resolveOperatorConfig(flags: RawSettings, env: NodeJS.ProcessEnv = process.env): OperatorConfig {
-  const out: Record<string, unknown> = {}
-  for (const spec of OPERATOR_SETTINGS) {
-    const raw = flags[spec.key] ?? env[spec.env] ?? spec.default
-    out[spec.key] = parseValue(spec, raw)
-  }
-  const config = out as unknown as OperatorConfig
+  const config = resolveSettings(OPERATOR_SETTINGS, flags, env) as unknown as OperatorConfig
   if (config.identity === '') config.identity = hostname()
   if (config.leaseDurationMs < 3000) throw new HousePartyError('ERR_INVALID_CONFIG', '--lease-duration-ms must be at least 3000')
   if (config.resyncMs < 1000) throw new HousePartyError('ERR_INVALID_CONFIG', '--resync-ms must be at least 1000')

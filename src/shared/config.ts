@@ -372,7 +372,7 @@ export const PEER_SETTINGS: SettingSpec[] = [
 
 export type RawSettings = Record<string, string | number | boolean | string[] | undefined>
 
-export function parseValue(spec: SettingSpec, raw: unknown): string | number | boolean | string[] {
+function parseValue(spec: SettingSpec, raw: unknown): string | number | boolean | string[] {
   const bad = (why: string): never => {
     throw new HousePartyError('ERR_INVALID_CONFIG', `${spec.flag} / ${spec.env}: ${why}`)
   }
@@ -409,20 +409,24 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 }
 
 /**
- * Merges flags over environment over defaults. `flags` holds only what was
- * given on the command line, keyed by setting key.
+ * Merges flags over environment over defaults for a table of settings, each
+ * parsed by its kind; dotted keys nest. `flags` holds only what was given on
+ * the command line, keyed by setting key.
  */
-export function resolvePeerConfig(flags: RawSettings, env: NodeJS.ProcessEnv = process.env): PeerConfig {
-  const flat: Record<string, unknown> = {}
-  for (const spec of PEER_SETTINGS) {
+export function resolveSettings(specs: readonly SettingSpec[], flags: RawSettings, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const cfg: Record<string, unknown> = {}
+  for (const spec of specs) {
     const fromFlag = flags[spec.key]
     const fromEnv = env[spec.env]
     const raw = fromFlag !== undefined ? fromFlag : fromEnv !== undefined ? fromEnv : spec.default
-    flat[spec.key] = parseValue(spec, raw)
+    setPath(cfg, spec.key, parseValue(spec, raw))
   }
-  const cfg: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(flat)) setPath(cfg, k, v)
+  return cfg
+}
 
+/** The peer's configuration: PEER_SETTINGS resolved (flags, then environment, then defaults), the key loaded, validated. */
+export function resolvePeerConfig(flags: RawSettings, env: NodeJS.ProcessEnv = process.env): PeerConfig {
+  const cfg = resolveSettings(PEER_SETTINGS, flags, env)
   const { keyFile, keyValue, ...rest } = cfg as Record<string, unknown> & { keyFile: string; keyValue: string }
   const config = rest as unknown as PeerConfig
   config.key = loadKey(keyFile, keyValue)

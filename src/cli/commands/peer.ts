@@ -1,9 +1,10 @@
-import { type Command, Option } from 'commander'
+import type { Command } from 'commander'
 import { Peer } from '../../peer/peer.ts'
-import { PEER_SETTINGS, type RawSettings, resolvePeerConfig } from '../../shared/config.ts'
+import { PEER_SETTINGS, resolvePeerConfig } from '../../shared/config.ts'
 import { HousePartyError } from '../../shared/errors.ts'
 import { createLogger } from '../../shared/logger.ts'
 import { missingPeerFlags } from '../../shared/runtime.ts'
+import { addSettingOptions, settingsFromOptions } from '../settings.ts'
 
 /** `houseparty peer`: runs one guest in the foreground until SIGTERM/SIGINT. */
 export function registerPeerCommand(program: Command): void {
@@ -11,19 +12,9 @@ export function registerPeerCommand(program: Command): void {
     .command('peer')
     .description('run a peer: join the party at --join, or found a new one')
     .argument('[files...]', 'files to put into the party once admitted')
-  for (const spec of PEER_SETTINGS) {
-    const flag = spec.kind === 'bool' ? `${spec.flag} [bool]` : spec.kind === 'list' ? `${spec.flag} <value...>` : `${spec.flag} <value>`
-    const opt = new Option(flag, `${spec.description} [env ${spec.env}; default ${JSON.stringify(spec.default)}]`)
-    cmd.addOption(opt)
-  }
+  addSettingOptions(cmd, PEER_SETTINGS)
   cmd.action(async (files: string[], opts: Record<string, unknown>) => {
-    const flags: RawSettings = {}
-    for (const spec of PEER_SETTINGS) {
-      const camel = spec.flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
-      const v = opts[camel]
-      if (v !== undefined) flags[spec.key] = v as RawSettings[string]
-    }
-    const config = resolvePeerConfig(flags)
+    const config = resolvePeerConfig(settingsFromOptions(PEER_SETTINGS, opts))
     const logger = createLogger({ level: config.logLevel, pretty: config.logPretty })
     const peer = await Peer.open(config, logger)
     const missing = missingPeerFlags()
