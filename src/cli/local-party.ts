@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createWriteStream, existsSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { HousePartyError } from '../shared/errors.ts'
+import { logOutputTo } from '../shared/process-log.ts'
 import { missingPeerFlags } from '../shared/runtime.ts'
 import { newPartyKey } from './commands/keygen.ts'
 
@@ -122,11 +123,7 @@ export class LocalParty {
     const env = { ...process.env, ...this.#o.env }
     for (const k of Object.keys(env)) if (k.startsWith('HOUSEPARTY_') && !(this.#o.env && k in this.#o.env)) delete env[k]
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    const log = createWriteStream(p.logFile, { flags: 'a' })
-    // Neither stream ends the file: the first to end would close it under the other.
-    child.stdout?.pipe(log, { end: false })
-    child.stderr?.pipe(log, { end: false })
-    child.once('close', () => log.end())
+    logOutputTo(child, p.logFile)
     if (this.#o.echo) {
       child.stdout?.pipe(this.#o.echo, { end: false })
       child.stderr?.pipe(this.#o.echo, { end: false })

@@ -6,11 +6,11 @@ import { request } from 'node:http'
 import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
+import { logOutputTo } from '../../../src/shared/process-log.ts'
 import { k8sTool } from '../../helpers/helm.ts'
 import { ControlPlane, controlPlaneBinaries } from './control-plane.ts'
 import { housepartyImage } from './image.ts'
 import { TestKubelet } from './kubelet.ts'
-import { logTo } from './logs.ts'
 import { API_PORT_ON_BRIDGE, BRIDGE_IP, PodNetwork, removeNamespaces } from './netns.ts'
 import { ClusterDns, VolumeProvisioner } from './services.ts'
 
@@ -124,7 +124,7 @@ export class LocalCluster {
     const agent = spawn('ip', ['netns', 'exec', this.network.bridgeNs, process.execPath, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
-    logTo(agent, join(this.dir, 'agent.log'))
+    logOutputTo(agent, join(this.dir, 'agent.log'))
     this.#agent = agent
     await new Promise<void>((ok, fail) => {
       agent.stdout?.once('data', () => ok())

@@ -4,8 +4,8 @@ import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'
+import { logOutputTo } from '../../../src/shared/process-log.ts'
 import { waitFor } from '../../helpers/wait.ts'
-import { logTo } from './logs.ts'
 import { BRIDGE_IP } from './netns.ts'
 
 const run = promisify(execFile)
@@ -143,7 +143,7 @@ export class ControlPlane {
 
   #spawn(name: string, bin: string, args: string[]): void {
     const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    logTo(proc, join(this.dir, `${name}.log`))
+    logOutputTo(proc, join(this.dir, `${name}.log`))
     const at = this.#procs.findIndex((p) => p.name === name)
     if (at >= 0) this.#procs[at] = { name, bin, args, proc }
     else this.#procs.push({ name, bin, args, proc })

@@ -4,8 +4,8 @@ import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { dirname, join } from 'node:path'
 import { CoreV1Api, type KubeConfig, makeInformer, PatchStrategy, setHeaderOptions, type V1Container, type V1Pod, type V1Probe } from '@kubernetes/client-node'
+import { logOutputTo } from '../../../src/shared/process-log.ts'
 import type { ImageConfig } from './image.ts'
-import { logTo } from './logs.ts'
 import { API_PORT_ON_BRIDGE, BRIDGE_IP, type PodNetwork } from './netns.ts'
 
 /**
@@ -266,7 +266,7 @@ export class TestKubelet {
       },
     )
     // A pod made again under its name appends to the same file.
-    logTo(proc, join(logDir, `${namespace}_${name}_${run.restarts}.log`))
+    logOutputTo(proc, join(logDir, `${namespace}_${name}_${run.restarts}.log`))
     run.proc = proc
     run.exitCode = undefined
     run.startedAt = new Date().toISOString()

@@ -11,7 +11,7 @@ import {
   type V1PersistentVolumeClaim,
   type V1Service,
 } from '@kubernetes/client-node'
-import { logTo } from './logs.ts'
+import { logOutputTo } from '../../../src/shared/process-log.ts'
 import { BRIDGE_IP } from './netns.ts'
 
 type Informer<T extends KubernetesObject> = ReturnType<typeof makeInformer<T>>
@@ -155,7 +155,7 @@ export class ClusterDns {
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
-    logTo(this.#dnsmasq, join(this.#dir, 'dnsmasq.log'))
+    logOutputTo(this.#dnsmasq, join(this.#dir, 'dnsmasq.log'))
     const watch = <T extends V1Service | V1Endpoints>(path: string, list: () => Promise<{ items: T[] }>, into: Map<string, T>): Informer<T> => {
       const informer = makeInformer<T>(this.#kc, path, list as never)
       const key = (o: T): string => `${o.metadata?.namespace}/${o.metadata?.name}`

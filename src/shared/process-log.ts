@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs'
  * ending the file (the first to end would close it under the other), and the
  * file is closed when the process has closed both.
  */
-export function logTo(proc: ChildProcess, path: string): void {
+export function logOutputTo(proc: ChildProcess, path: string): void {
   const log = createWriteStream(path, { flags: 'a' })
   proc.stdout?.pipe(log, { end: false })
   proc.stderr?.pipe(log, { end: false })
