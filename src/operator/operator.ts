@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http'
-import { type Informer, type KubeConfig, type KubernetesObject, makeInformer } from '@kubernetes/client-node'
+import { type Informer, type KubeConfig, type KubernetesObject, makeInformer, type ObjectCache } from '@kubernetes/client-node'
 import type { Logger } from '../shared/logger.ts'
 import { reconcilePartyCrasher } from './chaos/reconcile.ts'
 import type { OperatorConfig } from './config.ts'
@@ -32,7 +32,7 @@ export class Operator {
   readonly #kc: KubeConfig
   readonly #queue: WorkQueue
   readonly #elector: LeaseElector
-  readonly #informers: { kind: Kind; informer: Informer<KubernetesObject> }[] = []
+  readonly #informers: { kind: Kind; informer: Informer<KubernetesObject> & ObjectCache<KubernetesObject> }[] = []
   readonly #generations = new Map<string, number | undefined>()
   #server: Server | undefined
   #stopped = false
@@ -125,7 +125,7 @@ export class Operator {
 
   #enqueueAll(): void {
     for (const { kind, informer } of this.#informers) {
-      for (const o of (informer as unknown as { list(): KubernetesObject[] }).list()) this.#queue.add(`${kind}/${o.metadata?.namespace}/${o.metadata?.name}`)
+      for (const o of informer.list()) this.#queue.add(`${kind}/${o.metadata?.namespace}/${o.metadata?.name}`)
     }
   }
 
