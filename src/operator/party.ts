@@ -34,6 +34,11 @@ export interface PodSeen {
   terminating: boolean
 }
 
+/** Fragment bytes held over the whole party, as the guests last said (one that has not said counts 0). */
+export function heldBytes(party: PartySeen): number {
+  return party.guests.reduce((n, g) => n + (g.heldBytes ?? 0), 0)
+}
+
 /** The guest a pod runs: its advertised address is the pod's stable DNS name. */
 export function guestOfPod(party: PartySeen, pod: string): GuestSeen | undefined {
   return party.guests.find((g) => g.address.startsWith(`${pod}.`) || g.address.split(':')[0] === pod)

@@ -1,4 +1,4 @@
-import { type Coding, fullyRedundant, type PartySeen, type PodSeen } from '../party.ts'
+import { type Coding, fullyRedundant, heldBytes, type PartySeen, type PodSeen } from '../party.ts'
 import type { HousePartySpec } from '../resources.ts'
 
 /** Scale down only when the guests left would be at most this share of the target fill: no flapping at the edge. */
@@ -62,7 +62,7 @@ export function decideScaling(o: ScalingObservation): ScalingAction {
     return { kind: 'Hold', reason: 'the peers’ volume size is unknown (no storage request in the claim template)' }
   const unknown = party.guests.filter((g) => g.heldBytes === null).length
   if (unknown > 0) return { kind: 'Wait', reason: `${unknown} guests have not said what they hold yet` }
-  const held = party.guests.reduce((n, g) => n + (g.heldBytes ?? 0), 0)
+  const held = heldBytes(party)
   const fill = held / (replicas * o.capacityBytes)
 
   if (fill > spec.targetFill) {

@@ -1,5 +1,6 @@
 import type { ReconcileContext } from '../context.ts'
 import { statusOf } from '../kube/api.ts'
+import { heldBytes } from '../party.ts'
 import type { HouseParty, HousePartyStatus } from '../resources.ts'
 import { decideScaling, type ScalingAction } from './decide.ts'
 
@@ -30,8 +31,7 @@ export async function reconcileHouseParty(ctx: ReconcileContext, namespace: stri
   ctx.metrics.decisions.inc({ kind: 'HouseParty', action: action.kind })
   await act(ctx, hp, spec.statefulSet, action, log)
 
-  const held = party?.guests.reduce((n, g) => n + (g.heldBytes ?? 0), 0)
-  const fill = held !== undefined && peers.capacityBytes ? Math.round((held / (peers.replicas * peers.capacityBytes)) * 10_000) / 10_000 : undefined
+  const fill = party && peers.capacityBytes ? Math.round((heldBytes(party) / (peers.replicas * peers.capacityBytes)) * 10_000) / 10_000 : undefined
   await writeStatus(ctx, hp, {
     observedGeneration: hp.metadata?.generation,
     replicas: action.kind === 'Scale' ? action.replicas : peers.replicas,
