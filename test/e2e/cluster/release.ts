@@ -161,9 +161,11 @@ export class Release {
 
   /**
    * Deletes pods and waits until the StatefulSet has made each again: a new
-   * pod, ready, on its old volume (unless its claim went too). `force` kills
-   * them at once (--grace-period=0 --force, as when a node is lost): no
-   * SIGTERM, so no graceful leave.
+   * pod, ready, on its old volume (unless its claim went too), and answering
+   * at its stable DNS name (cluster DNS follows the endpoints a moment after
+   * readiness, more so on a loaded machine). `force` kills them at once
+   * (--grace-period=0 --force, as when a node is lost): no SIGTERM, so no
+   * graceful leave.
    */
   async deletePods(names: string[], options: { force?: boolean } = {}): Promise<void> {
     const before = new Map((await this.pods()).map((p) => [p.name, p.uid]))
@@ -172,7 +174,9 @@ export class Release {
       `${names.join(', ')} to come back`,
       async () => {
         const now = await this.pods()
-        return names.every((n) => now.some((p) => p.name === n && p.uid !== before.get(n) && p.ready))
+        if (!names.every((n) => now.some((p) => p.name === n && p.uid !== before.get(n) && p.ready))) return false
+        for (const n of names) await this.json(`${this.podApi(n)}/guests`)
+        return true
       },
       { timeoutMs: 5 * 60_000, intervalMs: 500 },
     )
