@@ -6,6 +6,7 @@ import { registerKeygenCommand } from './commands/keygen.ts'
 import { registerOperatorCommand } from './commands/operator.ts'
 import { registerPartyCommand } from './commands/party.ts'
 import { registerPeerCommand } from './commands/peer.ts'
+import { registerSignalCommand } from './commands/signal.ts'
 import { registerUiCommand } from './commands/ui.ts'
 
 /** The houseparty command line; main.ts loads it once the runtime is known to be new enough. */
@@ -22,6 +23,7 @@ registerFileCommands(program)
 registerUiCommand(program)
 registerKeygenCommand(program)
 registerOperatorCommand(program)
+registerSignalCommand(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -9,7 +9,7 @@ import type { Logger } from '../shared/logger.ts'
 import { createApi } from './api/index.ts'
 import { primaryAddress, resolveDoors } from './doors.ts'
 import { FileService, type FilesContext, type PutResult } from './files/index.ts'
-import { type Identity, loadIdentity } from './identity/index.ts'
+import { DataDirLock, type Identity, loadIdentity } from './identity/index.ts'
 import { Membership, MembershipFile, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
 import { type DatagramTransport, type DialOptions, joinAddress, Messenger, type PintChannel, PintServer, UdpTransport } from './net/index.ts'
@@ -79,6 +79,8 @@ export class Peer {
   #apiPort = 0
   /** Set when a graceful leave starts: readiness fails at once, so Services stop sending requests while it drains. */
   #leaving = false
+  /** Held from open() to stop(), when opened on a data dir (tests may construct a peer without one). */
+  #lock: DataDirLock | undefined
 
   /**
    * Opens a peer on its data dir: its identity is loaded (or made and saved)
@@ -86,9 +88,18 @@ export class Peer {
    */
   static async open(config: PeerConfig, logger: Logger, deps: PeerDeps = {}): Promise<Peer> {
     await mkdir(config.dataDir, { recursive: true })
-    const identity = await loadIdentity(config.dataDir)
-    logger.info({ id: identity.id, incarnation: identity.incarnation, fresh: identity.fresh }, identity.fresh ? 'new identity made' : 'identity loaded')
-    return new Peer(config, logger.child({ guest: identity.id }), identity, deps)
+    // Before the identity: a second process on this dir must not even count a start.
+    const lock = await DataDirLock.acquire(config.dataDir)
+    try {
+      const identity = await loadIdentity(config.dataDir)
+      logger.info({ id: identity.id, incarnation: identity.incarnation, fresh: identity.fresh }, identity.fresh ? 'new identity made' : 'identity loaded')
+      const peer = new Peer(config, logger.child({ guest: identity.id }), identity, deps)
+      peer.#lock = lock
+      return peer
+    } catch (err) {
+      await lock.release()
+      throw err
+    }
   }
 
   constructor(config: PeerConfig, logger: Logger, identity: Identity, deps: PeerDeps = {}) {
@@ -294,6 +305,7 @@ export class Peer {
     await this.#pint.close()
     await this.#transport.stop()
     await this.trackers.flush()
+    await this.#lock?.release()
   }
 
   /**
