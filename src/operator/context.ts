@@ -12,11 +12,16 @@ export interface ReconcileContext {
   now: () => number
   random: () => number
   resyncMs: number
-  /** A client for the party a resource points at (its client Service, its token). */
-  party: (namespace: string, ref: PartyRef) => Promise<PartyClient>
+  /**
+   * A client for the party a resource points at, with its token: through its
+   * client Service, or straight to the peer at `podIp` (a chaos round asks a
+   * peer it did not hit, since the Service may route to one frozen or cut off).
+   */
+  party: (namespace: string, ref: PartyRef, podIp?: string) => Promise<PartyClient>
 }
 
-export async function partyClientFor(kube: KubeApi, namespace: string, ref: PartyRef): Promise<PartyClient> {
+export async function partyClientFor(kube: KubeApi, namespace: string, ref: PartyRef, podIp?: string): Promise<PartyClient> {
   const token = ref.tokenSecret ? await kube.secretValue(namespace, ref.tokenSecret.name, ref.tokenSecret.key) : undefined
-  return new PartyClient(`http://${ref.service || ref.statefulSet}.${namespace}.svc:${ref.apiPort}`, token)
+  const host = podIp ? (podIp.includes(':') ? `[${podIp}]` : podIp) : `${ref.service || ref.statefulSet}.${namespace}.svc`
+  return new PartyClient(`http://${host}:${ref.apiPort}`, token)
 }

@@ -50,7 +50,7 @@ export class Operator {
       now: () => Date.now(),
       random: Math.random,
       resyncMs: config.resyncMs,
-      party: (namespace, ref) => partyClientFor(this.#kube, namespace, ref),
+      party: (namespace, ref, podIp) => partyClientFor(this.#kube, namespace, ref, podIp),
     }
     this.#queue = new WorkQueue(
       (key) => this.#reconcile(ctx, key),

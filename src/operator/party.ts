@@ -32,6 +32,10 @@ export interface PodSeen {
   ordinal: number
   ready: boolean
   terminating: boolean
+  /** The peer container's name and restart count. */
+  container: string
+  restarts: number
+  ip?: string
 }
 
 /** Fragment bytes held over the whole party, as the guests last said (one that has not said counts 0). */

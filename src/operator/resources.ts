@@ -52,7 +52,16 @@ export interface HousePartyStatus {
 
 export type HouseParty = KubernetesObject & { spec: HousePartySpec; status?: HousePartyStatus }
 
-export type CrashAction = 'DeletePod' | 'DeletePodAndVolume'
+/**
+ * DeletePod and DeletePodAndVolume go through the API; KillProcess and
+ * Freeze exec `houseparty signal` in the peer's container; CutNetwork puts a
+ * deny-all NetworkPolicy on the pod (only where the network plugin enforces
+ * NetworkPolicies). Freeze and CutNetwork last `durationSeconds`.
+ */
+export type CrashAction = 'DeletePod' | 'DeletePodAndVolume' | 'KillProcess' | 'Freeze' | 'CutNetwork'
+
+/** Faults that last a while and are then undone, as opposed to crashes. */
+export const TIMED_ACTIONS: ReadonlySet<CrashAction> = new Set(['Freeze', 'CutNetwork'])
 
 export interface PartyCrasherSpec extends PartyRef {
   action: CrashAction
@@ -68,6 +77,8 @@ export interface PartyCrasherSpec extends PartyRef {
   sampleFiles: number
   /** A round that has not reached full redundancy by then is recorded as such, and the experiment stops. */
   roundTimeoutSeconds: number
+  /** Freeze, CutNetwork: how long the peer stays frozen or cut off. */
+  durationSeconds: number
 }
 
 export interface CrashTarget {
@@ -76,13 +87,16 @@ export interface CrashTarget {
   /** The guest's ring ID and incarnation before the round, to see the party notice. */
   guest?: string
   incarnation?: number
+  /** The pod's container restarts before the round: a KillProcess is not repeated on a container that already restarted. */
+  restarts?: number
 }
 
 export interface RoundReport {
   round: number
   targets: string[]
   startedAt: string
-  /** Seconds from the crash to the party dropping (or renewing) every target's guest entry. */
+  action?: CrashAction
+  /** Seconds from the crash to the party dropping (or renewing) every target's guest entry; absent when it never did (a pause shorter than failure detection). */
   deathDeclaredSeconds?: number
   /** Seconds from the crash to every peer ready, on one guest list, and no file degraded. */
   fullRedundancySeconds?: number
@@ -92,7 +106,12 @@ export interface RoundReport {
   outcome: 'Recovered' | 'TimedOut'
 }
 
-export type RoundStage = 'Crashing' | 'WaitingForDeath' | 'WaitingForRedundancy'
+/**
+ * Crashing → WaitingForDeath → WaitingForRedundancy for a crash; Crashing →
+ * Holding (frozen or cut off for durationSeconds) → Releasing →
+ * WaitingForRedundancy for a timed fault.
+ */
+export type RoundStage = 'Crashing' | 'WaitingForDeath' | 'Holding' | 'Releasing' | 'WaitingForRedundancy'
 
 export interface CurrentRound {
   round: number

@@ -1,5 +1,13 @@
 import { type Coding, fullyRedundant, guestOfPod, type PartySeen, type PodSeen } from '../party.ts'
-import type { CrasherSummary, CrashTarget, CurrentRound, PartyCrasherSpec, PartyCrasherStatus, RoundReport } from '../resources.ts'
+import {
+  type CrasherSummary,
+  type CrashTarget,
+  type CurrentRound,
+  type PartyCrasherSpec,
+  type PartyCrasherStatus,
+  type RoundReport,
+  TIMED_ACTIONS,
+} from '../resources.ts'
 
 export interface ChaosObservation {
   spec: PartyCrasherSpec
@@ -23,6 +31,12 @@ export type ChaosAction =
   /** Crash the round's targets (idempotent: only pods with the recorded UID). */
   | { kind: 'Crash'; targets: CrashTarget[] }
   | { kind: 'DeathDeclared'; seconds: number }
+  /** A timed fault is over: undo it (thaw, reconnect; idempotent). */
+  | { kind: 'Release'; targets: CrashTarget[] }
+  /** The fault's time is up (recording when the party declared the target dead, if it did). */
+  | { kind: 'HoldEnded'; deathDeclaredSeconds: number | undefined }
+  /** Still holding; the party declared the target dead meanwhile. */
+  | { kind: 'DeathDeclaredWhileHeld'; seconds: number }
   /** Full redundancy again: check the sample, then record the round. */
   | { kind: 'Recovered'; seconds: number }
   | { kind: 'TimedOut'; message: string }
@@ -48,12 +62,28 @@ export function decideChaos(o: ChaosObservation): ChaosAction {
     }
   }
   if (spec.count >= o.replicas) return { kind: 'Refuse', message: `count ${spec.count} would crash every one of the ${o.replicas} peers` }
+  const timed = TIMED_ACTIONS.has(spec.action)
+  if (timed && spec.durationSeconds >= spec.roundTimeoutSeconds) {
+    return {
+      kind: 'Refuse',
+      message: `durationSeconds ${spec.durationSeconds} leaves no time to recover within roundTimeoutSeconds ${spec.roundTimeoutSeconds}`,
+    }
+  }
 
   const current = status.current
   const timeoutMs = spec.roundTimeoutSeconds * 1000
   if (current) {
     const elapsed = o.now - Date.parse(current.startedAt)
     if (current.stage === 'Crashing') return { kind: 'Crash', targets: current.targets }
+    // A fault in place is always undone, whatever else is late.
+    if (current.stage === 'Releasing') return { kind: 'Release', targets: current.targets }
+    if (current.stage === 'Holding') {
+      const declared = current.deathDeclaredSeconds ?? (current.targets.every((t) => noticed(t, o.party)) ? secondsSince(current.startedAt, o.now) : undefined)
+      const left = spec.durationSeconds * 1000 - elapsed
+      if (left <= 0) return { kind: 'HoldEnded', deathDeclaredSeconds: declared }
+      if (declared !== undefined && current.deathDeclaredSeconds === undefined) return { kind: 'DeathDeclaredWhileHeld', seconds: declared }
+      return { kind: 'Wait', reason: `held for ${Math.ceil(left / 1000)} s more`, afterMs: Math.min(left, 250) }
+    }
     if (elapsed > timeoutMs) return { kind: 'TimedOut', message: `round ${current.round} did not reach full redundancy within ${spec.roundTimeoutSeconds} s` }
     if (current.stage === 'WaitingForDeath') {
       const declared = current.targets.every((t) => noticed(t, o.party))
@@ -81,7 +111,7 @@ export function decideChaos(o: ChaosObservation): ChaosAction {
     o.random,
   ).map((p) => {
     const g = guestOfPod(party, p.name)
-    return { pod: p.name, uid: p.uid, guest: g?.id, incarnation: g?.incarnation }
+    return { pod: p.name, uid: p.uid, guest: g?.id, incarnation: g?.incarnation, restarts: p.restarts }
   })
   if (targets.length < spec.count) return { kind: 'Wait', reason: `only ${targets.length} peers can be matched to guests`, afterMs: 1000 }
   return { kind: 'StartRound', current: { round: done + 1, stage: 'Crashing', targets, startedAt: new Date(o.now).toISOString() } }

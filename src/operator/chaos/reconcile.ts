@@ -1,6 +1,6 @@
 import type { ReconcileContext } from '../context.ts'
 import type { PodSeen } from '../party.ts'
-import type { CrashTarget, PartyCrasher, PartyCrasherStatus, RoundReport } from '../resources.ts'
+import { type CrashTarget, type PartyCrasher, type PartyCrasherStatus, type RoundReport, TIMED_ACTIONS } from '../resources.ts'
 import { decideChaos, summarize } from './decide.ts'
 
 const PLURAL = 'partycrashers'
@@ -19,8 +19,9 @@ export async function reconcilePartyCrasher(ctx: ReconcileContext, namespace: st
   const { spec } = pc
   const status: PartyCrasherStatus = pc.status ?? {}
   const peers = await ctx.kube.peers(namespace, spec.statefulSet)
-  const client = await ctx.party(namespace, spec)
-  const [pods, party] = await Promise.all([ctx.kube.pods(namespace, spec.statefulSet, peers.selector), client.observe()])
+  const pods = await ctx.kube.pods(namespace, spec.statefulSet, peers.selector)
+  const client = await ctx.party(namespace, spec, witness(pods, status)?.ip)
+  const party = await client.observe()
   const now = ctx.now()
   const action = decideChaos({ spec, status, coding: peers.coding, replicas: peers.replicas, pods, party, now, random: ctx.random })
   ctx.metrics.decisions.inc({ kind: 'PartyCrasher', action: action.kind })
@@ -60,12 +61,33 @@ export async function reconcilePartyCrasher(ctx: ReconcileContext, namespace: st
       return { requeueAfterMs: 0 }
     case 'Crash': {
       const current = status.current as NonNullable<PartyCrasherStatus['current']>
-      const hit = await crash(ctx, namespace, pods, peers.claimTemplate, spec.action, action.targets)
-      await patch({ current: { ...current, stage: 'WaitingForDeath' } })
+      const hit = await crash(ctx, pc, pods, peers.claimTemplate, action.targets)
+      await patch({ current: { ...current, stage: TIMED_ACTIONS.has(spec.action) ? 'Holding' : 'WaitingForDeath' } })
       await event('Normal', 'Crashed', `round ${current.round}: ${spec.action} ${hit.length ? hit.join(', ') : '(already done)'}`)
       log.info({ round: current.round, hit }, 'crashed')
       stamp('Crash')
       return { requeueAfterMs: 250 }
+    }
+    case 'DeathDeclaredWhileHeld': {
+      const current = status.current as NonNullable<PartyCrasherStatus['current']>
+      await patch({ current: { ...current, deathDeclaredSeconds: action.seconds } })
+      return { requeueAfterMs: 250 }
+    }
+    case 'HoldEnded': {
+      const current = status.current as NonNullable<PartyCrasherStatus['current']>
+      const { deathDeclaredSeconds: _, ...rest } = current
+      const declared = action.deathDeclaredSeconds === undefined ? {} : { deathDeclaredSeconds: action.deathDeclaredSeconds }
+      await patch({ current: { ...rest, ...declared, stage: 'Releasing' } })
+      return { requeueAfterMs: 0 }
+    }
+    case 'Release': {
+      const current = status.current as NonNullable<PartyCrasherStatus['current']>
+      const released = await release(ctx, pc, pods, action.targets)
+      await patch({ current: { ...current, stage: 'WaitingForRedundancy' } })
+      await event('Normal', 'Released', `round ${current.round}: ${spec.action} undone on ${released.join(', ') || '(nothing left to undo)'}`)
+      log.info({ round: current.round, released }, 'released')
+      stamp('Release')
+      return { requeueAfterMs: 500 }
     }
     case 'DeathDeclared': {
       const current = status.current as NonNullable<PartyCrasherStatus['current']>
@@ -79,6 +101,7 @@ export async function reconcilePartyCrasher(ctx: ReconcileContext, namespace: st
       const report: RoundReport = {
         round: current.round,
         targets: current.targets.map((t) => t.pod),
+        action: spec.action,
         startedAt: current.startedAt,
         ...(current.deathDeclaredSeconds === undefined ? {} : { deathDeclaredSeconds: current.deathDeclaredSeconds }),
         ...(action.kind === 'Recovered' ? { fullRedundancySeconds: action.seconds } : {}),
@@ -116,26 +139,87 @@ export async function reconcilePartyCrasher(ctx: ReconcileContext, namespace: st
 /**
  * Crashes each target that is still the pod the round chose (same UID in
  * `pods`, as just listed; the delete's UID precondition covers a pod made
- * again since). Returns what it hit.
+ * again since, and a kill is not repeated on a container that restarted
+ * since the round began). Returns what it hit.
  */
 async function crash(
   ctx: ReconcileContext,
-  namespace: string,
+  pc: PartyCrasher,
   pods: readonly PodSeen[],
   claimTemplate: string | undefined,
-  how: PartyCrasher['spec']['action'],
   targets: CrashTarget[],
 ): Promise<string[]> {
+  const namespace = pc.metadata?.namespace as string
+  const { action, durationSeconds } = pc.spec
   const hit: string[] = []
   await Promise.all(
     targets.map(async (t) => {
-      if (!pods.some((p) => p.name === t.pod && p.uid === t.uid)) return
-      // The claim first (it stays until its pod is gone): deleting the pod first would let the StatefulSet reuse it.
-      if (how === 'DeletePodAndVolume' && claimTemplate) {
-        await ctx.kube.deleteClaim(namespace, `${claimTemplate}-${t.pod}`)
+      const pod = pods.find((p) => p.name === t.pod && p.uid === t.uid)
+      if (!pod) return
+      switch (action) {
+        case 'DeletePodAndVolume':
+          // The claim first (it stays until its pod is gone): deleting the pod first would let the StatefulSet reuse it.
+          if (claimTemplate) await ctx.kube.deleteClaim(namespace, `${claimTemplate}-${t.pod}`)
+          if (await ctx.kube.deletePod(namespace, t.pod, t.uid)) hit.push(`${t.pod} and its volume`)
+          return
+        case 'DeletePod':
+          if (await ctx.kube.deletePod(namespace, t.pod, t.uid)) hit.push(t.pod)
+          return
+        case 'KillProcess':
+          if (t.restarts !== undefined && pod.restarts !== t.restarts) return
+          await ctx.kube.exec(namespace, t.pod, pod.container, ['houseparty', 'signal', 'KILL'])
+          hit.push(`${t.pod} (peer process killed)`)
+          return
+        case 'Freeze':
+          // The peer thaws itself after the duration even if this operator is gone by then; Release thaws it anyway.
+          await ctx.kube.exec(namespace, t.pod, pod.container, ['houseparty', 'signal', 'STOP', '--for', String(durationSeconds)])
+          hit.push(`${t.pod} (frozen for ${durationSeconds} s)`)
+          return
+        case 'CutNetwork':
+          await ctx.kube.cutNetwork(pc, namespace, cutPolicyName(pc, t.pod), t.pod)
+          hit.push(`${t.pod} (cut off for ${durationSeconds} s)`)
+          return
       }
-      if (await ctx.kube.deletePod(namespace, t.pod, t.uid)) hit.push(how === 'DeletePodAndVolume' ? `${t.pod} and its volume` : t.pod)
     }),
   )
   return hit
+}
+
+/** Undoes a timed fault on each target still running (idempotent: thawing a running peer, or deleting a policy already gone, does nothing). */
+async function release(ctx: ReconcileContext, pc: PartyCrasher, pods: readonly PodSeen[], targets: CrashTarget[]): Promise<string[]> {
+  const namespace = pc.metadata?.namespace as string
+  const done: string[] = []
+  await Promise.all(
+    targets.map(async (t) => {
+      if (pc.spec.action === 'CutNetwork') {
+        await ctx.kube.healNetwork(namespace, cutPolicyName(pc, t.pod))
+        done.push(t.pod)
+        return
+      }
+      const pod = pods.find((p) => p.name === t.pod && p.uid === t.uid)
+      if (!pod) return
+      // The container may have been restarted meanwhile (a liveness probe gave up on the frozen peer): nothing to thaw then.
+      await ctx.kube.exec(namespace, t.pod, pod.container, ['houseparty', 'signal', 'CONT']).then(
+        () => done.push(t.pod),
+        (err: Error) => ctx.log.info({ pod: t.pod, err: err.message }, 'no frozen peer to thaw'),
+      )
+    }),
+  )
+  return done
+}
+
+/**
+ * During a round, the party is asked through a ready peer the round did not
+ * hit: the client Service may route to a target, which a freeze or a cut
+ * leaves unable to answer (or answering with its own, cut-off view).
+ */
+function witness(pods: readonly PodSeen[], status: PartyCrasherStatus): PodSeen | undefined {
+  const targets = new Set((status.current?.targets ?? []).map((t) => t.pod))
+  if (targets.size === 0) return undefined
+  return pods.find((p) => p.ready && !p.terminating && p.ip && !targets.has(p.name))
+}
+
+/** The NetworkPolicy cutting one target off, named after the experiment and the pod. */
+function cutPolicyName(pc: PartyCrasher, pod: string): string {
+  return `${pc.metadata?.name}-cut-${pod}`.slice(0, 253)
 }

@@ -1,11 +1,14 @@
+import { Writable } from 'node:stream'
 import {
   ApiException,
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  Exec,
   type KubeConfig,
   type KubernetesObject,
+  NetworkingV1Api,
   PatchStrategy,
   setHeaderOptions,
   type V1StatefulSet,
@@ -45,8 +48,12 @@ export class KubeApi {
   readonly apps: AppsV1Api
   readonly custom: CustomObjectsApi
   readonly coordination: CoordinationV1Api
+  readonly networking: NetworkingV1Api
+  readonly #exec: Exec
 
   constructor(kc: KubeConfig) {
+    this.#exec = new Exec(kc)
+    this.networking = kc.makeApiClient(NetworkingV1Api)
     this.core = kc.makeApiClient(CoreV1Api)
     this.apps = kc.makeApiClient(AppsV1Api)
     this.custom = kc.makeApiClient(CustomObjectsApi)
@@ -88,6 +95,9 @@ export class KubeApi {
         ordinal: Number(ordinal),
         ready: p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
         terminating: p.metadata?.deletionTimestamp !== undefined && p.metadata?.deletionTimestamp !== null,
+        container: p.spec?.containers[0]?.name ?? '',
+        restarts: p.status?.containerStatuses?.[0]?.restartCount ?? 0,
+        ...(p.status?.podIP ? { ip: p.status.podIP } : {}),
       })
     }
     return out.sort((a, b) => a.ordinal - b.ordinal)
@@ -117,6 +127,81 @@ export class KubeApi {
     } catch (err) {
       if (statusOf(err) === 404 || statusOf(err) === 409) return false
       throw err
+    }
+  }
+
+  /**
+   * pods/exec: create and get (the exec is a websocket GET, which API servers
+   * before 1.31 authorize as get). Runs a command in a pod's container to its
+   * end; rejects with its output when it fails or does not end in time.
+   */
+  async exec(namespace: string, pod: string, container: string, command: string[], timeoutMs = 30_000): Promise<string> {
+    let out = ''
+    const collect = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        out += chunk.toString('utf8')
+        done()
+      },
+    })
+    const what = `${command.join(' ')} in ${namespace}/${pod}`
+    return new Promise<string>((resolve, reject) => {
+      let ws: { close: () => void; on: (event: 'close', listener: () => void) => void } | undefined
+      const timer = setTimeout(() => {
+        ws?.close()
+        reject(new Error(`${what}: no answer within ${timeoutMs} ms`))
+      }, timeoutMs)
+      const settle = (err?: Error): void => {
+        clearTimeout(timer)
+        if (err) reject(err)
+        else resolve(out.trim())
+      }
+      this.#exec
+        .exec(namespace, pod, container, command, collect, collect, null, false, (status) => {
+          settle(status.status === 'Success' ? undefined : new Error(`${what}: ${status.message ?? status.reason ?? 'failed'}${out ? `: ${out.trim()}` : ''}`))
+        })
+        .then(
+          (socket) => {
+            ws = socket
+            // A connection that closes without a status (the pod went away under it) is a failure too; settling twice is harmless.
+            socket.on('close', () => setTimeout(() => settle(new Error(`${what}: the connection closed without an exit status`)), 100))
+          },
+          (err: unknown) => settle(err instanceof Error ? err : new Error(String(err))),
+        )
+    })
+  }
+
+  /**
+   * networkpolicies: create. Cuts a pod off: a NetworkPolicy selecting it
+   * alone that allows nothing in or out. It belongs to `owner`, so deleting
+   * the experiment removes it even if the operator is gone.
+   */
+  async cutNetwork(owner: KubernetesObject, namespace: string, name: string, pod: string): Promise<void> {
+    try {
+      await this.networking.createNamespacedNetworkPolicy({
+        namespace,
+        body: {
+          metadata: {
+            name,
+            namespace,
+            labels: { 'app.kubernetes.io/managed-by': 'houseparty-operator' },
+            ownerReferences: [
+              { apiVersion: owner.apiVersion as string, kind: owner.kind as string, name: owner.metadata?.name as string, uid: owner.metadata?.uid as string },
+            ],
+          },
+          spec: { podSelector: { matchLabels: { 'statefulset.kubernetes.io/pod-name': pod } }, policyTypes: ['Ingress', 'Egress'] },
+        },
+      })
+    } catch (err) {
+      if (statusOf(err) !== 409) throw err
+    }
+  }
+
+  /** networkpolicies: delete */
+  async healNetwork(namespace: string, name: string): Promise<void> {
+    try {
+      await this.networking.deleteNamespacedNetworkPolicy({ name, namespace })
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err
     }
   }
 

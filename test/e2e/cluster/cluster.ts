@@ -103,6 +103,7 @@ export class LocalCluster {
       dir: join(this.dir, 'kubelet'),
       agentSocket: this.agentSocket,
       nodeName: 'houseparty-test-node',
+      tls: this.controlPlane.kubeletTls(),
       image: await housepartyImage(join(this.dir, 'bin'), join(this.dir, 'app')),
       log,
     })

@@ -79,6 +79,11 @@ export class ControlPlane {
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       '--service-cluster-ip-range=10.96.0.0/16',
       '--authorization-mode=RBAC',
+      // exec and logs go to the kubelet: verified against the cluster CA, at the node's ExternalIP (loopback, see kubelet.ts).
+      `--kubelet-certificate-authority=${join(pki, 'ca.crt')}`,
+      `--kubelet-client-certificate=${join(pki, 'apiserver-kubelet-client.crt')}`,
+      `--kubelet-client-key=${join(pki, 'apiserver-kubelet-client.key')}`,
+      '--kubelet-preferred-address-types=ExternalIP',
       '--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,ResourceQuota,StorageObjectInUseProtection',
       '--allow-privileged=true',
       '--profiling=false',
@@ -110,6 +115,11 @@ export class ControlPlane {
       },
       { timeoutMs: 90_000, intervalMs: 500 },
     )
+  }
+
+  /** The test kubelet's serving certificate, signed by the cluster CA. */
+  kubeletTls(): { cert: string; key: string } {
+    return { cert: join(this.dir, 'pki', 'kubelet.crt'), key: join(this.dir, 'pki', 'kubelet.key') }
   }
 
   client(): KubeConfig {
@@ -192,6 +202,9 @@ export class ControlPlane {
       `subjectAltName=IP:127.0.0.1,IP:10.96.0.1,IP:${BRIDGE_IP},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n`,
     )
     await sign('admin', '/O=system:masters/CN=houseparty-test-admin', 'extendedKeyUsage=clientAuth\n')
+    // The test kubelet's exec endpoint, on loopback, and the API server's identity when it calls it.
+    await sign('kubelet', '/CN=houseparty-test-kubelet', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n')
+    await sign('apiserver-kubelet-client', '/O=system:masters/CN=kube-apiserver-kubelet-client', 'extendedKeyUsage=clientAuth\n')
     await openssl('genrsa', '-out', p('sa.key'), '2048')
     await openssl('rsa', '-in', p('sa.key'), '-pubout', '-out', p('sa.pub'))
   }

@@ -3,8 +3,21 @@ import { existsSync } from 'node:fs'
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { dirname, join } from 'node:path'
-import { CoreV1Api, type KubeConfig, makeInformer, PatchStrategy, setHeaderOptions, type V1Container, type V1Pod, type V1Probe } from '@kubernetes/client-node'
+import {
+  CoreV1Api,
+  type KubeConfig,
+  makeInformer,
+  NetworkingV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Container,
+  type V1LabelSelector,
+  type V1NetworkPolicy,
+  type V1Pod,
+  type V1Probe,
+} from '@kubernetes/client-node'
 import { logOutputTo } from '../../../src/shared/process-log.ts'
+import { type ExecServer, startExecServer } from './exec-server.ts'
 import type { ImageConfig } from './image.ts'
 import { API_PORT_ON_BRIDGE, BRIDGE_IP, type PodNetwork } from './netns.ts'
 
@@ -19,6 +32,11 @@ import { API_PORT_ON_BRIDGE, BRIDGE_IP, type PodNetwork } from './netns.ts'
  * agent in the bridge namespace), status reported back, and SIGTERM then
  * SIGKILL after the grace period on delete. It runs the command and args of
  * the pod spec, with the image's entrypoint mapped onto this checkout.
+ *
+ * It also serves exec (exec-server.ts; the API server reaches it at the
+ * node's ExternalIP, loopback) and enforces deny-all NetworkPolicies (a
+ * policy selecting a pod with no rules for a direction); policies with rules
+ * are logged and not enforced.
  */
 /** How often the test kubelet lists its pods again, whatever its watch said. */
 const RESYNC_MS = 10_000
@@ -31,6 +49,8 @@ export interface KubeletOptions {
   /** The agent's unix socket, for probes. */
   agentSocket: string
   nodeName: string
+  /** The exec endpoint's serving certificate (the API server verifies it against the cluster CA). */
+  tls: { cert: string; key: string }
   image: ImageConfig
   log: (line: string) => void
 }
@@ -57,6 +77,10 @@ interface PodRun {
   restartAt?: number
   probes: { startup: Probe; readiness: Probe; liveness: Probe }
   lastStatus: string
+  /** The container's environment, for exec. */
+  env?: Record<string, string>
+  /** The NetworkPolicy isolation last applied to its namespace, as JSON. */
+  isolation?: string
 }
 
 const newProbe = (): Probe => ({ failures: 0, successes: 0, nextAt: 0 })
@@ -69,6 +93,9 @@ export class TestKubelet {
   /** Host directories made as mount points (absent on the machine before): removed at the end. */
   readonly #madeDirs = new Set<string>()
   #informer: ReturnType<typeof makeInformer<V1Pod>> | undefined
+  #policyInformer: ReturnType<typeof makeInformer<V1NetworkPolicy>> | undefined
+  readonly #policies = new Map<string, V1NetworkPolicy>()
+  #exec: ExecServer | undefined
   #timer: NodeJS.Timeout | undefined
   #heartbeat: NodeJS.Timeout | undefined
   #resync: NodeJS.Timeout | undefined
@@ -80,6 +107,16 @@ export class TestKubelet {
   }
 
   async start(): Promise<void> {
+    this.#exec = await startExecServer({
+      ...this.#o.tls,
+      find: (namespace, name, container) => {
+        const run = this.#runs.get(`${namespace}/${name}`)
+        const pid = run?.proc?.pid
+        if (!run || pid === undefined || !run.env || run.pod.spec?.containers[0]?.name !== container) return undefined
+        return { pid, env: run.env }
+      },
+      log: this.#o.log,
+    })
     await this.#registerNode()
     this.#heartbeat = setInterval(() => void this.#registerNode().catch((err) => this.#o.log(`node heartbeat failed: ${err}`)), 10_000)
     const informer = makeInformer<V1Pod>(this.#o.kc, '/api/v1/pods', () => this.#core.listPodForAllNamespaces())
@@ -94,6 +131,7 @@ export class TestKubelet {
     })
     await informer.start()
     this.#informer = informer
+    await this.#watchPolicies()
     this.#timer = setInterval(() => void this.#tick(), 500)
     this.#resync = setInterval(() => void this.#relist().catch((err) => this.#o.log(`pod resync failed: ${err}`)), RESYNC_MS)
   }
@@ -121,6 +159,8 @@ export class TestKubelet {
     clearInterval(this.#heartbeat)
     clearInterval(this.#resync)
     await this.#informer?.stop()
+    await this.#policyInformer?.stop()
+    await this.#exec?.close()
     await Promise.all([...this.#runs.values()].map((r) => this.#kill(r, 0)))
     for (const r of this.#runs.values()) await this.#o.network.removePod(r.key)
     for (const d of [...this.#madeDirs].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => undefined)
@@ -194,7 +234,10 @@ export class TestKubelet {
       }
       this.#runs.set(key, run)
       await this.#launch(run)
-    } else run.pod = pod
+    } else {
+      run.pod = pod
+      await this.#enforcePolicies(run)
+    }
   }
 
   async #forget(key: string, pod: V1Pod): Promise<void> {
@@ -244,6 +287,8 @@ export class TestKubelet {
     }
     run.net ??= await this.#o.network.addPod(run.key, namespace)
     const env = await this.#env(pod, container, run.net.ip)
+    run.env = env
+    await this.#enforcePolicies(run)
     const argv = [...(container.command ?? this.#o.image.entrypoint), ...(container.args ?? (container.command ? [] : this.#o.image.cmd))]
     const hostname = pod.spec?.hostname ?? name
     // A private mount namespace for the volumes and a UTS namespace for the hostname, inside the pod's network namespace.
@@ -424,6 +469,65 @@ export class TestKubelet {
     return env
   }
 
+  // --- network policies ---------------------------------------------------------------------
+
+  async #watchPolicies(): Promise<void> {
+    const api = this.#o.kc.makeApiClient(NetworkingV1Api)
+    const informer = makeInformer<V1NetworkPolicy>(this.#o.kc, '/apis/networking.k8s.io/v1/networkpolicies', () => api.listNetworkPolicyForAllNamespaces())
+    const key = (p: V1NetworkPolicy): string => `${p.metadata?.namespace}/${p.metadata?.name}`
+    const changed = (): void => {
+      for (const run of this.#runs.values()) this.#enqueue(run.pod)
+    }
+    informer.on('add', (p) => {
+      this.#policies.set(key(p), p)
+      changed()
+    })
+    informer.on('update', (p) => {
+      this.#policies.set(key(p), p)
+      changed()
+    })
+    informer.on('delete', (p) => {
+      this.#policies.delete(key(p))
+      changed()
+    })
+    informer.on('error', (err) => {
+      if (this.#stopped) return
+      this.#o.log(`network policy watch failed (${err}); restarting it`)
+      setTimeout(() => void informer.start(), 1_000)
+    })
+    await informer.start()
+    this.#policyInformer = informer
+  }
+
+  /** Applies the deny-all isolation the policies selecting this pod ask for, when it changed. */
+  async #enforcePolicies(run: PodRun): Promise<void> {
+    if (!run.net) return
+    const pod = run.pod
+    const deny = { ingress: false, egress: false }
+    const ruled = { ingress: false, egress: false }
+    for (const p of this.#policies.values()) {
+      if (p.metadata?.namespace !== pod.metadata?.namespace || !selects(p.spec?.podSelector, pod.metadata?.labels ?? {})) continue
+      const types = p.spec?.policyTypes ?? ['Ingress', ...(p.spec?.egress ? ['Egress'] : [])]
+      for (const [type, dir] of [
+        ['Ingress', 'ingress'],
+        ['Egress', 'egress'],
+      ] as const) {
+        if (!types.includes(type)) continue
+        deny[dir] = true
+        if ((p.spec?.[dir] ?? []).length > 0) ruled[dir] = true
+      }
+    }
+    for (const dir of ['ingress', 'egress'] as const) {
+      if (ruled[dir]) this.#o.log(`${run.key}: ${dir} NetworkPolicy rules are not enforced by the test kubelet (only deny-all)`)
+      if (ruled[dir]) deny[dir] = false
+    }
+    const fingerprint = JSON.stringify(deny)
+    if (fingerprint === (run.isolation ?? JSON.stringify({ ingress: false, egress: false }))) return
+    await this.#o.network.isolate(run.key, deny)
+    run.isolation = fingerprint
+    this.#o.log(`${run.key}: network policy now denies ingress ${deny.ingress}, egress ${deny.egress}`)
+  }
+
   // --- probes and status ---------------------------------------------------------------------
 
   async #probe(run: PodRun, now: number): Promise<void> {
@@ -540,7 +644,12 @@ export class TestKubelet {
     const status = {
       capacity: { cpu: '32', memory: '64Gi', pods: '250', 'ephemeral-storage': '100Gi' },
       allocatable: { cpu: '32', memory: '64Gi', pods: '250', 'ephemeral-storage': '100Gi' },
-      addresses: [{ type: 'InternalIP', address: BRIDGE_IP }],
+      // ExternalIP is where the API server (on this machine's loopback) reaches the exec endpoint; pods see the node at InternalIP.
+      addresses: [
+        { type: 'InternalIP', address: BRIDGE_IP },
+        { type: 'ExternalIP', address: '127.0.0.1' },
+      ],
+      daemonEndpoints: { kubeletEndpoint: { Port: this.#exec?.port ?? 0 } },
       conditions: [
         { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'houseparty test kubelet', lastHeartbeatTime: now, lastTransitionTime: now },
       ],
@@ -566,4 +675,25 @@ export class TestKubelet {
     }
     await this.#core.patchNodeStatus({ name: this.#o.nodeName, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
   }
+}
+
+/** Whether a label selector (matchLabels and matchExpressions) selects these labels; an empty selector selects all. */
+function selects(selector: V1LabelSelector | undefined, labels: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(selector?.matchLabels ?? {})) if (labels[k] !== v) return false
+  for (const e of selector?.matchExpressions ?? []) {
+    const has = e.key in labels
+    const value = labels[e.key] as string
+    const ok =
+      e.operator === 'In'
+        ? has && (e.values ?? []).includes(value)
+        : e.operator === 'NotIn'
+          ? !has || !(e.values ?? []).includes(value)
+          : e.operator === 'Exists'
+            ? has
+            : e.operator === 'DoesNotExist'
+              ? !has
+              : false
+    if (!ok) return false
+  }
+  return true
 }

@@ -90,6 +90,31 @@ export class PodNetwork {
     }
   }
 
+  /**
+   * Enforces a deny-all NetworkPolicy on a pod, per direction: nothing in
+   * (ingress) or out (egress) but loopback and the node (the bridge address:
+   * kubelet probes and their answers, which network plugins let through to a
+   * node's own pods). Idempotent: each call sets both directions afresh.
+   */
+  async isolate(key: string, deny: { ingress: boolean; egress: boolean }): Promise<void> {
+    const pod = this.#pods.get(key)
+    if (!pod) return
+    const ipt = (...args: string[]): Promise<unknown> => run('ip', ['netns', 'exec', pod.ns, 'iptables', '-w', ...args])
+    const directions = [
+      { chain: 'HP-POLICY-IN', hook: 'INPUT', iface: '-i', peer: '-s', on: deny.ingress },
+      { chain: 'HP-POLICY-OUT', hook: 'OUTPUT', iface: '-o', peer: '-d', on: deny.egress },
+    ]
+    for (const d of directions) {
+      await ipt('-N', d.chain).catch(() => undefined)
+      await ipt('-F', d.chain)
+      await ipt('-C', d.hook, '-j', d.chain).catch(() => ipt('-A', d.hook, '-j', d.chain))
+      if (!d.on) continue
+      await ipt('-A', d.chain, d.iface, 'lo', '-j', 'RETURN')
+      await ipt('-A', d.chain, d.peer, BRIDGE_IP, '-j', 'RETURN')
+      await ipt('-A', d.chain, '-j', 'DROP')
+    }
+  }
+
   async down(): Promise<void> {
     for (const key of [...this.#pods.keys()]) await this.removePod(key)
     await removeNamespaces(this.prefix)

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { HouseParty, PartyCrasher } from '../../../src/operator/index.ts'
@@ -22,6 +22,7 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
   let cluster: LocalCluster
   let hp: Release
   let files: Stored[] = []
+  const watchers = new Set<() => Promise<number>>()
 
   const get = async <T>(kind: string, name: string): Promise<T> => JSON.parse(await cluster.kubectl('-n', NS, 'get', kind, name, '-o', 'json')) as T
   const apply = async (name: string, doc: object): Promise<void> => {
@@ -76,14 +77,14 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
         await new Promise((r) => setTimeout(r, 200))
       }
     })()
-    return {
-      stop: async () => {
-        running = false
-        await loop
-        return [...seen].filter((u) => !initial.has(u)).length
-      },
-      mostLeaving: () => leaving,
+    const stop = async (): Promise<number> => {
+      running = false
+      await loop
+      return [...seen].filter((u) => !initial.has(u)).length
     }
+    // A test that fails half-way still stops its watcher (else the loop keeps the test run alive).
+    watchers.add(stop)
+    return { stop, mostLeaving: () => leaving }
   }
   /** Waits until PartyCrasher `name` is in round `round` (or later). */
   const underWay = (name: string, round: number, timeoutMs: number): Promise<true> =>
@@ -123,6 +124,7 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
   })
 
   after(async () => {
+    for (const stop of watchers) await stop()
     if (!cluster) return
     await cluster.stop()
     assert.deepEqual(await cluster.leftovers(), [], 'the cluster left nothing behind')
@@ -221,6 +223,71 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
     // A new, empty peer on a new claim (the old one handed its fragments off as it left).
     const claim = await get<{ metadata: { creationTimestamp: string } }>('pvc', `data-${target}`)
     assert.ok(Date.parse(claim.metadata.creationTimestamp) >= Date.parse(round?.startedAt as string) - 1_000, 'its claim was made anew')
+    await hp.settled(5, files.length)
+    await hp.verify(files)
+  })
+
+  it('PartyCrasher KillProcess, Freeze and CutNetwork (exec and NetworkPolicy): each timed, undone, no pod replaced, 0 files lost', async () => {
+    const churn = watchChurn()
+    const restarts = async (pod: string): Promise<number> =>
+      (await get<{ status: { containerStatuses?: { restartCount: number }[] } }>('pod', pod)).status.containerStatuses?.[0]?.restartCount ?? 0
+    const holding = (name: string): Promise<PartyCrasher> =>
+      waitFor(
+        `${name} to hold its fault`,
+        async () => {
+          const pc = await get<PartyCrasher>('partycrasher', name)
+          return pc.status?.current?.stage === 'Holding' ? pc : undefined
+        },
+        { timeoutMs: 10 * 60_000, intervalMs: 200 },
+      ) as Promise<PartyCrasher>
+    const clean = (pc: PartyCrasher): void => {
+      assert.equal(pc.status?.phase, 'Completed', pc.status?.message)
+      const [r] = pc.status?.rounds ?? []
+      assert.deepEqual([r?.outcome, r?.filesUnreadable, r?.filesLost], ['Recovered', 0, 0], JSON.stringify(r))
+    }
+    const before = new Map((await hp.pods()).map((p) => [p.name, p.uid]))
+    const restartsBefore = new Map(await Promise.all([...before.keys()].map(async (p) => [p, await restarts(p)] as const)))
+
+    // The peer SIGKILLed inside its container (exec `houseparty signal KILL`): the container restarts, the pod stays.
+    await crasher('kill', { action: 'KillProcess', count: 1, rounds: 1, sampleFiles: 10 })
+    const killed = await finished('kill')
+    clean(killed)
+    const killedPod = killed.status?.rounds?.[0]?.targets[0] as string
+    assert.equal(await restarts(killedPod), (restartsBefore.get(killedPod) ?? 0) + 1, 'its container restarted once')
+    assert.ok((killed.status?.rounds?.[0]?.deathDeclaredSeconds ?? -1) >= 0, 'the party noticed the restart')
+    await hp.settled(5, files.length)
+
+    // Frozen (SIGSTOP) for 6 s, as a throttled or stalled node does, then thawed.
+    await crasher('freeze', { action: 'Freeze', durationSeconds: 6, count: 1, rounds: 1, sampleFiles: 10 })
+    const frozenPod = (await holding('freeze')).status?.current?.targets[0]?.pod as string
+    const pid = cluster.kubelet?.process(NS, frozenPod)?.pid as number
+    const state = async (): Promise<string> => {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] as string
+    }
+    assert.equal(await state(), 'T', 'the peer process is stopped while the round holds')
+    const frozen = await finished('freeze')
+    clean(frozen)
+    assert.notEqual(await state(), 'T', 'and running again after')
+    await hp.settled(5, files.length)
+
+    // Cut off by a deny-all NetworkPolicy for 8 s: the party declares it dead; then it rejoins with its data.
+    await crasher('cut', { action: 'CutNetwork', durationSeconds: 8, count: 1, rounds: 1, sampleFiles: 10 })
+    const cutPod = (await holding('cut')).status?.current?.targets[0]?.pod as string
+    assert.match(await cluster.kubectl('-n', NS, 'get', 'networkpolicy', '-o', 'name'), new RegExp(`cut-cut-${cutPod}`))
+    const cut = await finished('cut')
+    clean(cut)
+    assert.ok((cut.status?.rounds?.[0]?.deathDeclaredSeconds ?? 0) > 0, `the party declared the cut-off peer dead: ${JSON.stringify(cut.status?.rounds)}`)
+    assert.equal((await cluster.kubectl('-n', NS, 'get', 'networkpolicy', '-o', 'name')).trim(), '', 'the policy is gone')
+
+    assert.equal(await churn.stop(), 0, 'no pod was deleted or replaced')
+    assert.deepEqual(new Map((await hp.pods()).map((p) => [p.name, p.uid])), before)
+    for (const pc of [killed, frozen, cut]) {
+      const r = pc.status?.rounds?.[0]
+      console.log(
+        `# PartyCrasher ${pc.spec.action}: declared dead after ${r?.deathDeclaredSeconds ?? '(never)'} s, full redundancy after ${r?.fullRedundancySeconds} s`,
+      )
+    }
     await hp.settled(5, files.length)
     await hp.verify(files)
   })

@@ -11,9 +11,9 @@ import { CHART, k8sTool } from '../../helpers/helm.ts'
 const run = promisify(execFile)
 const SRC = resolve(import.meta.dirname, '../../../src/operator')
 
-const GROUPS: Record<string, string> = { StatefulSet: 'apps', Lease: 'coordination.k8s.io', CustomObject: 'houseparty.dev' }
+const GROUPS: Record<string, string> = { StatefulSet: 'apps', Lease: 'coordination.k8s.io', CustomObject: 'houseparty.dev', NetworkPolicy: 'networking.k8s.io' }
 const VERBS: Record<string, string> = { read: 'get', get: 'get', list: 'list', create: 'create', replace: 'update', patch: 'patch', delete: 'delete' }
-const plural = (kind: string): string => `${kind.toLowerCase()}s`
+const plural = (kind: string): string => kind.toLowerCase().replace(/y$/, 'ie').concat('s')
 
 /** Every (group, resource, verb) the operator's code calls, read from the client-node methods it uses. */
 async function callsInCode(): Promise<Set<string>> {
@@ -27,6 +27,8 @@ async function callsInCode(): Promise<Set<string>> {
       const resources = kind === 'CustomObject' ? ['houseparties', 'partycrashers'] : [plural(kind)]
       for (const r of resources) out.add(`${group}/${r}${sub ? `/${sub.toLowerCase()}` : ''}:${VERBS[op]}`)
     }
+    // An exec over a websocket is a GET: authorized as get before Kubernetes 1.31, as create since.
+    if (/new Exec\(/.test(text)) for (const v of ['get', 'create']) out.add(`/pods/exec:${v}`)
     // Informers list and watch the custom resources.
     if (/makeInformer/.test(text)) for (const r of ['houseparties', 'partycrashers']) out.add(`houseparty.dev/${r}:watch`)
   }

@@ -6,7 +6,16 @@ import type { HousePartySpec, PartyCrasherSpec, PartyCrasherStatus } from '../..
 
 const GiB = 2 ** 30
 const pods = (n: number, patch: Partial<PodSeen> = {}): PodSeen[] =>
-  Array.from({ length: n }, (_, i) => ({ name: `hp-${i}`, uid: `uid-${i}`, ordinal: i, ready: true, terminating: false, ...patch }))
+  Array.from({ length: n }, (_, i) => ({
+    name: `hp-${i}`,
+    uid: `uid-${i}`,
+    ordinal: i,
+    ready: true,
+    terminating: false,
+    container: 'houseparty',
+    restarts: 0,
+    ...patch,
+  }))
 const party = (n: number, heldEach: number | null, patch: Partial<PartySeen> = {}): PartySeen => ({
   guests: Array.from({ length: n }, (_, i) => ({ id: `g${i}`, address: `hp-${i}.hp-peers.ns.svc.cluster.local:7400`, incarnation: 1, heldBytes: heldEach })),
   files: 10,
@@ -99,6 +108,7 @@ const crasher = (patch: Partial<PartyCrasherSpec> = {}): PartyCrasherSpec => ({
   paused: false,
   sampleFiles: 5,
   roundTimeoutSeconds: 600,
+  durationSeconds: 20,
   ...patch,
 })
 const NOW = Date.parse('2026-11-26T12:00:00Z')
@@ -121,7 +131,7 @@ describe('chaos decisions', () => {
     if (start.kind !== 'StartRound') return
     assert.equal(start.current.round, 1)
     assert.equal(start.current.stage, 'Crashing')
-    assert.deepEqual(start.current.targets, [{ pod: 'hp-2', uid: 'uid-2', guest: 'g2', incarnation: 1 }])
+    assert.deepEqual(start.current.targets, [{ pod: 'hp-2', uid: 'uid-2', guest: 'g2', incarnation: 1, restarts: 0 }])
     assert.equal(chaos({}, { party: party(5, 0, { degraded: 1 }) }).kind, 'Wait')
     assert.equal(chaos({}, { pods: pods(5, { ready: false }) }).kind, 'Wait')
     assert.equal(chaos({}, { party: party(4, 0) }).kind, 'Wait')
@@ -172,6 +182,32 @@ describe('chaos decisions', () => {
       'lost files never come back',
     )
     assert.equal(chaos({ current: { ...current, stage: 'WaitingForRedundancy', startedAt: at(601_000) } }).kind, 'TimedOut')
+  })
+
+  it('holds a freeze or a network cut for its duration, noting a death declared meanwhile, then always undoes it', () => {
+    const targets = [{ pod: 'hp-2', uid: 'uid-2', guest: 'g2', incarnation: 1 }]
+    const freeze = { spec: crasher({ action: 'Freeze', durationSeconds: 20 }) }
+    const holding = (msAgo: number, extra = {}) => ({ current: { round: 1, targets, startedAt: at(msAgo), stage: 'Holding' as const, ...extra } })
+    assert.deepEqual(chaos({ current: { round: 1, targets, startedAt: at(0), stage: 'Crashing' } }, freeze), { kind: 'Crash', targets })
+    const waiting = chaos(holding(5_000), freeze)
+    assert.equal(waiting.kind, 'Wait')
+    assert.match(waiting.kind === 'Wait' ? waiting.reason : '', /held for 15 s more/)
+    const gone = party(5, 0)
+    gone.guests = gone.guests.filter((g) => g.id !== 'g2')
+    assert.deepEqual(chaos(holding(5_000), { ...freeze, party: gone }), { kind: 'DeathDeclaredWhileHeld', seconds: 5 })
+    assert.equal(chaos(holding(6_000, { deathDeclaredSeconds: 5 }), { ...freeze, party: gone }).kind, 'Wait', 'recorded once')
+    assert.deepEqual(chaos(holding(20_000), freeze), { kind: 'HoldEnded', deathDeclaredSeconds: undefined }, 'a pause the party rode out')
+    assert.deepEqual(chaos(holding(21_000, { deathDeclaredSeconds: 5 }), freeze), { kind: 'HoldEnded', deathDeclaredSeconds: 5 })
+    // Releasing comes before any timeout: a frozen or cut-off peer is never left so.
+    const late = { current: { round: 1, targets, startedAt: at(3_600_000), stage: 'Releasing' as const } }
+    assert.deepEqual(chaos(late, { spec: crasher({ action: 'CutNetwork' }) }), { kind: 'Release', targets })
+    const refused = chaos({}, { spec: crasher({ action: 'Freeze', durationSeconds: 600, roundTimeoutSeconds: 600 }) })
+    assert.match(refused.kind === 'Refuse' ? refused.message : '', /no time to recover/)
+    assert.equal(
+      chaos({}, { spec: crasher({ action: 'DeletePod', durationSeconds: 600, roundTimeoutSeconds: 600 }) }).kind,
+      'StartRound',
+      'only timed faults last',
+    )
   })
 
   it('summarizes rounds without figures as unknown, and sums what was lost', () => {
