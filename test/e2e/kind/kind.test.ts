@@ -229,7 +229,7 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
     await uninstall(release, ns)
   })
 
-  it('the operator: a PartyCrasher deleting a pod for 3 rounds loses nothing, m+1 at once is refused, a HouseParty scales 6 → 4', async () => {
+  it('the operator: a PartyCrasher deleting a pod for 3 rounds loses nothing, a kill and a freeze by exec, m+1 at once is refused, a HouseParty scales 6 → 4', async () => {
     const ns = 'hp-c'
     const release = 'hpc'
     const sts = `${release}-houseparty`
@@ -259,6 +259,22 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
     )) as CrasherStatus
     assert.equal(done.phase, 'Completed', done.message)
     assert.deepEqual([done.summary?.rounds, done.summary?.filesLost, done.summary?.filesUnreadable], [3, 0, 0])
+
+    // Through exec in the real image, where tini is PID 1 and `houseparty signal` finds the peer by its lock file.
+    for (const action of ['KillProcess', 'Freeze']) {
+      const name = action.toLowerCase()
+      await crasher(name, { action, durationSeconds: 5, rounds: 1, sampleFiles: 10 })
+      const s = (await waitFor(
+        `the ${action} PartyCrasher to finish`,
+        async () => {
+          const x = await status<CrasherStatus>('partycrasher', name)
+          return x.phase === 'Completed' || x.phase === 'Failed' ? x : undefined
+        },
+        { timeoutMs: 10 * 60_000, intervalMs: 2_000 },
+      )) as CrasherStatus
+      assert.equal(s.phase, 'Completed', s.message)
+      assert.deepEqual([s.summary?.rounds, s.summary?.filesLost, s.summary?.filesUnreadable], [1, 0, 0])
+    }
 
     await crasher('too-many', { action: 'DeletePod', count: 2, rounds: 1 })
     await waitFor('the refusal', async () => (await status<CrasherStatus>('partycrasher', 'too-many')).phase === 'Refused', {
