@@ -1,46 +1,90 @@
 import { ERROR_CODES, type ErrorCode, HousePartyError } from '../shared/errors.ts'
+import type { Target } from './target.ts'
 
-/** Default API address: the first peer of a local party (and a lone peer's default --api-port). */
-export const DEFAULT_PEER = process.env.HOUSEPARTY_PEER ?? '127.0.0.1:7480'
-
-export function apiBase(peer: string): string {
-  return peer.startsWith('http://') || peer.startsWith('https://') ? peer.replace(/\/$/, '') : `http://${peer}`
+/**
+ * A file name as the path of /files/NAME, sent exactly as given: each
+ * segment escaped. A name that URL normalisation would change (a "." or
+ * ".." segment, an empty one, a leading "/") goes as one escaped segment,
+ * so the peer sees it unchanged and its own check (ERR_BAD_NAME) answers.
+ */
+export function filePath(name: string): string {
+  const segments = name.split('/')
+  const opaque = segments.some((s) => s === '' || /^(\.|%2e){1,2}$/i.test(s))
+  return `/files/${opaque ? encodeURIComponent(name) : segments.map(encodeURIComponent).join('/')}`
 }
 
-/** GETs JSON from a peer's API, turning its { error } replies into coded errors. */
-export async function getJson<T>(peer: string, path: string, init: RequestInit = {}): Promise<T> {
-  let res: Response
-  try {
-    res = await fetch(`${apiBase(peer)}${path}`, { ...init, signal: init.signal ?? AbortSignal.timeout(10_000) })
-  } catch (err) {
-    throw new HousePartyError('ERR_TIMEOUT', `cannot reach peer API at ${peer}: ${(err as Error).message}`, { cause: err })
+/** Why a request never got an answer, in words that say what to check. */
+function unreachable(target: Target, err: unknown): HousePartyError {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause
+  const reason =
+    cause?.code === 'ECONNREFUSED' ? 'connection refused' : cause?.code === 'ENOTFOUND' ? 'no such host' : (cause?.message ?? (err as Error).message)
+  if ((err as Error).name === 'TimeoutError') {
+    return new HousePartyError('ERR_TIMEOUT', `the peer API at ${target.base} did not answer in time`, { cause: err })
   }
-  const text = await res.text()
-  let body: unknown
-  try {
-    body = text === '' ? {} : JSON.parse(text)
-  } catch {
-    throw new HousePartyError('ERR_PROTOCOL', `peer ${peer} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`)
-  }
-  if (!res.ok) throw remoteError(res.status, body, text)
-  return body as T
+  return new HousePartyError(
+    'ERR_PARTY_UNREACHABLE',
+    `cannot reach a peer API at ${target.base} (${reason}); is a peer running there? Check --peer or HOUSEPARTY_PEER (see \`houseparty alias ls\`)`,
+    { cause: err },
+  )
 }
 
 /** A peer's { error: { code, message } } reply as a HousePartyError with the same code. */
 export function remoteError(status: number, body: unknown, text = ''): HousePartyError {
   const e = (body as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | undefined)?.error
-  const code = e?.code && e.code in ERROR_CODES ? (e.code as ErrorCode) : 'ERR_INTERNAL'
+  const code =
+    e?.code && e.code in ERROR_CODES ? (e.code as ErrorCode) : status === 401 ? 'ERR_UNAUTHORIZED' : status === 404 ? 'ERR_NOT_FOUND' : 'ERR_INTERNAL'
   return new HousePartyError(code, e?.message ?? `HTTP ${status}: ${text.slice(0, 200)}`, { details: e?.details })
 }
 
-/** Authorization header for --token / HOUSEPARTY_API_TOKEN. */
-export function authHeaders(token: string | undefined): Record<string, string> {
-  return token ? { authorization: `Bearer ${token}` } : {}
+/** JSON text parsed, or undefined when it is not JSON. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
 }
 
-/** A file name as one URL path segment run (slashes kept, everything else escaped). */
-export function filePath(name: string): string {
-  return `/files/${name.split('/').map(encodeURIComponent).join('/')}`
+/** The error a failed reply carries (its body read). */
+export async function replyError(res: Response): Promise<HousePartyError> {
+  const text = await res.text().catch(() => '')
+  return remoteError(res.status, parseJson(text), text)
+}
+
+/** A party's HTTP API as the CLI uses it: one peer, a token, errors with codes and hints. */
+export class PartyApi {
+  readonly target: Target
+
+  constructor(target: Target) {
+    this.target = target
+  }
+
+  headers(extra: Record<string, string> = {}): Record<string, string> {
+    return this.target.token ? { authorization: `Bearer ${this.target.token}`, ...extra } : extra
+  }
+
+  /** A raw request; never-answered requests become ERR_PARTY_UNREACHABLE / ERR_TIMEOUT. */
+  async request(path: string, init: RequestInit = {}): Promise<Response> {
+    try {
+      return await fetch(`${this.target.base}${path}`, { ...init, headers: this.headers(init.headers as Record<string, string> | undefined) })
+    } catch (err) {
+      throw unreachable(this.target, err)
+    }
+  }
+
+  /** A JSON request; an { error } reply becomes a HousePartyError with the peer's code. */
+  async json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const res = await this.request(path, { ...init, signal: init.signal ?? AbortSignal.timeout(60_000) })
+    const text = await res.text()
+    let body: unknown
+    try {
+      body = text === '' ? {} : JSON.parse(text)
+    } catch {
+      throw new HousePartyError('ERR_PROTOCOL', `${this.target.base} answered ${res.status} with something other than JSON: ${text.slice(0, 200)}`)
+    }
+    if (!res.ok) throw remoteError(res.status, body, text)
+    return body as T
+  }
 }
 
 /** Renders rows as an aligned plain-text table. */
@@ -52,4 +96,9 @@ export function table(headers: string[], rows: string[][]): string {
       .join('  ')
       .trimEnd()
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
+}
+
+/** "1 file", "2 files". */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`
 }

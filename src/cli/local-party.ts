@@ -116,13 +116,17 @@ export class LocalParty {
       p.dataDir,
       '--key-file',
       this.#keyFile,
+      '--exit-with-parent',
+      'true',
       ...(doors.length > 0 ? ['--join', doors.join(',')] : []),
       ...(this.#o.peerArgs ?? []),
       ...extraArgs,
     ]
     const env = { ...process.env, ...this.#o.env }
     for (const k of Object.keys(env)) if (k.startsWith('HOUSEPARTY_') && !(this.#o.env && k in this.#o.env)) delete env[k]
-    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    // Its own process group: the terminal's Ctrl-C reaches the launcher alone, which then asks each peer to leave
+    // (once); --exit-with-parent makes a peer leave by itself if the launcher dies without asking.
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     logOutputTo(child, p.logFile)
     if (this.#o.echo) {
       child.stdout?.pipe(this.#o.echo, { end: false })

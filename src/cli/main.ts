@@ -7,4 +7,5 @@ if (refusal) {
   process.stderr.write(`${refusal}\n`)
   process.exit(1)
 }
-await import('./program.ts')
+const { run } = await import('./program.ts')
+await run(process.argv)

@@ -81,6 +81,7 @@ export class Peer {
   #leaving = false
   /** Held from open() to stop(), when opened on a data dir (tests may construct a peer without one). */
   #lock: DataDirLock | undefined
+  #keyRejectedLoggedAt = Number.NEGATIVE_INFINITY
 
   /**
    * Opens a peer on its data dir: its identity is loaded (or made and saved)
@@ -125,6 +126,7 @@ export class Peer {
         sent: (type) => this.metrics.datagramsSent.inc({ type }),
         received: (type) => this.metrics.datagramsReceived.inc({ type }),
         dropped: (reason) => this.metrics.datagramsDropped.inc({ reason }),
+        keyRejected: (from) => this.#keyRejected(from),
       },
     })
     this.membership = new Membership({
@@ -293,6 +295,14 @@ export class Peer {
     const confirmed = await this.membership.leave()
     this.log.info({ confirmed }, confirmed ? 'left the party' : 'leaving without confirmation')
     await this.stop()
+  }
+
+  /** A door answered that our datagrams fail its key: say so (every 30 s at most), since otherwise it looks like silence. */
+  #keyRejected(from: string): void {
+    const now = Date.now()
+    if (now - this.#keyRejectedLoggedAt < 30_000) return
+    this.#keyRejectedLoggedAt = now
+    this.log.warn({ from }, "a peer answers but rejects this peer's party key: is --key-file (or --key) the party's key?")
   }
 
   async stop(): Promise<void> {

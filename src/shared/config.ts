@@ -16,6 +16,7 @@ export interface PeerConfig {
   dataDir: string
   join: string[]
   foundIfAlone: boolean
+  exitWithParent: boolean
   podName: string
   key: Buffer | undefined
   insecure: boolean
@@ -130,6 +131,14 @@ export const PEER_SETTINGS: SettingSpec[] = [
     default: false,
     description:
       'Found a new party when no --join address answers, unless the data dir was on a party before (it keeps knocking for that one). Off by default: a peer that cannot reach the party must not split it.',
+  },
+  {
+    key: 'exitWithParent',
+    flag: '--exit-with-parent',
+    env: 'HOUSEPARTY_EXIT_WITH_PARENT',
+    kind: 'bool',
+    default: false,
+    description: 'Leave the party when the process that started this peer exits (the local party launcher sets it, so no peer outlives it).',
   },
   {
     key: 'podName',

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   ERR_PARTY_UNREACHABLE: { status: 503, message: "the party's HTTP API did not answer" },
   ERR_TIMEOUT: { status: 504, message: 'operation timed out' },
   ERR_ABORTED: { status: 499, message: 'operation aborted' },
+  ERR_EXISTS: { status: 409, message: 'the file exists' },
   ERR_DATA_DIR_LOCKED: { status: 409, message: 'the data dir is in use by another peer' },
   ERR_JOIN_REJECTED: { status: 409, message: 'the party refused this peer: a newer start of its identity holds its place' },
   ERR_JOIN_FAILED: { status: 503, message: 'could not join the party' },

@@ -239,7 +239,7 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--peer', party.peer(1).api], { cwd: dir, maxBuffer: 64 * MiB })
     const put = await cli('put', src, '--name', 'cli/data.bin')
     assert.match(put.stdout, new RegExp(`cli/data.bin\\t${data.length}\\t${sha256(data)}`))
-    const ls = await cli('ls')
+    const ls = await cli('ls', '-r')
     assert.match(ls.stdout, /cli\/data\.bin\s+3\.0 MiB\s+ok\s+3\/3\s+2\+1/)
     await cli('get', 'cli/data.bin', '-o', join(dir, 'cli-copy.bin'))
     assert.equal(sha256(await readFile(join(dir, 'cli-copy.bin'))), sha256(data))

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { createHmac, randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { open, seal } from '../../src/peer/net/index.ts'
+import { keyMismatchNonce, open, seal } from '../../src/peer/net/index.ts'
 import { guestsOf, metric, partiesForThisFile, startParty } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -45,8 +46,16 @@ describe('hostile datagrams', () => {
     await hostile(sent.garbage, () => randomBytes(1 + Math.floor(Math.random() * 1400)))
     await hostile(sent.short, () => knock.subarray(0, Math.floor(Math.random() * 50)))
     for (let i = 0; i < sent.large; i++) await hostile(1, () => Buffer.alloc(61_000, 1))
-    await hostile(sent.wrongKey, () => seal(randomBytes(32), Buffer.from('{"type":"ping"}'), Date.now()))
-    const welcome = new Promise<Buffer>((r) => sock.once('message', (m) => r(m)))
+    const received: Buffer[] = []
+    sock.on('message', (m) => received.push(m))
+    const wrongKey = Array.from({ length: sent.wrongKey }, () => seal(randomBytes(32), Buffer.from('{"type":"ping"}'), Date.now()))
+    await hostile(sent.wrongKey, (i) => wrongKey[i] as Buffer)
+    // One notice for the lot (rate-limited per source), echoing the first datagram's nonce, smaller than it.
+    const notice = await waitFor('a key-mismatch notice', () => received.find((m) => keyMismatchNonce(m)))
+    assert.deepEqual(keyMismatchNonce(notice), (wrongKey[0] as Buffer).subarray(12, 20))
+    assert.ok(notice.length < (wrongKey[0] as Buffer).length, 'a notice never amplifies')
+    assert.equal(received.filter((m) => keyMismatchNonce(m)).length, 1, 'one notice per source per 5 s')
+    const welcome = waitFor('the welcome', () => received.find((m) => typeof open(key, m) !== 'string'))
     await send(knock)
     await hostile(sent.replay, () => knock)
     await hostile(sent.stale, () => seal(key, Buffer.from('{"type":"viewRequest","rid":1}'), Date.now() - 3_600_000))
@@ -83,6 +92,24 @@ describe('hostile datagrams', () => {
     const now = await guestsOf(target.api)
     assert.equal(now.epoch, before[1]?.epoch)
     assert.equal(now.guests.length, 3)
+
+    // A peer started with another key hears why nobody lets it in; the door logs who knocks with a wrong key.
+    const otherKey = join(party.peer(0).dataDir, '..', 'other.key')
+    await writeFile(otherKey, `${randomBytes(32).toString('base64url')}\n`)
+    await party.start(3, [1], ['--key-file', otherKey])
+    await waitFor('the wrong-key peer to say its key is rejected', async () => /rejects this peer's party key/.test(await party.readLog(3)), {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    })
+    await waitFor(
+      'the door to log the wrong-key source',
+      async () => /fail authentication: a peer running with another party key/.test(await party.readLog(1)),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      },
+    )
+    assert.equal((await guestsOf(target.api)).guests.length, 3, 'and it is not let in')
     await cleanup()
   })
 })

@@ -1,194 +1,217 @@
-import { createHash } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
-import { rename, stat, unlink } from 'node:fs/promises'
-import { basename } from 'node:path'
-import { Readable, Transform } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { existsSync } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import type { Command } from 'commander'
-import { HousePartyError } from '../../shared/errors.ts'
-import { apiBase, authHeaders, DEFAULT_PEER, filePath, getJson, remoteError, table } from '../client.ts'
-import { formatBytes, progressMeter } from '../progress.ts'
+import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
+import { filePath, plural } from '../client.ts'
+import { apiFor, asPrefix, emit, note, under } from '../output.ts'
+import { localKind, localPathFor, userPath, walk } from '../paths.ts'
+import { formatBytes, Progress } from '../progress.ts'
+import { type TargetOptions, withTarget } from '../target.ts'
+import { copyFile, getFile, listFiles, putFile, type Stored } from '../transfer.ts'
 
-interface Common {
-  peer: string
-  token?: string
+/** What a command that moves several files did: what it stored or wrote, what it skipped, what failed. */
+export interface Outcome<T> {
+  done: T[]
+  skipped: { name: string; why: string }[]
+  failed: { name: string; code: string; message: string }[]
 }
 
-export interface FileListing {
-  files: {
-    name: string
-    version: string
-    size: number
-    hash: string
-    k: number
-    m: number
-    health: string
-    holders: { index: number; guest: string; live: boolean }[]
-  }[]
-  guests: number
-  answered: number
-}
-
-function common(cmd: Command): Command {
-  return cmd
-    .option('--peer <host:port>', 'API address of any peer [env HOUSEPARTY_PEER]', DEFAULT_PEER)
-    .option('--token <token>', 'API token, when the party requires one [env HOUSEPARTY_API_TOKEN]', process.env.HOUSEPARTY_API_TOKEN)
-}
-
-/** Streams a local file to the party; returns what the party stored, checked against our own hash of the bytes sent. */
-export async function putFile(opts: Common, path: string, name: string, quiet = false): Promise<{ name: string; size: number; hash: string; version: string }> {
-  const size = (await stat(path)).size
-  const hash = createHash('sha256')
-  const { meter, done } = progressMeter(`put ${name}`, size, !quiet && process.stderr.isTTY === true)
-  const hasher = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk)
-      cb(null, chunk)
-    },
-  })
-  const body = createReadStream(path).pipe(hasher).pipe(meter)
-  let res: Response
-  try {
-    res = await fetch(`${apiBase(opts.peer)}${filePath(name)}`, {
-      method: 'PUT',
-      body: Readable.toWeb(body) as ReadableStream,
-      duplex: 'half',
-      headers: { 'content-length': String(size), 'content-type': 'application/octet-stream', ...authHeaders(opts.token) },
-    } as RequestInit)
-  } finally {
-    done()
+/** Runs `each` over the items, one at a time, collecting failures instead of stopping at the first. */
+async function eachOf<I, T>(items: I[], nameOf: (i: I) => string, each: (i: I) => Promise<T | { skipped: string }>): Promise<Outcome<T>> {
+  const out: Outcome<T> = { done: [], skipped: [], failed: [] }
+  for (const item of items) {
+    try {
+      const r = await each(item)
+      if (r && typeof r === 'object' && 'skipped' in r) out.skipped.push({ name: nameOf(item), why: r.skipped })
+      else out.done.push(r as T)
+    } catch (err) {
+      const e = toHousePartyError(err)
+      out.failed.push({ name: nameOf(item), code: e.code, message: e.message })
+    }
   }
-  const reply = (await res.json()) as { name: string; size: number; hash: string; version: string }
-  if (!res.ok) throw remoteError(res.status, reply)
-  const ours = hash.digest('hex')
-  if (reply.hash !== ours) throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `party stored sha256 ${reply.hash}, we sent ${ours}`)
-  return reply
+  return out
 }
 
-/** Streams a file from the party to `out` ("-" for stdout), verifying the bytes against the ETag. */
-export async function getFile(opts: Common, name: string, out: string, quiet = false): Promise<{ size: number; hash: string }> {
-  const res = await fetch(`${apiBase(opts.peer)}${filePath(name)}`, { headers: authHeaders(opts.token) })
-  if (!res.ok || !res.body) throw remoteError(res.status, await res.json().catch(() => undefined))
-  const total = Number(res.headers.get('content-length') ?? Number.NaN)
-  const etag = (res.headers.get('etag') ?? '').replaceAll('"', '')
-  const hash = createHash('sha256')
-  let size = 0
-  const hasher = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk)
-      size += chunk.length
-      cb(null, chunk)
-    },
-  })
-  const { meter, done } = progressMeter(`get ${name}`, Number.isFinite(total) ? total : undefined, !quiet && out !== '-' && process.stderr.isTTY === true)
-  const tmp = out === '-' ? undefined : `${out}.houseparty-partial`
-  try {
-    const sink = tmp ? createWriteStream(tmp) : process.stdout
-    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), hasher, meter, sink, { end: tmp !== undefined })
-  } catch (err) {
-    if (tmp) await unlink(tmp).catch(() => undefined)
-    throw new HousePartyError('ERR_TRANSFER_FAILED', `download of ${JSON.stringify(name)} broke off after ${size} bytes: ${(err as Error).message}`)
-  } finally {
-    done()
+/** Reports skips and failures on stderr, and fails the command (exit 1) when anything failed. */
+function finish<T>(opts: { json?: boolean }, outcome: Outcome<T>, render: (o: Outcome<T>) => string): void {
+  emit(opts, outcome, render)
+  if (!opts.json) {
+    for (const s of outcome.skipped) note(`skipped ${s.name}: ${s.why}`)
+    for (const f of outcome.failed) note(`failed ${f.name}: ${f.code}: ${f.message}`)
   }
-  const got = hash.digest('hex')
-  if ((Number.isFinite(total) && size !== total) || got !== etag) {
-    if (tmp) await unlink(tmp).catch(() => undefined)
-    throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `got ${size} bytes with sha256 ${got}; the party announced ${total} bytes, ${etag}`)
+  if (outcome.failed.length > 0) {
+    throw new HousePartyError((outcome.failed[0]?.code ?? 'ERR_INTERNAL') as never, `${plural(outcome.failed.length, 'file')} failed`)
   }
-  if (tmp) await rename(tmp, out)
-  return { size, hash: got }
 }
 
-export function listFiles(opts: Common): Promise<FileListing> {
-  return getJson<FileListing>(opts.peer, '/files', { headers: authHeaders(opts.token) })
+const storedLine = (r: Stored): string => `${r.name}\t${r.size}\t${r.hash}\t${r.version}`
+
+interface PutOptions extends TargetOptions {
+  name?: string
+  prefix?: string
+  recursive?: boolean
+  clobber?: boolean
 }
 
-export function renderListing(listing: FileListing): string {
-  const rows = listing.files.map((f) => [
-    f.name,
-    formatBytes(f.size),
-    f.health,
-    `${f.holders.filter((h) => h.live).length}/${f.k + f.m}`,
-    `${f.k}+${f.m}`,
-    f.hash.slice(0, 12),
-    f.version,
-  ])
-  const header = `${listing.files.length} files (${listing.answered} of ${listing.guests} guests answered)`
-  return `${header}\n${table(['NAME', 'SIZE', 'HEALTH', 'HOLDERS', 'CODE', 'SHA256', 'VERSION'], rows)}`
-}
-
-/** Resolves a guest id or a unique prefix of one. */
-export async function resolveGuest(opts: Common, idOrPrefix: string): Promise<string> {
-  const { guests } = await getJson<{ guests: { id: string }[] }>(opts.peer, '/guests')
-  const matches = guests.filter((g) => g.id.startsWith(idOrPrefix.toLowerCase()))
-  if (matches.length === 1) return (matches[0] as { id: string }).id
-  throw new HousePartyError('ERR_GUEST_NOT_FOUND', matches.length === 0 ? `no guest ${idOrPrefix}` : `${idOrPrefix} matches ${matches.length} guests`)
-}
-
-export interface FragmentsReply {
-  guest: string
-  bytes: number
-  fragments: { name: string; version: string; index: number; size: number; bytes: number; coding: { k: number; m: number } }[]
-}
-
-export async function peerContents(opts: Common, id: string): Promise<FragmentsReply> {
-  const guest = await resolveGuest(opts, id)
-  return getJson<FragmentsReply>(opts.peer, `/guests/${guest}/fragments`, { headers: authHeaders(opts.token) })
-}
-
-export function renderContents(reply: FragmentsReply): string {
-  const rows = reply.fragments
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.index - b.index))
-    .map((f) => [f.name, String(f.index), f.index < f.coding.k ? 'data' : 'parity', formatBytes(f.bytes), formatBytes(f.size), f.version])
-  return `guest ${reply.guest}: ${reply.fragments.length} fragments, ${formatBytes(reply.bytes)}\n${table(['NAME', 'INDEX', 'KIND', 'FRAGMENT', 'FILE SIZE', 'VERSION'], rows)}`
+interface GetOptions extends TargetOptions {
+  output?: string
+  recursive?: boolean
+  force?: boolean
+  clobber?: boolean
 }
 
 export function registerFileCommands(program: Command): void {
-  common(program.command('put'))
-    .description('store local files in the party')
-    .argument('<files...>', 'files to put')
-    .option('--name <name>', 'name to store the file under (one file only; default: its base name)')
-    .action(async (files: string[], opts: Common & { name?: string }) => {
-      if (opts.name && files.length > 1) throw new HousePartyError('ERR_INVALID_ARGUMENT', '--name works with one file only')
-      for (const path of files) {
-        const r = await putFile(opts, path, opts.name ?? basename(path))
-        process.stdout.write(`${r.name}\t${r.size}\t${r.hash}\t${r.version}\n`)
+  withTarget(program.command('put'))
+    .description('store local files (and, with -r, directories) in the party')
+    .argument('<paths...>', 'local files or directories')
+    .option('--name <name>', 'the name to store one file under (default: PREFIX + its base name)')
+    .option('--prefix <prefix>', 'a party "directory" to put everything under')
+    .option('-r, --recursive', 'put directories with everything in them, keeping relative names')
+    .option('--no-clobber', 'skip names the party already has, instead of storing a new version')
+    .action(async (paths: string[], opts: PutOptions) => {
+      const api = await apiFor(opts)
+      const prefix = asPrefix(opts.prefix)
+      const jobs: { path: string; name: string; size: number }[] = []
+      for (const given of paths) {
+        const path = userPath(given)
+        if ((await localKind(path)) === 'file') {
+          jobs.push({ path, name: opts.name ?? `${prefix}${basename(path)}`, size: (await stat(path)).size })
+          continue
+        }
+        if (!opts.recursive) throw new HousePartyError('ERR_INVALID_ARGUMENT', `${given} is a directory; put it with --recursive`)
+        for (const rel of await walk(path)) {
+          const local = join(path, ...rel.split('/'))
+          jobs.push({ path: local, name: `${prefix}${basename(path)}/${rel}`, size: (await stat(local)).size })
+        }
       }
+      if (opts.name && jobs.length !== 1) throw new HousePartyError('ERR_INVALID_ARGUMENT', '--name names one file; use --prefix for several')
+      const existing = opts.clobber === false ? new Set((await listFiles(api)).files.map((f) => f.name)) : undefined
+      const progress = new Progress({ files: jobs.length, bytes: jobs.reduce((n, j) => n + j.size, 0) })
+      const outcome = await eachOf(
+        jobs,
+        (j) => j.name,
+        async (j) => (existing?.has(j.name) ? { skipped: 'the party has it (--no-clobber)' } : putFile(api, j.path, j.name, progress)),
+      ).finally(() => progress.stop())
+      finish(opts, outcome, (o) => o.done.map(storedLine).join('\n'))
     })
 
-  common(program.command('get'))
-    .description('fetch a file from the party (verified against its sha256)')
-    .argument('<name>', 'file name')
-    .option('-o, --output <path>', 'where to write it; "-" for stdout (default: the last part of the name)')
-    .action(async (name: string, opts: Common & { output?: string }) => {
-      const out = opts.output ?? name.split('/').at(-1) ?? name
-      const r = await getFile(opts, name, out)
-      if (out !== '-') process.stderr.write(`${name} -> ${out} (${formatBytes(r.size)}, sha256 ${r.hash})\n`)
+  withTarget(program.command('get'))
+    .description('fetch files (and, with -r, everything under a prefix), each verified against its sha256')
+    .argument('<names...>', 'party file names, or prefixes with -r')
+    .option('-o, --output <path>', 'where to write: a file for one name ("-": stdout), else a directory (default: here)')
+    .option('-r, --recursive', 'fetch every file under each prefix, keeping relative names')
+    .option('-f, --force', 'overwrite local files that exist')
+    .option('--no-clobber', 'skip local files that exist, instead of failing')
+    .action(async (names: string[], opts: GetOptions) => {
+      const api = await apiFor(opts)
+      const jobs: { name: string; out: string; size?: number }[] = []
+      const single = names.length === 1 && !opts.recursive
+      if (single) {
+        const name = names[0] as string
+        jobs.push({ name, out: opts.output === '-' ? '-' : userPath(opts.output ?? name.split('/').at(-1) ?? name) })
+      } else {
+        if (opts.output === '-') throw new HousePartyError('ERR_INVALID_ARGUMENT', '-o - writes one file to stdout; use `houseparty cat` for several')
+        const dir = userPath(opts.output ?? '.')
+        const listing = opts.recursive ? (await listFiles(api)).files : []
+        for (const given of names) {
+          if (!opts.recursive) {
+            jobs.push({ name: given, out: localPathFor(dir, given.split('/').at(-1) ?? given) })
+            continue
+          }
+          const matched = listing.filter((f) => under(f.name, given))
+          if (matched.length === 0) throw new HousePartyError('ERR_FILE_NOT_FOUND', `no file under ${JSON.stringify(given)}`)
+          // Names keep their path from the prefix's last segment on: get -r docs → ./docs/…
+          const parent = given.replace(/\/+$/, '').split('/').slice(0, -1).join('/')
+          for (const f of matched) jobs.push({ name: f.name, out: localPathFor(dir, parent ? f.name.slice(parent.length + 1) : f.name), size: f.size })
+        }
+      }
+      const progress = new Progress({
+        files: jobs.length,
+        bytes: jobs.reduce((n, j) => n + (j.size ?? 0), 0),
+        enabled: process.stderr.isTTY === true && opts.output !== '-',
+      })
+      const outcome = await eachOf<(typeof jobs)[number], { name: string; path: string; size: number; hash: string }>(
+        jobs,
+        (j) => j.name,
+        async (j) => {
+          if (j.out !== '-' && existsSync(j.out) && !opts.force) {
+            if (opts.clobber === false) return { skipped: `${j.out} exists (--no-clobber)` }
+            throw new HousePartyError('ERR_EXISTS', `${j.out} exists; --force overwrites it, --no-clobber skips it`)
+          }
+          const r = await getFile(api, j.name, j.out, progress)
+          return { name: j.name, path: j.out, size: r.size, hash: r.hash }
+        },
+      ).finally(() => progress.stop())
+      finish(opts, outcome, (o) =>
+        o.done
+          .filter((d) => d.path !== '-')
+          .map((d) => `${d.name} -> ${d.path} (${formatBytes(d.size)}, sha256 ${d.hash})`)
+          .join('\n'),
+      )
     })
 
-  common(program.command('ls'))
-    .description('list every file of the party with its health')
-    .option('--json', 'print the raw JSON')
-    .action(async (opts: Common & { json?: boolean }) => {
-      const listing = await listFiles(opts)
-      process.stdout.write(opts.json ? `${JSON.stringify(listing, null, 2)}\n` : `${renderListing(listing)}\n`)
+  withTarget(program.command('cat'))
+    .description('write files to stdout, one after another, each verified')
+    .argument('<names...>', 'party file names')
+    .action(async (names: string[], opts: TargetOptions) => {
+      const api = await apiFor(opts)
+      for (const name of names) await getFile(api, name, '-')
     })
 
-  common(program.command('rm'))
-    .description('remove a file: every fragment and tracker record')
-    .argument('<name>', 'file name')
-    .action(async (name: string, opts: Common) => {
-      await getJson(opts.peer, filePath(name), { method: 'DELETE', headers: authHeaders(opts.token) })
-      process.stderr.write(`removed ${name}\n`)
+  withTarget(program.command('rm'))
+    .description('remove files: every fragment and tracker record (with -r, everything under a prefix)')
+    .argument('<names...>', 'party file names, or prefixes with -r')
+    .option('-r, --recursive', 'remove every file under each prefix')
+    .action(async (names: string[], opts: TargetOptions & { recursive?: boolean }) => {
+      const api = await apiFor(opts)
+      let targets = names
+      if (opts.recursive) {
+        const listing = (await listFiles(api)).files
+        targets = listing.filter((f) => names.some((p) => under(f.name, p))).map((f) => f.name)
+        if (targets.length === 0) throw new HousePartyError('ERR_FILE_NOT_FOUND', `no file under ${names.map((n) => JSON.stringify(n)).join(', ')}`)
+      }
+      const outcome = await eachOf(
+        targets,
+        (n) => n,
+        async (name) => {
+          await api.json(filePath(name), { method: 'DELETE' })
+          return name
+        },
+      )
+      finish(opts, outcome, (o) => o.done.map((n) => `removed ${n}`).join('\n'))
     })
 
-  common(program.command('peer-contents'))
-    .description('list the fragments one guest holds')
-    .argument('<id>', 'guest id (or a unique prefix)')
-    .option('--json', 'print the raw JSON')
-    .action(async (id: string, opts: Common & { json?: boolean }) => {
-      const reply = await peerContents(opts, id)
-      process.stdout.write(opts.json ? `${JSON.stringify(reply, null, 2)}\n` : `${renderContents(reply)}\n`)
-    })
+  for (const move of [false, true]) {
+    withTarget(program.command(move ? 'mv' : 'cp'))
+      .description(
+        move ? 'rename files inside the party (copied, checked, then the old name removed)' : 'copy files inside the party (streamed through here, checked)',
+      )
+      .argument('<from>', 'party file name (with -r, a prefix)')
+      .argument('<to>', 'new name (with -r, the new prefix)')
+      .option('-r, --recursive', 'every file under the prefix')
+      .option('--no-clobber', 'skip names that exist already')
+      .action(async (from: string, to: string, opts: TargetOptions & { recursive?: boolean; clobber?: boolean }) => {
+        const api = await apiFor(opts)
+        const listing = (await listFiles(api)).files
+        const names = new Set(listing.map((f) => f.name))
+        const pairs = opts.recursive
+          ? listing.filter((f) => under(f.name, from)).map((f) => ({ from: f.name, to: `${asPrefix(to)}${f.name.slice(asPrefix(from).length)}`, size: f.size }))
+          : [{ from, to, size: listing.find((f) => f.name === from)?.size ?? 0 }]
+        if (pairs.length === 0 || (!opts.recursive && !names.has(from))) throw new HousePartyError('ERR_FILE_NOT_FOUND', `no file ${JSON.stringify(from)}`)
+        const progress = new Progress({ files: pairs.length, bytes: pairs.reduce((n, p) => n + p.size, 0) })
+        const outcome = await eachOf(
+          pairs,
+          (p) => p.from,
+          async (p) => {
+            if (p.from === p.to) return { skipped: 'same name' }
+            if (opts.clobber === false && names.has(p.to)) return { skipped: `${p.to} exists (--no-clobber)` }
+            const stored = await copyFile(api, p.from, p.to, progress)
+            if (move) await api.json(filePath(p.from), { method: 'DELETE' })
+            return { from: p.from, ...stored }
+          },
+        ).finally(() => progress.stop())
+        finish(opts, outcome, (o) => o.done.map((d) => `${d.from} -> ${d.name} (${formatBytes(d.size)}, sha256 ${d.hash})`).join('\n'))
+      })
+  }
 }

@@ -1,17 +1,31 @@
 import type { Command } from 'commander'
+import { lockHolder } from '../../peer/identity/index.ts'
 import { HousePartyError } from '../../shared/errors.ts'
-import { getJson, table } from '../client.ts'
-import { LocalParty, MAX_LOCAL_PEERS } from '../local-party.ts'
+import { PartyApi, table } from '../client.ts'
+import { LocalParty, type LocalPeer, MAX_LOCAL_PEERS } from '../local-party.ts'
+import { PartyWatch } from '../party-watch.ts'
+import { guests } from './guests.ts'
 
-interface GuestsReply {
-  epoch: number
-  guests: { id: string }[]
+const apiOf = (p: LocalPeer): PartyApi => new PartyApi({ base: `http://${p.api}`, label: p.api, token: undefined })
+
+/** The last lines of a peer's log that say why it stopped (its fatal line, else the tail). */
+async function whyExited(party: LocalParty, p: LocalPeer): Promise<string> {
+  const lines = (await party.readLog(p.index)).trim().split('\n')
+  const fatal = lines.filter((l) => /ERR_[A-Z_]+|"level":(50|60)/.test(l)).at(-1)
+  const line = fatal ?? lines.at(-1) ?? ''
+  const msg = /"msg":"([^"]*)"/.exec(line)?.[1]
+  return msg ?? line.slice(0, 300)
+}
+
+/** How this CLI is run, so the commands printed work as printed: `npm start` in a checkout has no `houseparty` on PATH. */
+function cliCommand(): string {
+  return process.env.npm_lifecycle_event ? 'npm run houseparty --' : 'houseparty'
 }
 
 export function registerPartyCommand(program: Command): void {
   program
     .command('party')
-    .description('run a local party: N peer processes on 127.0.0.1, stopped together on Ctrl-C')
+    .description('run a local party: N peer processes on 127.0.0.1, restarted if they crash, leaving together on Ctrl-C')
     .option('--peers <n>', 'how many peers', '5')
     .option('--base-port <port>', 'peer i uses UDP/TCP port base+i and API port base+80+i', '7400')
     .option('--data <dir>', 'where peers keep their data, logs and the party key', '.party')
@@ -23,40 +37,71 @@ export function registerPartyCommand(program: Command): void {
       if (!Number.isInteger(base) || base < 1 || base + 80 + n > 65535) throw new HousePartyError('ERR_INVALID_ARGUMENT', '--base-port out of range')
       const party = new LocalParty({ dir: opts.data, basePort: base, ...(opts.verbose ? { echo: process.stderr } : {}) })
       await party.prepare()
+      let watch: PartyWatch | undefined
       let stopping = false
       const stop = async (): Promise<void> => {
         if (stopping) return
         stopping = true
-        process.stdout.write('\nstopping the party (each peer leaves gracefully)...\n')
+        watch?.stop()
+        process.stdout.write('\nstopping the party: each peer leaves gracefully...\n')
         await party.stopAll()
         process.exit(0)
       }
       process.on('SIGINT', () => void stop())
       process.on('SIGTERM', () => void stop())
       for (let i = 0; i < n; i++) await party.start(i)
+
+      // Up means: our own process runs, holds its data dir (a second launcher's peers find it locked and exit),
+      // and lists every guest.
       const deadline = Date.now() + 60_000
       let seen = 0
-      while (Date.now() < deadline && !stopping) {
+      while (!stopping) {
+        for (const p of party.peers) {
+          if (!party.isRunning(p.index)) {
+            await party.stopAll()
+            throw new HousePartyError('ERR_JOIN_FAILED', `peer ${p.index} exited while starting: ${await whyExited(party, p)} (log: ${p.logFile})`)
+          }
+        }
+        const ours = await Promise.all(party.peers.map(async (p) => (await lockHolder(p.dataDir).catch(() => undefined)) === p.process?.pid))
         const counts = await Promise.all(
           party.peers.map((p) =>
-            getJson<GuestsReply>(p.api, '/guests')
-              .then((g) => g.guests.length)
-              .catch(() => 0),
+            guests(apiOf(p)).then(
+              (g) => g.guests.length,
+              () => 0,
+            ),
           ),
         )
-        seen = Math.min(...counts)
+        seen = ours.every(Boolean) ? Math.min(...counts) : 0
         if (seen === n) break
-        for (const p of party.peers) if (!party.isRunning(p.index)) throw new HousePartyError('ERR_JOIN_FAILED', `peer ${p.index} exited; see ${p.logFile}`)
+        if (Date.now() > deadline) {
+          await party.stopAll()
+          throw new HousePartyError('ERR_JOIN_FAILED', `only ${seen} of ${n} peers joined within 60 s; logs are in ${opts.data}`)
+        }
         await new Promise((r) => setTimeout(r, 200))
       }
-      if (seen !== n) throw new HousePartyError('ERR_JOIN_FAILED', `only ${seen} of ${n} peers joined within 60 s; logs are in ${opts.data}`)
-      const view = await getJson<{ guests: { id: string; address: string }[]; epoch: number }>(party.peers[0]?.api ?? '', '/guests')
+      const view = await guests(apiOf(party.peers[0] as LocalPeer))
       const rows = party.peers.map((p) => {
         const g = view.guests.find((x) => x.address.endsWith(`:${p.port}`))
         return [String(p.index), g?.id ?? '?', `127.0.0.1:${p.port}`, `http://${p.api}`, p.logFile]
       })
+      const cli = cliCommand()
       process.stdout.write(`House Party is on: ${n} guests, epoch ${view.epoch}. Key: ${party.keyFile}\n`)
-      process.stdout.write(`${table(['PEER', 'ID', 'UDP/TCP', 'API', 'LOG'], rows)}\n`)
-      process.stdout.write(`\nTry: houseparty guests --peer ${party.peers[0]?.api}    (Ctrl-C stops the party)\n`)
+      process.stdout.write(`${table(['PEER', 'ID', 'UDP/TCP', 'API', 'LOG'], rows)}\n\n`)
+      process.stdout.write(
+        [
+          'Try, from another terminal:',
+          `  ${cli} put ./some-file          store a file (-r for a directory)`,
+          `  ${cli} ls                       list what the party holds`,
+          `  ${cli} get some-file -o copy    fetch it back, verified`,
+          `  ${cli} guests                   the guest list`,
+          `  kill -9 <pid of a peer>         this terminal shows the party notice, rebuild, and the peer come back`,
+          'Ctrl-C here: every peer leaves gracefully.',
+          '',
+          'events:',
+        ].join('\n'),
+      )
+      process.stdout.write('\n')
+      watch = new PartyWatch(party, (line) => process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${line}\n`))
+      watch.start(view)
     })
 }

@@ -21,7 +21,14 @@ export function registerPeerCommand(program: Command): void {
     if (missing.length > 0) {
       logger.warn({ missing }, 'node was started without the flags a peer runs best with; puts and gets cost more CPU (see the README, Two commands)')
     }
-    installSignalHandlers(peer)
+    const leave = installSignalHandlers(peer)
+    if (config.exitWithParent) {
+      // The launcher's own process group gets the terminal's Ctrl-C; if the launcher dies without passing it on, leave anyway.
+      const parent = process.ppid
+      setInterval(() => {
+        if (process.ppid !== parent) leave('parent exited')
+      }, 1_000).unref()
+    }
     process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'))
     await peer.start()
     void peer.membership.ended().then(async (status) => {
@@ -43,9 +50,10 @@ export function registerPeerCommand(program: Command): void {
   })
 }
 
-function installSignalHandlers(peer: Peer): void {
+/** SIGTERM/SIGINT leave the party gracefully; a second one exits at once. Returns the same leave, for other reasons to go. */
+function installSignalHandlers(peer: Peer): (reason: string) => void {
   let stopping = false
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const onSignal = (signal: string): void => {
     if (stopping) {
       peer.log.warn({ signal }, 'second signal: exiting now')
       process.exit(1)
@@ -62,4 +70,7 @@ function installSignalHandlers(peer: Peer): void {
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
+  return (reason) => {
+    if (!stopping) onSignal(reason)
+  }
 }

@@ -38,7 +38,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
   })
   const { membership, metrics } = options
 
-  app.setErrorHandler((err: Error, _req, reply) => {
+  app.setErrorHandler((err: Error, req, reply) => {
     const fastifyStatus = (err as { statusCode?: number }).statusCode
     const e =
       err instanceof HousePartyError
@@ -46,7 +46,11 @@ export function createApi(options: ApiOptions): FastifyInstance {
         : fastifyStatus && fastifyStatus < 500
           ? new HousePartyError('ERR_INVALID_ARGUMENT', err.message)
           : toHousePartyError(err)
-    if (e.status >= 500) options.logger.warn({ err: e, code: e.code }, 'request failed')
+    // A client's mistake (4xx) is news, not trouble: info, no stack. A 5xx is trouble: warn, with the stack only
+    // when it is unexpected (ERR_INTERNAL); an expected one (too few peers, a timeout) says enough by its code.
+    const entry = { method: req.method, url: req.url.slice(0, 300), status: e.status, code: e.code, reason: e.message }
+    if (e.status >= 500) options.logger.warn(e.code === 'ERR_INTERNAL' ? { ...entry, err: e } : entry, 'request failed')
+    else options.logger.info(entry, 'request refused')
     if (e.code === 'ERR_NOT_ADMITTED') void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
     void reply.status(e.status).send({ error: e.toJSON() })
   })

@@ -157,7 +157,10 @@ export class Joiner {
       return
     }
     this.#backoff()
-    s.env.log.info({ doors: this.#doors, attempt: this.#attempt, retryInMs: Math.round(this.#until - s.now) }, 'no door answered; retrying')
+    s.env.log.info(
+      { doors: this.#doors, attempt: this.#attempt, retryInMs: Math.round(this.#until - s.now) },
+      'no door answered (nothing listens there, it is unreachable, or it rejects our party key: see any warning above); retrying',
+    )
   }
 
   #backoff(): void {

@@ -43,6 +43,32 @@ export function seal(key: Buffer, payload: Buffer, timestamp: number, nonce: Buf
   return out
 }
 
+/**
+ * A key-mismatch notice: the header alone (flags = 1, no payload, no MAC),
+ * with bytes 4..20 echoing the time and nonce of a datagram that failed
+ * authentication. It tells a peer started with the wrong party key why
+ * nobody answers. It cannot be authenticated (the two sides share no key),
+ * so the receiver believes it only for a nonce it sent, and only logs it;
+ * it is smaller than any datagram that can provoke it, so it amplifies
+ * nothing.
+ */
+export const FLAG_KEY_MISMATCH = 0x01
+
+export function keyMismatchNotice(failed: Buffer): Buffer {
+  const out = Buffer.alloc(HEADER_BYTES)
+  out.writeUInt16BE(MAGIC, 0)
+  out.writeUInt8(PROTOCOL_VERSION, 2)
+  out.writeUInt8(FLAG_KEY_MISMATCH, 3)
+  failed.copy(out, 4, 4, HEADER_BYTES)
+  return out
+}
+
+/** The nonce a key-mismatch notice echoes, or undefined when the datagram is not one. */
+export function keyMismatchNonce(datagram: Buffer): Buffer | undefined {
+  if (datagram.length !== HEADER_BYTES || datagram.readUInt16BE(0) !== MAGIC || datagram.readUInt8(2) !== PROTOCOL_VERSION) return undefined
+  return datagram.readUInt8(3) === FLAG_KEY_MISMATCH ? datagram.subarray(12, 20) : undefined
+}
+
 export function open(key: Buffer, datagram: Buffer): Sealed | DropReason {
   if (datagram.length > MAX_DATAGRAM_BYTES) return 'too_large'
   if (datagram.length < HEADER_BYTES + MAC_BYTES + 2) return 'too_short'

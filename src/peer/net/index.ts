@@ -1,5 +1,5 @@
 export { ByteReader } from './bytes.ts'
-export { DROP_REASONS, type DropReason, MAX_DATAGRAM_BYTES, open, seal } from './frame.ts'
+export { DROP_REASONS, type DropReason, keyMismatchNonce, MAX_DATAGRAM_BYTES, open, seal } from './frame.ts'
 export { Messenger, type MessengerEvents } from './messenger.ts'
 export { ReplayWindow } from './replay.ts'
 export { call, type DialOptions, dial, encodeFrame, FrameRejected, PintChannel, type PintHandler, PintServer, type TcpRejectReason } from './tcp.ts'

@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto'
 import type { Clock } from '../../shared/clock.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { type Message, type MessageType, parseMessage } from '../protocol/index.ts'
-import { type DropReason, MAX_DATAGRAM_BYTES, open, seal } from './frame.ts'
+import { type DropReason, keyMismatchNonce, keyMismatchNotice, MAX_DATAGRAM_BYTES, open, seal } from './frame.ts'
 import { ReplayWindow } from './replay.ts'
 import type { DatagramTransport } from './transport.ts'
 
@@ -9,7 +10,16 @@ export interface MessengerEvents {
   sent(type: MessageType): void
   received(type: MessageType): void
   dropped(reason: DropReason): void
+  /** A peer we sent to answered that our datagram failed its key: we run with another party key than it. */
+  keyRejected?(from: string): void
 }
+
+/** Nonces of the last datagrams sent, to believe only key-mismatch notices about our own datagrams. */
+const REMEMBERED_NONCES = 512
+/** At most one key-mismatch notice per source this often, and one log line per source per minute. */
+const NOTICE_EVERY_MS = 5_000
+const LOG_EVERY_MS = 60_000
+const MAX_SOURCES = 1_024
 
 /**
  * Authenticated, validated messages over a datagram transport. Everything
@@ -25,6 +35,9 @@ export class Messenger {
   readonly #events: MessengerEvents
   readonly #log: Logger
   #handler: (msg: Message, from: string) => void = () => {}
+  readonly #sentNonces = new Set<string>()
+  /** Per source that sent datagrams under another key: when we last answered with a notice, and last logged it. */
+  readonly #wrongKey = new Map<string, { noticed: number; logged: number }>()
 
   constructor(opts: { transport: DatagramTransport; key: Buffer; clock: Clock; events: MessengerEvents; logger: Logger }) {
     this.#transport = opts.transport
@@ -43,17 +56,27 @@ export class Messenger {
 
   send(to: string, msg: Message): void {
     const payload = Buffer.from(JSON.stringify(msg), 'utf8')
-    const datagram = seal(this.#key, payload, this.#clock.now())
+    const nonce = randomBytes(8)
+    const datagram = seal(this.#key, payload, this.#clock.now(), nonce)
     if (datagram.length > MAX_DATAGRAM_BYTES) {
       this.#log.error({ type: msg.type, bytes: datagram.length }, 'message too large to send')
       return
     }
     this.#events.sent(msg.type)
+    this.#sentNonces.add(nonce.toString('hex'))
+    if (this.#sentNonces.size > REMEMBERED_NONCES) this.#sentNonces.delete(this.#sentNonces.values().next().value as string)
     this.#transport.send(to, datagram)
   }
 
   #receive(data: Buffer, from: string): void {
+    const echoed = keyMismatchNonce(data)
+    if (echoed) {
+      if (this.#sentNonces.has(echoed.toString('hex'))) this.#events.keyRejected?.(from)
+      else this.#events.dropped('unexpected')
+      return
+    }
     const opened = open(this.#key, data)
+    if (opened === 'mac') this.#answerWrongKey(data, from)
     if (typeof opened === 'string') return this.#events.dropped(opened)
     const verdict = this.#replay.check(opened.timestamp, opened.nonce)
     if (verdict !== 'ok') return this.#events.dropped(verdict)
@@ -72,5 +95,21 @@ export class Messenger {
       // A handler bug must not take the peer down with it.
       this.#log.error({ err, type: msg.type, from }, 'message handler failed')
     }
+  }
+
+  /** Tells a source whose datagram failed our key so (rate-limited), and logs it now and then. */
+  #answerWrongKey(data: Buffer, from: string): void {
+    const now = this.#clock.now()
+    if (this.#wrongKey.size >= MAX_SOURCES && !this.#wrongKey.has(from)) this.#wrongKey.clear()
+    const seen = this.#wrongKey.get(from) ?? { noticed: -Infinity, logged: -Infinity }
+    if (now - seen.noticed >= NOTICE_EVERY_MS) {
+      seen.noticed = now
+      this.#transport.send(from, keyMismatchNotice(data))
+    }
+    if (now - seen.logged >= LOG_EVERY_MS) {
+      seen.logged = now
+      this.#log.warn({ from }, 'datagrams from this source fail authentication: a peer running with another party key? (dropped)')
+    }
+    this.#wrongKey.set(from, seen)
   }
 }

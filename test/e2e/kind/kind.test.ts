@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import { bytesOf, sha256 } from '../../helpers/files.ts'
 import { CHART, k8sTool } from '../../helpers/helm.ts'
 import { waitFor } from '../../helpers/wait.ts'
+import { kindUnavailable } from './requirements.ts'
 
 /**
  * House Party on a real Kubernetes cluster in Docker (kind), as users run it:
@@ -25,12 +26,7 @@ const run = promisify(execFile)
 const ROOT = resolve(import.meta.dirname, '../../..')
 const IMAGE = 'houseparty:e2e'
 
-function unavailable(): string | false {
-  if (spawnSync('sh', ['-c', 'command -v kind']).status !== 0) return 'kind is not installed (the e2e-kind workflow installs it)'
-  if (spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) return 'no Docker engine to run kind on (the e2e-kind workflow has one)'
-  return false
-}
-const skip = unavailable()
+const skip = kindUnavailable()
 
 const MiB = 1024 * 1024
 /** Values every install here uses: the image built above, small requests so a CI runner fits two parties. */

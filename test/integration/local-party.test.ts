@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { CLI, freeBasePort, guestsOf } from '../helpers/party.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+/**
+ * `houseparty party` (what `npm start` runs) as a user meets it: in its own
+ * process group like a terminal's foreground job, Ctrl-C sent to the whole
+ * group, a second launcher on the same directory, a peer that crashes.
+ */
+describe('the local party launcher', () => {
+  const launched: ChildProcess[] = []
+  let dir = ''
+  after(async () => {
+    for (const c of launched) if (c.exitCode === null && c.signalCode === null && c.pid) process.kill(-c.pid, 'SIGKILL')
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  const launch = (base: number): { child: ChildProcess; out: () => string } => {
+    let out = ''
+    // detached: its own process group, as a shell gives a foreground job; signals to -pid reach the whole group.
+    const child = spawn(process.execPath, [CLI, 'party', '--peers', '3', '--base-port', String(base), '--data', dir], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // As `npm start` runs it: the commands it prints must then go through npm (no `houseparty` on PATH in a checkout).
+      env: { ...process.env, npm_lifecycle_event: 'start' },
+    })
+    child.stdout?.on('data', (d) => {
+      out += d
+    })
+    child.stderr?.on('data', (d) => {
+      out += d
+    })
+    launched.push(child)
+    return { child, out: () => out }
+  }
+
+  it('refuses a second launcher on the same directory, restarts a crashed peer and says so, and leaves gracefully on Ctrl-C', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'houseparty-launcher-'))
+    const base = await freeBasePort(3)
+    const first = launch(base)
+    await waitFor('the party to be on', () => /House Party is on: 3 guests/.test(first.out()), { timeoutMs: 120_000, intervalMs: 100 })
+    assert.match(first.out(), /Try, from another terminal:\n {2}npm run houseparty -- put \.\/some-file/)
+
+    const second = launch(base)
+    const [code] = (await once(second.child, 'exit')) as [number]
+    assert.equal(code, 1)
+    assert.match(second.out(), /ERR_JOIN_FAILED: peer 0 exited while starting: .*in use by another peer \(pid \d+\)/)
+    assert.doesNotMatch(second.out(), /House Party is on/)
+    assert.equal((await guestsOf(`127.0.0.1:${base + 80}`)).guests.length, 3, 'the first party is untouched')
+
+    const pid = Number((await readFile(join(dir, 'peer-2', 'peer.pid'), 'utf8')).trim())
+    process.kill(pid, 'SIGKILL')
+    await waitFor('the launcher to restart the crashed peer', () => /peer 2 started again \(pid \d+\) on its data dir/.test(first.out()), {
+      timeoutMs: 120_000,
+      intervalMs: 100,
+    })
+    assert.match(first.out(), new RegExp(`peer 2 \\(pid ${pid}\\) exited \\(SIGKILL\\); starting it again in 1 s`))
+    await waitFor('the party to see it back', () => /\(peer 2\) (is back, start #2|joined)/.test(first.out()), { timeoutMs: 120_000, intervalMs: 100 })
+    await waitFor('three guests again', async () => (await guestsOf(`127.0.0.1:${base + 82}`)).guests.length === 3, { timeoutMs: 120_000, intervalMs: 200 })
+
+    // Ctrl-C in a terminal: SIGINT to the whole foreground process group.
+    process.kill(-(first.child.pid as number), 'SIGINT')
+    const [exit] = (await once(first.child, 'exit')) as [number]
+    assert.equal(exit, 0)
+    for (const i of [0, 1, 2]) {
+      const log = await readFile(join(dir, `peer-${i}.log`), 'utf8')
+      assert.match(log, /"msg":"left the party"|"msg":"leaving without confirmation"/, `peer ${i} left`)
+      assert.doesNotMatch(log, /second signal/, `peer ${i} was asked to leave once`)
+    }
+  })
+})
