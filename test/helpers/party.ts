@@ -8,9 +8,16 @@ import { API_PORT_OFFSET, LocalParty } from '../../src/cli/local-party.ts'
 import type { PartyHealth } from '../../src/peer/recovery/index.ts'
 import { FatalWait, waitFor } from './wait.ts'
 
-export const CLI = resolve(import.meta.dirname, '../../src/cli/main.ts')
 /** The compiled CLI (`npm run build`), as installed from npm or in the image: benchmarks run peers from it. */
 export const BUILT_CLI = resolve(import.meta.dirname, '../../dist/cli/main.js')
+/**
+ * The CLI the tests run peers and commands from: the source, so a test run
+ * on its own always tests the code as it is; `npm test` (test/run.ts, right
+ * after the build) sets HOUSEPARTY_TEST_BUILT=1 for the compiled one, which
+ * starts in half the CPU time (no type stripping), for the hundreds of
+ * processes the suite starts.
+ */
+export const CLI = process.env.HOUSEPARTY_TEST_BUILT === '1' ? BUILT_CLI : resolve(import.meta.dirname, '../../src/cli/main.ts')
 
 export interface GuestsReply {
   self: string

@@ -46,9 +46,9 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
     let next = 6
     const api = (): string => party.peer(live[Math.floor(random() * live.length)] as number).api
 
-    // 200 files: log-uniform from 1 B to 8 MiB, one empty, four of 8–24 MiB.
+    // 200 files: log-uniform from 1 B to 4 MiB, one empty, four of 4–12 MiB (many stripes each).
     const files: TestFile[] = Array.from({ length: 200 }, (_, i) => {
-      const size = i === 0 ? 0 : i <= 4 ? Math.floor(8 * MiB + random() * 16 * MiB) : Math.floor(2 ** (random() * 23))
+      const size = i === 0 ? 0 : i <= 4 ? Math.floor(4 * MiB + random() * 8 * MiB) : Math.floor(2 ** (random() * 22))
       return { name: `chaos/${i}`, size, seed: i + 1, hash: sha256(bytesOf(size, i + 1)) }
     })
     const t0 = performance.now()
