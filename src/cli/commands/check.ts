@@ -1,20 +1,11 @@
 import type { Command } from 'commander'
+import type { PartyHealth } from '../../peer/recovery/index.ts'
 import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import { plural } from '../client.ts'
 import { apiFor, emit, note, under } from '../output.ts'
 import { Progress } from '../progress.ts'
 import { type TargetOptions, withTarget } from '../target.ts'
 import { getFile, listFiles } from '../transfer.ts'
-
-interface PartyHealth {
-  guests: number
-  answered: number
-  files: number
-  healthy: number
-  degraded: number
-  lost: number
-  worst: { name: string; usable: number; needed: number; total: number }[]
-}
 
 /** `health` exit statuses, for scripts and probes: 0 whole, 2 degraded (or guests not answering), 3 files lost. 1 is any error. */
 export const HEALTH_EXIT = { healthy: 0, degraded: 2, lost: 3 } as const

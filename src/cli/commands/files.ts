@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import type { Command } from 'commander'
-import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
+import { type ErrorCode, HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import { filePath, plural } from '../client.ts'
 import { apiFor, asPrefix, emit, note, under } from '../output.ts'
 import { localKind, localPathFor, userPath, walk } from '../paths.ts'
@@ -14,7 +14,7 @@ import { copyFile, getFile, listFiles, putFile, type Stored } from '../transfer.
 export interface Outcome<T> {
   done: T[]
   skipped: { name: string; why: string }[]
-  failed: { name: string; code: string; message: string }[]
+  failed: { name: string; code: ErrorCode; message: string }[]
 }
 
 /** Runs `each` over the items, one at a time, collecting failures instead of stopping at the first. */
@@ -41,7 +41,7 @@ function finish<T>(opts: { json?: boolean }, outcome: Outcome<T>, render: (o: Ou
     for (const f of outcome.failed) note(`failed ${f.name}: ${f.code}: ${f.message}`)
   }
   if (outcome.failed.length > 0) {
-    throw new HousePartyError((outcome.failed[0]?.code ?? 'ERR_INTERNAL') as never, `${plural(outcome.failed.length, 'file')} failed`)
+    throw new HousePartyError(outcome.failed[0]?.code ?? 'ERR_INTERNAL', `${plural(outcome.failed.length, 'file')} failed`)
   }
 }
 
