@@ -41,6 +41,28 @@ async function totalFragments(party: LocalParty, peers: number[]): Promise<numbe
   return n
 }
 
+/**
+ * The fragment count once it stops moving (the same over 1.5 s): right
+ * after a put, a superseded version's fragments may still be on their way out.
+ */
+async function settledFragments(party: LocalParty, peers: number[]): Promise<number> {
+  let last = -1
+  let since = Date.now()
+  return waitFor(
+    'the fragment count to settle',
+    async () => {
+      const n = await totalFragments(party, peers)
+      if (n !== last) {
+        last = n
+        since = Date.now()
+        return false
+      }
+      return Date.now() - since >= 1_500 ? n : false
+    },
+    { timeoutMs: 60_000, intervalMs: 250 },
+  )
+}
+
 describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
   let party: LocalParty
   const all = [0, 1, 2, 3, 4]
@@ -188,7 +210,7 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
   it('a put cut off mid-upload stores nothing and leaves no partial fragment', async () => {
     const keep = bytesOf(MiB, 77)
     await putBytes(party.peer(0).api, 'cut/kept', keep)
-    const before = await totalFragments(party, all)
+    const before = await settledFragments(party, all)
     for (const name of ['cut/new', 'cut/kept']) {
       const socket = connect({ host: '127.0.0.1', port: party.peer(1).apiPort })
       await new Promise((r) => socket.once('connect', r))
@@ -206,7 +228,7 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     }
     assert.equal((await getBytes(party.peer(2).api, 'cut/new')).status, 404)
     assert.equal(sha256((await getBytes(party.peer(2).api, 'cut/kept')).body), sha256(keep), 'the previous version is still served')
-    assert.equal(await totalFragments(party, all), before)
+    assert.equal(await settledFragments(party, all), before, 'the cut uploads left no fragment behind')
   })
 
   it('a raw holdMyPint cut mid-chunk, or sent with the wrong key, stores nothing', async () => {
