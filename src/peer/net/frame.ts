@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto'
 import { PROTOCOL_VERSION } from '../protocol/index.ts'
 
 /**
@@ -28,7 +28,7 @@ export interface Sealed {
   payload: Buffer
 }
 
-export function seal(key: Buffer, payload: Buffer, timestamp: number, nonce: Buffer = randomBytes(8)): Buffer {
+export function seal(key: Buffer | KeyObject, payload: Buffer, timestamp: number, nonce: Buffer = randomBytes(8)): Buffer {
   const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length + MAC_BYTES)
   out.writeUInt16BE(MAGIC, 0)
   out.writeUInt8(PROTOCOL_VERSION, 2)
@@ -69,7 +69,7 @@ export function keyMismatchNonce(datagram: Buffer): Buffer | undefined {
   return datagram.readUInt8(3) === FLAG_KEY_MISMATCH ? datagram.subarray(12, 20) : undefined
 }
 
-export function open(key: Buffer, datagram: Buffer): Sealed | DropReason {
+export function open(key: Buffer | KeyObject, datagram: Buffer): Sealed | DropReason {
   if (datagram.length > MAX_DATAGRAM_BYTES) return 'too_large'
   if (datagram.length < HEADER_BYTES + MAC_BYTES + 2) return 'too_short'
   if (datagram.readUInt16BE(0) !== MAGIC) return 'magic'

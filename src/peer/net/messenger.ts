@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createSecretKey, type KeyObject, randomBytes } from 'node:crypto'
 import type { Clock } from '../../shared/clock.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { type Message, type MessageType, parseMessage } from '../protocol/index.ts'
@@ -29,7 +29,8 @@ const MAX_SOURCES = 1_024
  */
 export class Messenger {
   readonly #transport: DatagramTransport
-  readonly #key: Buffer
+  /** The party key as a KeyObject, made once: an HMAC keyed by a raw Buffer converts it on every datagram. */
+  readonly #key: KeyObject
   readonly #clock: Clock
   readonly #replay: ReplayWindow
   readonly #events: MessengerEvents
@@ -41,7 +42,7 @@ export class Messenger {
 
   constructor(opts: { transport: DatagramTransport; key: Buffer; clock: Clock; events: MessengerEvents; logger: Logger }) {
     this.#transport = opts.transport
-    this.#key = opts.key
+    this.#key = createSecretKey(opts.key)
     this.#clock = opts.clock
     this.#replay = new ReplayWindow(opts.clock)
     this.#events = opts.events
