@@ -43,20 +43,36 @@ function forward(req: IncomingMessage, res: ServerResponse): void {
   const timeout = Number(req.headers['x-agent-timeout-ms'] ?? 120_000)
   const headers = { ...req.headers }
   delete headers['x-agent-timeout-ms']
-  const upstream = httpRequest(
-    { host: target.hostname, port: target.port || 80, path: `${target.pathname}${target.search}`, method: req.method, headers, timeout },
-    (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers)
-      answer.pipe(res)
-    },
-  )
-  upstream.on('timeout', () => upstream.destroy(new Error(`no answer from ${target.host} within ${timeout} ms`)))
-  upstream.on('error', (err) => {
-    if (!res.headersSent) res.writeHead(502, { 'x-agent-error': err.message.slice(0, 200) }).end(err.message)
-    else res.destroy(err)
-  })
-  req.pipe(upstream)
-  res.on('close', () => upstream.destroy())
+  const bodiless = req.method === 'GET' || req.method === 'HEAD'
+  const send = (fresh: boolean): void => {
+    const upstream = httpRequest(
+      {
+        host: target.hostname,
+        port: target.port || 80,
+        path: `${target.pathname}${target.search}`,
+        method: req.method,
+        headers,
+        timeout,
+        ...(fresh ? { agent: false } : {}),
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      },
+    )
+    upstream.on('timeout', () => upstream.destroy(new Error(`no answer from ${target.host} within ${timeout} ms`)))
+    upstream.on('error', (err) => {
+      // A kept-alive connection the server closed just as this request went out (EPIPE, ECONNRESET): the request
+      // never reached it, so a bodiless one is sent once more on a new connection, as HTTP clients do.
+      if (!fresh && bodiless && upstream.reusedSocket && !res.headersSent) return send(true)
+      if (!res.headersSent) res.writeHead(502, { 'x-agent-error': err.message.slice(0, 200) }).end(err.message)
+      else res.destroy(err)
+    })
+    if (bodiless) upstream.end()
+    else req.pipe(upstream)
+    res.on('close', () => upstream.destroy())
+  }
+  send(false)
 }
 
 const server = createServer(forward)

@@ -178,25 +178,34 @@ export class LocalCluster {
   /** An HTTP request to a pod or Service inside the cluster (by IP or cluster DNS name), through the agent. */
   fetch(url: string, init: { method?: string; body?: Buffer; timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<InClusterResponse> {
     const timeoutMs = init.timeoutMs ?? 60_000
-    return new Promise((ok, fail) => {
-      const req = request(
-        {
-          socketPath: this.agentSocket,
-          path: url,
-          method: init.method ?? 'GET',
-          headers: { ...init.headers, 'x-agent-timeout-ms': String(timeoutMs), ...(init.body ? { 'content-length': String(init.body.length) } : {}) },
-          timeout: timeoutMs + 1_000,
-        },
-        (res) => {
-          const chunks: Buffer[] = []
-          res.on('data', (c: Buffer) => chunks.push(c))
-          res.on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
-          res.on('error', fail)
-        },
-      )
-      req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${timeoutMs} ms`)))
-      req.on('error', fail)
-      req.end(init.body)
-    })
+    const method = init.method ?? 'GET'
+    const attempt = (fresh: boolean): Promise<InClusterResponse> =>
+      new Promise((ok, fail) => {
+        const req = request(
+          {
+            socketPath: this.agentSocket,
+            path: url,
+            method,
+            headers: { ...init.headers, 'x-agent-timeout-ms': String(timeoutMs), ...(init.body ? { 'content-length': String(init.body.length) } : {}) },
+            timeout: timeoutMs + 1_000,
+            ...(fresh ? { agent: false } : {}),
+          },
+          (res) => {
+            const chunks: Buffer[] = []
+            res.on('data', (c: Buffer) => chunks.push(c))
+            res.on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
+            res.on('error', fail)
+          },
+        )
+        req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${timeoutMs} ms`)))
+        req.on('error', (err) => {
+          // The agent closed a kept-alive connection just as this request went out: it never arrived, so a
+          // bodiless request goes once more on a new connection, as HTTP clients do.
+          if (!fresh && !init.body && (method === 'GET' || method === 'HEAD') && req.reusedSocket) attempt(true).then(ok, fail)
+          else fail(err)
+        })
+        req.end(init.body)
+      })
+    return attempt(false)
   }
 }
