@@ -50,7 +50,7 @@ describe('the local party launcher', () => {
     const second = launch(base)
     const [code] = (await once(second.child, 'exit')) as [number]
     assert.equal(code, 1)
-    assert.match(second.out(), /ERR_JOIN_FAILED: peer 0 exited while starting: .*in use by another peer \(pid \d+\)/)
+    assert.match(second.out(), /ERR_JOIN_FAILED: peer \d+ exited while starting: .*in use by another peer \(pid \d+\)/)
     assert.doesNotMatch(second.out(), /House Party is on/)
     assert.equal((await guestsOf(`127.0.0.1:${base + 80}`)).guests.length, 3, 'the first party is untouched')
 
