@@ -88,11 +88,11 @@ export async function getFile(api: PartyApi, name: string, out: string | undefin
   const etag = (res.headers.get('etag') ?? '').replaceAll('"', '')
   const hash = createHash('sha256')
   let size = 0
-  const own = progress || out === '-' ? undefined : new Progress({ files: 1, bytes: Number.isFinite(total) ? total : 0 })
-  const { meter, done } = (progress ?? own ?? new Progress({ files: 1, bytes: 0, enabled: false })).file(
-    `get ${name}`,
-    Number.isFinite(total) ? total : undefined,
-  )
+  // No bar when the bytes themselves go to the terminal.
+  const own = progress
+    ? undefined
+    : new Progress({ files: 1, bytes: Number.isFinite(total) ? total : 0, enabled: out !== '-' && process.stderr.isTTY === true })
+  const { meter, done } = (progress ?? (own as Progress)).file(`get ${name}`, Number.isFinite(total) ? total : undefined)
   const tmp = out === undefined || out === '-' ? undefined : `${out}.houseparty-partial`
   if (tmp) await mkdir(dirname(tmp), { recursive: true })
   try {

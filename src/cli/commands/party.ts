@@ -1,12 +1,12 @@
 import type { Command } from 'commander'
 import { lockHolder } from '../../peer/identity/index.ts'
 import { HousePartyError } from '../../shared/errors.ts'
-import { PartyApi, table } from '../client.ts'
+import { localPeerApi, table } from '../client.ts'
 import { LocalParty, type LocalPeer, MAX_LOCAL_PEERS } from '../local-party.ts'
 import { PartyWatch } from '../party-watch.ts'
 import { guests } from './guests.ts'
 
-const apiOf = (p: LocalPeer): PartyApi => new PartyApi({ base: `http://${p.api}`, label: p.api, token: undefined })
+const apiOf = (p: LocalPeer) => localPeerApi(p.api)
 
 /** The last lines of a peer's log that say why it stopped (its fatal line, else the tail). */
 async function whyExited(party: LocalParty, p: LocalPeer): Promise<string> {
