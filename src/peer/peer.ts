@@ -15,6 +15,7 @@ import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
 import { type DatagramTransport, type DialOptions, joinAddress, Messenger, type PintChannel, PintServer, UdpTransport } from './net/index.ts'
 import type { PintRequest } from './protocol/index.ts'
 import { Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
+import { type StopIntent, stopIntent } from './shutdown/index.ts'
 import { FragmentStore } from './store/index.ts'
 import { serveList, serveSync, serveWatch, serveWhere, TrackerClient, TrackerStore } from './tracker/index.ts'
 import { serveDrop, serveFetch, serveHold, serveInventory, type TransferEvents } from './transfer/index.ts'
@@ -267,12 +268,17 @@ export class Peer {
   }
 
   /**
-   * Graceful leave: hands fragments and tracker records to the others for
-   * up to --leave-grace-ms, says goodbye, then stops.
+   * Graceful leave. For good (`handoff`): hands fragments and tracker records
+   * to the others for up to --leave-grace-ms, says goodbye, then stops. For a
+   * restart: says goodbye at once, so nobody waits on this peer while it is
+   * away, and moves nothing; its fragments wait for it to come back.
+   * Without an intent, --on-stop decides (see src/peer/shutdown).
    */
-  async leave(): Promise<void> {
+  async leave(intent?: StopIntent): Promise<void> {
+    // Draining from now: /readyz turns 503 while the intent is still being asked for.
     this.#leaving = true
-    if (this.membership.isGuest && this.config.leaveGraceMs > 0) {
+    intent ??= await stopIntent(this.config.onStop, this.config.podName, this.log)
+    if (intent === 'handoff' && this.membership.isGuest && this.config.leaveGraceMs > 0) {
       this.caretaker.stop()
       this.scrubber.stop()
       const started = performance.now()
@@ -292,8 +298,8 @@ export class Peer {
         this.log.warn({ err: (err as Error).message }, 'handoff before leaving failed; the others will rebuild what is left')
       }
     }
-    const confirmed = await this.membership.leave()
-    this.log.info({ confirmed }, confirmed ? 'left the party' : 'leaving without confirmation')
+    const confirmed = await this.membership.leave(intent === 'restart' ? 'restart' : 'leave')
+    this.log.info({ confirmed, intent }, confirmed ? 'left the party' : 'leaving without confirmation')
     await this.stop()
   }
 

@@ -37,7 +37,12 @@ export interface PeerConfig {
   }
   scrub: { intervalMs: number; bytesPerSecond: number }
   leaveGraceMs: number
+  onStop: OnStop
 }
+
+/** --on-stop: what SIGTERM means for the peer's data (see src/peer/shutdown). */
+export const ON_STOP_VALUES = ['auto', 'handoff', 'restart'] as const
+export type OnStop = (typeof ON_STOP_VALUES)[number]
 
 export interface TransferTimings {
   connectTimeoutMs: number
@@ -322,6 +327,15 @@ export const PEER_SETTINGS: SettingSpec[] = [
       "On SIGTERM, how long the peer spends handing its fragments and tracker records to others before it leaves (keep it under the pod's terminationGracePeriodSeconds). What is left is rebuilt by the others.",
   },
   {
+    key: 'onStop',
+    flag: '--on-stop',
+    env: 'HOUSEPARTY_ON_STOP',
+    kind: 'string',
+    default: 'auto',
+    description:
+      "What SIGTERM means for this peer's data. handoff: leaving for good, so hand fragments and tracker records to the others first (--leave-grace-ms). restart: stepping out to come back on this data dir, so nothing moves and the party waits --rebuild-delay-ms before rebuilding. auto: in a StatefulSet pod, restart unless the set no longer counts this pod (a scale-down) or the set or the pod's volume claim is being deleted (it asks the API server; any doubt is a handoff); elsewhere, handoff.",
+  },
+  {
     key: 'membership.pingIntervalMs',
     flag: '--ping-interval-ms',
     env: 'HOUSEPARTY_PING_INTERVAL_MS',
@@ -499,6 +513,7 @@ export function validatePeerConfig(c: PeerConfig): void {
   if (c.scrub.intervalMs < 0) bad('--scrub-interval-ms must be at least 0')
   if (c.scrub.bytesPerSecond < 1024 * 1024) bad('--scrub-bytes-per-sec must be at least 1048576')
   if (c.leaveGraceMs < 0) bad('--leave-grace-ms must be at least 0')
+  if (!(ON_STOP_VALUES as readonly string[]).includes(c.onStop)) bad(`--on-stop must be one of ${ON_STOP_VALUES.join(', ')}`)
 }
 
 export function defaultMembershipTimings(): MembershipTimings {

@@ -67,7 +67,8 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
   let party: LocalParty
   const all = [0, 1, 2, 3, 4]
   before(async () => {
-    ;({ party } = await newParty(5))
+    // SIGTERM here means "restart" (as for a StatefulSet pod that comes back); the chaos test covers leaving for good.
+    ;({ party } = await newParty(5, ['--on-stop', 'restart']))
     await startParty(party, 5)
   })
 
@@ -352,6 +353,47 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
       party.signal(second, 'SIGCONT')
     }
   })
+  it('SIGTERM for a restart: the peer steps out at once, comes back on its data dir, and nothing moves or is rebuilt', async () => {
+    const data = bytesOf(3 * MiB + 11, 4242)
+    assert.equal((await putBytes(party.peer(0).api, 'stays-put', data)).status, 201)
+    const holderId = (await listing(party.peer(0).api)).files.find((f) => f.name === 'stays-put')?.holders[0]?.guest as string
+    const victim = await peerIndexOf(party, 5, holderId)
+    const others = all.filter((i) => i !== victim)
+    await settledFragments(party, all)
+    const held = await metric(party.peer(victim).api, 'houseparty_fragments_held')
+    const rebuilt = async (): Promise<number> => {
+      let n = 0
+      for (const i of others) n += await metric(party.peer(i).api, 'houseparty_fragments_rebuilt_total')
+      return n
+    }
+    const rebuiltBefore = await rebuilt()
+    const votesBefore = await metric(party.peer(others[0] as number).api, 'houseparty_membership_events_total', 'event="vote_dead"')
+
+    party.signal(victim, 'SIGTERM')
+    assert.equal(await party.exited(victim, 10_000), 0, 'it exits cleanly, with no handoff to wait for')
+    await waitForAgreement(party, others, 4)
+    const log = await readFile(party.peer(victim).logFile, 'utf8')
+    assert.match(log, /"intent":"restart".*"msg":"left the party"/, 'it said goodbye as a restart')
+    assert.doesNotMatch(log, /handoff before leaving/, 'it handed nothing off')
+    assert.equal(
+      await metric(party.peer(others[0] as number).api, 'houseparty_membership_events_total', 'event="vote_dead"'),
+      votesBefore,
+      'announced, not detected',
+    )
+    // While it is away its file is degraded, readable, and not rebuilt: its fragments wait for it (--rebuild-delay-ms).
+    assert.equal(sha256((await getBytes(party.peer(others[0] as number).api, 'stays-put')).body), sha256(data))
+
+    await party.start(victim, [others[0] as number], ['--on-stop', 'restart'])
+    await waitForAgreement(party, all, 5)
+    assert.equal((await guestsOf(party.peer(victim).api)).self, holderId, 'the same guest')
+    await waitFor('its file to be whole again', async () => (await listing(party.peer(0).api)).files.find((f) => f.name === 'stays-put')?.health === 'ok', {
+      timeoutMs: 60_000,
+    })
+    // Rebalancing may move a fragment or two meanwhile; a handoff would have emptied it.
+    assert.ok((await metric(party.peer(victim).api, 'houseparty_fragments_held')) >= held / 2, `it holds its fragments (${held} before)`)
+    assert.equal(await rebuilt(), rebuiltBefore, 'nothing rebuilt')
+  })
+
   it('a holder SIGKILLed in the middle of a put: its fragment is rebuilt onto another peer and the put succeeds', async () => {
     const data = bytesOf(60 * MiB + 11, 555)
     const uploading = putBytes(party.peer(0).api, 'midput/big', data)

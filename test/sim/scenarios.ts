@@ -228,10 +228,16 @@ function gracefulLeavesRun(sim: Simulator, seed: number): ScenarioResult {
   while (staying.length > 1) {
     const leavers = new Set<SimPeer>([pick(sim, staying)])
     if (staying.length > 3 && sim.random() < 0.3) leavers.add(pick(sim, staying))
-    for (const p of leavers) sim.leave(p)
+    // Leaving for good and stepping out for a restart take the same path; the lists must say which it was.
+    const reasons = new Map([...leavers].map((p) => [p, sim.random() < 0.5 ? ('leave' as const) : ('restart' as const)]))
+    for (const [p, reason] of reasons) sim.leave(p, reason)
     staying = staying.filter((p) => !leavers.has(p))
     const rest = staying
     sim.runUntilTrue('the leavers to be let go', () => [...leavers].every((p) => sim.statusOf(p) === 'left'), sim.timings.leaveTimeoutMs)
+    for (const [p, reason] of reasons) {
+      const recorded = sim.removedFor.get(p.id)
+      if (recorded !== reason) throw new InvariantViolation(`peer ${p.index} left for ${reason}, the list says ${recorded}`)
+    }
     for (const p of leavers) sim.crash(p)
     convergeMs = Math.max(
       convergeMs,

@@ -8,7 +8,7 @@ import {
   type PersistedMembership,
   viewDigest,
 } from '../../src/peer/membership/index.ts'
-import { type GuestId, type Message, parseMessage, type View } from '../../src/peer/protocol/index.ts'
+import { type GuestId, type LeaveReason, type Message, parseMessage, type RemovalReason, type View } from '../../src/peer/protocol/index.ts'
 import { defaultMembershipTimings, type MembershipTimings } from '../../src/shared/config.ts'
 
 /**
@@ -155,6 +155,8 @@ export class Simulator {
   readonly #traceLogs: boolean
   /** Membership events counted over all peers. */
   readonly events = new Map<string, number>()
+  /** Why each guest was last taken off a list, as the lists installed say. */
+  readonly removedFor = new Map<GuestId, RemovalReason>()
   datagrams = 0
   /** Datagrams sent since the last resetCounters(), by message type. */
   readonly byType = new Map<string, number>()
@@ -261,10 +263,10 @@ export class Simulator {
     this.#group = new Map()
   }
 
-  leave(peer: SimPeer): void {
-    this.trace(`leave ${peer.index}`)
+  leave(peer: SimPeer, reason: LeaveReason = 'leave'): void {
+    this.trace(`leave ${peer.index} (${reason})`)
     peer.faulted = true
-    peer.core?.leave(this.now)
+    peer.core?.leave(this.now, reason)
   }
 
   #boot(peer: SimPeer): void {
@@ -417,6 +419,7 @@ export class Simulator {
       }
       case 'view': {
         const { before, after } = out.change
+        for (const [id, reason] of out.change.reasons) this.removedFor.set(id, reason)
         if (after.guests.length === 0) {
           this.trace(`${peer.index} off the list at ${after.epoch}`)
           return

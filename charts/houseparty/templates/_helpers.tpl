@@ -102,6 +102,9 @@ annotations:
 {{- if and .Values.podDisruptionBudget.enabled (gt (int (include "houseparty.maxUnavailable" .)) $m) -}}
 {{- fail (printf "podDisruptionBudget.maxUnavailable (%s) must not exceed coding.parityFragments (%d): more peers down at once than m can make files unreadable" (include "houseparty.maxUnavailable" .) $m) -}}
 {{- end -}}
+{{- if not (has .Values.onStop (list "auto" "handoff" "restart")) -}}
+{{- fail (printf "onStop (%v) must be auto, handoff or restart" .Values.onStop) -}}
+{{- end -}}
 {{- if lt (int (include "houseparty.terminationGracePeriodSeconds" .)) (div (int .Values.leaveGraceMs) 1000) -}}
 {{- fail "terminationGracePeriodSeconds must be above leaveGraceMs (in seconds): a peer must have time to hand its data off before it is killed" -}}
 {{- end -}}

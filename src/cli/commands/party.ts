@@ -35,7 +35,14 @@ export function registerPartyCommand(program: Command): void {
       const base = Number(opts.basePort)
       if (!Number.isInteger(n) || n < 1 || n > MAX_LOCAL_PEERS) throw new HousePartyError('ERR_INVALID_ARGUMENT', `--peers must be 1..${MAX_LOCAL_PEERS}`)
       if (!Number.isInteger(base) || base < 1 || base + 80 + n > 65535) throw new HousePartyError('ERR_INVALID_ARGUMENT', '--base-port out of range')
-      const party = new LocalParty({ dir: opts.data, basePort: base, ...(opts.verbose ? { echo: process.stderr } : {}) })
+      const party = new LocalParty({
+        dir: opts.data,
+        basePort: base,
+        // The whole party stops together and the next start resumes it on the same data dirs: a stop is a
+        // restart, not a leave (handing data to peers that are all leaving too would only shuffle it).
+        peerArgs: ['--on-stop', 'restart'],
+        ...(opts.verbose ? { echo: process.stderr } : {}),
+      })
       await party.prepare()
       let watch: PartyWatch | undefined
       let stopping = false

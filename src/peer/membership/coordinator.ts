@@ -4,6 +4,8 @@ import {
   type Change,
   type Guest,
   type GuestId,
+  isOwnLeave,
+  type LeaveReason,
   MAX_GUESTS,
   MAX_NEWCOMERS_PER_CHANGE,
   MAX_REMOVALS_PER_CHANGE,
@@ -83,8 +85,8 @@ export class Coordinator {
   readonly #detector: Detector
   readonly #install: (next: View, change: Change) => void
   readonly #joins = new Map<GuestId, QueuedJoin>()
-  /** Guests that asked to leave, until then. */
-  readonly #leaving = new Map<GuestId, number>()
+  /** Guests that asked to leave (and why), until then. */
+  readonly #leaving = new Map<GuestId, { until: number; reason: LeaveReason }>()
   #round: Round | undefined
   #retryAt = 0
   #attempt = 0
@@ -128,8 +130,8 @@ export class Coordinator {
   }
 
   /** This peer asks to leave: it stops coordinating and asks the next in line to remove it. */
-  leave(): void {
-    this.#leaving.set(this.#s.self.id, Number.POSITIVE_INFINITY)
+  leave(reason: LeaveReason): void {
+    this.#leaving.set(this.#s.self.id, { until: Number.POSITIVE_INFINITY, reason })
     this.#drop()
     this.#forward(true)
   }
@@ -169,7 +171,7 @@ export class Coordinator {
     const s = this.#s
     const now = s.now
     for (const [id, q] of this.#joins) if (q.expiresAt < now) this.#joins.delete(id)
-    for (const [id, until] of this.#leaving) if (until < now) this.#leaving.delete(id)
+    for (const [id, { until }] of this.#leaving) if (until < now) this.#leaving.delete(id)
     const round = this.#round
     if (round) {
       if (now >= round.deadline) {
@@ -223,8 +225,8 @@ export class Coordinator {
     if (!view || (s.status !== 'guest' && s.status !== 'leaving')) return
     for (const t of msg.targets) {
       if (!findGuest(view, t.id) || t.id === s.self.id) continue
-      if (t.reason === 'leave') {
-        if (t.id === msg.from) this.#leaving.set(t.id, s.now + QUEUED_JOIN_TTL_MS)
+      if (isOwnLeave(t.reason)) {
+        if (t.id === msg.from) this.#leaving.set(t.id, { until: s.now + QUEUED_JOIN_TTL_MS, reason: t.reason })
       } else if (this.#detector.heardWithin(t.id, s.timings.suspectAfterMs)) {
         s.env.log.info({ guest: t.id, by: msg.from }, 'asked to remove a guest this peer just heard from; it stays')
         s.event('removal_refuted')
@@ -243,7 +245,8 @@ export class Coordinator {
     if (!now && s.now - this.#lastForwardAt < 3 * RESEND_MS) return
     const targets: { id: GuestId; reason: RemovalReason }[] = []
     for (const id of this.#detector.dead) if (findGuest(view, id)) targets.push({ id, reason: 'dead' })
-    for (const id of this.#leaving.keys()) if (id === s.self.id && findGuest(view, id)) targets.push({ id, reason: 'leave' })
+    const own = this.#leaving.get(s.self.id)
+    if (own && findGuest(view, s.self.id)) targets.push({ id: s.self.id, reason: own.reason })
     const coordinator = this.coordinator()
     if (targets.length === 0 || !coordinator || coordinator.id === s.self.id) return
     this.#lastForwardAt = s.now
@@ -265,7 +268,7 @@ export class Coordinator {
     const s = this.#s
     const remove = new Map<GuestId, RemovalReason>()
     for (const id of this.#detector.dead) if (findGuest(view, id) && id !== s.self.id) remove.set(id, 'dead')
-    for (const id of this.#leaving.keys()) if (findGuest(view, id) && id !== s.self.id) remove.set(id, 'leave')
+    for (const [id, { reason }] of this.#leaving) if (findGuest(view, id) && id !== s.self.id) remove.set(id, reason)
     const add: Newcomer[] = []
     const update: Newcomer[] = []
     for (const [id, q] of this.#joins) {

@@ -1,5 +1,15 @@
 import type { MembershipTimings } from '../../shared/config.ts'
-import type { Change, Guest, GuestId, Message, MessageOf, Newcomer, View } from '../protocol/index.ts'
+import {
+  type Change,
+  type Guest,
+  type GuestId,
+  isOwnLeave,
+  type LeaveReason,
+  type Message,
+  type MessageOf,
+  type Newcomer,
+  type View,
+} from '../protocol/index.ts'
 import { Acceptor } from './acceptor.ts'
 import { MAX_STRETCH_MS, TICK_MS } from './constants.ts'
 import { Coordinator } from './coordinator.ts'
@@ -264,8 +274,8 @@ export class MembershipCore implements Shared {
     }
   }
 
-  /** Asks to leave the party. The status turns 'left' once a guest list without this peer arrives. */
-  leave(now: number): void {
+  /** Asks to leave the party (for good, or for a restart). The status turns 'left' once a guest list without this peer arrives. */
+  leave(now: number, reason: LeaveReason = 'leave'): void {
     this.#now = now
     if (this.#status !== 'guest' || !this.#view) {
       if (this.#status !== 'left') this.stop(now)
@@ -276,7 +286,7 @@ export class MembershipCore implements Shared {
       return
     }
     this.#setStatus('leaving')
-    this.#coordinator.leave()
+    this.#coordinator.leave(reason)
   }
 
   stop(now: number): void {
@@ -360,7 +370,7 @@ export class MembershipCore implements Shared {
     const reasons = change ? removalReasons(change) : new Map()
     if (before) {
       for (const _ of diff.added) this.event('guest_added')
-      for (const g of diff.removed) this.event(reasons.get(g.id) === 'leave' ? 'guest_left' : 'guest_removed')
+      for (const g of diff.removed) this.event(isOwnLeave(reasons.get(g.id) ?? 'dead') ? 'guest_left' : 'guest_removed')
     }
     this.#detector.viewInstalled(diff)
     this.#coordinator.viewInstalled(next)

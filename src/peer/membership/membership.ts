@@ -3,7 +3,7 @@ import type { MembershipTimings } from '../../shared/config.ts'
 import { HousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Messenger } from '../net/index.ts'
-import type { Guest, GuestId, Newcomer, View } from '../protocol/index.ts'
+import type { Guest, GuestId, LeaveReason, Newcomer, View } from '../protocol/index.ts'
 import { TICK_MS } from './constants.ts'
 import { MembershipCore } from './core.ts'
 import type { CoreOutput, MembershipEvent, MembershipStatus, PersistedMembership, ViewChange } from './state.ts'
@@ -156,8 +156,8 @@ export class Membership {
    * a guest list without it arrives, or until --leave-timeout-ms. True when
    * the party confirmed.
    */
-  async leave(): Promise<boolean> {
-    this.#core.leave(this.#o.clock.monotonic())
+  async leave(reason: LeaveReason = 'leave'): Promise<boolean> {
+    this.#core.leave(this.#o.clock.monotonic(), reason)
     try {
       await this.#until(() => this.status === 'left', ['stopped', 'superseded'], AbortSignal.timeout(this.#o.timings.leaveTimeoutMs))
     } catch {

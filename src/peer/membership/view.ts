@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { Ballot, Change, Guest, GuestId, Newcomer, RemovalReason, View } from '../protocol/index.ts'
+import { type Ballot, type Change, type Guest, type GuestId, isOwnLeave, type Newcomer, type RemovalReason, type View } from '../protocol/index.ts'
 
 /**
  * Pure functions over the guest list. The list is kept in admission order:
@@ -81,7 +81,7 @@ export function staying(view: View, change: Change): Set<GuestId> {
  */
 export function voters(view: View, change: Change): Set<GuestId> {
   const out = staying(view, change)
-  for (const r of change.remove) if (r.reason === 'leave' && findGuest(view, r.id)) out.add(r.id)
+  for (const r of change.remove) if (isOwnLeave(r.reason) && findGuest(view, r.id)) out.add(r.id)
   return out
 }
 

@@ -58,8 +58,16 @@ export const View = z.object({
 })
 export type View = z.infer<typeof View>
 
-/** Why a guest leaves the list: voted dead, left on its own, or replaced by a newer start that lost the old one's state. */
-export const RemovalReason = z.enum(['dead', 'leave', 'replaced'])
+/**
+ * Why a guest leaves the list: voted dead, left on its own for good (its data
+ * handed off), stepped out for a restart on the same data dir (it is coming
+ * back: what it holds waits for it, as for the dead), or replaced by a newer
+ * start that lost the old one's state.
+ */
+export const RemovalReason = z.enum(['dead', 'leave', 'restart', 'replaced'])
+/** The reasons a guest gives for its own removal: it consents, so it votes on it too. */
+export type LeaveReason = Extract<RemovalReason, 'leave' | 'restart'>
+export const isOwnLeave = (reason: RemovalReason): reason is LeaveReason => reason === 'leave' || reason === 'restart'
 export type RemovalReason = z.infer<typeof RemovalReason>
 
 /**

@@ -218,6 +218,8 @@ export class Caretaker {
       absence = { since: now, reason: 'unknown' }
       this.#absent.set(holder, absence)
     }
+    // A guest that left for good handed off what it could: the rest is rebuilt at once. One voted dead, or one
+    // that stepped out for a restart, is probably coming back with its data dir: its fragments wait for it.
     return absence.reason === 'leave' ? absence.since : absence.since + this.#o.settings.rebuildDelayMs
   }
 

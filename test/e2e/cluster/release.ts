@@ -118,6 +118,12 @@ export class Release {
     return sum
   }
 
+  /** Fragments one peer holds (houseparty_fragments_held). */
+  async held(pod: string): Promise<number> {
+    const res = await this.cluster.fetch(`${this.podApi(pod)}/metrics`)
+    return Number(/^houseparty_fragments_held (\S+)$/m.exec(res.body.toString())?.[1] ?? 'NaN')
+  }
+
   async guestId(pod: string): Promise<string> {
     return (await this.json<{ self: string }>(`${this.podApi(pod)}/guests`)).self
   }

@@ -9,18 +9,20 @@ import { parse, parseAllDocuments } from 'yaml'
 import { CHART, k8sTool } from '../../helpers/helm.ts'
 
 const run = promisify(execFile)
-const SRC = resolve(import.meta.dirname, '../../../src/operator')
+const OPERATOR_SRC = resolve(import.meta.dirname, '../../../src/operator')
+/** The only Kubernetes calls a peer makes: on SIGTERM, to tell a restart from a scale-down. */
+const PEER_SRC = resolve(import.meta.dirname, '../../../src/peer/shutdown')
 
 const GROUPS: Record<string, string> = { StatefulSet: 'apps', Lease: 'coordination.k8s.io', CustomObject: 'houseparty.dev', NetworkPolicy: 'networking.k8s.io' }
 const VERBS: Record<string, string> = { read: 'get', get: 'get', list: 'list', create: 'create', replace: 'update', patch: 'patch', delete: 'delete' }
 const plural = (kind: string): string => kind.toLowerCase().replace(/y$/, 'ie').concat('s')
 
-/** Every (group, resource, verb) the operator's code calls, read from the client-node methods it uses. */
-async function callsInCode(): Promise<Set<string>> {
+/** Every (group, resource, verb) the code under `src` calls, read from the client-node methods it uses. */
+async function callsInCode(src: string): Promise<Set<string>> {
   const out = new Set<string>()
-  const files = (await readdir(SRC, { recursive: true })).filter((f) => f.endsWith('.ts'))
+  const files = (await readdir(src, { recursive: true })).filter((f) => f.endsWith('.ts'))
   for (const f of files) {
-    const text = await readFile(join(SRC, f), 'utf8')
+    const text = await readFile(join(src, f), 'utf8')
     for (const m of text.matchAll(/\.(read|get|list|create|replace|patch|delete)Namespaced(\w+?)(Status|Scale)?\(/g)) {
       const [, op, kind, sub] = m as unknown as [string, string, string, string | undefined]
       const group = GROUPS[kind] ?? ''
@@ -51,17 +53,41 @@ describe('operator chart', () => {
     }
   })
 
-  it('the chart’s Role grants exactly the verbs the operator’s code uses, no more, no fewer', async () => {
+  async function grantedBy(template: string, set: string[]): Promise<Set<string> | undefined> {
     const helm = await k8sTool('helm')
-    const { stdout } = await run(helm, ['template', 'hp', CHART, '--set', 'operator.enabled=true', '--show-only', 'templates/operator.yaml'])
+    const { stdout } = await run(helm, ['template', 'hp', CHART, ...set.flatMap((s) => ['--set', s]), '--show-only', template])
     const role = parseAllDocuments(stdout)
       .map((d) => d.toJSON() as { kind: string; rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] })
       .find((o) => o?.kind === 'Role')
-    assert.ok(role, 'the chart renders a Role for the operator')
+    if (!role) return undefined
     const granted = new Set<string>()
     for (const rule of role.rules) for (const g of rule.apiGroups) for (const r of rule.resources) for (const v of rule.verbs) granted.add(`${g}/${r}:${v}`)
-    const used = await callsInCode()
-    assert.deepEqual([...granted].filter((x) => !used.has(x)).sort(), [], 'verbs granted that the code never uses')
-    assert.deepEqual([...used].filter((x) => !granted.has(x)).sort(), [], 'verbs the code uses that the Role does not grant')
+    return granted
+  }
+
+  for (const { who, template, set, src } of [
+    { who: 'operator', template: 'templates/operator.yaml', set: ['operator.enabled=true'], src: OPERATOR_SRC },
+    { who: 'peers', template: 'templates/peer-rbac.yaml', set: [], src: PEER_SRC },
+  ]) {
+    it(`the chart’s Role for the ${who} grants exactly the verbs the code uses, no more, no fewer`, async () => {
+      const granted = await grantedBy(template, set)
+      assert.ok(granted, `the chart renders a Role for the ${who}`)
+      const used = await callsInCode(src)
+      assert.ok(used.size > 0)
+      assert.deepEqual([...granted].filter((x) => !used.has(x)).sort(), [], 'verbs granted that the code never uses')
+      assert.deepEqual([...used].filter((x) => !granted.has(x)).sort(), [], 'verbs the code uses that the Role does not grant')
+    })
+  }
+
+  it('peers get no Kubernetes identity unless onStop=auto asks the API server', async () => {
+    const helm = await k8sTool('helm')
+    for (const onStop of ['handoff', 'restart']) {
+      await assert.rejects(grantedBy('templates/peer-rbac.yaml', [`onStop=${onStop}`]), /could not find template/, `onStop=${onStop} renders no peer Role`)
+      const { stdout } = await run(helm, ['template', 'hp', CHART, '--set', `onStop=${onStop}`, '--show-only', 'templates/statefulset.yaml'])
+      const pod = (parse(stdout) as { spec: { template: { spec: { automountServiceAccountToken: boolean; serviceAccountName?: string } } } }).spec.template.spec
+      assert.equal(pod.automountServiceAccountToken, false)
+      assert.equal(pod.serviceAccountName, undefined)
+    }
+    await assert.rejects(run(helm, ['template', 'hp', CHART, '--set', 'onStop=sometimes']), /onStop \(sometimes\) must be auto, handoff or restart/)
   })
 })
