@@ -275,12 +275,12 @@ export class Peer {
    * Without an intent, --on-stop decides (see src/peer/shutdown).
    */
   async leave(intent?: StopIntent): Promise<void> {
-    // Draining from now: /readyz turns 503 while the intent is still being asked for.
+    // Draining from now: /readyz turns 503, and no repair, rebalance or scrub starts here, while the intent is asked for.
     this.#leaving = true
+    this.caretaker.stop()
+    this.scrubber.stop()
     intent ??= await stopIntent(this.config.onStop, this.config.podName, this.log)
     if (intent === 'handoff' && this.membership.isGuest && this.config.leaveGraceMs > 0) {
-      this.caretaker.stop()
-      this.scrubber.stop()
       const started = performance.now()
       try {
         const result = await drain({

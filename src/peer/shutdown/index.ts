@@ -4,6 +4,7 @@ import { decideStop, type StopIntent } from './intent.ts'
 import { inCluster, podFacts } from './kubernetes.ts'
 
 export { decideStop, type PodFacts, podOrdinal, type StopIntent } from './intent.ts'
+export { PEER_KUBERNETES_READS } from './kubernetes.ts'
 
 /** How long a stop waits for the API server before it settles for a handoff. */
 const ASK_TIMEOUT_MS = 5_000
