@@ -80,6 +80,14 @@ export function createApi(options: ApiOptions): FastifyInstance {
       void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
       return reply.status(503).send({ status: membership.status, error: new HousePartyError('ERR_NOT_ADMITTED').toJSON() })
     }
+    // Admitted, but not every guest has installed the list with this peer on it yet (a ping interval or so):
+    // a rolling update must not stop the next peer while some guest cannot reach this one's fragments.
+    if (!membership.knownToAll) {
+      void reply.header('retry-after', '1')
+      return reply
+        .status(503)
+        .send({ status: 'announcing', error: new HousePartyError('ERR_NOT_ADMITTED', 'admitted; not every guest has this peer on its list yet').toJSON() })
+    }
     return { status: 'ready', epoch: membership.view?.epoch }
   })
 

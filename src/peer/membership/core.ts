@@ -57,6 +57,8 @@ export class MembershipCore implements Shared {
   readonly #restored: PersistedMembership | undefined
   /** The list names an earlier start of this peer: ask (now and then) for the entry to point at this one. */
   #needsUpdate = false
+  /** The epoch of the first list holding this start's entry as it is (undefined: not on one yet). */
+  #entryEpoch: number | undefined
   #nextUpdateAt = 0
   /** Since when this guest has heard from less than a quorum of its list (undefined: it hears from enough). */
   #cutOffSince: number | undefined
@@ -132,6 +134,16 @@ export class MembershipCore implements Shared {
 
   get isGuest(): boolean {
     return this.#status === 'guest' || this.#status === 'leaving'
+  }
+
+  /**
+   * A guest whose entry (this start, at this address) every other guest has
+   * installed, as their pings and pongs show. Until then some guest may not
+   * reach this peer's fragments yet: a rolling update that stops the next pod
+   * at that moment could leave a file short of k fragments somewhere.
+   */
+  get knownToAll(): boolean {
+    return this.#status === 'guest' && this.#entryEpoch !== undefined && this.#detector.allAt(this.#entryEpoch)
   }
 
   /** Bytes the guest last said it holds (this peer's own from the environment). */
@@ -354,6 +366,9 @@ export class MembershipCore implements Shared {
       return
     }
     this.#needsUpdate = me.incarnation !== this.self.incarnation || me.address !== this.self.address || me.apiPort !== this.self.apiPort
+    // The first list with this start's own entry as it is: every guest must reach this epoch to know it.
+    if (this.#needsUpdate) this.#entryEpoch = undefined
+    else this.#entryEpoch ??= next.epoch
     this.#view = next
     this.#floorEpoch = next.epoch
     this.persist()
@@ -409,6 +424,7 @@ export class MembershipCore implements Shared {
     this.#viewSync.reset()
     this.requests.cancelAll()
     this.#needsUpdate = false
+    this.#entryEpoch = undefined
     this.persist()
     this.#setStatus(status)
     if (before) this.env.output({ kind: 'view', change: { before, after: { epoch, guests: [] }, added: [], removed: before.guests, reasons: new Map() } })

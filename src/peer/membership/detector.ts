@@ -14,6 +14,8 @@ interface Watch {
   lag: number
   lagAt: number
   held: number | undefined
+  /** The newest guest-list epoch its pings and pongs carried: it has installed that list. */
+  epoch: number
   /** No new vote on it before this (one just ended). */
   quietUntil: number
 }
@@ -91,7 +93,8 @@ export class Detector {
     const now = this.#s.now
     for (const g of diff.removed) this.#forget(g.id)
     // A newcomer (or a newer start of a guest) gets a full silence period before it can be suspected.
-    for (const g of diff.added) this.#watches.set(g.id, { guest: g, lastHeard: now, askedSince: undefined, lag: 0, lagAt: now, held: undefined, quietUntil: 0 })
+    for (const g of diff.added)
+      this.#watches.set(g.id, { guest: g, lastHeard: now, askedSince: undefined, lag: 0, lagAt: now, held: undefined, epoch: 0, quietUntil: 0 })
     const current = new Map(this.#s.others().map((g) => [g.id, g]))
     for (const [id, w] of this.#watches) {
       const g = current.get(id)
@@ -151,6 +154,12 @@ export class Detector {
     const out = new Set<GuestId>([this.#s.self.id])
     for (const [id, w] of this.#watches) if (this.#s.now - w.lastHeard < this.#suspectTimeout(id) + round) out.add(id)
     return out
+  }
+
+  /** Has every other guest shown (in a ping or pong) that it installed a list of at least this epoch? */
+  allAt(epoch: number): boolean {
+    for (const w of this.#watches.values()) if (w.epoch < epoch) return false
+    return true
   }
 
   heardWithin(id: GuestId, ms: number): boolean {
@@ -361,18 +370,19 @@ export class Detector {
       s.noticeEpoch(msg.epoch, from)
       return
     }
-    this.#learn(w, msg.lag, msg.held)
+    this.#learn(w, msg.lag, msg.held, msg.epoch)
     s.env.send(from, { type: 'pong', re: msg.rid, from: s.self.id, epoch: s.view.epoch, lag: s.lag.lag(s.now), held: s.env.heldBytes() })
     s.noticeEpoch(msg.epoch, from)
   }
 
   onPong(msg: MessageOf<'pong'>, from: string): void {
     const w = this.#watches.get(msg.from)
-    if (w) this.#learn(w, msg.lag, msg.held)
+    if (w) this.#learn(w, msg.lag, msg.held, msg.epoch)
     this.#s.noticeEpoch(msg.epoch, from)
   }
 
-  #learn(w: Watch, lag: number, held: number | undefined): void {
+  #learn(w: Watch, lag: number, held: number | undefined, epoch: number): void {
+    w.epoch = Math.max(w.epoch, epoch)
     w.lag = lag
     w.lagAt = this.#s.now
     if (held !== undefined) w.held = held

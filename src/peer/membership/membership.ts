@@ -102,6 +102,11 @@ export class Membership {
     return this.#core.isGuest
   }
 
+  /** A guest that every other guest knows at its current address (see MembershipCore.knownToAll). */
+  get knownToAll(): boolean {
+    return this.#core.knownToAll
+  }
+
   /** Guests other than this peer. */
   others(): readonly Guest[] {
     return this.#core.others()

@@ -99,6 +99,8 @@ export class MemoryNetwork {
   readonly #nodes = new Map<string, MemoryTransport>()
   /** Addresses whose datagrams vanish, in and out (a frozen or dead peer). */
   readonly down = new Set<string>()
+  /** Addresses whose incoming datagrams arrive this many ms late (a slow link or a busy peer). */
+  readonly inboundDelayMs = new Map<string, number>()
 
   transport(address: string): MemoryTransport {
     const t = new MemoryTransport(this, address)
@@ -117,9 +119,13 @@ export class MemoryNetwork {
     if (this.down.has(from) || this.down.has(to)) return
     const target = this.#nodes.get(to)
     if (!target) return
-    setImmediate(() => {
-      if (!this.down.has(to)) target.receive(Buffer.from(data), from)
-    })
+    const copy = Buffer.from(data)
+    const arrive = (): void => {
+      if (!this.down.has(to)) target.receive(copy, from)
+    }
+    const delay = this.inboundDelayMs.get(to)
+    if (delay) setTimeout(arrive, delay)
+    else setImmediate(arrive)
   }
 }
 

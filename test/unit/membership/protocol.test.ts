@@ -95,6 +95,34 @@ describe('membership protocol (in memory)', () => {
     await agree(nodes, 4)
   })
 
+  it('a newcomer counts as known to all (ready) only once every guest has shown the list that admits it', async () => {
+    const net = new MemoryNetwork()
+    const nodes = [await node(net, 1, [])]
+    for (let i = 2; i <= 3; i++) nodes.push(await node(net, i, [nodes[0]?.address ?? '']))
+    await agree(nodes, 3)
+    await waitFor('every guest known to all', () => nodes.every((n) => n.membership.knownToAll), { timeoutMs: 10_000, intervalMs: 10 })
+    // Guest 3 hears everything 120 ms late: the commit that admits the newcomer reaches it last.
+    const slow = nodes[2] as Node
+    net.inboundDelayMs.set(slow.address, 120)
+    const newcomer = await node(net, 4, [nodes[0]?.address ?? ''])
+    let admittedUnknown = false
+    await waitFor(
+      'the newcomer to be known to all',
+      () => {
+        const m = newcomer.membership
+        if (m.isGuest && !m.knownToAll) admittedUnknown = true
+        if (m.knownToAll) {
+          // Never before the slow guest has the newcomer on its list.
+          assert.ok(slow.membership.isGuestId(m.id), 'known to all while a guest does not list it yet')
+          return true
+        }
+        return false
+      },
+      { timeoutMs: 10_000, intervalMs: 2 },
+    )
+    assert.ok(admittedUnknown, 'admitted, then announced: a window where it is a guest but not yet known to all')
+  })
+
   it('a proposal that cannot reach an approver is aborted, not half-applied', async () => {
     const net = new MemoryNetwork()
     const a = await node(net, 1, [])
