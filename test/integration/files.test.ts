@@ -198,10 +198,11 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     const final = sha256((await getBytes(party.peer(4).api, 'race')).body)
     assert.ok(hashes.has(final))
     for (const i of all) assert.equal(sha256((await getBytes(party.peer(i).api, 'race')).body), final, 'every peer agrees on the winner')
-    // Of puts racing on one name, exactly one says it is current: the one that stays.
-    const current = bodies.filter((b) => b.current)
-    assert.equal(current.length, 1, `current: ${JSON.stringify(bodies.map((b) => b.current))}`)
-    assert.equal(current[0]?.hash, final, 'the put that says it is current is the one stored')
+    // The put that stays says it is current; one that says it is not is not the one stored. (Exactly one says so
+    // only if all four overlapped at the peers: on a busy machine one may end before another begins, and was current then.)
+    const stored = bodies.filter((b) => b.hash === final)
+    assert.ok(stored.length > 0 && stored.every((b) => b.current), `the stored version's put says current: ${JSON.stringify(bodies)}`)
+    for (const b of bodies) if (!b.current) assert.notEqual(b.hash, final, 'a put that says it lost is not the one stored')
     const results = await Promise.all(others.map((_, i) => getBytes(party.peer((i + 1) % 5).api, `many/${i}`)))
     results.forEach((r, i) => {
       assert.equal(sha256(r.body), sha256(others[i] as Buffer))

@@ -330,9 +330,18 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
     // More data until the 4 peers' 64 MiB volumes are over 10% full.
     const more: Stored[] = []
     for (let round = 0; round < 10 && ((await get<HouseParty>('houseparty', 'hp')).status?.replicas ?? 4) === 4; round++) {
+      const seen = (await get<HouseParty>('houseparty', 'hp')).status?.fill ?? 0
       more.push(...(await hp.putFiles(8, `fill-${round}`)))
-      // The operator looks again every 3 s (operator.resyncMs) and guests report what they hold within a second.
-      await new Promise((r) => setTimeout(r, 5_000))
+      // The operator looks again every 3 s (operator.resyncMs) and guests report what they hold within a second:
+      // put more only once it has seen these (its fill went up), or has already scaled.
+      await waitFor(
+        'the operator to see the new files',
+        async () => {
+          const h = await get<HouseParty>('houseparty', 'hp')
+          return (h.status?.replicas ?? 4) !== 4 || (h.status?.fill ?? 0) > seen
+        },
+        { timeoutMs: 2 * 60_000, intervalMs: 500 },
+      )
     }
     files.push(...more)
     const done = (await waitFor(
