@@ -68,19 +68,32 @@ export class TrackerClient {
    * rejoining) they may not answer, or not have the record yet: then the
    * next successors are asked too (records are handed along the ring), and
    * if still nobody answers, the question is asked again a few times over
-   * about two seconds, on the guest list as it is by then.
+   * about two seconds, on the guest list as it is by then. A name its
+   * trackers all say they do not know is asked of every other guest before
+   * it is called missing (by a read): while records are still being handed to the
+   * trackers of a new ring (several guests left at once), the record may
+   * sit on a guest that tracked it a moment ago. A miss costs one request
+   * per guest; a file that exists is never reported missing for that.
    */
   async #where(name: string, intent: Version | undefined, signal?: AbortSignal): Promise<{ record: FileRecord | undefined; pending: Version | undefined }> {
     const body = intent === undefined ? { op: 'where' as const, name } : { op: 'where' as const, name, intent }
-    let asked = 0
+    let count = 0
     for (let attempt = 0; ; attempt++) {
       const wide = this.trackersOf(name, undefined, 2 * this.#replicas)
       const trackers = wide.slice(0, this.#replicas)
-      asked = trackers.length
+      count = trackers.length
       let ok = await this.#ask(trackers, body, signal)
+      const asked = new Set(trackers)
       const found = ok.some((a) => a.record)
       if ((ok.length === 0 || (!found && ok.length < trackers.length)) && wide.length > trackers.length) {
         ok = [...ok, ...(await this.#ask(wide.slice(trackers.length), body, signal))]
+        for (const id of wide) asked.add(id)
+      }
+      // (Reads only: a put of a new name, the usual case, must not ask every guest.)
+      if (intent === undefined && ok.length > 0 && !ok.some((a) => a.record)) {
+        const rest = this.trackersOf(name, undefined, Number.MAX_SAFE_INTEGER).filter((id) => !asked.has(id))
+        const more = rest.length > 0 ? await this.#ask(rest, body, signal) : []
+        if (more.some((a) => a.record)) ok = [...ok, ...more]
       }
       if (ok.length > 0) {
         let pending: Version | undefined
@@ -90,8 +103,8 @@ export class TrackerClient {
       if (attempt >= WHERE_RETRIES || signal?.aborted) break
       await delay(WHERE_RETRY_MS * (attempt + 1), signal).catch(() => undefined)
     }
-    throw new HousePartyError('ERR_NOT_ENOUGH_PEERS', `none of the ${asked} trackers of ${JSON.stringify(name)} (nor their successors) answered`, {
-      details: { trackers: asked, reachable: 0 },
+    throw new HousePartyError('ERR_NOT_ENOUGH_PEERS', `none of the ${count} trackers of ${JSON.stringify(name)} (nor their successors) answered`, {
+      details: { trackers: count, reachable: 0 },
     })
   }
 

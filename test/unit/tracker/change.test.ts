@@ -23,6 +23,7 @@ describe('record changes decided by the primary tracker (real TCP, three replica
   const guests: Guest[] = []
   let dir = ''
   let client: TrackerClient
+  let roster: Roster
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hp-change-'))
@@ -45,7 +46,7 @@ describe('record changes decided by the primary tracker (real TCP, three replica
       servers.push(server)
       guests.push({ id, address: `127.0.0.1:${server.port}`, apiPort: 0, since: 0, incarnation: 1 })
     }
-    const roster: Roster = { selfId: ids[0], guests: () => guests, addressOf: (id) => guests.find((g) => g.id === id)?.address }
+    roster = { selfId: ids[0], guests: () => guests, addressOf: (id) => guests.find((g) => g.id === id)?.address }
     client = new TrackerClient(roster, dial, 3)
   })
   after(async () => {
@@ -54,6 +55,17 @@ describe('record changes decided by the primary tracker (real TCP, three replica
   })
 
   const replicas = (name: string): (FileRecord | undefined)[] => stores.map((s) => s.get(name))
+
+  it('a read asks every guest before it calls a name missing: a record not yet handed to its tracker is found where it is', async () => {
+    const single = new TrackerClient(roster, dial, 1)
+    const record = aRecord({ name: 'handed-along' })
+    const [tracker] = single.trackersOf(record.name)
+    const elsewhere = ids.findIndex((id) => id !== tracker)
+    stores[elsewhere]?.watch(record)
+    assert.equal(stores[ids.indexOf(tracker as GuestId)]?.get(record.name), undefined, 'its tracker does not have it')
+    assert.deepEqual(await single.where(record.name), record)
+    assert.equal(await single.where('never/stored'), undefined, 'a name nobody has is missing')
+  })
 
   it('of two changes from the same revision, the first to reach the primary wins, even against the tie-break', async () => {
     await client.watch(base)
