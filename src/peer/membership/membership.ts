@@ -112,6 +112,17 @@ export class Membership {
     return this.#core.others()
   }
 
+  /**
+   * Where to reach a guest now: the address its last authenticated datagram
+   * came from, else the one on the list. A pod restarted with a new IP keeps
+   * its DNS name on the list, and DNS may answer with the old IP for a while;
+   * its own pings say where it is at once.
+   */
+  addressOf(id: GuestId): string | undefined {
+    const g = findGuest(this.#core.view, id)
+    return g ? this.#core.addressOf(g) : undefined
+  }
+
   isGuestId(id: GuestId): boolean {
     return findGuest(this.#core.view, id) !== undefined
   }

@@ -14,6 +14,6 @@ export function rosterOf(membership: Membership): Roster {
       return membership.id
     },
     guests: () => membership.view?.guests ?? [],
-    addressOf: (id) => membership.view?.guests.find((g) => g.id === id)?.address,
+    addressOf: (id) => membership.addressOf(id),
   }
 }
