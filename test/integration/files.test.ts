@@ -11,7 +11,7 @@ import { dial } from '../../src/peer/net/index.ts'
 import { PintReplies } from '../../src/peer/protocol/index.ts'
 import { systemClock } from '../../src/shared/clock.ts'
 import { bytesOf, fileUrl, fragmentFiles, getBytes, putBytes, sha256 } from '../helpers/files.ts'
-import { CLI, guestsOf, metric, partiesForThisFile, startParty, waitForAgreement } from '../helpers/party.ts'
+import { CLI, guestsOf, metric, partiesForThisFile, startParty, sumMetric, waitForAgreement } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const newParty = partiesForThisFile()
@@ -362,11 +362,7 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     const others = all.filter((i) => i !== victim)
     await settledFragments(party, all)
     const held = await metric(party.peer(victim).api, 'houseparty_fragments_held')
-    const rebuilt = async (): Promise<number> => {
-      let n = 0
-      for (const i of others) n += await metric(party.peer(i).api, 'houseparty_fragments_rebuilt_total')
-      return n
-    }
+    const rebuilt = (): Promise<number> => sumMetric(party, others, 'houseparty_fragments_rebuilt_total')
     const rebuiltBefore = await rebuilt()
     const votesBefore = await metric(party.peer(others[0] as number).api, 'houseparty_membership_events_total', 'event="vote_dead"')
 
@@ -384,7 +380,7 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     // While it is away its file is degraded, readable, and not rebuilt: its fragments wait for it (--rebuild-delay-ms).
     assert.equal(sha256((await getBytes(party.peer(others[0] as number).api, 'stays-put')).body), sha256(data))
 
-    await party.start(victim, [others[0] as number], ['--on-stop', 'restart'])
+    await party.start(victim, [others[0] as number])
     await waitForAgreement(party, all, 5)
     assert.equal((await guestsOf(party.peer(victim).api)).self, holderId, 'the same guest')
     await waitFor('its file to be whole again', async () => (await listing(party.peer(0).api)).files.find((f) => f.name === 'stays-put')?.health === 'ok', {

@@ -1,6 +1,6 @@
 import type { OnStop } from '../../shared/config.ts'
 import type { Logger } from '../../shared/logger.ts'
-import { decideStop, type StopIntent } from './intent.ts'
+import { decideStop, type PodFacts, type StopIntent } from './intent.ts'
 import { inCluster, podFacts } from './kubernetes.ts'
 
 export { decideStop, type PodFacts, podOrdinal, type StopIntent } from './intent.ts'
@@ -16,7 +16,7 @@ const ASK_TIMEOUT_MS = 5_000
 export async function stopIntent(onStop: OnStop, podName: string, log: Logger): Promise<StopIntent> {
   if (onStop !== 'auto') return onStop
   if (podName === '' || !inCluster()) return 'handoff'
-  let facts: Awaited<ReturnType<typeof podFacts>> | undefined
+  let facts: PodFacts | undefined
   try {
     facts = await podFacts(podName, AbortSignal.timeout(ASK_TIMEOUT_MS))
   } catch (err) {

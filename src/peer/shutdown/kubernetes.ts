@@ -39,7 +39,8 @@ export async function podFacts(podName: string, signal: AbortSignal): Promise<Po
   const ordinal = podOrdinal(podName)
   if (ordinal === undefined) throw new Error(`pod name ${podName} has no ordinal`)
   const namespace = readFileSync(`${SERVICE_ACCOUNT_DIR}/namespace`, 'utf8').trim()
-  const get = <T>(what: Read, name: string): Promise<T> => getJson<T>(namespacedPath(what, namespace, name), signal)
+  const credentials: Credentials = { token: readFileSync(`${SERVICE_ACCOUNT_DIR}/token`, 'utf8').trim(), ca: readFileSync(`${SERVICE_ACCOUNT_DIR}/ca.crt`) }
+  const get = <T>(what: Read, name: string): Promise<T> => getJson<T>(namespacedPath(what, namespace, name), credentials, signal)
 
   const pod = await get<Pod>('pod', podName)
   const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === 'StatefulSet')?.name
@@ -62,10 +63,13 @@ function namespacedPath(what: Read, namespace: string, name: string): string {
   return `${base}/namespaces/${encodeURIComponent(namespace)}/${resource}/${encodeURIComponent(name)}`
 }
 
+interface Credentials {
+  token: string
+  ca: Buffer
+}
+
 /** One authenticated GET against the API server, as in-cluster clients make it (service account token, cluster CA). */
-function getJson<T>(path: string, signal: AbortSignal): Promise<T> {
-  const token = readFileSync(`${SERVICE_ACCOUNT_DIR}/token`, 'utf8').trim()
-  const ca = readFileSync(`${SERVICE_ACCOUNT_DIR}/ca.crt`)
+function getJson<T>(path: string, { token, ca }: Credentials, signal: AbortSignal): Promise<T> {
   const host = process.env.KUBERNETES_SERVICE_HOST as string
   const port = Number(process.env.KUBERNETES_SERVICE_PORT ?? 443)
   return new Promise((resolve, reject) => {

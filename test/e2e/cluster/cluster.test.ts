@@ -75,10 +75,7 @@ describe('House Party on a local Kubernetes control plane', { skip, timeout: 60 
     await waitFor(
       'rebalancing to move fragments onto the new guests',
       async () => {
-        for (const p of ['hp-houseparty-5', 'hp-houseparty-6']) {
-          const m = (await cluster.fetch(`${hp.podApi(p)}/metrics`)).body.toString()
-          if (Number(/^houseparty_fragments_held (\S+)$/m.exec(m)?.[1] ?? 0) === 0) return false
-        }
+        for (const p of ['hp-houseparty-5', 'hp-houseparty-6']) if (!((await hp.held(p)) > 0)) return false
         return true
       },
       { timeoutMs: 5 * 60_000, intervalMs: 2_000 },

@@ -108,20 +108,22 @@ export class Release {
       }))
   }
 
+  /** An unlabelled metric of one peer pod (NaN when the pod does not export it). */
+  async metric(pod: string, name: string): Promise<number> {
+    const res = await this.cluster.fetch(`${this.podApi(pod)}/metrics`)
+    return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(res.body.toString())?.[1] ?? 'NaN')
+  }
+
   /** A metric summed over every peer pod. */
   async metricSum(name: string): Promise<number> {
     let sum = 0
-    for (const p of await this.pods()) {
-      const res = await this.cluster.fetch(`${this.podApi(p.name)}/metrics`)
-      sum += Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(res.body.toString())?.[1] ?? 'NaN')
-    }
+    for (const p of await this.pods()) sum += await this.metric(p.name, name)
     return sum
   }
 
-  /** Fragments one peer holds (houseparty_fragments_held). */
-  async held(pod: string): Promise<number> {
-    const res = await this.cluster.fetch(`${this.podApi(pod)}/metrics`)
-    return Number(/^houseparty_fragments_held (\S+)$/m.exec(res.body.toString())?.[1] ?? 'NaN')
+  /** Fragments one peer holds. */
+  held(pod: string): Promise<number> {
+    return this.metric(pod, 'houseparty_fragments_held')
   }
 
   async guestId(pod: string): Promise<string> {
