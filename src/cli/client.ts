@@ -1,5 +1,10 @@
+import { joinAddress, splitAddress } from '../peer/net/index.ts'
 import { ERROR_CODES, type ErrorCode, HousePartyError } from '../shared/errors.ts'
+import { delay } from '../shared/lifecycle.ts'
 import type { Target } from './target.ts'
+
+/** How long a read waits on another guest before trying the next: a leaving peer's guests answer at once, or are not reachable from here. */
+const OTHER_GUEST_TIMEOUT_MS = 3_000
 
 /**
  * A file name as the path of /files/NAME, sent exactly as given: each
@@ -63,12 +68,53 @@ export class PartyApi {
     return this.target.token ? { authorization: `Bearer ${this.target.token}`, ...extra } : extra
   }
 
-  /** A raw request; never-answered requests become ERR_PARTY_UNREACHABLE / ERR_TIMEOUT. */
+  /**
+   * A raw request; never-answered requests become ERR_PARTY_UNREACHABLE / ERR_TIMEOUT.
+   * A read (GET or HEAD) that meets a peer about to leave, or one not (yet)
+   * a guest, is asked of another guest, and then of the same address again
+   * after its Retry-After (behind a Service, that reaches another pod).
+   */
   async request(path: string, init: RequestInit = {}): Promise<Response> {
+    const res = await this.#send(this.target.base, path, init)
+    const method = (init.method ?? 'GET').toUpperCase()
+    if (res.status !== 503 || (method !== 'GET' && method !== 'HEAD')) return res
+    const text = await res.text().catch(() => '')
+    const code = (parseJson(text) as { error?: { code?: string } } | undefined)?.error?.code
+    const again = (): Response => new Response(method === 'HEAD' ? null : text, { status: res.status, headers: res.headers })
+    if (code !== 'ERR_LEAVING' && code !== 'ERR_NOT_ADMITTED') return again()
+    for (const base of await this.#otherGuests(init.signal ?? undefined)) {
+      const other = await this.#send(base, path, {
+        ...init,
+        signal: AbortSignal.any([AbortSignal.timeout(OTHER_GUEST_TIMEOUT_MS), ...(init.signal ? [init.signal] : [])]),
+      }).catch(() => undefined)
+      if (other && other.status !== 503) return other
+      await other?.body?.cancel()
+    }
+    const wait = Math.min(10, Number(res.headers.get('retry-after') ?? 1) || 1)
+    await delay(wait * 1000, init.signal ?? undefined)
+    return this.#send(this.target.base, path, init)
+  }
+
+  async #send(base: string, path: string, init: RequestInit): Promise<Response> {
     try {
-      return await fetch(`${this.target.base}${path}`, { ...init, headers: this.headers(init.headers as Record<string, string> | undefined) })
+      return await fetch(`${base}${path}`, { ...init, headers: this.headers(init.headers as Record<string, string> | undefined) })
     } catch (err) {
       throw unreachable(this.target, err)
+    }
+  }
+
+  /** The API addresses of the other guests, as the asked peer lists them (none if it cannot say). */
+  async #otherGuests(signal: AbortSignal | undefined): Promise<string[]> {
+    try {
+      const res = await this.#send(this.target.base, '/guests', {
+        signal: AbortSignal.any([AbortSignal.timeout(OTHER_GUEST_TIMEOUT_MS), ...(signal ? [signal] : [])]),
+      })
+      if (!res.ok) return []
+      const { guests } = (await res.json()) as { guests: { address: string; apiPort: number; self: boolean }[] }
+      const scheme = new URL(this.target.base).protocol
+      return guests.filter((g) => !g.self).map((g) => `${scheme}//${joinAddress(splitAddress(g.address).host, g.apiPort)}`)
+    } catch {
+      return []
     }
   }
 

@@ -4,7 +4,7 @@ import { basename } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { type Clock, systemClock } from '../shared/clock.ts'
 import type { PeerConfig } from '../shared/config.ts'
-import { backoffMs, delay } from '../shared/lifecycle.ts'
+import { backoffMs, delay, InFlight, Lifecycle } from '../shared/lifecycle.ts'
 import type { Logger } from '../shared/logger.ts'
 import { createApi } from './api/index.ts'
 import { primaryAddress, resolveDoors } from './doors.ts'
@@ -12,13 +12,12 @@ import { FileService, type FilesContext, type PutResult } from './files/index.ts
 import { DataDirLock, type Identity, loadIdentity } from './identity/index.ts'
 import { Membership, MembershipFile, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
-import { type DatagramTransport, type DialOptions, joinAddress, Messenger, type PintChannel, PintServer, UdpTransport } from './net/index.ts'
-import type { PintRequest } from './protocol/index.ts'
+import { type DatagramTransport, type DialOptions, joinAddress, Messenger, PintServer, UdpTransport } from './net/index.ts'
 import { Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
 import { type StopIntent, stopIntent } from './shutdown/index.ts'
 import { FragmentStore } from './store/index.ts'
-import { serveList, serveSync, serveWatch, serveWhere, TrackerClient, TrackerStore } from './tracker/index.ts'
-import { serveDrop, serveFetch, serveHold, serveInventory, type TransferEvents } from './transfer/index.ts'
+import { TrackerClient, TrackerStore } from './tracker/index.ts'
+import { FragmentClient, pintRouter } from './transfer/index.ts'
 
 export interface PeerDeps {
   clock?: Clock
@@ -74,12 +73,17 @@ export class Peer {
   readonly scrubber: Scrubber
   readonly #transport: DatagramTransport
   readonly #pint: PintServer
-  readonly #stopping = new AbortController()
+  /** The components, started in order and stopped in reverse. */
+  readonly #life = new Lifecycle()
+  /** File API requests being answered: a leaving peer lets them finish before its goodbye. */
+  readonly #fileRequests = new InFlight()
   readonly #advertiseHost: string
   #api: FastifyInstance | undefined
   #apiPort = 0
   /** Set when a graceful leave starts: readiness fails at once, so Services stop sending requests while it drains. */
   #leaving = false
+  /** Set just before the goodbye: file requests are turned away with ERR_LEAVING from then on. */
+  #closing = false
   /** Held from open() to stop(), when opened on a data dir (tests may construct a peer without one). */
   #lock: DataDirLock | undefined
   #keyRejectedLoggedAt = Number.NEGATIVE_INFINITY
@@ -151,12 +155,11 @@ export class Peer {
     const roster = rosterOf(this.membership)
     const ctx: FilesContext = {
       roster,
-      dial,
+      fragments: new FragmentClient({ roster, dial, store: this.store, log: logger.child({ component: 'files' }) }),
       trackers: new TrackerClient(roster, dial, config.trackerReplicas),
       coding: config.coding,
       clock,
       load: new LoadEstimate(this.membership, clock),
-      store: this.store,
       log: logger.child({ component: 'files' }),
       events: {
         put: (seconds, bytes, outcome) => {
@@ -209,7 +212,21 @@ export class Peer {
       clock,
       logger: logger.child({ component: 'tcp' }),
       idleTimeoutMs: config.transfer.idleTimeoutMs,
-      handler: (req, channel) => this.#serve(req, channel),
+      handler: pintRouter({
+        store: this.store,
+        trackers: this.trackers,
+        served: (op) => this.metrics.tcpRequests.inc({ op }),
+        events: {
+          received: (bytes, seconds) => {
+            this.metrics.transferBytes.inc({ direction: 'in' }, bytes)
+            this.metrics.transferSeconds.observe({ op: 'hold' }, seconds)
+          },
+          sent: (bytes, seconds) => {
+            this.metrics.transferBytes.inc({ direction: 'out' }, bytes)
+            this.metrics.transferSeconds.observe({ op: 'fetch' }, seconds)
+          },
+        },
+      }),
       onReject: (reason) => this.metrics.tcpRejected.inc({ reason }),
     })
     this.membership.onViewChange((change) => {
@@ -225,31 +242,41 @@ export class Peer {
     return this.#apiPort
   }
 
+  /**
+   * Starts the components in order: the stores (opened from disk), the
+   * datagram and TCP listeners, membership, recovery, and last the HTTP API,
+   * which needs all of them. stop() takes them down in reverse.
+   */
   async start(): Promise<void> {
     const c = this.config
     if (c.insecure) this.log.warn('running without a party key (--insecure): anyone who reaches these ports can join and read data')
-    const { fragments, cleaned } = await this.store.open()
-    const records = await this.trackers.open()
-    this.log.info({ fragments, cleaned, records }, 'store opened')
-    await this.#transport.start()
-    await this.#pint.listen(c.host, c.port)
-    this.#api = createApi({
-      host: c.apiHost,
-      port: c.apiPort,
-      membership: this.membership,
-      leaving: () => this.#leaving,
-      metrics: this.metrics,
-      logger: this.log.child({ component: 'api' }),
-      files: { files: this.files, apiToken: c.apiToken, admitted: () => this.membership.isGuest },
-      partyHealth: (signal) => partyHealth(this.files.context, signal),
-      heldBytes: () => this.store.bytes,
+    const life = this.#life
+    await life.start('stores', {
+      start: async () => {
+        const { fragments, cleaned } = await this.store.open()
+        const records = await this.trackers.open()
+        this.log.info({ fragments, cleaned, records }, 'store opened')
+      },
+      stop: () => this.trackers.flush(),
     })
-    await this.#api.listen({ host: c.apiHost, port: c.apiPort })
-    const addr = this.#api.server.address()
-    this.#apiPort = typeof addr === 'object' && addr ? addr.port : c.apiPort
-    this.membership.start()
-    this.caretaker.start()
-    this.scrubber.start()
+    await life.start('udp', { start: () => this.#transport.start(), stop: () => this.#transport.stop() })
+    await life.start('tcp', { start: () => this.#pint.listen(c.host, c.port), stop: () => this.#pint.close() })
+    await life.start('membership', { start: () => this.membership.start(), stop: async () => this.membership.stop() })
+    await life.start('recovery', this.caretaker)
+    await life.start('scrub', this.scrubber)
+    await life.start('api', {
+      start: async () => {
+        const api = this.#createApi()
+        await api.listen({ host: c.apiHost, port: c.apiPort })
+        const addr = api.server.address()
+        this.#apiPort = typeof addr === 'object' && addr ? addr.port : c.apiPort
+        this.#api = api
+      },
+      // Requests in flight (a get streaming a file) get a few seconds to finish; then the process may go.
+      stop: async () => {
+        await Promise.race([this.#api?.close(), delay(API_CLOSE_GRACE_MS)])
+      },
+    })
     this.log.info(
       {
         id: this.identity.id,
@@ -260,6 +287,27 @@ export class Peer {
       },
       'peer started',
     )
+  }
+
+  #createApi(): FastifyInstance {
+    const c = this.config
+    return createApi({
+      host: c.apiHost,
+      port: c.apiPort,
+      membership: this.membership,
+      leaving: () => this.#leaving,
+      metrics: this.metrics,
+      logger: this.log.child({ component: 'api' }),
+      files: {
+        files: this.files,
+        apiToken: c.apiToken,
+        admitted: () => this.membership.isGuest,
+        closing: () => this.#closing,
+        inFlight: this.#fileRequests,
+      },
+      partyHealth: (signal) => partyHealth(this.files.context, signal),
+      heldBytes: () => this.store.bytes,
+    })
   }
 
   /** Waits until admitted to the party. */
@@ -275,10 +323,9 @@ export class Peer {
    * Without an intent, --on-stop decides (see src/peer/shutdown).
    */
   async leave(intent?: StopIntent): Promise<void> {
-    // Draining from now: /readyz turns 503, and no repair, rebalance or scrub starts here, while the intent is asked for.
+    // Draining from now: /readyz turns 503, and no repair, rebalance or scrub starts here (those under way finish first).
     this.#leaving = true
-    this.caretaker.stop()
-    this.scrubber.stop()
+    await Promise.all([this.caretaker.stop(), this.scrubber.stop()])
     intent ??= await stopIntent(this.config.onStop, this.config.podName, this.log)
     if (intent === 'handoff' && this.membership.isGuest && this.config.leaveGraceMs > 0) {
       const started = performance.now()
@@ -289,7 +336,7 @@ export class Peer {
           records: this.trackers,
           log: this.log.child({ component: 'leave' }),
           throttle: this.caretaker.throttle,
-          signal: AbortSignal.any([AbortSignal.timeout(this.config.leaveGraceMs), this.#stopping.signal]),
+          signal: AbortSignal.any([AbortSignal.timeout(this.config.leaveGraceMs), this.#life.signal]),
           moved: () => this.metrics.fragmentsMoved.inc({ reason: 'leave' }),
           handOffRecords: (others) => this.caretaker.handOff(this.membership.id, others, AbortSignal.timeout(5_000)),
         })
@@ -298,6 +345,10 @@ export class Peer {
         this.log.warn({ err: (err as Error).message }, 'handoff before leaving failed; the others will rebuild what is left')
       }
     }
+    // Once it says goodbye this peer knows no guests, and a read through it would find no fragment: new file requests
+    // are turned away (ERR_LEAVING, to ask another peer) and those under way finish before the goodbye.
+    this.#closing = true
+    await this.#fileRequests.settled(API_CLOSE_GRACE_MS)
     const confirmed = await this.membership.leave(intent === 'restart' ? 'restart' : 'leave')
     this.log.info({ confirmed, intent }, confirmed ? 'left the party' : 'leaving without confirmation')
     await this.stop()
@@ -311,17 +362,12 @@ export class Peer {
     this.log.warn({ from }, "a peer answers but rejects this peer's party key: is --key-file (or --key) the party's key?")
   }
 
+  /** Stops every component in reverse order of start, each waiting for its work in flight; the data-dir lock goes last. */
   async stop(): Promise<void> {
-    this.#stopping.abort()
-    this.caretaker.stop()
-    this.scrubber.stop()
-    this.membership.stop()
-    // Requests in flight (a get streaming a file) get a few seconds to finish; then the process may go.
-    await Promise.race([this.#api?.close(), delay(API_CLOSE_GRACE_MS)])
-    await this.#pint.close()
-    await this.#transport.stop()
-    await this.trackers.flush()
+    const failures = await this.#life.stop()
+    for (const [component, err] of failures) this.log.warn({ component, err: (err as Error).message }, 'component did not stop cleanly')
     await this.#lock?.release()
+    this.#lock = undefined
   }
 
   /**
@@ -330,7 +376,7 @@ export class Peer {
    */
   async putLocalFiles(paths: readonly string[]): Promise<PutResult[]> {
     const results: PutResult[] = []
-    const signal = this.#stopping.signal
+    const signal = this.#life.signal
     for (const path of paths) {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -348,38 +394,5 @@ export class Peer {
       }
     }
     return results
-  }
-
-  /** One data-plane request, by op. */
-  async #serve(req: PintRequest, channel: PintChannel): Promise<void> {
-    this.metrics.tcpRequests.inc({ op: req.op })
-    const events: TransferEvents = {
-      received: (bytes, seconds) => {
-        this.metrics.transferBytes.inc({ direction: 'in' }, bytes)
-        this.metrics.transferSeconds.observe({ op: 'hold' }, seconds)
-      },
-      sent: (bytes, seconds) => {
-        this.metrics.transferBytes.inc({ direction: 'out' }, bytes)
-        this.metrics.transferSeconds.observe({ op: 'fetch' }, seconds)
-      },
-    }
-    switch (req.op) {
-      case 'hold':
-        return serveHold(req, channel, this.store, events)
-      case 'fetch':
-        return serveFetch(req, channel, this.store, events)
-      case 'drop':
-        return serveDrop(req, channel, this.store)
-      case 'inventory':
-        return serveInventory(channel, this.store)
-      case 'watch':
-        return serveWatch(req, channel, this.trackers)
-      case 'where':
-        return serveWhere(req, channel, this.trackers)
-      case 'list':
-        return serveList(channel, this.trackers)
-      case 'sync':
-        return serveSync(req, channel, this.trackers)
-    }
   }
 }

@@ -27,17 +27,25 @@ export interface PeerConfig {
   trackerReplicas: number
   transfer: TransferTimings
   membership: MembershipTimings
-  recovery: {
-    censusIntervalMs: number
-    orphanGraceMs: number
-    concurrency: number
-    bytesPerSecond: number
-    rebalanceMoves: number
-    rebuildDelayMs: number
-  }
+  recovery: RecoverySettings
   scrub: { intervalMs: number; bytesPerSecond: number }
   leaveGraceMs: number
   onStop: OnStop
+}
+
+export interface RecoverySettings {
+  /** How often the census (what every guest holds) runs; view changes trigger a quick pass in between. */
+  censusIntervalMs: number
+  /** An unreferenced fragment younger than this may belong to a put or repair still running: it is left alone. */
+  orphanGraceMs: number
+  /** Files repaired at once. */
+  concurrency: number
+  /** Bytes per second that rebuilds and moves may read and write, all together (0: unlimited). */
+  bytesPerSecond: number
+  /** Fragments moved per census to even out the guests' bytes (0: no rebalancing). */
+  rebalanceMoves: number
+  /** How long the fragments of a guest that vanished without leaving wait before they are rebuilt elsewhere (0: at once). */
+  rebuildDelayMs: number
 }
 
 /** --on-stop: what SIGTERM means for the peer's data (see src/peer/shutdown). */

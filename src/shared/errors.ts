@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   ERR_NOT_ENOUGH_PEERS: { status: 503, message: 'not enough live peers to place every fragment' },
   ERR_NOT_ENOUGH_FRAGMENTS: { status: 503, message: 'not enough fragments reachable to rebuild the file' },
   ERR_DRAINING: { status: 503, message: 'this peer is leaving the party and takes no new fragments' },
+  ERR_LEAVING: { status: 503, message: 'this peer is leaving the party; ask another peer' },
   ERR_PARTY_UNREACHABLE: { status: 503, message: "the party's HTTP API did not answer" },
   ERR_TIMEOUT: { status: 504, message: 'operation timed out' },
   ERR_ABORTED: { status: 499, message: 'operation aborted' },

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { HousePartyError } from '../../shared/errors.ts'
+import type { InFlight } from '../../shared/lifecycle.ts'
 import type { FileService, FileSummary } from '../files/index.ts'
 import { GuestId } from '../protocol/index.ts'
 
@@ -11,6 +12,10 @@ export interface FileRoutesOptions {
   apiToken: string
   /** False until this peer is a guest (and again while it rejoins): file routes answer ERR_NOT_ADMITTED then. */
   admitted: () => boolean
+  /** True once this peer is about to say goodbye: file routes answer ERR_LEAVING, never a false "too few fragments". */
+  closing?: () => boolean
+  /** File requests being answered: a leaving peer waits for them before its goodbye. */
+  inFlight?: InFlight
 }
 
 /**
@@ -23,7 +28,9 @@ export function registerFileRoutes(app: FastifyInstance, options: FileRoutesOpti
   void app.register(async (scope) => {
     if (options.apiToken !== '') scope.addHook('onRequest', async (req) => checkToken(req, options.apiToken))
     // Before admission this peer knows no trackers: say so (with Retry-After) rather than "none of the 0 trackers answered".
-    scope.addHook('onRequest', async () => {
+    scope.addHook('onRequest', async (_req, reply) => {
+      if (options.closing?.()) throw new HousePartyError('ERR_LEAVING')
+      if (options.inFlight) reply.raw.once('close', options.inFlight.enter())
       if (!options.admitted())
         throw new HousePartyError('ERR_NOT_ADMITTED', 'this peer is not a guest of the party yet (joining or rejoining); try again shortly or ask another peer')
     })
@@ -93,7 +100,6 @@ function checkToken(req: FastifyRequest, token: string): void {
   if (given.length !== want.length || !timingSafeEqual(given, want)) throw new HousePartyError('ERR_UNAUTHORIZED')
 }
 
-/** Aborts when the client goes away before the response is done. */
 /** Aborts when the client goes away before the answer is complete. */
 export function abortOnClose(reply: FastifyReply): AbortSignal {
   const controller = new AbortController()

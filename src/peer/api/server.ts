@@ -30,6 +30,9 @@ export function createApi(options: ApiOptions): FastifyInstance {
   const app: FastifyInstance = Fastify({
     // On close, idle keep-alive connections go at once; requests in flight may finish (Peer.stop bounds the wait).
     forceCloseConnections: 'idle',
+    // A request that arrives while the server closes (on a kept-alive connection) is answered by the routes, which
+    // know the peer is leaving (ERR_LEAVING, with Retry-After), rather than by a bare 503 without a code.
+    return503OnClosing: false,
     // A URL that does not decode (e.g. an encoded lone surrogate) gets the same JSON error as everything else.
     frameworkErrors: (err, req, reply) => {
       const code = req.url.startsWith('/files/') ? 'ERR_BAD_NAME' : 'ERR_INVALID_ARGUMENT'
@@ -51,7 +54,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     const entry = { method: req.method, url: req.url.slice(0, 300), status: e.status, code: e.code, reason: e.message }
     if (e.status >= 500) options.logger.warn(e.code === 'ERR_INTERNAL' ? { ...entry, err: e } : entry, 'request failed')
     else options.logger.info(entry, 'request refused')
-    if (e.code === 'ERR_NOT_ADMITTED') void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
+    if (e.code === 'ERR_NOT_ADMITTED' || e.code === 'ERR_LEAVING') void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
     void reply.status(e.status).send({ error: e.toJSON() })
   })
   app.setNotFoundHandler((req, reply) => {

@@ -1,6 +1,6 @@
-export { type FileEvents, type FilesContext, type Outcome, openSink, openSinks, openSource } from './context.ts'
+export { type FileEvents, type FilesContext, type Outcome, openSinks } from './context.ts'
 export { locateFile, type OpenedFile, openFile } from './get.ts'
-export { dropFragments, nextVersion, type PutOptions, type PutResult, putFile } from './put.ts'
+export { nextVersion, type PutOptions, type PutResult, putFile } from './put.ts'
 export { rebuildFragments } from './rebuild.ts'
 export { type FileHealth, FileService, type FileSummary, healthOf } from './service.ts'
 export { StripePool, stripesOf } from './stripe-pool.ts'

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import { type CodedStripe, fragmentBytes, fragmentDigest, StripeCoder, shardBytes } from '../codec/index.ts'
-import { call } from '../net/index.ts'
-import { type FileRecord, type FragmentRef, type GuestId, PintReplies, type Version } from '../protocol/index.ts'
+import type { FileRecord, FragmentRef, GuestId, Version } from '../protocol/index.ts'
 import { compareRecords } from '../tracker/index.ts'
 import type { FragmentSink } from '../transfer/index.ts'
 import { type FilesContext, openSinks } from './context.ts'
@@ -134,7 +133,7 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
   const record: FileRecord = { name, version, revision: 0, deleted: false, size, hash: contentHash, created, coding, fragments }
   const failed = sinks.filter((s) => s.failed)
   if (failed.length > m) {
-    await dropFragments(ctx, record, record.fragments)
+    await ctx.fragments.drop(record, record.fragments)
     throw tooManyFailed(sinks, m)
   }
   if (failed.length > 0) {
@@ -156,7 +155,7 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
       }
       record.fragments.push(...rebuilt)
     } catch (err) {
-      await dropFragments(ctx, record, record.fragments)
+      await ctx.fragments.drop(record, record.fragments)
       throw err
     }
   }
@@ -166,15 +165,15 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
   try {
     replies = await ctx.trackers.watch(record, signal)
   } catch (err) {
-    await dropFragments(ctx, record, record.fragments)
+    await ctx.fragments.drop(record, record.fragments)
     throw err
   }
   // A concurrent put with a newer version won: ours is stored but already replaced, so its fragments go.
   const superseded = replies.some((r) => compareRecords(r.current, record) > 0)
   const replaced = new Map<string, FileRecord>()
   for (const r of replies) if (r.replaced && r.replaced.version !== version) replaced.set(r.replaced.version, r.replaced)
-  if (superseded) void dropFragments(ctx, record, record.fragments)
-  for (const old of replaced.values()) void dropFragments(ctx, old, old.fragments)
+  if (superseded) void ctx.fragments.drop(record, record.fragments)
+  for (const old of replaced.values()) void ctx.fragments.drop(old, old.fragments)
   // A put of the name that began after this one will replace it: this one did not win.
   const overtaken = replies.some((r) => r.newer === true)
   return { name, version, size, hash: contentHash, current: !superseded && !overtaken }
@@ -203,18 +202,5 @@ function tooManyFailed(sinks: readonly FragmentSink[], m: number): HousePartyErr
     'ERR_TRANSFER_FAILED',
     `${failed.length} of ${sinks.length} fragment transfers failed, at most ${m} can be rebuilt: ${failed.map((s) => s.failure?.message).join('; ')}`,
     { details: { failed: failed.length, tolerated: m } },
-  )
-}
-
-/** Best effort: asks each holder to delete its fragments of this version. Holders that are gone are skipped. */
-export async function dropFragments(ctx: FilesContext, record: Pick<FileRecord, 'name' | 'version'>, refs: readonly FragmentRef[]): Promise<void> {
-  await Promise.allSettled(
-    refs.map((ref) => {
-      const address = ctx.roster.addressOf(ref.holder)
-      if (!address) return Promise.resolve()
-      return call(address, { op: 'drop', name: record.name, version: record.version, index: ref.index }, PintReplies.drop, ctx.dial).catch((err) =>
-        ctx.log.debug({ err: (err as Error).message, holder: ref.holder }, 'could not drop a fragment'),
-      )
-    }),
   )
 }

@@ -1,9 +1,7 @@
-import { HousePartyError } from '../../shared/errors.ts'
-import { call } from '../net/index.ts'
-import { checkName, type FileRecord, type GuestId, type HeldFragment, PintReplies, type Version } from '../protocol/index.ts'
+import { checkName, type FileRecord, type GuestId, type HeldFragment, type Version } from '../protocol/index.ts'
 import type { FilesContext } from './context.ts'
 import { locateFile, type OpenedFile, openFile } from './get.ts'
-import { dropFragments, nextVersion, type PutOptions, type PutResult, putFile } from './put.ts'
+import { nextVersion, type PutOptions, type PutResult, putFile } from './put.ts'
 
 export type FileHealth = 'ok' | 'degraded' | 'lost'
 
@@ -70,7 +68,7 @@ export class FileService {
     const replies = await this.#ctx.trackers.watch(tombstone, signal)
     const replaced = new Map<string, FileRecord>([[record.version, record]])
     for (const r of replies) if (r.replaced && !r.replaced.deleted) replaced.set(r.replaced.version, r.replaced)
-    await Promise.all([...replaced.values()].map((old) => dropFragments(this.#ctx, old, old.fragments)))
+    await Promise.all([...replaced.values()].map((old) => this.#ctx.fragments.drop(old, old.fragments)))
     return { name, version: tombstone.version }
   }
 
@@ -85,11 +83,8 @@ export class FileService {
   }
 
   /** What one guest holds (the seed's "view peer contents"). */
-  async fragmentsOf(id: GuestId, signal?: AbortSignal): Promise<HeldFragment[]> {
-    const address = this.#ctx.roster.addressOf(id)
-    if (!address) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `no guest ${id}`)
-    const reply = await call(address, { op: 'inventory' }, PintReplies.inventory, { ...this.#ctx.dial, signal })
-    return reply.fragments
+  fragmentsOf(id: GuestId, signal?: AbortSignal): Promise<HeldFragment[]> {
+    return this.#ctx.fragments.inventory(id, signal)
   }
 
   #summarise(record: FileRecord): FileSummary {

@@ -1,7 +1,7 @@
 import { HousePartyError, isHousePartyError } from '../../shared/errors.ts'
 import type { FileRecord, FragmentRef } from '../protocol/index.ts'
 import type { FragmentSource } from '../transfer/index.ts'
-import { type FilesContext, openSource } from './context.ts'
+import type { FilesContext } from './context.ts'
 
 /**
  * Reads a file stripe by stripe from k of its fragments at a time. Data
@@ -80,7 +80,7 @@ export class StripeReader {
       const results = await Promise.allSettled(
         batch.map((ref) => {
           const target = { name: this.#record.name, version: this.#record.version, index: ref.index, digest: ref.digest }
-          return openSource(this.#ctx, ref.holder, target, fromChunk, this.#signal)
+          return this.#ctx.fragments.source(ref.holder, target, fromChunk, this.#signal)
         }),
       )
       results.forEach((r, n) => {

@@ -1,101 +1,56 @@
-import type { FilesContext } from '../files/index.ts'
-import { call } from '../net/index.ts'
-import { type FileRecord, type FragmentRef, type GuestId, type HeldFragment, PintReplies } from '../protocol/index.ts'
+import type { GuestId, HeldFragment } from '../protocol/index.ts'
+import type { FragmentClient } from '../transfer/index.ts'
 
-/** What every guest holds, as its inventory said. Guests that did not answer are listed apart: their holdings are unknown, not empty. */
+/** One copy of a fragment, as the guest holding it described it. */
+export interface Copy {
+  holder: GuestId
+  fragment: HeldFragment
+}
+
+/**
+ * What the guests hold, as far as one pass could learn it. The planner reads
+ * only this shape, so the way it is gathered (every guest's whole inventory
+ * today) can change without touching the decisions made from it.
+ */
 export interface Census {
-  held: Map<GuestId, HeldFragment[]>
+  /** Guests whose holdings are known: what they hold is in `where`, and what is not there they do not hold. */
+  answered: Set<GuestId>
+  /** Guests that did not answer: their holdings are unknown, not empty. */
   silent: Set<GuestId>
-  /** (name, version, index) → the guests holding that fragment, with the digest each holds. */
-  where: Map<string, { holder: GuestId; fragment: HeldFragment }[]>
+  /** Bytes each answering guest holds. */
+  bytes: Map<GuestId, number>
+  /** (name, version, index) → every copy of that fragment, with the digest each holds. */
+  where: Map<string, Copy[]>
 }
 
 export function fragmentKey(name: string, version: string, index: number): string {
   return `${name}\u0000${version}\u0000${index}`
 }
 
-/** What is known of where the guests are, for judging one record's fragments. */
-export interface Presence {
-  guests: ReadonlySet<GuestId>
-  /** Every guest's inventory, when this pass took a census. */
-  census?: Census | undefined
-  /** Guests that did not answer the last census: what they hold is unknown. */
-  silent?: ReadonlySet<GuestId>
-  /** For a holder that is not a guest: from when its fragments may be rebuilt elsewhere (it may come back first). */
-  rebuildDue?: (holder: GuestId) => number
-  now?: number
-}
-
-export interface Assessment {
-  /** Fragments known to be readable: on a guest that, where a census asked, has it with the recorded digest. */
-  ok: FragmentRef[]
-  /** Indices to rebuild: nobody has them, their holder answered without them, or it is gone for longer than the rebuild delay. */
-  missing: number[]
-  /** Fragments on guests that are gone but may still come back (within the rebuild delay). */
-  away: FragmentRef[]
-  /** Fragments on guests that did not answer the census. */
-  unknown: FragmentRef[]
-  /** The earliest time an away fragment becomes missing. */
-  nextDue: number | undefined
-}
-
-/**
- * Sorts each fragment index of `record` into ok, missing, away or unknown.
- * Only ok counts as usable: a holder that did not answer is not healthy,
- * and a holder that is gone is not lost until the rebuild delay has passed.
- */
-export function assess(record: FileRecord, presence: Presence): Assessment {
-  const { k, m } = record.coding
-  const out: Assessment = { ok: [], missing: [], away: [], unknown: [], nextDue: undefined }
-  const { census, guests, now = 0 } = presence
-  for (let index = 0; index < k + m; index++) {
-    const ref = record.fragments.find((f) => f.index === index)
-    if (!ref) {
-      out.missing.push(index)
-    } else if (guests.has(ref.holder)) {
-      if (census?.held.has(ref.holder)) {
-        const copies = census.where.get(fragmentKey(record.name, record.version, index)) ?? []
-        if (copies.some((c) => c.holder === ref.holder && c.fragment.digest === ref.digest)) out.ok.push(ref)
-        else out.missing.push(index)
-      } else if (census?.silent.has(ref.holder) || presence.silent?.has(ref.holder)) out.unknown.push(ref)
-      else out.ok.push(ref)
-    } else {
-      const due = presence.rebuildDue?.(ref.holder) ?? now
-      if (due <= now) out.missing.push(index)
-      else {
-        out.away.push(ref)
-        out.nextDue = Math.min(out.nextDue ?? due, due)
-      }
+/** A census from each guest's answer: its whole inventory, or undefined if it did not answer. */
+export function censusOf(answers: Iterable<{ holder: GuestId; fragments: readonly HeldFragment[] | undefined }>): Census {
+  const census: Census = { answered: new Set(), silent: new Set(), bytes: new Map(), where: new Map() }
+  for (const { holder, fragments } of answers) {
+    if (!fragments) {
+      census.silent.add(holder)
+      continue
     }
+    census.answered.add(holder)
+    let bytes = 0
+    for (const fragment of fragments) {
+      bytes += fragment.bytes
+      const key = fragmentKey(fragment.name, fragment.version, fragment.index)
+      const list = census.where.get(key)
+      if (list) list.push({ holder, fragment })
+      else census.where.set(key, [{ holder, fragment }])
+    }
+    census.bytes.set(holder, bytes)
   }
-  return out
-}
-
-/** The fragments of `record` known to be readable (what /health/party and the degraded gauge count). */
-export function usableFragments(record: FileRecord, guests: ReadonlySet<GuestId>, census: Census | undefined): FragmentRef[] {
-  return assess(record, { guests, census }).ok
+  return census
 }
 
 /** Asks every guest for its inventory, all at once. */
-export async function takeCensus(ctx: FilesContext, signal?: AbortSignal): Promise<Census> {
-  const guests = ctx.roster.guests()
-  const answers = await Promise.allSettled(
-    guests.map((g) => call(g.address, { op: 'inventory' }, PintReplies.inventory, { ...ctx.dial, signal }).then((r) => r.fragments)),
-  )
-  const census: Census = { held: new Map(), silent: new Set(), where: new Map() }
-  answers.forEach((answer, i) => {
-    const id = (guests[i] as { id: GuestId }).id
-    if (answer.status !== 'fulfilled') {
-      census.silent.add(id)
-      return
-    }
-    census.held.set(id, answer.value)
-    for (const fragment of answer.value) {
-      const key = fragmentKey(fragment.name, fragment.version, fragment.index)
-      const list = census.where.get(key) ?? []
-      list.push({ holder: id, fragment })
-      census.where.set(key, list)
-    }
-  })
-  return census
+export async function takeCensus(fragments: FragmentClient, signal?: AbortSignal): Promise<Census> {
+  const answers = await fragments.inventories(signal)
+  return censusOf(answers.map((a) => ({ holder: a.holder, fragments: 'fragments' in a ? a.fragments : undefined })))
 }

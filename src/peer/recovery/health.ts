@@ -1,5 +1,6 @@
 import type { FilesContext } from '../files/index.ts'
-import { takeCensus, usableFragments } from './census.ts'
+import { usableFragments } from './assess.ts'
+import { takeCensus } from './census.ts'
 
 export interface PartyHealth {
   guests: number
@@ -15,7 +16,7 @@ export interface PartyHealth {
 
 /** The party's redundancy from every guest's records and inventory: what `GET /health/party` answers. */
 export async function partyHealth(ctx: FilesContext, signal?: AbortSignal): Promise<PartyHealth> {
-  const [{ records, asked, answered }, census] = await Promise.all([ctx.trackers.listAll(signal), takeCensus(ctx, signal)])
+  const [{ records, asked, answered }, census] = await Promise.all([ctx.trackers.listAll(signal), takeCensus(ctx.fragments, signal)])
   const guests = new Set(ctx.roster.guests().map((g) => g.id))
   let healthy = 0
   let degraded = 0

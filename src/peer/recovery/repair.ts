@@ -1,9 +1,10 @@
 import { HousePartyError } from '../../shared/errors.ts'
 import type { Throttle } from '../../shared/throttle.ts'
-import { dropFragments, type FilesContext, openSink, openSource, rebuildFragments } from '../files/index.ts'
+import { type FilesContext, rebuildFragments } from '../files/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
 import type { Decided } from '../tracker/index.ts'
 import type { FragmentSink } from '../transfer/index.ts'
+import { readopted } from './plan.ts'
 
 export interface RepairOptions {
   signal?: AbortSignal
@@ -45,11 +46,7 @@ export async function repairFile(
  * adopted, not rebuilt. Nothing moves but the record.
  */
 export async function readoptFragments(ctx: FilesContext, record: FileRecord, found: readonly FragmentRef[], signal?: AbortSignal): Promise<Recorded> {
-  const byIndex = new Map(found.map((f) => [f.index, f]))
-  const next: FileRecord = { ...record, revision: record.revision + 1, fragments: record.fragments.map((f) => byIndex.get(f.index) ?? f) }
-  for (const f of found) if (!record.fragments.some((r) => r.index === f.index)) next.fragments.push(f)
-  next.fragments.sort((a, b) => a.index - b.index)
-  return publish(ctx, next, [], signal)
+  return publish(ctx, readopted(record, found), [], signal)
 }
 
 /**
@@ -61,10 +58,10 @@ export async function moveFragment(ctx: FilesContext, record: FileRecord, index:
   const ref = record.fragments.find((f) => f.index === index)
   if (!ref) throw new HousePartyError('ERR_NOT_FOUND', `${JSON.stringify(record.name)} has no fragment ${index}`)
   if (!ctx.roster.addressOf(target)) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${target} left the party`)
-  const source = await openSource(ctx, ref.holder, { name: record.name, version: record.version, index, digest: ref.digest }, 0, options.signal)
+  const source = await ctx.fragments.source(ref.holder, { name: record.name, version: record.version, index, digest: ref.digest }, 0, options.signal)
   let sink: FragmentSink | undefined
   try {
-    sink = await openSink(ctx, target, { name: record.name, version: record.version, index, coding: record.coding }, options.signal)
+    sink = await ctx.fragments.sink(target, { name: record.name, version: record.version, index, coding: record.coding }, options.signal)
     const chunks = source.manifest.chunks
     for (let s = 0; s < chunks.length; s++) {
       const data = await source.chunk(s)
@@ -83,7 +80,7 @@ export async function moveFragment(ctx: FilesContext, record: FileRecord, index:
   const moved: FragmentRef = { index, holder: target, digest: ref.digest }
   const next: FileRecord = { ...record, revision: record.revision + 1, fragments: record.fragments.map((f) => (f.index === index ? moved : f)) }
   const recorded = await publish(ctx, next, [moved], options.signal)
-  if (recorded.won) await dropFragments(ctx, record, [ref])
+  if (recorded.won) await ctx.fragments.drop(record, [ref])
   return recorded
 }
 
@@ -93,12 +90,12 @@ async function publish(ctx: FilesContext, next: FileRecord, added: readonly Frag
   try {
     decided = await ctx.trackers.change(next, signal)
   } catch (err) {
-    await dropFragments(ctx, next, added)
+    await ctx.fragments.drop(next, added)
     throw err
   }
   if (!decided.won) {
     ctx.log.info({ name: next.name, version: next.version, revision: next.revision }, 'another change won at the primary tracker; dropping ours')
-    await dropFragments(ctx, next, added)
+    await ctx.fragments.drop(next, added)
     return { record: decided.current, won: false }
   }
   return { record: next, won: true }

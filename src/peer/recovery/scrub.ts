@@ -1,3 +1,4 @@
+import type { Startable } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { Throttle } from '../../shared/throttle.ts'
 import type { FragmentStore } from '../store/index.ts'
@@ -22,12 +23,12 @@ export interface ScrubEvents {
  * the census of the file's primary tracker then finds it missing and rebuilds
  * it from the others.
  */
-export class Scrubber {
+export class Scrubber implements Startable {
   readonly #store: FragmentStore
   readonly #settings: ScrubSettings
   readonly #events: ScrubEvents
   readonly #log: Logger
-  readonly #stopping = new AbortController()
+  #stopping = new AbortController()
   #timer: NodeJS.Timeout | undefined
   #running: Promise<number> | undefined
 
@@ -38,19 +39,24 @@ export class Scrubber {
     this.#log = log
   }
 
-  start(): void {
+  start(signal?: AbortSignal): void {
+    this.#stopping = new AbortController()
+    signal?.addEventListener('abort', () => this.#stopping.abort(), { once: true })
     if (this.#settings.intervalMs <= 0) return
     this.#timer = setInterval(() => void this.run(), this.#settings.intervalMs)
     this.#timer.unref()
   }
 
-  stop(): void {
+  /** No pass starts from now on; resolves once the pass under way has stopped (it may be deleting a damaged fragment). */
+  async stop(): Promise<void> {
     this.#stopping.abort()
     clearInterval(this.#timer)
+    await this.#running
   }
 
   /** One pass over every fragment (or the one under way). Resolves with how many were damaged. */
   run(): Promise<number> {
+    if (this.#stopping.signal.aborted) return Promise.resolve(0)
     this.#running ??= this.#pass().finally(() => {
       this.#running = undefined
     })

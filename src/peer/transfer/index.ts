@@ -1,3 +1,5 @@
-export { serveDrop, serveFetch, serveHold, serveInventory, type TransferEvents } from './handlers.ts'
-export { type FragmentSink, type Held, LocalSink, RemoteSink, type SinkTarget } from './sink.ts'
-export { type FragmentSource, LocalSource, RemoteSource, type SourceTarget } from './source.ts'
+export { FragmentClient, type FragmentClientOptions, type InventoryAnswer } from './client.ts'
+export type { TransferEvents } from './handlers.ts'
+export { pintRouter, type RouterOptions } from './router.ts'
+export type { FragmentSink, Held, SinkTarget } from './sink.ts'
+export type { FragmentSource, SourceTarget } from './source.ts'

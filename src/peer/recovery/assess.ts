@@ -1,0 +1,69 @@
+import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
+import { type Census, fragmentKey } from './census.ts'
+
+/** What is known of where the guests are, for judging one record's fragments. */
+export interface Presence {
+  guests: ReadonlySet<GuestId>
+  /** What the guests hold, when this pass took a census. */
+  census?: Census | undefined
+  /** Guests that did not answer the last census: what they hold is unknown. */
+  silent?: ReadonlySet<GuestId>
+  /** For a holder that is not a guest: from when its fragments may be rebuilt elsewhere (it may come back first). */
+  rebuildDue?: (holder: GuestId) => number
+  now?: number
+}
+
+export interface Assessment {
+  /** Fragments known to be readable: on a guest that, where a census asked, has it with the recorded digest. */
+  ok: FragmentRef[]
+  /** Indices to rebuild: nobody has them, their holder answered without them, or it is gone for longer than the rebuild delay. */
+  missing: number[]
+  /** Fragments on guests that are gone but may still come back (within the rebuild delay). */
+  away: FragmentRef[]
+  /** Fragments on guests that did not answer the census. */
+  unknown: FragmentRef[]
+  /** The earliest time an away fragment becomes missing. */
+  nextDue: number | undefined
+}
+
+/**
+ * Sorts each fragment index of `record` into ok, missing, away or unknown.
+ * Only ok counts as usable: a holder that did not answer is not healthy,
+ * and a holder that is gone is not lost until the rebuild delay has passed.
+ */
+export function assess(record: FileRecord, presence: Presence): Assessment {
+  const { k, m } = record.coding
+  const out: Assessment = { ok: [], missing: [], away: [], unknown: [], nextDue: undefined }
+  const { census, guests, now = 0 } = presence
+  for (let index = 0; index < k + m; index++) {
+    const ref = record.fragments.find((f) => f.index === index)
+    if (!ref) {
+      out.missing.push(index)
+    } else if (guests.has(ref.holder)) {
+      if (census?.answered.has(ref.holder)) {
+        const copies = census.where.get(fragmentKey(record.name, record.version, index)) ?? []
+        if (copies.some((c) => c.holder === ref.holder && c.fragment.digest === ref.digest)) out.ok.push(ref)
+        else out.missing.push(index)
+      } else if (census?.silent.has(ref.holder) || presence.silent?.has(ref.holder)) out.unknown.push(ref)
+      else out.ok.push(ref)
+    } else {
+      const due = presence.rebuildDue?.(ref.holder) ?? now
+      if (due <= now) out.missing.push(index)
+      else {
+        out.away.push(ref)
+        out.nextDue = Math.min(out.nextDue ?? due, due)
+      }
+    }
+  }
+  return out
+}
+
+/** True when every fragment of `record` is known readable. */
+export function isWhole(record: FileRecord, presence: Presence): boolean {
+  return assess(record, presence).ok.length === record.coding.k + record.coding.m
+}
+
+/** The fragments of `record` known to be readable (what /health/party and the degraded gauge count). */
+export function usableFragments(record: FileRecord, guests: ReadonlySet<GuestId>, census: Census | undefined): FragmentRef[] {
+  return assess(record, { guests, census }).ok
+}

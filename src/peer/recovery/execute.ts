@@ -1,0 +1,152 @@
+import { isHousePartyError } from '../../shared/errors.ts'
+import type { Logger } from '../../shared/logger.ts'
+import type { Throttle } from '../../shared/throttle.ts'
+import type { FilesContext } from '../files/index.ts'
+import type { FileRecord, FragmentRef } from '../protocol/index.ts'
+import { compareRecords } from '../tracker/index.ts'
+import type { Copy } from './census.ts'
+import type { Plan, Repair } from './plan.ts'
+import { moveFragment, readoptFragments, repairFile } from './repair.ts'
+
+export interface RecoveryEvents {
+  /** A degraded file is back to k+m fragments; seconds since this peer first saw it degraded. */
+  recovered(seconds: number): void
+  moved(reason: 'leave' | 'rebalance'): void
+  orphanDropped(): void
+  recordRebuilt(): void
+  /** A fragment found on a live guest was recorded there instead of being rebuilt. */
+  readopted(): void
+  /** Files this peer is primary tracker of (deleted ones left out), those below k+m usable fragments, and those below k. */
+  health(files: number, degraded: number, lost: number): void
+}
+
+/** What carrying a plan out needs: the data plane, where to report, and how much it may do at once. */
+export interface CarryOut {
+  ctx: FilesContext
+  log: Logger
+  events: RecoveryEvents
+  throttle: Throttle
+  /** Files repaired at once. */
+  concurrency: number
+  signal: AbortSignal
+  /** A repaired file is whole again. */
+  repaired(name: string): void
+}
+
+/**
+ * Carries a recovery plan out, in its order: re-adoptions and restored
+ * records first (they only change records), then drops, repairs and moves.
+ * Each step that loses at the trackers (another change won) is left for the
+ * next pass. Returns how many planned repairs left their file degraded.
+ */
+export async function carryOut(decided: Plan, env: CarryOut): Promise<number> {
+  for (const adoption of decided.adoptions) {
+    if (env.signal.aborted) return decided.repairs.length
+    await readopt(env, adoption.record, adoption.found)
+  }
+  for (const copies of decided.restorations) {
+    if (env.signal.aborted) return decided.repairs.length
+    await restore(env, copies).catch((err) => env.log.warn({ err: (err as Error).message }, 'could not restore a lost tracker record'))
+  }
+  await Promise.all(
+    decided.drops.map(async ({ holder, fragment }) => {
+      await env.ctx.fragments.drop(fragment, [{ index: fragment.index, holder, digest: fragment.digest }])
+      env.events.orphanDropped()
+    }),
+  )
+  if (decided.drops.length > 0) env.log.info({ fragments: decided.drops.length }, 'dropped fragments no record needs')
+  if (decided.repairs.length > 0) {
+    env.log.info({ files: decided.repairs.length, degraded: decided.health.degraded.size, lost: decided.health.lost }, 'repairing degraded files')
+    return repairAll(env, decided.repairs)
+  }
+  for (const move of decided.moves) {
+    if (env.signal.aborted) break
+    try {
+      const { won } = await moveFragment(env.ctx, move.record, move.index, move.to, { signal: env.signal, throttle: env.throttle })
+      if (!won) break
+      env.events.moved('rebalance')
+      env.log.info({ name: move.record.name, index: move.index, from: move.from, to: move.to, bytes: move.bytes }, 'fragment moved to even out the guests')
+    } catch (err) {
+      env.log.warn({ name: move.record.name, err: (err as Error).message }, 'rebalance move failed')
+      break
+    }
+  }
+  return 0
+}
+
+async function readopt(env: CarryOut, record: FileRecord, found: readonly FragmentRef[]): Promise<void> {
+  try {
+    const result = await readoptFragments(env.ctx, record, found, env.signal)
+    if (!result.won) return
+    for (const _ of found) env.events.readopted()
+    env.log.info(
+      { name: record.name, fragments: found.map((f) => ({ index: f.index, holder: f.holder })) },
+      'fragments found on live guests; recorded there, nothing rebuilt',
+    )
+  } catch (err) {
+    env.log.debug({ name: record.name, err: (err as Error).message }, 'could not re-adopt fragments; trying again on the next census')
+  }
+}
+
+/** Fragments of a file no tracker knows: rebuild its record from their manifests (unless a replica has it after all). */
+async function restore(env: CarryOut, copies: readonly Copy[]): Promise<void> {
+  const first = (copies[0] as Copy).fragment
+  const known = await env.ctx.trackers.where(first.name, env.signal).catch(() => undefined)
+  if (known && known.version >= first.version) return
+  const byIndex = new Map<number, FragmentRef>()
+  for (const { holder, fragment } of copies)
+    if (!byIndex.has(fragment.index)) byIndex.set(fragment.index, { index: fragment.index, holder, digest: fragment.digest })
+  const record: FileRecord = {
+    name: first.name,
+    version: first.version,
+    revision: 0,
+    deleted: false,
+    size: first.size,
+    hash: first.hash,
+    created: first.created,
+    coding: first.coding,
+    fragments: [...byIndex.values()].sort((a, b) => a.index - b.index),
+  }
+  await env.ctx.trackers.watch(record, env.signal)
+  env.events.recordRebuilt()
+  env.log.warn(
+    { name: record.name, version: record.version, fragments: record.fragments.length },
+    'rebuilt a lost tracker record from the manifests beside its fragments',
+  )
+}
+
+/** Repairs in the plan's order (fewest surviving fragments first), a few at a time. Returns how many are still degraded. */
+async function repairAll(env: CarryOut, repairs: readonly Repair[]): Promise<number> {
+  let failed = 0
+  const queue = [...repairs]
+  const worker = async (): Promise<void> => {
+    for (let job = queue.shift(); job && !env.signal.aborted; job = queue.shift()) {
+      if (!(await repair(env, job))) failed++
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, env.concurrency) }, worker))
+  return failed + queue.length
+}
+
+/** True when the file is whole again (or no longer this peer's to repair). */
+async function repair(env: CarryOut, job: Repair): Promise<boolean> {
+  const { ctx, log } = env
+  const { name } = job.record
+  // The ring may have moved since the pass began: the new primary takes the file over.
+  if (ctx.trackers.trackersOf(name)[0] !== ctx.roster.selfId) return true
+  try {
+    // The newest record from every replica: a put or another repair may have moved on since the plan.
+    const fresh = await ctx.trackers.where(name, env.signal)
+    if (!fresh || compareRecords(fresh, job.record) !== 0) return true
+    const { ok, missing, away, unknown } = job.assessment
+    const result = await repairFile(ctx, job.record, ok, missing, { signal: env.signal, throttle: env.throttle })
+    // Fully redundant only when nothing else is away or unknown; otherwise a later pass finishes the file.
+    const whole = result.won && away.length === 0 && unknown.length === 0
+    if (whole) env.repaired(name)
+    log.info({ name, version: job.record.version, revision: result.record.revision, won: result.won, rebuilt: missing.length }, 'file repaired')
+    return whole
+  } catch (err) {
+    if (!isHousePartyError(err, 'ERR_ABORTED')) log.warn({ name, err: (err as Error).message }, 'repair failed; retrying on the next pass')
+    return false
+  }
+}

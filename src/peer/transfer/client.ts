@@ -1,0 +1,144 @@
+import { HousePartyError } from '../../shared/errors.ts'
+import type { Logger } from '../../shared/logger.ts'
+import type { Roster } from '../membership/index.ts'
+import { call, type DialOptions } from '../net/index.ts'
+import { type FileRecord, type FragmentRef, type GuestId, type HeldFragment, PintReplies } from '../protocol/index.ts'
+import type { FragmentStore } from '../store/index.ts'
+import { type FragmentSink, LocalSink, RemoteSink, type SinkTarget } from './sink.ts'
+import { type FragmentSource, LocalSource, RemoteSource, type SourceTarget } from './source.ts'
+
+export interface FragmentClientOptions {
+  /** Who the guests are and where each was last heard from: every call dials through it. */
+  roster: Roster
+  dial: Omit<DialOptions, 'signal'>
+  /** This peer's own store: fragments placed on this peer are read and written directly, not over TCP. */
+  store?: FragmentStore | undefined
+  log: Logger
+}
+
+/** What one guest's inventory call came back with: its fragments, or why it did not answer. */
+export type InventoryAnswer = { holder: GuestId; fragments: HeldFragment[] } | { holder: GuestId; error: Error }
+
+/**
+ * Every peer-to-peer data-plane call: fragments written (holdMyPint) and
+ * read, dropped, and inventories asked. Callers name guests, never
+ * addresses: the roster says where each guest is now (where its last
+ * authenticated datagram came from), so a guest restarted at a new address
+ * is reached at once. Every call that waits takes an AbortSignal.
+ */
+export class FragmentClient {
+  readonly #roster: Roster
+  readonly #dial: Omit<DialOptions, 'signal'>
+  readonly #store: FragmentStore | undefined
+  readonly #log: Logger
+
+  constructor(options: FragmentClientOptions) {
+    this.#roster = options.roster
+    this.#dial = options.dial
+    this.#store = options.store
+    this.#log = options.log
+  }
+
+  /** A sink for one fragment on `holder`: this peer's own store, or another guest over TCP. */
+  async sink(holder: GuestId, target: SinkTarget, signal?: AbortSignal): Promise<FragmentSink> {
+    const where = this.#reach(holder)
+    if ('store' in where) return LocalSink.open(holder, where.store, target)
+    return RemoteSink.open(holder, where.address, target, { ...this.#dial, signal })
+  }
+
+  /** A source for one fragment held by `holder`, from stripe `fromChunk` on. */
+  async source(holder: GuestId, target: SourceTarget, fromChunk: number, signal?: AbortSignal): Promise<FragmentSource> {
+    const where = this.#reach(holder)
+    if ('store' in where) return LocalSource.open(holder, where.store, target)
+    return RemoteSource.open(holder, where.address, target, fromChunk, { ...this.#dial, signal })
+  }
+
+  /**
+   * Opens one sink per fragment index on distinct guests, taking `ranked`
+   * in order: a guest that cannot take its fragment is replaced by the next
+   * in line. Fails with ERR_NOT_ENOUGH_PEERS only when the ranking runs out.
+   * `placed` hears of every fragment a guest accepted (for load estimates).
+   */
+  async sinks(
+    ranked: readonly GuestId[],
+    target: Omit<SinkTarget, 'index'>,
+    indices: readonly number[],
+    options: { signal?: AbortSignal | undefined; alreadyPlaced?: number; placed?: (holder: GuestId) => void } = {},
+  ): Promise<FragmentSink[]> {
+    const { signal, alreadyPlaced = 0 } = options
+    const sinks: FragmentSink[] = []
+    const failures: string[] = []
+    let next = 0
+    let wanted = [...indices]
+    while (wanted.length > 0 && next < ranked.length) {
+      const round = wanted.slice(0, ranked.length - next).map((index) => ({ index, holder: ranked[next++] as GuestId }))
+      const unassigned = wanted.slice(round.length)
+      const opened = await Promise.allSettled(round.map(({ index, holder }) => this.sink(holder, { ...target, index }, signal)))
+      wanted = unassigned
+      opened.forEach((result, i) => {
+        const { index, holder } = round[i] as { index: number; holder: GuestId }
+        if (result.status === 'fulfilled') {
+          sinks.push(result.value)
+          options.placed?.(holder)
+        } else {
+          failures.push(`${holder}: ${(result.reason as Error).message}`)
+          this.#log.warn({ holder, index, err: (result.reason as Error).message }, 'guest cannot take a fragment; trying the next')
+          wanted.push(index)
+        }
+      })
+    }
+    if (wanted.length > 0) {
+      for (const sink of sinks) sink.fail(new HousePartyError('ERR_ABORTED', 'put abandoned'))
+      throw new HousePartyError(
+        'ERR_NOT_ENOUGH_PEERS',
+        `${indices.length} fragments need ${indices.length} distinct guests; only ${sinks.length} of the ${ranked.length} eligible could take one${failures.length ? ` (${failures.slice(0, 3).join('; ')})` : ''}`,
+        { details: { needed: indices.length + alreadyPlaced, reachable: sinks.length + alreadyPlaced, guests: this.#roster.guests().length } },
+      )
+    }
+    return sinks.sort((a, b) => a.index - b.index)
+  }
+
+  /** Best effort: asks each holder to delete its fragment of this version. Holders that left are skipped; failures are logged, not thrown. */
+  async drop(record: Pick<FileRecord, 'name' | 'version'>, refs: readonly FragmentRef[], signal?: AbortSignal): Promise<void> {
+    await Promise.allSettled(
+      refs.map(async (ref) => {
+        const address = this.#roster.addressOf(ref.holder)
+        if (!address) return
+        try {
+          await call(address, { op: 'drop', name: record.name, version: record.version, index: ref.index }, PintReplies.drop, { ...this.#dial, signal })
+        } catch (err) {
+          this.#log.debug({ err: (err as Error).message, holder: ref.holder }, 'could not drop a fragment')
+        }
+      }),
+    )
+  }
+
+  /** Every fragment one guest holds. */
+  async inventory(holder: GuestId, signal?: AbortSignal): Promise<HeldFragment[]> {
+    const address = this.#roster.addressOf(holder)
+    if (!address) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `no guest ${holder}`)
+    const reply = await call(address, { op: 'inventory' }, PintReplies.inventory, { ...this.#dial, signal })
+    return reply.fragments
+  }
+
+  /** Every guest's inventory, asked all at once; a guest that did not answer says why. */
+  async inventories(signal?: AbortSignal): Promise<InventoryAnswer[]> {
+    const guests = this.#roster.guests().map((g) => g.id)
+    return Promise.all(
+      guests.map((holder) =>
+        this.inventory(holder, signal).then(
+          (fragments): InventoryAnswer => ({ holder, fragments }),
+          (err: unknown): InventoryAnswer => ({ holder, error: err as Error }),
+        ),
+      ),
+    )
+  }
+
+  /** This peer's store when `holder` is this peer, else the guest's address; ERR_GUEST_NOT_FOUND once it left the party. */
+  #reach(holder: GuestId): { store: FragmentStore } | { address: string } {
+    if (this.#store && holder === this.#roster.selfId) return { store: this.#store }
+    const address = this.#roster.addressOf(holder)
+    if (!address) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${holder} left the party`)
+    return { address }
+  }
+}
