@@ -4,8 +4,10 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, rmdir, sta
 import { join } from 'node:path'
 import { HousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
-import { chunkBytes, chunkChecksum, chunkOffset, fragmentBytes, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
-import { type Coding, type HeldFragment, type HoldTrailer, Manifest, type Version } from '../protocol/index.ts'
+import { chunkBytes, chunkOffset, fragmentBytes, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
+import { type Coding, type HeldFragment, Manifest, type Version } from '../protocol/index.ts'
+import { ChunkReader, readChunkChecked } from './reader.ts'
+import { type FragmentInstaller, type FragmentKey, FragmentWriter } from './writer.ts'
 
 /**
  * Fragments on disk, under <data>/fragments/<h[0:2]>/<h>/<version>.<index>.frag
@@ -18,12 +20,6 @@ import { type Coding, type HeldFragment, type HoldTrailer, Manifest, type Versio
  * manifest, a size that does not match) is a leftover of a crash and is
  * removed by open().
  */
-export interface FragmentKey {
-  name: string
-  version: Version
-  index: number
-}
-
 interface Entry {
   held: HeldFragment
   path: string
@@ -37,7 +33,7 @@ export interface StoreStats {
   bytes: number
 }
 
-export class FragmentStore {
+export class FragmentStore implements FragmentInstaller {
   readonly #dir: string
   readonly #log: Logger
   readonly #entries = new Map<string, Entry>()
@@ -257,195 +253,6 @@ export class FragmentStore {
       dropped++
     }
     return dropped
-  }
-}
-
-/** Reads chunk `stripe` of a fragment into the front of `buf`; false if it is short or fails its checksum. */
-async function readChunkChecked(handle: FileHandle, manifest: Manifest, stripe: number, buf: Buffer): Promise<boolean> {
-  const len = chunkBytes(manifest.size, manifest.coding, stripe)
-  const { bytesRead } = await handle.read(buf, 0, len, chunkOffset(manifest.coding, stripe))
-  return bytesRead === len && chunkChecksum(buf.subarray(0, len)).toString('hex') === manifest.chunks[stripe]
-}
-
-/** A held fragment open for reading, chunk by chunk; see FragmentStore.openChunks. */
-export class ChunkReader {
-  readonly manifest: Manifest
-  readonly #handle: FileHandle
-
-  constructor(manifest: Manifest, handle: FileHandle) {
-    this.manifest = manifest
-    this.#handle = handle
-  }
-
-  async read(stripe: number): Promise<Buffer> {
-    const m = this.manifest
-    const buf = Buffer.allocUnsafe(chunkBytes(m.size, m.coding, stripe))
-    if (!(await readChunkChecked(this.#handle, m, stripe, buf))) {
-      throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${stripe} of fragment ${m.index} failed its checksum on this peer's disk`)
-    }
-    return buf
-  }
-
-  close(): void {
-    void this.#handle.close().catch(() => undefined)
-  }
-}
-
-export interface AppendOptions {
-  /** Runs once the writer no longer needs the chunk's bytes. */
-  written?: () => void
-  /** The digest was just computed from these very bytes in this process (a local put), so it is not recomputed. */
-  checked?: boolean
-}
-
-const WRITE_BEHIND = 8 * 1024 * 1024
-/**
- * Bytes after which a background datasync starts while more chunks arrive:
- * the disk writes the fragment as it streams in, instead of all of it in
- * the fsync at commit, which the sender would wait for.
- */
-const SYNC_EVERY = 32 * 1024 * 1024
-
-/**
- * One fragment being received: chunks are checked against their CRC-32 as
- * they arrive and appended to a temporary file.
- */
-export class FragmentWriter {
-  readonly #store: FragmentStore
-  readonly #key: FragmentKey
-  readonly #coding: Coding
-  readonly #tmp: string
-  readonly #handle: FileHandle
-  readonly #chunks: string[] = []
-  readonly #lengths: number[] = []
-  #bytes = 0
-  #closed = false
-  /** Disk writes run behind the network: up to WRITE_BEHIND bytes are queued, in order, while the next chunks arrive. */
-  #writing: Promise<void> = Promise.resolve()
-  #unwritten = 0
-  #writeError: Error | undefined
-  /** Chunk buffers whose disk write is done, for the next chunks: a large fragment cycles through a write-behind's worth instead of allocating one per chunk. */
-  readonly #spare: Buffer[] = []
-  readonly #lent = new WeakSet<Buffer>()
-  #unsynced = 0
-  /** The background datasync in flight, if any (at most one). */
-  #syncing: Promise<void> | undefined
-
-  constructor(store: FragmentStore, key: FragmentKey, coding: Coding, tmp: string, handle: FileHandle) {
-    this.#store = store
-    this.#key = key
-    this.#coding = coding
-    this.#tmp = tmp
-    this.#handle = handle
-  }
-
-  get bytes(): number {
-    return this.#bytes
-  }
-
-  /** A buffer of `length` bytes to receive the next chunk into; append() takes it back. */
-  buffer(length: number): Buffer {
-    const spare = this.#spare.pop()
-    const buf = spare && spare.length === length ? spare : Buffer.allocUnsafe(length)
-    this.#lent.add(buf)
-    return buf
-  }
-
-  /**
-   * Checks one chunk and queues it for disk. `written` runs once the writer
-   * no longer needs `data` (written, or failed); without it, a buffer from
-   * buffer() comes back to the writer for the next chunks.
-   */
-  async append(data: Buffer, digest: Buffer, options: AppendOptions = {}): Promise<void> {
-    const { written, checked = false } = options
-    const release = (): void => {
-      if (written) written()
-      else if (this.#lent.has(data) && this.#spare.length * data.length < WRITE_BEHIND) this.#spare.push(data)
-    }
-    const failure = this.#check(data, checked ? undefined : digest) ?? this.#writeError
-    if (failure) {
-      release()
-      throw failure
-    }
-    const position = this.#bytes
-    this.#unwritten += data.length
-    this.#writing = this.#writing.then(async () => {
-      try {
-        if (!this.#writeError) {
-          await this.#handle.write(data, 0, data.length, position)
-          this.#syncInBackground(data.length)
-        }
-      } catch (err) {
-        this.#writeError = err as Error
-      } finally {
-        this.#unwritten -= data.length
-        release()
-      }
-    })
-    this.#chunks.push(digest.toString('hex'))
-    this.#lengths.push(data.length)
-    this.#bytes += data.length
-    if (this.#unwritten > WRITE_BEHIND) await this.#writing
-    if (this.#writeError) throw this.#writeError
-  }
-
-  #syncInBackground(written: number): void {
-    this.#unsynced += written
-    if (this.#unsynced < SYNC_EVERY || this.#syncing) return
-    this.#unsynced = 0
-    this.#syncing = this.#handle
-      .datasync()
-      .catch((err: Error) => {
-        this.#writeError ??= err
-      })
-      .finally(() => {
-        this.#syncing = undefined
-      })
-  }
-
-  #check(data: Buffer, digest: Buffer | undefined): HousePartyError | undefined {
-    if (data.length > shardBytes(this.#coding.stripeBytes, this.#coding.k))
-      return new HousePartyError('ERR_PROTOCOL', `chunk of ${data.length} bytes is larger than a shard`)
-    if (digest && !chunkChecksum(data).equals(digest))
-      return new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${this.#chunks.length} of fragment ${this.#key.index} failed its checksum in transit`)
-    return undefined
-  }
-
-  /** Checks the whole fragment against the sender's authenticated trailer, makes it durable and visible. */
-  async commit(trailer: HoldTrailer): Promise<HeldFragment> {
-    const layout = this.#coding
-    const stripes = stripeCount(trailer.size, layout)
-    if (stripes !== this.#chunks.length)
-      throw new HousePartyError('ERR_PROTOCOL', `got ${this.#chunks.length} chunks, a ${trailer.size}-byte file has ${stripes}`)
-    for (let s = 0; s < stripes; s++) {
-      if (this.#lengths[s] !== chunkBytes(trailer.size, layout, s)) throw new HousePartyError('ERR_PROTOCOL', `chunk ${s} has the wrong length`)
-    }
-    if (fragmentDigest(this.#chunks) !== trailer.digest) throw new HousePartyError('ERR_CHECKSUM_MISMATCH', 'fragment digest does not match the trailer')
-    await this.#writing
-    await this.#syncing
-    if (this.#writeError) throw this.#writeError
-    await this.#handle.sync()
-    await this.#handle.close()
-    this.#closed = true
-    const manifest: Manifest = {
-      name: this.#key.name,
-      version: this.#key.version,
-      size: trailer.size,
-      hash: trailer.hash,
-      created: trailer.created,
-      coding: layout,
-      index: this.#key.index,
-      chunks: this.#chunks,
-    }
-    return this.#store.install(manifest, this.#tmp, this.#bytes)
-  }
-
-  async abort(): Promise<void> {
-    await this.#writing
-    await this.#syncing
-    if (!this.#closed) await this.#handle.close().catch(() => undefined)
-    this.#closed = true
-    await unlink(this.#tmp).catch(() => undefined)
   }
 }
 

@@ -1,1 +1,3 @@
-export { type AppendOptions, ChunkReader, type FragmentKey, FragmentStore, FragmentWriter, nameHash, type StoreStats } from './fragment-store.ts'
+export { FragmentStore, nameHash, type StoreStats } from './fragment-store.ts'
+export { ChunkReader } from './reader.ts'
+export { type AppendOptions, type FragmentKey, FragmentWriter } from './writer.ts'
