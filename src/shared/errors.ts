@@ -11,7 +11,6 @@ export const ERROR_CODES = {
   ERR_NOT_FOUND: { status: 404, message: 'not found' },
   ERR_FILE_NOT_FOUND: { status: 404, message: 'no such file' },
   ERR_GUEST_NOT_FOUND: { status: 404, message: 'no such guest' },
-  ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'request too large' },
   ERR_NOT_ADMITTED: { status: 503, message: 'this peer is not yet a guest of the party' },
   ERR_NOT_ENOUGH_PEERS: { status: 503, message: 'not enough live peers to place every fragment' },
   ERR_NOT_ENOUGH_FRAGMENTS: { status: 503, message: 'not enough fragments reachable to rebuild the file' },
@@ -24,10 +23,10 @@ export const ERROR_CODES = {
   ERR_DATA_DIR_LOCKED: { status: 409, message: 'the data dir is in use by another peer' },
   ERR_JOIN_REJECTED: { status: 409, message: 'the party refused this peer: a newer start of its identity holds its place' },
   ERR_JOIN_FAILED: { status: 503, message: 'could not join the party' },
-  ERR_NO_PARTY: { status: 503, message: 'no door answered and this peer may not found a party' },
   ERR_CHECKSUM_MISMATCH: { status: 502, message: 'data failed its checksum' },
   ERR_TRANSFER_FAILED: { status: 502, message: 'fragment transfer failed' },
   ERR_PROTOCOL: { status: 502, message: 'protocol violation' },
+  ERR_KUBERNETES_API: { status: 502, message: 'the Kubernetes API server answered with an error' },
   ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
 

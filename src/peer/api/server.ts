@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
-import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
+import { type ErrorCode, HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Membership } from '../membership/index.ts'
 import type { PeerMetrics } from '../metrics/index.ts'
@@ -24,6 +24,12 @@ export interface ApiOptions {
 /** How long a client should wait before asking a peer that is not (yet) a guest again: about one join round. */
 const RETRY_AFTER_SECONDS = 2
 
+/** Fastify's own refusals (4xx) under the code that says what they mean. */
+export function clientError(status: number, message: string): HousePartyError {
+  const code: ErrorCode = status === 401 ? 'ERR_UNAUTHORIZED' : status === 404 ? 'ERR_NOT_FOUND' : status === 499 ? 'ERR_ABORTED' : 'ERR_INVALID_ARGUMENT'
+  return new HousePartyError(code, message)
+}
+
 /** The peer's HTTP API: files, guests, health, metrics. Errors are JSON { error: { code, message } }. */
 export function createApi(options: ApiOptions): FastifyInstance {
   // Fastify's own request logging is off: one line per request would drown the membership log.
@@ -43,12 +49,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
 
   app.setErrorHandler((err: Error, req, reply) => {
     const fastifyStatus = (err as { statusCode?: number }).statusCode
-    const e =
-      err instanceof HousePartyError
-        ? err
-        : fastifyStatus && fastifyStatus < 500
-          ? new HousePartyError('ERR_INVALID_ARGUMENT', err.message)
-          : toHousePartyError(err)
+    const e = err instanceof HousePartyError ? err : fastifyStatus && fastifyStatus < 500 ? clientError(fastifyStatus, err.message) : toHousePartyError(err)
     // A client's mistake (4xx) is news, not trouble: info, no stack. A 5xx is trouble: warn, with the stack only
     // when it is unexpected (ERR_INTERNAL); an expected one (too few peers, a timeout) says enough by its code.
     const entry = { method: req.method, url: req.url.slice(0, 300), status: e.status, code: e.code, reason: e.message }

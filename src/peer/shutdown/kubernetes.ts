@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { request } from 'node:https'
+import { HousePartyError } from '../../shared/errors.ts'
 import type { PodFacts } from './intent.ts'
 import { podOrdinal } from './intent.ts'
 
@@ -37,7 +38,7 @@ export function inCluster(): boolean {
 /** Reads what decides a stop: the pod, its StatefulSet and its volume claims. */
 export async function podFacts(podName: string, signal: AbortSignal): Promise<PodFacts> {
   const ordinal = podOrdinal(podName)
-  if (ordinal === undefined) throw new Error(`pod name ${podName} has no ordinal`)
+  if (ordinal === undefined) throw new HousePartyError('ERR_INVALID_CONFIG', `pod name ${podName} has no ordinal: is --pod-name a StatefulSet pod's name?`)
   const namespace = readFileSync(`${SERVICE_ACCOUNT_DIR}/namespace`, 'utf8').trim()
   const credentials: Credentials = { token: readFileSync(`${SERVICE_ACCOUNT_DIR}/token`, 'utf8').trim(), ca: readFileSync(`${SERVICE_ACCOUNT_DIR}/ca.crt`) }
   const get = <T>(what: Read, name: string): Promise<T> => getJson<T>(namespacedPath(what, namespace, name), credentials, signal)
@@ -79,12 +80,12 @@ function getJson<T>(path: string, { token, ca }: Credentials, signal: AbortSigna
       res.on('error', reject)
       res.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8')
-        if (res.statusCode !== 200) reject(new Error(`GET ${path}: HTTP ${res.statusCode} ${body.slice(0, 200)}`))
+        if (res.statusCode !== 200) reject(new HousePartyError('ERR_KUBERNETES_API', `GET ${path}: HTTP ${res.statusCode} ${body.slice(0, 200)}`))
         else {
           try {
             resolve(JSON.parse(body) as T)
           } catch {
-            reject(new Error(`GET ${path}: not JSON`))
+            reject(new HousePartyError('ERR_KUBERNETES_API', `GET ${path}: not JSON`))
           }
         }
       })

@@ -62,6 +62,7 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
     const seen = new Set<string>()
     let leaving = 0
     let running = true
+    let samples = 0
     const loop = (async () => {
       let first = true
       while (running) {
@@ -73,6 +74,7 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
           for (const p of peers) (first ? initial : seen).add(p.metadata.uid)
           leaving = Math.max(leaving, peers.filter((p) => p.metadata.deletionTimestamp).length)
           first = false
+          samples++
         }
         await new Promise((r) => setTimeout(r, 200))
       }
@@ -80,6 +82,8 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
     const stop = async (): Promise<number> => {
       running = false
       await loop
+      // A watcher that never got an answer would count no churn and prove nothing.
+      assert.ok(samples >= 2, `the pod watcher listed the pods while the test ran (${samples} answers)`)
       return [...seen].filter((u) => !initial.has(u)).length
     }
     // A test that fails half-way still stops its watcher (else the loop keeps the test run alive).

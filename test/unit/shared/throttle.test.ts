@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { Clock } from '../../../src/shared/clock.ts'
+import { ManualClock } from '../../../src/shared/clock.ts'
 import { Throttle } from '../../../src/shared/throttle.ts'
-
-/** A clock the test moves; delays are measured against it, not slept. */
-function manualClock(): Clock & { advance: (ms: number) => void } {
-  let t = 1_000_000
-  return {
-    now: () => t,
-    monotonic: () => t,
-    advance: (ms) => {
-      t += ms
-    },
-  }
-}
 
 describe('Throttle', () => {
   it('lets a second of rate through at once, then makes the caller wait for the rest', async () => {
-    const clock = manualClock()
+    const clock = new ManualClock()
     const throttle = new Throttle(1000, clock)
     const started = performance.now()
     await throttle.take(1000)
@@ -28,7 +16,7 @@ describe('Throttle', () => {
   })
 
   it('refills with time and never waits when unlimited', async () => {
-    const clock = manualClock()
+    const clock = new ManualClock()
     const throttle = new Throttle(1000, clock)
     await throttle.take(1000)
     clock.advance(1000)
