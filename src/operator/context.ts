@@ -18,6 +18,27 @@ export interface ReconcileContext {
    * peer it did not hit, since the Service may route to one frozen or cut off).
    */
   party: (namespace: string, ref: PartyRef, podIp?: string) => Promise<PartyClient>
+  /** Aborted when this replica stops leading (or stops): a reconcile makes no call after that. */
+  signal: AbortSignal
+}
+
+/**
+ * The Kubernetes API as one reconcile sees it: every call first checks that
+ * this replica still leads, so a reconcile that outlives its leadership
+ * (the Lease lost mid-way) makes no further change; the new leader re-reads
+ * the state and carries on.
+ */
+export function leaderOnly(kube: KubeApi, signal: AbortSignal): KubeApi {
+  return new Proxy(kube, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        signal.throwIfAborted()
+        return (value as (...a: unknown[]) => unknown).apply(target, args)
+      }
+    },
+  })
 }
 
 export async function partyClientFor(kube: KubeApi, namespace: string, ref: PartyRef, podIp?: string): Promise<PartyClient> {

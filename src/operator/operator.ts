@@ -3,7 +3,7 @@ import { type Informer, type KubeConfig, type KubernetesObject, makeInformer, ty
 import type { Logger } from '../shared/logger.ts'
 import { reconcilePartyCrasher } from './chaos/reconcile.ts'
 import type { OperatorConfig } from './config.ts'
-import { partyClientFor, type ReconcileContext } from './context.ts'
+import { leaderOnly, partyClientFor, type ReconcileContext } from './context.ts'
 import { KubeApi } from './kube/api.ts'
 import { LeaseElector } from './leader.ts'
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.ts'
@@ -16,6 +16,9 @@ const KINDS = {
   PartyCrasher: { plural: 'partycrashers', reconcile: reconcilePartyCrasher },
 } as const
 type Kind = keyof typeof KINDS
+
+/** How long a stopping operator waits for reconciles under way before it aborts them and gives up the Lease. */
+const STOP_GRACE_MS = 10_000
 
 /**
  * The House Party operator: informers on HouseParty and PartyCrasher in one
@@ -36,6 +39,8 @@ export class Operator {
   readonly #generations = new Map<string, number | undefined>()
   #server: Server | undefined
   #stopped = false
+  /** Aborted when this replica stops leading: the reconciles of that term stop calling the API. */
+  #term = new AbortController()
 
   constructor(kc: KubeConfig, config: OperatorConfig, log: Logger) {
     this.#kc = kc
@@ -43,7 +48,7 @@ export class Operator {
     this.#log = log
     this.#kube = new KubeApi(kc)
     this.metrics = createOperatorMetrics()
-    const ctx: ReconcileContext = {
+    const ctx: Omit<ReconcileContext, 'signal'> = {
       kube: this.#kube,
       metrics: this.metrics,
       log,
@@ -67,6 +72,8 @@ export class Operator {
       log,
       onChange: (leader) => {
         this.metrics.leader.set(leader ? 1 : 0)
+        this.#term.abort(new Error('leadership lost'))
+        this.#term = new AbortController()
         if (leader) this.#enqueueAll()
       },
     })
@@ -87,9 +94,13 @@ export class Operator {
     this.#log.info({ namespace: this.#config.namespace, identity: this.#config.identity, port: this.#config.port }, 'operator started')
   }
 
+  /** Stops reconciling and waits for the reconciles under way (at most STOP_GRACE_MS), then gives up the Lease. */
   async stop(): Promise<void> {
     this.#stopped = true
-    this.#queue.stop()
+    const grace = setTimeout(() => this.#term.abort(new Error('operator stopping')), STOP_GRACE_MS)
+    await this.#queue.stop()
+    clearTimeout(grace)
+    this.#term.abort(new Error('operator stopping'))
     await this.#elector.stop()
     for (const { informer } of this.#informers) await informer.stop().catch(() => undefined)
     await new Promise<void>((ok) => (this.#server ? this.#server.close(() => ok()) : ok()))
@@ -129,8 +140,10 @@ export class Operator {
     }
   }
 
-  async #reconcile(ctx: ReconcileContext, key: string): Promise<{ requeueAfterMs?: number }> {
+  async #reconcile(base: Omit<ReconcileContext, 'signal'>, key: string): Promise<{ requeueAfterMs?: number }> {
     if (!this.#elector.isLeader) return {}
+    const { signal } = this.#term
+    const ctx: ReconcileContext = { ...base, signal, kube: leaderOnly(base.kube, signal) }
     const [kind, namespace, name] = key.split('/') as [Kind, string, string]
     const end = this.metrics.reconcileSeconds.startTimer({ kind })
     try {

@@ -13,6 +13,8 @@ export class WorkQueue {
   readonly #dirty = new Set<string>()
   readonly #timers = new Map<string, NodeJS.Timeout>()
   readonly #failures = new Map<string, number>()
+  /** The reconciles running now, so stop() can wait for them. */
+  readonly #inFlight = new Set<Promise<void>>()
   #stopped = false
 
   constructor(reconcile: Reconcile, onError: (key: string, err: unknown) => void) {
@@ -29,7 +31,9 @@ export class WorkQueue {
       this.#dirty.add(key)
       return
     }
-    void this.#run(key)
+    const run = this.#run(key)
+    this.#inFlight.add(run)
+    void run.finally(() => this.#inFlight.delete(run))
   }
 
   addAfter(key: string, ms: number): void {
@@ -52,10 +56,13 @@ export class WorkQueue {
     this.#failures.delete(key)
   }
 
-  stop(): void {
+  /** Takes no more work and resolves once the reconciles under way have ended. */
+  async stop(): Promise<void> {
     this.#stopped = true
     for (const t of this.#timers.values()) clearTimeout(t)
     this.#timers.clear()
+    this.#dirty.clear()
+    await Promise.all(this.#inFlight)
   }
 
   /** Keys reconciling right now. */
@@ -76,7 +83,7 @@ export class WorkQueue {
       this.addAfter(key, Math.min(500 * 2 ** (n - 1), 60_000))
     } finally {
       this.#running.delete(key)
-      if (this.#dirty.delete(key)) this.add(key)
+      if (this.#dirty.delete(key) && !this.#stopped) this.add(key)
     }
   }
 }
