@@ -1,79 +1,27 @@
 import { readFileSync } from 'node:fs'
 import { HousePartyError } from './errors.ts'
-import { type OnStop, PEER_SETTINGS } from './peer-settings.ts'
-import { type RawSettings, resolveSettings, setPath } from './settings.ts'
+import { PEER_SETTINGS } from './peer-settings.ts'
+import { type RawSettings, type Resolved, resolveSettings, setPath } from './settings.ts'
 
 export { ON_STOP_VALUES, type OnStop, PEER_SETTINGS } from './peer-settings.ts'
-export { type RawSettings, resolveSettings, type SettingSpec } from './settings.ts'
+export { type RawSettings, type Resolved, resolveSettings, type SettingSpec } from './settings.ts'
+
+/** What the settings table resolves to, derived from PEER_SETTINGS: a setting added there is here too. */
+type PeerSettings = Resolved<(typeof PEER_SETTINGS)[number]>
 
 /**
- * Everything a peer can be told, in one typed object. Each setting has one
- * flag and one environment variable (12-factor: Kubernetes sets env vars),
- * a default and the reason for that default. The CLI's --help and the
- * README's configuration table are made from PEER_SETTINGS.
+ * Everything a peer is told, in one typed object: the settings table
+ * resolved, with the party key loaded in place of where it came from.
  */
-export interface PeerConfig {
-  host: string
-  advertiseHost: string
-  port: number
-  apiHost: string
-  apiPort: number
-  dataDir: string
-  join: string[]
-  foundIfAlone: boolean
-  exitWithParent: boolean
-  podName: string
-  key: Buffer | undefined
-  insecure: boolean
-  logLevel: string
-  logPretty: boolean
-  apiToken: string
-  coding: { k: number; m: number; stripeBytes: number }
-  trackerReplicas: number
-  transfer: TransferTimings
-  membership: MembershipTimings
-  recovery: RecoverySettings
-  scrub: { intervalMs: number; bytesPerSecond: number }
-  leaveGraceMs: number
-  onStop: OnStop
-}
-
-export interface RecoverySettings {
-  /** How often the census (what every guest holds) runs; view changes trigger a quick pass in between. */
-  censusIntervalMs: number
-  /** An unreferenced fragment younger than this may belong to a put or repair still running: it is left alone. */
-  orphanGraceMs: number
-  /** Files repaired at once. */
-  concurrency: number
-  /** Bytes per second that rebuilds and moves may read and write, all together (0: unlimited). */
-  bytesPerSecond: number
-  /** Fragments moved per census to even out the guests' bytes (0: no rebalancing). */
-  rebalanceMoves: number
-  /** How long the fragments of a guest that vanished without leaving wait before they are rebuilt elsewhere (0: at once). */
-  rebuildDelayMs: number
-}
-
-export interface TransferTimings {
-  connectTimeoutMs: number
-  idleTimeoutMs: number
-}
-
-export interface MembershipTimings {
-  pingIntervalMs: number
-  suspectAfterMs: number
-  voteTimeoutMs: number
-  proposalTimeoutMs: number
-  joinTimeoutMs: number
-  joinRetryMaxMs: number
-  leaveTimeoutMs: number
-}
+export type PeerConfig = Omit<PeerSettings, 'keyFile' | 'keyValue'> & { key: Buffer | undefined }
+export type RecoverySettings = PeerConfig['recovery']
+export type TransferTimings = PeerConfig['transfer']
+export type MembershipTimings = PeerConfig['membership']
 
 /** The peer's configuration: PEER_SETTINGS resolved (flags, then environment, then defaults), the key loaded, validated. */
 export function resolvePeerConfig(flags: RawSettings, env: NodeJS.ProcessEnv = process.env): PeerConfig {
-  const cfg = resolveSettings(PEER_SETTINGS, flags, env)
-  const { keyFile, keyValue, ...rest } = cfg as Record<string, unknown> & { keyFile: string; keyValue: string }
-  const config = rest as unknown as PeerConfig
-  config.key = loadKey(keyFile, keyValue)
+  const { keyFile, keyValue, ...rest } = resolveSettings(PEER_SETTINGS, flags, env)
+  const config: PeerConfig = { ...rest, key: loadKey(keyFile, keyValue) }
   if (config.apiHost === '') config.apiHost = config.host
   validatePeerConfig(config)
   return config

@@ -5,7 +5,7 @@ export const ON_STOP_VALUES = ['auto', 'handoff', 'restart'] as const
 export type OnStop = (typeof ON_STOP_VALUES)[number]
 
 /** Everything a peer can be told (see SettingSpec); PeerConfig is what it resolves to. */
-export const PEER_SETTINGS: SettingSpec[] = [
+export const PEER_SETTINGS = [
   {
     key: 'host',
     flag: '--host',
@@ -345,4 +345,4 @@ export const PEER_SETTINGS: SettingSpec[] = [
     default: 3000,
     description: 'How long a leaving peer waits for the party to confirm its removal.',
   },
-]
+] as const satisfies readonly SettingSpec[]

@@ -24,6 +24,31 @@ export interface SettingSpec {
   choices?: readonly string[]
 }
 
+/** The value a setting of this spec resolves to: its kind's type, or one of its choices. */
+type ValueOf<S extends SettingSpec> = S extends { choices: readonly (infer C)[] }
+  ? C
+  : S['kind'] extends 'int'
+    ? number
+    : S['kind'] extends 'bool'
+      ? boolean
+      : S['kind'] extends 'list'
+        ? string[]
+        : string
+
+/** The first segment of a dotted key. */
+type Head<K extends string> = K extends `${infer H}.${string}` ? H : K
+/** The specs under `prefix.`, with that prefix taken off their keys. */
+type Under<S extends SettingSpec, P extends string> = S extends { key: `${P}.${infer Rest}` } ? Omit<S, 'key'> & { key: Rest } : never
+
+/**
+ * The object a table of settings resolves to, derived from the table itself:
+ * dotted keys nest, each leaf has its kind's type. A setting added to a table
+ * is in its config type with nothing else to write.
+ */
+export type Resolved<S extends SettingSpec> = {
+  -readonly [H in Head<S['key']>]: [Extract<S, { key: H }>] extends [never] ? Resolved<Under<S, H>> : ValueOf<Extract<S, { key: H }>>
+}
+
 export type RawSettings = Record<string, string | number | boolean | string[] | undefined>
 
 function parseValue(spec: SettingSpec, raw: unknown): string | number | boolean | string[] {
@@ -75,7 +100,7 @@ export function setPath(target: Record<string, unknown>, path: string, value: un
  * parsed by its kind; dotted keys nest. `flags` holds only what was given on
  * the command line, keyed by setting key.
  */
-export function resolveSettings(specs: readonly SettingSpec[], flags: RawSettings, env: NodeJS.ProcessEnv): Record<string, unknown> {
+export function resolveSettings<const T extends readonly SettingSpec[]>(specs: T, flags: RawSettings, env: NodeJS.ProcessEnv): Resolved<T[number]> {
   const cfg: Record<string, unknown> = {}
   for (const spec of specs) {
     const fromFlag = flags[spec.key]
@@ -83,5 +108,6 @@ export function resolveSettings(specs: readonly SettingSpec[], flags: RawSetting
     const raw = fromFlag !== undefined ? fromFlag : fromEnv !== undefined ? fromEnv : spec.default
     setPath(cfg, spec.key, parseValue(spec, raw))
   }
-  return cfg
+  // Every key of the table was set above, each parsed (and checked) by its kind: the object is what Resolved says.
+  return cfg as Resolved<T[number]>
 }

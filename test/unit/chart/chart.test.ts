@@ -88,7 +88,7 @@ describe('Helm chart', () => {
     const values = parse(await readFile(join(CHART, 'values.yaml'), 'utf8'))
     const objects = await renderChart({ values: [join(CHART, 'ci/token-values.yaml')] })
     const peer = peerContainer(find(objects, 'StatefulSet'))
-    const known = new Set(PEER_SETTINGS.map((s) => s.env))
+    const known = new Set<string>(PEER_SETTINGS.map((s) => s.env))
     for (const e of peer.env) if (e.name.startsWith('HOUSEPARTY_')) assert.ok(known.has(e.name), `${e.name} is a peer setting`)
     const env = envOf(peer)
     assert.equal(env.get('HOUSEPARTY_PORT'), String(values.ports.peer))

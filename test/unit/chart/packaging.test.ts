@@ -6,8 +6,9 @@ import { join, resolve } from 'node:path'
 import { describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { dashboardJson } from '../../../scripts/dashboard.ts'
+import { generated } from '../../../scripts/docs.ts'
 import { renderManifests } from '../../../scripts/manifests.ts'
-import { CHART } from '../../helpers/helm.ts'
+import { CHART, renderChart } from '../../helpers/helm.ts'
 
 const run = promisify(execFile)
 
@@ -41,6 +42,16 @@ describe('packaging: image, plain manifests, dashboard', () => {
     )
     const ignore = await readFile(join(ROOT, '.dockerignore'), 'utf8')
     assert.match(ignore, /^\*$/m, 'the build context is only what the build needs')
+  })
+
+  it('the configuration tables and the chart values schema are the ones the settings tables make (npm run docs)', async () => {
+    for (const [path, text] of generated()) sameText(await readFile(join(ROOT, path), 'utf8'), text, `${path} is not what npm run docs makes`)
+  })
+
+  it('helm refuses a values file that names an unknown peer setting, or one out of its bounds', async () => {
+    await assert.rejects(renderChart({ set: { 'config.HOUSEPARTY_REBUILD_DELAY': '1' } }), /HOUSEPARTY_REBUILD_DELAY|schema/)
+    await assert.rejects(renderChart({ set: { 'coding.parityFragments': '40' } }), /parityFragments|maximum/)
+    await assert.rejects(renderChart({ set: { onStop: 'never' } }), /onStop|enum|must be one of/)
   })
 
   it('manifests/ is the chart rendered (npm run manifests), not a copy drifting from it', async () => {

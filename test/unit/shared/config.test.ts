@@ -45,3 +45,18 @@ describe('peer configuration', () => {
     assert.equal(new Set(PEER_SETTINGS.map((s) => s.env)).size, PEER_SETTINGS.length)
   })
 })
+
+describe('the config type', () => {
+  it('is derived from the settings table, nested and typed by kind', () => {
+    const c = resolvePeerConfig({ insecure: true }, {})
+    const k: number = c.coding.k
+    const onStop: 'auto' | 'handoff' | 'restart' = c.onStop
+    const join: string[] = c.join
+    const pretty: boolean = c.logPretty
+    // @ts-expect-error an int setting is a number, not a string: the type is not `any`
+    const wrong: string = c.recovery.rebuildDelayMs
+    // @ts-expect-error where the key came from is not in the config: the key itself is
+    void c.keyFile
+    assert.deepEqual([typeof k, onStop, join, typeof pretty, typeof wrong], ['number', 'auto', [], 'boolean', 'number'])
+  })
+})
