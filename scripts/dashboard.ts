@@ -148,11 +148,16 @@ const panels: Panel[] = [
       ],
       's',
     ),
-    series('Fragments rebuilt, moved, re-adopted', 'Recovery work per second: rebuilt from the others, moved (leave, rebalance), re-adopted where found.', [
-      { expr: `sum(rate(houseparty_fragments_rebuilt_total{${SEL}}[$__rate_interval]))`, legend: 'rebuilt' },
-      { expr: `sum by (reason) (rate(houseparty_fragments_moved_total{${SEL}}[$__rate_interval]))`, legend: 'moved ({{reason}})' },
-      { expr: `sum(rate(houseparty_fragments_readopted_total{${SEL}}[$__rate_interval]))`, legend: 're-adopted' },
-    ]),
+    series(
+      'Fragments rebuilt, moved, re-adopted',
+      'Recovery work per second: rebuilt from the others, moved (leave, rebalance), re-adopted where found, and rebuilt twice (two peers repaired one file as the ring moved) then discarded.',
+      [
+        { expr: `sum(rate(houseparty_fragments_rebuilt_total{${SEL}}[$__rate_interval]))`, legend: 'rebuilt' },
+        { expr: `sum by (reason) (rate(houseparty_fragments_moved_total{${SEL}}[$__rate_interval]))`, legend: 'moved ({{reason}})' },
+        { expr: `sum(rate(houseparty_fragments_readopted_total{${SEL}}[$__rate_interval]))`, legend: 're-adopted' },
+        { expr: `sum(rate(houseparty_fragments_rebuilt_discarded_total{${SEL}}[$__rate_interval]))`, legend: 'rebuilt twice, discarded' },
+      ],
+    ),
   ]),
   ...row(8, [
     series('Scrub', 'Bytes re-read and checked per second, and damaged fragments found.', [

@@ -171,9 +171,10 @@ export class Peer {
           this.metrics.fileBytes.inc({ op: 'get' }, bytes)
         },
         fragmentSkipped: (reason) => this.metrics.fragmentsSkipped.inc({ reason }),
-        fragmentRebuilt: (bytes) => {
-          this.metrics.fragmentsRebuilt.inc()
+        fragmentsRebuilt: (count, bytes, kept) => {
           this.metrics.rebuiltBytes.inc(bytes)
+          if (kept) this.metrics.fragmentsRebuilt.inc(count)
+          else this.metrics.fragmentsRebuiltDiscarded.inc(count)
         },
       },
     }

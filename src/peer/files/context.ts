@@ -14,8 +14,11 @@ export interface FileEvents {
   get(seconds: number, bytes: number, outcome: Outcome): void
   /** A fragment could not be used: its holder was unreachable, or a chunk failed its checksum. */
   fragmentSkipped(reason: 'corrupt' | 'unreachable'): void
-  /** A fragment was rebuilt from the others (a put whose holder failed mid-stream, or recovery). */
-  fragmentRebuilt(bytes: number): void
+  /**
+   * Fragments rebuilt from the others (a put whose holder failed mid-stream, or recovery): `kept` when the
+   * record that names them was stored, not when another change of the record won and they were dropped.
+   */
+  fragmentsRebuilt(count: number, bytes: number, kept: boolean): void
 }
 
 /** Everything the file operations need from the peer. */

@@ -5,7 +5,7 @@ import type { FileRecord, FragmentRef, GuestId, Version } from '../protocol/inde
 import { compareRecords } from '../tracker/index.ts'
 import type { FragmentSink } from '../transfer/index.ts'
 import { type FilesContext, openSinks } from './context.ts'
-import { rebuildFragments } from './rebuild.ts'
+import { type Rebuilt, rebuildFragments } from './rebuild.ts'
 import { StripePool, stripesOf } from './stripe-pool.ts'
 
 /** Stripes handed to the coding worker ahead of the one being sent: enough to keep it busy while the body is read. */
@@ -136,6 +136,7 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
     await ctx.fragments.drop(record, record.fragments)
     throw tooManyFailed(sinks, m)
   }
+  let repaired: Rebuilt | undefined
   if (failed.length > 0) {
     ctx.log.warn(
       { name, version, failed: failed.map((s) => ({ index: s.index, holder: s.holder, err: s.failure?.message })) },
@@ -149,12 +150,14 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
         new Set(failed.map((s) => s.holder as GuestId)),
         signal,
       )
-      for (const ref of rebuilt) {
+      repaired = rebuilt
+      for (const ref of rebuilt.refs) {
         if (ref.digest !== fragmentDigest(chunkDigests[ref.index] ?? []))
           throw new HousePartyError('ERR_INTERNAL', `rebuilt fragment ${ref.index} differs from the original`)
       }
-      record.fragments.push(...rebuilt)
+      record.fragments.push(...rebuilt.refs)
     } catch (err) {
+      if (repaired) ctx.events.fragmentsRebuilt(repaired.refs.length, repaired.bytes, false)
       await ctx.fragments.drop(record, record.fragments)
       throw err
     }
@@ -165,6 +168,7 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
   try {
     replies = await ctx.trackers.watch(record, signal)
   } catch (err) {
+    if (repaired) ctx.events.fragmentsRebuilt(repaired.refs.length, repaired.bytes, false)
     await ctx.fragments.drop(record, record.fragments)
     throw err
   }
@@ -172,6 +176,7 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
   const superseded = replies.some((r) => compareRecords(r.current, record) > 0)
   const replaced = new Map<string, FileRecord>()
   for (const r of replies) if (r.replaced && r.replaced.version !== version) replaced.set(r.replaced.version, r.replaced)
+  if (repaired) ctx.events.fragmentsRebuilt(repaired.refs.length, repaired.bytes, !superseded)
   if (superseded) void ctx.fragments.drop(record, record.fragments)
   for (const old of replaced.values()) void ctx.fragments.drop(old, old.fragments)
   // A put of the name that began after this one will replace it: this one did not win.

@@ -5,11 +5,18 @@ import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
 import { type FilesContext, openSinks } from './context.ts'
 import { StripeReader } from './stripe-reader.ts'
 
+/** Fragments rebuilt and stored: their references, and the bytes written. */
+export interface Rebuilt {
+  refs: FragmentRef[]
+  bytes: number
+}
+
 /**
  * Rebuilds fragments `missing` of a file from k of the fragments listed in
  * `record`, and stores each on a guest that holds no fragment of the file
- * (holdMyPint). Returns the new fragment references; the caller records
- * them with the trackers (watchMyPint).
+ * (holdMyPint). Returns the new fragment references and the bytes written;
+ * the caller records them with the trackers (watchMyPint) and reports them
+ * (kept or discarded) once it knows which.
  */
 export async function rebuildFragments(
   ctx: FilesContext,
@@ -18,8 +25,8 @@ export async function rebuildFragments(
   avoid: ReadonlySet<GuestId>,
   signal?: AbortSignal,
   throttle?: Throttle,
-): Promise<FragmentRef[]> {
-  if (missing.length === 0) return []
+): Promise<Rebuilt> {
+  if (missing.length === 0) return { refs: [], bytes: 0 }
   const { coding } = record
   const coder = new ErasureCoder(coding.k, coding.m)
   const reader = new StripeReader(ctx, record, { signal })
@@ -49,16 +56,17 @@ export async function rebuildFragments(
       if (failed) throw failed.failure
     }
     const refs: FragmentRef[] = []
+    let bytes = 0
     await Promise.all(
       sinks.map(async (sink) => {
         const digest = fragmentDigest(digests.get(sink.index) ?? [])
         const reply = await sink.finish({ size: record.size, hash: record.hash, created: record.created, digest })
         if (!reply) throw sink.failure ?? new HousePartyError('ERR_TRANSFER_FAILED', `rebuilt fragment ${sink.index} was not stored`)
-        ctx.events.fragmentRebuilt(reply.bytes)
+        bytes += reply.bytes
         refs.push({ index: sink.index, holder: sink.holder as GuestId, digest })
       }),
     )
-    return refs.sort((a, b) => a.index - b.index)
+    return { refs: refs.sort((a, b) => a.index - b.index), bytes }
   } catch (err) {
     for (const sink of sinks) sink.fail(err)
     throw err

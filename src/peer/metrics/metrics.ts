@@ -142,10 +142,19 @@ export function createPeerMetrics(
     }),
     fragmentsRebuilt: new Counter({
       name: 'houseparty_fragments_rebuilt_total',
-      help: 'Fragments rebuilt from the others and stored anew.',
+      help: 'Fragments rebuilt from the others, stored anew and recorded.',
       registers: [registry],
     }),
-    rebuiltBytes: new Counter({ name: 'houseparty_rebuilt_bytes_total', help: 'Bytes of rebuilt fragments.', registers: [registry] }),
+    fragmentsRebuiltDiscarded: new Counter({
+      name: 'houseparty_fragments_rebuilt_discarded_total',
+      help: 'Fragments rebuilt, then dropped because another change of the record won (two peers repaired one file while the ring moved).',
+      registers: [registry],
+    }),
+    rebuiltBytes: new Counter({
+      name: 'houseparty_rebuilt_bytes_total',
+      help: 'Bytes of rebuilt fragments written, kept or discarded.',
+      registers: [registry],
+    }),
     tcpRequests: new Counter({
       name: 'houseparty_tcp_requests_total',
       help: 'Authenticated data-plane requests served, by op.',

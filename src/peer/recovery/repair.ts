@@ -36,8 +36,16 @@ export async function repairFile(
   const rebuilt = await rebuildFragments(ctx, { ...record, fragments: [...sources] }, missing, avoid, options.signal, options.throttle)
   const gone = new Set(missing)
   const kept = record.fragments.filter((f) => !gone.has(f.index))
-  const next: FileRecord = { ...record, revision: record.revision + 1, fragments: [...kept, ...rebuilt].sort((a, b) => a.index - b.index) }
-  return publish(ctx, next, rebuilt, options.signal)
+  const next: FileRecord = { ...record, revision: record.revision + 1, fragments: [...kept, ...rebuilt.refs].sort((a, b) => a.index - b.index) }
+  let recorded: Recorded | undefined
+  try {
+    recorded = await publish(ctx, next, rebuilt.refs, options.signal)
+    return recorded
+  } finally {
+    // Counted as rebuilt only if the record that names them won: two peers repairing one file (the ring moved
+    // mid-repair) do the work twice, and the loser's copies are dropped and counted apart.
+    ctx.events.fragmentsRebuilt(rebuilt.refs.length, rebuilt.bytes, recorded?.won === true)
+  }
 }
 
 /**
