@@ -95,6 +95,11 @@ describe('operator chart', () => {
         ['ServiceAccount'],
       )
     }
-    await assert.rejects(run(helm, ['template', 'hp', CHART, '--set', 'onStop=sometimes']), /onStop \(sometimes\) must be auto, handoff or restart/)
+    // The values schema (made from the peer's settings table) refuses it first; the template's own check stands behind it.
+    await assert.rejects(run(helm, ['template', 'hp', CHART, '--set', 'onStop=sometimes']), /at '\/onStop': value must be one of 'auto', 'handoff', 'restart'/)
+    await assert.rejects(
+      run(helm, ['template', 'hp', CHART, '--set', 'onStop=sometimes', '--skip-schema-validation']),
+      /onStop \(sometimes\) must be auto, handoff or restart/,
+    )
   })
 })
