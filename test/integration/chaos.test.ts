@@ -104,8 +104,10 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
     const since = (t: number): string => ((performance.now() - t) / 1000).toFixed(1)
 
     /** Fragments the trackers place on guest `id`, over all files, and the files with none there. */
-    const referencedOn = async (id: string): Promise<{ fragments: number; elsewhere: string[] }> => {
-      const res = await fetch(`http://${party.peer(live[0] as number).api}/files`, { signal: AbortSignal.timeout(10_000) })
+    const referencedOn = async (id: string, victim: number): Promise<{ fragments: number; elsewhere: string[] }> => {
+      // Asked of a live peer other than the victim, which may be dead by now.
+      const via = live.find((i) => i !== victim) as number
+      const res = await fetch(`http://${party.peer(via).api}/files`, { signal: AbortSignal.timeout(10_000) })
       const { files: listed } = (await res.json()) as { files: { name: string; holders: { guest: string }[] }[] }
       return {
         fragments: listed.reduce((n, f) => n + f.holders.filter((h) => h.guest === id).length, 0),
@@ -122,14 +124,14 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
       let movedBefore = 0
       await round('SIGKILL', async (victim, started) => {
         const victimId = await id(victim)
-        const { fragments, elsewhere } = await referencedOn(victimId)
+        const { fragments, elsewhere } = await referencedOn(victimId, victim)
         lostFragments = fragments
         before = await rebuiltSum(live.filter((i) => i !== victim))
         movedBefore = await movedSum(live.filter((i) => i !== victim))
         party.signal(victim, 'SIGKILL')
         // A rebalancing move onto the victim may have been recorded after the first listing: the records, read
         // again at once (nothing is repaired before the death is declared), say what it held when it died.
-        lostFragments = Math.max(lostFragments, (await referencedOn(victimId)).fragments)
+        lostFragments = Math.max(lostFragments, (await referencedOn(victimId, victim)).fragments)
         const declared = await replace(victim, started)
         if (r === 0) {
           // Puts and gets keep working while the party rebuilds.

@@ -1,25 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises'
-import { request } from 'node:http'
-import { dirname, join } from 'node:path'
-import {
-  CoreV1Api,
-  type KubeConfig,
-  makeInformer,
-  NetworkingV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1Container,
-  type V1LabelSelector,
-  type V1NetworkPolicy,
-  type V1Pod,
-  type V1Probe,
-} from '@kubernetes/client-node'
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CoreV1Api, type KubeConfig, makeInformer, PatchStrategy, setHeaderOptions, type V1Container, type V1Pod, type V1Probe } from '@kubernetes/client-node'
 import { logOutputTo } from '../../../src/shared/process-log.ts'
 import { type ExecServer, startExecServer } from './exec-server.ts'
 import type { ImageConfig } from './image.ts'
-import { API_PORT_ON_BRIDGE, BRIDGE_IP, type PodNetwork } from './netns.ts'
+import type { PodNetwork } from './netns.ts'
+import { containerEnv, PodVolumes } from './pod-spec.ts'
+import { httpProbe, nodeStatus, podStatus } from './pod-status.ts'
+import { PolicyEnforcer } from './policies.ts'
 
 /**
  * A kubelet for tests (test infrastructure, not a product component). It
@@ -90,11 +79,10 @@ export class TestKubelet {
   readonly #core: CoreV1Api
   readonly #runs = new Map<string, PodRun>()
   readonly #queue = new Map<string, Promise<void>>()
-  /** Host directories made as mount points (absent on the machine before): removed at the end. */
-  readonly #madeDirs = new Set<string>()
+  /** Each pod's volumes as host directories, and the mount points made for them. */
+  readonly #volumes: PodVolumes
+  readonly #policies: PolicyEnforcer
   #informer: ReturnType<typeof makeInformer<V1Pod>> | undefined
-  #policyInformer: ReturnType<typeof makeInformer<V1NetworkPolicy>> | undefined
-  readonly #policies = new Map<string, V1NetworkPolicy>()
   #exec: ExecServer | undefined
   #timer: NodeJS.Timeout | undefined
   #heartbeat: NodeJS.Timeout | undefined
@@ -104,6 +92,10 @@ export class TestKubelet {
   constructor(options: KubeletOptions) {
     this.#o = options
     this.#core = options.kc.makeApiClient(CoreV1Api)
+    this.#volumes = new PodVolumes(this.#core, options.dir)
+    this.#policies = new PolicyEnforcer(options.kc, options.network, options.log, () => {
+      for (const run of this.#runs.values()) this.#enqueue(run.pod)
+    })
   }
 
   async start(): Promise<void> {
@@ -131,7 +123,7 @@ export class TestKubelet {
     })
     await informer.start()
     this.#informer = informer
-    await this.#watchPolicies()
+    await this.#policies.start()
     this.#timer = setInterval(() => void this.#tick(), 500)
     this.#resync = setInterval(() => void this.#relist().catch((err) => this.#o.log(`pod resync failed: ${err}`)), RESYNC_MS)
   }
@@ -159,11 +151,11 @@ export class TestKubelet {
     clearInterval(this.#heartbeat)
     clearInterval(this.#resync)
     await this.#informer?.stop()
-    await this.#policyInformer?.stop()
+    await this.#policies.stop()
     await this.#exec?.close()
     await Promise.all([...this.#runs.values()].map((r) => this.#kill(r, 0)))
     for (const r of this.#runs.values()) await this.#o.network.removePod(r.key)
-    for (const d of [...this.#madeDirs].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => undefined)
+    await this.#volumes.cleanup()
   }
 
   /** The pod's process, for tests that signal it (freeze, kill) as a node problem would. */
@@ -236,7 +228,7 @@ export class TestKubelet {
       await this.#launch(run)
     } else {
       run.pod = pod
-      await this.#enforcePolicies(run)
+      await this.#policies.enforce(run)
     }
   }
 
@@ -279,16 +271,16 @@ export class TestKubelet {
       this.#o.log(`${run.key}: image ${container.image} is not one this test kubelet can run`)
       return
     }
-    const mounts = await this.#volumes(run, container)
+    const mounts = await this.#volumes.volumes(pod, run.uid, container)
     if (!mounts) {
       // A claim not bound to a volume yet: try again in a moment.
       run.restartAt = Date.now() + 500
       return
     }
     run.net ??= await this.#o.network.addPod(run.key, namespace)
-    const env = await this.#env(pod, container, run.net.ip)
+    const env = await containerEnv(this.#core, this.#o.image, pod, container, run.net.ip)
     run.env = env
-    await this.#enforcePolicies(run)
+    await this.#policies.enforce(run)
     const argv = [...(container.command ?? this.#o.image.entrypoint), ...(container.args ?? (container.command ? [] : this.#o.image.cmd))]
     const hostname = pod.spec?.hostname ?? name
     // A private mount namespace for the volumes and a UTS namespace for the hostname, inside the pod's network namespace.
@@ -369,165 +361,6 @@ export class TestKubelet {
 
   // --- what a container sees ---------------------------------------------------------------
 
-  async #volumes(run: PodRun, container: V1Container): Promise<{ from: string; to: string; readOnly: boolean }[] | undefined> {
-    const pod = run.pod
-    const namespace = pod.metadata?.namespace as string
-    const podDir = join(this.#o.dir, 'pods', run.uid)
-    const out: { from: string; to: string; readOnly: boolean }[] = []
-    for (const mount of container.volumeMounts ?? []) {
-      const volume = pod.spec?.volumes?.find((v) => v.name === mount.name)
-      if (!volume) continue
-      let from: string
-      if (volume.persistentVolumeClaim) {
-        const claim = await this.#core.readNamespacedPersistentVolumeClaim({ name: volume.persistentVolumeClaim.claimName, namespace })
-        if (claim.status?.phase !== 'Bound' || !claim.spec?.volumeName) return undefined
-        const pv = await this.#core.readPersistentVolume({ name: claim.spec.volumeName })
-        from = pv.spec?.hostPath?.path as string
-      } else if (volume.secret || volume.configMap) {
-        from = join(podDir, 'volumes', mount.name)
-        await rm(from, { recursive: true, force: true })
-        await mkdir(from, { recursive: true })
-        const data = volume.secret
-          ? Object.fromEntries(
-              Object.entries((await this.#core.readNamespacedSecret({ name: volume.secret.secretName as string, namespace })).data ?? {}).map(([k, v]) => [
-                k,
-                Buffer.from(v, 'base64'),
-              ]),
-            )
-          : Object.fromEntries(
-              Object.entries((await this.#core.readNamespacedConfigMap({ name: volume.configMap?.name as string, namespace })).data ?? {}).map(([k, v]) => [
-                k,
-                Buffer.from(v),
-              ]),
-            )
-        const items = (volume.secret ?? volume.configMap)?.items
-        for (const [k, v] of Object.entries(data)) {
-          const path = items ? items.find((i) => i.key === k)?.path : k
-          if (path) await writeFile(join(from, path), v, { mode: 0o644 })
-        }
-      } else if (volume.emptyDir) {
-        from = join(podDir, 'volumes', mount.name)
-        await mkdir(from, { recursive: true })
-      } else continue
-      await this.#mountPoint(mount.mountPath)
-      out.push({ from, to: mount.mountPath, readOnly: mount.readOnly === true })
-    }
-    return out
-  }
-
-  /** Makes a missing mount point on the machine (a container's /data), remembering to remove it at the end. */
-  async #mountPoint(path: string): Promise<void> {
-    let top: string | undefined
-    for (let p = path; p !== '/' && !existsSync(p); p = dirname(p)) top = p
-    if (!top) return
-    await mkdir(path, { recursive: true })
-    for (let p = path; ; p = dirname(p)) {
-      this.#madeDirs.add(p)
-      if (p === top) break
-    }
-  }
-
-  async #env(pod: V1Pod, container: V1Container, podIp: string): Promise<Record<string, string>> {
-    const namespace = pod.metadata?.namespace as string
-    const env: Record<string, string> = {
-      ...this.#o.image.env,
-      PATH: `${this.#o.image.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-      HOME: '/tmp',
-      // As a kubelet does: where in-cluster clients find the API server (the agent forwards it from the bridge).
-      KUBERNETES_SERVICE_HOST: BRIDGE_IP,
-      KUBERNETES_SERVICE_PORT: String(API_PORT_ON_BRIDGE),
-    }
-    const field = (path: string): string => {
-      const labels = /^metadata\.labels\['(.+)'\]$/.exec(path)
-      if (labels) return pod.metadata?.labels?.[labels[1] as string] ?? ''
-      const values: Record<string, string | undefined> = {
-        'metadata.name': pod.metadata?.name,
-        'metadata.namespace': namespace,
-        'metadata.uid': pod.metadata?.uid,
-        'spec.nodeName': pod.spec?.nodeName,
-        'spec.serviceAccountName': pod.spec?.serviceAccountName,
-        'status.podIP': podIp,
-        'status.hostIP': BRIDGE_IP,
-      }
-      return values[path] ?? ''
-    }
-    for (const e of container.env ?? []) {
-      if (e.value !== undefined) {
-        // $(VAR) refers to a variable defined earlier; $$ escapes a dollar.
-        env[e.name] = e.value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, v: string | undefined) => (v === undefined ? '$' : (env[v] ?? m)))
-      } else if (e.valueFrom?.fieldRef) env[e.name] = field(e.valueFrom.fieldRef.fieldPath)
-      else if (e.valueFrom?.secretKeyRef) {
-        const secret = await this.#core.readNamespacedSecret({ name: e.valueFrom.secretKeyRef.name as string, namespace })
-        const value = secret.data?.[e.valueFrom.secretKeyRef.key]
-        if (value !== undefined) env[e.name] = Buffer.from(value, 'base64').toString()
-      } else if (e.valueFrom?.configMapKeyRef) {
-        const map = await this.#core.readNamespacedConfigMap({ name: e.valueFrom.configMapKeyRef.name as string, namespace })
-        const value = map.data?.[e.valueFrom.configMapKeyRef.key]
-        if (value !== undefined) env[e.name] = value
-      }
-    }
-    return env
-  }
-
-  // --- network policies ---------------------------------------------------------------------
-
-  async #watchPolicies(): Promise<void> {
-    const api = this.#o.kc.makeApiClient(NetworkingV1Api)
-    const informer = makeInformer<V1NetworkPolicy>(this.#o.kc, '/apis/networking.k8s.io/v1/networkpolicies', () => api.listNetworkPolicyForAllNamespaces())
-    const key = (p: V1NetworkPolicy): string => `${p.metadata?.namespace}/${p.metadata?.name}`
-    const changed = (): void => {
-      for (const run of this.#runs.values()) this.#enqueue(run.pod)
-    }
-    informer.on('add', (p) => {
-      this.#policies.set(key(p), p)
-      changed()
-    })
-    informer.on('update', (p) => {
-      this.#policies.set(key(p), p)
-      changed()
-    })
-    informer.on('delete', (p) => {
-      this.#policies.delete(key(p))
-      changed()
-    })
-    informer.on('error', (err) => {
-      if (this.#stopped) return
-      this.#o.log(`network policy watch failed (${err}); restarting it`)
-      setTimeout(() => void informer.start(), 1_000)
-    })
-    await informer.start()
-    this.#policyInformer = informer
-  }
-
-  /** Applies the deny-all isolation the policies selecting this pod ask for, when it changed. */
-  async #enforcePolicies(run: PodRun): Promise<void> {
-    if (!run.net) return
-    const pod = run.pod
-    const deny = { ingress: false, egress: false }
-    const ruled = { ingress: false, egress: false }
-    for (const p of this.#policies.values()) {
-      if (p.metadata?.namespace !== pod.metadata?.namespace || !selects(p.spec?.podSelector, pod.metadata?.labels ?? {})) continue
-      const types = p.spec?.policyTypes ?? ['Ingress', ...(p.spec?.egress ? ['Egress'] : [])]
-      for (const [type, dir] of [
-        ['Ingress', 'ingress'],
-        ['Egress', 'egress'],
-      ] as const) {
-        if (!types.includes(type)) continue
-        deny[dir] = true
-        if ((p.spec?.[dir] ?? []).length > 0) ruled[dir] = true
-      }
-    }
-    for (const dir of ['ingress', 'egress'] as const) {
-      if (ruled[dir]) this.#o.log(`${run.key}: ${dir} NetworkPolicy rules are not enforced by the test kubelet (only deny-all)`)
-      if (ruled[dir]) deny[dir] = false
-    }
-    const fingerprint = JSON.stringify(deny)
-    if (fingerprint === (run.isolation ?? JSON.stringify({ ingress: false, egress: false }))) return
-    await this.#o.network.isolate(run.key, deny)
-    run.isolation = fingerprint
-    this.#o.log(`${run.key}: network policy now denies ingress ${deny.ingress}, egress ${deny.egress}`)
-  }
-
   // --- probes and status ---------------------------------------------------------------------
 
   async #probe(run: PodRun, now: number): Promise<void> {
@@ -537,7 +370,7 @@ export class TestKubelet {
     const check = async (spec: V1Probe | undefined, state: Probe): Promise<boolean | undefined> => {
       if (!spec || now < state.nextAt) return undefined
       state.nextAt = now + (spec.periodSeconds ?? 10) * 1000
-      const ok = await this.#httpProbe(ip, c, spec)
+      const ok = await httpProbe(this.#o.agentSocket, ip, c, spec)
       if (ok) {
         state.successes++
         state.failures = 0
@@ -568,62 +401,10 @@ export class TestKubelet {
     await this.#kill(run, (run.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000)
   }
 
-  #httpProbe(ip: string, c: V1Container, spec: V1Probe): Promise<boolean> {
-    const get = spec.httpGet
-    if (!get) return Promise.resolve(true)
-    const port = typeof get.port === 'number' ? get.port : (c.ports?.find((p) => p.name === get.port)?.containerPort ?? Number(get.port))
-    const timeoutMs = (spec.timeoutSeconds ?? 1) * 1000
-    return new Promise((done) => {
-      const req = request(
-        {
-          socketPath: this.#o.agentSocket,
-          path: `http://${ip}:${port}${get.path ?? '/'}`,
-          headers: { 'x-agent-timeout-ms': String(timeoutMs) },
-          timeout: timeoutMs + 500,
-        },
-        (res) => {
-          res.resume()
-          done((res.statusCode ?? 500) >= 200 && (res.statusCode ?? 500) < 400)
-        },
-      )
-      req.on('timeout', () => req.destroy())
-      req.on('error', () => done(false))
-      req.end()
-    })
-  }
-
-  /** Writes the pod's status to the API when it changed (or `force`). */
   async #report(run: PodRun, force = false): Promise<void> {
     const pod = run.pod
-    const c = pod.spec?.containers[0] as V1Container
-    const running = run.proc !== undefined
-    const policy = pod.spec?.restartPolicy ?? 'Always'
-    const finished = !running && run.exitCode !== undefined && run.exitCode !== null && run.restartAt === undefined && policy !== 'Always'
-    // Running once a container has run (also between crash-loop restarts); Pending while it is being set up.
-    const hasRun = running || (run.exitCode !== undefined && run.exitCode !== null)
-    const phase = finished ? (run.exitCode === 0 ? 'Succeeded' : 'Failed') : hasRun ? 'Running' : 'Pending'
-    const ready = running && run.ready
-    const state = running
-      ? { running: { startedAt: run.startedAt } }
-      : run.exitCode !== undefined && run.exitCode !== null
-        ? run.restartAt !== undefined
-          ? { waiting: { reason: 'CrashLoopBackOff' } }
-          : { terminated: { exitCode: run.exitCode, reason: run.exitCode === 0 ? 'Completed' : 'Error' } }
-        : { waiting: { reason: 'ContainerCreating' } }
-    const status = {
-      phase,
-      hostIP: BRIDGE_IP,
-      podIP: run.net?.ip,
-      podIPs: run.net ? [{ ip: run.net.ip }] : [],
-      startTime: pod.status?.startTime ?? run.startedAt,
-      conditions: [
-        { type: 'PodScheduled', status: 'True' },
-        { type: 'Initialized', status: 'True' },
-        { type: 'ContainersReady', status: ready ? 'True' : 'False' },
-        { type: 'Ready', status: ready ? 'True' : 'False' },
-      ],
-      containerStatuses: [{ name: c.name, image: c.image, imageID: '', ready, restartCount: run.restarts, started: running && run.started, state }],
-    }
+    const status = podStatus({ ...run, running: run.proc !== undefined })
+    const ready = status.containerStatuses[0]?.ready === true
     const fingerprint = JSON.stringify(status)
     // Someone else changed it (the node lifecycle controller marks pods not ready when node heartbeats stopped,
     // e.g. while the API server restarted): write ours again, as a kubelet's status sync does.
@@ -640,32 +421,7 @@ export class TestKubelet {
   }
 
   async #registerNode(): Promise<void> {
-    const now = new Date().toISOString()
-    const status = {
-      capacity: { cpu: '32', memory: '64Gi', pods: '250', 'ephemeral-storage': '100Gi' },
-      allocatable: { cpu: '32', memory: '64Gi', pods: '250', 'ephemeral-storage': '100Gi' },
-      // ExternalIP is where the API server (on this machine's loopback) reaches the exec endpoint; pods see the node at InternalIP.
-      addresses: [
-        { type: 'InternalIP', address: BRIDGE_IP },
-        { type: 'ExternalIP', address: '127.0.0.1' },
-      ],
-      daemonEndpoints: { kubeletEndpoint: { Port: this.#exec?.port ?? 0 } },
-      conditions: [
-        { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'houseparty test kubelet', lastHeartbeatTime: now, lastTransitionTime: now },
-      ],
-      nodeInfo: {
-        architecture: 'amd64',
-        bootID: '',
-        containerRuntimeVersion: 'houseparty-test://0',
-        kernelVersion: '',
-        kubeProxyVersion: '',
-        kubeletVersion: 'v1.20.2',
-        machineID: '',
-        operatingSystem: 'linux',
-        osImage: 'houseparty test node',
-        systemUUID: '',
-      },
-    }
+    const status = nodeStatus(this.#exec?.port ?? 0, new Date().toISOString())
     try {
       await this.#core.readNode({ name: this.#o.nodeName })
     } catch {
@@ -675,25 +431,4 @@ export class TestKubelet {
     }
     await this.#core.patchNodeStatus({ name: this.#o.nodeName, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
   }
-}
-
-/** Whether a label selector (matchLabels and matchExpressions) selects these labels; an empty selector selects all. */
-function selects(selector: V1LabelSelector | undefined, labels: Record<string, string>): boolean {
-  for (const [k, v] of Object.entries(selector?.matchLabels ?? {})) if (labels[k] !== v) return false
-  for (const e of selector?.matchExpressions ?? []) {
-    const has = e.key in labels
-    const value = labels[e.key] as string
-    const ok =
-      e.operator === 'In'
-        ? has && (e.values ?? []).includes(value)
-        : e.operator === 'NotIn'
-          ? !has || !(e.values ?? []).includes(value)
-          : e.operator === 'Exists'
-            ? has
-            : e.operator === 'DoesNotExist'
-              ? !has
-              : false
-    if (!ok) return false
-  }
-  return true
 }
