@@ -8,7 +8,7 @@ import { backoffMs, delay, InFlight, Lifecycle } from '../shared/lifecycle.ts'
 import type { Logger } from '../shared/logger.ts'
 import { createApi } from './api/index.ts'
 import { primaryAddress, resolveDoors } from './doors.ts'
-import { FileService, type FilesContext, type PutResult } from './files/index.ts'
+import { FileService, type FilesContext, LoadEstimate, type PutResult } from './files/index.ts'
 import { DataDirLock, type Identity, loadIdentity } from './identity/index.ts'
 import { Membership, MembershipFile, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
@@ -27,34 +27,6 @@ export interface PeerDeps {
 const INSECURE_KEY = Buffer.alloc(0)
 /** How long a stopping peer lets HTTP requests in flight finish before it exits anyway. */
 const API_CLOSE_GRACE_MS = 5_000
-
-/**
- * What each guest stores, for placement: the figure it last sent in a pong,
- * plus what this peer placed on it since (pongs lag by a ping interval or
- * two, and a burst of puts must not all pick the same emptiest guest).
- */
-class LoadEstimate {
-  readonly #membership: Membership
-  readonly #clock: Clock
-  readonly #recent: { id: string; bytes: number; at: number }[] = []
-
-  constructor(membership: Membership, clock: Clock) {
-    this.#membership = membership
-    this.#clock = clock
-  }
-
-  held(id: string): number | undefined {
-    const reported = this.#membership.heldBytes(id)
-    if (reported === undefined) return undefined
-    const since = this.#clock.now() - 2_000
-    while (this.#recent.length > 0 && (this.#recent[0]?.at ?? 0) < since) this.#recent.shift()
-    return reported + this.#recent.filter((r) => r.id === id).reduce((n, r) => n + r.bytes, 0)
-  }
-
-  placed(id: string, bytes: number): void {
-    if (bytes > 0) this.#recent.push({ id, bytes, at: this.#clock.now() })
-  }
-}
 
 /**
  * One guest of the party: wires the layers together and starts them in
@@ -159,7 +131,7 @@ export class Peer {
       trackers: new TrackerClient(roster, dial, config.trackerReplicas),
       coding: config.coding,
       clock,
-      load: new LoadEstimate(this.membership, clock),
+      load: new LoadEstimate((id) => this.membership.heldBytes(id), clock),
       log: logger.child({ component: 'files' }),
       events: {
         put: (seconds, bytes, outcome) => {

@@ -1,5 +1,6 @@
 export { type FileEvents, type FilesContext, type Outcome, openSinks } from './context.ts'
 export { locateFile, type OpenedFile, openFile } from './get.ts'
+export { LoadEstimate } from './load.ts'
 export { nextVersion, type PutOptions, type PutResult, putFile } from './put.ts'
 export { rebuildFragments } from './rebuild.ts'
 export { type FileHealth, FileService, type FileSummary, healthOf } from './service.ts'
