@@ -221,6 +221,16 @@ export class Peer {
    * which needs all of them. stop() takes them down in reverse.
    */
   async start(): Promise<void> {
+    try {
+      await this.#startComponents()
+    } catch (err) {
+      // A component that would not start (a port in use, an unreadable store): stop those that did, release the data dir.
+      await this.stop()
+      throw err
+    }
+  }
+
+  async #startComponents(): Promise<void> {
     const c = this.config
     if (c.insecure) this.log.warn('running without a party key (--insecure): anyone who reaches these ports can join and read data')
     const life = this.#life

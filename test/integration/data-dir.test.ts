@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { createSocket } from 'node:dgram'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { promisify } from 'node:util'
@@ -63,6 +66,22 @@ describe('one peer per data dir', () => {
     await waitFor('the restarted peer to serve', async () => (await guestsOf(p.api)).status === 'guest', { timeoutMs: 60_000, intervalMs: 100 })
     assert.equal(await incarnationOf(p.dataDir), before + 1)
     assert.equal((await readFile(join(p.dataDir, 'peer.pid'), 'utf8')).trim(), String(party.peer(0).process?.pid))
+  })
+
+  it('a peer whose port is taken says so, stops what it started and leaves its data dir unlocked', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'houseparty-port-'))
+    const taken = createSocket('udp4')
+    await new Promise<void>((done) => taken.bind(0, '127.0.0.1', () => done()))
+    try {
+      const port = taken.address().port
+      const failed = await cli(['peer', '--host', '127.0.0.1', '--port', String(port), '--api-port', String(port), '--data', dir, '--insecure'])
+      assert.equal(failed.code, 1, failed.stderr)
+      assert.match(failed.stderr, /EADDRINUSE|address already in use/i)
+      assert.equal(existsSync(join(dir, 'peer.pid')), false, 'the data dir lock was released')
+    } finally {
+      taken.close()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('`houseparty signal` finds the peer by its data dir: STOP --for freezes it and it thaws by itself', async () => {
