@@ -16,8 +16,8 @@ import { type DatagramTransport, type DialOptions, joinAddress, Messenger, PintS
 import { Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
 import { type StopIntent, stopIntent } from './shutdown/index.ts'
 import { FragmentStore } from './store/index.ts'
-import { TrackerClient, TrackerStore } from './tracker/index.ts'
-import { FragmentClient, pintRouter } from './transfer/index.ts'
+import { TrackerStore } from './tracker/index.ts'
+import { FragmentClient, pintRouter, TrackerClient } from './transfer/index.ts'
 
 export interface PeerDeps {
   clock?: Clock

@@ -3,8 +3,7 @@ import type { Logger } from '../../shared/logger.ts'
 import type { Roster } from '../membership/index.ts'
 import type { Coding, GuestId } from '../protocol/index.ts'
 import { chooseHolders, type PlacementLoad } from '../ring/index.ts'
-import type { TrackerClient } from '../tracker/index.ts'
-import type { FragmentClient, FragmentSink, SinkTarget } from '../transfer/index.ts'
+import type { FragmentClient, FragmentSink, SinkTarget, TrackerClient } from '../transfer/index.ts'
 
 export type Outcome = 'ok' | 'error'
 

@@ -1,6 +1,7 @@
 import type { Logger } from '../../shared/logger.ts'
 import type { FileRecord, GuestId } from '../protocol/index.ts'
-import type { TrackerClient, TrackerStore } from '../tracker/index.ts'
+import type { TrackerStore } from '../tracker/index.ts'
+import type { TrackerClient } from '../transfer/index.ts'
 
 /**
  * Tracker handoff: every record goes to the guests that are now its

@@ -2,8 +2,7 @@ import { HousePartyError } from '../../shared/errors.ts'
 import type { Throttle } from '../../shared/throttle.ts'
 import { type FilesContext, rebuildFragments } from '../files/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
-import type { Decided } from '../tracker/index.ts'
-import type { FragmentSink } from '../transfer/index.ts'
+import type { Decided, FragmentSink } from '../transfer/index.ts'
 import { readopted } from './plan.ts'
 
 export interface RepairOptions {

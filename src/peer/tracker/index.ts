@@ -1,4 +1,3 @@
-export { type Decided, TrackerClient } from './client.ts'
 export { serveList, serveSync, serveWatch, serveWhere } from './handlers.ts'
 export { compareRecords, newestRecord } from './records.ts'
 export { TrackerStore, type WatchResult } from './tracker-store.ts'

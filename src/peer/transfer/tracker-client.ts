@@ -5,7 +5,7 @@ import type { Roster } from '../membership/index.ts'
 import { call, type DialOptions } from '../net/index.ts'
 import { type FileRecord, type GuestId, PintReplies, type PintReply, type PintRequestBody, type Version } from '../protocol/index.ts'
 import { trackersOf } from '../ring/index.ts'
-import { compareRecords, newestRecord } from './records.ts'
+import { compareRecords, newestRecord } from '../tracker/index.ts'
 
 /** What the primary tracker decided of a change: `current` is the record it keeps. */
 export interface Decided {
