@@ -66,6 +66,15 @@ describe('source tree', () => {
     assert.deepEqual(bypass, [])
   })
 
+  it('dials other guests only from transfer/ (every call goes through the roster there)', () => {
+    const dialing = files.filter((f) => {
+      if (f.startsWith('src/peer/transfer/') || f.startsWith('src/peer/net/')) return false
+      const text = readFileSync(join(ROOT, f), 'utf8')
+      return [...text.matchAll(/^import \{([^}]*)\} from '[^']*\/net\/index\.ts'/gm)].some((m) => /\b(call|dial)\b/.test(m[1] as string))
+    })
+    assert.deepEqual(dialing, [])
+  })
+
   it('keeps every module under 400 lines, but the membership roles', () => {
     const long = files.filter((f) => !LONG_ALLOWED.has(f) && readFileSync(join(ROOT, f), 'utf8').split('\n').length > 400)
     assert.deepEqual(long, [])
