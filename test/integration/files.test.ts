@@ -434,6 +434,37 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
   })
 })
 
+describe('a slow upload', () => {
+  it('an upload that stalls longer than the transfer timeout still stores the file: the holders hear from the put meanwhile', async () => {
+    // A short transfer timeout, so the stall (a client on a slow link) outlasts it in a short test.
+    const { party } = await newParty(3, ['--transfer-timeout-ms', '1000'])
+    await startParty(party, 3)
+    const data = bytesOf(3 * MiB + 5, 909)
+    const socket = connect({ host: '127.0.0.1', port: party.peer(0).apiPort })
+    await new Promise((r) => socket.once('connect', r))
+    const answer = new Promise<string>((done) => {
+      let text = ''
+      socket.on('data', (b: Buffer) => {
+        text += b.toString('utf8')
+      })
+      socket.on('close', () => done(text))
+    })
+    socket.write(`PUT /files/slow/upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${data.length}\r\n\r\n`)
+    socket.write(data.subarray(0, 2 * MiB))
+    // The holders are receiving: the put is under way when the client goes quiet.
+    await waitFor('fragments streaming', async () => (await Promise.all([0, 1, 2].map((i) => tmpFiles(party.peer(i).dataDir)))).flat().length >= 2, {
+      timeoutMs: 20_000,
+      intervalMs: 20,
+    })
+    // The client's stall is the scenario itself: 2.5 times the holders' transfer timeout without a byte.
+    await new Promise((r) => setTimeout(r, 2_500))
+    socket.write(data.subarray(2 * MiB))
+    const reply = await answer
+    assert.match(reply, /^HTTP\/1\.1 201 /, reply.slice(0, 400))
+    assert.equal(sha256((await getBytes(party.peer(1).api, 'slow/upload')).body), sha256(data))
+  })
+})
+
 describe('files on 6 peers with 4+2 Reed-Solomon', () => {
   it('round-trips sizes and survives two holders SIGKILLed at once', async () => {
     const { party } = await newParty(6, ['--data-fragments', '4', '--parity-fragments', '2', '--stripe-bytes', '65536'])

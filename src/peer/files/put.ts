@@ -3,7 +3,7 @@ import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import { type CodedStripe, fragmentBytes, fragmentDigest, StripeCoder, shardBytes } from '../codec/index.ts'
 import type { FileRecord, FragmentRef, GuestId, Version } from '../protocol/index.ts'
 import { compareRecords } from '../tracker/index.ts'
-import type { FragmentSink } from '../transfer/index.ts'
+import { type FragmentSink, keepSinksAlive } from '../transfer/index.ts'
 import { type FilesContext, openSinks } from './context.ts'
 import { type Rebuilt, rebuildFragments } from './rebuild.ts'
 import { StripePool, stripesOf } from './stripe-pool.ts'
@@ -102,6 +102,8 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
   }
   let size = 0
   let contentHash: string
+  // The body may come slowly (a client on a slow link): the holders hear from us meanwhile.
+  const stopKeepAlive = keepSinksAlive(sinks)
   try {
     coder = await StripeCoder.open(k, m)
     for await (const { slot, length } of stripesOf(body, coding.stripeBytes, () => pool.take())) {
@@ -120,6 +122,8 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
     coder?.close()
     for (const sink of sinks) sink.fail(err)
     throw err
+  } finally {
+    stopKeepAlive()
   }
 
   const fragments: FragmentRef[] = []

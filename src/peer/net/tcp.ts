@@ -30,6 +30,12 @@ export const MAX_REPLY_FRAME = 256 * 1024 * 1024
 const MAC_BYTES = 32
 const CHUNK_HEADER = 4 + CHUNK_CHECKSUM_BYTES
 /**
+ * A chunk length that means "no chunk yet, still here": a sender whose own
+ * source is slow (a client uploading over a slow link) keeps the holder's
+ * idle timeout from cutting a transfer that is alive.
+ */
+const KEEPALIVE_MARK = 0xffffffff
+/**
  * Bytes a sender may queue on a socket before it waits for 'drain'. Waiting
  * at Node's default (16 KiB) would stall a 512 KiB chunk writer on every
  * chunk; a few MiB keeps the kernel's buffer full while memory stays bounded.
@@ -122,12 +128,21 @@ export class PintChannel {
     return this.write(Buffer.alloc(4))
   }
 
+  /** Tells the reader of a chunk stream that the sender is alive though it has nothing to send yet. */
+  keepAlive(): void {
+    if (this.socket.destroyed) return
+    const mark = Buffer.allocUnsafe(4)
+    mark.writeUInt32BE(KEEPALIVE_MARK, 0)
+    this.socket.write(mark)
+  }
+
   /**
    * The next chunk of a hold stream, or undefined at its end marker. The
    * bytes land in `into(length)`, a buffer the caller owns (and may reuse).
    */
   async readChunk(maxBytes: number, into: (length: number) => Buffer): Promise<{ data: Buffer; digest: Buffer } | undefined> {
-    const len = (await this.reader.read(4)).readUInt32BE(0)
+    let len = (await this.reader.read(4)).readUInt32BE(0)
+    while (len === KEEPALIVE_MARK) len = (await this.reader.read(4)).readUInt32BE(0)
     if (len === 0) return undefined
     if (len > maxBytes) throw new HousePartyError('ERR_PROTOCOL', `chunk of ${len} bytes exceeds ${maxBytes}`)
     const digest = await this.reader.read(CHUNK_CHECKSUM_BYTES)

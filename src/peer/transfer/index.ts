@@ -1,6 +1,6 @@
 export { FragmentClient, type FragmentClientOptions, type InventoryAnswer } from './client.ts'
 export type { TransferEvents } from './handlers.ts'
 export { pintRouter, type RouterOptions } from './router.ts'
-export type { FragmentSink, Held, SinkTarget } from './sink.ts'
+export { type FragmentSink, type Held, keepSinksAlive, type SinkTarget } from './sink.ts'
 export type { FragmentSource, SourceTarget } from './source.ts'
 export { type Decided, TrackerClient } from './tracker-client.ts'

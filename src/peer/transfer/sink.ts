@@ -31,6 +31,23 @@ export interface FragmentSink {
   /** Ends the fragment and waits until the holder has it durable; undefined if the sink failed. */
   finish(trailer: HoldTrailer): Promise<Held | undefined>
   fail(err: unknown): void
+  /** Called while the sender waits for its own source: keeps a holder that has seen nothing for a while from giving up. */
+  keepAlive(): void
+}
+
+/**
+ * How often a sender with nothing to send tells its holders it is alive: well
+ * under the shortest transfer timeout a holder may have (--transfer-timeout-ms
+ * is at least 1 s), and only 4 bytes.
+ */
+const KEEPALIVE_MS = 250
+
+/** Keeps `sinks` alive while their sender waits for its source (a slow upload); call the result to stop. */
+export function keepSinksAlive(sinks: readonly FragmentSink[]): () => void {
+  const timer = setInterval(() => {
+    for (const sink of sinks) sink.keepAlive()
+  }, KEEPALIVE_MS)
+  return () => clearInterval(timer)
 }
 
 /**
@@ -43,6 +60,7 @@ export class RemoteSink implements FragmentSink {
   readonly index: number
   readonly #channel: PintChannel
   failure: HousePartyError | undefined
+  #wroteSinceKeepAlive = false
 
   private constructor(holder: string, index: number, channel: PintChannel) {
     this.holder = holder
@@ -70,6 +88,7 @@ export class RemoteSink implements FragmentSink {
       flushed?.()
       return
     }
+    this.#wroteSinceKeepAlive = true
     try {
       await this.#channel.writeChunk(data, digest, flushed)
     } catch (err) {
@@ -92,6 +111,12 @@ export class RemoteSink implements FragmentSink {
     } finally {
       this.#channel.destroy()
     }
+  }
+
+  keepAlive(): void {
+    // Only when nothing went out since the last call: a stream that flows needs no keepalive.
+    if (!this.#wroteSinceKeepAlive && !this.failure) this.#channel.keepAlive()
+    this.#wroteSinceKeepAlive = false
   }
 
   fail(err: unknown): void {
@@ -150,6 +175,9 @@ export class LocalSink implements FragmentSink {
       return undefined
     }
   }
+
+  /** Nothing to keep alive: the fragment is written here. */
+  keepAlive(): void {}
 
   fail(err: unknown): void {
     if (this.failure) return
