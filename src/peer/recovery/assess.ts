@@ -63,7 +63,21 @@ export function isWhole(record: FileRecord, presence: Presence): boolean {
   return assess(record, presence).ok.length === record.coding.k + record.coding.m
 }
 
-/** The fragments of `record` known to be readable (what /health/party and the degraded gauge count). */
-export function usableFragments(record: FileRecord, guests: ReadonlySet<GuestId>, census: Census | undefined): FragmentRef[] {
-  return assess(record, { guests, census }).ok
+/**
+ * How many fragment indices of `record` can be read now: those on their
+ * recorded holder, and those whose very same copy (digest and all) a live
+ * guest that answered the census holds. A fragment being moved is readable
+ * at one end or the other, whichever the census and the record saw: what
+ * `GET /health/party` counts.
+ */
+export function readableFragments(record: FileRecord, guests: ReadonlySet<GuestId>, census: Census | undefined): number {
+  const { ok, missing, away, unknown } = assess(record, { guests, census })
+  if (!census) return ok.length
+  const elsewhere = [...missing.map((index) => record.fragments.find((f) => f.index === index) ?? { index, holder: '', digest: '' }), ...away, ...unknown]
+  const found = elsewhere.filter((ref) =>
+    (census.where.get(fragmentKey(record.name, record.version, ref.index)) ?? []).some(
+      (c) => guests.has(c.holder) && census.answered.has(c.holder) && (ref.digest === '' || c.fragment.digest === ref.digest),
+    ),
+  )
+  return ok.length + found.length
 }

@@ -1,5 +1,5 @@
 import type { FilesContext } from '../files/index.ts'
-import { usableFragments } from './assess.ts'
+import { readableFragments } from './assess.ts'
 import { takeCensus } from './census.ts'
 
 export interface PartyHealth {
@@ -16,7 +16,10 @@ export interface PartyHealth {
 
 /** The party's redundancy from every guest's records and inventory: what `GET /health/party` answers. */
 export async function partyHealth(ctx: FilesContext, signal?: AbortSignal): Promise<PartyHealth> {
-  const [{ records, asked, answered }, census] = await Promise.all([ctx.trackers.listAll(signal), takeCensus(ctx.fragments, signal)])
+  // Records first, census second: every fragment a record names was durable before the census asked, and one
+  // moved after the record was read is found at its new place (readableFragments looks at every live copy).
+  const { records, asked, answered } = await ctx.trackers.listAll(signal)
+  const census = await takeCensus(ctx.fragments, signal)
   const guests = new Set(ctx.roster.guests().map((g) => g.id))
   let healthy = 0
   let degraded = 0
@@ -25,7 +28,7 @@ export async function partyHealth(ctx: FilesContext, signal?: AbortSignal): Prom
   const live = records.filter((r) => !r.deleted)
   for (const record of live) {
     const { k, m } = record.coding
-    const usable = usableFragments(record, guests, census).length
+    const usable = readableFragments(record, guests, census)
     if (usable >= k + m) healthy++
     else {
       if (usable >= k) degraded++

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import type { FileRecord, GuestId, HeldFragment } from '../../../src/peer/protocol/index.ts'
-import { assess, type Census, censusOf, fragmentKey, ownership, type PlanInput, plan, readopted } from '../../../src/peer/recovery/index.ts'
+import { assess, type Census, censusOf, fragmentKey, ownership, type PlanInput, plan, readableFragments, readopted } from '../../../src/peer/recovery/index.ts'
 import { aRecord } from '../../helpers/records.ts'
 
 const A = '00000000000000aa'
@@ -227,6 +227,16 @@ describe('recovery plan', () => {
       { ...change, previousPrimary: () => B },
     )
     assert.deepEqual([...kept], [['f', 5]])
+  })
+
+  it('health counts a fragment caught mid-move: on its recorded holder, or the very same copy on another live guest', () => {
+    const r = aRecord()
+    const moved = { ...r, fragments: r.fragments.filter((f) => f.index !== 2) }
+    const live = new Set([A, B, C, D])
+    // The record still says C; the census saw the copy already on D and gone from C.
+    assert.equal(readableFragments(r, live, censusFor([moved], [A, B, C, D], [{ holder: D, fragment: held(r, 2) }])), 3)
+    assert.equal(readableFragments(r, live, censusFor([moved], [A, B, C, D], [{ holder: D, fragment: held(r, 2, { digest: '9'.repeat(64) }) }])), 2)
+    assert.equal(readableFragments(r, live, censusFor([moved], [A, B, C, D])), 2)
   })
 
   it('property: no plan ever drops a copy a record counts on, or the last copy of a fragment', () => {
