@@ -366,7 +366,10 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
   })
   it('SIGTERM for a restart: the peer steps out at once, comes back on its data dir, and nothing moves or is rebuilt', async () => {
     const data = bytesOf(3 * MiB + 11, 4242)
-    assert.equal((await putBytes(party.peer(0).api, 'stays-put', data)).status, 201)
+    // The test before froze a peer: it may have been voted out and be on its way back in. Start from a whole party.
+    await waitForAgreement(party, all, 5, 60_000)
+    const put = await putBytes(party.peer(0).api, 'stays-put', data)
+    assert.equal(put.status, 201, await put.text())
     const holderId = (await listing(party.peer(0).api)).files.find((f) => f.name === 'stays-put')?.holders[0]?.guest as string
     const victim = await peerIndexOf(party, 5, holderId)
     const others = all.filter((i) => i !== victim)
