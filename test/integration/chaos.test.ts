@@ -33,7 +33,9 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
     const random = seeded(20261124)
     const peerArgs = [
       ...['--census-interval-ms', '2000', '--orphan-grace-ms', '3000'],
-      ...['--recovery-bytes-per-sec', '0', '--leave-grace-ms', '20000'],
+      // A generous leave grace: on a loaded machine handing ~120 fragments over took over 20 s, and what is left at the
+      // deadline is rebuilt (the test asserts nothing is).
+      ...['--recovery-bytes-per-sec', '0', '--leave-grace-ms', '60000'],
       // Kills and freezes here stand for lost disks: rebuild soon after a death instead of waiting for the peer to return.
       ...['--rebuild-delay-ms', '2000'],
       ...['--scrub-interval-ms', '3000', '--scrub-bytes-per-sec', String(512 * MiB)],
@@ -175,7 +177,7 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
     await round('graceful leave of', async (victim, started) => {
       movedOnLeave = await metric(party.peer(victim).api, 'houseparty_fragments_held')
       party.signal(victim, 'SIGTERM')
-      assert.equal(await party.exited(victim, 30_000), 0, 'the leaving peer exits cleanly')
+      assert.equal(await party.exited(victim, 120_000), 0, 'the leaving peer exits cleanly')
       const exited = `handed ${movedOnLeave} fragments over and exited ${since(started)} s after SIGTERM`
       await replace(victim, started)
       return exited
