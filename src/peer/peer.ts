@@ -331,7 +331,7 @@ export class Peer {
     // Once it says goodbye this peer knows no guests, and a read through it would find no fragment: new file requests
     // are turned away (ERR_LEAVING, to ask another peer) and those under way finish before the goodbye.
     this.#closing = true
-    await this.#fileRequests.settled(API_CLOSE_GRACE_MS)
+    await this.#fileRequests.settled(AbortSignal.timeout(API_CLOSE_GRACE_MS))
     const confirmed = await this.membership.leave(intent === 'restart' ? 'restart' : 'leave')
     this.log.info({ confirmed, intent }, confirmed ? 'left the party' : 'leaving without confirmation')
     await this.stop()

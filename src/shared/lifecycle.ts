@@ -84,14 +84,17 @@ export class InFlight {
     }
   }
 
-  /** Resolves once nothing is in flight, or after `ms` at most. */
-  async settled(ms: number): Promise<void> {
-    if (this.#count === 0) return
-    let timer: NodeJS.Timeout | undefined
+  /** Resolves once nothing is in flight, or when `signal` aborts (never rejects: the caller goes on either way). */
+  async settled(signal: AbortSignal): Promise<void> {
+    if (this.#count === 0 || signal.aborted) return
+    let wake = (): void => {}
     await new Promise<void>((resolve) => {
-      this.#idle.push(resolve)
-      timer = setTimeout(resolve, ms)
+      wake = resolve
+      this.#idle.push(wake)
+      signal.addEventListener('abort', wake, { once: true })
     })
-    clearTimeout(timer)
+    signal.removeEventListener('abort', wake)
+    const at = this.#idle.indexOf(wake)
+    if (at >= 0) this.#idle.splice(at, 1)
   }
 }

@@ -1,3 +1,4 @@
+import { delay } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
@@ -45,24 +46,29 @@ export async function drain(o: DrainOptions): Promise<DrainResult> {
     .filter((id) => id !== self)
   store.draining = true
   let moved = 0
-  // Passes until nothing new turns up: a fragment whose transfer here began
-  // before draining did lands after the first listing.
-  const seen = new Set<string>()
-  const unseen = (held: HeldFragment): boolean => {
-    const key = fragmentKey(held.name, held.version, held.index)
-    if (seen.has(key)) return false
-    seen.add(key)
-    return true
-  }
+  // Passes until nothing is left to look at. A fragment whose transfer here began before draining did lands after
+  // a listing (so each pass lists again, once the writes under way are over), and a young fragment no record points
+  // to yet may belong to a put or a move that has not recorded it: it is looked at again until RECORD_LAG_MS old.
+  const decided = new Set<string>()
   while (others.length > 0 && !signal.aborted) {
-    const queue = store.list().filter(unseen)
-    if (queue.length === 0) break
+    let queue = store.list().filter((held) => !decided.has(keyOf(held)))
+    if (queue.length === 0) {
+      await store.writesSettled(signal)
+      queue = store.list().filter((held) => !decided.has(keyOf(held)))
+      if (queue.length === 0) break
+    }
+    let waiting = 0
     const worker = async (): Promise<void> => {
       for (let held = queue.shift(); held && !signal.aborted; held = queue.shift()) {
-        if (await moveAway(o, held, others)) moved++
+        const outcome = await moveAway(o, held, others)
+        if (outcome === 'moved') moved++
+        if (outcome === 'young') waiting++
+        else decided.add(keyOf(held))
       }
     }
+    const listed = queue.length
     await Promise.all([worker(), worker()])
+    if (waiting === listed) await delay(RECHECK_MS, signal).catch(() => undefined)
   }
   const left = store.list().length
   if (others.length > 0) await o.handOffRecords(others)
@@ -70,10 +76,20 @@ export async function drain(o: DrainOptions): Promise<DrainResult> {
   return { moved, left, records: o.records.list().length }
 }
 
+const keyOf = (held: HeldFragment): string => fragmentKey(held.name, held.version, held.index)
+
+/** How long after a fragment is stored here a record may still come to point at it: a put records its fragments once all are stored. */
+const RECORD_LAG_MS = 5_000
+/** Pause between looks at young fragments that no record points to yet. */
+const RECHECK_MS = 250
+
+/** moved: handed over; unneeded: no record points here; young: none does yet, but one may; failed: the grace ran out or no guest took it. */
+type Outcome = 'moved' | 'unneeded' | 'young' | 'failed'
+
 /** Tries a few times: a concurrent move of another fragment of the same file (rebalancing) can win the record. */
 const MOVE_ATTEMPTS = 4
 
-async function moveAway(o: DrainOptions, held: HeldFragment, others: readonly GuestId[]): Promise<boolean> {
+async function moveAway(o: DrainOptions, held: HeldFragment, others: readonly GuestId[]): Promise<Outcome> {
   const { ctx, log, signal } = o
   const self = ctx.roster.selfId
   const refused = new Set<GuestId>()
@@ -82,24 +98,28 @@ async function moveAway(o: DrainOptions, held: HeldFragment, others: readonly Gu
     try {
       const record = await ctx.trackers.where(held.name, signal)
       const ref = record?.fragments.find((f) => f.index === held.index)
-      // A fragment no current record points to here is garbage, or someone else moved it: nobody needs it moved.
-      if (!record || record.deleted || record.version !== held.version || ref?.holder !== self) return false
+      if (!record || record.deleted || record.version !== held.version || ref?.holder !== self) {
+        const superseded = record !== undefined && (record.version > held.version || (record.deleted && record.version >= held.version))
+        if (!superseded && Date.now() - held.stored < RECORD_LAG_MS) return 'young'
+        // Garbage, or someone else moved it: nobody needs it moved.
+        return 'unneeded'
+      }
       const taken = new Set(record.fragments.map((f) => f.holder))
       const candidates = others.filter((id) => !taken.has(id) && !refused.has(id))
       target = chooseHolders(candidates, held.name, 1, held.bytes, ctx.load)[0]
-      if (!target) return false
+      if (!target) return 'failed'
       const { won } = await moveFragment(ctx, record, held.index, target, { signal, throttle: o.throttle })
       if (won) {
         o.moved()
-        return true
+        return 'moved'
       }
       log.info({ name: held.name, index: held.index, attempt }, 'another change to the record won while handing a fragment over; trying again')
     } catch (err) {
-      if (signal.aborted) return false
+      if (signal.aborted) return 'failed'
       // The guest that failed the transfer is not asked again for this fragment.
       if (target) refused.add(target)
       log.warn({ name: held.name, index: held.index, attempt, err: (err as Error).message }, 'could not hand a fragment over; trying again')
     }
   }
-  return false
+  return 'failed'
 }

@@ -3,6 +3,7 @@ import type { ReadStream } from 'node:fs'
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HousePartyError } from '../../shared/errors.ts'
+import { InFlight } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { chunkBytes, chunkOffset, fragmentBytes, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
 import { type Coding, type HeldFragment, Manifest, type Version } from '../protocol/index.ts'
@@ -41,6 +42,8 @@ export class FragmentStore implements FragmentInstaller {
   #bytes = 0
   /** Set during a graceful leave: new fragments are refused, so puts and repairs place them elsewhere. */
   draining = false
+  /** Fragments being received: a graceful leave waits for them, since each may land after its listing. */
+  readonly #writes = new InFlight()
 
   constructor(dataDir: string, logger: Logger) {
     this.#dir = dataDir
@@ -143,7 +146,12 @@ export class FragmentStore implements FragmentInstaller {
     if (this.draining) throw new HousePartyError('ERR_DRAINING', 'this peer is leaving the party')
     const tmp = join(this.#tmp, `${randomBytes(8).toString('hex')}.frag`)
     const handle = await open(tmp, 'w')
-    return new FragmentWriter(this, key, coding, tmp, handle)
+    return new FragmentWriter(this, key, coding, tmp, handle, this.#writes.enter())
+  }
+
+  /** Resolves once no fragment is being received (or when `signal` aborts). */
+  writesSettled(signal: AbortSignal): Promise<void> {
+    return this.#writes.settled(signal)
   }
 
   /** Called by FragmentWriter.commit(): moves a verified fragment into place. */

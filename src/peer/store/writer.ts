@@ -56,12 +56,16 @@ export class FragmentWriter {
   /** The background datasync in flight, if any (at most one). */
   #syncing: Promise<void> | undefined
 
-  constructor(store: FragmentInstaller, key: FragmentKey, coding: Coding, tmp: string, handle: FileHandle) {
+  /** Tells the store this write is over (committed or aborted): a graceful leave waits for open writes before its last listing. */
+  readonly #ended: () => void
+
+  constructor(store: FragmentInstaller, key: FragmentKey, coding: Coding, tmp: string, handle: FileHandle, ended: () => void = () => {}) {
     this.#store = store
     this.#key = key
     this.#coding = coding
     this.#tmp = tmp
     this.#handle = handle
+    this.#ended = ended
   }
 
   get bytes(): number {
@@ -138,6 +142,14 @@ export class FragmentWriter {
 
   /** Checks the whole fragment against the sender's authenticated trailer, makes it durable and visible. */
   async commit(trailer: HoldTrailer): Promise<HeldFragment> {
+    try {
+      return await this.#commit(trailer)
+    } finally {
+      this.#ended()
+    }
+  }
+
+  async #commit(trailer: HoldTrailer): Promise<HeldFragment> {
     const layout = this.#coding
     const stripes = stripeCount(trailer.size, layout)
     if (stripes !== this.#chunks.length)
@@ -166,6 +178,7 @@ export class FragmentWriter {
   }
 
   async abort(): Promise<void> {
+    this.#ended()
     await this.#writing
     await this.#syncing
     if (!this.#closed) await this.#handle.close().catch(() => undefined)

@@ -30,10 +30,10 @@ describe('Lifecycle', () => {
 describe('InFlight', () => {
   it('settles once the work in flight is done, or at its deadline', async () => {
     const inFlight = new InFlight()
-    await inFlight.settled(10_000) // nothing in flight: at once
+    await inFlight.settled(AbortSignal.timeout(10_000)) // nothing in flight: at once
     const done = inFlight.enter()
     let settled = false
-    const waiting = inFlight.settled(60_000).then(() => {
+    const waiting = inFlight.settled(AbortSignal.timeout(60_000)).then(() => {
       settled = true
     })
     await new Promise((r) => setImmediate(r))
@@ -44,7 +44,7 @@ describe('InFlight', () => {
     assert.equal(inFlight.count, 0)
     inFlight.enter()
     const started = performance.now()
-    await inFlight.settled(50)
+    await inFlight.settled(AbortSignal.timeout(50))
     assert.ok(performance.now() - started >= 40, 'gives up at the deadline when the work never ends')
   })
 })
