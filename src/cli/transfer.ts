@@ -27,6 +27,15 @@ export interface FileListing {
   answered: number
 }
 
+/** One page of `GET /files`. */
+interface FilePage extends FileListing {
+  prefixes: string[]
+  next?: string
+}
+
+/** Names per page the CLI asks for: one page costs each guest one ordered read of its index. */
+const PAGE = 1000
+
 export interface Stored {
   name: string
   size: number
@@ -34,8 +43,46 @@ export interface Stored {
   version: string
 }
 
-export function listFiles(api: PartyApi): Promise<FileListing> {
-  return api.json<FileListing>('/files')
+/**
+ * Every file whose name starts with `prefix`, in name order, paged through
+ * `GET /files` (each page continues from the last one's token). `guests` and
+ * `answered` are the fewest any page reported.
+ */
+export async function listFiles(api: PartyApi, prefix = '', limit = PAGE): Promise<FileListing> {
+  const listing: FileListing = { files: [], guests: 0, answered: Number.POSITIVE_INFINITY }
+  let token: string | undefined
+  do {
+    const query = new URLSearchParams({ prefix, limit: String(limit) })
+    if (token) query.set('token', token)
+    const page = await api.json<FilePage>(`/files?${query}`)
+    listing.files.push(...page.files)
+    listing.guests = Math.max(listing.guests, page.guests)
+    listing.answered = Math.min(listing.answered, page.answered)
+    token = page.next
+  } while (token)
+  if (!Number.isFinite(listing.answered)) listing.answered = 0
+  return listing
+}
+
+/** Every file under any of `prefixes` (each listed once). */
+export async function listUnder(api: PartyApi, prefixes: readonly string[]): Promise<ListedFile[]> {
+  const byName = new Map<string, ListedFile>()
+  for (const prefix of new Set(prefixes)) for (const f of (await listFiles(api, prefix)).files) byName.set(f.name, f)
+  return [...byName.values()]
+}
+
+/** The longest prefix all of `names` share: one listing covers them all. */
+export function sharedPrefix(names: readonly string[]): string {
+  if (names.length === 0) return ''
+  let prefix = names[0] as string
+  for (const name of names) while (!name.startsWith(prefix)) prefix = prefix.slice(0, -1)
+  return prefix
+}
+
+/** The file named exactly `name` as the listing has it, if any (the first name in order under itself as a prefix). */
+export async function listedFile(api: PartyApi, name: string): Promise<ListedFile | undefined> {
+  const page = await api.json<FilePage>(`/files?${new URLSearchParams({ prefix: name, limit: '1' })}`)
+  return page.files.find((f) => f.name === name)
 }
 
 const hashing = (hash: ReturnType<typeof createHash>, count?: (n: number) => void): Transform =>

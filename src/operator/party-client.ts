@@ -57,7 +57,8 @@ export class PartyClient {
    */
   async checkSample(count: number): Promise<{ checked: number; unreadable: string[] }> {
     if (count <= 0) return { checked: 0, unreadable: [] }
-    const listing = await this.#json<{ files: { name: string; hash: string }[] }>('/files')
+    // The first page (the listing's largest) is the sample's pool: a check must not read a million names.
+    const listing = await this.#json<{ files: { name: string; hash: string }[] }>('/files?limit=10000')
     const files = listing.files
     const step = Math.max(1, files.length / count)
     const sample = Array.from({ length: Math.min(count, files.length) }, (_, i) => files[Math.floor(i * step)] as { name: string; hash: string })

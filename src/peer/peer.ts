@@ -89,7 +89,7 @@ export class Peer {
     this.trackers = new TrackerStore(config.dataDir, logger.child({ component: 'tracker' }))
     this.metrics = createPeerMetrics(undefined, {
       store: () => this.store.stats(),
-      trackedFiles: () => this.trackers.list().length,
+      trackedFiles: () => this.trackers.size,
       lagMs: () => this.membership.lag(),
     })
     this.#advertiseHost = config.advertiseHost || (config.host === '0.0.0.0' || config.host === '::' ? primaryAddress() : config.host)
@@ -240,7 +240,7 @@ export class Peer {
         const records = await this.trackers.open()
         this.log.info({ fragments, cleaned, records }, 'store opened')
       },
-      stop: () => this.trackers.flush(),
+      stop: async () => this.trackers.close(),
     })
     await life.start('udp', { start: () => this.#transport.start(), stop: () => this.#transport.stop() })
     await life.start('tcp', { start: () => this.#pint.listen(c.host, c.port), stop: () => this.#pint.close() })

@@ -22,12 +22,22 @@ function flagName(arg: string): string {
   return arg.split('=')[0]?.replace(/_/g, '-') ?? arg
 }
 
-/** The oldest Node.js major House Party runs on (package.json "engines" says the same; a test keeps them in step). */
-export const MIN_NODE_MAJOR = 22
+/**
+ * The oldest Node.js House Party runs on: 22.13 is the first 22 with
+ * node:sqlite (the peer's index) without a flag. package.json "engines" says
+ * the same (a test keeps them in step).
+ */
+export const MIN_NODE = '22.13'
+
+/** Whether `version` (x.y.z) is at least MIN_NODE. */
+export function supportedNode(version: string): boolean {
+  const [major = 0, minor = 0] = version.replace(/^v/, '').split('.').map(Number)
+  const [minMajor = 0, minMinor = 0] = MIN_NODE.split('.').map(Number)
+  return major > minMajor || (major === minMajor && minor >= minMinor)
+}
 
 /** A one-line refusal when this Node.js is too old, else undefined. */
 export function unsupportedRuntime(version: string = process.versions.node): string | undefined {
-  const major = Number(version.split('.')[0])
-  if (major >= MIN_NODE_MAJOR) return undefined
-  return `houseparty needs Node.js ${MIN_NODE_MAJOR} or newer; this is Node.js ${version}. Install a current LTS release (see the README).`
+  if (supportedNode(version)) return undefined
+  return `houseparty needs Node.js ${MIN_NODE} or newer; this is Node.js ${version}. Install a current LTS release (see the README).`
 }

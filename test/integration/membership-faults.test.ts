@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { setTimeout as hold } from 'node:timers/promises'
 import type { LocalParty } from '../../src/cli/local-party.ts'
-import { MIN_NODE_MAJOR } from '../../src/shared/runtime.ts'
+import { MIN_NODE, supportedNode } from '../../src/shared/runtime.ts'
 import { bytesOf, getBytes, putBytes, sha256 } from '../helpers/files.ts'
 import { BUILT_CLI, guestsOf, metric, partiesForThisFile, partyHealth, startParty, sumMetric, waitForAgreement } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -207,15 +207,18 @@ describe('membership that survives real pods', () => {
     }
   })
 
-  it(`refuses to start on a Node.js older than ${MIN_NODE_MAJOR}, in one line`, (t) => {
+  it(`refuses to start on a Node.js older than ${MIN_NODE}, in one line`, (t) => {
     const old = ['/usr/bin/node', '/usr/local/bin/node'].find((bin) => {
       if (!existsSync(bin)) return false
       const v = spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim()
-      return Number(v.replace(/^v/, '').split('.')[0]) < MIN_NODE_MAJOR
+      return !supportedNode(v)
     })
-    if (!old) return t.skip(`no Node.js older than ${MIN_NODE_MAJOR} on this machine to try`)
+    if (!old) return t.skip(`no Node.js older than ${MIN_NODE} on this machine to try`)
     const run = spawnSync(old, [BUILT_CLI, 'peer', '--insecure'], { encoding: 'utf8', timeout: 20_000 })
     assert.equal(run.status, 1)
-    assert.match(run.stderr.trim(), new RegExp(`^houseparty needs Node.js ${MIN_NODE_MAJOR} or newer; this is Node.js \\d+\\.\\d+\\.\\d+\\. [^\\n]*$`))
+    assert.match(
+      run.stderr.trim(),
+      new RegExp(`^houseparty needs Node.js ${MIN_NODE.replace('.', '\\.')} or newer; this is Node.js \\d+\\.\\d+\\.\\d+\\. [^\\n]*$`),
+    )
   })
 })

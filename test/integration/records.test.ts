@@ -20,7 +20,7 @@ describe('tracker records', () => {
     // Every peer dies at once and comes back without its tracker records: only the fragments remain.
     for (const i of all) party.signal(i, 'SIGKILL')
     for (const i of all) await party.exited(i)
-    for (const i of all) await rm(join(party.peer(i).dataDir, 'tracker'), { recursive: true, force: true })
+    for (const i of all) for (const file of ['index.db', 'index.db-wal', 'index.db-shm']) await rm(join(party.peer(i).dataDir, file), { force: true })
     await Promise.all(all.map((i) => party.start(i, i === 0 ? [] : [0])))
     await waitForAgreement(party, all, 5)
 

@@ -4,7 +4,7 @@ import { filePath, type PartyApi, plural, table } from '../client.ts'
 import { apiFor, asPrefix, emit, under } from '../output.ts'
 import { formatBytes } from '../progress.ts'
 import { type TargetOptions, withTarget } from '../target.ts'
-import { type ListedFile, listFiles } from '../transfer.ts'
+import { type ListedFile, listedFile, listFiles } from '../transfer.ts'
 
 /** A row of `ls`: a file, or (without -r) a "directory" standing for the files under it. */
 type Entry = ({ type: 'file' } & ListedFile) | { type: 'dir'; name: string; files: number; size: number }
@@ -46,8 +46,7 @@ export interface FileStat extends ListedFile {
 }
 
 async function statFile(api: PartyApi, name: string): Promise<FileStat> {
-  const listing = await listFiles(api)
-  const f = listing.files.find((x) => x.name === name)
+  const f = await listedFile(api, name)
   if (!f) {
     // Not in the listing (trackers unreachable?): HEAD says whether the file exists at all.
     const res = await api.request(filePath(name), { method: 'HEAD' })
@@ -110,7 +109,7 @@ export function registerBrowseCommands(program: Command): void {
     .argument('[prefix]', 'a party "directory" (default: the top)', '')
     .option('-r, --recursive', 'every file under the prefix, not one level')
     .action(async (prefix: string, opts: TargetOptions & { recursive?: boolean }) => {
-      const listing = await listFiles(await apiFor(opts))
+      const listing = await listFiles(await apiFor(opts), prefix)
       const entries = entriesUnder(listing.files, prefix, opts.recursive === true)
       if (prefix && entries.length === 0) throw new HousePartyError('ERR_FILE_NOT_FOUND', `nothing under ${JSON.stringify(prefix)}`)
       emit(opts, { entries, guests: listing.guests, answered: listing.answered }, (d) => renderEntries(d.entries, d.guests, d.answered))
@@ -127,7 +126,7 @@ export function registerBrowseCommands(program: Command): void {
     .description('bytes stored under a prefix, per directory, before and after erasure coding')
     .argument('[prefix]', 'a party "directory" (default: everything)', '')
     .action(async (prefix: string, opts: TargetOptions) => {
-      const u = usage((await listFiles(await apiFor(opts))).files, prefix)
+      const u = usage((await listFiles(await apiFor(opts), prefix)).files, prefix)
       emit(opts, u, (d) =>
         table(
           ['PATH', 'FILES', 'SIZE', 'STORED'],

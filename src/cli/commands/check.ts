@@ -5,7 +5,7 @@ import { plural } from '../client.ts'
 import { apiFor, emit, note, under } from '../output.ts'
 import { Progress } from '../progress.ts'
 import { type TargetOptions, withTarget } from '../target.ts'
-import { getFile, listFiles } from '../transfer.ts'
+import { getFile, listedFile, listFiles, listUnder } from '../transfer.ts'
 
 /** `health` exit statuses, for scripts and probes: 0 whole, 2 degraded (or guests not answering), 3 files lost. 1 is any error. */
 export const HEALTH_EXIT = { healthy: 0, degraded: 2, lost: 3 } as const
@@ -42,12 +42,11 @@ export function registerCheckCommands(program: Command): void {
     .action(async (names: string[], opts: TargetOptions & { all?: boolean; recursive?: boolean }) => {
       const api = await apiFor(opts)
       if (!opts.all && names.length === 0) throw new HousePartyError('ERR_INVALID_ARGUMENT', 'name files to verify, or --all')
-      const listing = (await listFiles(api)).files
       const chosen = opts.all
-        ? listing
+        ? (await listFiles(api)).files
         : opts.recursive
-          ? listing.filter((f) => names.some((p) => under(f.name, p)))
-          : names.map((n) => listing.find((f) => f.name === n) ?? { name: n, size: 0 })
+          ? (await listUnder(api, names)).filter((f) => names.some((p) => under(f.name, p)))
+          : await Promise.all(names.map(async (n) => (await listedFile(api, n)) ?? { name: n, size: 0 }))
       const progress = new Progress({ files: chosen.length, bytes: chosen.reduce((n, f) => n + f.size, 0) })
       const results: { name: string; ok: boolean; size?: number; hash?: string; code?: string; message?: string }[] = []
       try {

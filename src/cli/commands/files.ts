@@ -8,7 +8,7 @@ import { apiFor, asPrefix, emit, note, under } from '../output.ts'
 import { localKind, localPathFor, userPath, walk } from '../paths.ts'
 import { formatBytes, Progress } from '../progress.ts'
 import { type TargetOptions, withTarget } from '../target.ts'
-import { copyFile, getFile, listFiles, putFile, type Stored } from '../transfer.ts'
+import { copyFile, getFile, listFiles, listUnder, putFile, type Stored, sharedPrefix } from '../transfer.ts'
 
 /** What a command that moves several files did: what it stored or wrote, what it skipped, what failed. */
 export interface Outcome<T> {
@@ -86,7 +86,7 @@ export function registerFileCommands(program: Command): void {
         }
       }
       if (opts.name && jobs.length !== 1) throw new HousePartyError('ERR_INVALID_ARGUMENT', '--name names one file; use --prefix for several')
-      const existing = opts.clobber === false ? new Set((await listFiles(api)).files.map((f) => f.name)) : undefined
+      const existing = opts.clobber === false ? new Set((await listFiles(api, sharedPrefix(jobs.map((j) => j.name)))).files.map((f) => f.name)) : undefined
       const progress = new Progress({ files: jobs.length, bytes: jobs.reduce((n, j) => n + j.size, 0) })
       const outcome = await eachOf(
         jobs,
@@ -113,7 +113,7 @@ export function registerFileCommands(program: Command): void {
       } else {
         if (opts.output === '-') throw new HousePartyError('ERR_INVALID_ARGUMENT', '-o - writes one file to stdout; use `houseparty cat` for several')
         const dir = userPath(opts.output ?? '.')
-        const listing = opts.recursive ? (await listFiles(api)).files : []
+        const listing = opts.recursive ? await listUnder(api, names) : []
         for (const given of names) {
           if (!opts.recursive) {
             jobs.push({ name: given, out: localPathFor(dir, given.split('/').at(-1) ?? given) })
@@ -167,7 +167,7 @@ export function registerFileCommands(program: Command): void {
       const api = await apiFor(opts)
       let targets = names
       if (opts.recursive) {
-        const listing = (await listFiles(api)).files
+        const listing = await listUnder(api, names)
         targets = listing.filter((f) => names.some((p) => under(f.name, p))).map((f) => f.name)
         if (targets.length === 0) throw new HousePartyError('ERR_FILE_NOT_FOUND', `no file under ${names.map((n) => JSON.stringify(n)).join(', ')}`)
       }
@@ -193,7 +193,8 @@ export function registerFileCommands(program: Command): void {
       .option('--no-clobber', 'skip names that exist already')
       .action(async (from: string, to: string, opts: TargetOptions & { recursive?: boolean; clobber?: boolean }) => {
         const api = await apiFor(opts)
-        const listing = (await listFiles(api)).files
+        // The source and what may be overwritten: everything under both (a name is under itself).
+        const listing = await listUnder(api, [from, to])
         const names = new Set(listing.map((f) => f.name))
         const pairs = opts.recursive
           ? listing.filter((f) => under(f.name, from)).map((f) => ({ from: f.name, to: `${asPrefix(to)}${f.name.slice(asPrefix(from).length)}`, size: f.size }))

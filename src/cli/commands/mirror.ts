@@ -31,7 +31,7 @@ interface MirrorOptions extends TargetOptions {
  * destination. Files that match are not touched, so a second run does nothing.
  */
 async function plan(api: PartyApi, dir: string, prefix: string, direction: 'push' | 'pull', remove: boolean): Promise<{ actions: Action[]; same: number }> {
-  const party = new Map((await listFiles(api)).files.filter((f) => f.name.startsWith(prefix)).map((f) => [f.name.slice(prefix.length), f]))
+  const party = new Map((await listFiles(api, prefix)).files.map((f) => [f.name.slice(prefix.length), f]))
   const local = existsSync(dir) ? await walk(dir) : []
   const actions: Action[] = []
   let same = 0

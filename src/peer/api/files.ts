@@ -3,8 +3,8 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { HousePartyError } from '../../shared/errors.ts'
 import type { InFlight } from '../../shared/lifecycle.ts'
-import type { FileService, FileSummary } from '../files/index.ts'
-import { GuestId } from '../protocol/index.ts'
+import type { FileService, FileSummary, ListRequest } from '../files/index.ts'
+import { GuestId, MAX_PAGE } from '../protocol/index.ts'
 
 export interface FileRoutesOptions {
   files: FileService
@@ -38,10 +38,7 @@ export function registerFileRoutes(app: FastifyInstance, options: FileRoutesOpti
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', (_req, _payload, done) => done(null))
 
-    scope.get('/files', async (_req, reply) => {
-      const { files: list, guests, answered } = await files.list(abortOnClose(reply))
-      return { files: list, guests, answered }
-    })
+    scope.get('/files', async (req, reply) => files.page(pageQuery(req.query), abortOnClose(reply)))
 
     scope.put('/files/*', async (req, reply) => {
       const name = nameOf(req)
@@ -124,4 +121,23 @@ async function* sizedBody(body: AsyncIterable<Uint8Array>, declared: number | un
   if (declared !== undefined && got !== declared) {
     throw new HousePartyError('ERR_TRANSFER_FAILED', `upload ended after ${got} of ${declared} bytes`)
   }
+}
+
+const DEFAULT_PAGE = 1000
+
+/** `GET /files?prefix=&delimiter=&limit=&after=&token=`: `token` (from the last page's `next`) wins over `after`. */
+function pageQuery(query: unknown): ListRequest {
+  const q = (query ?? {}) as Record<string, unknown>
+  const text = (key: string, max: number): string => {
+    const value = q[key]
+    if (value === undefined) return ''
+    if (typeof value !== 'string' || value.length > max)
+      throw new HousePartyError('ERR_INVALID_ARGUMENT', `${key} must be given once, at most ${max} characters`)
+    return value
+  }
+  const limitText = text('limit', 8)
+  const limit = limitText === '' ? DEFAULT_PAGE : Number(limitText)
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+    throw new HousePartyError('ERR_INVALID_ARGUMENT', `limit must be an integer from 1 to ${MAX_PAGE}`)
+  return { prefix: text('prefix', 4096), delimiter: text('delimiter', 64), after: text('after', 4096), token: text('token', 16_384), limit }
 }

@@ -1,4 +1,6 @@
+import { HousePartyError } from '../../shared/errors.ts'
 import { checkName, type FileRecord, type GuestId, type HeldFragment, type Version } from '../protocol/index.ts'
+import { decodeToken, encodeToken, type PageQuery } from '../tracker/index.ts'
 import type { FilesContext } from './context.ts'
 import { locateFile, type OpenedFile, openFile } from './get.ts'
 import { nextVersion, type PutOptions, type PutResult, putFile } from './put.ts'
@@ -15,6 +17,25 @@ export interface FileSummary {
   m: number
   health: FileHealth
   holders: { index: number; guest: GuestId; live: boolean }[]
+}
+
+/** A listing request: `token` (a page's `next`) continues a listing, and wins over `after` (start after this name). */
+export interface ListRequest {
+  prefix: string
+  delimiter: string
+  after: string
+  token: string
+  limit: number
+}
+
+export interface FilePage {
+  files: FileSummary[]
+  prefixes: string[]
+  truncated: boolean
+  /** The continuation token of the next page, when truncated. */
+  next: string | undefined
+  guests: number
+  answered: number
 }
 
 /** ok: every fragment's holder is a guest; degraded: at least k are; lost: fewer than k. */
@@ -72,14 +93,20 @@ export class FileService {
     return { name, version: tombstone.version }
   }
 
-  /** Every file of the party, from every guest's tracker records. */
-  async list(signal?: AbortSignal): Promise<{ files: FileSummary[]; guests: number; answered: number }> {
-    const { records, asked, answered } = await this.#ctx.trackers.listAll(signal)
-    const files = records
-      .filter((r) => !r.deleted)
-      .map((r) => this.#summarise(r))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    return { files, guests: asked, answered }
+  /** One page of the party's files in name order, with the common prefixes under `delimiter` (see tracker/listing.ts). */
+  async page(request: ListRequest, signal?: AbortSignal): Promise<FilePage> {
+    const { token, ...rest } = request
+    const query: PageQuery = { ...rest, ...(token ? decodeToken(token) : { after: request.after, skip: false }) }
+    if (query.prefix !== '' && !query.prefix.isWellFormed()) throw new HousePartyError('ERR_INVALID_ARGUMENT', 'the prefix is not well-formed Unicode')
+    const page = await this.#ctx.trackers.listPage(query, signal)
+    return {
+      files: page.records.map((r) => this.#summarise(r)),
+      prefixes: page.prefixes,
+      truncated: page.truncated,
+      next: page.next && encodeToken(page.next),
+      guests: page.asked,
+      answered: page.answered,
+    }
   }
 
   /** What one guest holds (the seed's "view peer contents"). */

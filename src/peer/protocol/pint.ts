@@ -23,6 +23,8 @@ const Hex64 = z.string().regex(/^[0-9a-f]{64}$/)
 /** Bytes of a chunk's checksum (CRC-32) on the wire; in manifests it is written as 8 hex digits. */
 export const CHUNK_CHECKSUM_BYTES = 4
 const ChunkChecksum = z.string().regex(/^[0-9a-f]{8}$/)
+/** Most entries one listing page may hold. */
+export const MAX_PAGE = 10_000
 /** Names are validated in full by files/names.ts; the wire only bounds them. */
 const WireName = z.string().min(1).max(4096)
 
@@ -116,6 +118,19 @@ export const PintRequest = z.discriminatedUnion('op', [
   z.object({ ...base, op: z.literal('where'), name: WireName, intent: Version.optional() }),
   /** Every record this tracker keeps. */
   z.object({ ...base, op: z.literal('list') }),
+  /**
+   * One page of the records this tracker keeps, in UTF-8 byte order of their names: names under `prefix` after
+   * `after` (after every name under it when `skip`), names with `delimiter` past the prefix folded into common prefixes.
+   */
+  z.object({
+    ...base,
+    op: z.literal('page'),
+    prefix: z.string().max(4096),
+    delimiter: z.string().max(64),
+    after: z.string().max(4096),
+    skip: z.boolean(),
+    limit: z.number().int().min(1).max(MAX_PAGE),
+  }),
   /** Tracker handoff: records the receiver is now a tracker of (each taken as a watch; newer wins). */
   z.object({ ...base, op: z.literal('sync'), records: z.array(FileRecord).max(1000) }),
 ])
@@ -148,6 +163,7 @@ export const PintReplies = {
   /** `pending`: the newest version a put has announced and not yet recorded, other than the asker's. */
   where: z.object({ ok: z.literal(true), record: FileRecord.nullable(), pending: Version.nullable().optional() }),
   list: z.object({ ok: z.literal(true), records: z.array(FileRecord) }),
+  page: z.object({ ok: z.literal(true), records: z.array(FileRecord).max(MAX_PAGE), prefixes: z.array(z.string()).max(MAX_PAGE), truncated: z.boolean() }),
   sync: z.object({ ok: z.literal(true), accepted: z.number().int() }),
 } as const
 export type PintReply<T extends keyof typeof PintReplies> = z.infer<(typeof PintReplies)[T]>

@@ -21,6 +21,12 @@ export async function serveList(channel: PintChannel, trackers: TrackerStore): P
   await channel.reply({ ok: true, records: trackers.list() })
 }
 
+/** One page of the listing, from this tracker's index in order. */
+export async function servePage(req: Req<'page'>, channel: PintChannel, trackers: TrackerStore): Promise<void> {
+  const { prefix, delimiter, after, skip, limit } = req
+  await channel.reply({ ok: true, ...trackers.page({ prefix, delimiter, after, skip, limit }) })
+}
+
 /** Tracker handoff, receiving side: each record is taken as a watch (newer wins), so a stale push changes nothing. */
 export async function serveSync(req: Req<'sync'>, channel: PintChannel, trackers: TrackerStore): Promise<void> {
   let accepted = 0

@@ -1,9 +1,10 @@
-import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../shared/logger.ts'
 import { FileRecord, type Version } from '../protocol/index.ts'
-import { nameHash } from '../store/index.ts'
-import { compareRecords } from './records.ts'
+import { type Page, type PageQuery, pageOf } from './listing.ts'
+import { RecordTable } from './record-table.ts'
+import { compareRecords, newestRecord } from './records.ts'
 
 export interface WatchResult {
   /** The record was newer than what this tracker had, and is now current. */
@@ -21,46 +22,78 @@ const INTENT_TTL_MS = 30 * 60_000
 /**
  * The records this peer keeps as one of a file's trackers. Newer versions
  * (then higher revisions) win, so replicas that see updates in different
- * orders converge. Records survive a restart under <data>/tracker; they are
- * not fsynced because every record also lives on the other tracker replicas
- * and can be rebuilt from the manifests beside the fragments.
+ * orders converge. Records live in the peer's embedded index
+ * (<data>/index.db, see record-table.ts); a data dir of the earlier layout
+ * (one JSON file per record under <data>/tracker) is imported on first start.
  */
 export class TrackerStore {
-  readonly #dir: string
+  readonly #dataDir: string
   readonly #log: Logger
-  readonly #records = new Map<string, FileRecord>()
-  readonly #writes = new Map<string, Promise<void>>()
+  #table: RecordTable | undefined
   /** name → versions of puts that began here and have not been recorded yet, with when they are forgotten. Kept in memory only. */
   readonly #intents = new Map<string, Map<Version, number>>()
   readonly #now: () => number
 
   constructor(dataDir: string, logger: Logger, now: () => number = Date.now) {
-    this.#dir = join(dataDir, 'tracker')
+    this.#dataDir = dataDir
     this.#log = logger
     this.#now = now
   }
 
+  /** Opens the index (creating it, or importing the earlier layout); returns how many records it holds. */
   async open(): Promise<number> {
-    await mkdir(this.#dir, { recursive: true })
-    for (const file of await readdir(this.#dir)) {
-      const path = join(this.#dir, file)
-      if (!file.endsWith('.json')) {
-        await unlink(path).catch(() => undefined)
-        continue
-      }
+    await mkdir(this.#dataDir, { recursive: true })
+    this.#table = new RecordTable(join(this.#dataDir, 'index.db'))
+    await this.#importLegacy(join(this.#dataDir, 'tracker'))
+    return this.#table.size
+  }
+
+  close(): void {
+    this.#table?.close()
+    this.#table = undefined
+  }
+
+  get #records(): RecordTable {
+    if (!this.#table) throw new Error('the tracker store is not open')
+    return this.#table
+  }
+
+  /** One JSON file per record under <data>/tracker: read into the index in one transaction, then removed. */
+  async #importLegacy(dir: string): Promise<void> {
+    const files = await readdir(dir).catch(() => undefined)
+    if (!files) return
+    const records: FileRecord[] = []
+    for (const file of files.filter((f) => f.endsWith('.json'))) {
       try {
-        const record = FileRecord.parse(JSON.parse(await readFile(path, 'utf8')))
-        this.#records.set(record.name, record)
+        records.push(FileRecord.parse(JSON.parse(await readFile(join(dir, file), 'utf8'))))
       } catch (err) {
-        this.#log.warn({ err: (err as Error).message, file }, 'dropping an unreadable tracker record')
-        await unlink(path).catch(() => undefined)
+        this.#log.warn({ err: (err as Error).message, file }, 'skipping an unreadable tracker record of the earlier layout')
       }
     }
+    const table = this.#records
+    table.transaction(() => {
+      for (const record of records) {
+        const current = table.get(record.name)
+        if (newestRecord([current, record]) === record) table.put(record, current !== undefined)
+      }
+    })
+    // Only once the import is committed: a crash before this imports again, which changes nothing.
+    await rm(dir, { recursive: true, force: true })
+    this.#log.info({ records: records.length }, 'imported the tracker records of the earlier data dir layout into the index')
+  }
+
+  get size(): number {
     return this.#records.size
   }
 
   get(name: string): FileRecord | undefined {
     return this.#records.get(name)
+  }
+
+  /** One page of the records kept here, in name order (see listing.ts). */
+  page(query: PageQuery): Page {
+    const table = this.#records
+    return pageOf((from, inclusive) => table.from(from, inclusive), query)
   }
 
   /**
@@ -79,8 +112,9 @@ export class TrackerStore {
     return newest
   }
 
+  /** Every record kept here. */
   list(): FileRecord[] {
-    return [...this.#records.values()]
+    return [...this.#records.from('', true)]
   }
 
   /**
@@ -100,45 +134,13 @@ export class TrackerStore {
     if (current && !supersedes(record, current, options.exclusive === true)) {
       return { accepted: false, current, replaced: null, newer: newerIntent || current.version > record.version }
     }
-    this.#records.set(record.name, record)
-    this.#persist(record.name)
+    this.#records.put(record, current !== undefined)
     return { accepted: true, current: record, replaced: current ?? null, newer: newerIntent }
   }
 
   /** Forgets a record this peer no longer tracks. */
   forget(name: string): void {
-    if (this.#records.delete(name)) this.#persist(name)
-  }
-
-  /** Resolves when every pending write has reached the disk. */
-  async flush(): Promise<void> {
-    await Promise.all(this.#writes.values())
-  }
-
-  #persist(name: string): void {
-    // Writes of one name run one after another, each writing the newest record, so the file never goes back in time.
-    const previous = this.#writes.get(name) ?? Promise.resolve()
-    const next = previous.then(() => this.#write(name))
-    this.#writes.set(name, next)
-    void next.finally(() => {
-      if (this.#writes.get(name) === next) this.#writes.delete(name)
-    })
-  }
-
-  async #write(name: string): Promise<void> {
-    const file = join(this.#dir, `${nameHash(name)}.json`)
-    const record = this.#records.get(name)
-    try {
-      if (!record) {
-        await unlink(file).catch(() => undefined)
-        return
-      }
-      const tmp = `${file}.${process.pid}.tmp`
-      await writeFile(tmp, JSON.stringify(record))
-      await rename(tmp, file)
-    } catch (err) {
-      this.#log.warn({ err: (err as Error).message, name }, 'could not persist a tracker record')
-    }
+    this.#records.delete(name)
   }
 }
 

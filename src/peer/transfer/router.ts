@@ -1,7 +1,7 @@
 import type { PintChannel, PintHandler } from '../net/index.ts'
 import type { PintRequest } from '../protocol/index.ts'
 import type { FragmentStore } from '../store/index.ts'
-import { serveList, serveSync, serveWatch, serveWhere, type TrackerStore } from '../tracker/index.ts'
+import { serveList, servePage, serveSync, serveWatch, serveWhere, type TrackerStore } from '../tracker/index.ts'
 import { serveDrop, serveFetch, serveHold, serveInventory, type TransferEvents } from './handlers.ts'
 
 export interface RouterOptions {
@@ -32,6 +32,8 @@ export function pintRouter(options: RouterOptions): PintHandler {
         return serveWhere(req, channel, trackers)
       case 'list':
         return serveList(channel, trackers)
+      case 'page':
+        return servePage(req, channel, trackers)
       case 'sync':
         return serveSync(req, channel, trackers)
     }

@@ -5,7 +5,7 @@ import type { Roster } from '../membership/index.ts'
 import { call, type DialOptions } from '../net/index.ts'
 import { type FileRecord, type GuestId, PintReplies, type PintReply, type PintRequestBody, type Version } from '../protocol/index.ts'
 import { trackersOf } from '../ring/index.ts'
-import { compareRecords, newestRecord } from '../tracker/index.ts'
+import { compareRecords, type MergedPage, mergePages, newestRecord, type PageQuery } from '../tracker/index.ts'
 
 /** What the primary tracker decided of a change: `current` is the record it keeps. */
 export interface Decided {
@@ -148,6 +148,18 @@ export class TrackerClient {
     if (!decided.accepted && compareRecords(decided.current, record) !== 0) return { won: false, current: decided.current }
     await Promise.allSettled(others.map((id) => this.#call(id, { op: 'watch', record }, PintReplies.watch, signal)))
     return { won: true, current: record }
+  }
+
+  /**
+   * One page of the party's listing: every guest answers the first `limit` entries of its own index, and the
+   * pages are merged (newest record per name, each name once). A guest that does not answer is counted: its
+   * records are still listed by the other trackers of each name, unless they are all silent.
+   */
+  async listPage(query: PageQuery, signal?: AbortSignal): Promise<MergedPage & { asked: number; answered: number }> {
+    const guests = this.#roster.guests()
+    const answers = await Promise.allSettled(guests.map((g) => this.#call(g.id, { op: 'page', ...query }, PintReplies.page, signal)))
+    const pages = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []))
+    return { ...mergePages(pages, query), asked: guests.length, answered: pages.length }
   }
 
   /** Every record of every guest, newest per name. Guests that do not answer are counted, not fatal. */

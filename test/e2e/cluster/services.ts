@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   CoreV1Api,
@@ -12,6 +12,7 @@ import {
   type V1Service,
 } from '@kubernetes/client-node'
 import { logOutputTo } from '../../../src/shared/process-log.ts'
+import { FatalWait, waitFor } from '../../helpers/wait.ts'
 import { BRIDGE_IP } from './netns.ts'
 
 type Informer<T extends KubernetesObject> = ReturnType<typeof makeInformer<T>>
@@ -155,7 +156,26 @@ export class ClusterDns {
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
-    logOutputTo(this.#dnsmasq, join(this.#dir, 'dnsmasq.log'))
+    const dnsmasq = this.#dnsmasq
+    logOutputTo(dnsmasq, join(this.#dir, 'dnsmasq.log'))
+    let exited: string | undefined
+    dnsmasq.once('exit', (code, signal) => {
+      exited = `dnsmasq exited (${signal ?? code}); see ${join(this.#dir, 'dnsmasq.log')}`
+      if (!this.#stopped) console.error(`cluster DNS: ${exited}`)
+    })
+    // The hosts file is reloaded with SIGHUP, which kills `ip netns exec` (or dnsmasq before it sets its handlers):
+    // none is sent before dnsmasq has written its pid file, which it does after installing them.
+    await waitFor(
+      'dnsmasq to start',
+      async () => {
+        if (exited) throw new FatalWait(exited)
+        return stat(join(this.#dir, 'dnsmasq.pid')).then(
+          (s) => s.size > 0,
+          () => false,
+        )
+      },
+      { timeoutMs: 30_000 },
+    )
     const watch = <T extends V1Service | V1Endpoints>(path: string, list: () => Promise<{ items: T[] }>, into: Map<string, T>): Informer<T> => {
       const informer = makeInformer<T>(this.#kc, path, list as never)
       const key = (o: T): string => `${o.metadata?.namespace}/${o.metadata?.name}`

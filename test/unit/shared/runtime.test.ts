@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
-import { missingPeerFlags, PEER_V8_FLAGS } from '../../../src/shared/runtime.ts'
+import { MIN_NODE, missingPeerFlags, PEER_V8_FLAGS, supportedNode } from '../../../src/shared/runtime.ts'
 
 describe('peer V8 flags', () => {
   it('the houseparty shebang starts node with every one of them', async () => {
@@ -14,5 +14,13 @@ describe('peer V8 flags', () => {
     assert.deepEqual(missingPeerFlags([]), [...PEER_V8_FLAGS])
     assert.deepEqual(missingPeerFlags(['--initial-heap-size=512']), [])
     assert.deepEqual(missingPeerFlags(['--initial_heap_size=64', '--enable-source-maps']), [])
+  })
+})
+
+describe('the oldest Node.js', () => {
+  it('is the one package.json "engines" names, and the one node:sqlite needs', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { engines: { node: string } }
+    assert.equal(pkg.engines.node, `>=${MIN_NODE}`)
+    assert.deepEqual(['20.19.0', '22.12.0', '22.13.0', '23.0.0', 'v24.1.0'].map(supportedNode), [false, false, true, true, true])
   })
 })

@@ -34,6 +34,6 @@ describe('put intents at a tracker', () => {
     now += 31 * 60_000
     assert.equal(store.watch(aRecord({ name: 'race', version: '1700000000008-eeeeeeee' })).newer, false, 'a put that never finished is forgotten in time')
     assert.equal(store.intend('other', '1700000000001-eeeeeeee'), undefined, 'intents are per name')
-    await store.flush()
+    store.close()
   })
 })

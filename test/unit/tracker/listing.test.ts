@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict'
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import fc from 'fast-check'
+import type { FileRecord } from '../../../src/peer/protocol/index.ts'
+import { compareNames, decodeToken, encodeToken, mergePages, type Page, type PageQuery, TrackerStore } from '../../../src/peer/tracker/index.ts'
+import { isHousePartyError } from '../../../src/shared/errors.ts'
+import { silentLogger } from '../../../src/shared/logger.ts'
+import { aRecord } from '../../helpers/records.ts'
+
+const dirs: string[] = []
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true })
+})
+
+async function openStore(dir?: string): Promise<TrackerStore> {
+  const at = dir ?? (await mkdtemp(join(tmpdir(), 'hp-listing-')))
+  if (!dir) dirs.push(at)
+  const store = new TrackerStore(at, silentLogger())
+  await store.open()
+  return store
+}
+
+/** What a listing must give, computed the slow, obvious way over every live name. */
+function expected(names: readonly string[], prefix: string, delimiter: string): string[] {
+  const entries = new Set<string>()
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue
+    const at = delimiter === '' ? -1 : name.indexOf(delimiter, prefix.length)
+    entries.add(at < 0 ? name : name.slice(0, at + delimiter.length))
+  }
+  return [...entries].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+}
+
+/** Lists everything through pages of `limit`, as the API does: each guest's page merged, continued by token. */
+function listAll(stores: readonly TrackerStore[], prefix: string, delimiter: string, limit: number): { entries: string[]; pages: number } {
+  const entries: string[] = []
+  let start = { after: '', skip: false }
+  for (let pages = 1; ; pages++) {
+    const query: PageQuery = { prefix, delimiter, limit, ...start }
+    const merged = mergePages(
+      stores.map((s): Page => s.page(query)),
+      query,
+    )
+    entries.push(...merged.records.map((r) => r.name), ...merged.prefixes)
+    assert.ok(merged.records.length + merged.prefixes.length <= limit, 'a page holds at most limit entries')
+    if (!merged.next) return { entries: entries.sort(compareNames), pages }
+    // The token round-trips through its text form, as a client hands it back.
+    start = decodeToken(encodeToken(merged.next))
+  }
+}
+
+describe('paged listing', () => {
+  it('orders names by UTF-8 bytes, as S3 and SQLite do', () => {
+    const names = ['b', 'a', 'ab', '\u{1F600}', '\uFF5E', 'é', 'A', '']
+    const byBytes = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+    assert.deepEqual([...names].sort(compareNames), byBytes)
+  })
+
+  it('pages through replicas that overlap, lists each name once, and folds common prefixes (property)', async () => {
+    const stores = [await openStore(), await openStore(), await openStore()]
+    const segment = fc.constantFrom('a', 'b', 'ab', 'x', 'é', '\u{1F600}', '-')
+    const name = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/'))
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(fc.record({ name, on: fc.subarray([0, 1, 2], { minLength: 1 }), deleted: fc.boolean() }), { selector: (f) => f.name, maxLength: 40 }),
+        fc.constantFrom('', 'a', 'a/', 'ab/', '\u{1F600}'),
+        fc.constantFrom('', '/'),
+        fc.integer({ min: 1, max: 7 }),
+        async (files, prefix, delimiter, limit) => {
+          for (const s of stores) for (const r of s.list()) s.forget(r.name)
+          for (const f of files) for (const i of f.on) stores[i]?.watch(aRecord({ name: f.name, deleted: f.deleted }))
+          const live = files.filter((f) => !f.deleted).map((f) => f.name)
+          const { entries } = listAll(stores, prefix, delimiter, limit)
+          assert.deepEqual(entries, expected(live, prefix, delimiter))
+        },
+      ),
+      { numRuns: 150 },
+    )
+  })
+
+  it('a stale live record on one replica loses to a newer tombstone on another', async () => {
+    const [a, b] = [await openStore(), await openStore()]
+    a.watch(aRecord({ name: 'gone', version: '1700000000000-aaaaaaaa' }))
+    b.watch(aRecord({ name: 'gone', version: '1700000000001-bbbbbbbb', deleted: true }))
+    b.watch(aRecord({ name: 'kept' }))
+    assert.deepEqual(listAll([a, b], '', '', 1).entries, ['kept'])
+  })
+
+  it('reads about as many rows as a page holds, however many names sit under a folded prefix', async () => {
+    const store = await openStore()
+    for (let i = 0; i < 2000; i++) store.watch(aRecord({ name: `logs/${String(i).padStart(4, '0')}` }))
+    store.watch(aRecord({ name: 'readme' }))
+    const page = store.page({ prefix: '', delimiter: '/', after: '', skip: false, limit: 10 })
+    assert.deepEqual([page.prefixes, page.records.map((r) => r.name), page.truncated], [['logs/'], ['readme'], false])
+    const { entries, pages } = listAll([store], 'logs/', '', 500)
+    assert.equal(entries.length, 2000)
+    assert.equal(pages, 4)
+  })
+
+  it('refuses a continuation token it did not hand out', () => {
+    for (const bad of ['', 'not base64 json', Buffer.from('[1,2]').toString('base64url'), Buffer.from('["a",7]').toString('base64url')]) {
+      assert.throws(
+        () => decodeToken(bad),
+        (e) => isHousePartyError(e, 'ERR_INVALID_ARGUMENT'),
+      )
+    }
+  })
+
+  it('imports the records of the earlier layout (one JSON file each) on first start, and keeps them across restarts', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hp-legacy-'))
+    dirs.push(dir)
+    await mkdir(join(dir, 'tracker'))
+    const records: FileRecord[] = [aRecord({ name: 'one' }), aRecord({ name: 'two/three' })]
+    for (const [i, r] of records.entries()) await writeFile(join(dir, 'tracker', `${i}.json`), JSON.stringify(r))
+    await writeFile(join(dir, 'tracker', 'broken.json'), '{"not": "a record"')
+    const store = await openStore(dir)
+    assert.deepEqual(store.get('two/three'), records[1])
+    assert.equal(store.size, 2)
+    assert.equal((await readdir(dir)).includes('tracker'), false, 'the earlier layout is gone once imported')
+    store.close()
+    const again = await openStore(dir)
+    assert.deepEqual(
+      again.list().map((r) => r.name),
+      ['one', 'two/three'],
+    )
+    again.close()
+  })
+})
