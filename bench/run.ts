@@ -5,6 +5,7 @@ import { writeSection } from './lib.ts'
 import { membershipBench } from './membership.ts'
 import { membershipScaleBench } from './membership-scale.ts'
 import { recoveryBench } from './recovery.ts'
+import { scaleBench } from './scale.ts'
 
 /** npm run bench [-- suite...]: runs the suites and rewrites their sections of BENCHMARKS.md. */
 const suites: Record<string, () => Promise<string>> = {
@@ -15,6 +16,7 @@ const suites: Record<string, () => Promise<string>> = {
   large: () => largeFileBench(),
   recovery: () => recoveryBench(),
   cluster: () => clusterBench(),
+  scale: () => scaleBench(process.argv.slice(2)),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

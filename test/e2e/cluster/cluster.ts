@@ -14,6 +14,8 @@ import { TestKubelet } from './kubelet.ts'
 import { API_PORT_ON_BRIDGE, BRIDGE_IP, PodNetwork, removeNamespaces } from './netns.ts'
 import { ClusterDns, VolumeProvisioner } from './services.ts'
 
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE'])
+
 const run = promisify(execFile)
 const ROOT = resolve(import.meta.dirname, '../../..')
 
@@ -199,9 +201,10 @@ export class LocalCluster {
         )
         req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${timeoutMs} ms`)))
         req.on('error', (err) => {
-          // The agent closed a kept-alive connection just as this request went out: it never arrived, so a
-          // bodiless request goes once more on a new connection, as HTTP clients do.
-          if (!fresh && !init.body && (method === 'GET' || method === 'HEAD') && req.reusedSocket) attempt(true).then(ok, fail)
+          // The agent closed a kept-alive connection just as this request went out (its keep-alive timeout ran out
+          // while this process was slow): it never arrived, so an idempotent request (RFC 9110: GET, HEAD, PUT,
+          // DELETE; the body is at hand) goes once more on a new connection, as HTTP clients do.
+          if (!fresh && IDEMPOTENT.has(method) && req.reusedSocket) attempt(true).then(ok, fail)
           else fail(err)
         })
         req.end(init.body)

@@ -1,0 +1,204 @@
+import { readdir, readFile } from 'node:fs/promises'
+import type { LocalParty } from '../src/cli/local-party.ts'
+import { fileUrl } from '../test/helpers/files.ts'
+import { metric, partyHealth, waitForAgreement } from '../test/helpers/party.ts'
+import { waitFor } from '../test/helpers/wait.ts'
+import { benchParty, machine, median, today } from './lib.ts'
+
+const PEERS = 5
+const CLIENTS = 16
+const IDLE_WINDOW_MS = 30_000
+/** Sizes run when `--scale-files=N,M` is not given. */
+const DEFAULT_SIZES = [2_000, 10_000]
+
+interface Figures {
+  files: number
+  /** Files/s of each quarter of the puts: flat when the cost per put does not grow with the files already stored. */
+  putQuarters: number[]
+  getRate: number
+  prefixPageMs: number
+  listNamesPerSec: number
+  healthMs: number
+  idleCpuPerPeer: number
+  peakRssMiB: number
+  restartReadyS: number
+  osFilesPerPeer: number
+}
+
+/** File `i`: 1–8 KiB, its bytes derived from i (so each file differs and the reader can check it). */
+function contentOf(i: number): Buffer {
+  const size = 1024 + ((i * 2654435761) % (7 * 1024))
+  const out = Buffer.alloc(size)
+  let x = (i + 1) * 0x9e3779b1
+  for (let at = 0; at + 4 <= size; at += 4) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    out.writeInt32LE(x | 0, at)
+  }
+  return out
+}
+
+const nameOf = (i: number): string => `s/${i % 100}/${i}`
+
+/** Runs `count` jobs on CLIENTS concurrent workers. */
+async function pool(count: number, job: (i: number) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < count; i = next++) await job(i)
+  }
+  await Promise.all(Array.from({ length: CLIENTS }, worker))
+}
+
+async function putAll(party: LocalParty, n: number): Promise<number[]> {
+  const quarter = Math.ceil(n / 4)
+  const marks: number[] = [performance.now()]
+  let done = 0
+  await pool(n, async (i) => {
+    const res = await fetch(fileUrl(party.peer(i % PEERS).api, nameOf(i)), { method: 'PUT', body: contentOf(i), signal: AbortSignal.timeout(120_000) })
+    if (res.status !== 201) throw new Error(`put ${nameOf(i)}: ${res.status} ${await res.text()}`)
+    await res.arrayBuffer()
+    if (++done % quarter === 0 || done === n) marks.push(performance.now())
+  })
+  return marks.slice(1).map((t, q) => Math.min(quarter, n - q * quarter) / ((t - (marks[q] as number)) / 1000))
+}
+
+async function getAll(party: LocalParty, n: number): Promise<number> {
+  const started = performance.now()
+  await pool(n, async (i) => {
+    const res = await fetch(fileUrl(party.peer((i + 2) % PEERS).api, nameOf(i)), { signal: AbortSignal.timeout(120_000) })
+    const body = Buffer.from(await res.arrayBuffer())
+    if (res.status !== 200 || !body.equals(contentOf(i))) throw new Error(`get ${nameOf(i)}: ${res.status}, ${body.length} bytes, not what was put`)
+  })
+  return n / ((performance.now() - started) / 1000)
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now()
+  await fn()
+  return performance.now() - t
+}
+
+async function json<T>(url: string): Promise<T> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(300_000) })
+  if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`)
+  return (await res.json()) as T
+}
+
+/** Every name through pages of 1,000; returns names per second. */
+async function listEverything(api: string, n: number): Promise<number> {
+  let names = 0
+  const ms = await timed(async () => {
+    let token: string | undefined
+    do {
+      const q = new URLSearchParams({ limit: '1000', ...(token ? { token } : {}) })
+      const page = await json<{ files: unknown[]; next?: string }>(`http://${api}/files?${q}`)
+      names += page.files.length
+      token = page.next
+    } while (token)
+  })
+  if (names !== n) throw new Error(`the full listing gave ${names} names, not ${n}`)
+  return names / (ms / 1000)
+}
+
+/** Peak resident set (VmHWM) of a process, from /proc. */
+async function peakRssMiB(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024
+}
+
+async function countFiles(dir: string): Promise<number> {
+  let n = 0
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) if (entry.isFile()) n++
+  return n
+}
+
+async function once(n: number): Promise<Figures> {
+  const { party, cleanup } = await benchParty(PEERS, ['--log-level', 'warn'])
+  try {
+    const all = [...Array(PEERS).keys()]
+    await Promise.all(all.map((i) => party.start(i, i === 0 ? [] : [0])))
+    await waitForAgreement(party, all, PEERS)
+    const api = party.peer(0).api
+    const putQuarters = await putAll(party, n)
+    const getRate = await getAll(party, n)
+    const pages: number[] = []
+    for (let r = 0; r < 20; r++) pages.push(await timed(() => json(`http://${api}/files?prefix=s/${r}/&delimiter=/&limit=1000`)))
+    const listNamesPerSec = await listEverything(api, n)
+    const health: number[] = []
+    for (let r = 0; r < 3; r++) health.push(await timed(() => partyHealth(api)))
+    // Idle: every peer's CPU over a quiet window, after the census of the puts has settled.
+    const cpu = (): Promise<number[]> => Promise.all(all.map((i) => metric(party.peer(i).api, 'houseparty_process_cpu_seconds_total')))
+    const before = await cpu()
+    await new Promise((r) => setTimeout(r, IDLE_WINDOW_MS))
+    const after = await cpu()
+    const idleCpuPerPeer = median(after.map((c, i) => c - (before[i] ?? 0)))
+    const peakRss = Math.max(...(await Promise.all(all.map((i) => peakRssMiB(party.peer(i).process?.pid)))))
+    const osFilesPerPeer = median(await Promise.all(all.map((i) => countFiles(party.peer(i).dataDir))))
+    // One peer restarted on its volume: SIGKILL, start again, until it answers /readyz.
+    const victim = PEERS - 1
+    party.signal(victim, 'SIGKILL')
+    await party.exited(victim)
+    const restartReadyS =
+      (await timed(async () => {
+        await party.start(victim, [0])
+        await waitFor(
+          'the restarted peer to be ready',
+          async () => (await fetch(`http://${party.peer(victim).api}/readyz`).catch(() => undefined))?.ok === true,
+          {
+            timeoutMs: 600_000,
+            intervalMs: 50,
+          },
+        )
+      })) / 1000
+    return {
+      files: n,
+      putQuarters,
+      getRate,
+      prefixPageMs: median(pages),
+      listNamesPerSec,
+      healthMs: median(health),
+      idleCpuPerPeer,
+      peakRssMiB: peakRss,
+      restartReadyS,
+      osFilesPerPeer,
+    }
+  } finally {
+    await cleanup()
+  }
+}
+
+export async function scaleBench(args: readonly string[]): Promise<string> {
+  const given = args.find((a) => a.startsWith('--scale-files='))
+  const sizes = given ? given.slice('--scale-files='.length).split(',').map(Number) : DEFAULT_SIZES
+  const rows: Figures[] = []
+  for (const n of sizes) {
+    rows.push(await once(n))
+    console.error(`# scale: ${n} files done`)
+  }
+  const f = (x: number, d = 0): string => x.toFixed(d)
+  const column = (label: string, cell: (r: Figures) => string): string => `| ${label} | ${rows.map(cell).join(' | ')} |`
+  return `## Scale: many small files
+
+${today()}, ${machine()}. ${PEERS} local peer processes (2+1), files of 1–8 KiB named \`s/<i mod 100>/<i>\`, ${CLIENTS} concurrent
+HTTP clients spread over the peers; every get compared byte for byte with what was put. One run per size (a run at the
+largest size takes minutes); \`npm run bench -- scale --scale-files=N,M\` picks the sizes.
+
+| | ${rows.map((r) => `${r.files.toLocaleString('en')} files`).join(' | ')} |
+|${'---|'.repeat(rows.length + 1)}
+${column('put rate, files/s, by quarter of the puts', (r) => r.putQuarters.map((q) => f(q)).join(' → '))}
+${column('get rate, files/s', (r) => f(r.getRate))}
+${column('`GET /files?prefix=s/N/&delimiter=/&limit=1000`, median of 20', (r) => `${f(r.prefixPageMs, 1)} ms`)}
+${column('full listing, pages of 1,000', (r) => `${f(r.listNamesPerSec)} names/s`)}
+${column('`GET /health/party`, median of 3', (r) => `${f(r.healthMs)} ms`)}
+${column(`CPU of an idle peer over ${IDLE_WINDOW_MS / 1000} s (median peer)`, (r) => `${f(r.idleCpuPerPeer, 2)} s`)}
+${column('peak RSS of a peer (largest)', (r) => `${f(r.peakRssMiB)} MiB`)}
+${column('one peer SIGKILLed and restarted on its volume → ready', (r) => `${f(r.restartReadyS, 1)} s`)}
+${column("OS files in a peer's data dir (median peer)", (r) => f(r.osFilesPerPeer))}
+
+Each put is streamed to the three holders (each fragment fsynced) and recorded on three trackers, whose records share
+commits in the SQLite index ([decision 5](docs/decisions/0005-embedded-index.md)). Fragment manifests are still files beside
+the fragments, and \`GET /health/party\` and the census still read every guest's whole inventory: those figures grow with the files.
+`
+}
