@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import type { LocalParty } from '../src/cli/local-party.ts'
 import { fileUrl } from '../test/helpers/files.ts'
-import { metric, partyHealth, waitForAgreement } from '../test/helpers/party.ts'
+import { partyHealth, waitForAgreement } from '../test/helpers/party.ts'
 import { waitFor } from '../test/helpers/wait.ts'
 import { benchParty, machine, median, today } from './lib.ts'
 
@@ -101,6 +101,14 @@ async function listEverything(api: string, n: number): Promise<number> {
   return names / (ms / 1000)
 }
 
+/** A peer's CPU seconds so far (user + system); a missing metric fails the run rather than reading as zero. */
+async function cpuSeconds(api: string): Promise<number> {
+  const text = await (await fetch(`http://${api}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
+  const line = text.split('\n').find((l) => l.startsWith('houseparty_process_process_cpu_seconds_total '))
+  if (!line) throw new Error(`${api}/metrics has no houseparty_process_process_cpu_seconds_total`)
+  return Number(line.split(' ').at(-1))
+}
+
 /** Peak resident set (VmHWM) of a process, from /proc. */
 async function peakRssMiB(pid: number | undefined): Promise<number> {
   if (pid === undefined) return 0
@@ -129,7 +137,7 @@ async function once(n: number): Promise<Figures> {
     const health: number[] = []
     for (let r = 0; r < 3; r++) health.push(await timed(() => partyHealth(api)))
     // Idle: every peer's CPU over a quiet window, after the census of the puts has settled.
-    const cpu = (): Promise<number[]> => Promise.all(all.map((i) => metric(party.peer(i).api, 'houseparty_process_cpu_seconds_total')))
+    const cpu = (): Promise<number[]> => Promise.all(all.map((i) => cpuSeconds(party.peer(i).api)))
     const before = await cpu()
     await new Promise((r) => setTimeout(r, IDLE_WINDOW_MS))
     const after = await cpu()
