@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { constants } from 'node:os'
 import { type Command, Option } from 'commander'
-import { lockHolder } from '../../peer/identity/index.ts'
+import { inspectLock } from '../../peer/identity/index.ts'
 import { PEER_SETTINGS, resolveSettings } from '../../shared/config.ts'
 import { HousePartyError } from '../../shared/errors.ts'
 import { addSettingOptions, settingsFromOptions } from '../settings.ts'
@@ -30,8 +30,8 @@ export function registerSignalCommand(program: Command): void {
       throw new HousePartyError('ERR_INVALID_ARGUMENT', '--for takes a positive number of seconds, and only with STOP')
     }
     const { dataDir } = resolveSettings(DATA_DIR, settingsFromOptions(DATA_DIR, opts), process.env) as { dataDir: string }
-    const pid = await lockHolder(dataDir)
-    if (pid === undefined) throw new HousePartyError('ERR_NOT_FOUND', `no peer is running on ${dataDir}`)
+    const { pid, why } = await inspectLock(dataDir)
+    if (pid === undefined) throw new HousePartyError('ERR_NOT_FOUND', `no peer is running on ${dataDir}: ${why}`)
     if (seconds !== undefined) {
       // Started before the freeze, so a thaw is on its way whatever happens next.
       const thaw = `setTimeout(() => { try { process.kill(${pid}, 'SIGCONT') } catch {} }, ${Math.round(seconds * 1000)})`

@@ -1,2 +1,2 @@
 export { IDENTITY_FILE, type Identity, loadIdentity } from './identity.ts'
-export { DataDirLock, LOCK_FILE, lockHolder } from './lock.ts'
+export { DataDirLock, inspectLock, LOCK_FILE, lockHolder } from './lock.ts'

@@ -63,6 +63,11 @@ export class DataDirLock {
 
 /** The pid of the live peer holding `dataDir`, or undefined when none does (no lock, or a stale one). */
 export async function lockHolder(dataDir: string): Promise<number | undefined> {
+  return (await inspectLock(dataDir)).pid
+}
+
+/** Who holds `dataDir`: the live peer's pid, or why nobody does (said to the user when a command finds no peer). */
+export async function inspectLock(dataDir: string): Promise<{ pid: number; why?: undefined } | { pid?: undefined; why: string }> {
   const path = join(dataDir, LOCK_FILE)
   let text: string
   let writtenMs: number
@@ -70,15 +75,21 @@ export async function lockHolder(dataDir: string): Promise<number | undefined> {
     text = await readFile(path, 'utf8')
     writtenMs = (await stat(path)).mtimeMs
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { why: `no ${LOCK_FILE} there` }
     throw err
   }
   const pid = Number(text.trim())
-  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || !alive(pid)) return undefined
+  if (!Number.isSafeInteger(pid) || pid <= 0) return { why: `${LOCK_FILE} holds ${JSON.stringify(text.slice(0, 40))}, not a pid` }
+  if (pid === process.pid) return { why: `${LOCK_FILE} names this very process (${pid})` }
+  if (!alive(pid)) return { why: `pid ${pid} in ${LOCK_FILE} is not running (a stale lock)` }
   const started = processStartMs(pid)
   // A process that started after the lock was written cannot have written it (1 s for clock granularity).
-  if (started !== undefined && started > writtenMs + 1_000) return undefined
-  return pid
+  if (started !== undefined && started > writtenMs + 1_000) {
+    return {
+      why: `pid ${pid} started at ${new Date(started).toISOString()}, after ${LOCK_FILE} was written (${new Date(writtenMs).toISOString()}): a stale lock`,
+    }
+  }
+  return { pid }
 }
 
 function alive(pid: number): boolean {
