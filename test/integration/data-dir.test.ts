@@ -39,7 +39,7 @@ describe('one peer per data dir', () => {
     await startParty(party, 1, 60_000)
     const p = party.peer(0)
     const pid = p.process?.pid as number
-    assert.equal((await readFile(join(p.dataDir, 'peer.pid'), 'utf8')).trim(), String(pid))
+    assert.equal((await readFile(join(p.dataDir, 'peer.pid'), 'utf8')).split('\n')[0], String(pid))
     const before = await incarnationOf(p.dataDir)
 
     const second = await cli([
@@ -65,7 +65,7 @@ describe('one peer per data dir', () => {
     await party.start(0)
     await waitFor('the restarted peer to serve', async () => (await guestsOf(p.api)).status === 'guest', { timeoutMs: 60_000, intervalMs: 100 })
     assert.equal(await incarnationOf(p.dataDir), before + 1)
-    assert.equal((await readFile(join(p.dataDir, 'peer.pid'), 'utf8')).trim(), String(party.peer(0).process?.pid))
+    assert.equal((await readFile(join(p.dataDir, 'peer.pid'), 'utf8')).split('\n')[0], String(party.peer(0).process?.pid))
   })
 
   it('a peer whose port is taken says so, stops what it started and leaves its data dir unlocked', async () => {

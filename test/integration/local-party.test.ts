@@ -54,7 +54,7 @@ describe('the local party launcher', () => {
     assert.doesNotMatch(second.out(), /House Party is on/)
     assert.equal((await guestsOf(`127.0.0.1:${base + 80}`)).guests.length, 3, 'the first party is untouched')
 
-    const pid = Number((await readFile(join(dir, 'peer-2', 'peer.pid'), 'utf8')).trim())
+    const pid = Number((await readFile(join(dir, 'peer-2', 'peer.pid'), 'utf8')).split('\n')[0])
     process.kill(pid, 'SIGKILL')
     await waitFor('the launcher to restart the crashed peer', () => /peer 2 started again \(pid \d+\) on its data dir/.test(first.out()), {
       timeoutMs: 120_000,

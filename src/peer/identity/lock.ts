@@ -3,7 +3,7 @@ import { open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promise
 import { join } from 'node:path'
 import { HousePartyError } from '../../shared/errors.ts'
 
-/** The lock file in a data dir: the pid of the peer running on it. */
+/** The lock file in a data dir: the pid of the peer running on it (first line), then when that process started. */
 export const LOCK_FILE = 'peer.pid'
 
 /**
@@ -14,8 +14,11 @@ export const LOCK_FILE = 'peer.pid'
  *
  * A lock left by a process that died (SIGKILL, a node crash, a container
  * restarted on the same volume) is stale and taken over: its pid is no longer
- * running, or is ours, or belongs to a process that started after the lock
- * was written (a container's PID numbering starts again on restart).
+ * running, or is ours, or now names another process (a container's PID
+ * numbering starts again on restart). The second line records the holder's
+ * start time in kernel clock ticks, so a reused pid is told apart exactly;
+ * comparing wall-clock times instead misjudged live peers on a loaded machine,
+ * where the boot time the kernel reports drifts from file times by seconds.
  */
 export class DataDirLock {
   readonly path: string
@@ -27,7 +30,7 @@ export class DataDirLock {
 
   static async acquire(dataDir: string): Promise<DataDirLock> {
     const lock = new DataDirLock(join(dataDir, LOCK_FILE))
-    const mine = `${process.pid}\n`
+    const mine = lockText(process.pid)
     try {
       const file = await open(lock.path, 'wx')
       await file.writeFile(mine)
@@ -57,7 +60,7 @@ export class DataDirLock {
     if (!this.#held) return
     this.#held = false
     const text = await readFile(this.path, 'utf8').catch(() => '')
-    if (text === `${process.pid}\n`) await unlink(this.path).catch(() => undefined)
+    if (text === lockText(process.pid)) await unlink(this.path).catch(() => undefined)
   }
 }
 
@@ -78,18 +81,33 @@ export async function inspectLock(dataDir: string): Promise<{ pid: number; why?:
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { why: `no ${LOCK_FILE} there` }
     throw err
   }
-  const pid = Number(text.trim())
+  const [pidLine = '', startLine = ''] = text.split('\n')
+  const pid = Number(pidLine.trim())
   if (!Number.isSafeInteger(pid) || pid <= 0) return { why: `${LOCK_FILE} holds ${JSON.stringify(text.slice(0, 40))}, not a pid` }
   if (pid === process.pid) return { why: `${LOCK_FILE} names this very process (${pid})` }
   if (!alive(pid)) return { why: `pid ${pid} in ${LOCK_FILE} is not running (a stale lock)` }
-  const started = processStartMs(pid)
-  // A process that started after the lock was written cannot have written it (1 s for clock granularity).
-  if (started !== undefined && started > writtenMs + 1_000) {
+  const recorded = /^start (\d+)$/.exec(startLine.trim())?.[1]
+  const actual = startTicks(pid)
+  if (recorded !== undefined) {
+    if (actual !== undefined && actual !== recorded) {
+      return { why: `pid ${pid} is now another process (started at tick ${actual}, the lock holder at ${recorded}): a stale lock` }
+    }
+    return { pid }
+  }
+  // A lock written before the start time was recorded: a process that started after it was written cannot own it.
+  const started = actual === undefined ? undefined : ticksToEpochMs(actual)
+  if (started !== undefined && started > writtenMs + 5_000) {
     return {
       why: `pid ${pid} started at ${new Date(started).toISOString()}, after ${LOCK_FILE} was written (${new Date(writtenMs).toISOString()}): a stale lock`,
     }
   }
   return { pid }
+}
+
+/** What a lock file holds for `pid`: the pid, then its start time where /proc tells it. */
+function lockText(pid: number): string {
+  const ticks = startTicks(pid)
+  return ticks === undefined ? `${pid}\n` : `${pid}\nstart ${ticks}\n`
 }
 
 function alive(pid: number): boolean {
@@ -101,17 +119,24 @@ function alive(pid: number): boolean {
   }
 }
 
-/** When a process started (ms since the epoch), from /proc; undefined where there is no /proc. */
-function processStartMs(pid: number): number | undefined {
+/** When a process started, in clock ticks since boot (field 22 of /proc/PID/stat); undefined where there is no /proc. */
+function startTicks(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Field 22 (starttime, in clock ticks since boot) comes after the command name, which may hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const ticks = Number(fields[19])
+    // The fields after the command name, which may hold spaces and parentheses.
+    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    return ticks !== undefined && /^\d+$/.test(ticks) ? ticks : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Start ticks as wall-clock ms: approximate (the kernel's boot time drifts), so used only with a wide margin. */
+function ticksToEpochMs(ticks: string): number | undefined {
+  try {
     const bootSeconds = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1])
-    if (!Number.isFinite(ticks) || !Number.isFinite(bootSeconds)) return undefined
     // Linux reports starttime in USER_HZ, which is 100 on every architecture Node.js runs on.
-    return bootSeconds * 1000 + ticks * 10
+    return Number.isFinite(bootSeconds) ? bootSeconds * 1000 + Number(ticks) * 10 : undefined
   } catch {
     return undefined
   }
