@@ -20,6 +20,8 @@ interface Figures {
   listNamesPerSec: number
   healthMs: number
   idleCpuPerPeer: number
+  /** Over the idle window, per peer (median): census parts compared, parts that differed, fragments listed for them. */
+  idleCensus: { parts: number; differing: number; listed: number }
   peakRssMiB: number
   restartReadyS: number
   osFilesPerPeer: number
@@ -101,12 +103,23 @@ async function listEverything(api: string, n: number): Promise<number> {
   return names / (ms / 1000)
 }
 
-/** A peer's CPU seconds so far (user + system); a missing metric fails the run rather than reading as zero. */
-async function cpuSeconds(api: string): Promise<number> {
+/** One sample of a peer's metric (`series` is the name with its labels, as exported); a missing one fails the run rather than reading as zero. */
+async function sample(api: string, series: string): Promise<number> {
   const text = await (await fetch(`http://${api}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
-  const line = text.split('\n').find((l) => l.startsWith('houseparty_process_process_cpu_seconds_total '))
-  if (!line) throw new Error(`${api}/metrics has no houseparty_process_process_cpu_seconds_total`)
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+  if (!line) throw new Error(`${api}/metrics has no ${series}`)
   return Number(line.split(' ').at(-1))
+}
+
+/** What a peer has spent so far: CPU seconds (user + system), and census parts compared, differing and fragments listed. */
+async function spent(api: string): Promise<{ cpu: number; parts: number; differing: number; listed: number }> {
+  const [cpu, parts, differing, listed] = await Promise.all([
+    sample(api, 'houseparty_process_process_cpu_seconds_total'),
+    sample(api, 'houseparty_census_parts_total{result="compared"}'),
+    sample(api, 'houseparty_census_parts_total{result="differing"}'),
+    sample(api, 'houseparty_census_fragments_listed_total'),
+  ])
+  return { cpu, parts, differing, listed }
 }
 
 /** Peak resident set (VmHWM) of a process, from /proc. */
@@ -137,11 +150,13 @@ async function once(n: number): Promise<Figures> {
     const health: number[] = []
     for (let r = 0; r < 3; r++) health.push(await timed(() => partyHealth(api)))
     // Idle: every peer's CPU over a quiet window, after the census of the puts has settled.
-    const cpu = (): Promise<number[]> => Promise.all(all.map((i) => cpuSeconds(party.peer(i).api)))
-    const before = await cpu()
+    const spentByAll = () => Promise.all(all.map((i) => spent(party.peer(i).api)))
+    const before = await spentByAll()
     await new Promise((r) => setTimeout(r, IDLE_WINDOW_MS))
-    const after = await cpu()
-    const idleCpuPerPeer = median(after.map((c, i) => c - (before[i] ?? 0)))
+    const after = await spentByAll()
+    const idle = (what: 'cpu' | 'parts' | 'differing' | 'listed'): number => median(after.map((a, i) => a[what] - (before[i]?.[what] ?? 0)))
+    const idleCpuPerPeer = idle('cpu')
+    const idleCensus = { parts: idle('parts'), differing: idle('differing'), listed: idle('listed') }
     const peakRss = Math.max(...(await Promise.all(all.map((i) => peakRssMiB(party.peer(i).process?.pid)))))
     const osFilesPerPeer = median(await Promise.all(all.map((i) => countFiles(party.peer(i).dataDir))))
     // One peer restarted on its volume: SIGKILL, start again, until it answers /readyz.
@@ -168,6 +183,7 @@ async function once(n: number): Promise<Figures> {
       listNamesPerSec,
       healthMs: median(health),
       idleCpuPerPeer,
+      idleCensus,
       peakRssMiB: peakRss,
       restartReadyS,
       osFilesPerPeer,
@@ -201,12 +217,15 @@ ${column('`GET /files?prefix=s/N/&delimiter=/&limit=1000`, median of 20', (r) =>
 ${column('full listing, pages of 1,000', (r) => `${f(r.listNamesPerSec)} names/s`)}
 ${column('`GET /health/party`, median of 3', (r) => `${f(r.healthMs)} ms`)}
 ${column(`CPU of an idle peer over ${IDLE_WINDOW_MS / 1000} s (median peer)`, (r) => `${f(r.idleCpuPerPeer, 2)} s`)}
+${column(`census of an idle peer over ${IDLE_WINDOW_MS / 1000} s: parts compared / differing / fragments listed`, (r) => `${f(r.idleCensus.parts)} / ${f(r.idleCensus.differing)} / ${f(r.idleCensus.listed)}`)}
 ${column('peak RSS of a peer (largest)', (r) => `${f(r.peakRssMiB)} MiB`)}
 ${column('one peer SIGKILLed and restarted on its volume → ready', (r) => `${f(r.restartReadyS, 1)} s`)}
 ${column("OS files in a peer's data dir (median peer)", (r) => f(r.osFilesPerPeer))}
 
 Each put is streamed to the three holders (each fragment fsynced) and recorded on three trackers, whose records share
-commits in the SQLite index ([decision 5](docs/decisions/0005-embedded-index.md)). Fragment manifests are still files beside
-the fragments, and \`GET /health/party\` and the census still read every guest's whole inventory: those figures grow with the files.
+commits in the SQLite index ([decision 5](docs/decisions/0005-embedded-index.md)). The census and \`GET /health/party\` compare
+what each guest holds by digest, one short string per part of an arc, and list fragments only where digests differ: on an
+idle party nothing is listed, whatever the number of files. Fragment manifests are still files beside the fragments (the
+OS file count and the restart time grow with the files), and each peer still reads its own records to answer for its arc.
 `
 }

@@ -13,7 +13,7 @@ import { DataDirLock, type Identity, loadIdentity } from './identity/index.ts'
 import { Membership, MembershipFile, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
 import { type DatagramTransport, type DialOptions, joinAddress, Messenger, PintServer, UdpTransport } from './net/index.ts'
-import { Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
+import { arcHealth, Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
 import { type StopIntent, stopIntent } from './shutdown/index.ts'
 import { FragmentStore } from './store/index.ts'
 import { TrackerStore } from './tracker/index.ts'
@@ -163,6 +163,11 @@ export class Peer {
         orphanDropped: () => this.metrics.orphansDropped.inc(),
         recordRebuilt: () => this.metrics.recordsRebuilt.inc(),
         readopted: () => this.metrics.fragmentsReadopted.inc(),
+        census: ({ parts, differing, listed }) => {
+          this.metrics.censusParts.inc({ result: 'compared' }, parts)
+          this.metrics.censusParts.inc({ result: 'differing' }, differing)
+          this.metrics.censusListed.inc(listed)
+        },
         health: (files, degraded, lost) => {
           this.metrics.filesPrimary.set(files)
           this.metrics.filesDegraded.set(degraded)
@@ -188,6 +193,7 @@ export class Peer {
       handler: pintRouter({
         store: this.store,
         trackers: this.trackers,
+        arcHealth: (arc) => arcHealth(this.files.context, this.trackers, arc).then((health) => ({ ok: true as const, ...health })),
         served: (op) => this.metrics.tcpRequests.inc({ op }),
         events: {
           received: (bytes, seconds) => {

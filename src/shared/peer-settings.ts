@@ -206,7 +206,7 @@ export const PEER_SETTINGS = [
     kind: 'int',
     default: 30000,
     description:
-      "How often each guest reads every guest's inventory to check the files it is primary tracker of: finds fragments lost on live guests, drops unneeded ones, rebalances. Deaths are handled at once, not on this timer.",
+      'How often each guest compares, by digest, what every guest holds of the files it is primary tracker of with its records: finds fragments lost on live guests, drops unneeded ones, rebalances. Deaths are handled at once, not on this timer.',
   },
   {
     key: 'recovery.orphanGraceMs',

@@ -199,6 +199,17 @@ export function createPeerMetrics(
       help: 'Fragments no record needed (superseded, extra copies, failed puts) that this peer had deleted.',
       registers: [registry],
     }),
+    censusParts: new Counter({
+      name: 'houseparty_census_parts_total',
+      help: 'Parts of arcs compared by digest in recovery censuses (result="compared"), and those whose digests differed (result="differing"), so that the holder listed its fragments there.',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    censusListed: new Counter({
+      name: 'houseparty_census_fragments_listed_total',
+      help: 'Fragments guests listed to this peer in recovery censuses, for parts whose digests differed: grows with changes, not with the files held.',
+      registers: [registry],
+    }),
     fragmentsReadopted: new Counter({
       name: 'houseparty_fragments_readopted_total',
       help: 'Fragments found on a live guest other than the one recorded (the very same fragment) and recorded there instead of being rebuilt.',

@@ -25,6 +25,12 @@ export const CHUNK_CHECKSUM_BYTES = 4
 const ChunkChecksum = z.string().regex(/^[0-9a-f]{8}$/)
 /** Most entries one listing page may hold. */
 export const MAX_PAGE = 10_000
+/** Most parts an arc may be compared in (see ring/arcs.ts). */
+export const MAX_DIGEST_PARTS = 4096
+/** A position on the ring: 64 bits as 16 hex digits. */
+const Position = z.string().regex(/^[0-9a-f]{16}$/)
+/** Positions p with from < p ≤ to, clockwise; from === to is the whole ring. */
+const WireArc = z.object({ from: Position, to: Position })
 /** Names are validated in full by files/names.ts; the wire only bounds them. */
 const WireName = z.string().min(1).max(4096)
 
@@ -102,8 +108,16 @@ export const PintRequest = z.discriminatedUnion('op', [
   z.object({ ...base, op: z.literal('fetch'), name: WireName, version: Version, index: z.number().int().min(0).max(127), fromChunk: z.number().int().min(0) }),
   /** Delete the fragments of one version (all indices, or one). */
   z.object({ ...base, op: z.literal('drop'), name: WireName, version: Version, index: z.number().int().min(0).max(127).optional() }),
-  /** What this peer holds. */
-  z.object({ ...base, op: z.literal('inventory') }),
+  /** What this peer holds: everything, or only the selected parts of an arc (those whose digests differed). */
+  z.object({
+    ...base,
+    op: z.literal('inventory'),
+    arc: WireArc.optional(),
+    parts: z.number().int().min(1).max(MAX_DIGEST_PARTS).optional(),
+    select: z.array(z.number().int().min(0).max(MAX_DIGEST_PARTS)).max(MAX_DIGEST_PARTS).optional(),
+  }),
+  /** Anti-entropy: the digest of what this peer holds in each part of an arc, and its totals. */
+  z.object({ ...base, op: z.literal('digests'), arc: WireArc, parts: z.number().int().min(1).max(MAX_DIGEST_PARTS) }),
   /**
    * watchMyPint: record where a file's fragments are (newer versions win).
    * `exclusive` marks a change to the same version (a repair or a move) sent
@@ -116,8 +130,6 @@ export const PintRequest = z.discriminatedUnion('op', [
    * tracker remembers it for a while, so a put that finishes first learns that a newer one began.
    */
   z.object({ ...base, op: z.literal('where'), name: WireName, intent: Version.optional() }),
-  /** Every record this tracker keeps. */
-  z.object({ ...base, op: z.literal('list') }),
   /**
    * One page of the records this tracker keeps, in UTF-8 byte order of their names: names under `prefix` after
    * `after` (after every name under it when `skip`), names with `delimiter` past the prefix folded into common prefixes.
@@ -131,6 +143,8 @@ export const PintRequest = z.discriminatedUnion('op', [
     skip: z.boolean(),
     limit: z.number().int().min(1).max(MAX_PAGE),
   }),
+  /** The health of the files in an arc, from the receiver's records and a census of the arc by digest (GET /health/party). */
+  z.object({ ...base, op: z.literal('health'), arc: WireArc }),
   /** Tracker handoff: records the receiver is now a tracker of (each taken as a watch; newer wins). */
   z.object({ ...base, op: z.literal('sync'), records: z.array(FileRecord).max(1000) }),
 ])
@@ -158,13 +172,29 @@ export const PintReplies = {
   fetch: z.object({ ok: z.literal(true), manifest: Manifest, bytes: z.number().int() }),
   drop: z.object({ ok: z.literal(true), dropped: z.number().int() }),
   inventory: z.object({ ok: z.literal(true), fragments: z.array(HeldFragment) }),
+  /** One `xor.count` string per part (hex XOR of the fragments' fingerprints, and how many), and the holder's totals. */
+  digests: z.object({
+    ok: z.literal(true),
+    parts: z.array(z.string().regex(/^[0-9a-f]{16}\.\d+$/)).max(MAX_DIGEST_PARTS),
+    bytes: z.number().int().min(0),
+    fragments: z.number().int().min(0),
+  }),
   /** `newer`: a newer version of the name is recorded, or a put of one has begun here (its intent). */
   watch: z.object({ ok: z.literal(true), accepted: z.boolean(), current: FileRecord, replaced: FileRecord.nullable(), newer: z.boolean().optional() }),
   /** `pending`: the newest version a put has announced and not yet recorded, other than the asker's. */
   where: z.object({ ok: z.literal(true), record: FileRecord.nullable(), pending: Version.nullable().optional() }),
-  list: z.object({ ok: z.literal(true), records: z.array(FileRecord) }),
   page: z.object({ ok: z.literal(true), records: z.array(FileRecord).max(MAX_PAGE), prefixes: z.array(z.string()).max(MAX_PAGE), truncated: z.boolean() }),
   sync: z.object({ ok: z.literal(true), accepted: z.number().int() }),
+  /** Live files in the arc by how many fragments can be read; `worst`, the 20 closest to loss; `silent`, guests the census did not hear. */
+  health: z.object({
+    ok: z.literal(true),
+    files: z.number().int().min(0),
+    healthy: z.number().int().min(0),
+    degraded: z.number().int().min(0),
+    lost: z.number().int().min(0),
+    worst: z.array(z.object({ name: WireName, usable: z.number().int(), needed: z.number().int(), total: z.number().int() })).max(20),
+    silent: z.array(GuestId).max(10_000),
+  }),
 } as const
 export type PintReply<T extends keyof typeof PintReplies> = z.infer<(typeof PintReplies)[T]>
 

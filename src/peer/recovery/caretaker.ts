@@ -6,9 +6,10 @@ import { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
 import type { ViewChange } from '../membership/index.ts'
 import type { GuestId, RemovalReason } from '../protocol/index.ts'
+import { primaryArc } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
 import type { Presence } from './assess.ts'
-import { takeCensus } from './census.ts'
+import { takeArcCensus } from './census.ts'
 import { SETTLE_MS, VIEW_SETTLE_MS } from './constants.ts'
 import { type CarryOut, carryOut, type RecoveryEvents } from './execute.ts'
 import { RecordHandoff } from './handoff.ts'
@@ -33,7 +34,8 @@ export interface CaretakerOptions {
  *
  * A quick pass runs on every view change: records move to their new
  * trackers, and fragments on departed guests are rebuilt. A census pass runs
- * on a timer: it learns what every guest holds, so it also finds fragments
+ * on a timer: it compares, by digest, what every guest holds of the names
+ * this peer is primary of with what the records say, so it also finds fragments
  * lost on live guests (scrubbed, deleted by hand), fragments nobody tracks
  * (dropped, or turned back into a record if the trackers lost it), and
  * evens out the bytes each guest holds. What to do is decided by `plan`
@@ -140,8 +142,11 @@ export class Caretaker implements Startable {
     const isPrimary = (name: string): boolean => ctx.trackers.trackersOf(name, guests)[0] === self
     // Records first, census second: a record in this snapshot had all its fragments durable before the census asked.
     const records = this.#o.records.list().filter((r) => isPrimary(r.name))
-    const census = withCensus ? await takeCensus(ctx.fragments, signal) : undefined
-    if (census) this.#silent = census.silent
+    const census = withCensus ? await takeArcCensus(ctx.fragments, primaryArc(guests, self), records, guests, signal) : undefined
+    if (census) {
+      this.#silent = census.silent
+      if (census.exchanged) this.#o.events.census(census.exchanged)
+    }
     const now = this.#o.clock.now()
     const previous = this.#lastGuests
     this.#repairFrom = ownership(

@@ -1,4 +1,6 @@
-import type { GuestId, HeldFragment } from '../protocol/index.ts'
+import { fragmentBytes } from '../codec/index.ts'
+import type { FileRecord, GuestId, HeldFragment } from '../protocol/index.ts'
+import { type Arc, ArcParts, DIGEST_PARTS, differingParts, fingerprint, PartDigests, ringPosition } from '../ring/index.ts'
 import type { FragmentClient } from '../transfer/index.ts'
 
 /** One copy of a fragment, as the guest holding it described it. */
@@ -21,6 +23,8 @@ export interface Census {
   bytes: Map<GuestId, number>
   /** (name, version, index) → every copy of that fragment, with the digest each holds. */
   where: Map<string, Copy[]>
+  /** For a census by digest: parts compared, parts that differed, and fragments listed because they did. */
+  exchanged?: { parts: number; differing: number; listed: number }
 }
 
 export function fragmentKey(name: string, version: string, index: number): string {
@@ -49,8 +53,79 @@ export function censusOf(answers: Iterable<{ holder: GuestId; fragments: readonl
   return census
 }
 
-/** Asks every guest for its inventory, all at once. */
-export async function takeCensus(fragments: FragmentClient, signal?: AbortSignal): Promise<Census> {
-  const answers = await fragments.inventories(signal)
-  return censusOf(answers.map((a) => ({ holder: a.holder, fragments: 'fragments' in a ? a.fragments : undefined })))
+/**
+ * A census of one arc by digest (anti-entropy). Each guest answers one short
+ * digest per part of the arc; only where it differs from what `records` say
+ * that guest holds is the guest asked to list its fragments, for those parts
+ * alone. So a census of a quiet party costs the same however many files it
+ * holds. Where a guest's digest agrees, it holds exactly what the records
+ * say (to 64 bits of fingerprint), and the census shows those copies as the
+ * records describe them: the planner reads the same shape either way.
+ */
+export async function takeArcCensus(
+  client: FragmentClient,
+  arc: Arc,
+  records: readonly FileRecord[],
+  guests: readonly GuestId[],
+  signal?: AbortSignal,
+  partCount = DIGEST_PARTS,
+): Promise<Census> {
+  const parts = new ArcParts(arc, partCount)
+  const inArc = records.flatMap((record) => {
+    const part = record.deleted ? undefined : parts.partOf(ringPosition(record.name))
+    return part === undefined ? [] : [{ record, part }]
+  })
+  const expected = new Map<GuestId, PartDigests>(guests.map((g) => [g, new PartDigests(parts.count)]))
+  for (const { record, part } of inArc) {
+    for (const ref of record.fragments) expected.get(ref.holder)?.add(part, fingerprint(record.name, record.version, ref.index, ref.digest))
+  }
+  const census: Census = { answered: new Set(), silent: new Set(), bytes: new Map(), where: new Map(), exchanged: { parts: 0, differing: 0, listed: 0 } }
+  const exchanged = census.exchanged as NonNullable<Census['exchanged']>
+  const agreed = new Map<GuestId, Set<number>>()
+  const answers = await Promise.all(
+    guests.map(async (holder) => {
+      try {
+        const digests = await client.digests(holder, arc, parts.count, signal)
+        const differing = differingParts((expected.get(holder) as PartDigests).encode(), digests.parts)
+        const listed = differing.length > 0 ? await client.inventoryIn(holder, arc, parts.count, differing, signal) : []
+        return { holder, digests, differing, listed }
+      } catch {
+        return { holder }
+      }
+    }),
+  )
+  for (const answer of answers) {
+    const { holder } = answer
+    if (!('digests' in answer) || !answer.digests) {
+      census.silent.add(holder)
+      continue
+    }
+    census.answered.add(holder)
+    census.bytes.set(holder, answer.digests.bytes)
+    exchanged.parts += parts.count
+    exchanged.differing += answer.differing.length
+    exchanged.listed += answer.listed.length
+    const differing = new Set(answer.differing)
+    agreed.set(holder, new Set(Array.from({ length: parts.count }, (_, i) => i).filter((i) => !differing.has(i))))
+    for (const fragment of answer.listed) addCopy(census, { holder, fragment })
+  }
+  for (const { record, part } of inArc) {
+    for (const ref of record.fragments) {
+      if (agreed.get(ref.holder)?.has(part)) addCopy(census, { holder: ref.holder, fragment: copyFromRecord(record, ref.index, ref.digest) })
+    }
+  }
+  return census
+}
+
+function addCopy(census: Census, copy: Copy): void {
+  const key = fragmentKey(copy.fragment.name, copy.fragment.version, copy.fragment.index)
+  const list = census.where.get(key)
+  if (list) list.push(copy)
+  else census.where.set(key, [copy])
+}
+
+/** A copy a holder's digest vouched for, described from the record (it was stored when the file was created, or later). */
+function copyFromRecord(record: FileRecord, index: number, digest: string): HeldFragment {
+  const { name, version, size, coding, hash, created } = record
+  return { name, version, index, size, bytes: fragmentBytes(size, coding), digest, coding, hash, created, stored: created }
 }

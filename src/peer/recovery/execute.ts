@@ -16,6 +16,8 @@ export interface RecoveryEvents {
   recordRebuilt(): void
   /** A fragment found on a live guest was recorded there instead of being rebuilt. */
   readopted(): void
+  /** A census by digest: parts compared, parts that differed, fragments listed for them. */
+  census(exchanged: { parts: number; differing: number; listed: number }): void
   /** Files this peer is primary tracker of (deleted ones left out), those below k+m usable fragments, and those below k. */
   health(files: number, degraded: number, lost: number): void
 }

@@ -1,10 +1,13 @@
 import type { FilesContext } from '../files/index.ts'
+import type { GuestId, PintReply } from '../protocol/index.ts'
+import { type Arc, inArc, primaryArc, ringPosition } from '../ring/index.ts'
+import type { TrackerStore } from '../tracker/index.ts'
 import { readableFragments } from './assess.ts'
-import { takeCensus } from './census.ts'
+import { takeArcCensus } from './census.ts'
 
 export interface PartyHealth {
   guests: number
-  /** Guests that answered both the record listing and the inventory. */
+  /** Guests that every census heard (and whose arc somebody answered for). */
   answered: number
   files: number
   healthy: number
@@ -14,28 +17,117 @@ export interface PartyHealth {
   worst: { name: string; usable: number; needed: number; total: number }[]
 }
 
-/** The party's redundancy from every guest's records and inventory: what `GET /health/party` answers. */
-export async function partyHealth(ctx: FilesContext, signal?: AbortSignal): Promise<PartyHealth> {
+export type ArcHealth = Omit<PintReply<'health'>, 'ok'>
+
+/** How long the asker waits for an arc's tracker before also asking the next one (a frozen guest answers nothing). */
+const HEDGE_MS = 1_000
+const WORST = 20
+
+const byMargin = (a: PartyHealth['worst'][number], b: PartyHealth['worst'][number]): number => a.usable - a.needed - (b.usable - b.needed)
+
+/**
+ * The health of the live files in `arc`, from this peer's records of them and a census of the arc by digest:
+ * what one tracker answers for its part of `GET /health/party`. A quiet party costs one digest per part and guest.
+ */
+export async function arcHealth(ctx: FilesContext, records: TrackerStore, arc: Arc, signal?: AbortSignal): Promise<ArcHealth> {
+  const guests = ctx.roster.guests().map((g) => g.id)
   // Records first, census second: every fragment a record names was durable before the census asked, and one
   // moved after the record was read is found at its new place (readableFragments looks at every live copy).
-  const { records, asked, answered } = await ctx.trackers.listAll(signal)
-  const census = await takeCensus(ctx.fragments, signal)
-  const guests = new Set(ctx.roster.guests().map((g) => g.id))
-  let healthy = 0
-  let degraded = 0
-  let lost = 0
-  const worst: PartyHealth['worst'] = []
-  const live = records.filter((r) => !r.deleted)
+  const live = records.list().filter((r) => !r.deleted && inArc(ringPosition(r.name), arc))
+  const census = await takeArcCensus(ctx.fragments, arc, live, guests, signal)
+  const present = new Set(guests)
+  const out: ArcHealth = { files: live.length, healthy: 0, degraded: 0, lost: 0, worst: [], silent: [...census.silent] }
   for (const record of live) {
     const { k, m } = record.coding
-    const usable = readableFragments(record, guests, census)
-    if (usable >= k + m) healthy++
+    const usable = readableFragments(record, present, census)
+    if (usable >= k + m) out.healthy++
     else {
-      if (usable >= k) degraded++
-      else lost++
-      worst.push({ name: record.name, usable, needed: k, total: k + m })
+      if (usable >= k) out.degraded++
+      else out.lost++
+      out.worst.push({ name: record.name, usable, needed: k, total: k + m })
     }
   }
-  worst.sort((a, b) => a.usable - a.needed - (b.usable - b.needed))
-  return { guests: asked, answered: Math.min(answered, asked - census.silent.size), files: live.length, healthy, degraded, lost, worst: worst.slice(0, 20) }
+  out.worst = out.worst.sort(byMargin).slice(0, WORST)
+  return out
+}
+
+/**
+ * The party's redundancy, `GET /health/party`: each guest answers for the
+ * arc of names it is primary tracker of, and the sums are the party's. A
+ * guest that does not answer at once is stood in for by the next tracker
+ * of its arc, which holds replicas of the same records. A guest counts as
+ * answering unless some census did not hear it (or nobody answered for
+ * its arc). Nothing here reads a whole inventory or every record.
+ */
+export async function partyHealth(ctx: FilesContext, signal?: AbortSignal): Promise<PartyHealth> {
+  const ids = ctx.roster.guests().map((g) => g.id)
+  const unanswered = new Set<GuestId>()
+  const sum: PartyHealth = { guests: ids.length, answered: 0, files: 0, healthy: 0, degraded: 0, lost: 0, worst: [] }
+  const answers = await Promise.all(
+    ids.map(async (id) => {
+      const arc = primaryArc(ids, id)
+      const answer = await firstAnswer(ctx.trackers.trackersAt(id, ids), (tracker, s) => ctx.trackers.arcHealth(tracker, arc, s), signal)
+      // A guest that is merely slow is stood in for, not counted out: whoever answers lists the guests its census did not hear.
+      if (!answer) unanswered.add(id)
+      return answer?.value
+    }),
+  )
+  for (const answer of answers) {
+    if (!answer) continue
+    for (const g of answer.silent) unanswered.add(g)
+    sum.files += answer.files
+    sum.healthy += answer.healthy
+    sum.degraded += answer.degraded
+    sum.lost += answer.lost
+    sum.worst.push(...answer.worst)
+  }
+  sum.worst = sum.worst.sort(byMargin).slice(0, WORST)
+  sum.answered = ids.filter((id) => !unanswered.has(id)).length
+  return sum
+}
+
+/**
+ * Asks `candidates` in order, starting the next one when the last has not
+ * answered within HEDGE_MS or has failed; the first answer wins and the
+ * others are called off. Undefined when nobody answered.
+ */
+async function firstAnswer<T>(
+  candidates: readonly GuestId[],
+  ask: (candidate: GuestId, signal: AbortSignal) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<{ value: T } | undefined> {
+  const done = new AbortController()
+  const onAbort = (): void => done.abort()
+  signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await new Promise((resolve) => {
+      let pending = 0
+      let next = 0
+      let timer: NodeJS.Timeout | undefined
+      const start = (): void => {
+        clearTimeout(timer)
+        const candidate = candidates[next++]
+        if (candidate === undefined || done.signal.aborted) {
+          if (pending === 0) resolve(undefined)
+          return
+        }
+        pending++
+        timer = setTimeout(start, HEDGE_MS)
+        ask(candidate, done.signal).then(
+          (value) => {
+            clearTimeout(timer)
+            resolve({ value })
+          },
+          () => {
+            pending--
+            start()
+          },
+        )
+      }
+      start()
+    })
+  } finally {
+    done.abort()
+    signal?.removeEventListener('abort', onAbort)
+  }
 }

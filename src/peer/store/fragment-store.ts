@@ -7,6 +7,8 @@ import { InFlight } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { chunkBytes, chunkOffset, fragmentBytes, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
 import { type Coding, type HeldFragment, Manifest, type Version } from '../protocol/index.ts'
+import { type Arc, ArcParts, fingerprint, type PartDigests, ringPosition } from '../ring/index.ts'
+import { BucketDigests } from './digests.ts'
 import { ChunkReader, readChunkChecked } from './reader.ts'
 import { type FragmentInstaller, type FragmentKey, FragmentWriter } from './writer.ts'
 
@@ -38,6 +40,10 @@ export class FragmentStore implements FragmentInstaller {
   readonly #dir: string
   readonly #log: Logger
   readonly #entries = new Map<string, Entry>()
+  /** name → keys of its fragments here: a drop touches those, not the whole index. */
+  readonly #byName = new Map<string, Set<string>>()
+  /** What the census compares instead of listing every fragment. */
+  readonly #digests = new BucketDigests()
   /** Kept as fragments come and go: every pong reports it, so it must not cost a walk of the index. */
   #bytes = 0
   /** Set during a graceful leave: new fragments are refused, so puts and repairs place them elsewhere. */
@@ -109,6 +115,11 @@ export class FragmentStore implements FragmentInstaller {
     return join(this.#dir, 'fragments', h.slice(0, 2), h, `${key.version}.${key.index}.frag`)
   }
 
+  /** How many fragments are held. */
+  get count(): number {
+    return this.#entries.size
+  }
+
   /** Bytes of all fragments held. */
   get bytes(): number {
     return this.#bytes
@@ -116,15 +127,36 @@ export class FragmentStore implements FragmentInstaller {
 
   #set(key: string, entry: Entry): void {
     this.#delete(key)
+    const { held } = entry
     this.#entries.set(key, entry)
-    this.#bytes += entry.held.bytes
+    this.#bytes += held.bytes
+    const keys = this.#byName.get(held.name)
+    if (keys) keys.add(key)
+    else this.#byName.set(held.name, new Set([key]))
+    this.#digests.add(key, ringPosition(held.name), fingerprint(held.name, held.version, held.index, held.digest))
   }
 
   #delete(key: string): void {
     const old = this.#entries.get(key)
     if (!old) return
+    const { held } = old
     this.#entries.delete(key)
-    this.#bytes -= old.held.bytes
+    this.#bytes -= held.bytes
+    const keys = this.#byName.get(held.name)
+    keys?.delete(key)
+    if (keys?.size === 0) this.#byName.delete(held.name)
+    this.#digests.remove(key, ringPosition(held.name))
+  }
+
+  /** The digest of each part of `arc`: what this peer holds there, in a few bytes per part. */
+  digestsIn(arc: Arc, parts?: number): PartDigests {
+    return this.#digests.parts(new ArcParts(arc, parts))
+  }
+
+  /** The fragments held in the selected parts of `arc` (where a digest differed). */
+  listIn(arc: Arc, selected: readonly number[], parts?: number): HeldFragment[] {
+    const keys = this.#digests.keysIn(new ArcParts(arc, parts), new Set(selected))
+    return keys.flatMap((key) => this.#entries.get(key)?.held ?? [])
   }
 
   has(key: FragmentKey): boolean {
@@ -251,9 +283,10 @@ export class FragmentStore implements FragmentInstaller {
   /** Deletes the fragments of one version (one index, or all). Returns how many. */
   async drop(name: string, version: Version, index?: number): Promise<number> {
     let dropped = 0
-    for (const [k, entry] of this.#entries) {
-      const h = entry.held
-      if (h.name !== name || h.version !== version || (index !== undefined && h.index !== index)) continue
+    for (const k of [...(this.#byName.get(name) ?? [])]) {
+      const entry = this.#entries.get(k)
+      const h = entry?.held
+      if (!entry || !h || h.version !== version || (index !== undefined && h.index !== index)) continue
       this.#delete(k)
       await unlink(entry.path.replace(/\.frag$/, '.json')).catch(() => undefined)
       await unlink(entry.path).catch(() => undefined)

@@ -17,10 +17,6 @@ export async function serveWhere(req: Req<'where'>, channel: PintChannel, tracke
   await channel.reply({ ok: true, record: trackers.get(req.name) ?? null, pending: pending ?? null })
 }
 
-export async function serveList(channel: PintChannel, trackers: TrackerStore): Promise<void> {
-  await channel.reply({ ok: true, records: trackers.list() })
-}
-
 /** One page of the listing, from this tracker's index in order. */
 export async function servePage(req: Req<'page'>, channel: PintChannel, trackers: TrackerStore): Promise<void> {
   const { prefix, delimiter, after, skip, limit } = req

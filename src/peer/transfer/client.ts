@@ -3,6 +3,7 @@ import type { Logger } from '../../shared/logger.ts'
 import type { Roster } from '../membership/index.ts'
 import { call, type DialOptions } from '../net/index.ts'
 import { type FileRecord, type FragmentRef, type GuestId, type HeldFragment, PintReplies } from '../protocol/index.ts'
+import type { Arc } from '../ring/index.ts'
 import type { FragmentStore } from '../store/index.ts'
 import { type FragmentSink, LocalSink, RemoteSink, type SinkTarget } from './sink.ts'
 import { type FragmentSource, LocalSource, RemoteSource, type SourceTarget } from './source.ts'
@@ -16,8 +17,12 @@ export interface FragmentClientOptions {
   log: Logger
 }
 
-/** What one guest's inventory call came back with: its fragments, or why it did not answer. */
-export type InventoryAnswer = { holder: GuestId; fragments: HeldFragment[] } | { holder: GuestId; error: Error }
+/** A holder's digests of one arc: one `xor.count` string per part, and what it holds in all. */
+export interface HolderDigests {
+  parts: string[]
+  bytes: number
+  fragments: number
+}
 
 /**
  * Every peer-to-peer data-plane call: fragments written (holdMyPint) and
@@ -121,17 +126,19 @@ export class FragmentClient {
     return reply.fragments
   }
 
-  /** Every guest's inventory, asked all at once; a guest that did not answer says why. */
-  async inventories(signal?: AbortSignal): Promise<InventoryAnswer[]> {
-    const guests = this.#roster.guests().map((g) => g.id)
-    return Promise.all(
-      guests.map((holder) =>
-        this.inventory(holder, signal).then(
-          (fragments): InventoryAnswer => ({ holder, fragments }),
-          (err: unknown): InventoryAnswer => ({ holder, error: err as Error }),
-        ),
-      ),
-    )
+  /** What `holder` keeps in each part of `arc`, as digests, with its totals (anti-entropy). */
+  async digests(holder: GuestId, arc: Arc, parts: number, signal?: AbortSignal): Promise<HolderDigests> {
+    const where = this.#reach(holder)
+    if ('store' in where) return { parts: where.store.digestsIn(arc, parts).encode(), bytes: where.store.bytes, fragments: where.store.count }
+    return call(where.address, { op: 'digests', arc, parts }, PintReplies.digests, { ...this.#dial, signal })
+  }
+
+  /** The fragments `holder` keeps in the selected parts of `arc`. */
+  async inventoryIn(holder: GuestId, arc: Arc, parts: number, select: readonly number[], signal?: AbortSignal): Promise<HeldFragment[]> {
+    const where = this.#reach(holder)
+    if ('store' in where) return where.store.listIn(arc, select, parts)
+    const reply = await call(where.address, { op: 'inventory', arc, parts, select: [...select] }, PintReplies.inventory, { ...this.#dial, signal })
+    return reply.fragments
   }
 
   /** This peer's store when `holder` is this peer, else the guest's address; ERR_GUEST_NOT_FOUND once it left the party. */

@@ -49,6 +49,12 @@ export async function serveDrop(req: Req<'drop'>, channel: PintChannel, store: F
   await channel.reply({ ok: true, dropped })
 }
 
-export async function serveInventory(channel: PintChannel, store: FragmentStore): Promise<void> {
-  await channel.reply({ ok: true, fragments: store.list() })
+export async function serveInventory(req: Req<'inventory'>, channel: PintChannel, store: FragmentStore): Promise<void> {
+  const fragments = req.arc ? store.listIn(req.arc, req.select ?? [], req.parts) : store.list()
+  await channel.reply({ ok: true, fragments })
+}
+
+export async function serveDigests(req: Req<'digests'>, channel: PintChannel, store: FragmentStore): Promise<void> {
+  const parts = store.digestsIn(req.arc, req.parts).encode()
+  await channel.reply({ ok: true, parts, bytes: store.bytes, fragments: store.count })
 }

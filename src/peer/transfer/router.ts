@@ -1,13 +1,17 @@
+import { HousePartyError } from '../../shared/errors.ts'
 import type { PintChannel, PintHandler } from '../net/index.ts'
-import type { PintRequest } from '../protocol/index.ts'
+import type { PintReply, PintRequest } from '../protocol/index.ts'
+import type { Arc } from '../ring/index.ts'
 import type { FragmentStore } from '../store/index.ts'
-import { serveList, servePage, serveSync, serveWatch, serveWhere, type TrackerStore } from '../tracker/index.ts'
-import { serveDrop, serveFetch, serveHold, serveInventory, type TransferEvents } from './handlers.ts'
+import { servePage, serveSync, serveWatch, serveWhere, type TrackerStore } from '../tracker/index.ts'
+import { serveDigests, serveDrop, serveFetch, serveHold, serveInventory, type TransferEvents } from './handlers.ts'
 
 export interface RouterOptions {
   store: FragmentStore
   trackers: TrackerStore
   events: TransferEvents
+  /** The health of the files in an arc (recovery answers it: this layer only carries it). */
+  arcHealth?: (arc: Arc) => Promise<PintReply<'health'>>
   /** Every request, by op, before it is served (a metric). */
   served?: (op: PintRequest['op']) => void
 }
@@ -25,17 +29,20 @@ export function pintRouter(options: RouterOptions): PintHandler {
       case 'drop':
         return serveDrop(req, channel, store)
       case 'inventory':
-        return serveInventory(channel, store)
+        return serveInventory(req, channel, store)
+      case 'digests':
+        return serveDigests(req, channel, store)
       case 'watch':
         return serveWatch(req, channel, trackers)
       case 'where':
         return serveWhere(req, channel, trackers)
-      case 'list':
-        return serveList(channel, trackers)
       case 'page':
         return servePage(req, channel, trackers)
       case 'sync':
         return serveSync(req, channel, trackers)
+      case 'health':
+        if (!options.arcHealth) throw new HousePartyError('ERR_NOT_FOUND', 'no file health on this peer')
+        return channel.reply(await options.arcHealth(req.arc))
     }
   }
 }

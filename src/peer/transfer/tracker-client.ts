@@ -4,7 +4,7 @@ import { delay } from '../../shared/lifecycle.ts'
 import type { Roster } from '../membership/index.ts'
 import { call, type DialOptions } from '../net/index.ts'
 import { type FileRecord, type GuestId, PintReplies, type PintReply, type PintRequestBody, type Version } from '../protocol/index.ts'
-import { trackersOf } from '../ring/index.ts'
+import { type Arc, type RingId, successors, trackersOf } from '../ring/index.ts'
 import { compareRecords, type MergedPage, mergePages, newestRecord, type PageQuery } from '../tracker/index.ts'
 
 /** What the primary tracker decided of a change: `current` is the record it keeps. */
@@ -38,6 +38,22 @@ export class TrackerClient {
   /** The trackers of `name` among the current guests, or among `among` (a party without a guest that is leaving); `count` to look further along the ring. */
   trackersOf(name: string, among: readonly GuestId[] = this.#roster.guests().map((g) => g.id), count = this.#replicas): GuestId[] {
     return trackersOf(among, name, count)
+  }
+
+  /** The trackers of the names at `position` (the guest there first): who can answer for an arc ending at it. */
+  trackersAt(position: RingId, among: readonly GuestId[] = this.#roster.guests().map((g) => g.id)): GuestId[] {
+    return successors(among, position, this.#replicas)
+  }
+
+  /**
+   * One tracker's health of the files in `arc`. It takes a census of the arc to answer, which waits out a frozen
+   * guest (the connect timeout for its digests, again for a listing): the first reply may take that long, not one.
+   */
+  async arcHealth(id: GuestId, arc: Arc, signal?: AbortSignal): Promise<PintReply<'health'>> {
+    const address = this.#roster.addressOf(id)
+    if (!address) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${id} left the party`)
+    const dial = { ...this.#dial, connectTimeoutMs: this.#dial.connectTimeoutMs * 3, signal }
+    return call(address, { op: 'health', arc }, PintReplies.health, dial)
   }
 
   /** Tracker handoff: sends records to a guest that is now one of their trackers, in batches. Returns how many it took. */
@@ -160,23 +176,6 @@ export class TrackerClient {
     const answers = await Promise.allSettled(guests.map((g) => this.#call(g.id, { op: 'page', ...query }, PintReplies.page, signal)))
     const pages = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []))
     return { ...mergePages(pages, query), asked: guests.length, answered: pages.length }
-  }
-
-  /** Every record of every guest, newest per name. Guests that do not answer are counted, not fatal. */
-  async listAll(signal?: AbortSignal): Promise<{ records: FileRecord[]; asked: number; answered: number }> {
-    const guests = this.#roster.guests()
-    const answers = await Promise.allSettled(guests.map((g) => this.#call(g.id, { op: 'list' }, PintReplies.list, signal)))
-    const newest = new Map<string, FileRecord>()
-    let answered = 0
-    for (const a of answers) {
-      if (a.status !== 'fulfilled') continue
-      answered++
-      for (const r of a.value.records) {
-        const best = newestRecord([newest.get(r.name), r])
-        if (best) newest.set(r.name, best)
-      }
-    }
-    return { records: [...newest.values()], asked: guests.length, answered }
   }
 
   #call<S extends z.ZodType>(id: GuestId, body: PintRequestBody, schema: S, signal?: AbortSignal): Promise<z.infer<S>> {

@@ -60,7 +60,9 @@ describe('data-plane framing over real TCP', () => {
     await silent.listen('127.0.0.1', 0)
     try {
       const started = performance.now()
-      await assert.rejects(call(`127.0.0.1:${silent.port}`, { op: 'list' }, PintReplies.list, { ...opts, connectTimeoutMs: 200 }), (e) => isHousePartyError(e))
+      await assert.rejects(call(`127.0.0.1:${silent.port}`, { op: 'inventory' }, PintReplies.inventory, { ...opts, connectTimeoutMs: 200 }), (e) =>
+        isHousePartyError(e),
+      )
       assert.ok(performance.now() - started < 5000)
     } finally {
       await silent.close()

@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { fragmentBytes } from '../../../src/peer/codec/index.ts'
+import type { FileRecord, GuestId, HeldFragment } from '../../../src/peer/protocol/index.ts'
+import { type Census, censusOf, takeArcCensus } from '../../../src/peer/recovery/index.ts'
+import { type Arc, ArcParts, fingerprint, inArc, primaryArc, ringPosition } from '../../../src/peer/ring/index.ts'
+import { BucketDigests } from '../../../src/peer/store/digests.ts'
+import type { FragmentClient } from '../../../src/peer/transfer/index.ts'
+import { aRecord } from '../../helpers/records.ts'
+
+const GUESTS: GuestId[] = ['2000000000000000', '6000000000000000', 'a000000000000000', 'e000000000000000']
+
+/** Guests as a FragmentClient sees them: each holder's fragments, answered the way FragmentStore answers. */
+class Holders {
+  readonly held = new Map<GuestId, Map<string, HeldFragment>>(GUESTS.map((g) => [g, new Map()]))
+  readonly silent = new Set<GuestId>()
+
+  add(holder: GuestId, fragment: HeldFragment): void {
+    this.held.get(holder)?.set(`${fragment.name}/${fragment.version}/${fragment.index}`, fragment)
+  }
+
+  #of(holder: GuestId): { digests: BucketDigests; held: Map<string, HeldFragment> } {
+    if (this.silent.has(holder)) throw new Error('no answer')
+    const held = this.held.get(holder) as Map<string, HeldFragment>
+    const digests = new BucketDigests()
+    for (const [key, f] of held) digests.add(key, ringPosition(f.name), fingerprint(f.name, f.version, f.index, f.digest))
+    return { digests, held }
+  }
+
+  client(): FragmentClient {
+    return {
+      digests: async (holder: GuestId, arc: Arc, parts: number) => {
+        const { digests, held } = this.#of(holder)
+        return { parts: digests.parts(new ArcParts(arc, parts)).encode(), bytes: [...held.values()].reduce((n, f) => n + f.bytes, 0), fragments: held.size }
+      },
+      inventoryIn: async (holder: GuestId, arc: Arc, parts: number, select: readonly number[]) => {
+        const { digests, held } = this.#of(holder)
+        return digests.keysIn(new ArcParts(arc, parts), new Set(select)).map((k) => held.get(k) as HeldFragment)
+      },
+    } as unknown as FragmentClient
+  }
+}
+
+const copyOf = (record: FileRecord, index: number, digest?: string): HeldFragment => ({
+  name: record.name,
+  version: record.version,
+  index,
+  size: record.size,
+  bytes: fragmentBytes(record.size, record.coding),
+  digest: digest ?? (record.fragments.find((f) => f.index === index)?.digest as string),
+  coding: record.coding,
+  hash: record.hash,
+  created: record.created,
+  stored: record.created,
+})
+
+/** What the planner reads of a census, for names in `arc`: which holder has which digest of each fragment. */
+function seen(census: Census, arc: Arc): string[] {
+  const out: string[] = []
+  for (const [key, copies] of census.where) {
+    for (const c of copies) if (inArc(ringPosition(c.fragment.name), arc)) out.push(`${key} @${c.holder} ${c.fragment.digest} ${c.fragment.bytes}`)
+  }
+  return out.sort()
+}
+
+const change = fc.record({ kind: fc.constantFrom('lost', 'orphan', 'old-version', 'other-digest', 'silent', 'deleted'), file: fc.nat(), holder: fc.nat() })
+
+describe('census by digest', () => {
+  it('sees in an arc what a census of whole inventories sees, listing only where a holder differs from the records', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 40 }), fc.array(change, { maxLength: 6 }), fc.constantFrom(...GUESTS), (n, changes, self) => {
+        const holders = new Holders()
+        const records = Array.from({ length: n }, (_, i) => {
+          const at = i % GUESTS.length
+          const fragments = [0, 1, 2].map((index) => ({
+            index,
+            holder: GUESTS[(at + index) % GUESTS.length] as GuestId,
+            digest: `${index}${i}`.padEnd(64, '0'),
+          }))
+          return aRecord({ name: `file-${i}`, fragments })
+        })
+        for (const r of records) for (const f of r.fragments) holders.add(f.holder, copyOf(r, f.index))
+        for (const c of changes) {
+          const record = records[c.file % Math.max(1, n)]
+          const holder = GUESTS[c.holder % GUESTS.length] as GuestId
+          if (c.kind === 'silent') holders.silent.add(holder)
+          if (!record) continue
+          const ref = record.fragments[c.holder % 3] as FileRecord['fragments'][number]
+          if (c.kind === 'lost') holders.held.get(ref.holder)?.delete(`${record.name}/${record.version}/${ref.index}`)
+          if (c.kind === 'orphan') holders.add(holder, copyOf({ ...record, name: `orphan-${c.file}` }, 0, 'e'.repeat(64)))
+          if (c.kind === 'old-version') holders.add(holder, copyOf({ ...record, version: '0000000000000-00000000' }, 1, 'f'.repeat(64)))
+          if (c.kind === 'other-digest') holders.add(ref.holder, copyOf(record, ref.index, '9'.repeat(64)))
+          if (c.kind === 'deleted') records[c.file % n] = { ...record, deleted: true }
+        }
+        const arc = primaryArc(GUESTS, self)
+        const mine = records.filter((r) => inArc(ringPosition(r.name), arc))
+        const full = censusOf(
+          GUESTS.map((holder) => ({ holder, fragments: holders.silent.has(holder) ? undefined : [...(holders.held.get(holder)?.values() ?? [])] })),
+        )
+        return takeArcCensus(holders.client(), arc, mine, GUESTS).then((census) => {
+          assert.deepEqual(seen(census, arc), seen(full, arc))
+          assert.deepEqual([...census.answered].sort(), [...full.answered].sort())
+          assert.deepEqual([...census.silent].sort(), [...full.silent].sort())
+          assert.deepEqual(census.bytes, full.bytes)
+          if (changes.length === 0) assert.deepEqual({ differing: census.exchanged?.differing, listed: census.exchanged?.listed }, { differing: 0, listed: 0 })
+        })
+      }),
+      { numRuns: 60 },
+    )
+  })
+
+  it('lists nothing when every holder agrees with the records, however many files there are', async () => {
+    const holders = new Holders()
+    const records = Array.from({ length: 2000 }, (_, i) =>
+      aRecord({ name: `f/${i}`, fragments: [0, 1, 2].map((index) => ({ index, holder: GUESTS[index] as GuestId, digest: `${i}`.padEnd(64, '0') })) }),
+    )
+    for (const r of records) for (const f of r.fragments) holders.add(f.holder, copyOf(r, f.index))
+    const census = await takeArcCensus(holders.client(), { from: GUESTS[0] as GuestId, to: GUESTS[0] as GuestId }, records, GUESTS)
+    assert.deepEqual(census.exchanged, { parts: 256 * GUESTS.length, differing: 0, listed: 0 })
+    assert.equal(census.where.size, 2000 * 3)
+  })
+})
