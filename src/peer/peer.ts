@@ -246,7 +246,10 @@ export class Peer {
         const records = await this.trackers.open()
         this.log.info({ fragments, cleaned, records }, 'store opened')
       },
-      stop: async () => this.trackers.close(),
+      stop: async () => {
+        this.trackers.close()
+        await this.store.close()
+      },
     })
     await life.start('udp', { start: () => this.#transport.start(), stop: () => this.#transport.stop() })
     await life.start('tcp', { start: () => this.#pint.listen(c.host, c.port), stop: () => this.#pint.close() })

@@ -9,7 +9,7 @@ import { waitFor } from '../helpers/wait.ts'
 const newParty = partiesForThisFile()
 
 describe('tracker records', () => {
-  it('are rebuilt from the manifests beside the fragments when every replica lost them', { timeout: 120_000 }, async () => {
+  it('are rebuilt from the manifests of the fragments when every replica lost them', { timeout: 120_000 }, async () => {
     const { party } = await newParty(5, ['--census-interval-ms', '1000', '--orphan-grace-ms', '1000'])
     const all = [0, 1, 2, 3, 4]
     await Promise.all(all.map((i) => party.start(i, i === 0 ? [] : [0])))

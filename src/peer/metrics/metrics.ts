@@ -217,7 +217,7 @@ export function createPeerMetrics(
     }),
     recordsRebuilt: new Counter({
       name: 'houseparty_tracker_records_rebuilt_total',
-      help: 'Tracker records rebuilt from the manifests beside fragments after every replica lost them.',
+      help: 'Tracker records rebuilt from the manifests of the fragments after every replica lost them.',
       registers: [registry],
     }),
     scrubbedBytes: new Counter({ name: 'houseparty_scrubbed_bytes_total', help: 'Bytes of fragments re-read and checked by scrub.', registers: [registry] }),

@@ -113,7 +113,7 @@ async function restore(env: CarryOut, copies: readonly Copy[]): Promise<void> {
   env.events.recordRebuilt()
   env.log.warn(
     { name: record.name, version: record.version, fragments: record.fragments.length },
-    'rebuilt a lost tracker record from the manifests beside its fragments',
+    'rebuilt a lost tracker record from the manifests of its fragments',
   )
 }
 

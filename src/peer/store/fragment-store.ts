@@ -1,27 +1,31 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { ReadStream } from 'node:fs'
-import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, readdir, rename, rm, rmdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HousePartyError } from '../../shared/errors.ts'
 import { InFlight } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
-import { chunkBytes, chunkOffset, fragmentBytes, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
-import { type Coding, type HeldFragment, Manifest, type Version } from '../protocol/index.ts'
+import { chunkBytes, chunkOffset, fragmentDigest, shardBytes } from '../codec/index.ts'
+import type { Coding, HeldFragment, Manifest, Version } from '../protocol/index.ts'
 import { type Arc, ArcParts, fingerprint, type PartDigests, ringPosition } from '../ring/index.ts'
 import { BucketDigests } from './digests.ts'
+import { importManifestFiles } from './legacy.ts'
+import { ManifestTable } from './manifest-table.ts'
 import { ChunkReader, readChunkChecked } from './reader.ts'
 import { type FragmentInstaller, type FragmentKey, FragmentWriter } from './writer.ts'
 
 /**
  * Fragments on disk, under <data>/fragments/<h[0:2]>/<h>/<version>.<index>.frag
- * with the manifest beside it as .json, where h is the sha256 of the file
- * name. Names never become paths, so no name can escape the data directory.
+ * where h is the sha256 of the file name, with their manifests as rows of
+ * <data>/fragments.db (ManifestTable). Names never become paths, so no name
+ * can escape the data directory.
  *
- * A fragment is written to <data>/tmp first, fsynced, then renamed into
- * place, and its manifest after it: a manifest on disk means a complete,
- * verified fragment. Anything else (tmp files, a fragment without its
- * manifest, a size that does not match) is a leftover of a crash and is
- * removed by open().
+ * A fragment is written to <data>/tmp first, fsynced, renamed into place,
+ * and then its row is committed: a row means a complete, verified fragment.
+ * Leftovers of a crash are a fragment file without a row (removed by a sweep
+ * that runs in the background after open(), so a peer holding a million
+ * fragments starts without walking them) and temporary files (removed by
+ * open()). A fragment damaged or lost on disk is found by scrub.
  */
 interface Entry {
   held: HeldFragment
@@ -50,64 +54,82 @@ export class FragmentStore implements FragmentInstaller {
   draining = false
   /** Fragments being received: a graceful leave waits for them, since each may land after its listing. */
   readonly #writes = new InFlight()
+  #table: ManifestTable | undefined
+  /** Keys between their rename into place and their committed row: the sweep must not take them for leftovers. */
+  readonly #installing = new Set<string>()
+  /** The one file the sweep is removing now: an install of that very key waits for it. */
+  #sweepingNow: { key: string; done: Promise<unknown> } | undefined
+  readonly #stopSweep = new AbortController()
+  #sweeping: Promise<void> = Promise.resolve()
 
-  constructor(dataDir: string, logger: Logger) {
+  /** When a fragment is stored (its age decides whether an unrecorded one may still belong to a put under way). */
+  readonly #now: () => number
+
+  constructor(dataDir: string, logger: Logger, now: () => number = Date.now) {
     this.#dir = dataDir
     this.#log = logger
+    this.#now = now
   }
 
   get #tmp(): string {
     return join(this.#dir, 'tmp')
   }
 
-  /** Cleans crash leftovers and loads the index of complete fragments. */
+  /** Cleans temporary files, converts a data dir of the earlier layout, and loads the rows of complete fragments. */
   async open(): Promise<{ fragments: number; cleaned: number }> {
     await rm(this.#tmp, { recursive: true, force: true })
     await mkdir(this.#tmp, { recursive: true })
     const root = join(this.#dir, 'fragments')
     await mkdir(root, { recursive: true })
+    const table = new ManifestTable(join(this.#dir, 'fragments.db'))
+    this.#table = table
     let cleaned = 0
+    if (table.meta('layout') !== 'table') {
+      cleaned = await importManifestFiles(root, table, { pathOf: (m) => this.#pathOf(m), keyOf, heldOf }, this.#log)
+    }
+    for (const { key, held } of table.all()) this.#set(key, { held, path: this.#pathOf(held) })
+    this.#sweeping = this.#sweep(root, this.#stopSweep.signal).catch((err: Error) => this.#log.warn({ err: err.message }, 'sweep of leftover fragments failed'))
+    return { fragments: this.#entries.size, cleaned }
+  }
+
+  /** Stops the sweep and closes the manifest table. */
+  async close(): Promise<void> {
+    this.#stopSweep.abort()
+    await this.#sweeping
+    this.#table?.close()
+    this.#table = undefined
+  }
+
+  /** Resolves once the sweep that open() started is done (tests, and a leave that wants an exact listing). */
+  swept(): Promise<void> {
+    return this.#sweeping
+  }
+
+  /** Removes fragment files without a row: a crash came between their rename into place and their commit. */
+  async #sweep(root: string, signal: AbortSignal): Promise<void> {
+    let removed = 0
     for (const prefix of await readdir(root)) {
-      for (const hash of await readdir(join(root, prefix)).catch(() => [])) {
+      for (const hash of await readdir(join(root, prefix)).catch(() => [] as string[])) {
+        if (signal.aborted) return
         const dir = join(root, prefix, hash)
-        const files = await readdir(dir).catch(() => [] as string[])
-        const manifests = new Set(files.filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)))
-        for (const file of files) {
-          const base = file.replace(/\.(frag|json)$/, '')
-          if (file.endsWith('.frag') && !manifests.has(base)) {
-            await unlink(join(dir, file)).catch(() => undefined)
-            cleaned++
-          }
-        }
-        for (const base of manifests) {
-          const ok = await this.#load(dir, base)
-          if (!ok) {
-            await unlink(join(dir, `${base}.json`)).catch(() => undefined)
-            await unlink(join(dir, `${base}.frag`)).catch(() => undefined)
-            cleaned++
-          }
+        for (const file of await readdir(dir).catch(() => [] as string[])) {
+          const key = `${hash}/${file.replace(/\.frag$/, '').replace(/\.(\d+)$/, '/$1')}`
+          if (file.endsWith('.frag') && (this.#entries.has(key) || this.#installing.has(key))) continue
+          const done = unlink(join(dir, file)).catch(() => undefined)
+          this.#sweepingNow = { key, done }
+          await done
+          this.#sweepingNow = undefined
+          removed++
         }
         await rmdir(dir).catch(() => undefined)
       }
     }
-    if (cleaned > 0) this.#log.warn({ cleaned }, 'removed incomplete fragments left by a crash')
-    return { fragments: this.#entries.size, cleaned }
+    if (removed > 0) this.#log.warn({ removed }, 'removed fragment files a crash left without their manifest')
   }
 
-  async #load(dir: string, base: string): Promise<boolean> {
-    try {
-      const manifest = Manifest.parse(JSON.parse(await readFile(join(dir, `${base}.json`), 'utf8')))
-      const path = join(dir, `${base}.frag`)
-      const expected = fragmentBytes(manifest.size, manifest.coding)
-      const st = await stat(path)
-      if (st.size !== expected || manifest.chunks.length !== stripeCount(manifest.size, manifest.coding)) return false
-      if (this.#pathOf(manifest) !== path) return false
-      this.#set(keyOf(manifest), { held: heldOf(manifest, expected, Math.trunc(st.mtimeMs)), path })
-      return true
-    } catch (err) {
-      this.#log.warn({ err: (err as Error).message, dir, base }, 'unreadable fragment manifest')
-      return false
-    }
+  get #rows(): ManifestTable {
+    if (!this.#table) throw new Error('the fragment store is not open')
+    return this.#table
   }
 
   #pathOf(key: FragmentKey): string {
@@ -186,36 +208,38 @@ export class FragmentStore implements FragmentInstaller {
     return this.#writes.settled(signal)
   }
 
-  /** Called by FragmentWriter.commit(): moves a verified fragment into place. */
+  /** Called by FragmentWriter.commit(): moves a verified fragment into place, then makes its row durable. */
   async install(manifest: Manifest, tmp: string, bytes: number): Promise<HeldFragment> {
+    const key = keyOf(manifest)
     const path = this.#pathOf(manifest)
     const dir = join(path, '..')
-    await mkdir(dir, { recursive: true })
-    const manifestTmp = `${tmp}.json`
-    const mh = await open(manifestTmp, 'w')
+    this.#installing.add(key)
     try {
-      await mh.writeFile(JSON.stringify(manifest))
-      await mh.sync()
+      if (this.#sweepingNow?.key === key) await this.#sweepingNow.done
+      await mkdir(dir, { recursive: true })
+      await rename(tmp, path)
+      // The rename must be durable before the row that says the fragment is there.
+      await syncDir(dir)
+      const held = heldOf(manifest, bytes, this.#now())
+      await this.#rows.put(key, manifest, held)
+      this.#set(key, { held, path, manifest })
+      return held
     } finally {
-      await mh.close()
+      this.#installing.delete(key)
     }
-    await rename(tmp, path)
-    await rename(manifestTmp, path.replace(/\.frag$/, '.json'))
-    await syncDir(dir)
-    const held = heldOf(manifest, bytes, Date.now())
-    this.#set(keyOf(manifest), { held, path, manifest })
-    return held
   }
 
   async manifest(key: FragmentKey): Promise<Manifest | undefined> {
-    const entry = this.#entries.get(keyOf(key))
+    const k = keyOf(key)
+    const entry = this.#entries.get(k)
     if (!entry) return undefined
-    try {
-      entry.manifest ??= Manifest.parse(JSON.parse(await readFile(entry.path.replace(/\.frag$/, '.json'), 'utf8')))
-      return entry.manifest
-    } catch {
-      return undefined
+    if (!entry.manifest) {
+      const chunks = this.#table?.chunks(k)
+      if (!chunks) return undefined
+      const { name, version, index, size, hash, created, coding } = entry.held
+      entry.manifest = { name, version, index, size, hash, created, coding, chunks }
     }
+    return entry.manifest
   }
 
   /** A held fragment's entry and manifest, or ERR_NOT_FOUND. */
@@ -288,7 +312,7 @@ export class FragmentStore implements FragmentInstaller {
       const h = entry?.held
       if (!entry || !h || h.version !== version || (index !== undefined && h.index !== index)) continue
       this.#delete(k)
-      await unlink(entry.path.replace(/\.frag$/, '.json')).catch(() => undefined)
+      this.#table?.delete(k)
       await unlink(entry.path).catch(() => undefined)
       await rmdir(join(entry.path, '..')).catch(() => undefined)
       dropped++

@@ -8,6 +8,8 @@ type Req<T extends PintRequest['op']> = Extract<PintRequest, { op: T }>
 export async function serveWatch(req: Req<'watch'>, channel: PintChannel, trackers: TrackerStore): Promise<void> {
   checkName(req.record.name)
   const result = trackers.watch(req.record, { exclusive: req.exclusive })
+  // Answered once committed: a put acknowledged to its client survives a crash of every tracker.
+  await trackers.committed()
   await channel.reply({ ok: true, ...result })
 }
 
@@ -30,5 +32,7 @@ export async function serveSync(req: Req<'sync'>, channel: PintChannel, trackers
     checkName(record.name)
     if (trackers.watch(record).accepted) accepted++
   }
+  // The sender forgets what it handed off once answered: the records must be committed here first.
+  await trackers.committed()
   await channel.reply({ ok: true, accepted })
 }

@@ -138,6 +138,11 @@ export class TrackerStore {
     return { accepted: true, current: record, replaced: current ?? null, newer: newerIntent }
   }
 
+  /** Resolves once every record written so far is committed: a tracker answers a watch only then. */
+  committed(): Promise<void> {
+    return this.#records.committed()
+  }
+
   /** Forgets a record this peer no longer tracks. */
   forget(name: string): void {
     this.#records.delete(name)

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -22,10 +22,10 @@ after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true })
 })
 
-async function openStore(dir?: string): Promise<FragmentStore> {
+async function openStore(dir?: string, now?: () => number): Promise<FragmentStore> {
   const at = dir ?? (await mkdtemp(join(tmpdir(), 'hp-drain-')))
   if (!dir) dirs.push(at)
-  const store = new FragmentStore(at, silentLogger())
+  const store = new FragmentStore(at, silentLogger(), now)
   await store.open()
   return store
 }
@@ -134,13 +134,10 @@ describe('drain (graceful leave)', () => {
   it('leaves an old fragment that no record points to at once, without waiting', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hp-drain-'))
     dirs.push(dir)
-    const first = await openStore(dir)
+    // Stored an hour ago, by a peer since restarted.
+    const first = await openStore(dir, () => Date.now() - 3_600_000)
     await (await receive(first, 'orphan')).commit()
-    const hour = new Date(Date.now() - 3_600_000)
-    const root = join(dir, 'fragments')
-    for (const prefix of await readdir(root))
-      for (const hash of await readdir(join(root, prefix)))
-        for (const file of await readdir(join(root, prefix, hash))) await utimes(join(root, prefix, hash, file), hour, hour)
+    await first.close()
     const store = await openStore(dir)
     const { ctx, asked } = partyAround(store, new Map())
     const result = await drainOf(store, ctx)

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { chunkChecksum, fragmentDigest, splitStripe } from '../../../src/peer/codec/index.ts'
-import { FragmentStore } from '../../../src/peer/store/index.ts'
+import { FragmentStore, nameHash } from '../../../src/peer/store/index.ts'
 import { isHousePartyError } from '../../../src/shared/errors.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
 
@@ -14,6 +14,16 @@ const dirs: string[] = []
 after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true })
 })
+
+/** Every file under the data dir's fragments/ ending in `suffix`, sorted. */
+async function fragmentFiles(dir: string, suffix = '.frag'): Promise<string[]> {
+  const out: string[] = []
+  const root = join(dir, 'fragments')
+  for (const a of await readdir(root))
+    for (const b of await readdir(join(root, a)).catch(() => []))
+      for (const f of await readdir(join(root, a, b))) if (f.endsWith(suffix)) out.push(join(root, a, b, f))
+  return out.sort()
+}
 
 async function freshDir(): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'hp-store-'))
@@ -45,10 +55,15 @@ describe('fragment store', () => {
     assert.equal(store.has({ name: 'a/b', version, index: 0 }), false)
     await w.abort()
     const digest = await writeFragment(store, 'a/b', 10_000)
+    const manifest = await store.manifest({ name: 'a/b', version, index: 0 })
+    await store.close()
     const again = new FragmentStore(dir, silentLogger())
     assert.deepEqual(await again.open(), { fragments: 1, cleaned: 0 })
     assert.equal(again.list()[0]?.digest, digest)
     assert.deepEqual(again.stats(), { files: 1, fragments: 1, bytes: 2048 + 2048 + 904 })
+    assert.deepEqual(await again.manifest({ name: 'a/b', version, index: 0 }), manifest, 'the manifest comes back from its row')
+    assert.equal(await again.verify({ name: 'a/b', version, index: 0 }), true)
+    await again.close()
   })
 
   it('rejects a chunk whose checksum fails and a trailer that does not match', async () => {
@@ -64,36 +79,56 @@ describe('fragment store', () => {
     assert.equal(store.list().length, 0)
   })
 
-  it('cleans what a crash leaves: temporary files, fragments without a manifest, wrong sizes', async () => {
+  it('cleans what a crash leaves: temporary files, and (in the background) a fragment file whose row was never committed', async () => {
     const dir = await freshDir()
     const store = new FragmentStore(dir, silentLogger())
     await store.open()
     await writeFragment(store, 'keep', 5000)
-    await writeFragment(store, 'truncate', 5000)
-    await writeFragment(store, 'orphan', 5000)
+    await store.close()
     await writeFile(join(dir, 'tmp', 'deadbeef.frag'), 'half a fragment')
-    const files = async (): Promise<string[]> => {
-      const out: string[] = []
-      for (const a of await readdir(join(dir, 'fragments')))
-        for (const b of await readdir(join(dir, 'fragments', a)))
-          for (const f of await readdir(join(dir, 'fragments', a, b))) out.push(join(dir, 'fragments', a, b, f))
-      return out
-    }
-    const manifests = (await files()).filter((f) => f.endsWith('.json'))
-    const named = await Promise.all(manifests.map(async (m) => ({ m, name: (JSON.parse(await readFile(m, 'utf8')) as { name: string }).name })))
-    const manifestOf = (name: string): string => named.find((n) => n.name === name)?.m as string
-    // Simulate the crashes: a manifest lost before its rename, a fragment cut short.
-    await rm(manifestOf('orphan'))
-    await writeFile(manifestOf('truncate').replace(/\.json$/, '.frag'), 'short')
+    // A crash between the rename into place and the commit of the row: the file is there, the row is not.
+    const [kept] = await fragmentFiles(dir)
+    const orphan = (kept as string).replace(/\.0\.frag$/, '.1.frag')
+    await writeFile(orphan, 'a fragment whose row was never committed')
     const again = new FragmentStore(dir, silentLogger())
-    const { fragments, cleaned } = await again.open()
-    assert.equal(fragments, 1)
-    assert.equal(cleaned, 2)
+    assert.deepEqual(await again.open(), { fragments: 1, cleaned: 0 })
     assert.deepEqual(await readdir(join(dir, 'tmp')), [])
+    await again.swept()
+    assert.deepEqual(await fragmentFiles(dir), [kept])
     assert.deepEqual(
       again.list().map((f) => f.name),
       ['keep'],
     )
+    await again.close()
+  })
+
+  it('converts a data dir of the earlier layout (a JSON manifest beside each fragment), dropping what a crash left', async () => {
+    const dir = await freshDir()
+    const store = new FragmentStore(dir, silentLogger())
+    await store.open()
+    for (const name of ['keep', 'truncate', 'orphan']) await writeFragment(store, name, 5000)
+    const legacy = new Map<string, string>()
+    for (const name of ['keep', 'truncate', 'orphan']) {
+      const manifest = await store.manifest({ name, version, index: 0 })
+      const file = (await fragmentFiles(dir)).find((f) => f.includes(nameHash(name))) as string
+      legacy.set(name, file)
+      await writeFile(file.replace(/\.frag$/, '.json'), JSON.stringify(manifest))
+    }
+    await store.close()
+    for (const f of ['fragments.db', 'fragments.db-wal', 'fragments.db-shm']) await rm(join(dir, f), { force: true })
+    // The earlier layout's crashes: a manifest lost before its rename, a fragment cut short.
+    await rm((legacy.get('orphan') as string).replace(/\.frag$/, '.json'))
+    await writeFile(legacy.get('truncate') as string, 'short')
+
+    const converted = new FragmentStore(dir, silentLogger())
+    assert.deepEqual(await converted.open(), { fragments: 1, cleaned: 2 })
+    await converted.swept()
+    assert.deepEqual(await fragmentFiles(dir, ''), [legacy.get('keep')], 'no JSON manifest and no leftover is left')
+    assert.equal(await converted.verify({ name: 'keep', version, index: 0 }), true)
+    await converted.close()
+    const reopened = new FragmentStore(dir, silentLogger())
+    assert.deepEqual(await reopened.open(), { fragments: 1, cleaned: 0 }, 'converted once')
+    await reopened.close()
   })
 
   it('drops the fragments of one version', async () => {
