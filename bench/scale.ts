@@ -222,10 +222,11 @@ ${column('peak RSS of a peer (largest)', (r) => `${f(r.peakRssMiB)} MiB`)}
 ${column('one peer SIGKILLed and restarted on its volume → ready', (r) => `${f(r.restartReadyS, 1)} s`)}
 ${column("OS files in a peer's data dir (median peer)", (r) => f(r.osFilesPerPeer))}
 
-Each put is streamed to the three holders (each fragment fsynced) and recorded on three trackers, whose records share
-commits in the SQLite index ([decision 5](docs/decisions/0005-embedded-index.md)). The census and \`GET /health/party\` compare
-what each guest holds by digest, one short string per part of an arc, and list fragments only where digests differ: on an
-idle party nothing is listed, whatever the number of files. Fragment manifests are still files beside the fragments (the
-OS file count and the restart time grow with the files), and each peer still reads its own records to answer for its arc.
+Each put is streamed to the three holders (each fragment fsynced, its manifest a row of the holder's \`fragments.db\`) and
+recorded on three trackers; the rows of both indexes share commits ([decision 5](docs/decisions/0005-embedded-index.md)).
+The census and \`GET /health/party\` compare what each guest holds by digest, one short string per part of an arc, and
+list fragments only where digests differ: on an idle party nothing is listed, whatever the number of files. Still growing
+with the files: the cost of each put and get (CPU per file), each peer's read of its own records to answer for its arc,
+and the in-memory index of the fragments a peer holds (RSS).
 `
 }
