@@ -6,6 +6,7 @@ import { membershipBench } from './membership.ts'
 import { membershipScaleBench } from './membership-scale.ts'
 import { recoveryBench } from './recovery.ts'
 import { scaleBench } from './scale.ts'
+import { smallProfileBench } from './small-profile.ts'
 
 /** npm run bench [-- suite...]: runs the suites and rewrites their sections of BENCHMARKS.md. */
 const suites: Record<string, () => Promise<string>> = {
@@ -17,6 +18,7 @@ const suites: Record<string, () => Promise<string>> = {
   recovery: () => recoveryBench(),
   cluster: () => clusterBench(),
   scale: () => scaleBench(process.argv.slice(2)),
+  'small-profile': () => smallProfileBench(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

@@ -28,7 +28,7 @@ interface Figures {
 }
 
 /** File `i`: 1–8 KiB, its bytes derived from i (so each file differs and the reader can check it). */
-function contentOf(i: number): Buffer {
+export function contentOf(i: number): Buffer {
   const size = 1024 + ((i * 2654435761) % (7 * 1024))
   const out = Buffer.alloc(size)
   let x = (i + 1) * 0x9e3779b1
@@ -41,7 +41,7 @@ function contentOf(i: number): Buffer {
   return out
 }
 
-const nameOf = (i: number): string => `s/${i % 100}/${i}`
+export const nameOf = (i: number): string => `s/${i % 100}/${i}`
 
 /** Runs `count` jobs on CLIENTS concurrent workers. */
 async function pool(count: number, job: (i: number) => Promise<void>): Promise<void> {
@@ -52,7 +52,7 @@ async function pool(count: number, job: (i: number) => Promise<void>): Promise<v
   await Promise.all(Array.from({ length: CLIENTS }, worker))
 }
 
-async function putAll(party: LocalParty, n: number): Promise<number[]> {
+export async function putAll(party: LocalParty, n: number): Promise<number[]> {
   const quarter = Math.ceil(n / 4)
   const marks: number[] = [performance.now()]
   let done = 0
@@ -104,7 +104,7 @@ async function listEverything(api: string, n: number): Promise<number> {
 }
 
 /** One sample of a peer's metric (`series` is the name with its labels, as exported); a missing one fails the run rather than reading as zero. */
-async function sample(api: string, series: string): Promise<number> {
+export async function sample(api: string, series: string): Promise<number> {
   const text = await (await fetch(`http://${api}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
   const line = text.split('\n').find((l) => l.startsWith(`${series} `))
   if (!line) throw new Error(`${api}/metrics has no ${series}`)

