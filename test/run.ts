@@ -47,8 +47,9 @@ function runFile(file: string, lane: number): Promise<FileResult> {
   const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...process.argv.slice(2), file], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    // npm test has just built dist/: peers and CLI commands start from it (see test/helpers/party.ts).
-    env: { ...process.env, HOUSEPARTY_TEST_BUILT: '1' },
+    // npm test has just built dist/: peers and CLI commands start from it. Each lane picks local ports from its own
+    // share of the range, so files running at once never choose the same ports (see test/helpers/party.ts).
+    env: { ...process.env, HOUSEPARTY_TEST_BUILT: '1', HOUSEPARTY_TEST_LANE: String(lane), HOUSEPARTY_TEST_LANES: String(LANES) },
   })
   const tag = `[${lane} ${file.replace(/^test\//, '').replace(/\.test\.ts$/, '')}] `
   const counts = new Map<string, number>()

@@ -39,11 +39,27 @@ async function portFree(port: number): Promise<boolean> {
   })
 }
 
-/** Finds a base port whose whole block (peers, APIs) is free, starting at a random spot. */
+/** Blocks of 100 ports from 20,000: below Linux's ephemeral range (32768+), so an outgoing connection never takes a peer's port. */
+const PORT_BLOCKS = 120
+
+/**
+ * The blocks this process may pick from. Under `npm test` (test/run.ts) the lanes run test files at once, and two
+ * of them choosing the same free block would both see it free and then collide on bind: each lane has its own share.
+ * Run on its own, a test file picks from them all.
+ */
+function portBlocks(): { first: number; count: number } {
+  const lane = Number(process.env.HOUSEPARTY_TEST_LANE)
+  const lanes = Number(process.env.HOUSEPARTY_TEST_LANES)
+  if (!Number.isInteger(lane) || !Number.isInteger(lanes) || lane < 1 || lane > lanes) return { first: 0, count: PORT_BLOCKS }
+  const count = Math.floor(PORT_BLOCKS / lanes)
+  return { first: (lane - 1) * count, count }
+}
+
+/** Finds a base port whose whole block (peers, APIs) is free, starting at a random spot of this process's share. */
 export async function freeBasePort(peers: number): Promise<number> {
+  const { first, count } = portBlocks()
   for (let tries = 0; tries < 50; tries++) {
-    // Below Linux's ephemeral range (32768+), so an outgoing connection never takes a peer's port.
-    const base = 20_000 + Math.floor(Math.random() * 120) * 100
+    const base = 20_000 + (first + Math.floor(Math.random() * count)) * 100
     const ports = [...Array(peers).keys()].flatMap((i) => [base + i, base + API_PORT_OFFSET + i])
     const free = await Promise.all(ports.map(portFree))
     if (free.every(Boolean)) return base
