@@ -81,7 +81,8 @@ export async function takeArcCensus(
   }
   const census: Census = { answered: new Set(), silent: new Set(), bytes: new Map(), where: new Map(), exchanged: { parts: 0, differing: 0, listed: 0 } }
   const exchanged = census.exchanged as NonNullable<Census['exchanged']>
-  const agreed = new Map<GuestId, Set<number>>()
+  /** Per answering guest, the parts whose digests differed: everywhere else it holds exactly what the records say. */
+  const differed = new Map<GuestId, Set<number>>()
   const answers = await Promise.all(
     guests.map(async (holder) => {
       try {
@@ -105,13 +106,12 @@ export async function takeArcCensus(
     exchanged.parts += parts.count
     exchanged.differing += answer.differing.length
     exchanged.listed += answer.listed.length
-    const differing = new Set(answer.differing)
-    agreed.set(holder, new Set(Array.from({ length: parts.count }, (_, i) => i).filter((i) => !differing.has(i))))
+    differed.set(holder, new Set(answer.differing))
     for (const fragment of answer.listed) addCopy(census, { holder, fragment })
   }
   for (const { record, part } of inArc) {
     for (const ref of record.fragments) {
-      if (agreed.get(ref.holder)?.has(part)) addCopy(census, { holder: ref.holder, fragment: copyFromRecord(record, ref.index, ref.digest) })
+      if (differed.get(ref.holder)?.has(part) === false) addCopy(census, { holder: ref.holder, fragment: copyFromRecord(record, ref.index, ref.digest) })
     }
   }
   return census

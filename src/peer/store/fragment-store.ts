@@ -7,7 +7,7 @@ import { InFlight } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { chunkBytes, chunkOffset, fragmentDigest, shardBytes } from '../codec/index.ts'
 import type { Coding, HeldFragment, Manifest, Version } from '../protocol/index.ts'
-import { type Arc, ArcParts, fingerprint, type PartDigests, ringPosition } from '../ring/index.ts'
+import { type Arc, ArcParts, fingerprint, type PartDigests } from '../ring/index.ts'
 import { BucketDigests } from './digests.ts'
 import { importManifestFiles } from './legacy.ts'
 import { ManifestTable } from './manifest-table.ts'
@@ -155,7 +155,7 @@ export class FragmentStore implements FragmentInstaller {
     const keys = this.#byName.get(held.name)
     if (keys) keys.add(key)
     else this.#byName.set(held.name, new Set([key]))
-    this.#digests.add(key, ringPosition(held.name), fingerprint(held.name, held.version, held.index, held.digest))
+    this.#digests.add(key, positionOf(key), fingerprint(held.name, held.version, held.index, held.digest))
   }
 
   #delete(key: string): void {
@@ -167,7 +167,7 @@ export class FragmentStore implements FragmentInstaller {
     const keys = this.#byName.get(held.name)
     keys?.delete(key)
     if (keys?.size === 0) this.#byName.delete(held.name)
-    this.#digests.remove(key, ringPosition(held.name))
+    this.#digests.remove(key, positionOf(key))
   }
 
   /** The digest of each part of `arc`: what this peer holds there, in a few bytes per part. */
@@ -327,6 +327,11 @@ export function nameHash(name: string): string {
 
 function keyOf(key: FragmentKey): string {
   return `${nameHash(key.name)}/${key.version}/${key.index}`
+}
+
+/** The ring position of a key's name: the first 64 bits of its sha256, which the key already begins with (ring/ringPosition). */
+function positionOf(key: string): string {
+  return key.slice(0, 16)
 }
 
 function heldOf(manifest: Manifest, bytes: number, stored: number): HeldFragment {

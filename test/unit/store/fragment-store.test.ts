@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { chunkChecksum, fragmentDigest, splitStripe } from '../../../src/peer/codec/index.ts'
+import { ArcParts, ringPosition } from '../../../src/peer/ring/index.ts'
 import { FragmentStore, nameHash } from '../../../src/peer/store/index.ts'
 import { isHousePartyError } from '../../../src/shared/errors.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
@@ -63,6 +64,18 @@ describe('fragment store', () => {
     assert.deepEqual(again.stats(), { files: 1, fragments: 1, bytes: 2048 + 2048 + 904 })
     assert.deepEqual(await again.manifest({ name: 'a/b', version, index: 0 }), manifest, 'the manifest comes back from its row')
     assert.equal(await again.verify({ name: 'a/b', version, index: 0 }), true)
+    // Its digest sits in the part of the ring where its name falls: a census of that part lists it.
+    const ring = { from: '0'.repeat(16), to: '0'.repeat(16) }
+    const part = new ArcParts(ring).partOf(ringPosition('a/b')) as number
+    assert.deepEqual(
+      [...again.digestsIn(ring).count].reduce((a, b) => a + b, 0),
+      1,
+    )
+    assert.deepEqual(
+      again.listIn(ring, [part]).map((f) => f.name),
+      ['a/b'],
+    )
+    assert.deepEqual(again.listIn(ring, [(part + 1) % 256]), [])
     await again.close()
   })
 
