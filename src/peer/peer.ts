@@ -8,11 +8,12 @@ import { backoffMs, delay, InFlight, Lifecycle } from '../shared/lifecycle.ts'
 import type { Logger } from '../shared/logger.ts'
 import { createApi } from './api/index.ts'
 import { primaryAddress, resolveDoors } from './doors.ts'
+import { fileEvents } from './file-events.ts'
 import { FileService, type FilesContext, LoadEstimate, type PutResult } from './files/index.ts'
 import { DataDirLock, type Identity, loadIdentity } from './identity/index.ts'
 import { Membership, MembershipFile, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
-import { type DatagramTransport, type DialOptions, joinAddress, Messenger, PintServer, UdpTransport } from './net/index.ts'
+import { ConnectionPool, type DatagramTransport, type DialOptions, joinAddress, Messenger, PintServer, UdpTransport } from './net/index.ts'
 import { arcHealth, Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
 import { type StopIntent, stopIntent } from './shutdown/index.ts'
 import { FragmentStore } from './store/index.ts'
@@ -45,6 +46,8 @@ export class Peer {
   readonly scrubber: Scrubber
   readonly #transport: DatagramTransport
   readonly #pint: PintServer
+  /** Connections to other guests kept between calls (tracker calls, small fragments). */
+  readonly #pool: ConnectionPool
   /** The components, started in order and stopped in reverse. */
   readonly #life = new Lifecycle()
   /** File API requests being answered: a leaving peer lets them finish before its goodbye. */
@@ -123,32 +126,26 @@ export class Peer {
       onUnexpected: () => this.metrics.datagramsDropped.inc({ reason: 'unexpected' }),
     })
     const key = config.key ?? INSECURE_KEY
-    const dial: DialOptions = { key, clock, connectTimeoutMs: config.transfer.connectTimeoutMs, idleTimeoutMs: config.transfer.idleTimeoutMs }
+    // A kept connection is closed well before the other side's idle timeout (the same setting party-wide) would cut it.
+    this.#pool = new ConnectionPool({ idleMs: Math.min(config.transfer.idleTimeoutMs / 2, 10_000) })
+    const dial: DialOptions = {
+      key,
+      clock,
+      connectTimeoutMs: config.transfer.connectTimeoutMs,
+      idleTimeoutMs: config.transfer.idleTimeoutMs,
+      pool: this.#pool,
+    }
     const roster = rosterOf(this.membership)
     const ctx: FilesContext = {
       roster,
       fragments: new FragmentClient({ roster, dial, store: this.store, log: logger.child({ component: 'files' }) }),
       trackers: new TrackerClient(roster, dial, config.trackerReplicas),
       coding: config.coding,
+      inlineBytes: config.inlineBytes,
       clock,
       load: new LoadEstimate((id) => this.membership.heldBytes(id), clock),
       log: logger.child({ component: 'files' }),
-      events: {
-        put: (seconds, bytes, outcome) => {
-          this.metrics.putSeconds.observe({ outcome }, seconds)
-          if (outcome === 'ok') this.metrics.fileBytes.inc({ op: 'put' }, bytes)
-        },
-        get: (seconds, bytes, outcome) => {
-          this.metrics.getSeconds.observe({ outcome }, seconds)
-          this.metrics.fileBytes.inc({ op: 'get' }, bytes)
-        },
-        fragmentSkipped: (reason) => this.metrics.fragmentsSkipped.inc({ reason }),
-        fragmentsRebuilt: (count, bytes, kept) => {
-          this.metrics.rebuiltBytes.inc(bytes)
-          if (kept) this.metrics.fragmentsRebuilt.inc(count)
-          else this.metrics.fragmentsRebuiltDiscarded.inc(count)
-        },
-      },
+      events: fileEvents(this.metrics),
     }
     this.files = new FileService(ctx)
     this.caretaker = new Caretaker({
@@ -252,7 +249,13 @@ export class Peer {
       },
     })
     await life.start('udp', { start: () => this.#transport.start(), stop: () => this.#transport.stop() })
-    await life.start('tcp', { start: () => this.#pint.listen(c.host, c.port), stop: () => this.#pint.close() })
+    await life.start('tcp', {
+      start: () => this.#pint.listen(c.host, c.port),
+      stop: async () => {
+        this.#pool.close()
+        await this.#pint.close()
+      },
+    })
     await life.start('membership', { start: () => this.membership.start(), stop: async () => this.membership.stop() })
     await life.start('recovery', this.caretaker)
     await life.start('scrub', this.scrubber)

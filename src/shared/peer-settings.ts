@@ -172,6 +172,17 @@ export const PEER_SETTINGS = [
       'Files are coded this many bytes at a time; each fragment gets one checksummed chunk per stripe. 1 MiB keeps memory small and checksums cheap.',
   },
   {
+    key: 'inlineBytes',
+    flag: '--inline-bytes',
+    env: 'HOUSEPARTY_INLINE_BYTES',
+    kind: 'int',
+    default: 65536,
+    min: 0,
+    max: 1048576,
+    description:
+      "Files up to this size (and one stripe) are put whole: coded in memory, each fragment sent in one call and kept inside its holder's manifest table instead of a file of its own. Larger files stream. 0 streams every file.",
+  },
+  {
     key: 'trackerReplicas',
     flag: '--tracker-replicas',
     env: 'HOUSEPARTY_TRACKER_REPLICAS',

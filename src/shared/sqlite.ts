@@ -5,9 +5,13 @@ import { DatabaseSync } from 'node:sqlite'
  * records its schema version: a database of a newer layout is refused
  * rather than misread. `synchronous` is NORMAL where a crash may lose the
  * last commits (others hold copies), FULL where a commit is a promise made
- * to a client. `create` runs the database's CREATE statements.
+ * to a client. `create` runs the database's CREATE statements; `migrate`
+ * brings a database of an older schema up to date first (in one transaction).
  */
-export function openDatabase(path: string, options: { synchronous: 'NORMAL' | 'FULL'; schema: number; create: string }): DatabaseSync {
+export function openDatabase(
+  path: string,
+  options: { synchronous: 'NORMAL' | 'FULL'; schema: number; create: string; migrate?: (db: DatabaseSync, from: number) => void },
+): DatabaseSync {
   const db = new DatabaseSync(path)
   try {
     db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous}; PRAGMA busy_timeout = 5000`)
@@ -15,6 +19,18 @@ export function openDatabase(path: string, options: { synchronous: 'NORMAL' | 'F
     const version = readMeta(db, 'schema')
     if (version && Number(version) > options.schema) {
       throw new Error(`${path} is of schema ${version}, newer than this peer's ${options.schema}: run a newer peer on this data dir`)
+    }
+    if (version && Number(version) < options.schema && options.migrate) {
+      const migrate = options.migrate
+      db.exec('BEGIN')
+      try {
+        migrate(db, Number(version))
+        writeMeta(db, 'schema', String(options.schema))
+        db.exec('COMMIT')
+      } catch (err) {
+        db.exec('ROLLBACK')
+        throw err
+      }
     }
     db.exec(options.create)
     writeMeta(db, 'schema', String(options.schema))

@@ -28,6 +28,8 @@ export interface FilesContext {
   trackers: TrackerClient
   /** The coding new puts use. */
   coding: Coding
+  /** Files up to this size (and one stripe) are put whole and kept inline by their holders (see put-small.ts). */
+  inlineBytes: number
   clock: Clock
   log: Logger
   events: FileEvents

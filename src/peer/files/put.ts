@@ -1,12 +1,12 @@
-import { randomBytes } from 'node:crypto'
 import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import { type CodedStripe, fragmentBytes, fragmentDigest, StripeCoder, shardBytes } from '../codec/index.ts'
-import type { FileRecord, FragmentRef, GuestId, Version } from '../protocol/index.ts'
-import { compareRecords } from '../tracker/index.ts'
+import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
 import { type FragmentSink, keepSinksAlive } from '../transfer/index.ts'
 import { type FilesContext, openSinks } from './context.ts'
+import { putWhole } from './put-small.ts'
 import { type Rebuilt, rebuildFragments } from './rebuild.ts'
 import { StripePool, stripesOf } from './stripe-pool.ts'
+import { announce, type PutResult, type Recorded, recordVersion } from './versions.ts'
 
 /** Stripes handed to the coding worker ahead of the one being sent: enough to keep it busy while the body is read. */
 const CODING_DEPTH = 4
@@ -14,25 +14,6 @@ const CODING_DEPTH = 4
 interface InCoding {
   slot: Buffer
   coded: Promise<CodedStripe>
-}
-
-export interface PutResult {
-  name: string
-  version: Version
-  size: number
-  hash: string
-  /**
-   * False when another put of the name won: a newer version was recorded, or
-   * a put that began after this one is under way (this version is stored and
-   * readable until that one is recorded).
-   */
-  current: boolean
-}
-
-/** A version after `after` (if given) and not before `now`: versions of a name only go forward. */
-export function nextVersion(now: number, after?: Version): Version {
-  const floor = after ? Number(after.slice(0, 13)) + 1 : 0
-  return `${String(Math.max(Math.trunc(now), floor)).padStart(13, '0')}-${randomBytes(4).toString('hex')}`
 }
 
 /**
@@ -56,21 +37,51 @@ export async function putFile(ctx: FilesContext, name: string, body: AsyncIterab
   const started = performance.now()
   let size = 0
   try {
-    const result = await put(
-      ctx,
-      name,
-      body,
-      (n) => {
-        size += n
-      },
-      options,
-    )
+    const limit = Math.min(ctx.inlineBytes, ctx.coding.stripeBytes)
+    const head = options.sizeHint === undefined || options.sizeHint <= limit ? await readUpTo(body, limit) : { rest: body }
+    const result =
+      'whole' in head
+        ? await putWhole(ctx, name, head.whole, options.signal).then((r) => {
+            size = r.size
+            return r
+          })
+        : await put(
+            ctx,
+            name,
+            head.rest,
+            (n) => {
+              size += n
+            },
+            options,
+          )
     ctx.events.put((performance.now() - started) / 1000, size, 'ok')
     return result
   } catch (err) {
     ctx.events.put((performance.now() - started) / 1000, size, 'error')
     throw toHousePartyError(err)
   }
+}
+
+/**
+ * Reads `body` as long as it fits in `limit` bytes: the whole body if it
+ * does, else what was read and the rest, as one body again.
+ */
+async function readUpTo(body: AsyncIterable<Uint8Array>, limit: number): Promise<{ whole: Buffer } | { rest: AsyncIterable<Uint8Array> }> {
+  const iterator = body[Symbol.asyncIterator]()
+  const read: Uint8Array[] = []
+  let bytes = 0
+  for (;;) {
+    const next = await iterator.next()
+    if (next.done) return { whole: Buffer.concat(read, bytes) }
+    read.push(next.value)
+    bytes += next.value.length
+    if (bytes > limit) break
+  }
+  async function* rest(): AsyncGenerator<Uint8Array> {
+    yield* read
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value
+  }
+  return { rest: rest() }
 }
 
 async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Array>, counted: (n: number) => void, options: PutOptions): Promise<PutResult> {
@@ -167,42 +178,15 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
     }
   }
   record.fragments.sort((a, b) => a.index - b.index)
-
-  let replies: Awaited<ReturnType<FilesContext['trackers']['watch']>>
+  let recorded: Recorded
   try {
-    replies = await ctx.trackers.watch(record, signal)
+    recorded = await recordVersion(ctx, record, signal)
   } catch (err) {
     if (repaired) ctx.events.fragmentsRebuilt(repaired.refs.length, repaired.bytes, false)
-    await ctx.fragments.drop(record, record.fragments)
     throw err
   }
-  // A concurrent put with a newer version won: ours is stored but already replaced, so its fragments go.
-  const superseded = replies.some((r) => compareRecords(r.current, record) > 0)
-  const replaced = new Map<string, FileRecord>()
-  for (const r of replies) if (r.replaced && r.replaced.version !== version) replaced.set(r.replaced.version, r.replaced)
-  if (repaired) ctx.events.fragmentsRebuilt(repaired.refs.length, repaired.bytes, !superseded)
-  if (superseded) void ctx.fragments.drop(record, record.fragments)
-  for (const old of replaced.values()) void ctx.fragments.drop(old, old.fragments)
-  // A put of the name that began after this one will replace it: this one did not win.
-  const overtaken = replies.some((r) => r.newer === true)
-  return { name, version, size, hash: contentHash, current: !superseded && !overtaken }
-}
-
-/**
- * Picks this put's version and announces it to the name's trackers: above
- * what they record and above any put of the name already announced, so the
- * put that starts last is the one that stays. Usually one round trip; a
- * second when another put of the name announced a version above ours.
- */
-async function announce(ctx: FilesContext, name: string, signal?: AbortSignal): Promise<Version> {
-  let version = nextVersion(ctx.clock.now())
-  for (let attempt = 1; ; attempt++) {
-    const { record, pending } = await ctx.trackers.intend(name, version, signal)
-    const floor = [record?.version, pending].reduce<Version | undefined>((a, b) => (b !== undefined && (a === undefined || b > a) ? b : a), undefined)
-    // After a few rounds of racing puts, go ahead: the trackers still keep only the newest.
-    if (floor === undefined || version > floor || attempt === 3) return version
-    version = nextVersion(ctx.clock.now(), floor)
-  }
+  if (repaired) ctx.events.fragmentsRebuilt(repaired.refs.length, repaired.bytes, !recorded.superseded)
+  return { name, version, size, hash: contentHash, current: recorded.current }
 }
 
 function tooManyFailed(sinks: readonly FragmentSink[], m: number): HousePartyError {

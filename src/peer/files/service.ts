@@ -3,7 +3,8 @@ import { checkName, type FileRecord, type GuestId, type HeldFragment, type Versi
 import { decodeToken, encodeToken, type PageQuery } from '../tracker/index.ts'
 import type { FilesContext } from './context.ts'
 import { locateFile, type OpenedFile, openFile } from './get.ts'
-import { nextVersion, type PutOptions, type PutResult, putFile } from './put.ts'
+import { type PutOptions, putFile } from './put.ts'
+import { nextVersion, type PutResult } from './versions.ts'
 
 export type FileHealth = 'ok' | 'degraded' | 'lost'
 

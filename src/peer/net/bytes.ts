@@ -103,6 +103,11 @@ export class ByteReader {
     return this
   }
 
+  /** Nothing buffered, no read waiting, the stream still open: the connection may carry another exchange. */
+  get idle(): boolean {
+    return this.#buffered === 0 && !this.#pending && !this.#ended && !this.#error
+  }
+
   /** Bytes handed out so far. */
   get consumed(): number {
     return this.#consumed

@@ -1,14 +1,11 @@
 import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto'
 import { once } from 'node:events'
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import type { z } from 'zod'
 import type { Clock } from '../../shared/clock.ts'
 import { ERROR_CODES, type ErrorCode, HousePartyError, toHousePartyError } from '../../shared/errors.ts'
-import type { Logger } from '../../shared/logger.ts'
-import { CHUNK_CHECKSUM_BYTES, PintFailure, PintRequest, type PintRequestBody } from '../protocol/index.ts'
-import { ByteReader } from './bytes.ts'
-import { ReplayWindow } from './replay.ts'
-import { splitAddress } from './transport.ts'
+import { CHUNK_CHECKSUM_BYTES, PintFailure, type PintRequestBody } from '../protocol/index.ts'
+import type { ByteReader } from './bytes.ts'
 
 /**
  * TCP framing for the data plane. A frame is
@@ -50,6 +47,7 @@ export class PintChannel {
   readonly #key: Buffer
   #nonce: string
   #idleAfterFirstFrameMs: number | undefined
+  #onTimeout: (() => void) | undefined
 
   constructor(socket: Socket, reader: ByteReader, key: Buffer, nonce: string) {
     this.socket = socket
@@ -94,8 +92,29 @@ export class PintChannel {
    * only a missing answer gives it away), then after the longer idle timeout.
    */
   expectAnswerWithin(firstMs: number, thenIdleMs: number, onTimeout: () => void): void {
-    this.socket.setTimeout(firstMs, onTimeout)
+    // One listener for the channel's life: a kept connection is armed again for each request it carries.
+    if (!this.#onTimeout) this.socket.on('timeout', () => this.#onTimeout?.())
+    this.#onTimeout = onTimeout
+    this.socket.setTimeout(firstMs)
     this.#idleAfterFirstFrameMs = thenIdleMs
+  }
+
+  /** Client side: sends a request on this connection (its first, or the next one on a kept connection). */
+  async request(body: PintRequestBody, clock: Clock): Promise<void> {
+    const nonce = randomBytes(8).toString('hex')
+    this.bind(nonce)
+    await this.sendFrame('q', { v: 1, ts: clock.now(), nonce, ...body })
+  }
+
+  /** Client side: the connection may carry another request (its reply was read whole and nothing else arrived). */
+  get reusable(): boolean {
+    return !this.socket.destroyed && this.reader.idle
+  }
+
+  /** Client side, between requests on a kept connection: no timeout while it waits in the pool. */
+  rest(): void {
+    this.socket.setTimeout(0)
+    this.#idleAfterFirstFrameMs = undefined
   }
 
   reply(body: unknown): Promise<void> {
@@ -225,170 +244,4 @@ async function waitDrain(socket: Socket): Promise<void> {
     socket.on('close', onClose)
     socket.on('error', done)
   })
-}
-
-export type PintHandler = (request: PintRequest, channel: PintChannel) => Promise<void>
-
-export interface PintServerOptions {
-  key: Buffer
-  clock: Clock
-  logger: Logger
-  /** Idle time after which a connection is cut. */
-  idleTimeoutMs: number
-  handler: PintHandler
-  onReject: (reason: TcpRejectReason) => void
-}
-
-/**
- * Accepts data-plane connections: authenticates the request frame, checks
- * it against the replay window and the schema, then hands it to the handler.
- * Whatever the handler throws goes back as a failure reply; nothing a remote
- * sends can throw out of here.
- */
-export class PintServer {
-  readonly #options: PintServerOptions
-  readonly #replay: ReplayWindow
-  readonly #sockets = new Set<Socket>()
-  #server: Server | undefined
-
-  constructor(options: PintServerOptions) {
-    this.#options = options
-    this.#replay = new ReplayWindow(options.clock)
-  }
-
-  async listen(host: string, port: number): Promise<void> {
-    // Paused on connect, so the reader can give the socket its read buffer before the first byte.
-    const server = createServer({ pauseOnConnect: true }, (socket) => void this.#serve(socket))
-    server.on('error', (err) => this.#options.logger.error({ err }, 'tcp server error'))
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-    this.#server = server
-  }
-
-  /** The port it listens on (useful after listening on port 0). */
-  get port(): number {
-    const addr = this.#server?.address()
-    return typeof addr === 'object' && addr ? addr.port : 0
-  }
-
-  async close(): Promise<void> {
-    const server = this.#server
-    this.#server = undefined
-    for (const socket of this.#sockets) socket.destroy()
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
-  }
-
-  async #serve(socket: Socket): Promise<void> {
-    this.#sockets.add(socket)
-    socket.setNoDelay(true)
-    socket.setTimeout(this.#options.idleTimeoutMs, () => socket.destroy(new HousePartyError('ERR_TIMEOUT', 'connection idle too long')))
-    socket.on('error', () => undefined)
-    socket.once('close', () => this.#sockets.delete(socket))
-    const channel = new PintChannel(socket, new ByteReader().attach(socket), this.#options.key, '')
-    let request: PintRequest
-    try {
-      request = await this.#readRequest(channel)
-    } catch (err) {
-      if (err instanceof FrameRejected) this.#options.onReject(err.reason)
-      socket.destroy()
-      return
-    }
-    channel.bind(request.nonce)
-    try {
-      await this.#options.handler(request, channel)
-      await channel.finish()
-    } catch (err) {
-      const e = toHousePartyError(err)
-      if (!socket.destroyed) {
-        await channel.reply({ ok: false, error: { code: e.code, message: e.message } }).catch(() => undefined)
-        await channel.finish().catch(() => undefined)
-      }
-      if (e.status >= 500 && e.code !== 'ERR_TRANSFER_FAILED') this.#options.logger.warn({ err: e, op: request.op }, 'data-plane request failed')
-    } finally {
-      socket.destroy()
-    }
-  }
-
-  async #readRequest(channel: PintChannel): Promise<PintRequest> {
-    let value: unknown
-    try {
-      value = await channel.readFrame('q', MAX_REQUEST_FRAME)
-    } catch (err) {
-      if (err instanceof FrameRejected) throw err
-      throw new FrameRejected('frame', (err as Error).message)
-    }
-    const parsed = PintRequest.safeParse(value)
-    if (!parsed.success) throw new FrameRejected('schema', 'request does not match the schema')
-    const verdict = this.#replay.check(parsed.data.ts, Buffer.from(parsed.data.nonce, 'hex'))
-    if (verdict !== 'ok') throw new FrameRejected(verdict, `request ${verdict}`)
-    return parsed.data
-  }
-}
-
-export interface DialOptions {
-  key: Buffer
-  clock: Clock
-  /** How long to wait for the TCP connection. */
-  connectTimeoutMs: number
-  /** Idle time after which the connection is cut. */
-  idleTimeoutMs: number
-  signal?: AbortSignal
-}
-
-/** Opens a connection to `address` (host:port) and sends one request. */
-export async function dial(address: string, body: PintRequestBody, options: DialOptions): Promise<PintChannel> {
-  const { host, port } = splitAddress(address)
-  const reader = new ByteReader()
-  const socket = connect({ host, port, noDelay: true, onread: reader.onread })
-  socket.on('error', () => undefined)
-  const nonce = randomBytes(8).toString('hex')
-  const channel = new PintChannel(socket, reader.bind(socket), options.key, nonce)
-  const onAbort = (): void => {
-    socket.destroy(new HousePartyError('ERR_ABORTED', `request to ${address} aborted`))
-  }
-  options.signal?.addEventListener('abort', onAbort, { once: true })
-  socket.once('close', () => options.signal?.removeEventListener('abort', onAbort))
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new HousePartyError('ERR_TIMEOUT', `no TCP connection to ${address} within ${options.connectTimeoutMs} ms`)),
-        options.connectTimeoutMs,
-      )
-      socket.once('connect', () => {
-        clearTimeout(timer)
-        resolve()
-      })
-      socket.once('error', (err) => {
-        clearTimeout(timer)
-        reject(new HousePartyError('ERR_TRANSFER_FAILED', `cannot connect to ${address}: ${err.message}`, { cause: err }))
-      })
-      socket.once('close', () => {
-        clearTimeout(timer)
-        reject(new HousePartyError('ERR_TRANSFER_FAILED', `connection to ${address} closed`))
-      })
-    })
-    channel.expectAnswerWithin(options.connectTimeoutMs, options.idleTimeoutMs, () =>
-      socket.destroy(new HousePartyError('ERR_TIMEOUT', `${address} did not answer or went silent (frozen or overloaded?)`)),
-    )
-    await channel.sendFrame('q', { v: 1, ts: options.clock.now(), nonce, ...body })
-    return channel
-  } catch (err) {
-    socket.destroy()
-    throw err
-  }
-}
-
-/** One request, one reply, close. */
-export async function call<S extends z.ZodType>(address: string, body: PintRequestBody, schema: S, options: DialOptions): Promise<z.infer<S>> {
-  const channel = await dial(address, body, options)
-  try {
-    return await channel.readReply(schema)
-  } finally {
-    channel.destroy()
-  }
 }

@@ -3,10 +3,11 @@ import { GuestId } from './messages.ts'
 
 /**
  * The data plane: requests carried over TCP on the peer's --port (the same
- * number as its UDP membership port). One request per connection:
+ * number as its UDP membership port). A connection carries one request at a
+ * time; once the reply is read whole the client may send the next on it:
  *
  *   client → server  request frame   (HMAC-authenticated JSON, below)
- *                    [hold: chunk stream, then a trailer frame]
+ *                    [hold: chunk stream, then a trailer frame; stash: one chunk]
  *   server → client  response frame  (HMAC bound to the request's nonce)
  *                    [fetch: the fragment's raw bytes]
  *
@@ -99,11 +100,33 @@ export const HeldFragment = z.object({
 })
 export type HeldFragment = z.infer<typeof HeldFragment>
 
+/** What the sender of a fragment vouches for, authenticated: the file's size, hash and creation time, and the fragment's digest. */
+export const HoldTrailer = z.object({
+  size: z.number().int().min(0),
+  hash: Hex64,
+  created: z.number().int().min(0),
+  digest: Hex64,
+})
+export type HoldTrailer = z.infer<typeof HoldTrailer>
+
 const base = { v: z.literal(1), ts: z.number().int(), nonce: z.string().regex(/^[0-9a-f]{16}$/) }
 
 export const PintRequest = z.discriminatedUnion('op', [
   /** holdMyPint: store fragment `index` of (name, version); chunks follow, then a HoldTrailer. */
   z.object({ ...base, op: z.literal('hold'), name: WireName, version: Version, index: z.number().int().min(0).max(127), coding: Coding }),
+  /**
+   * holdMyPint for a small fragment, sent whole: one chunk (u32 length | CRC-32 | bytes; a zero length for an
+   * empty file) follows the request, and the holder keeps it in its manifest table instead of a file.
+   */
+  z.object({
+    ...base,
+    op: z.literal('stash'),
+    name: WireName,
+    version: Version,
+    index: z.number().int().min(0).max(127),
+    coding: Coding,
+    trailer: HoldTrailer,
+  }),
   /** Read a stored fragment from chunk `fromChunk` on. */
   z.object({ ...base, op: z.literal('fetch'), name: WireName, version: Version, index: z.number().int().min(0).max(127), fromChunk: z.number().int().min(0) }),
   /** Delete the fragments of one version (all indices, or one). */
@@ -154,19 +177,12 @@ type Base = 'v' | 'ts' | 'nonce'
 /** A request as its sender writes it; dial() adds the version, time and nonce. */
 export type PintRequestBody = PintRequest extends infer R ? (R extends PintRequest ? Omit<R, Base> : never) : never
 
-export const HoldTrailer = z.object({
-  size: z.number().int().min(0),
-  hash: Hex64,
-  created: z.number().int().min(0),
-  digest: Hex64,
-})
-export type HoldTrailer = z.infer<typeof HoldTrailer>
-
 export const PintError = z.object({ code: z.string(), message: z.string() })
 
 /** Replies, per op. Every reply is either { ok: true, ... } or { ok: false, error }. */
 export const PintReplies = {
   hold: z.object({ ok: z.literal(true), digest: Hex64, bytes: z.number().int() }),
+  stash: z.object({ ok: z.literal(true), digest: Hex64, bytes: z.number().int() }),
   /** Sent before the hold's chunks: the holder is ready and has the space. */
   holdReady: z.object({ ok: z.literal(true), ready: z.literal(true) }),
   fetch: z.object({ ok: z.literal(true), manifest: Manifest, bytes: z.number().int() }),

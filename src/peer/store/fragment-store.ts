@@ -1,24 +1,28 @@
-import { createHash, randomBytes } from 'node:crypto'
-import type { ReadStream } from 'node:fs'
-import { type FileHandle, mkdir, open, readdir, rename, rm, rmdir, unlink } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, rename, rm, rmdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import { HousePartyError } from '../../shared/errors.ts'
 import { InFlight } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
-import { chunkBytes, chunkOffset, fragmentDigest, shardBytes } from '../codec/index.ts'
-import type { Coding, HeldFragment, Manifest, Version } from '../protocol/index.ts'
+import { chunkBytes, chunkChecksum, chunkOffset, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
+import type { Coding, HeldFragment, HoldTrailer, Manifest, Version } from '../protocol/index.ts'
 import { type Arc, ArcParts, fingerprint, type PartDigests } from '../ring/index.ts'
 import { BucketDigests } from './digests.ts'
+import { fragmentPath, heldOf, keyOf, positionOf, sweepLeftovers, syncDir } from './layout.ts'
 import { importManifestFiles } from './legacy.ts'
 import { ManifestTable } from './manifest-table.ts'
-import { ChunkReader, readChunkChecked } from './reader.ts'
+import { ChunkReader, type FragmentBytes, fileBytes, memoryBytes, readChunkChecked } from './reader.ts'
 import { type FragmentInstaller, type FragmentKey, FragmentWriter } from './writer.ts'
 
 /**
  * Fragments on disk, under <data>/fragments/<h[0:2]>/<h>/<version>.<index>.frag
  * where h is the sha256 of the file name, with their manifests as rows of
  * <data>/fragments.db (ManifestTable). Names never become paths, so no name
- * can escape the data directory.
+ * can escape the data directory. A small fragment (one chunk, sent whole by
+ * `stash`) lives in its row instead of a file: no file, directory or fsync of
+ * its own, and its durability is the commit it shares with the other rows
+ * written in the same turn.
  *
  * A fragment is written to <data>/tmp first, fsynced, renamed into place,
  * and then its row is committed: a row means a complete, verified fragment.
@@ -29,7 +33,8 @@ import { type FragmentInstaller, type FragmentKey, FragmentWriter } from './writ
  */
 interface Entry {
   held: HeldFragment
-  path: string
+  /** Its bytes are in its row (see stash), not in a file. */
+  inline: boolean
   /** Read on first use and kept: every fetch of the fragment needs it. */
   manifest?: Manifest
 }
@@ -87,7 +92,7 @@ export class FragmentStore implements FragmentInstaller {
     if (table.meta('layout') !== 'table') {
       cleaned = await importManifestFiles(root, table, { pathOf: (m) => this.#pathOf(m), keyOf, heldOf }, this.#log)
     }
-    for (const { key, held } of table.all()) this.#set(key, { held, path: this.#pathOf(held) })
+    for (const { key, held, inline } of table.all()) this.#set(key, { held, inline })
     this.#sweeping = this.#sweep(root, this.#stopSweep.signal).catch((err: Error) => this.#log.warn({ err: err.message }, 'sweep of leftover fragments failed'))
     return { fragments: this.#entries.size, cleaned }
   }
@@ -107,23 +112,14 @@ export class FragmentStore implements FragmentInstaller {
 
   /** Removes fragment files without a row: a crash came between their rename into place and their commit. */
   async #sweep(root: string, signal: AbortSignal): Promise<void> {
-    let removed = 0
-    for (const prefix of await readdir(root)) {
-      for (const hash of await readdir(join(root, prefix)).catch(() => [] as string[])) {
-        if (signal.aborted) return
-        const dir = join(root, prefix, hash)
-        for (const file of await readdir(dir).catch(() => [] as string[])) {
-          const key = `${hash}/${file.replace(/\.frag$/, '').replace(/\.(\d+)$/, '/$1')}`
-          if (file.endsWith('.frag') && (this.#entries.has(key) || this.#installing.has(key))) continue
-          const done = unlink(join(dir, file)).catch(() => undefined)
-          this.#sweepingNow = { key, done }
-          await done
-          this.#sweepingNow = undefined
-          removed++
-        }
-        await rmdir(dir).catch(() => undefined)
-      }
-    }
+    const removed = await sweepLeftovers(
+      root,
+      (key) => this.#entries.get(key)?.inline === false || this.#installing.has(key),
+      (key, done) => {
+        this.#sweepingNow = done && { key, done }
+      },
+      signal,
+    )
     if (removed > 0) this.#log.warn({ removed }, 'removed fragment files a crash left without their manifest')
   }
 
@@ -133,8 +129,7 @@ export class FragmentStore implements FragmentInstaller {
   }
 
   #pathOf(key: FragmentKey): string {
-    const h = nameHash(key.name)
-    return join(this.#dir, 'fragments', h.slice(0, 2), h, `${key.version}.${key.index}.frag`)
+    return fragmentPath(this.#dir, key)
   }
 
   /** How many fragments are held. */
@@ -222,10 +217,41 @@ export class FragmentStore implements FragmentInstaller {
       await syncDir(dir)
       const held = heldOf(manifest, bytes, this.#now())
       await this.#rows.put(key, manifest, held)
-      this.#set(key, { held, path, manifest })
+      this.#set(key, { held, inline: false, manifest })
       return held
     } finally {
       this.#installing.delete(key)
+    }
+  }
+
+  /**
+   * Keeps a small fragment (at most one chunk) in its manifest row: checked
+   * against its checksum and the sender's authenticated trailer, durable
+   * once the row's commit is.
+   */
+  async stash(key: FragmentKey, coding: Coding, trailer: HoldTrailer, data: Buffer, checksum: Buffer | undefined): Promise<HeldFragment> {
+    if (this.draining) throw new HousePartyError('ERR_DRAINING', 'this peer is leaving the party')
+    const ended = this.#writes.enter()
+    try {
+      const stripes = stripeCount(trailer.size, coding)
+      if (stripes > 1) throw new HousePartyError('ERR_PROTOCOL', `a ${trailer.size}-byte file has ${stripes} stripes: only one can be kept inline`)
+      if (data.length !== chunkBytes(trailer.size, coding, 0))
+        throw new HousePartyError('ERR_PROTOCOL', `fragment of ${data.length} bytes has the wrong length`)
+      if (stripes === 1 && !(checksum && chunkChecksum(data).equals(checksum)))
+        throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `fragment ${key.index} failed its checksum in transit`)
+      const chunks = stripes === 1 && checksum ? [checksum.toString('hex')] : []
+      if (fragmentDigest(chunks) !== trailer.digest) throw new HousePartyError('ERR_CHECKSUM_MISMATCH', 'fragment digest does not match the trailer')
+      const { name, version, index } = key
+      const manifest: Manifest = { name, version, index, size: trailer.size, hash: trailer.hash, created: trailer.created, coding, chunks }
+      const k = keyOf(key)
+      const before = this.#entries.get(k)
+      const held = heldOf(manifest, data.length, this.#now())
+      await this.#rows.put(k, manifest, held, data)
+      this.#set(k, { held, inline: true, manifest })
+      if (before && !before.inline) await this.#unlinkFile(before.held)
+      return held
+    } finally {
+      ended()
     }
   }
 
@@ -251,11 +277,15 @@ export class FragmentStore implements FragmentInstaller {
   }
 
   /** Opens a fragment for reading from chunk `fromChunk` on. */
-  async openRead(key: FragmentKey, fromChunk: number): Promise<{ manifest: Manifest; bytes: number; stream: ReadStream }> {
+  async openRead(key: FragmentKey, fromChunk: number): Promise<{ manifest: Manifest; bytes: number; stream: Readable }> {
     const { entry, manifest } = await this.#held(key)
     const start = Math.min(chunkOffset(manifest.coding, fromChunk), entry.held.bytes)
+    if (entry.inline) {
+      const data = this.#inlineData(key)
+      return { manifest, bytes: data.length - Math.min(start, data.length), stream: Readable.from([data.subarray(start)]) }
+    }
     // The stream opens the file now, so a drop that races with this read cannot cut it short.
-    const handle = await open(entry.path, 'r')
+    const handle = await open(this.#pathOf(entry.held), 'r')
     // The stream owns the handle and closes it once (closing the raw fd as well would close whatever file reuses that number).
     const stream = handle.createReadStream({ start, highWaterMark: Math.max(64 * 1024, shardBytes(manifest.coding.stripeBytes, manifest.coding.k)) })
     return { manifest, bytes: entry.held.bytes - start, stream }
@@ -268,8 +298,18 @@ export class FragmentStore implements FragmentInstaller {
    */
   async openChunks(key: FragmentKey): Promise<ChunkReader> {
     const { entry, manifest } = await this.#held(key)
-    const handle = await open(entry.path, 'r')
-    return new ChunkReader(manifest, handle)
+    return new ChunkReader(manifest, await this.#openBytes(key, entry))
+  }
+
+  /** A fragment's bytes: its row's, or its file opened now (so a drop that races with a read cannot cut it short). */
+  async #openBytes(key: FragmentKey, entry: Entry): Promise<FragmentBytes> {
+    return entry.inline ? memoryBytes(this.#inlineData(key)) : fileBytes(await open(this.#pathOf(entry.held), 'r'))
+  }
+
+  #inlineData(key: FragmentKey): Buffer {
+    const data = this.#rows.data(keyOf(key))
+    if (!data) throw new HousePartyError('ERR_NOT_FOUND', `fragment ${key.index} of ${JSON.stringify(key.name)} is gone from this peer's table`)
+    return data
   }
 
   /**
@@ -282,25 +322,26 @@ export class FragmentStore implements FragmentInstaller {
     if (!entry) return true
     const manifest = await this.manifest(key)
     if (!manifest || fragmentDigest(manifest.chunks) !== entry.held.digest) return false
-    let handle: FileHandle
+    let bytes: FragmentBytes
     try {
-      handle = await open(entry.path, 'r')
+      bytes = await this.#openBytes(key, entry)
     } catch (err) {
+      if (err instanceof HousePartyError && !this.#entries.has(keyOf(key))) return true // dropped meanwhile
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !this.#entries.has(keyOf(key))) return true // dropped meanwhile
       return false
     }
     try {
-      if ((await handle.stat()).size !== entry.held.bytes) return false
+      if ((await bytes.size()) !== entry.held.bytes) return false
       let buf = Buffer.alloc(0)
       for (let s = 0; s < manifest.chunks.length; s++) {
         const len = chunkBytes(manifest.size, manifest.coding, s)
         await pace?.(len)
         if (buf.length < len) buf = Buffer.allocUnsafe(len)
-        if (!(await readChunkChecked(handle, manifest, s, buf))) return false
+        if (!(await readChunkChecked(bytes, manifest, s, buf))) return false
       }
       return true
     } finally {
-      await handle.close()
+      await bytes.close()
     }
   }
 
@@ -313,47 +354,17 @@ export class FragmentStore implements FragmentInstaller {
       if (!entry || !h || h.version !== version || (index !== undefined && h.index !== index)) continue
       this.#delete(k)
       this.#table?.delete(k)
-      await unlink(entry.path).catch(() => undefined)
-      await rmdir(join(entry.path, '..')).catch(() => undefined)
+      if (!entry.inline) await this.#unlinkFile(h)
       dropped++
     }
     return dropped
   }
-}
 
-export function nameHash(name: string): string {
-  return createHash('sha256').update(name, 'utf8').digest('hex')
-}
-
-function keyOf(key: FragmentKey): string {
-  return `${nameHash(key.name)}/${key.version}/${key.index}`
-}
-
-/** The ring position of a key's name: the first 64 bits of its sha256, which the key already begins with (ring/ringPosition). */
-function positionOf(key: string): string {
-  return key.slice(0, 16)
-}
-
-function heldOf(manifest: Manifest, bytes: number, stored: number): HeldFragment {
-  return {
-    hash: manifest.hash,
-    created: manifest.created,
-    stored,
-    name: manifest.name,
-    version: manifest.version,
-    index: manifest.index,
-    size: manifest.size,
-    bytes,
-    digest: fragmentDigest(manifest.chunks),
-    coding: manifest.coding,
+  async #unlinkFile(key: FragmentKey): Promise<void> {
+    const path = this.#pathOf(key)
+    await unlink(path).catch(() => undefined)
+    await rmdir(join(path, '..')).catch(() => undefined)
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-}
+export { nameHash } from './layout.ts'

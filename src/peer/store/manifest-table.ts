@@ -2,13 +2,18 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { GroupCommit, openDatabase, readMeta, writeMeta } from '../../shared/sqlite.ts'
 import type { HeldFragment, Manifest } from '../protocol/index.ts'
 
-/** Bumped when the table's layout changes; a table of a newer layout is refused rather than misread. */
-const SCHEMA_VERSION = 1
+/**
+ * Bumped when the table's layout changes; a table of a newer layout is
+ * refused rather than misread. 2: small fragments kept inline (`data`).
+ */
+const SCHEMA_VERSION = 2
 
 /** A row as loaded at start: what the census and placement need, without the chunk checksums (read on first use). */
 export interface LoadedFragment {
   key: string
   held: HeldFragment
+  /** The fragment's bytes are in its row, not in a file. */
+  inline: boolean
 }
 
 interface Row {
@@ -25,6 +30,7 @@ interface Row {
   k: number
   m: number
   stripe: number
+  inline: number
 }
 
 /**
@@ -46,6 +52,7 @@ export class ManifestTable {
   readonly #delete: StatementSync
   readonly #chunks: StatementSync
   readonly #all: StatementSync
+  readonly #data: StatementSync
 
   constructor(path: string) {
     this.#db = openDatabase(path, {
@@ -54,13 +61,19 @@ export class ManifestTable {
       create: `CREATE TABLE IF NOT EXISTS fragments (
         key TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, idx INTEGER NOT NULL, size INTEGER NOT NULL,
         bytes INTEGER NOT NULL, digest TEXT NOT NULL, hash TEXT NOT NULL, created INTEGER NOT NULL, stored INTEGER NOT NULL,
-        k INTEGER NOT NULL, m INTEGER NOT NULL, stripe INTEGER NOT NULL, chunks TEXT NOT NULL) WITHOUT ROWID`,
+        k INTEGER NOT NULL, m INTEGER NOT NULL, stripe INTEGER NOT NULL, chunks TEXT NOT NULL, data BLOB) WITHOUT ROWID`,
+      migrate: (db, from) => {
+        if (from < 2) db.exec('ALTER TABLE fragments ADD COLUMN data BLOB')
+      },
     })
     this.#commits = new GroupCommit(this.#db)
-    this.#put = this.#db.prepare('INSERT OR REPLACE INTO fragments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    this.#put = this.#db.prepare('INSERT OR REPLACE INTO fragments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    this.#data = this.#db.prepare('SELECT data FROM fragments WHERE key = ?')
     this.#delete = this.#db.prepare('DELETE FROM fragments WHERE key = ?')
     this.#chunks = this.#db.prepare('SELECT chunks FROM fragments WHERE key = ?')
-    this.#all = this.#db.prepare('SELECT key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe FROM fragments')
+    this.#all = this.#db.prepare(
+      'SELECT key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, data IS NOT NULL AS inline FROM fragments',
+    )
   }
 
   meta(key: string): string | undefined {
@@ -71,15 +84,24 @@ export class ManifestTable {
     writeMeta(this.#db, key, value)
   }
 
-  /** Records a fragment now in place; resolves once the row is durable (its turn's commit). */
-  put(key: string, manifest: Manifest, held: HeldFragment): Promise<void> {
+  /**
+   * Records a fragment now in place, or with `data` a small fragment kept in
+   * its row; resolves once the row is durable (its turn's commit).
+   */
+  put(key: string, manifest: Manifest, held: HeldFragment, data?: Uint8Array): Promise<void> {
     this.#commits.begin()
-    this.insert(key, manifest, held)
+    this.insert(key, manifest, held, data)
     return this.#commits.committed()
   }
 
+  /** The bytes of a fragment kept in its row; undefined if it has no row or lives in a file. */
+  data(key: string): Buffer | undefined {
+    const row = this.#data.get(key) as { data: Uint8Array | null } | undefined
+    return row?.data ? Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength) : undefined
+  }
+
   /** Writes a row in the transaction open now (see `transaction`). */
-  insert(key: string, manifest: Manifest, held: HeldFragment): void {
+  insert(key: string, manifest: Manifest, held: HeldFragment, data?: Uint8Array): void {
     const { name, version, index, size, hash, created, coding, chunks } = manifest
     this.#put.run(
       key,
@@ -96,6 +118,7 @@ export class ManifestTable {
       coding.m,
       coding.stripeBytes,
       JSON.stringify(chunks),
+      data ?? null,
     )
   }
 
@@ -127,7 +150,7 @@ export class ManifestTable {
         created: r.created,
         stored: r.stored,
       }
-      yield { key: r.key, held }
+      yield { key: r.key, held, inline: r.inline === 1 }
     }
   }
 

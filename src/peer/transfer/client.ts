@@ -2,10 +2,10 @@ import { HousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Roster } from '../membership/index.ts'
 import { call, type DialOptions } from '../net/index.ts'
-import { type FileRecord, type FragmentRef, type GuestId, type HeldFragment, PintReplies } from '../protocol/index.ts'
+import { type FileRecord, type FragmentRef, type GuestId, type HeldFragment, type HoldTrailer, PintReplies } from '../protocol/index.ts'
 import type { Arc } from '../ring/index.ts'
 import type { FragmentStore } from '../store/index.ts'
-import { type FragmentSink, LocalSink, RemoteSink, type SinkTarget } from './sink.ts'
+import { type FragmentSink, type Held, LocalSink, RemoteSink, type SinkTarget } from './sink.ts'
 import { type FragmentSource, LocalSource, RemoteSource, type SourceTarget } from './source.ts'
 
 export interface FragmentClientOptions {
@@ -49,6 +49,23 @@ export class FragmentClient {
     const where = this.#reach(holder)
     if ('store' in where) return LocalSink.open(holder, where.store, target)
     return RemoteSink.open(holder, where.address, target, { ...this.#dial, signal })
+  }
+
+  /**
+   * holdMyPint for a small fragment held whole in memory (at most one chunk):
+   * one call, on a kept connection, and the holder keeps it in its table.
+   * `checksum` is the chunk's CRC-32 (none for an empty file).
+   */
+  async stash(holder: GuestId, target: SinkTarget, trailer: HoldTrailer, data: Buffer, checksum: Buffer | undefined, signal?: AbortSignal): Promise<Held> {
+    const where = this.#reach(holder)
+    const { name, version, index, coding } = target
+    if ('store' in where) return where.store.stash({ name, version, index }, coding, trailer, data, checksum)
+    const body = { op: 'stash' as const, name, version, index, coding, trailer }
+    const reply = await call(where.address, body, PintReplies.stash, { ...this.#dial, signal }, (channel) =>
+      checksum && data.length > 0 ? channel.writeChunk(data, checksum) : channel.endChunks(),
+    )
+    if (reply.digest !== trailer.digest) throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `holder ${holder} stored a different fragment digest`)
+    return reply
   }
 
   /** A source for one fragment held by `holder`, from stripe `fromChunk` on. */

@@ -32,6 +32,16 @@ export async function serveHold(req: Req<'hold'>, channel: PintChannel, store: F
   }
 }
 
+/** holdMyPint for a small fragment sent whole with its request: kept in the holder's table, answered once its row is durable. */
+export async function serveStash(req: Req<'stash'>, channel: PintChannel, store: FragmentStore, events: TransferEvents): Promise<void> {
+  const started = performance.now()
+  const chunk = await channel.readChunk(shardBytes(req.coding.stripeBytes, req.coding.k), (length) => Buffer.allocUnsafe(length))
+  const key = { name: req.name, version: req.version, index: req.index }
+  const held = await store.stash(key, req.coding, req.trailer, chunk?.data ?? Buffer.alloc(0), chunk?.digest)
+  events.received(held.bytes, (performance.now() - started) / 1000)
+  await channel.reply({ ok: true, digest: held.digest, bytes: held.bytes })
+}
+
 export async function serveFetch(req: Req<'fetch'>, channel: PintChannel, store: FragmentStore, events: TransferEvents): Promise<void> {
   const started = performance.now()
   const { manifest, bytes, stream } = await store.openRead(req, req.fromChunk)

@@ -4,7 +4,7 @@ import type { PintReply, PintRequest } from '../protocol/index.ts'
 import type { Arc } from '../ring/index.ts'
 import type { FragmentStore } from '../store/index.ts'
 import { servePage, serveSync, serveWatch, serveWhere, type TrackerStore } from '../tracker/index.ts'
-import { serveDigests, serveDrop, serveFetch, serveHold, serveInventory, type TransferEvents } from './handlers.ts'
+import { serveDigests, serveDrop, serveFetch, serveHold, serveInventory, serveStash, type TransferEvents } from './handlers.ts'
 
 export interface RouterOptions {
   store: FragmentStore
@@ -24,6 +24,8 @@ export function pintRouter(options: RouterOptions): PintHandler {
     switch (req.op) {
       case 'hold':
         return serveHold(req, channel, store, events)
+      case 'stash':
+        return serveStash(req, channel, store, events)
       case 'fetch':
         return serveFetch(req, channel, store, events)
       case 'drop':

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import { after, describe, it } from 'node:test'
+import { fragmentDigest } from '../../../src/peer/codec/index.ts'
+import { codeWhole } from '../../../src/peer/files/put-small.ts'
+import { FragmentStore } from '../../../src/peer/store/index.ts'
+import { isHousePartyError } from '../../../src/shared/errors.ts'
+import { silentLogger } from '../../../src/shared/logger.ts'
+
+const coding = { k: 2, m: 1, stripeBytes: 4096 }
+const version = '0000000001000-0000abcd'
+const hash = 'a'.repeat(64)
+const dirs: string[] = []
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true })
+})
+
+async function openStore(dir?: string): Promise<{ store: FragmentStore; dir: string }> {
+  const d = dir ?? (await mkdtemp(join(tmpdir(), 'hp-inline-')))
+  if (!dir) dirs.push(d)
+  const store = new FragmentStore(d, silentLogger())
+  await store.open()
+  return { store, dir: d }
+}
+
+/** Fragment `index` of a file holding `data`, as a put sends it. */
+function fragmentOf(data: Buffer, index: number) {
+  const { shards, checksums } = codeWhole(data, coding)
+  const checksum = checksums[index]
+  const trailer = { size: data.length, hash, created: 1, digest: fragmentDigest(checksum ? [checksum.toString('hex')] : []) }
+  return { shard: shards[index] as Buffer, checksum, trailer }
+}
+
+describe('small fragments kept inline', () => {
+  it('keeps a fragment in its row, with no file, and serves, verifies and lists it after a restart', async () => {
+    const { store, dir } = await openStore()
+    const data = Buffer.from('hello, small world: '.repeat(50))
+    const f = fragmentOf(data, 2)
+    const key = { name: 'small/a', version, index: 2 }
+    const held = await store.stash(key, coding, f.trailer, f.shard, f.checksum)
+    assert.equal(held.digest, f.trailer.digest)
+    assert.equal(held.bytes, f.shard.length)
+    assert.deepEqual(await readdir(join(dir, 'fragments')), [], 'no fragment file or directory')
+    await store.close()
+
+    const again = await openStore(dir)
+    assert.equal(again.store.has(key), true)
+    assert.equal(again.store.bytes, f.shard.length)
+    const reader = await again.store.openChunks(key)
+    assert.deepEqual(await reader.read(0), f.shard)
+    reader.close()
+    const { stream, bytes } = await again.store.openRead(key, 0)
+    const read: Buffer[] = []
+    for await (const b of stream) read.push(b as Buffer)
+    assert.equal(bytes, f.shard.length)
+    assert.deepEqual(Buffer.concat(read), f.shard)
+    assert.equal(await again.store.verify(key), true)
+    assert.equal(await again.store.drop('small/a', version), 1)
+    assert.equal(again.store.has(key), false)
+    await again.store.close()
+    const third = await openStore(dir)
+    assert.equal(third.store.count, 0, 'the drop is durable')
+    await third.store.close()
+  })
+
+  it('refuses bytes that fail their checksum, a digest other than the trailer, and a file of more than one stripe', async () => {
+    const { store } = await openStore()
+    const f = fragmentOf(Buffer.alloc(3000, 9), 0)
+    const key = { name: 'bad', version, index: 0 }
+    const damaged = Buffer.from(f.shard)
+    damaged[10] = (damaged[10] as number) ^ 1
+    const code = (err: unknown): string => (isHousePartyError(err) ? err.code : String(err))
+    await assert.rejects(store.stash(key, coding, f.trailer, damaged, f.checksum), (err) => code(err) === 'ERR_CHECKSUM_MISMATCH')
+    await assert.rejects(
+      store.stash(key, coding, { ...f.trailer, digest: 'b'.repeat(64) }, f.shard, f.checksum),
+      (err) => code(err) === 'ERR_CHECKSUM_MISMATCH',
+    )
+    await assert.rejects(store.stash(key, coding, { ...f.trailer, size: 5000 }, f.shard, f.checksum), (err) => code(err) === 'ERR_PROTOCOL')
+    await assert.rejects(store.stash(key, coding, f.trailer, f.shard.subarray(8), f.checksum), (err) => code(err) === 'ERR_PROTOCOL')
+    assert.equal(store.count, 0)
+    await store.close()
+  })
+
+  it('keeps an empty file as a fragment of no bytes', async () => {
+    const { store } = await openStore()
+    const f = fragmentOf(Buffer.alloc(0), 1)
+    const key = { name: 'empty', version, index: 1 }
+    const held = await store.stash(key, coding, f.trailer, f.shard, f.checksum)
+    assert.equal(held.bytes, 0)
+    assert.equal(await store.verify(key), true)
+    await store.close()
+  })
+
+  it('opens a fragment table of the layout before inline fragments and adds the column, keeping its rows', async () => {
+    const { store, dir } = await openStore()
+    const f = fragmentOf(Buffer.alloc(100, 1), 0)
+    await store.stash({ name: 'x', version, index: 0 }, coding, f.trailer, f.shard, f.checksum)
+    await store.close()
+    // Back to schema 1: no data column (its rows are of fragments in files, so this one is turned into such a row).
+    const db = new DatabaseSync(join(dir, 'fragments.db'))
+    db.exec(`CREATE TABLE old AS SELECT key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, chunks FROM fragments;
+      DROP TABLE fragments; ALTER TABLE old RENAME TO fragments; UPDATE meta SET value = '1' WHERE key = 'schema'`)
+    db.close()
+    const again = await openStore(dir)
+    assert.equal(again.store.count, 1)
+    const f2 = fragmentOf(Buffer.alloc(200, 2), 0)
+    await again.store.stash({ name: 'y', version, index: 0 }, coding, f2.trailer, f2.shard, f2.checksum)
+    assert.equal(again.store.count, 2)
+    await again.store.close()
+    const check = new DatabaseSync(join(dir, 'fragments.db'))
+    assert.equal((check.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '2')
+    check.close()
+  })
+})
