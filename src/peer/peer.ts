@@ -17,7 +17,7 @@ import { ConnectionPool, type DatagramTransport, type DialOptions, joinAddress, 
 import { arcHealth, Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
 import { type StopIntent, stopIntent } from './shutdown/index.ts'
 import { FragmentStore } from './store/index.ts'
-import { TrackerStore } from './tracker/index.ts'
+import { answerTracker, TrackerStore } from './tracker/index.ts'
 import { FragmentClient, pintRouter, TrackerClient } from './transfer/index.ts'
 
 export interface PeerDeps {
@@ -139,7 +139,7 @@ export class Peer {
     const ctx: FilesContext = {
       roster,
       fragments: new FragmentClient({ roster, dial, store: this.store, log: logger.child({ component: 'files' }) }),
-      trackers: new TrackerClient(roster, dial, config.trackerReplicas),
+      trackers: new TrackerClient(roster, dial, config.trackerReplicas, (body) => answerTracker(body, this.trackers)),
       coding: config.coding,
       inlineBytes: config.inlineBytes,
       clock,

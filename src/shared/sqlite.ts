@@ -1,11 +1,13 @@
+import type { FileHandle } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import { DatabaseSync } from 'node:sqlite'
 
 /**
  * Opens an embedded SQLite database in WAL mode with a `meta` table that
  * records its schema version: a database of a newer layout is refused
  * rather than misread. `synchronous` is NORMAL where a crash may lose the
- * last commits (others hold copies), FULL where a commit is a promise made
- * to a client. `create` runs the database's CREATE statements; `migrate`
+ * last commits (others hold copies) or where GroupCommit syncs the WAL
+ * itself; FULL fsyncs inside every commit, blocking the event loop. `create` runs the database's CREATE statements; `migrate`
  * brings a database of an older schema up to date first (in one transaction).
  */
 export function openDatabase(
@@ -49,19 +51,40 @@ export function writeMeta(db: DatabaseSync, key: string, value: string): void {
   db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value)
 }
 
+interface Waiter {
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
 /**
  * Group commit: the first write of a turn of the event loop opens a
  * transaction and the turn's end commits it, so the writes of many requests
- * answered in one turn share one commit (and its fsync). Reads on the same
- * connection see the writes at once; `committed()` waits for durability.
+ * answered in one turn share one commit. Reads on the same connection see
+ * the writes at once; `committed()` waits for durability.
+ *
+ * With `syncWal` (the database's -wal file, in WAL mode with
+ * synchronous=NORMAL), the commit itself does not fsync: the WAL is
+ * fdatasynced afterwards on libuv's thread pool, off the event loop, and
+ * only then are the waiters told. One sync runs at a time; the commits made
+ * while it runs share the next one. SQLite syncs the WAL before each
+ * checkpoint and the database after it, so every commit a waiter heard of
+ * survives a power cut, and the event loop never waits for a disk flush
+ * (synchronous=FULL would block it for one per commit).
  */
 export class GroupCommit {
   readonly #db: DatabaseSync
+  readonly #walPath: string | undefined
+  #wal: Promise<FileHandle> | undefined
   #open = false
-  #waiting: { resolve: () => void; reject: (err: Error) => void }[] = []
+  #waiting: Waiter[] = []
+  /** Committed, waiting for the next sync of the WAL. */
+  #unsynced: Waiter[] = []
+  #syncing = false
+  #drained: (() => void)[] = []
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, options: { syncWal?: string } = {}) {
     this.#db = db
+    this.#walPath = options.syncWal
   }
 
   /** Call before a write: opens this turn's transaction, unless one is open. */
@@ -72,13 +95,13 @@ export class GroupCommit {
     setImmediate(() => this.flush())
   }
 
-  /** Resolves once the writes made so far are committed (at once if none is pending). */
+  /** Resolves once the writes made so far are committed and durable (at once if none is pending). */
   committed(): Promise<void> {
     if (!this.#open) return Promise.resolve()
     return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }))
   }
 
-  /** Commits this turn's writes now; those waiting on them hear how it went. */
+  /** Commits this turn's writes now; those waiting on them hear how it went once it is durable. */
   flush(): void {
     if (!this.#open) return
     this.#open = false
@@ -86,11 +109,64 @@ export class GroupCommit {
     this.#waiting = []
     try {
       if (this.#db.isOpen && this.#db.isTransaction) this.#db.exec('COMMIT')
-      for (const w of waiting) w.resolve()
     } catch (err) {
       if (this.#db.isOpen && this.#db.isTransaction) this.#db.exec('ROLLBACK')
       for (const w of waiting) w.reject(err as Error)
+      return
     }
+    if (!this.#walPath) {
+      for (const w of waiting) w.resolve()
+      return
+    }
+    this.#unsynced.push(...waiting)
+    this.#syncNext()
+  }
+
+  #syncNext(): void {
+    if (this.#syncing || this.#unsynced.length === 0) return
+    const batch = this.#unsynced
+    this.#unsynced = []
+    this.#syncing = true
+    this.#wal ??= open(this.#walPath as string, 'r')
+    this.#wal
+      .then((wal) => wal.datasync())
+      .then(
+        () => {
+          for (const w of batch) w.resolve()
+        },
+        (err: Error) => {
+          // The handle may be bad (a sync failed): open it again for the next one.
+          this.#wal = undefined
+          for (const w of batch) w.reject(err)
+        },
+      )
+      .finally(() => {
+        this.#syncing = false
+        this.#syncNext()
+        if (!this.#syncing) for (const done of this.#drained.splice(0)) done()
+      })
+  }
+
+  /** Resolves once everything committed so far is durable (after `transaction`, whose commit does not wait). */
+  sync(): Promise<void> {
+    if (!this.#walPath) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      this.#unsynced.push({ resolve, reject })
+      this.#syncNext()
+    })
+  }
+
+  /** Resolves once no commit waits for its sync (before the database closes). */
+  synced(): Promise<void> {
+    if (!this.#syncing && this.#unsynced.length === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#drained.push(resolve))
+  }
+
+  /** Closes the WAL's handle (after `synced()`). */
+  async release(): Promise<void> {
+    const wal = this.#wal
+    this.#wal = undefined
+    if (wal) await (await wal).close().catch(() => undefined)
   }
 
   /** Runs `fn` in one transaction of its own (an import, a handoff): one commit for many writes. */

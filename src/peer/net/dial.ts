@@ -128,8 +128,14 @@ async function exchange<S extends z.ZodType>(
   const detach = cutOnAbort(channel, address, options.signal)
   let reply: z.infer<S>
   try {
-    await send(channel, address, body, options)
-    if (payload) await payload(channel)
+    // The request frame and its payload leave in one write.
+    channel.socket.cork()
+    try {
+      await send(channel, address, body, options)
+      if (payload) await payload(channel)
+    } finally {
+      channel.socket.uncork()
+    }
     reply = await channel.readReply(schema)
   } catch (err) {
     channel.destroy()

@@ -101,7 +101,7 @@ export class FragmentStore implements FragmentInstaller {
   async close(): Promise<void> {
     this.#stopSweep.abort()
     await this.#sweeping
-    this.#table?.close()
+    await this.#table?.close()
     this.#table = undefined
   }
 

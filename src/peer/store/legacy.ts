@@ -29,7 +29,7 @@ export async function importManifestFiles(
   const flush = async (): Promise<void> => {
     const rows = batch
     batch = []
-    table.transaction(() => {
+    await table.transaction(() => {
       for (const r of rows) table.insert(r.key, r.manifest, r.held)
     })
     for (const r of rows) await unlink(r.file).catch(() => undefined)

@@ -1,32 +1,35 @@
-import type { PintChannel } from '../net/index.ts'
-import { checkName, type PintRequest } from '../protocol/index.ts'
+import { checkName, type PintReply, type PintRequest, type PintRequestBody } from '../protocol/index.ts'
 import type { TrackerStore } from './tracker-store.ts'
 
-type Req<T extends PintRequest['op']> = Extract<PintRequest, { op: T }>
+type Body<T extends PintRequest['op']> = Extract<PintRequestBody, { op: T }>
+
+/** The tracker's calls: those a peer may also answer for itself, without a connection to itself. */
+export type TrackerOp = 'watch' | 'where' | 'page' | 'sync'
+type TrackerReply<T extends TrackerOp> = PintReply<T>
 
 /** watchMyPint, tracker side. */
-export async function serveWatch(req: Req<'watch'>, channel: PintChannel, trackers: TrackerStore): Promise<void> {
+export async function answerWatch(req: Body<'watch'>, trackers: TrackerStore): Promise<TrackerReply<'watch'>> {
   checkName(req.record.name)
   const result = trackers.watch(req.record, { exclusive: req.exclusive })
   // Answered once committed: a put acknowledged to its client survives a crash of every tracker.
   await trackers.committed()
-  await channel.reply({ ok: true, ...result })
+  return { ok: true, ...result }
 }
 
 /** wheresMyPint, tracker side. */
-export async function serveWhere(req: Req<'where'>, channel: PintChannel, trackers: TrackerStore): Promise<void> {
+export async function answerWhere(req: Body<'where'>, trackers: TrackerStore): Promise<TrackerReply<'where'>> {
   const pending = req.intent === undefined ? undefined : trackers.intend(req.name, req.intent)
-  await channel.reply({ ok: true, record: trackers.get(req.name) ?? null, pending: pending ?? null })
+  return { ok: true, record: trackers.get(req.name) ?? null, pending: pending ?? null }
 }
 
 /** One page of the listing, from this tracker's index in order. */
-export async function servePage(req: Req<'page'>, channel: PintChannel, trackers: TrackerStore): Promise<void> {
+export async function answerPage(req: Body<'page'>, trackers: TrackerStore): Promise<TrackerReply<'page'>> {
   const { prefix, delimiter, after, skip, limit } = req
-  await channel.reply({ ok: true, ...trackers.page({ prefix, delimiter, after, skip, limit }) })
+  return { ok: true, ...trackers.page({ prefix, delimiter, after, skip, limit }) }
 }
 
 /** Tracker handoff, receiving side: each record is taken as a watch (newer wins), so a stale push changes nothing. */
-export async function serveSync(req: Req<'sync'>, channel: PintChannel, trackers: TrackerStore): Promise<void> {
+export async function answerSync(req: Body<'sync'>, trackers: TrackerStore): Promise<TrackerReply<'sync'>> {
   let accepted = 0
   for (const record of req.records) {
     checkName(record.name)
@@ -34,5 +37,21 @@ export async function serveSync(req: Req<'sync'>, channel: PintChannel, trackers
   }
   // The sender forgets what it handed off once answered: the records must be committed here first.
   await trackers.committed()
-  await channel.reply({ ok: true, accepted })
+  return { ok: true, accepted }
+}
+
+/** A tracker call this peer makes to itself, answered here as a remote guest would answer it. */
+export function answerTracker(body: PintRequestBody, trackers: TrackerStore): Promise<unknown> | undefined {
+  switch (body.op) {
+    case 'watch':
+      return answerWatch(body, trackers)
+    case 'where':
+      return answerWhere(body, trackers)
+    case 'page':
+      return answerPage(body, trackers)
+    case 'sync':
+      return answerSync(body, trackers)
+    default:
+      return undefined
+  }
 }

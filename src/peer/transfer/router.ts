@@ -3,7 +3,7 @@ import type { PintChannel, PintHandler } from '../net/index.ts'
 import type { PintReply, PintRequest } from '../protocol/index.ts'
 import type { Arc } from '../ring/index.ts'
 import type { FragmentStore } from '../store/index.ts'
-import { servePage, serveSync, serveWatch, serveWhere, type TrackerStore } from '../tracker/index.ts'
+import { answerTracker, type TrackerStore } from '../tracker/index.ts'
 import { serveDigests, serveDrop, serveFetch, serveHold, serveInventory, serveStash, type TransferEvents } from './handlers.ts'
 
 export interface RouterOptions {
@@ -35,13 +35,10 @@ export function pintRouter(options: RouterOptions): PintHandler {
       case 'digests':
         return serveDigests(req, channel, store)
       case 'watch':
-        return serveWatch(req, channel, trackers)
       case 'where':
-        return serveWhere(req, channel, trackers)
       case 'page':
-        return servePage(req, channel, trackers)
       case 'sync':
-        return serveSync(req, channel, trackers)
+        return channel.reply(await answerTracker(req, trackers))
       case 'health':
         if (!options.arcHealth) throw new HousePartyError('ERR_NOT_FOUND', 'no file health on this peer')
         return channel.reply(await options.arcHealth(req.arc))

@@ -7,6 +7,9 @@ import { type FileRecord, type GuestId, PintReplies, type PintReply, type PintRe
 import { type Arc, type RingId, successors, trackersOf } from '../ring/index.ts'
 import { compareRecords, type MergedPage, mergePages, newestRecord, type PageQuery } from '../tracker/index.ts'
 
+/** Answers a tracker call made to this very peer, as it would answer it over TCP; undefined for an op it does not answer. */
+export type LocalTracker = (body: PintRequestBody) => Promise<unknown> | undefined
+
 /** What the primary tracker decided of a change: `current` is the record it keeps. */
 export interface Decided {
   won: boolean
@@ -28,11 +31,14 @@ export class TrackerClient {
   readonly #roster: Roster
   readonly #dial: DialOptions
   readonly #replicas: number
+  readonly #local: LocalTracker | undefined
 
-  constructor(roster: Roster, dial: DialOptions, replicas: number) {
+  /** `local` answers the calls this peer makes to itself as one of the trackers, without a connection to itself. */
+  constructor(roster: Roster, dial: DialOptions, replicas: number, local?: LocalTracker) {
     this.#roster = roster
     this.#dial = dial
     this.#replicas = replicas
+    this.#local = local
   }
 
   /** The trackers of `name` among the current guests, or among `among` (a party without a guest that is leaving); `count` to look further along the ring. */
@@ -179,6 +185,8 @@ export class TrackerClient {
   }
 
   #call<S extends z.ZodType>(id: GuestId, body: PintRequestBody, schema: S, signal?: AbortSignal): Promise<z.infer<S>> {
+    const answered = id === this.#roster.selfId ? this.#local?.(body) : undefined
+    if (answered) return answered as Promise<z.infer<S>>
     const address = this.#roster.addressOf(id)
     if (!address) return Promise.reject(new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${id} left the party`))
     return call(address, body, schema, { ...this.#dial, signal })

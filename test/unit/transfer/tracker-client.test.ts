@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import type { Roster } from '../../../src/peer/membership/index.ts'
 import { PintServer } from '../../../src/peer/net/index.ts'
 import type { FileRecord, Guest, GuestId } from '../../../src/peer/protocol/index.ts'
-import { serveWatch, serveWhere, TrackerStore } from '../../../src/peer/tracker/index.ts'
+import { answerTracker, TrackerStore } from '../../../src/peer/tracker/index.ts'
 import { TrackerClient } from '../../../src/peer/transfer/index.ts'
 import { systemClock } from '../../../src/shared/clock.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
@@ -38,8 +38,7 @@ describe('record changes decided by the primary tracker (real TCP, three replica
         idleTimeoutMs: 2000,
         onReject: () => {},
         handler: async (req, channel) => {
-          if (req.op === 'watch') await serveWatch(req, channel, store)
-          else if (req.op === 'where') await serveWhere(req, channel, store)
+          if (req.op === 'watch' || req.op === 'where') await channel.reply(await answerTracker(req, store))
         },
       })
       await server.listen('127.0.0.1', 0)
