@@ -3,11 +3,14 @@ import type { LocalParty } from '../src/cli/local-party.ts'
 import { fileUrl } from '../test/helpers/files.ts'
 import { partyHealth, waitForAgreement } from '../test/helpers/party.ts'
 import { waitFor } from '../test/helpers/wait.ts'
+import { glusterSmallFiles, glusterVolume } from './gluster.ts'
 import { benchParty, machine, median, today } from './lib.ts'
 
 const PEERS = 5
 const CLIENTS = 16
 const IDLE_WINDOW_MS = 30_000
+/** How long the party waits before rebuilding a dead peer's fragments in this bench (the default is a minute). */
+const REBUILD_DELAY_MS = 10_000
 /** Sizes run when `--scale-files=N,M` is not given. */
 const DEFAULT_SIZES = [2_000, 10_000]
 
@@ -25,6 +28,17 @@ interface Figures {
   peakRssMiB: number
   restartReadyS: number
   osFilesPerPeer: number
+  rebuild: Rebuild
+}
+
+/** A peer SIGKILLed and left dead: when the others began rebuilding its fragments, and how fast they went. */
+interface Rebuild {
+  fragments: number
+  bytes: number
+  /** From the kill to the first fragment rebuilt: death declared, then --rebuild-delay-ms. */
+  startS: number
+  /** From the first fragment rebuilt to the last. */
+  rebuildS: number
 }
 
 /** File `i`: 1–8 KiB, its bytes derived from i (so each file differs and the reader can check it). */
@@ -73,6 +87,43 @@ async function getAll(party: LocalParty, n: number): Promise<number> {
     if (res.status !== 200 || !body.equals(contentOf(i))) throw new Error(`get ${nameOf(i)}: ${res.status}, ${body.length} bytes, not what was put`)
   })
   return n / ((performance.now() - started) / 1000)
+}
+
+/** SIGKILLs peer `dead` and waits until the others have rebuilt every fragment it held. */
+async function rebuildOfDead(party: LocalParty, dead: number): Promise<Rebuild> {
+  const held = await sample(party.peer(dead).api, 'houseparty_fragments_held')
+  const survivors = [...Array(PEERS).keys()].filter((i) => i !== dead)
+  const rebuilt = async (): Promise<{ fragments: number; bytes: number }> => {
+    const each = await Promise.all(
+      survivors.map(async (i) => ({
+        fragments: await sample(party.peer(i).api, 'houseparty_fragments_rebuilt_total'),
+        bytes: await sample(party.peer(i).api, 'houseparty_rebuilt_bytes_total'),
+      })),
+    )
+    return { fragments: each.reduce((a, b) => a + b.fragments, 0), bytes: each.reduce((a, b) => a + b.bytes, 0) }
+  }
+  const base = await rebuilt()
+  party.signal(dead, 'SIGKILL')
+  await party.exited(dead)
+  const killed = performance.now()
+  let started: number | undefined
+  let last = base
+  await waitFor(
+    "the dead peer's fragments rebuilt",
+    async () => {
+      last = await rebuilt()
+      if (started === undefined && last.fragments > base.fragments) started = performance.now()
+      return last.fragments - base.fragments >= held
+    },
+    { timeoutMs: 3_600_000, intervalMs: 250 },
+  )
+  const done = performance.now()
+  return {
+    fragments: last.fragments - base.fragments,
+    bytes: last.bytes - base.bytes,
+    startS: ((started ?? done) - killed) / 1000,
+    rebuildS: (done - (started ?? done)) / 1000,
+  }
 }
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
@@ -136,7 +187,7 @@ async function countFiles(dir: string): Promise<number> {
 }
 
 async function once(n: number): Promise<Figures> {
-  const { party, cleanup } = await benchParty(PEERS, ['--log-level', 'warn'])
+  const { party, cleanup } = await benchParty(PEERS, ['--log-level', 'warn', '--rebuild-delay-ms', String(REBUILD_DELAY_MS)])
   try {
     const all = [...Array(PEERS).keys()]
     await Promise.all(all.map((i) => party.start(i, i === 0 ? [] : [0])))
@@ -175,6 +226,7 @@ async function once(n: number): Promise<Figures> {
           },
         )
       })) / 1000
+    const rebuild = await rebuildOfDead(party, PEERS - 2)
     return {
       files: n,
       putQuarters,
@@ -187,9 +239,27 @@ async function once(n: number): Promise<Figures> {
       peakRssMiB: peakRss,
       restartReadyS,
       osFilesPerPeer,
+      rebuild,
     }
   } finally {
     await cleanup()
+  }
+}
+
+/** The same small files written and read through a GlusterFS 2+1 volume in this run, as a ratio to House Party's rates. */
+async function glusterReference(ours: Figures): Promise<string> {
+  const volume = await glusterVolume()
+  if (typeof volume === 'string') return `GlusterFS reference: not measured in this run (${volume}).`
+  try {
+    const { putRate, getRate } = await glusterSmallFiles(volume.mount, ours.files, CLIENTS, nameOf, contentOf)
+    const put = median(ours.putQuarters)
+    return `GlusterFS reference, same run: ${ours.files.toLocaleString('en')} of the same files through a FUSE mount of a dispersed 2+1
+volume of three bricks on this host (stock options), ${CLIENTS} workers, each file opened, written, fdatasynced and closed:
+written at **${putRate.toFixed(0)} files/s**, read back at **${getRate.toFixed(0)} files/s**. House Party at ${ours.files.toLocaleString('en')}
+files: put ${put.toFixed(0)} files/s (median of the quarters), **${(put / putRate).toFixed(2)}×** GlusterFS; get ${ours.getRate.toFixed(0)} files/s,
+**${(ours.getRate / getRate).toFixed(2)}×**.`
+  } finally {
+    await volume.close()
   }
 }
 
@@ -202,6 +272,7 @@ export async function scaleBench(args: readonly string[]): Promise<string> {
     console.error(`# scale: ${n} files done`)
   }
   const f = (x: number, d = 0): string => x.toFixed(d)
+  const reference = await glusterReference(rows[0] as Figures)
   const column = (label: string, cell: (r: Figures) => string): string => `| ${label} | ${rows.map(cell).join(' | ')} |`
   return `## Scale: many small files
 
@@ -221,6 +292,11 @@ ${column(`census of an idle peer over ${IDLE_WINDOW_MS / 1000} s: parts compared
 ${column('peak RSS of a peer (largest)', (r) => `${f(r.peakRssMiB)} MiB`)}
 ${column('one peer SIGKILLed and restarted on its volume → ready', (r) => `${f(r.restartReadyS, 1)} s`)}
 ${column("OS files in a peer's data dir (median peer)", (r) => f(r.osFilesPerPeer))}
+${column('a second peer SIGKILLed and left dead: fragments it held, rebuilt by the others', (r) => `${f(r.rebuild.fragments)} (${f(r.rebuild.bytes / 2 ** 20, 1)} MiB)`)}
+${column(`kill → first fragment rebuilt (death declared, then \`--rebuild-delay-ms\` ${REBUILD_DELAY_MS / 1000} s)`, (r) => `${f(r.rebuild.startS, 1)} s`)}
+${column('rebuild, first fragment → last', (r) => `${f(r.rebuild.rebuildS, 1)} s: ${f(r.rebuild.fragments / Math.max(r.rebuild.rebuildS, 0.001))} files/s, ${f(r.rebuild.bytes / 1e6 / Math.max(r.rebuild.rebuildS, 0.001), 1)} MB/s`)}
+
+${reference}
 
 Each put is streamed to the three holders (each fragment fsynced, its manifest a row of the holder's \`fragments.db\`) and
 recorded on three trackers; the rows of both indexes share commits ([decision 5](docs/decisions/0005-embedded-index.md)).

@@ -48,13 +48,23 @@ export async function openSinks(
   target: Omit<SinkTarget, 'index'>,
   indices: readonly number[],
   exclude: ReadonlySet<GuestId>,
-  options: { signal?: AbortSignal | undefined; fragmentBytes?: number } = {},
+  options: { signal?: AbortSignal | undefined; fragmentBytes?: number; whole?: boolean } = {},
 ): Promise<FragmentSink[]> {
-  const { signal, fragmentBytes = 0 } = options
+  const { signal, fragmentBytes = 0, whole = false } = options
   const eligible = ctx.roster
     .guests()
     .map((g) => g.id)
     .filter((id) => !exclude.has(id))
   const ranked = chooseHolders(eligible, target.name, indices.length, fragmentBytes, ctx.load)
-  return ctx.fragments.sinks(ranked, target, indices, { signal, alreadyPlaced: exclude.size, placed: (holder) => ctx.load.placed(holder, fragmentBytes) })
+  return ctx.fragments.sinks(ranked, target, indices, {
+    signal,
+    alreadyPlaced: exclude.size,
+    placed: (holder) => ctx.load.placed(holder, fragmentBytes),
+    whole,
+  })
+}
+
+/** Whether a file's fragments are kept inline by their holders: one stripe at most, and no larger than `inlineBytes`. */
+export function keptWhole(size: number, coding: Coding, inlineBytes: number): boolean {
+  return size <= inlineBytes && size <= coding.stripeBytes
 }

@@ -2,7 +2,7 @@ import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import { type CodedStripe, fragmentBytes, fragmentDigest, StripeCoder, shardBytes } from '../codec/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
 import { type FragmentSink, keepSinksAlive } from '../transfer/index.ts'
-import { type FilesContext, openSinks } from './context.ts'
+import { type FilesContext, keptWhole, openSinks } from './context.ts'
 import { putWhole } from './put-small.ts'
 import { type Rebuilt, rebuildFragments } from './rebuild.ts'
 import { StripePool, stripesOf } from './stripe-pool.ts'
@@ -38,7 +38,8 @@ export async function putFile(ctx: FilesContext, name: string, body: AsyncIterab
   let size = 0
   try {
     const limit = Math.min(ctx.inlineBytes, ctx.coding.stripeBytes)
-    const head = options.sizeHint === undefined || options.sizeHint <= limit ? await readUpTo(body, limit) : { rest: body }
+    const { sizeHint } = options
+    const head = sizeHint === undefined || keptWhole(sizeHint, ctx.coding, ctx.inlineBytes) ? await readUpTo(body, limit) : { rest: body }
     const result =
       'whole' in head
         ? await putWhole(ctx, name, head.whole, options.signal).then((r) => {

@@ -2,7 +2,7 @@ import { HousePartyError } from '../../shared/errors.ts'
 import type { Throttle } from '../../shared/throttle.ts'
 import { chunkChecksum, ErasureCoder, fragmentBytes, fragmentDigest, stripeCount } from '../codec/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
-import { type FilesContext, openSinks } from './context.ts'
+import { type FilesContext, keptWhole, openSinks } from './context.ts'
 import { StripeReader } from './stripe-reader.ts'
 
 /** Fragments rebuilt and stored: their references, and the bytes written. */
@@ -37,6 +37,7 @@ export async function rebuildFragments(
     sinks = await openSinks(ctx, { name: record.name, version: record.version, coding }, missing, exclude, {
       signal,
       fragmentBytes: fragmentBytes(record.size, coding),
+      whole: keptWhole(record.size, coding, ctx.inlineBytes),
     })
     const digests = new Map<number, string[]>(missing.map((i) => [i, []]))
     const stripes = stripeCount(record.size, coding)

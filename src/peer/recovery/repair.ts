@@ -1,6 +1,6 @@
 import { HousePartyError } from '../../shared/errors.ts'
 import type { Throttle } from '../../shared/throttle.ts'
-import { type FilesContext, rebuildFragments } from '../files/index.ts'
+import { type FilesContext, keptWhole, rebuildFragments } from '../files/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
 import type { Decided, FragmentSink } from '../transfer/index.ts'
 import { readopted } from './plan.ts'
@@ -68,7 +68,8 @@ export async function moveFragment(ctx: FilesContext, record: FileRecord, index:
   const source = await ctx.fragments.source(ref.holder, { name: record.name, version: record.version, index, digest: ref.digest }, 0, options.signal)
   let sink: FragmentSink | undefined
   try {
-    sink = await ctx.fragments.sink(target, { name: record.name, version: record.version, index, coding: record.coding }, options.signal)
+    const whole = keptWhole(record.size, record.coding, ctx.inlineBytes)
+    sink = await ctx.fragments.sink(target, { name: record.name, version: record.version, index, coding: record.coding }, options.signal, whole)
     const chunks = source.manifest.chunks
     for (let s = 0; s < chunks.length; s++) {
       const data = await source.chunk(s)

@@ -5,7 +5,7 @@ import { call, type DialOptions } from '../net/index.ts'
 import { type FileRecord, type FragmentRef, type GuestId, type HeldFragment, type HoldTrailer, PintReplies } from '../protocol/index.ts'
 import type { Arc } from '../ring/index.ts'
 import type { FragmentStore } from '../store/index.ts'
-import { type FragmentSink, type Held, LocalSink, RemoteSink, type SinkTarget } from './sink.ts'
+import { type FragmentSink, type Held, LocalSink, RemoteSink, type SinkTarget, WholeSink } from './sink.ts'
 import { type FragmentSource, LocalSource, RemoteSource, type SourceTarget } from './source.ts'
 
 export interface FragmentClientOptions {
@@ -44,9 +44,14 @@ export class FragmentClient {
     this.#log = options.log
   }
 
-  /** A sink for one fragment on `holder`: this peer's own store, or another guest over TCP. */
-  async sink(holder: GuestId, target: SinkTarget, signal?: AbortSignal): Promise<FragmentSink> {
+  /**
+   * A sink for one fragment on `holder`: this peer's own store, or another
+   * guest over TCP; `whole` for a fragment of one chunk at most, sent in one
+   * `stash` and kept inline by the holder.
+   */
+  async sink(holder: GuestId, target: SinkTarget, signal?: AbortSignal, whole = false): Promise<FragmentSink> {
     const where = this.#reach(holder)
+    if (whole) return new WholeSink(holder, target.index, (trailer, data, checksum) => this.stash(holder, target, trailer, data, checksum, signal))
     if ('store' in where) return LocalSink.open(holder, where.store, target)
     return RemoteSink.open(holder, where.address, target, { ...this.#dial, signal })
   }
@@ -85,7 +90,7 @@ export class FragmentClient {
     ranked: readonly GuestId[],
     target: Omit<SinkTarget, 'index'>,
     indices: readonly number[],
-    options: { signal?: AbortSignal | undefined; alreadyPlaced?: number; placed?: (holder: GuestId) => void } = {},
+    options: { signal?: AbortSignal | undefined; alreadyPlaced?: number; placed?: (holder: GuestId) => void; whole?: boolean } = {},
   ): Promise<FragmentSink[]> {
     const { signal, alreadyPlaced = 0 } = options
     const sinks: FragmentSink[] = []
@@ -95,7 +100,7 @@ export class FragmentClient {
     while (wanted.length > 0 && next < ranked.length) {
       const round = wanted.slice(0, ranked.length - next).map((index) => ({ index, holder: ranked[next++] as GuestId }))
       const unassigned = wanted.slice(round.length)
-      const opened = await Promise.allSettled(round.map(({ index, holder }) => this.sink(holder, { ...target, index }, signal)))
+      const opened = await Promise.allSettled(round.map(({ index, holder }) => this.sink(holder, { ...target, index }, signal, options.whole)))
       wanted = unassigned
       opened.forEach((result, i) => {
         const { index, holder } = round[i] as { index: number; holder: GuestId }

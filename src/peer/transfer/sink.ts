@@ -188,3 +188,55 @@ export class LocalSink implements FragmentSink {
     void this.#writer.abort()
   }
 }
+
+/**
+ * A small fragment gathered whole (it is one chunk at most) and sent with one
+ * `stash` at finish, to be kept inline by its holder: what a repair or a move
+ * of a small file uses, so its fragments stay out of the file system as a
+ * put's do.
+ */
+export class WholeSink implements FragmentSink {
+  readonly holder: string
+  readonly index: number
+  readonly #send: (trailer: HoldTrailer, data: Buffer, checksum: Buffer | undefined) => Promise<Held>
+  #data: Buffer | undefined
+  #checksum: Buffer | undefined
+  failure: HousePartyError | undefined
+
+  constructor(holder: string, index: number, send: (trailer: HoldTrailer, data: Buffer, checksum: Buffer | undefined) => Promise<Held>) {
+    this.holder = holder
+    this.index = index
+    this.#send = send
+  }
+
+  get failed(): boolean {
+    return this.failure !== undefined
+  }
+
+  async write(data: Buffer, digest: Buffer, flushed?: () => void): Promise<void> {
+    if (this.#data) this.fail(new HousePartyError('ERR_INTERNAL', `fragment ${this.index} has more than one chunk: it cannot be sent whole`))
+    else {
+      // A copy: the caller may reuse its buffer once flushed.
+      this.#data = Buffer.from(data)
+      this.#checksum = Buffer.from(digest)
+    }
+    flushed?.()
+  }
+
+  async finish(trailer: HoldTrailer): Promise<Held | undefined> {
+    if (this.failure) return undefined
+    try {
+      return await this.#send(trailer, this.#data ?? Buffer.alloc(0), this.#checksum)
+    } catch (err) {
+      this.fail(err)
+      return undefined
+    }
+  }
+
+  keepAlive(): void {}
+
+  fail(err: unknown): void {
+    this.failure ??=
+      err instanceof HousePartyError ? err : new HousePartyError('ERR_TRANSFER_FAILED', `fragment ${this.index} to ${this.holder}: ${(err as Error).message}`)
+  }
+}
