@@ -155,9 +155,11 @@ async function listEverything(api: string, n: number): Promise<number> {
 }
 
 /** One sample of a peer's metric (`series` is the name with its labels, as exported); a missing one fails the run rather than reading as zero. */
-export async function sample(api: string, series: string): Promise<number> {
+export async function sample(api: string, series: string, missing?: number): Promise<number> {
   const text = await (await fetch(`http://${api}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
   const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+  // A labelled counter has no line until it is first counted.
+  if (!line && missing !== undefined) return missing
   if (!line) throw new Error(`${api}/metrics has no ${series}`)
   return Number(line.split(' ').at(-1))
 }
@@ -166,8 +168,8 @@ export async function sample(api: string, series: string): Promise<number> {
 async function spent(api: string): Promise<{ cpu: number; parts: number; differing: number; listed: number }> {
   const [cpu, parts, differing, listed] = await Promise.all([
     sample(api, 'houseparty_process_process_cpu_seconds_total'),
-    sample(api, 'houseparty_census_parts_total{result="compared"}'),
-    sample(api, 'houseparty_census_parts_total{result="differing"}'),
+    sample(api, 'houseparty_census_parts_total{result="compared"}', 0),
+    sample(api, 'houseparty_census_parts_total{result="differing"}', 0),
     sample(api, 'houseparty_census_fragments_listed_total'),
   ])
   return { cpu, parts, differing, listed }

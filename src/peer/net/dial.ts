@@ -85,8 +85,11 @@ async function send(channel: PintChannel, address: string, body: PintRequestBody
   await channel.request(body, options.clock)
 }
 
-/** What follows a call's request frame on the wire (a small fragment's bytes). */
-export type Payload = (channel: PintChannel) => Promise<void>
+/** What follows a call's request frame on the wire (a small fragment's bytes), and what follows its reply (a fragment's bytes, read by `then`). */
+export interface CallExtras<R, T> {
+  payload?: (channel: PintChannel) => Promise<void>
+  then?: (reply: R, channel: PintChannel) => Promise<T>
+}
 
 /**
  * One request, one reply. With a pool, the connection is taken from it and
@@ -95,48 +98,50 @@ export type Payload = (channel: PintChannel) => Promise<void>
  * was idle) is replaced by a fresh one, once. Every call is safe to send
  * twice: each op's effect is the same the second time.
  */
-export async function call<S extends z.ZodType>(
+export async function call<S extends z.ZodType, T = z.infer<S>>(
   address: string,
   body: PintRequestBody,
   schema: S,
   options: DialOptions,
-  payload?: Payload,
-): Promise<z.infer<S>> {
+  extras: CallExtras<z.infer<S>, T> = {},
+): Promise<T> {
   const pool = options.pool
   const kept = pool?.take(address, options.key)
   if (kept) {
     const before = kept.reader.consumed
     try {
-      return await exchange(kept, address, body, schema, options, payload)
+      return await exchange(kept, address, body, schema, options, extras)
     } catch (err) {
       const lost = err instanceof HousePartyError && err.code === 'ERR_TRANSFER_FAILED' && kept.reader.consumed === before
       if (!lost || options.signal?.aborted) throw err
     }
   }
   const channel = await connectTo(address, options)
-  return exchange(channel, address, body, schema, options, payload)
+  return exchange(channel, address, body, schema, options, extras)
 }
 
-async function exchange<S extends z.ZodType>(
+async function exchange<S extends z.ZodType, T>(
   channel: PintChannel,
   address: string,
   body: PintRequestBody,
   schema: S,
   options: DialOptions,
-  payload: Payload | undefined,
-): Promise<z.infer<S>> {
+  extras: CallExtras<z.infer<S>, T>,
+): Promise<T> {
   const detach = cutOnAbort(channel, address, options.signal)
-  let reply: z.infer<S>
+  let result: T
   try {
     // The request frame and its payload leave in one write.
     channel.socket.cork()
     try {
       await send(channel, address, body, options)
-      if (payload) await payload(channel)
+      if (extras.payload) await extras.payload(channel)
     } finally {
       channel.socket.uncork()
     }
-    reply = await channel.readReply(schema)
+    const reply = await channel.readReply(schema)
+    // Without `then`, T is the reply's own type (call's default).
+    result = extras.then ? await extras.then(reply, channel) : (reply as T)
   } catch (err) {
     channel.destroy()
     throw err
@@ -145,5 +150,5 @@ async function exchange<S extends z.ZodType>(
   }
   if (options.pool) options.pool.give(address, options.key, channel)
   else channel.destroy()
-  return reply
+  return result
 }

@@ -1,5 +1,5 @@
 export { ByteReader } from './bytes.ts'
-export { call, type DialOptions, dial, type Payload } from './dial.ts'
+export { type CallExtras, call, type DialOptions, dial } from './dial.ts'
 export { DROP_REASONS, type DropReason, keyMismatchNonce, MAX_DATAGRAM_BYTES, open, seal } from './frame.ts'
 export { Messenger, type MessengerEvents } from './messenger.ts'
 export { type PintHandler, PintServer } from './pint-server.ts'

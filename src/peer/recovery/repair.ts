@@ -65,10 +65,11 @@ export async function moveFragment(ctx: FilesContext, record: FileRecord, index:
   const ref = record.fragments.find((f) => f.index === index)
   if (!ref) throw new HousePartyError('ERR_NOT_FOUND', `${JSON.stringify(record.name)} has no fragment ${index}`)
   if (!ctx.roster.addressOf(target)) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${target} left the party`)
-  const source = await ctx.fragments.source(ref.holder, { name: record.name, version: record.version, index, digest: ref.digest }, 0, options.signal)
+  const whole = keptWhole(record.size, record.coding, ctx.inlineBytes)
+  const wanted = { name: record.name, version: record.version, index, digest: ref.digest }
+  const source = await ctx.fragments.source(ref.holder, wanted, 0, options.signal, whole)
   let sink: FragmentSink | undefined
   try {
-    const whole = keptWhole(record.size, record.coding, ctx.inlineBytes)
     sink = await ctx.fragments.sink(target, { name: record.name, version: record.version, index, coding: record.coding }, options.signal, whole)
     const chunks = source.manifest.chunks
     for (let s = 0; s < chunks.length; s++) {

@@ -66,17 +66,25 @@ export class FragmentClient {
     const { name, version, index, coding } = target
     if ('store' in where) return where.store.stash({ name, version, index }, coding, trailer, data, checksum)
     const body = { op: 'stash' as const, name, version, index, coding, trailer }
-    const reply = await call(where.address, body, PintReplies.stash, { ...this.#dial, signal }, (channel) =>
-      checksum && data.length > 0 ? channel.writeChunk(data, checksum) : channel.endChunks(),
+    const reply = await call(
+      where.address,
+      body,
+      PintReplies.stash,
+      { ...this.#dial, signal },
+      { payload: (channel) => (checksum && data.length > 0 ? channel.writeChunk(data, checksum) : channel.endChunks()) },
     )
     if (reply.digest !== trailer.digest) throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `holder ${holder} stored a different fragment digest`)
     return reply
   }
 
-  /** A source for one fragment held by `holder`, from stripe `fromChunk` on. */
-  async source(holder: GuestId, target: SourceTarget, fromChunk: number, signal?: AbortSignal): Promise<FragmentSource> {
+  /**
+   * A source for one fragment held by `holder`, from stripe `fromChunk` on;
+   * `whole` for a small fragment, fetched in one call on a kept connection.
+   */
+  async source(holder: GuestId, target: SourceTarget, fromChunk: number, signal?: AbortSignal, whole = false): Promise<FragmentSource> {
     const where = this.#reach(holder)
     if ('store' in where) return LocalSource.open(holder, where.store, target)
+    if (whole && fromChunk === 0) return RemoteSource.fetchWhole(holder, where.address, target, { ...this.#dial, signal })
     return RemoteSource.open(holder, where.address, target, fromChunk, { ...this.#dial, signal })
   }
 

@@ -1,6 +1,6 @@
 import { HousePartyError } from '../../shared/errors.ts'
-import { chunkBytes, chunkChecksum, fragmentDigest } from '../codec/index.ts'
-import { type DialOptions, dial, type PintChannel } from '../net/index.ts'
+import { chunkBytes, chunkChecksum, chunkOffset, fragmentBytes, fragmentDigest } from '../codec/index.ts'
+import { call, type DialOptions, dial, type PintChannel } from '../net/index.ts'
 import { type Manifest, PintReplies, type Version } from '../protocol/index.ts'
 import type { ChunkReader, FragmentStore } from '../store/index.ts'
 
@@ -55,6 +55,18 @@ export class RemoteSource implements FragmentSource {
     }
   }
 
+  /** A small fragment read whole in one call (on a kept connection, given back once every byte is read). */
+  static async fetchWhole(holder: string, address: string, target: SourceTarget, options: DialOptions): Promise<FragmentSource> {
+    const body = { op: 'fetch' as const, name: target.name, version: target.version, index: target.index, fromChunk: 0 }
+    return call(address, body, PintReplies.fetch, options, {
+      then: async ({ manifest, bytes }, channel) => {
+        checkManifest(holder, target, manifest)
+        if (bytes > fragmentBytes(manifest.size, manifest.coding)) throw new HousePartyError('ERR_PROTOCOL', `holder ${holder} announced ${bytes} bytes`)
+        return new WholeSource(holder, target.index, manifest, await channel.reader.read(bytes))
+      },
+    })
+  }
+
   async chunk(stripe: number): Promise<Buffer> {
     if (stripe !== this.#next) throw new HousePartyError('ERR_INTERNAL', `read stripe ${stripe}, expected ${this.#next}`)
     const m = this.manifest
@@ -69,6 +81,33 @@ export class RemoteSource implements FragmentSource {
   close(): void {
     this.#channel.destroy()
   }
+}
+
+/** A fragment read whole into memory; each chunk is checked as it is taken. */
+class WholeSource implements FragmentSource {
+  readonly holder: string
+  readonly index: number
+  readonly manifest: Manifest
+  readonly #data: Buffer
+
+  constructor(holder: string, index: number, manifest: Manifest, data: Buffer) {
+    this.holder = holder
+    this.index = index
+    this.manifest = manifest
+    this.#data = data
+  }
+
+  async chunk(stripe: number): Promise<Buffer> {
+    const m = this.manifest
+    const at = chunkOffset(m.coding, stripe)
+    const data = this.#data.subarray(at, at + chunkBytes(m.size, m.coding, stripe))
+    if (data.length !== chunkBytes(m.size, m.coding, stripe) || chunkChecksum(data).toString('hex') !== m.chunks[stripe]) {
+      throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${stripe} of fragment ${this.index} on ${this.holder} failed its checksum`)
+    }
+    return data
+  }
+
+  close(): void {}
 }
 
 /** A fragment this peer holds: read from its own disk, not through a loopback connection to itself. */
