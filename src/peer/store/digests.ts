@@ -1,73 +1,60 @@
-import { type ArcParts, BUCKETS, bucketOf, PartDigests, type RingId } from '../ring/index.ts'
+import { type ArcParts, BUCKETS, PartDigests, type RingId } from '../ring/index.ts'
 
-interface Member {
+/** A fragment as the census sees it: where it sits on the ring and its fingerprint. */
+export interface Member {
+  key: string
   position: RingId
   print: bigint
 }
 
 /**
- * Per-bucket digests of the fragments a holder keeps, updated as they come
- * and go, so that answering "what do you hold in this arc?" as a digest costs
- * one pass over the arc's buckets, not over its fragments. Only the two end
- * buckets of an arc, which it covers in part, are read entry by entry.
+ * Per-bucket digests of the fragments a holder keeps (the XOR of their
+ * fingerprints, and how many), updated as they come and go, so that
+ * answering "what do you hold in this arc?" as a digest costs one pass over
+ * the arc's buckets, not over its fragments. The two end buckets of an arc,
+ * which it covers in part, are read member by member from the store's
+ * table: nothing per fragment is kept in memory.
  */
 export class BucketDigests {
   readonly #xor = new BigUint64Array(BUCKETS)
   readonly #count = new Uint32Array(BUCKETS)
-  readonly #members = new Map<number, Map<string, Member>>()
 
-  add(key: string, position: RingId, print: bigint): void {
-    const bucket = bucketOf(position)
-    if (this.#members.get(bucket)?.has(key)) this.remove(key, position)
-    let members = this.#members.get(bucket)
-    if (!members) {
-      members = new Map()
-      this.#members.set(bucket, members)
-    }
-    members.set(key, { position, print })
+  add(bucket: number, print: bigint): void {
     this.#xor[bucket] = (this.#xor[bucket] as bigint) ^ print
     this.#count[bucket] = (this.#count[bucket] as number) + 1
   }
 
-  remove(key: string, position: RingId): void {
-    const bucket = bucketOf(position)
-    const members = this.#members.get(bucket)
-    const member = members?.get(key)
-    if (!members || !member) return
-    members.delete(key)
-    if (members.size === 0) this.#members.delete(bucket)
-    this.#xor[bucket] = (this.#xor[bucket] as bigint) ^ member.print
-    this.#count[bucket] = (this.#count[bucket] as number) - 1
+  remove(bucket: number, print: bigint): void {
+    this.#xor[bucket] = (this.#xor[bucket] as bigint) ^ print
+    this.#count[bucket] = Math.max(0, (this.#count[bucket] as number) - 1)
   }
 
-  /** The digest of each part of the arc. */
-  parts(parts: ArcParts): PartDigests {
+  /** The digest of each part of the arc; `members` lists a bucket the arc covers only in part. */
+  parts(parts: ArcParts, members: (bucket: number) => Iterable<Member>): PartDigests {
     const out = new PartDigests(parts.count)
     for (const { offset, bucket, whole } of parts.buckets()) {
       if (whole) {
         if (this.#count[bucket]) out.add(parts.partAt(offset), this.#xor[bucket] as bigint, this.#count[bucket])
         continue
       }
-      for (const member of this.#members.get(bucket)?.values() ?? []) {
+      for (const member of members(bucket)) {
         if (parts.offsetOf(member.position) === offset) out.add(parts.partAt(offset), member.print)
       }
     }
     return out
   }
+}
 
-  /** The keys of the fragments in the selected parts of the arc. */
-  keysIn(parts: ArcParts, selected: ReadonlySet<number>): string[] {
-    const keys: string[] = []
-    const seen = new Set<number>()
-    for (const { offset, bucket } of parts.buckets()) {
-      // Both ends of an arc may fall in one bucket: read it once, and let partOf place each entry.
-      if (!selected.has(parts.partAt(offset)) || seen.has(bucket)) continue
-      seen.add(bucket)
-      for (const [key, member] of this.#members.get(bucket) ?? []) {
-        const part = parts.partOf(member.position)
-        if (part !== undefined && selected.has(part)) keys.push(key)
-      }
+/** The members in the selected parts of the arc; `members` lists one bucket. */
+export function* membersIn(parts: ArcParts, selected: ReadonlySet<number>, members: (bucket: number) => Iterable<Member>): Generator<Member> {
+  const seen = new Set<number>()
+  for (const { offset, bucket } of parts.buckets()) {
+    // Both ends of an arc may fall in one bucket: read it once, and let partOf place each member.
+    if (!selected.has(parts.partAt(offset)) || seen.has(bucket)) continue
+    seen.add(bucket)
+    for (const member of members(bucket)) {
+      const part = parts.partOf(member.position)
+      if (part !== undefined && selected.has(part)) yield member
     }
-    return keys
   }
 }

@@ -7,11 +7,11 @@ import { InFlight } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { chunkBytes, chunkChecksum, chunkOffset, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
 import type { Coding, HeldFragment, HoldTrailer, Manifest, Version } from '../protocol/index.ts'
-import { type Arc, ArcParts, fingerprint, type PartDigests } from '../ring/index.ts'
-import { BucketDigests } from './digests.ts'
-import { fragmentPath, heldOf, keyOf, positionOf, sweepLeftovers, syncDir } from './layout.ts'
+import { type Arc, ArcParts, BUCKETS, bucketOf, type PartDigests } from '../ring/index.ts'
+import { BucketDigests, type Member, membersIn } from './digests.ts'
+import { fragmentPath, heldOf, keyOf, nameHash, positionOf, sweepLeftovers, syncDir } from './layout.ts'
 import { importManifestFiles } from './legacy.ts'
-import { ManifestTable } from './manifest-table.ts'
+import { type FragmentRow, ManifestTable } from './manifest-table.ts'
 import { ChunkReader, type FragmentBytes, fileBytes, memoryBytes, readChunkChecked } from './reader.ts'
 import { type FragmentInstaller, type FragmentKey, FragmentWriter } from './writer.ts'
 
@@ -31,14 +31,6 @@ import { type FragmentInstaller, type FragmentKey, FragmentWriter } from './writ
  * fragments starts without walking them) and temporary files (removed by
  * open()). A fragment damaged or lost on disk is found by scrub.
  */
-interface Entry {
-  held: HeldFragment
-  /** Its bytes are in its row (see stash), not in a file. */
-  inline: boolean
-  /** Read on first use and kept: every fetch of the fragment needs it. */
-  manifest?: Manifest
-}
-
 export interface StoreStats {
   files: number
   fragments: number
@@ -48,13 +40,13 @@ export interface StoreStats {
 export class FragmentStore implements FragmentInstaller {
   readonly #dir: string
   readonly #log: Logger
-  readonly #entries = new Map<string, Entry>()
-  /** name → keys of its fragments here: a drop touches those, not the whole index. */
-  readonly #byName = new Map<string, Set<string>>()
   /** What the census compares instead of listing every fragment. */
   readonly #digests = new BucketDigests()
-  /** Kept as fragments come and go: every pong reports it, so it must not cost a walk of the index. */
+  /** Kept as fragments come and go: every pong reports them, so they must not cost a walk of the table. */
   #bytes = 0
+  #count = 0
+  /** How many files the fragments are of, counted by a scan of the table at most once a minute (a gauge). */
+  #files: { count: number; at: number } | undefined
   /** Set during a graceful leave: new fragments are refused, so puts and repairs place them elsewhere. */
   draining = false
   /** Fragments being received: a graceful leave waits for them, since each may land after its listing. */
@@ -92,9 +84,9 @@ export class FragmentStore implements FragmentInstaller {
     if (table.meta('layout') !== 'table') {
       cleaned = await importManifestFiles(root, table, { pathOf: (m) => this.#pathOf(m), keyOf, heldOf }, this.#log)
     }
-    for (const { key, held, inline } of table.all()) this.#set(key, { held, inline })
+    for (const { key, print, bytes } of table.briefs()) this.#added(key, print, bytes)
     this.#sweeping = this.#sweep(root, this.#stopSweep.signal).catch((err: Error) => this.#log.warn({ err: err.message }, 'sweep of leftover fragments failed'))
-    return { fragments: this.#entries.size, cleaned }
+    return { fragments: this.#count, cleaned }
   }
 
   /** Stops the sweep and closes the manifest table. */
@@ -114,7 +106,7 @@ export class FragmentStore implements FragmentInstaller {
   async #sweep(root: string, signal: AbortSignal): Promise<void> {
     const removed = await sweepLeftovers(
       root,
-      (key) => this.#entries.get(key)?.inline === false || this.#installing.has(key),
+      (key) => this.#rows.row(key)?.inline === false || this.#installing.has(key),
       (key, done) => {
         this.#sweepingNow = done && { key, done }
       },
@@ -134,7 +126,7 @@ export class FragmentStore implements FragmentInstaller {
 
   /** How many fragments are held. */
   get count(): number {
-    return this.#entries.size
+    return this.#count
   }
 
   /** Bytes of all fragments held. */
@@ -142,52 +134,72 @@ export class FragmentStore implements FragmentInstaller {
     return this.#bytes
   }
 
-  #set(key: string, entry: Entry): void {
-    this.#delete(key)
-    const { held } = entry
-    this.#entries.set(key, entry)
-    this.#bytes += held.bytes
-    const keys = this.#byName.get(held.name)
-    if (keys) keys.add(key)
-    else this.#byName.set(held.name, new Set([key]))
-    this.#digests.add(key, positionOf(key), fingerprint(held.name, held.version, held.index, held.digest))
+  /** A row now counts: in the totals and the census digests. */
+  #added(key: string, print: bigint, bytes: number): void {
+    this.#digests.add(bucketOf(positionOf(key)), print)
+    this.#bytes += bytes
+    this.#count++
   }
 
-  #delete(key: string): void {
-    const old = this.#entries.get(key)
-    if (!old) return
-    const { held } = old
-    this.#entries.delete(key)
-    this.#bytes -= held.bytes
-    const keys = this.#byName.get(held.name)
-    keys?.delete(key)
-    if (keys?.size === 0) this.#byName.delete(held.name)
-    this.#digests.remove(key, positionOf(key))
+  #removed(key: string, print: bigint, bytes: number): void {
+    this.#digests.remove(bucketOf(positionOf(key)), print)
+    this.#bytes -= bytes
+    this.#count--
+  }
+
+  /**
+   * Writes a fragment's row and counts it at once (a drop that follows sees
+   * it), replacing any row of the same key; if the commit fails, the count
+   * goes back to what the table holds.
+   */
+  async #record(key: string, manifest: Manifest, held: HeldFragment, data?: Buffer): Promise<FragmentRow | undefined> {
+    const rows = this.#rows
+    const before = rows.row(key)
+    const committed = rows.put(key, manifest, held, data)
+    const now = rows.row(key) as FragmentRow
+    if (before) this.#removed(key, before.print, before.held.bytes)
+    this.#added(key, now.print, held.bytes)
+    try {
+      await committed
+    } catch (err) {
+      this.#removed(key, now.print, held.bytes)
+      if (before) this.#added(key, before.print, before.held.bytes)
+      throw err
+    }
+    return before
+  }
+
+  /** The members of one ring bucket (a key's first four hex digits), from the table. */
+  *#bucket(bucket: number): Generator<FragmentRow & Member> {
+    const from = bucket.toString(16).padStart(4, '0')
+    const to = bucket + 1 < BUCKETS ? (bucket + 1).toString(16).padStart(4, '0') : 'g'
+    for (const row of this.#rows.range(from, to)) yield { ...row, position: positionOf(row.key) }
   }
 
   /** The digest of each part of `arc`: what this peer holds there, in a few bytes per part. */
   digestsIn(arc: Arc, parts?: number): PartDigests {
-    return this.#digests.parts(new ArcParts(arc, parts))
+    return this.#digests.parts(new ArcParts(arc, parts), (bucket) => this.#bucket(bucket))
   }
 
   /** The fragments held in the selected parts of `arc` (where a digest differed). */
   listIn(arc: Arc, selected: readonly number[], parts?: number): HeldFragment[] {
-    const keys = this.#digests.keysIn(new ArcParts(arc, parts), new Set(selected))
-    return keys.flatMap((key) => this.#entries.get(key)?.held ?? [])
+    const found = membersIn(new ArcParts(arc, parts), new Set(selected), (bucket) => this.#bucket(bucket))
+    return [...found].map((member) => (member as FragmentRow & Member).held)
   }
 
   has(key: FragmentKey): boolean {
-    return this.#entries.has(keyOf(key))
+    return this.#rows.row(keyOf(key)) !== undefined
   }
 
+  /** Every fragment held (a scan of the table). */
   list(): HeldFragment[] {
-    return [...this.#entries.values()].map((e) => e.held)
+    return [...this.#rows.all()].map((row) => row.held)
   }
 
   stats(): StoreStats {
-    const names = new Set<string>()
-    for (const { held } of this.#entries.values()) names.add(held.name)
-    return { files: names.size, fragments: this.#entries.size, bytes: this.#bytes }
+    const now = Date.now()
+    if (!this.#files || now - this.#files.at > 60_000) this.#files = { count: this.#rows.names(), at: now }
+    return { files: this.#files.count, fragments: this.#count, bytes: this.#bytes }
   }
 
   /** Starts receiving a fragment; nothing is visible until commit(). */
@@ -216,8 +228,7 @@ export class FragmentStore implements FragmentInstaller {
       // The rename must be durable before the row that says the fragment is there.
       await syncDir(dir)
       const held = heldOf(manifest, bytes, this.#now())
-      await this.#rows.put(key, manifest, held)
-      this.#set(key, { held, inline: false, manifest })
+      await this.#record(key, manifest, held)
       return held
     } finally {
       this.#installing.delete(key)
@@ -243,11 +254,8 @@ export class FragmentStore implements FragmentInstaller {
       if (fragmentDigest(chunks) !== trailer.digest) throw new HousePartyError('ERR_CHECKSUM_MISMATCH', 'fragment digest does not match the trailer')
       const { name, version, index } = key
       const manifest: Manifest = { name, version, index, size: trailer.size, hash: trailer.hash, created: trailer.created, coding, chunks }
-      const k = keyOf(key)
-      const before = this.#entries.get(k)
       const held = heldOf(manifest, data.length, this.#now())
-      await this.#rows.put(k, manifest, held, data)
-      this.#set(k, { held, inline: true, manifest })
+      const before = await this.#record(keyOf(key), manifest, held, data)
       if (before && !before.inline) await this.#unlinkFile(before.held)
       return held
     } finally {
@@ -256,22 +264,20 @@ export class FragmentStore implements FragmentInstaller {
   }
 
   async manifest(key: FragmentKey): Promise<Manifest | undefined> {
-    const k = keyOf(key)
-    const entry = this.#entries.get(k)
-    if (!entry) return undefined
-    if (!entry.manifest) {
-      const chunks = this.#table?.chunks(k)
-      if (!chunks) return undefined
-      const { name, version, index, size, hash, created, coding } = entry.held
-      entry.manifest = { name, version, index, size, hash, created, coding, chunks }
-    }
-    return entry.manifest
+    return this.#manifestOf(keyOf(key), this.#rows.row(keyOf(key)))
   }
 
-  /** A held fragment's entry and manifest, or ERR_NOT_FOUND. */
-  async #held(key: FragmentKey): Promise<{ entry: Entry; manifest: Manifest }> {
-    const entry = this.#entries.get(keyOf(key))
-    const manifest = entry && (await this.manifest(key))
+  #manifestOf(k: string, row: FragmentRow | undefined): Manifest | undefined {
+    const chunks = row && this.#rows.chunks(k)
+    if (!row || !chunks) return undefined
+    const { name, version, index, size, hash, created, coding } = row.held
+    return { name, version, index, size, hash, created, coding, chunks }
+  }
+
+  /** A held fragment's row and manifest, or ERR_NOT_FOUND. */
+  async #held(key: FragmentKey): Promise<{ entry: FragmentRow; manifest: Manifest }> {
+    const entry = this.#rows.row(keyOf(key))
+    const manifest = this.#manifestOf(keyOf(key), entry)
     if (!entry || !manifest) throw new HousePartyError('ERR_NOT_FOUND', `no fragment ${key.index} of ${JSON.stringify(key.name)} version ${key.version} here`)
     return { entry, manifest }
   }
@@ -302,7 +308,7 @@ export class FragmentStore implements FragmentInstaller {
   }
 
   /** A fragment's bytes: its row's, or its file opened now (so a drop that races with a read cannot cut it short). */
-  async #openBytes(key: FragmentKey, entry: Entry): Promise<FragmentBytes> {
+  async #openBytes(key: FragmentKey, entry: FragmentRow): Promise<FragmentBytes> {
     return entry.inline ? memoryBytes(this.#inlineData(key)) : fileBytes(await open(this.#pathOf(entry.held), 'r'))
   }
 
@@ -318,16 +324,16 @@ export class FragmentStore implements FragmentInstaller {
    * an unreadable manifest); `pace` is awaited before each chunk is read.
    */
   async verify(key: FragmentKey, pace?: (bytes: number) => Promise<void>): Promise<boolean> {
-    const entry = this.#entries.get(keyOf(key))
+    const entry = this.#rows.row(keyOf(key))
     if (!entry) return true
-    const manifest = await this.manifest(key)
+    const manifest = this.#manifestOf(keyOf(key), entry)
     if (!manifest || fragmentDigest(manifest.chunks) !== entry.held.digest) return false
     let bytes: FragmentBytes
     try {
       bytes = await this.#openBytes(key, entry)
     } catch (err) {
-      if (err instanceof HousePartyError && !this.#entries.has(keyOf(key))) return true // dropped meanwhile
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !this.#entries.has(keyOf(key))) return true // dropped meanwhile
+      // Dropped meanwhile: nothing to check.
+      if ((err instanceof HousePartyError || (err as NodeJS.ErrnoException).code === 'ENOENT') && !this.has(key)) return true
       return false
     }
     try {
@@ -348,13 +354,13 @@ export class FragmentStore implements FragmentInstaller {
   /** Deletes the fragments of one version (one index, or all). Returns how many. */
   async drop(name: string, version: Version, index?: number): Promise<number> {
     let dropped = 0
-    for (const k of [...(this.#byName.get(name) ?? [])]) {
-      const entry = this.#entries.get(k)
-      const h = entry?.held
-      if (!entry || !h || h.version !== version || (index !== undefined && h.index !== index)) continue
-      this.#delete(k)
-      this.#table?.delete(k)
-      if (!entry.inline) await this.#unlinkFile(h)
+    const h = nameHash(name)
+    // The rows of one name are one range of keys: sha256(name)/…
+    for (const row of [...this.#rows.range(`${h}/`, `${h}0`)]) {
+      if (row.held.version !== version || (index !== undefined && row.held.index !== index)) continue
+      this.#rows.delete(row.key)
+      this.#removed(row.key, row.print, row.held.bytes)
+      if (!row.inline) await this.#unlinkFile(row.held)
       dropped++
     }
     return dropped

@@ -1,18 +1,31 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { GroupCommit, openDatabase, readMeta, writeMeta } from '../../shared/sqlite.ts'
 import type { HeldFragment, Manifest } from '../protocol/index.ts'
+import { fingerprint } from '../ring/index.ts'
 
 /**
  * Bumped when the table's layout changes; a table of a newer layout is
  * refused rather than misread. 2: small fragments kept inline (`data`).
+ * 3: each row's census fingerprint (`print`), so a start reads two short
+ * columns per fragment instead of computing them.
  */
-const SCHEMA_VERSION = 2
+const SCHEMA_VERSION = 3
 
-/** A row as loaded at start: what the census and placement need, without the chunk checksums (read on first use). */
-export interface LoadedFragment {
+/** A fragment's row, without its chunk checksums or bytes. */
+export interface FragmentRow {
   key: string
   held: HeldFragment
   /** The fragment's bytes are in its row, not in a file. */
+  inline: boolean
+  /** Its census fingerprint (ring/fingerprint). */
+  print: bigint
+}
+
+/** What a start needs of each row: where it sits on the ring, its fingerprint, its size. */
+export interface RowBrief {
+  key: string
+  print: bigint
+  bytes: number
   inline: boolean
 }
 
@@ -30,30 +43,38 @@ interface Row {
   k: number
   m: number
   stripe: number
+  print: string
   inline: number
 }
 
+const COLUMNS = 'key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, print, data IS NOT NULL AS inline'
+
 /**
  * The manifests of the fragments a peer holds, in <data>/fragments.db: one
- * row per fragment instead of a JSON file beside each, so a small fragment
- * costs one OS file, and the store opens by reading rows, not by walking
- * directories. A row exists only for a fragment already in place: the
- * fragment file is renamed into place first, then its row committed, and
- * only then is the fragment acknowledged.
+ * row per fragment. The table is the store's index: a peer keeps no entry
+ * per fragment in memory, so its memory does not grow with what it holds,
+ * and a start reads two short columns per row. Rows are keyed by
+ * sha256(name)/version/index, so the rows of one name, or of one bucket of
+ * the ring (the key's first four hex digits), are one range.
  *
- * A row is acknowledged only once it survives a power cut, not only a crash:
- * the rows written in one turn of the event loop share one commit, and the
- * WAL is then fdatasynced off the event loop (GroupCommit with syncWal), so
- * a burst of small fragments costs few fsyncs and none blocks the peer.
+ * A row exists only for a fragment in place: a fragment file is renamed
+ * into place first, then its row written; a small fragment's bytes are in
+ * its row. A row is acknowledged only once it survives a power cut: the
+ * rows written in one turn of the event loop share one commit, and the WAL
+ * is then fdatasynced off the event loop (GroupCommit with syncWal).
  */
 export class ManifestTable {
   readonly #db: DatabaseSync
   readonly #commits: GroupCommit
   readonly #put: StatementSync
   readonly #delete: StatementSync
+  readonly #row: StatementSync
   readonly #chunks: StatementSync
-  readonly #all: StatementSync
   readonly #data: StatementSync
+  readonly #range: StatementSync
+  readonly #briefs: StatementSync
+  readonly #all: StatementSync
+  readonly #names: StatementSync
 
   constructor(path: string) {
     this.#db = openDatabase(path, {
@@ -62,19 +83,24 @@ export class ManifestTable {
       create: `CREATE TABLE IF NOT EXISTS fragments (
         key TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, idx INTEGER NOT NULL, size INTEGER NOT NULL,
         bytes INTEGER NOT NULL, digest TEXT NOT NULL, hash TEXT NOT NULL, created INTEGER NOT NULL, stored INTEGER NOT NULL,
-        k INTEGER NOT NULL, m INTEGER NOT NULL, stripe INTEGER NOT NULL, chunks TEXT NOT NULL, data BLOB) WITHOUT ROWID`,
+        k INTEGER NOT NULL, m INTEGER NOT NULL, stripe INTEGER NOT NULL, chunks TEXT NOT NULL, data BLOB, print TEXT NOT NULL) WITHOUT ROWID`,
       migrate: (db, from) => {
         if (from < 2) db.exec('ALTER TABLE fragments ADD COLUMN data BLOB')
+        if (from < 3) addPrints(db)
       },
     })
     this.#commits = new GroupCommit(this.#db, { syncWal: `${path}-wal` })
-    this.#put = this.#db.prepare('INSERT OR REPLACE INTO fragments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-    this.#data = this.#db.prepare('SELECT data FROM fragments WHERE key = ?')
-    this.#delete = this.#db.prepare('DELETE FROM fragments WHERE key = ?')
-    this.#chunks = this.#db.prepare('SELECT chunks FROM fragments WHERE key = ?')
-    this.#all = this.#db.prepare(
-      'SELECT key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, data IS NOT NULL AS inline FROM fragments',
+    this.#put = this.#db.prepare(
+      'INSERT OR REPLACE INTO fragments (key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, chunks, data, print) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     )
+    this.#delete = this.#db.prepare('DELETE FROM fragments WHERE key = ?')
+    this.#row = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments WHERE key = ?`)
+    this.#chunks = this.#db.prepare('SELECT chunks FROM fragments WHERE key = ?')
+    this.#data = this.#db.prepare('SELECT data FROM fragments WHERE key = ?')
+    this.#range = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments WHERE key >= ? AND key < ? ORDER BY key`)
+    this.#briefs = this.#db.prepare('SELECT key, print, bytes, data IS NOT NULL AS inline FROM fragments')
+    this.#all = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments`)
+    this.#names = this.#db.prepare('SELECT COUNT(DISTINCT name) AS n FROM fragments')
   }
 
   meta(key: string): string | undefined {
@@ -87,7 +113,7 @@ export class ManifestTable {
 
   /**
    * Records a fragment now in place, or with `data` a small fragment kept in
-   * its row; resolves once the row is durable (its turn's commit).
+   * its row; resolves once the row is durable (its turn's commit, synced).
    */
   put(key: string, manifest: Manifest, held: HeldFragment, data?: Uint8Array): Promise<void> {
     this.#commits.begin()
@@ -95,15 +121,10 @@ export class ManifestTable {
     return this.#commits.committed()
   }
 
-  /** The bytes of a fragment kept in its row; undefined if it has no row or lives in a file. */
-  data(key: string): Buffer | undefined {
-    const row = this.#data.get(key) as { data: Uint8Array | null } | undefined
-    return row?.data ? Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength) : undefined
-  }
-
   /** Writes a row in the transaction open now (see `transaction`). */
   insert(key: string, manifest: Manifest, held: HeldFragment, data?: Uint8Array): void {
     const { name, version, index, size, hash, created, coding, chunks } = manifest
+    const print = fingerprint(name, version, index, held.digest).toString(16).padStart(16, '0')
     this.#put.run(
       key,
       name,
@@ -120,6 +141,7 @@ export class ManifestTable {
       coding.stripeBytes,
       JSON.stringify(chunks),
       data ?? null,
+      print,
     )
   }
 
@@ -129,30 +151,44 @@ export class ManifestTable {
     this.#delete.run(key)
   }
 
+  /** One fragment's row, or undefined. */
+  row(key: string): FragmentRow | undefined {
+    const r = this.#row.get(key) as Row | undefined
+    return r && fromRow(r)
+  }
+
   /** The chunk checksums of a fragment, or undefined if there is no row. */
   chunks(key: string): string[] | undefined {
     const row = this.#chunks.get(key) as { chunks: string } | undefined
     return row ? (JSON.parse(row.chunks) as string[]) : undefined
   }
 
-  /** Every fragment, as loaded at start. */
-  *all(): Generator<LoadedFragment> {
-    for (const r of this.#all.iterate() as Iterable<Row>) {
-      const coding = { k: r.k, m: r.m, stripeBytes: r.stripe }
-      const held = {
-        name: r.name,
-        version: r.version,
-        index: r.idx,
-        size: r.size,
-        bytes: r.bytes,
-        digest: r.digest,
-        coding,
-        hash: r.hash,
-        created: r.created,
-        stored: r.stored,
-      }
-      yield { key: r.key, held, inline: r.inline === 1 }
+  /** The bytes of a fragment kept in its row; undefined if it has no row or lives in a file. */
+  data(key: string): Buffer | undefined {
+    const row = this.#data.get(key) as { data: Uint8Array | null } | undefined
+    return row?.data ? Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength) : undefined
+  }
+
+  /** The rows whose keys lie in [from, to), in key order: one name (sha256 prefix) or one ring bucket (its first hex digits). */
+  *range(from: string, to: string): Generator<FragmentRow> {
+    for (const r of this.#range.iterate(from, to) as Iterable<Row>) yield fromRow(r)
+  }
+
+  /** Every row, briefly: what a start reads. */
+  *briefs(): Generator<RowBrief> {
+    for (const r of this.#briefs.iterate() as Iterable<{ key: string; print: string; bytes: number; inline: number }>) {
+      yield { key: r.key, print: BigInt(`0x${r.print}`), bytes: r.bytes, inline: r.inline === 1 }
     }
+  }
+
+  /** Every fragment. */
+  *all(): Generator<FragmentRow> {
+    for (const r of this.#all.iterate() as Iterable<Row>) yield fromRow(r)
+  }
+
+  /** How many distinct file names the rows are of (a full scan: callers cache it). */
+  names(): number {
+    return (this.#names.get() as { n: number }).n
   }
 
   /** Runs `fn` in one transaction (an import of the earlier layout); resolves once it is durable. */
@@ -169,4 +205,34 @@ export class ManifestTable {
     if (this.#db.isOpen) this.#db.close()
     await this.#commits.release()
   }
+}
+
+function fromRow(r: Row): FragmentRow {
+  const held: HeldFragment = {
+    name: r.name,
+    version: r.version,
+    index: r.idx,
+    size: r.size,
+    bytes: r.bytes,
+    digest: r.digest,
+    coding: { k: r.k, m: r.m, stripeBytes: r.stripe },
+    hash: r.hash,
+    created: r.created,
+    stored: r.stored,
+  }
+  return { key: r.key, held, inline: r.inline === 1, print: BigInt(`0x${r.print}`) }
+}
+
+/** Schema 3: every row gets its fingerprint, computed once here. */
+function addPrints(db: DatabaseSync): void {
+  db.exec("ALTER TABLE fragments ADD COLUMN print TEXT NOT NULL DEFAULT ''")
+  const update = db.prepare('UPDATE fragments SET print = ? WHERE key = ?')
+  const rows = db.prepare('SELECT key, name, version, idx, digest FROM fragments').all() as {
+    key: string
+    name: string
+    version: string
+    idx: number
+    digest: string
+  }[]
+  for (const r of rows) update.run(fingerprint(r.name, r.version, r.idx, r.digest).toString(16).padStart(16, '0'), r.key)
 }

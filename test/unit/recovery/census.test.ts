@@ -4,8 +4,8 @@ import fc from 'fast-check'
 import { fragmentBytes } from '../../../src/peer/codec/index.ts'
 import type { FileRecord, GuestId, HeldFragment } from '../../../src/peer/protocol/index.ts'
 import { type Census, censusOf, takeArcCensus } from '../../../src/peer/recovery/index.ts'
-import { type Arc, ArcParts, fingerprint, inArc, primaryArc, ringPosition } from '../../../src/peer/ring/index.ts'
-import { BucketDigests } from '../../../src/peer/store/digests.ts'
+import { type Arc, ArcParts, bucketOf, fingerprint, inArc, primaryArc, ringPosition } from '../../../src/peer/ring/index.ts'
+import { BucketDigests, type Member, membersIn } from '../../../src/peer/store/digests.ts'
 import type { FragmentClient } from '../../../src/peer/transfer/index.ts'
 import { aRecord } from '../../helpers/records.ts'
 
@@ -20,23 +20,28 @@ class Holders {
     this.held.get(holder)?.set(`${fragment.name}/${fragment.version}/${fragment.index}`, fragment)
   }
 
-  #of(holder: GuestId): { digests: BucketDigests; held: Map<string, HeldFragment> } {
+  #of(holder: GuestId): { digests: BucketDigests; held: Map<string, HeldFragment>; members: (bucket: number) => Member[] } {
     if (this.silent.has(holder)) throw new Error('no answer')
     const held = this.held.get(holder) as Map<string, HeldFragment>
     const digests = new BucketDigests()
-    for (const [key, f] of held) digests.add(key, ringPosition(f.name), fingerprint(f.name, f.version, f.index, f.digest))
-    return { digests, held }
+    const all = [...held].map(([key, f]) => ({ key, position: ringPosition(f.name), print: fingerprint(f.name, f.version, f.index, f.digest) }))
+    for (const m of all) digests.add(bucketOf(m.position), m.print)
+    return { digests, held, members: (bucket) => all.filter((m) => bucketOf(m.position) === bucket) }
   }
 
   client(): FragmentClient {
     return {
       digests: async (holder: GuestId, arc: Arc, parts: number) => {
-        const { digests, held } = this.#of(holder)
-        return { parts: digests.parts(new ArcParts(arc, parts)).encode(), bytes: [...held.values()].reduce((n, f) => n + f.bytes, 0), fragments: held.size }
+        const { digests, held, members } = this.#of(holder)
+        return {
+          parts: digests.parts(new ArcParts(arc, parts), members).encode(),
+          bytes: [...held.values()].reduce((n, f) => n + f.bytes, 0),
+          fragments: held.size,
+        }
       },
       inventoryIn: async (holder: GuestId, arc: Arc, parts: number, select: readonly number[]) => {
-        const { digests, held } = this.#of(holder)
-        return digests.keysIn(new ArcParts(arc, parts), new Set(select)).map((k) => held.get(k) as HeldFragment)
+        const { held, members } = this.#of(holder)
+        return [...membersIn(new ArcParts(arc, parts), new Set(select), members)].map((m) => held.get(m.key) as HeldFragment)
       },
     } as unknown as FragmentClient
   }

@@ -94,12 +94,12 @@ describe('small fragments kept inline', () => {
     await store.close()
   })
 
-  it('opens a fragment table of the layout before inline fragments and adds the column, keeping its rows', async () => {
+  it('opens a fragment table of the layout before inline fragments and fingerprints, adds both columns and keeps its rows', async () => {
     const { store, dir } = await openStore()
     const f = fragmentOf(Buffer.alloc(100, 1), 0)
     await store.stash({ name: 'x', version, index: 0 }, coding, f.trailer, f.shard, f.checksum)
     await store.close()
-    // Back to schema 1: no data column (its rows are of fragments in files, so this one is turned into such a row).
+    // Back to schema 1: no data column and no fingerprints (its rows are of fragments in files, so this one is turned into such a row).
     const db = new DatabaseSync(join(dir, 'fragments.db'))
     db.exec(`CREATE TABLE old AS SELECT key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, chunks FROM fragments;
       DROP TABLE fragments; ALTER TABLE old RENAME TO fragments; UPDATE meta SET value = '1' WHERE key = 'schema'`)
@@ -109,9 +109,12 @@ describe('small fragments kept inline', () => {
     const f2 = fragmentOf(Buffer.alloc(200, 2), 0)
     await again.store.stash({ name: 'y', version, index: 0 }, coding, f2.trailer, f2.shard, f2.checksum)
     assert.equal(again.store.count, 2)
+    // The migrated row got its fingerprint: the census digest of the whole ring counts both.
+    const ring = { from: '0'.repeat(16), to: '0'.repeat(16) }
+    assert.match(again.store.digestsIn(ring, 1).encode()[0] as string, /\.2$/)
     await again.store.close()
     const check = new DatabaseSync(join(dir, 'fragments.db'))
-    assert.equal((check.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '2')
+    assert.equal((check.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '3')
     check.close()
   })
 })
