@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 
 export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')
@@ -53,4 +54,29 @@ export async function fragmentFiles(dataDir: string): Promise<string[]> {
     }
   }
   return out
+}
+
+/**
+ * Flips one byte of a small fragment kept inline in a peer's fragments.db
+ * (bit rot in its row), while the peer runs: of `version` and `index` when
+ * given. Returns the fragment's key, or undefined if the peer keeps none.
+ */
+export function corruptInlineFragment(dataDir: string, where: { version?: string; index?: number } = {}): string | undefined {
+  const db = new DatabaseSync(join(dataDir, 'fragments.db'))
+  try {
+    db.exec('PRAGMA busy_timeout = 10000')
+    const v = where.version ?? null
+    const i = where.index ?? null
+    const row = db
+      .prepare('SELECT key, data FROM fragments WHERE length(data) > 0 AND (? IS NULL OR version = ?) AND (? IS NULL OR idx = ?) LIMIT 1')
+      .get(v, v, i, i) as { key: string; data: Uint8Array } | undefined
+    if (!row) return undefined
+    const data = Buffer.from(row.data)
+    const at = data.length >> 1
+    data[at] = (data[at] as number) ^ 0xff
+    db.prepare('UPDATE fragments SET data = ? WHERE key = ?').run(data, row.key)
+    return row.key
+  } finally {
+    db.close()
+  }
 }

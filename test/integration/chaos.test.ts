@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { open } from 'node:fs/promises'
 import { describe, it } from 'node:test'
-import { bytesOf, fragmentFiles, getBytes, putBytes, sha256 } from '../helpers/files.ts'
+import { bytesOf, corruptInlineFragment, fragmentFiles, getBytes, putBytes, sha256 } from '../helpers/files.ts'
 import { guestsOf, metric, partiesForThisFile, partyHealth, sumMetric, waitForAgreement } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -188,16 +188,10 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
     assert.equal(rebuiltByLeave, 0, 'a graceful leave hands every fragment over: nothing needs rebuilding')
 
     await round('corrupt fragment on', async (victim, started) => {
-      const frags = await fragmentFiles(party.peer(victim).dataDir)
-      const target = frags.find(() => true)
-      assert.ok(target, `peer ${victim} holds fragments`)
       const before = await metric(party.peer(victim).api, 'houseparty_scrub_corrupt_fragments_total')
-      const fh = await open(target, 'r+')
-      const { size } = await fh.stat()
-      const at = Math.floor(size / 2)
-      const [byte] = (await fh.read(Buffer.alloc(1), 0, 1, at)).buffer
-      await fh.write(Buffer.from([(byte ?? 0) ^ 0xff]), 0, 1, at)
-      await fh.close()
+      // The party's files are small: their fragments are kept inline, in each holder's fragments.db.
+      const damaged = corruptInlineFragment(party.peer(victim).dataDir) ?? (await corruptFragmentFile(party.peer(victim).dataDir))
+      assert.ok(damaged, `peer ${victim} holds fragments`)
       await waitFor(
         'scrub to find the damaged fragment',
         async () => (await metric(party.peer(victim).api, 'houseparty_scrub_corrupt_fragments_total')) > before,
@@ -247,3 +241,19 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
     console.log(`# ${checked} files read back and verified by sha256; 0 lost, 0 corrupt`)
   })
 })
+
+/** Flips one byte in the middle of one fragment file of a peer; its path, or undefined if it has none. */
+async function corruptFragmentFile(dataDir: string): Promise<string | undefined> {
+  const [target] = await fragmentFiles(dataDir)
+  if (!target) return undefined
+  const fh = await open(target, 'r+')
+  try {
+    const { size } = await fh.stat()
+    const at = Math.floor(size / 2)
+    const [byte] = (await fh.read(Buffer.alloc(1), 0, 1, at)).buffer
+    await fh.write(Buffer.from([(byte ?? 0) ^ 0xff]), 0, 1, at)
+  } finally {
+    await fh.close()
+  }
+  return target
+}

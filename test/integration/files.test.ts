@@ -10,7 +10,7 @@ import type { LocalParty } from '../../src/cli/local-party.ts'
 import { dial } from '../../src/peer/net/index.ts'
 import { PintReplies } from '../../src/peer/protocol/index.ts'
 import { systemClock } from '../../src/shared/clock.ts'
-import { bytesOf, fileUrl, fragmentFiles, getBytes, putBytes, sha256 } from '../helpers/files.ts'
+import { bytesOf, corruptInlineFragment, fileUrl, fragmentFiles, getBytes, putBytes, sha256 } from '../helpers/files.ts'
 import { CLI, guestsOf, metric, partiesForThisFile, startParty, sumMetric, waitForAgreement } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -320,6 +320,20 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     assert.equal(got.status, 200)
     assert.equal(sha256(got.body), sha256(data))
     assert.equal(await metric(party.peer(4).api, 'houseparty_fragments_skipped_total', 'reason="corrupt"'), skippedBefore + 1)
+  })
+
+  it("skips a small fragment damaged in its holder's table and still serves the right bytes", async () => {
+    const data = bytesOf(5000, 321)
+    const put = (await (await putBytes(party.peer(0).api, 'corrupt/small', data)).json()) as { version: string }
+    // A small file's fragments live in their holders' fragments.db: damage data fragment 0 there.
+    const damaged = all.map((i) => corruptInlineFragment(party.peer(i).dataDir, { version: put.version, index: 0 })).filter((k) => k !== undefined)
+    assert.equal(damaged.length, 1)
+    const reader = 4
+    const skippedBefore = await metric(party.peer(reader).api, 'houseparty_fragments_skipped_total', 'reason="corrupt"')
+    const got = await getBytes(party.peer(reader).api, 'corrupt/small')
+    assert.equal(got.status, 200)
+    assert.equal(sha256(got.body), sha256(data))
+    assert.equal(await metric(party.peer(reader).api, 'houseparty_fragments_skipped_total', 'reason="corrupt"'), skippedBefore + 1)
   })
 
   it('exports what each peer holds and moves', async () => {

@@ -141,7 +141,7 @@ export class Caretaker implements Startable {
     await this.handOff(self, guests, signal)
     const isPrimary = (name: string): boolean => ctx.trackers.trackersOf(name, guests)[0] === self
     // Records first, census second: a record in this snapshot had all its fragments durable before the census asked.
-    const records = this.#o.records.list().filter((r) => isPrimary(r.name))
+    const records = [...this.#o.records.inArc(primaryArc(guests, self))].filter((r) => isPrimary(r.name))
     const census = withCensus ? await takeArcCensus(ctx.fragments, primaryArc(guests, self), records, guests, signal) : undefined
     if (census) {
       this.#silent = census.silent

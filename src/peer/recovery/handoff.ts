@@ -1,20 +1,29 @@
 import type { Logger } from '../../shared/logger.ts'
 import type { FileRecord, GuestId } from '../protocol/index.ts'
+import { trackedArc } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
 import type { TrackerClient } from '../transfer/index.ts'
 
 /**
  * Tracker handoff: every record goes to the guests that are now its
  * trackers; a record this peer no longer tracks is forgotten once another
- * tracker has it. Only records whose tracker set changed since they were
- * last pushed are sent, so a pass on a quiet ring sends nothing.
+ * tracker has it.
+ *
+ * What a pass reads depends on the ring. On a ring handed off already (the
+ * guests are those of the last pass that reached every tracker), only the
+ * records of names this peer does not track are read (a range of the
+ * index, usually empty), so a pass on a quiet ring reads nothing. After the
+ * ring changed, every record is read once and sent only where its tracker
+ * set differs from the one on the ring handed off before; the first pass
+ * after a start sends each record to its other trackers, which heals a
+ * watch one of them missed.
  */
 export class RecordHandoff {
   readonly #records: TrackerStore
   readonly #trackers: TrackerClient
   readonly #log: Logger
-  /** name → the tracker set the record was last pushed to. */
-  readonly #pushed = new Map<string, string>()
+  /** The guests of the last pass that reached every tracker it had records for. */
+  #handedOff: readonly GuestId[] | undefined
 
   constructor(records: TrackerStore, trackers: TrackerClient, log: Logger) {
     this.#records = records
@@ -24,21 +33,24 @@ export class RecordHandoff {
 
   /** Pushes the records whose trackers on the ring of `guests` changed; `self` keeps those it still tracks. */
   async run(self: GuestId, guests: readonly GuestId[], signal?: AbortSignal): Promise<void> {
+    const before = this.#handedOff
+    const settled = before !== undefined && sameGuests(before, guests)
+    const candidates = settled ? this.#records.outside(trackedArc(guests, self, this.#trackers.replicas)) : this.#records.list()
     const batches = new Map<GuestId, FileRecord[]>()
-    const pending: { name: string; key: string; targets: GuestId[]; mine: boolean }[] = []
-    for (const record of this.#records.list()) {
+    const pending: { name: string; targets: GuestId[]; mine: boolean }[] = []
+    for (const record of candidates) {
       const trackers = this.#trackers.trackersOf(record.name, guests)
-      const key = trackers.join(',')
-      if (this.#pushed.get(record.name) === key) continue
+      const mine = trackers.includes(self)
+      // Its trackers were the same on the ring handed off before: they have it already.
+      if (mine && before && this.#trackers.trackersOf(record.name, before).join(',') === trackers.join(',')) continue
       const targets = trackers.filter((t) => t !== self)
       for (const t of targets) {
         const batch = batches.get(t)
         if (batch) batch.push(record)
         else batches.set(t, [record])
       }
-      pending.push({ name: record.name, key, targets, mine: trackers.includes(self) })
+      pending.push({ name: record.name, targets, mine })
     }
-    if (pending.length === 0) return
     const reached = new Set<GuestId>()
     await Promise.all(
       [...batches].map(async ([target, list]) => {
@@ -50,13 +62,13 @@ export class RecordHandoff {
         }
       }),
     )
-    for (const p of pending) {
-      if (p.targets.every((t) => reached.has(t))) this.#pushed.set(p.name, p.key)
-      if (!p.mine && p.targets.some((t) => reached.has(t))) {
-        this.#records.forget(p.name)
-        this.#pushed.delete(p.name)
-      }
-    }
-    this.#log.debug({ records: pending.length, trackers: reached.size }, 'tracker records handed off')
+    for (const p of pending) if (!p.mine && p.targets.some((t) => reached.has(t))) this.#records.forget(p.name)
+    // A tracker that was not reached gets the whole pass again next time.
+    if ([...batches.keys()].every((t) => reached.has(t))) this.#handedOff = [...guests]
+    if (pending.length > 0) this.#log.debug({ records: pending.length, trackers: reached.size }, 'tracker records handed off')
   }
+}
+
+function sameGuests(a: readonly GuestId[], b: readonly GuestId[]): boolean {
+  return a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',')
 }

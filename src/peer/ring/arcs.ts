@@ -40,6 +40,18 @@ export function primaryArc(ids: readonly RingId[], self: RingId): Arc {
   return { from: sorted[(at - 1 + sorted.length) % sorted.length] as RingId, to: self }
 }
 
+/**
+ * The arc of the names `self` is one of the `replicas` trackers of: from its
+ * `replicas`-th predecessor (exclusive) to itself. The whole ring when the
+ * party has no more guests than that.
+ */
+export function trackedArc(ids: readonly RingId[], self: RingId, replicas: number): Arc {
+  const sorted = [...new Set([...ids, self])].sort()
+  if (sorted.length <= replicas) return { from: self, to: self }
+  const at = sorted.indexOf(self)
+  return { from: sorted[(at - replicas + sorted.length) % sorted.length] as RingId, to: self }
+}
+
 /** The fingerprint of one fragment copy: its identity and exact contents, 64 bits. */
 export function fingerprint(name: string, version: string, index: number, digest: string): bigint {
   return createHash('sha256').update(`${name}\u0000${version}\u0000${index}\u0000${digest}`).digest().readBigUInt64BE(0)

@@ -1,9 +1,14 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { GroupCommit, openDatabase } from '../../shared/sqlite.ts'
 import type { FileRecord } from '../protocol/index.ts'
+import { type Arc, ringPosition } from '../ring/index.ts'
 
-/** Bumped when the table's layout changes; an index of a newer layout is refused rather than misread. */
-const SCHEMA_VERSION = 1
+/**
+ * Bumped when the table's layout changes; an index of a newer layout is
+ * refused rather than misread. 2: each record's ring position (`pos`,
+ * indexed), so the records of one arc are a range.
+ */
+const SCHEMA_VERSION = 2
 
 /**
  * Tracker records in an embedded SQLite database (<data>/index.db), one row
@@ -23,20 +28,28 @@ export class RecordTable {
   readonly #delete: StatementSync
   readonly #fromInclusive: StatementSync
   readonly #fromExclusive: StatementSync
+  readonly #between: StatementSync
+  readonly #outside: StatementSync
   #rows: number
 
   constructor(path: string) {
     this.#db = openDatabase(path, {
       synchronous: 'NORMAL',
       schema: SCHEMA_VERSION,
-      create: 'CREATE TABLE IF NOT EXISTS records (name TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID',
+      create: `CREATE TABLE IF NOT EXISTS records (name TEXT PRIMARY KEY, record TEXT NOT NULL, pos TEXT NOT NULL) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS records_by_pos ON records (pos)`,
+      migrate: (db, from) => {
+        if (from < 2) addPositions(db)
+      },
     })
     this.#commits = new GroupCommit(this.#db)
     this.#get = this.#db.prepare('SELECT record FROM records WHERE name = ?')
-    this.#put = this.#db.prepare('INSERT OR REPLACE INTO records (name, record) VALUES (?, ?)')
+    this.#put = this.#db.prepare('INSERT OR REPLACE INTO records (name, record, pos) VALUES (?, ?, ?)')
     this.#delete = this.#db.prepare('DELETE FROM records WHERE name = ?')
     this.#fromInclusive = this.#db.prepare('SELECT record FROM records WHERE name >= ? ORDER BY name')
     this.#fromExclusive = this.#db.prepare('SELECT record FROM records WHERE name > ? ORDER BY name')
+    this.#between = this.#db.prepare('SELECT record FROM records WHERE pos > ? AND pos <= ?')
+    this.#outside = this.#db.prepare('SELECT record FROM records WHERE pos <= ? OR pos > ?')
     this.#rows = (this.#db.prepare('SELECT count(*) AS n FROM records').get() as { n: number }).n
   }
 
@@ -52,7 +65,7 @@ export class RecordTable {
   /** Writes `record` over any of its name; `replacing` says whether one was there (the caller has just read it). */
   put(record: FileRecord, replacing: boolean): void {
     this.#commits.begin()
-    this.#put.run(record.name, JSON.stringify(record))
+    this.#put.run(record.name, JSON.stringify(record), ringPosition(record.name))
     if (!replacing) this.#rows++
   }
 
@@ -74,6 +87,20 @@ export class RecordTable {
     for (const row of statement.iterate(from) as Iterable<{ record: string }>) yield JSON.parse(row.record) as FileRecord
   }
 
+  /** The records whose names lie in `arc` (from exclusive, to inclusive; from === to is the whole ring), read lazily. */
+  *inArc(arc: Arc): Generator<FileRecord> {
+    const { from, to } = arc
+    const rows = from === to ? this.#fromInclusive.iterate('') : from < to ? this.#between.iterate(from, to) : this.#outside.iterate(to, from)
+    for (const row of rows as Iterable<{ record: string }>) yield JSON.parse(row.record) as FileRecord
+  }
+
+  /** The records whose names lie outside `arc`, read lazily. */
+  *outside(arc: Arc): Generator<FileRecord> {
+    const { from, to } = arc
+    if (from === to) return
+    yield* this.inArc({ from: to, to: from })
+  }
+
   /** Runs `fn` in one transaction: one commit for many writes (an import, a handoff). */
   transaction<T>(fn: () => T): T {
     return this.#commits.transaction(fn)
@@ -83,4 +110,11 @@ export class RecordTable {
     this.#commits.flush()
     if (this.#db.isOpen) this.#db.close()
   }
+}
+
+/** Schema 2: every record gets its ring position, computed once here. */
+function addPositions(db: DatabaseSync): void {
+  db.exec("ALTER TABLE records ADD COLUMN pos TEXT NOT NULL DEFAULT ''")
+  const update = db.prepare('UPDATE records SET pos = ? WHERE name = ?')
+  for (const { name } of db.prepare('SELECT name FROM records').all() as { name: string }[]) update.run(ringPosition(name), name)
 }

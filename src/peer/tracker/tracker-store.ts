@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../shared/logger.ts'
 import { FileRecord, type Version } from '../protocol/index.ts'
+import type { Arc } from '../ring/index.ts'
 import { type Page, type PageQuery, pageOf } from './listing.ts'
 import { RecordTable } from './record-table.ts'
 import { compareRecords, newestRecord } from './records.ts'
@@ -115,6 +116,16 @@ export class TrackerStore {
   /** Every record kept here. */
   list(): FileRecord[] {
     return [...this.#records.from('', true)]
+  }
+
+  /** The records of the names in `arc` (from exclusive, to inclusive), read as they are used. */
+  inArc(arc: Arc): Iterable<FileRecord> {
+    return this.#records.inArc(arc)
+  }
+
+  /** The records of the names outside `arc`. */
+  outside(arc: Arc): Iterable<FileRecord> {
+    return this.#records.outside(arc)
   }
 
   /**

@@ -41,6 +41,11 @@ export class TrackerClient {
     this.#local = local
   }
 
+  /** How many guests keep each record. */
+  get replicas(): number {
+    return this.#replicas
+  }
+
   /** The trackers of `name` among the current guests, or among `among` (a party without a guest that is leaving); `count` to look further along the ring. */
   trackersOf(name: string, among: readonly GuestId[] = this.#roster.guests().map((g) => g.id), count = this.#replicas): GuestId[] {
     return trackersOf(among, name, count)

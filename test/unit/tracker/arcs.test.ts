@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import { after, describe, it } from 'node:test'
+import fc from 'fast-check'
+import { type Arc, inArc, ringPosition, trackedArc, trackersOf } from '../../../src/peer/ring/index.ts'
+import { TrackerStore } from '../../../src/peer/tracker/index.ts'
+import { silentLogger } from '../../../src/shared/logger.ts'
+import { aRecord } from '../../helpers/records.ts'
+
+const hex16 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((n) => n.toString(16).padStart(16, '0'))
+const dirs: string[] = []
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true })
+})
+
+describe('records by arc', () => {
+  it('a guest is among the trackers of a name exactly when the name lies in its tracked arc', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(hex16, { minLength: 1, maxLength: 9 }),
+        fc.array(fc.string({ minLength: 1 }), { maxLength: 30 }),
+        fc.integer({ min: 1, max: 4 }),
+        (guests, names, replicas) => {
+          for (const self of guests) {
+            const arc = trackedArc(guests, self, replicas)
+            for (const name of names) assert.equal(trackersOf(guests, name, replicas).includes(self), inArc(ringPosition(name), arc), `${name} and ${self}`)
+          }
+        },
+      ),
+      { numRuns: 100 },
+    )
+  })
+
+  it('reads the records of an arc, and of its outside, from the index as a brute-force filter would', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hp-arcs-'))
+    dirs.push(dir)
+    const store = new TrackerStore(dir, silentLogger())
+    await store.open()
+    const names = Array.from({ length: 300 }, (_, i) => `f/${i}`)
+    for (const name of names) store.watch(aRecord({ name }))
+    await store.committed()
+    const arcs: Arc[] = [
+      { from: '4000000000000000', to: 'c000000000000000' },
+      { from: 'c000000000000000', to: '4000000000000000' },
+      { from: ringPosition('f/7'), to: ringPosition('f/7') },
+      { from: ringPosition('f/7'), to: ringPosition('f/8') },
+    ]
+    for (const arc of arcs) {
+      const expected = names.filter((n) => inArc(ringPosition(n), arc)).sort()
+      assert.deepEqual([...store.inArc(arc)].map((r) => r.name).sort(), expected)
+      const rest = arc.from === arc.to ? [] : names.filter((n) => !expected.includes(n)).sort()
+      assert.deepEqual([...store.outside(arc)].map((r) => r.name).sort(), rest)
+    }
+    store.close()
+  })
+
+  it('gives the records of an index of the layout before positions their positions on first open', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hp-arcs-'))
+    dirs.push(dir)
+    const db = new DatabaseSync(join(dir, 'index.db'))
+    db.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID; INSERT INTO meta VALUES ('schema', '1');
+      CREATE TABLE records (name TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID`)
+    const insert = db.prepare('INSERT INTO records VALUES (?, ?)')
+    for (const name of ['a', 'b', 'c']) insert.run(name, JSON.stringify(aRecord({ name })))
+    db.close()
+    const store = new TrackerStore(dir, silentLogger())
+    await store.open()
+    const whole = { from: '0000000000000000', to: '0000000000000000' }
+    assert.deepEqual([...store.inArc(whole)].map((r) => r.name).sort(), ['a', 'b', 'c'])
+    const arc = { from: ringPosition('a'), to: ringPosition('b') }
+    assert.deepEqual(
+      [...store.inArc(arc)].map((r) => r.name),
+      ['a', 'b', 'c'].filter((n) => inArc(ringPosition(n), arc)),
+    )
+    store.close()
+  })
+})
