@@ -1,6 +1,7 @@
 import { clusterBench } from './cluster.ts'
 import { codecBench } from './codec.ts'
 import { filesBench, largeFileBench } from './files.ts'
+import { inlineBench } from './inline.ts'
 import { writeSection } from './lib.ts'
 import { membershipBench } from './membership.ts'
 import { membershipScaleBench } from './membership-scale.ts'
@@ -19,6 +20,7 @@ const suites: Record<string, () => Promise<string>> = {
   cluster: () => clusterBench(),
   scale: () => scaleBench(process.argv.slice(2)),
   'small-profile': () => smallProfileBench(),
+  inline: () => inlineBench(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
