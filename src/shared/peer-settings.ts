@@ -176,7 +176,7 @@ export const PEER_SETTINGS = [
     flag: '--inline-bytes',
     env: 'HOUSEPARTY_INLINE_BYTES',
     kind: 'int',
-    default: 65536,
+    default: 131072,
     min: 0,
     max: 1048576,
     description:
