@@ -61,10 +61,7 @@ export class TrackerClient {
    * guest (the connect timeout for its digests, again for a listing): the first reply may take that long, not one.
    */
   async arcHealth(id: GuestId, arc: Arc, signal?: AbortSignal): Promise<PintReply<'health'>> {
-    const address = this.#roster.addressOf(id)
-    if (!address) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${id} left the party`)
-    const dial = { ...this.#dial, connectTimeoutMs: this.#dial.connectTimeoutMs * 3, signal }
-    return call(address, { op: 'health', arc }, PintReplies.health, dial)
+    return this.#call(id, { op: 'health', arc }, PintReplies.health, signal, { connectTimeoutMs: this.#dial.connectTimeoutMs * 3 })
   }
 
   /** Tracker handoff: sends records to a guest that is now one of their trackers, in batches. Returns how many it took. */
@@ -189,11 +186,12 @@ export class TrackerClient {
     return { ...mergePages(pages, query), asked: guests.length, answered: pages.length }
   }
 
-  #call<S extends z.ZodType>(id: GuestId, body: PintRequestBody, schema: S, signal?: AbortSignal): Promise<z.infer<S>> {
+  /** One call to a tracker (this peer answers its own); `dial` overrides the timeouts of a call that takes longer. */
+  #call<S extends z.ZodType>(id: GuestId, body: PintRequestBody, schema: S, signal?: AbortSignal, dial?: Partial<DialOptions>): Promise<z.infer<S>> {
     const answered = id === this.#roster.selfId ? this.#local?.(body) : undefined
     if (answered) return answered as Promise<z.infer<S>>
     const address = this.#roster.addressOf(id)
     if (!address) return Promise.reject(new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${id} left the party`))
-    return call(address, body, schema, { ...this.#dial, signal })
+    return call(address, body, schema, { ...this.#dial, ...dial, signal })
   }
 }
