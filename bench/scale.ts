@@ -300,11 +300,13 @@ ${column('rebuild, first fragment → last', (r) => `${f(r.rebuild.rebuildS, 1)}
 
 ${reference}
 
-Each put is streamed to the three holders (each fragment fsynced, its manifest a row of the holder's \`fragments.db\`) and
-recorded on three trackers; the rows of both indexes share commits ([decision 5](docs/decisions/0005-embedded-index.md)).
-The census and \`GET /health/party\` compare what each guest holds by digest, one short string per part of an arc, and
-list fragments only where digests differ: on an idle party nothing is listed, whatever the number of files. Still growing
-with the files: the cost of each put and get (CPU per file), each peer's read of its own records to answer for its arc,
-and the in-memory index of the fragments a peer holds (RSS).
+A put of a file this small is coded in memory and sent whole, one \`stash\` per fragment on a connection kept open to each
+holder, which keeps the bytes inside the fragment's row of its \`fragments.db\` (no file of its own); the record goes to the
+three trackers' \`index.db\`. Rows written in one turn of the event loop share a commit, synced off the event loop
+([decision 5](docs/decisions/0005-embedded-index.md)). Neither index is held in memory per entry: a peer keeps a digest per
+ring bucket and reads rows on demand. The census and \`GET /health/party\` compare what each guest holds by digest, one
+short string per part of an arc, and list fragments only where digests differ: on an idle party nothing is listed,
+whatever the number of files. Still growing with the files: the records a primary reads for its arc on each recovery
+pass (to compute the digests it expects and plan repairs), and the CPU of each put and get.
 `
 }

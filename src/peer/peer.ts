@@ -190,7 +190,10 @@ export class Peer {
       handler: pintRouter({
         store: this.store,
         trackers: this.trackers,
-        arcHealth: (arc) => arcHealth(this.files.context, this.trackers, arc).then((health) => ({ ok: true as const, ...health })),
+        arcHealth: async (arc) => ({
+          ok: true as const,
+          ...((await this.caretaker.quietHealth(arc)) ?? (await arcHealth(this.files.context, this.trackers, arc))),
+        }),
         served: (op) => this.metrics.tcpRequests.inc({ op }),
         events: {
           received: (bytes, seconds) => {

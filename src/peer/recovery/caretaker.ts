@@ -6,10 +6,10 @@ import { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
 import type { ViewChange } from '../membership/index.ts'
 import type { GuestId, RemovalReason } from '../protocol/index.ts'
-import { primaryArc } from '../ring/index.ts'
+import { type Arc, primaryArc } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
 import type { Presence } from './assess.ts'
-import { takeArcCensus } from './census.ts'
+import { digestsAgree, takeArcCensus } from './census.ts'
 import { SETTLE_MS, VIEW_SETTLE_MS } from './constants.ts'
 import { type CarryOut, carryOut, type RecoveryEvents } from './execute.ts'
 import { RecordHandoff } from './handoff.ts'
@@ -58,6 +58,8 @@ export class Caretaker implements Startable {
   #wakeAt: number | undefined
   #wake: NodeJS.Timeout | undefined
   #lastGuests: readonly GuestId[] | undefined
+  /** What the last pass found when it found nothing to do (see #stillQuiet). */
+  #quiet: { ring: string; changes: number; arc: Arc; expected: ReadonlyMap<GuestId, readonly string[]>; files: number } | undefined
   #timer: NodeJS.Timeout | undefined
   #debounce: NodeJS.Timeout | undefined
   #running: Promise<void> | undefined
@@ -140,9 +142,14 @@ export class Caretaker implements Startable {
     if (!self || !guests.includes(self)) return
     await this.handOff(self, guests, signal)
     const isPrimary = (name: string): boolean => ctx.trackers.trackersOf(name, guests)[0] === self
+    const arc = primaryArc(guests, self)
+    const ring = [...guests].sort().join(',')
+    const changes = this.#o.records.changes
+    if (withCensus && (await this.#stillQuiet(ring, changes, signal))) return
+    this.#quiet = undefined
     // Records first, census second: a record in this snapshot had all its fragments durable before the census asked.
-    const records = [...this.#o.records.inArc(primaryArc(guests, self))].filter((r) => isPrimary(r.name))
-    const census = withCensus ? await takeArcCensus(ctx.fragments, primaryArc(guests, self), records, guests, signal) : undefined
+    const records = [...this.#o.records.inArc(arc)].filter((r) => isPrimary(r.name))
+    const census = withCensus ? await takeArcCensus(ctx.fragments, arc, records, guests, signal) : undefined
     if (census) {
       this.#silent = census.silent
       if (census.exchanged) this.#o.events.census(census.exchanged)
@@ -186,6 +193,44 @@ export class Caretaker implements Startable {
     }
     const stillDegraded = await carryOut(decided, env)
     if (decided.repairs.length > 0) this.#o.events.health(health.files, health.degraded.size - (decided.repairs.length - stillDegraded), health.lost)
+    const nothingToDo =
+      decided.adoptions.length + decided.restorations.length + decided.drops.length + decided.repairs.length + decided.moves.length === 0 &&
+      health.degraded.size === 0 &&
+      health.lost === 0 &&
+      decided.wakeAt === undefined
+    if (census?.expected && census.silent.size === 0 && census.exchanged?.differing === 0 && nothingToDo) {
+      this.#quiet = { ring, changes, arc, expected: census.expected, files: health.files }
+    }
+  }
+
+  /**
+   * The health of `arc` without reading a record, when it is this peer's
+   * primary arc on a quiet party (see #stillQuiet): every file whole, as the
+   * last pass counted them. Undefined when that cannot be vouched for; the
+   * caller then takes a census of the arc.
+   */
+  async quietHealth(arc: Arc, signal?: AbortSignal): Promise<{ files: number; healthy: number; degraded: 0; lost: 0; worst: []; silent: [] } | undefined> {
+    const quiet = this.#quiet
+    const guests = this.#o.ctx.roster.guests().map((g) => g.id)
+    if (!quiet || quiet.arc.from !== arc.from || quiet.arc.to !== arc.to) return undefined
+    if (!(await this.#stillQuiet([...guests].sort().join(','), this.#o.records.changes, signal ?? this.#stopping.signal))) return undefined
+    return { files: quiet.files, healthy: quiet.files, degraded: 0, lost: 0, worst: [], silent: [] }
+  }
+
+  /**
+   * A census on a quiet party: when the last pass found every file whole and
+   * nothing to do, and since then neither the guests nor a record here
+   * changed, the same records would give the same plan. Only the guests'
+   * digests are compared with those that pass expected; if they all agree,
+   * the pass is over without reading a record, so an idle party's census
+   * costs the same however many files it holds.
+   */
+  async #stillQuiet(ring: string, changes: number, signal: AbortSignal): Promise<boolean> {
+    const quiet = this.#quiet
+    if (!quiet || quiet.ring !== ring || quiet.changes !== changes) return false
+    const { agreed, parts } = await digestsAgree(this.#o.ctx.fragments, quiet.arc, quiet.expected, signal)
+    this.#o.events.census({ parts, differing: agreed ? 0 : 1, listed: 0 })
+    return agreed
   }
 
   /** A file is whole again: how long it was degraded goes to the metrics. */

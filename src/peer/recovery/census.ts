@@ -25,6 +25,8 @@ export interface Census {
   where: Map<string, Copy[]>
   /** For a census by digest: parts compared, parts that differed, and fragments listed because they did. */
   exchanged?: { parts: number; differing: number; listed: number }
+  /** For a census by digest: what each guest was expected to answer per part, from the records (see digestsAgree). */
+  expected?: Map<GuestId, string[]>
 }
 
 export function fragmentKey(name: string, version: string, index: number): string {
@@ -79,7 +81,15 @@ export async function takeArcCensus(
   for (const { record, part } of inArc) {
     for (const ref of record.fragments) expected.get(ref.holder)?.add(part, fingerprint(record.name, record.version, ref.index, ref.digest))
   }
-  const census: Census = { answered: new Set(), silent: new Set(), bytes: new Map(), where: new Map(), exchanged: { parts: 0, differing: 0, listed: 0 } }
+  const encoded = new Map([...expected].map(([g, d]) => [g, d.encode()]))
+  const census: Census = {
+    answered: new Set(),
+    silent: new Set(),
+    bytes: new Map(),
+    where: new Map(),
+    exchanged: { parts: 0, differing: 0, listed: 0 },
+    expected: encoded,
+  }
   const exchanged = census.exchanged as NonNullable<Census['exchanged']>
   /** Per answering guest, the parts whose digests differed: everywhere else it holds exactly what the records say. */
   const differed = new Map<GuestId, Set<number>>()
@@ -87,7 +97,7 @@ export async function takeArcCensus(
     guests.map(async (holder) => {
       try {
         const digests = await client.digests(holder, arc, parts.count, signal)
-        const differing = differingParts((expected.get(holder) as PartDigests).encode(), digests.parts)
+        const differing = differingParts(encoded.get(holder) as string[], digests.parts)
         const listed = differing.length > 0 ? await client.inventoryIn(holder, arc, parts.count, differing, signal) : []
         return { holder, digests, differing, listed }
       } catch {
@@ -115,6 +125,33 @@ export async function takeArcCensus(
     }
   }
   return census
+}
+
+/**
+ * Whether every guest still holds exactly what a census found it expected to
+ * hold: each answers its digests of the arc and none differs. Costs what a
+ * census of a quiet party costs, without reading a record; `parts` is how
+ * many parts were compared (for the metrics).
+ */
+export async function digestsAgree(
+  client: FragmentClient,
+  arc: Arc,
+  expected: ReadonlyMap<GuestId, readonly string[]>,
+  signal?: AbortSignal,
+): Promise<{ agreed: boolean; parts: number }> {
+  let compared = 0
+  const answers = await Promise.all(
+    [...expected].map(async ([holder, wanted]) => {
+      try {
+        const digests = await client.digests(holder, arc, wanted.length, signal)
+        compared += wanted.length
+        return differingParts([...wanted], digests.parts).length === 0
+      } catch {
+        return false
+      }
+    }),
+  )
+  return { agreed: answers.every((a) => a), parts: compared }
 }
 
 function addCopy(census: Census, copy: Copy): void {

@@ -31,6 +31,7 @@ export class RecordTable {
   readonly #between: StatementSync
   readonly #outside: StatementSync
   #rows: number
+  #changes = 0
 
   constructor(path: string) {
     this.#db = openDatabase(path, {
@@ -57,6 +58,11 @@ export class RecordTable {
     return this.#rows
   }
 
+  /** Bumped by every write: a reader that saw the same number twice saw the same records. */
+  get changes(): number {
+    return this.#changes
+  }
+
   get(name: string): FileRecord | undefined {
     const row = this.#get.get(name) as { record: string } | undefined
     return row ? (JSON.parse(row.record) as FileRecord) : undefined
@@ -66,6 +72,7 @@ export class RecordTable {
   put(record: FileRecord, replacing: boolean): void {
     this.#commits.begin()
     this.#put.run(record.name, JSON.stringify(record), ringPosition(record.name))
+    this.#changes++
     if (!replacing) this.#rows++
   }
 
@@ -73,6 +80,7 @@ export class RecordTable {
     this.#commits.begin()
     const deleted = Number(this.#delete.run(name).changes) > 0
     if (deleted) this.#rows--
+    this.#changes++
     return deleted
   }
 

@@ -87,6 +87,11 @@ export class TrackerStore {
     return this.#records.size
   }
 
+  /** Bumped by every change to the records kept here. */
+  get changes(): number {
+    return this.#records.changes
+  }
+
   get(name: string): FileRecord | undefined {
     return this.#records.get(name)
   }
