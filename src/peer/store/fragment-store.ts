@@ -11,7 +11,7 @@ import { type Arc, ArcParts, BUCKETS, bucketOf, type PartDigests } from '../ring
 import { BucketDigests, type Member, membersIn } from './digests.ts'
 import { fragmentPath, heldOf, keyOf, nameHash, positionOf, sweepLeftovers, syncDir } from './layout.ts'
 import { importManifestFiles } from './legacy.ts'
-import { type FragmentRow, ManifestTable } from './manifest-table.ts'
+import { type FragmentRow, ManifestTable, type RowBrief } from './manifest-table.ts'
 import { ChunkReader, type FragmentBytes, fileBytes, memoryBytes, readChunkChecked } from './reader.ts'
 import { type FragmentInstaller, type FragmentKey, FragmentWriter } from './writer.ts'
 
@@ -152,18 +152,17 @@ export class FragmentStore implements FragmentInstaller {
    * it), replacing any row of the same key; if the commit fails, the count
    * goes back to what the table holds.
    */
-  async #record(key: string, manifest: Manifest, held: HeldFragment, data?: Buffer): Promise<FragmentRow | undefined> {
+  async #record(key: string, manifest: Manifest, held: HeldFragment, data?: Buffer): Promise<RowBrief | undefined> {
     const rows = this.#rows
-    const before = rows.row(key)
-    const committed = rows.put(key, manifest, held, data)
-    const now = rows.row(key) as FragmentRow
-    if (before) this.#removed(key, before.print, before.held.bytes)
-    this.#added(key, now.print, held.bytes)
+    const before = rows.brief(key)
+    const { print, committed } = rows.put(key, manifest, held, data)
+    if (before) this.#removed(key, before.print, before.bytes)
+    this.#added(key, print, held.bytes)
     try {
       await committed
     } catch (err) {
-      this.#removed(key, now.print, held.bytes)
-      if (before) this.#added(key, before.print, before.held.bytes)
+      this.#removed(key, print, held.bytes)
+      if (before) this.#added(key, before.print, before.bytes)
       throw err
     }
     return before
@@ -256,7 +255,7 @@ export class FragmentStore implements FragmentInstaller {
       const manifest: Manifest = { name, version, index, size: trailer.size, hash: trailer.hash, created: trailer.created, coding, chunks }
       const held = heldOf(manifest, data.length, this.#now())
       const before = await this.#record(keyOf(key), manifest, held, data)
-      if (before && !before.inline) await this.#unlinkFile(before.held)
+      if (before && !before.inline) await this.#unlinkFile(key)
       return held
     } finally {
       ended()

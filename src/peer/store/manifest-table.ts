@@ -75,6 +75,7 @@ export class ManifestTable {
   readonly #briefs: StatementSync
   readonly #all: StatementSync
   readonly #names: StatementSync
+  readonly #brief: StatementSync
 
   constructor(path: string) {
     this.#db = openDatabase(path, {
@@ -101,6 +102,7 @@ export class ManifestTable {
     this.#briefs = this.#db.prepare('SELECT key, print, bytes, data IS NOT NULL AS inline FROM fragments')
     this.#all = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments`)
     this.#names = this.#db.prepare('SELECT COUNT(DISTINCT name) AS n FROM fragments')
+    this.#brief = this.#db.prepare('SELECT print, bytes, data IS NOT NULL AS inline FROM fragments WHERE key = ?')
   }
 
   meta(key: string): string | undefined {
@@ -115,16 +117,18 @@ export class ManifestTable {
    * Records a fragment now in place, or with `data` a small fragment kept in
    * its row; resolves once the row is durable (its turn's commit, synced).
    */
-  put(key: string, manifest: Manifest, held: HeldFragment, data?: Uint8Array): Promise<void> {
+  put(key: string, manifest: Manifest, held: HeldFragment, data?: Uint8Array): { print: bigint; committed: Promise<void> } {
     this.#commits.begin()
-    this.insert(key, manifest, held, data)
-    return this.#commits.committed()
+    const print = this.insert(key, manifest, held, data)
+    return { print, committed: this.#commits.committed() }
   }
 
-  /** Writes a row in the transaction open now (see `transaction`). */
-  insert(key: string, manifest: Manifest, held: HeldFragment, data?: Uint8Array): void {
+  /** Writes a row in the transaction open now (see `transaction`); returns its fingerprint. */
+  insert(key: string, manifest: Manifest, held: HeldFragment, data?: Uint8Array): bigint {
     const { name, version, index, size, hash, created, coding, chunks } = manifest
-    const print = fingerprint(name, version, index, held.digest).toString(16).padStart(16, '0')
+    const print = fingerprint(name, version, index, held.digest)
+    const hex = print.toString(16).padStart(16, '0')
+    const { k, m, stripeBytes } = coding
     this.#put.run(
       key,
       name,
@@ -136,13 +140,20 @@ export class ManifestTable {
       hash,
       created,
       held.stored,
-      coding.k,
-      coding.m,
-      coding.stripeBytes,
+      k,
+      m,
+      stripeBytes,
       JSON.stringify(chunks),
       data ?? null,
-      print,
+      hex,
     )
+    return print
+  }
+
+  /** What a replaced row counted for, or undefined if there is none. */
+  brief(key: string): RowBrief | undefined {
+    const r = this.#brief.get(key) as { print: string; bytes: number; inline: number } | undefined
+    return r && { key, print: BigInt(`0x${r.print}`), bytes: r.bytes, inline: r.inline === 1 }
   }
 
   /** Forgets a fragment (its file is removed after: a row without its file is found by scrub, a file without its row by the sweep). */
