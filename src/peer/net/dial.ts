@@ -85,10 +85,10 @@ async function send(channel: PintChannel, address: string, body: PintRequestBody
   await channel.request(body, options.clock)
 }
 
-/** What follows a call's request frame on the wire (a small fragment's bytes), and what follows its reply (a fragment's bytes, read by `then`). */
+/** What follows a call's request frame on the wire (a small fragment's bytes), and what follows its reply (a fragment's bytes, read by `afterReply`). */
 export interface CallExtras<R, T> {
   payload?: (channel: PintChannel) => Promise<void>
-  then?: (reply: R, channel: PintChannel) => Promise<T>
+  afterReply?: (reply: R, channel: PintChannel) => Promise<T>
 }
 
 /**
@@ -140,8 +140,8 @@ async function exchange<S extends z.ZodType, T>(
       channel.socket.uncork()
     }
     const reply = await channel.readReply(schema)
-    // Without `then`, T is the reply's own type (call's default).
-    result = extras.then ? await extras.then(reply, channel) : (reply as T)
+    // Without `afterReply`, T is the reply's own type (call's default).
+    result = extras.afterReply ? await extras.afterReply(reply, channel) : (reply as T)
   } catch (err) {
     channel.destroy()
     throw err

@@ -59,7 +59,7 @@ export class RemoteSource implements FragmentSource {
   static async fetchWhole(holder: string, address: string, target: SourceTarget, options: DialOptions): Promise<FragmentSource> {
     const body = { op: 'fetch' as const, name: target.name, version: target.version, index: target.index, fromChunk: 0 }
     return call(address, body, PintReplies.fetch, options, {
-      then: async ({ manifest, bytes }, channel) => {
+      afterReply: async ({ manifest, bytes }, channel) => {
         checkManifest(holder, target, manifest)
         if (bytes > fragmentBytes(manifest.size, manifest.coding)) throw new HousePartyError('ERR_PROTOCOL', `holder ${holder} announced ${bytes} bytes`)
         return new WholeSource(holder, target.index, manifest, await channel.reader.read(bytes))
