@@ -68,7 +68,7 @@ export class Scrubber implements Startable {
     const throttle = new Throttle(this.#settings.bytesPerSecond)
     const signal = this.#stopping.signal
     let damaged = 0
-    for (const held of this.#store.list()) {
+    for await (const held of this.#store.walk()) {
       if (signal.aborted) break
       const pace = async (bytes: number): Promise<void> => {
         await throttle.take(bytes, signal)

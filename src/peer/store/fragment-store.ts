@@ -190,6 +190,20 @@ export class FragmentStore implements FragmentInstaller {
     return this.#rows.row(keyOf(key)) !== undefined
   }
 
+  /**
+   * Every fragment held, read a page of rows at a time (a scrub of a
+   * million fragments never holds them all); rows added or removed during
+   * the walk may or may not be seen.
+   */
+  async *walk(pageRows = 512): AsyncGenerator<HeldFragment> {
+    for (let after = ''; ; ) {
+      const rows = this.#rows.page(after, pageRows)
+      for (const row of rows) yield row.held
+      if (rows.length < pageRows) return
+      after = (rows.at(-1) as FragmentRow).key
+    }
+  }
+
   /** Every fragment held (a scan of the table). */
   list(): HeldFragment[] {
     return [...this.#rows.all()].map((row) => row.held)

@@ -76,6 +76,7 @@ export class ManifestTable {
   readonly #all: StatementSync
   readonly #names: StatementSync
   readonly #brief: StatementSync
+  readonly #page: StatementSync
 
   constructor(path: string) {
     this.#db = openDatabase(path, {
@@ -102,6 +103,7 @@ export class ManifestTable {
     this.#briefs = this.#db.prepare('SELECT key, print, bytes, data IS NOT NULL AS inline FROM fragments')
     this.#all = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments`)
     this.#names = this.#db.prepare('SELECT COUNT(DISTINCT name) AS n FROM fragments')
+    this.#page = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments WHERE key > ? ORDER BY key LIMIT ?`)
     this.#brief = this.#db.prepare('SELECT print, bytes, data IS NOT NULL AS inline FROM fragments WHERE key = ?')
   }
 
@@ -183,6 +185,11 @@ export class ManifestTable {
   /** The rows whose keys lie in [from, to), in key order: one name (sha256 prefix) or one ring bucket (its first hex digits). */
   *range(from: string, to: string): Generator<FragmentRow> {
     for (const r of this.#range.iterate(from, to) as Iterable<Row>) yield fromRow(r)
+  }
+
+  /** Up to `limit` rows after `after` in key order: a scan in pages, each page a short read. */
+  page(after: string, limit: number): FragmentRow[] {
+    return (this.#page.all(after, limit) as unknown as Row[]).map(fromRow)
   }
 
   /** Every row, briefly: what a start reads. */

@@ -84,6 +84,21 @@ describe('small fragments kept inline', () => {
     await store.close()
   })
 
+  it('walks every fragment a page of rows at a time', async () => {
+    const { store } = await openStore()
+    const names = Array.from({ length: 1100 }, (_, i) => `walk/${i}`)
+    await Promise.all(
+      names.map((name) => {
+        const f = fragmentOf(Buffer.from(name), 0)
+        return store.stash({ name, version, index: 0 }, coding, f.trailer, f.shard, f.checksum)
+      }),
+    )
+    const seen: string[] = []
+    for await (const held of store.walk(256)) seen.push(held.name)
+    assert.deepEqual(seen.sort(), [...names].sort())
+    await store.close()
+  })
+
   it('keeps an empty file as a fragment of no bytes', async () => {
     const { store } = await openStore()
     const f = fragmentOf(Buffer.alloc(0), 1)
