@@ -7,9 +7,11 @@ import { join } from 'node:path'
 import { before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import type { LocalParty } from '../../src/cli/local-party.ts'
-import { dial } from '../../src/peer/net/index.ts'
+import { chunkChecksum, fragmentDigest } from '../../src/peer/codec/index.ts'
+import { call, dial } from '../../src/peer/net/index.ts'
 import { PintReplies } from '../../src/peer/protocol/index.ts'
 import { systemClock } from '../../src/shared/clock.ts'
+import { isHousePartyError } from '../../src/shared/errors.ts'
 import { bytesOf, corruptInlineFragment, fileUrl, fragmentFiles, getBytes, putBytes, sha256 } from '../helpers/files.ts'
 import { CLI, guestsOf, metric, partiesForThisFile, startParty, sumMetric, waitForAgreement } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -263,6 +265,38 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     await waitFor('wrong key counted', async () => (await metric(target.api, 'houseparty_tcp_requests_rejected_total', 'reason="mac"')) === rejectedBefore + 1)
     assert.equal(await metric(target.api, 'houseparty_fragments_held'), before)
     assert.equal((await guestsOf(target.api)).guests.length, 5)
+  })
+
+  it('a raw stash (a small fragment sent whole) cut short, damaged or of the wrong length stores nothing', async () => {
+    const key = Buffer.from((await readFile(join(party.peer(0).dataDir, '..', 'party.key'), 'utf8')).trim())
+    const target = party.peer(3)
+    const address = `127.0.0.1:${target.port}`
+    const before = await metric(target.api, 'houseparty_fragments_held')
+    const options = { key, clock: systemClock, connectTimeoutMs: 2000, idleTimeoutMs: 5000 }
+    const coding = { k: 2, m: 1, stripeBytes: MiB }
+    const shard = Buffer.alloc(504, 7)
+    const crc = chunkChecksum(shard)
+    const trailer = { size: 1000, hash: 'a'.repeat(64), created: 1, digest: fragmentDigest([crc.toString('hex')]) }
+    const body = { op: 'stash' as const, name: 'raw/stash', version: '0000000000001-00000000', index: 0, coding, trailer }
+    // Cut mid-chunk: the holder waits for the rest, then its idle timeout closes the connection.
+    const cut = await dial(address, body, options)
+    await cut.write(Buffer.concat([Buffer.from([0, 0, 1, 248]), crc, shard.subarray(0, 100)]))
+    cut.destroy()
+    const damaged = Buffer.from(shard)
+    damaged[3] = 1
+    await assert.rejects(call(address, body, PintReplies.stash, options, { payload: (c) => c.writeChunk(damaged, crc) }), (e) =>
+      isHousePartyError(e, 'ERR_CHECKSUM_MISMATCH'),
+    )
+    const short = shard.subarray(0, 496)
+    await assert.rejects(call(address, body, PintReplies.stash, options, { payload: (c) => c.writeChunk(short, chunkChecksum(short)) }), (e) =>
+      isHousePartyError(e, 'ERR_PROTOCOL'),
+    )
+    // The right bytes are taken, and the peer went on serving throughout.
+    const held = await call(address, body, PintReplies.stash, options, { payload: (c) => c.writeChunk(shard, crc) })
+    assert.equal(held.digest, trailer.digest)
+    assert.equal(await metric(target.api, 'houseparty_fragments_held'), before + 1)
+    await call(address, { op: 'drop', name: 'raw/stash', version: body.version }, PintReplies.drop, options)
+    assert.equal(await metric(target.api, 'houseparty_fragments_held'), before)
   })
 
   it('the CLI puts, lists, gets, shows peer contents and removes; `ui` browses and retrieves', async () => {
