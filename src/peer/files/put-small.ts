@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
-import { HousePartyError } from '../../shared/errors.ts'
 import { chunkChecksum, ErasureCoder, fragmentDigest, shardBytes } from '../codec/index.ts'
 import type { Coding, FileRecord, FragmentRef, GuestId, HoldTrailer } from '../protocol/index.ts'
 import { chooseHolders } from '../ring/index.ts'
+import type { Held, Placed } from '../transfer/index.ts'
 import type { FilesContext } from './context.ts'
 import { announce, type PutResult, recordVersion } from './versions.ts'
 
@@ -33,8 +33,8 @@ export function codeWhole(data: Buffer, coding: Coding): { shards: Buffer[]; che
  * worker's round trip costs more than coding a few KiB), each fragment sent
  * whole in one call on a kept connection and kept in its holder's manifest
  * table. A holder that fails is replaced by the next guest in line with the
- * same bytes, so nothing is rebuilt; the record is written once every
- * fragment is durable, as for a streamed put.
+ * same bytes (FragmentClient.place), so nothing is rebuilt; the record is
+ * written once every fragment is durable, as for a streamed put.
  */
 export async function putWhole(ctx: FilesContext, name: string, data: Buffer, signal?: AbortSignal): Promise<PutResult> {
   const { coding } = ctx
@@ -44,45 +44,26 @@ export async function putWhole(ctx: FilesContext, name: string, data: Buffer, si
   const hash = createHash('sha256').update(data).digest('hex')
   const { shards, checksums } = codeWhole(data, coding)
   const bytes = shards[0]?.length ?? 0
-  const eligible = ctx.roster.guests().map((g) => g.id)
-  const ranked = chooseHolders(eligible, name, k + m, bytes, ctx.load)
-  const fragments: FragmentRef[] = []
-  const failures: string[] = []
-  let wanted = Array.from({ length: k + m }, (_, i) => i)
-  let next = 0
-  while (wanted.length > 0 && next < ranked.length) {
-    const round = wanted.slice(0, ranked.length - next).map((index) => ({ index, holder: ranked[next++] as GuestId }))
-    wanted = wanted.slice(round.length)
-    const stored = await Promise.allSettled(
-      round.map(({ index, holder }) => {
-        const checksum = checksums[index]
-        const trailer: HoldTrailer = { size: data.length, hash, created, digest: fragmentDigest(checksum ? [checksum.toString('hex')] : []) }
-        return ctx.fragments.stash(holder, { name, version, index, coding }, trailer, shards[index] as Buffer, checksum, signal)
-      }),
-    )
-    stored.forEach((result, i) => {
-      const { index, holder } = round[i] as { index: number; holder: GuestId }
-      if (result.status === 'fulfilled') {
-        fragments.push({ index, holder, digest: result.value.digest })
-        ctx.load.placed(holder, bytes)
-      } else {
-        failures.push(`${holder}: ${(result.reason as Error).message}`)
-        ctx.log.warn({ holder, index, err: (result.reason as Error).message }, 'guest cannot take a fragment; trying the next')
-        wanted.push(index)
-      }
-    })
-    signal?.throwIfAborted()
+  const ranked = chooseHolders(
+    ctx.roster.guests().map((g) => g.id),
+    name,
+    k + m,
+    bytes,
+    ctx.load,
+  )
+  const stash = (index: number, holder: GuestId): Promise<Held> => {
+    const checksum = checksums[index]
+    const trailer: HoldTrailer = { size: data.length, hash, created, digest: fragmentDigest(checksum ? [checksum.toString('hex')] : []) }
+    return ctx.fragments.stash(holder, { name, version, index, coding }, trailer, shards[index] as Buffer, checksum, signal)
   }
-  const record: FileRecord = { name, version, revision: 0, deleted: false, size: data.length, hash, created, coding, fragments }
-  if (wanted.length > 0) {
-    await ctx.fragments.drop(record, fragments)
-    throw new HousePartyError(
-      'ERR_NOT_ENOUGH_PEERS',
-      `${k + m} fragments need ${k + m} distinct guests; only ${fragments.length} of the ${ranked.length} eligible could take one${failures.length ? ` (${failures.slice(0, 3).join('; ')})` : ''}`,
-      { details: { needed: k + m, reachable: fragments.length, guests: eligible.length } },
-    )
-  }
-  fragments.sort((a, b) => a.index - b.index)
+  const refsOf = (placed: readonly Placed<Held>[]): FragmentRef[] => placed.map(({ index, holder, value }) => ({ index, holder, digest: value.digest }))
+  const placed = await ctx.fragments.place(
+    ranked,
+    Array.from({ length: k + m }, (_, i) => i),
+    stash,
+    { signal, placed: (holder) => ctx.load.placed(holder, bytes), abandon: (stored) => ctx.fragments.drop({ name, version }, refsOf(stored)) },
+  )
+  const record: FileRecord = { name, version, revision: 0, deleted: false, size: data.length, hash, created, coding, fragments: refsOf(placed) }
   const { current } = await recordVersion(ctx, record, signal)
   return { name, version, size: data.length, hash, current }
 }

@@ -17,6 +17,13 @@ export interface FragmentClientOptions {
   log: Logger
 }
 
+/** One fragment index given to a guest, with what the attempt returned. */
+export interface Placed<T> {
+  index: number
+  holder: GuestId
+  value: T
+}
+
 /** A holder's digests of one arc: one `xor.count` string per part, and what it holds in all. */
 export interface HolderDigests {
   parts: string[]
@@ -90,9 +97,8 @@ export class FragmentClient {
 
   /**
    * Opens one sink per fragment index on distinct guests, taking `ranked`
-   * in order: a guest that cannot take its fragment is replaced by the next
-   * in line. Fails with ERR_NOT_ENOUGH_PEERS only when the ranking runs out.
-   * `placed` hears of every fragment a guest accepted (for load estimates).
+   * in order (see place). `placed` hears of every fragment a guest accepted
+   * (for load estimates).
    */
   async sinks(
     ranked: readonly GuestId[],
@@ -100,20 +106,47 @@ export class FragmentClient {
     indices: readonly number[],
     options: { signal?: AbortSignal | undefined; alreadyPlaced?: number; placed?: (holder: GuestId) => void; whole?: boolean } = {},
   ): Promise<FragmentSink[]> {
+    const { signal } = options
+    const opened = await this.place(ranked, indices, (index, holder) => this.sink(holder, { ...target, index }, signal, options.whole), {
+      ...options,
+      abandon: (sinks) => {
+        for (const { value } of sinks) value.fail(new HousePartyError('ERR_ABORTED', 'put abandoned'))
+      },
+    })
+    return opened.map((p) => p.value)
+  }
+
+  /**
+   * Gives each fragment index to a distinct guest, taking `ranked` in
+   * order: `attempt` runs for the next guest in line when one fails. When
+   * the ranking runs out (or `signal` aborts), `abandon` hears of what was
+   * placed and the call fails with ERR_NOT_ENOUGH_PEERS (or ERR_ABORTED).
+   * `placed` hears of every fragment a guest took. In index order.
+   */
+  async place<T>(
+    ranked: readonly GuestId[],
+    indices: readonly number[],
+    attempt: (index: number, holder: GuestId) => Promise<T>,
+    options: {
+      signal?: AbortSignal | undefined
+      alreadyPlaced?: number
+      placed?: (holder: GuestId) => void
+      abandon: (placed: Placed<T>[]) => Promise<void> | void
+    },
+  ): Promise<Placed<T>[]> {
     const { signal, alreadyPlaced = 0 } = options
-    const sinks: FragmentSink[] = []
+    const done: Placed<T>[] = []
     const failures: string[] = []
     let next = 0
     let wanted = [...indices]
     while (wanted.length > 0 && next < ranked.length) {
       const round = wanted.slice(0, ranked.length - next).map((index) => ({ index, holder: ranked[next++] as GuestId }))
-      const unassigned = wanted.slice(round.length)
-      const opened = await Promise.allSettled(round.map(({ index, holder }) => this.sink(holder, { ...target, index }, signal, options.whole)))
-      wanted = unassigned
-      opened.forEach((result, i) => {
+      wanted = wanted.slice(round.length)
+      const results = await Promise.allSettled(round.map(({ index, holder }) => attempt(index, holder)))
+      results.forEach((result, i) => {
         const { index, holder } = round[i] as { index: number; holder: GuestId }
         if (result.status === 'fulfilled') {
-          sinks.push(result.value)
+          done.push({ index, holder, value: result.value })
           options.placed?.(holder)
         } else {
           failures.push(`${holder}: ${(result.reason as Error).message}`)
@@ -121,16 +154,20 @@ export class FragmentClient {
           wanted.push(index)
         }
       })
+      if (signal?.aborted) {
+        await options.abandon(done)
+        throw new HousePartyError('ERR_ABORTED', 'put abandoned')
+      }
     }
     if (wanted.length > 0) {
-      for (const sink of sinks) sink.fail(new HousePartyError('ERR_ABORTED', 'put abandoned'))
+      await options.abandon(done)
       throw new HousePartyError(
         'ERR_NOT_ENOUGH_PEERS',
-        `${indices.length} fragments need ${indices.length} distinct guests; only ${sinks.length} of the ${ranked.length} eligible could take one${failures.length ? ` (${failures.slice(0, 3).join('; ')})` : ''}`,
-        { details: { needed: indices.length + alreadyPlaced, reachable: sinks.length + alreadyPlaced, guests: this.#roster.guests().length } },
+        `${indices.length} fragments need ${indices.length} distinct guests; only ${done.length} of the ${ranked.length} eligible could take one${failures.length ? ` (${failures.slice(0, 3).join('; ')})` : ''}`,
+        { details: { needed: indices.length + alreadyPlaced, reachable: done.length + alreadyPlaced, guests: this.#roster.guests().length } },
       )
     }
-    return sinks.sort((a, b) => a.index - b.index)
+    return done.sort((a, b) => a.index - b.index)
   }
 
   /** Best effort: asks each holder to delete its fragment of this version. Holders that left are skipped; failures are logged, not thrown. */

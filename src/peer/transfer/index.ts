@@ -1,4 +1,4 @@
-export { FragmentClient, type FragmentClientOptions, type HolderDigests } from './client.ts'
+export { FragmentClient, type FragmentClientOptions, type HolderDigests, type Placed } from './client.ts'
 export type { TransferEvents } from './handlers.ts'
 export { pintRouter, type RouterOptions } from './router.ts'
 export { type FragmentSink, type Held, keepSinksAlive, type SinkTarget } from './sink.ts'
