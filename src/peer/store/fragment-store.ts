@@ -106,7 +106,7 @@ export class FragmentStore implements FragmentInstaller {
   async #sweep(root: string, signal: AbortSignal): Promise<void> {
     const removed = await sweepLeftovers(
       root,
-      (key) => this.#rows.row(key)?.inline === false || this.#installing.has(key),
+      (key) => this.#rows.brief(key)?.inline === false || this.#installing.has(key),
       (key, done) => {
         this.#sweepingNow = done && { key, done }
       },
@@ -187,7 +187,7 @@ export class FragmentStore implements FragmentInstaller {
   }
 
   has(key: FragmentKey): boolean {
-    return this.#rows.row(keyOf(key)) !== undefined
+    return this.#rows.brief(keyOf(key)) !== undefined
   }
 
   /**
@@ -210,7 +210,7 @@ export class FragmentStore implements FragmentInstaller {
   }
 
   stats(): StoreStats {
-    const now = Date.now()
+    const now = this.#now()
     if (!this.#files || now - this.#files.at > 60_000) this.#files = { count: this.#rows.names(), at: now }
     return { files: this.#files.count, fragments: this.#count, bytes: this.#bytes }
   }
@@ -277,30 +277,23 @@ export class FragmentStore implements FragmentInstaller {
   }
 
   async manifest(key: FragmentKey): Promise<Manifest | undefined> {
-    return this.#manifestOf(keyOf(key), this.#rows.row(keyOf(key)))
+    return this.#rows.fragment(keyOf(key))?.manifest
   }
 
-  #manifestOf(k: string, row: FragmentRow | undefined): Manifest | undefined {
-    const chunks = row && this.#rows.chunks(k)
-    if (!row || !chunks) return undefined
-    const { name, version, index, size, hash, created, coding } = row.held
-    return { name, version, index, size, hash, created, coding, chunks }
-  }
-
-  /** A held fragment's row and manifest, or ERR_NOT_FOUND. */
-  async #held(key: FragmentKey): Promise<{ entry: FragmentRow; manifest: Manifest }> {
-    const entry = this.#rows.row(keyOf(key))
-    const manifest = this.#manifestOf(keyOf(key), entry)
-    if (!entry || !manifest) throw new HousePartyError('ERR_NOT_FOUND', `no fragment ${key.index} of ${JSON.stringify(key.name)} version ${key.version} here`)
-    return { entry, manifest }
+  /** A held fragment's key, row and manifest, or ERR_NOT_FOUND. */
+  #held(key: FragmentKey): { k: string; entry: FragmentRow; manifest: Manifest } {
+    const k = keyOf(key)
+    const found = this.#rows.fragment(k)
+    if (!found) throw new HousePartyError('ERR_NOT_FOUND', `no fragment ${key.index} of ${JSON.stringify(key.name)} version ${key.version} here`)
+    return { k, entry: found.row, manifest: found.manifest }
   }
 
   /** Opens a fragment for reading from chunk `fromChunk` on. */
   async openRead(key: FragmentKey, fromChunk: number): Promise<{ manifest: Manifest; bytes: number; stream: Readable }> {
-    const { entry, manifest } = await this.#held(key)
+    const { k, entry, manifest } = this.#held(key)
     const start = Math.min(chunkOffset(manifest.coding, fromChunk), entry.held.bytes)
     if (entry.inline) {
-      const data = this.#inlineData(key)
+      const data = this.#inlineData(k, key)
       return { manifest, bytes: data.length - Math.min(start, data.length), stream: Readable.from([data.subarray(start)]) }
     }
     // The stream opens the file now, so a drop that races with this read cannot cut it short.
@@ -316,17 +309,17 @@ export class FragmentStore implements FragmentInstaller {
    * the manifest, as a remote reader would check them.
    */
   async openChunks(key: FragmentKey): Promise<ChunkReader> {
-    const { entry, manifest } = await this.#held(key)
-    return new ChunkReader(manifest, await this.#openBytes(key, entry))
+    const { k, entry, manifest } = this.#held(key)
+    return new ChunkReader(manifest, await this.#openBytes(k, key, entry))
   }
 
   /** A fragment's bytes: its row's, or its file opened now (so a drop that races with a read cannot cut it short). */
-  async #openBytes(key: FragmentKey, entry: FragmentRow): Promise<FragmentBytes> {
-    return entry.inline ? memoryBytes(this.#inlineData(key)) : fileBytes(await open(this.#pathOf(entry.held), 'r'))
+  async #openBytes(k: string, key: FragmentKey, entry: FragmentRow): Promise<FragmentBytes> {
+    return entry.inline ? memoryBytes(this.#inlineData(k, key)) : fileBytes(await open(this.#pathOf(entry.held), 'r'))
   }
 
-  #inlineData(key: FragmentKey): Buffer {
-    const data = this.#rows.data(keyOf(key))
+  #inlineData(k: string, key: FragmentKey): Buffer {
+    const data = this.#rows.data(k)
     if (!data) throw new HousePartyError('ERR_NOT_FOUND', `fragment ${key.index} of ${JSON.stringify(key.name)} is gone from this peer's table`)
     return data
   }
@@ -337,16 +330,17 @@ export class FragmentStore implements FragmentInstaller {
    * an unreadable manifest); `pace` is awaited before each chunk is read.
    */
   async verify(key: FragmentKey, pace?: (bytes: number) => Promise<void>): Promise<boolean> {
-    const entry = this.#rows.row(keyOf(key))
-    if (!entry) return true
-    const manifest = this.#manifestOf(keyOf(key), entry)
-    if (!manifest || fragmentDigest(manifest.chunks) !== entry.held.digest) return false
+    const k = keyOf(key)
+    const found = this.#rows.fragment(k)
+    if (!found) return true
+    const { row: entry, manifest } = found
+    if (fragmentDigest(manifest.chunks) !== entry.held.digest) return false
     let bytes: FragmentBytes
     try {
-      bytes = await this.#openBytes(key, entry)
+      bytes = await this.#openBytes(k, key, entry)
     } catch (err) {
       // Dropped meanwhile: nothing to check.
-      if ((err instanceof HousePartyError || (err as NodeJS.ErrnoException).code === 'ENOENT') && !this.has(key)) return true
+      if ((err instanceof HousePartyError || (err as NodeJS.ErrnoException).code === 'ENOENT') && !this.#rows.brief(k)) return true
       return false
     }
     try {

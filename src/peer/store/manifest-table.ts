@@ -68,8 +68,7 @@ export class ManifestTable {
   readonly #commits: GroupCommit
   readonly #put: StatementSync
   readonly #delete: StatementSync
-  readonly #row: StatementSync
-  readonly #chunks: StatementSync
+  readonly #fragment: StatementSync
   readonly #data: StatementSync
   readonly #range: StatementSync
   readonly #briefs: StatementSync
@@ -96,8 +95,7 @@ export class ManifestTable {
       'INSERT OR REPLACE INTO fragments (key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, chunks, data, print) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     )
     this.#delete = this.#db.prepare('DELETE FROM fragments WHERE key = ?')
-    this.#row = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments WHERE key = ?`)
-    this.#chunks = this.#db.prepare('SELECT chunks FROM fragments WHERE key = ?')
+    this.#fragment = this.#db.prepare(`SELECT ${COLUMNS}, chunks FROM fragments WHERE key = ?`)
     this.#data = this.#db.prepare('SELECT data FROM fragments WHERE key = ?')
     this.#range = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments WHERE key >= ? AND key < ? ORDER BY key`)
     this.#briefs = this.#db.prepare('SELECT key, print, bytes, data IS NOT NULL AS inline FROM fragments')
@@ -164,16 +162,13 @@ export class ManifestTable {
     this.#delete.run(key)
   }
 
-  /** One fragment's row, or undefined. */
-  row(key: string): FragmentRow | undefined {
-    const r = this.#row.get(key) as Row | undefined
-    return r && fromRow(r)
-  }
-
-  /** The chunk checksums of a fragment, or undefined if there is no row. */
-  chunks(key: string): string[] | undefined {
-    const row = this.#chunks.get(key) as { chunks: string } | undefined
-    return row ? (JSON.parse(row.chunks) as string[]) : undefined
+  /** One fragment's row and its manifest (its chunk checksums read with it), or undefined. */
+  fragment(key: string): { row: FragmentRow; manifest: Manifest } | undefined {
+    const r = this.#fragment.get(key) as (Row & { chunks: string }) | undefined
+    if (!r) return undefined
+    const row = fromRow(r)
+    const { name, version, index, size, hash, created, coding } = row.held
+    return { row, manifest: { name, version, index, size, hash, created, coding, chunks: JSON.parse(r.chunks) as string[] } }
   }
 
   /** The bytes of a fragment kept in its row; undefined if it has no row or lives in a file. */
