@@ -6,7 +6,7 @@ import { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
 import type { ViewChange } from '../membership/index.ts'
 import type { GuestId, RemovalReason } from '../protocol/index.ts'
-import { type Arc, primaryArc } from '../ring/index.ts'
+import { type Arc, primaryArc, ringKey } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
 import type { Presence } from './assess.ts'
 import { digestsAgree, takeArcCensus } from './census.ts'
@@ -143,7 +143,7 @@ export class Caretaker implements Startable {
     await this.handOff(self, guests, signal)
     const isPrimary = (name: string): boolean => ctx.trackers.trackersOf(name, guests)[0] === self
     const arc = primaryArc(guests, self)
-    const ring = [...guests].sort().join(',')
+    const ring = ringKey(guests)
     const changes = this.#o.records.changes
     if (withCensus && (await this.#stillQuiet(ring, changes, signal))) return
     this.#quiet = undefined
@@ -213,7 +213,7 @@ export class Caretaker implements Startable {
     const quiet = this.#quiet
     const guests = this.#o.ctx.roster.guests().map((g) => g.id)
     if (!quiet || quiet.arc.from !== arc.from || quiet.arc.to !== arc.to) return undefined
-    if (!(await this.#stillQuiet([...guests].sort().join(','), this.#o.records.changes, signal ?? this.#stopping.signal))) return undefined
+    if (!(await this.#stillQuiet(ringKey(guests), this.#o.records.changes, signal ?? this.#stopping.signal))) return undefined
     return { files: quiet.files, healthy: quiet.files, degraded: 0, lost: 0, worst: [], silent: [] }
   }
 

@@ -145,7 +145,7 @@ export async function digestsAgree(
       try {
         const digests = await client.digests(holder, arc, wanted.length, signal)
         compared += wanted.length
-        return differingParts([...wanted], digests.parts).length === 0
+        return differingParts(wanted, digests.parts).length === 0
       } catch {
         return false
       }

@@ -1,6 +1,6 @@
 import type { Logger } from '../../shared/logger.ts'
 import type { FileRecord, GuestId } from '../protocol/index.ts'
-import { trackedArc } from '../ring/index.ts'
+import { ringKey, trackedArc } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
 import type { TrackerClient } from '../transfer/index.ts'
 
@@ -34,7 +34,7 @@ export class RecordHandoff {
   /** Pushes the records whose trackers on the ring of `guests` changed; `self` keeps those it still tracks. */
   async run(self: GuestId, guests: readonly GuestId[], signal?: AbortSignal): Promise<void> {
     const before = this.#handedOff
-    const settled = before !== undefined && sameGuests(before, guests)
+    const settled = before !== undefined && ringKey(before) === ringKey(guests)
     const candidates = settled ? this.#records.outside(trackedArc(guests, self, this.#trackers.replicas)) : this.#records.list()
     const batches = new Map<GuestId, FileRecord[]>()
     const pending: { name: string; targets: GuestId[]; mine: boolean }[] = []
@@ -67,8 +67,4 @@ export class RecordHandoff {
     if ([...batches.keys()].every((t) => reached.has(t))) this.#handedOff = [...guests]
     if (pending.length > 0) this.#log.debug({ records: pending.length, trackers: reached.size }, 'tracker records handed off')
   }
-}
-
-function sameGuests(a: readonly GuestId[], b: readonly GuestId[]): boolean {
-  return a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',')
 }

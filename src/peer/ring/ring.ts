@@ -50,3 +50,8 @@ export function rendezvousRank(ids: readonly RingId[], key: string): RingId[] {
   scored.sort((a, b) => (a.score === b.score ? (a.id < b.id ? -1 : 1) : a.score > b.score ? -1 : 1))
   return scored.map((s) => s.id)
 }
+
+/** One string per set of guests, whatever their order: two rings of the same guests have the same key. */
+export function ringKey(ids: readonly RingId[]): string {
+  return [...ids].sort().join(',')
+}

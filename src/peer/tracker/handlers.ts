@@ -3,12 +3,8 @@ import type { TrackerStore } from './tracker-store.ts'
 
 type Body<T extends PintRequest['op']> = Extract<PintRequestBody, { op: T }>
 
-/** The tracker's calls: those a peer may also answer for itself, without a connection to itself. */
-export type TrackerOp = 'watch' | 'where' | 'page' | 'sync'
-type TrackerReply<T extends TrackerOp> = PintReply<T>
-
 /** watchMyPint, tracker side. */
-export async function answerWatch(req: Body<'watch'>, trackers: TrackerStore): Promise<TrackerReply<'watch'>> {
+export async function answerWatch(req: Body<'watch'>, trackers: TrackerStore): Promise<PintReply<'watch'>> {
   checkName(req.record.name)
   const result = trackers.watch(req.record, { exclusive: req.exclusive })
   // Answered once committed: a put acknowledged to its client survives a crash of every tracker.
@@ -17,19 +13,19 @@ export async function answerWatch(req: Body<'watch'>, trackers: TrackerStore): P
 }
 
 /** wheresMyPint, tracker side. */
-export async function answerWhere(req: Body<'where'>, trackers: TrackerStore): Promise<TrackerReply<'where'>> {
+export async function answerWhere(req: Body<'where'>, trackers: TrackerStore): Promise<PintReply<'where'>> {
   const pending = req.intent === undefined ? undefined : trackers.intend(req.name, req.intent)
   return { ok: true, record: trackers.get(req.name) ?? null, pending: pending ?? null }
 }
 
 /** One page of the listing, from this tracker's index in order. */
-export async function answerPage(req: Body<'page'>, trackers: TrackerStore): Promise<TrackerReply<'page'>> {
+export async function answerPage(req: Body<'page'>, trackers: TrackerStore): Promise<PintReply<'page'>> {
   const { prefix, delimiter, after, skip, limit } = req
   return { ok: true, ...trackers.page({ prefix, delimiter, after, skip, limit }) }
 }
 
 /** Tracker handoff, receiving side: each record is taken as a watch (newer wins), so a stale push changes nothing. */
-export async function answerSync(req: Body<'sync'>, trackers: TrackerStore): Promise<TrackerReply<'sync'>> {
+export async function answerSync(req: Body<'sync'>, trackers: TrackerStore): Promise<PintReply<'sync'>> {
   let accepted = 0
   for (const record of req.records) {
     checkName(record.name)
