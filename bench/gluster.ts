@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { inParallel } from './lib.ts'
 
 const run = promisify(execFile)
 
@@ -84,12 +85,7 @@ export async function glusterSmallFiles(
   for (const d of dirs) await mkdir(d, { recursive: true })
   const workers = async (job: (i: number) => Promise<void>): Promise<number> => {
     const t = performance.now()
-    let next = 0
-    await Promise.all(
-      Array.from({ length: clients }, async () => {
-        for (let i = next++; i < count; i = next++) await job(i)
-      }),
-    )
+    await inParallel(count, clients, job)
     return count / ((performance.now() - t) / 1000)
   }
   const putRate = await workers(async (i) => {

@@ -1,6 +1,6 @@
 import { fileUrl } from '../test/helpers/files.ts'
 import { waitForAgreement } from '../test/helpers/party.ts'
-import { benchParty, machine, median, today } from './lib.ts'
+import { benchParty, inParallel, machine, median, today } from './lib.ts'
 import { sample } from './scale.ts'
 
 const PEERS = 5
@@ -22,16 +22,11 @@ async function putBurst(apis: string[], size: number, count: number, tag: string
     (await Promise.all(apis.map((api) => sample(api, 'houseparty_process_process_cpu_seconds_total')))).reduce((a, b) => a + b, 0)
   const cpuBefore = await cpu()
   const started = performance.now()
-  let next = 0
-  await Promise.all(
-    Array.from({ length: CLIENTS }, async () => {
-      for (let i = next++; i < count; i = next++) {
-        const res = await fetch(fileUrl(apis[i % apis.length] as string, `inline/${tag}/${i}`), { method: 'PUT', body, signal: AbortSignal.timeout(120_000) })
-        if (res.status !== 201) throw new Error(`put: ${res.status} ${await res.text()}`)
-        await res.arrayBuffer()
-      }
-    }),
-  )
+  await inParallel(count, CLIENTS, async (i) => {
+    const res = await fetch(fileUrl(apis[i % apis.length] as string, `inline/${tag}/${i}`), { method: 'PUT', body, signal: AbortSignal.timeout(120_000) })
+    if (res.status !== 201) throw new Error(`put: ${res.status} ${await res.text()}`)
+    await res.arrayBuffer()
+  })
   const seconds = (performance.now() - started) / 1000
   return { filesPerSec: count / seconds, cpuMsPerFile: (((await cpu()) - cpuBefore) * 1000) / count }
 }

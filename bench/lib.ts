@@ -39,3 +39,12 @@ export async function writeSection(file: string, suite: string, body: string): P
   text = i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length) : `${text.trimEnd()}\n\n${block}\n`
   await writeFile(file, text)
 }
+
+/** Runs jobs 0 … count-1 on `workers` concurrent workers, each taking the next job when it is done with one. */
+export async function inParallel(count: number, workers: number, job: (i: number) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < count; i = next++) await job(i)
+  }
+  await Promise.all(Array.from({ length: workers }, worker))
+}

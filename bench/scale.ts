@@ -4,7 +4,7 @@ import { fileUrl } from '../test/helpers/files.ts'
 import { partyHealth, waitForAgreement } from '../test/helpers/party.ts'
 import { waitFor } from '../test/helpers/wait.ts'
 import { glusterSmallFiles, glusterVolume } from './gluster.ts'
-import { benchParty, machine, median, today } from './lib.ts'
+import { benchParty, inParallel, machine, median, today } from './lib.ts'
 
 const PEERS = 5
 const CLIENTS = 16
@@ -57,20 +57,11 @@ export function contentOf(i: number): Buffer {
 
 export const nameOf = (i: number): string => `s/${i % 100}/${i}`
 
-/** Runs `count` jobs on CLIENTS concurrent workers. */
-async function pool(count: number, job: (i: number) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < count; i = next++) await job(i)
-  }
-  await Promise.all(Array.from({ length: CLIENTS }, worker))
-}
-
 export async function putAll(party: LocalParty, n: number): Promise<number[]> {
   const quarter = Math.ceil(n / 4)
   const marks: number[] = [performance.now()]
   let done = 0
-  await pool(n, async (i) => {
+  await inParallel(n, CLIENTS, async (i) => {
     const res = await fetch(fileUrl(party.peer(i % PEERS).api, nameOf(i)), { method: 'PUT', body: contentOf(i), signal: AbortSignal.timeout(120_000) })
     if (res.status !== 201) throw new Error(`put ${nameOf(i)}: ${res.status} ${await res.text()}`)
     await res.arrayBuffer()
@@ -81,7 +72,7 @@ export async function putAll(party: LocalParty, n: number): Promise<number[]> {
 
 async function getAll(party: LocalParty, n: number): Promise<number> {
   const started = performance.now()
-  await pool(n, async (i) => {
+  await inParallel(n, CLIENTS, async (i) => {
     const res = await fetch(fileUrl(party.peer((i + 2) % PEERS).api, nameOf(i)), { signal: AbortSignal.timeout(120_000) })
     const body = Buffer.from(await res.arrayBuffer())
     if (res.status !== 200 || !body.equals(contentOf(i))) throw new Error(`get ${nameOf(i)}: ${res.status}, ${body.length} bytes, not what was put`)
