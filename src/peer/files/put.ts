@@ -37,9 +37,9 @@ export async function putFile(ctx: FilesContext, name: string, body: AsyncIterab
   const started = performance.now()
   let size = 0
   try {
-    const limit = Math.min(ctx.inlineBytes, ctx.coding.stripeBytes)
+    const fits = (bytes: number): boolean => keptWhole(bytes, ctx.coding, ctx.inlineBytes)
     const { sizeHint } = options
-    const head = sizeHint === undefined || keptWhole(sizeHint, ctx.coding, ctx.inlineBytes) ? await readUpTo(body, limit) : { rest: body }
+    const head = sizeHint === undefined || fits(sizeHint) ? await readUpTo(body, fits) : { rest: body }
     const result =
       'whole' in head
         ? await putWhole(ctx, name, head.whole, options.signal).then((r) => {
@@ -64,10 +64,10 @@ export async function putFile(ctx: FilesContext, name: string, body: AsyncIterab
 }
 
 /**
- * Reads `body` as long as it fits in `limit` bytes: the whole body if it
- * does, else what was read and the rest, as one body again.
+ * Reads `body` as long as what was read `fits`: the whole body if it does,
+ * else what was read and the rest, as one body again.
  */
-async function readUpTo(body: AsyncIterable<Uint8Array>, limit: number): Promise<{ whole: Buffer } | { rest: AsyncIterable<Uint8Array> }> {
+async function readUpTo(body: AsyncIterable<Uint8Array>, fits: (bytes: number) => boolean): Promise<{ whole: Buffer } | { rest: AsyncIterable<Uint8Array> }> {
   const iterator = body[Symbol.asyncIterator]()
   const read: Uint8Array[] = []
   let bytes = 0
@@ -76,7 +76,7 @@ async function readUpTo(body: AsyncIterable<Uint8Array>, limit: number): Promise
     if (next.done) return { whole: Buffer.concat(read, bytes) }
     read.push(next.value)
     bytes += next.value.length
-    if (bytes > limit) break
+    if (!fits(bytes)) break
   }
   async function* rest(): AsyncGenerator<Uint8Array> {
     yield* read
