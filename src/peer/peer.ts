@@ -13,7 +13,7 @@ import { FileService, type FilesContext, LoadEstimate, type PutResult } from './
 import { DataDirLock, type Identity, loadIdentity } from './identity/index.ts'
 import { Membership, MembershipFile, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
-import { ConnectionPool, type DatagramTransport, type DialOptions, joinAddress, Messenger, PintServer, UdpTransport } from './net/index.ts'
+import { CallBatcher, ConnectionPool, type DatagramTransport, type DialOptions, joinAddress, Messenger, PintServer, UdpTransport } from './net/index.ts'
 import { arcHealth, Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
 import { type StopIntent, stopIntent } from './shutdown/index.ts'
 import { FragmentStore } from './store/index.ts'
@@ -136,10 +136,11 @@ export class Peer {
       pool: this.#pool,
     }
     const roster = rosterOf(this.membership)
+    const batcher = new CallBatcher({ dial })
     const ctx: FilesContext = {
       roster,
-      fragments: new FragmentClient({ roster, dial, store: this.store, log: logger.child({ component: 'files' }) }),
-      trackers: new TrackerClient(roster, dial, config.trackerReplicas, (body) => answerTracker(body, this.trackers)),
+      fragments: new FragmentClient({ roster, dial, store: this.store, log: logger.child({ component: 'files' }), batcher }),
+      trackers: new TrackerClient(roster, dial, config.trackerReplicas, (body) => answerTracker(body, this.trackers), batcher),
       coding: config.coding,
       inlineBytes: config.inlineBytes,
       clock,

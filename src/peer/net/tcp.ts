@@ -225,7 +225,7 @@ export class FrameRejected extends HousePartyError {
   }
 }
 
-function remoteError(code: string, message: string): HousePartyError {
+export function remoteError(code: string, message: string): HousePartyError {
   return code in ERROR_CODES ? new HousePartyError(code as ErrorCode, message) : new HousePartyError('ERR_PROTOCOL', `${code}: ${message}`)
 }
 

@@ -111,6 +111,23 @@ export type HoldTrailer = z.infer<typeof HoldTrailer>
 
 const base = { v: z.literal(1), ts: z.number().int(), nonce: z.string().regex(/^[0-9a-f]{16}$/) }
 
+const StashCall = z.object({
+  op: z.literal('stash'),
+  name: WireName,
+  version: Version,
+  index: z.number().int().min(0).max(127),
+  coding: Coding,
+  trailer: HoldTrailer,
+})
+const WatchCall = z.object({ op: z.literal('watch'), record: FileRecord, exclusive: z.boolean().optional() })
+const WhereCall = z.object({ op: z.literal('where'), name: WireName, intent: Version.optional() })
+
+/** Most calls one batch may carry. */
+export const MAX_BATCH = 64
+/** The calls a batch may carry: the small ones a burst of puts makes to every guest. */
+export const BatchedCall = z.discriminatedUnion('op', [StashCall, WatchCall, WhereCall])
+export type BatchedCall = z.infer<typeof BatchedCall>
+
 export const PintRequest = z.discriminatedUnion('op', [
   /** holdMyPint: store fragment `index` of (name, version); chunks follow, then a HoldTrailer. */
   z.object({ ...base, op: z.literal('hold'), name: WireName, version: Version, index: z.number().int().min(0).max(127), coding: Coding }),
@@ -118,15 +135,7 @@ export const PintRequest = z.discriminatedUnion('op', [
    * holdMyPint for a small fragment, sent whole: one chunk (u32 length | CRC-32 | bytes; a zero length for an
    * empty file) follows the request, and the holder keeps it in its manifest table instead of a file.
    */
-  z.object({
-    ...base,
-    op: z.literal('stash'),
-    name: WireName,
-    version: Version,
-    index: z.number().int().min(0).max(127),
-    coding: Coding,
-    trailer: HoldTrailer,
-  }),
+  StashCall.extend(base),
   /** Read a stored fragment from chunk `fromChunk` on. */
   z.object({ ...base, op: z.literal('fetch'), name: WireName, version: Version, index: z.number().int().min(0).max(127), fromChunk: z.number().int().min(0) }),
   /** Delete the fragments of one version (all indices, or one). */
@@ -147,12 +156,12 @@ export const PintRequest = z.discriminatedUnion('op', [
    * to the primary tracker, which decides it: the first change of a revision
    * wins there, and a later one derived from the same revision is refused.
    */
-  z.object({ ...base, op: z.literal('watch'), record: FileRecord, exclusive: z.boolean().optional() }),
+  WatchCall.extend(base),
   /**
    * wheresMyPint: the newest record of a name. A put starting sends its version as `intent`: the
    * tracker remembers it for a while, so a put that finishes first learns that a newer one began.
    */
-  z.object({ ...base, op: z.literal('where'), name: WireName, intent: Version.optional() }),
+  WhereCall.extend(base),
   /**
    * One page of the records this tracker keeps, in UTF-8 byte order of their names: names under `prefix` after
    * `after` (after every name under it when `skip`), names with `delimiter` past the prefix folded into common prefixes.
@@ -170,6 +179,11 @@ export const PintRequest = z.discriminatedUnion('op', [
   z.object({ ...base, op: z.literal('health'), arc: WireArc }),
   /** Tracker handoff: records the receiver is now a tracker of (each taken as a watch; newer wins). */
   z.object({ ...base, op: z.literal('sync'), records: z.array(FileRecord).max(1000) }),
+  /**
+   * Several small calls in one frame, answered in one reply (a burst of puts makes many to every guest): each
+   * stash's chunk follows the frame, in the order of the stashes. Each call is answered as it would be alone.
+   */
+  z.object({ ...base, op: z.literal('batch'), calls: z.array(BatchedCall).min(1).max(MAX_BATCH) }),
 ])
 export type PintRequest = z.infer<typeof PintRequest>
 export type PintOp = PintRequest['op']
@@ -201,6 +215,8 @@ export const PintReplies = {
   where: z.object({ ok: z.literal(true), record: FileRecord.nullable(), pending: Version.nullable().optional() }),
   page: z.object({ ok: z.literal(true), records: z.array(FileRecord).max(MAX_PAGE), prefixes: z.array(z.string()).max(MAX_PAGE), truncated: z.boolean() }),
   sync: z.object({ ok: z.literal(true), accepted: z.number().int() }),
+  /** One answer per call, in order: each its op's reply or a failure. */
+  batch: z.object({ ok: z.literal(true), replies: z.array(z.unknown()).max(MAX_BATCH) }),
   /** Live files in the arc by how many fragments can be read; `worst`, the 20 closest to loss; `silent`, guests the census did not hear. */
   health: z.object({
     ok: z.literal(true),

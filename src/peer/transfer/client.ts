@@ -1,7 +1,7 @@
 import { HousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Roster } from '../membership/index.ts'
-import { call, type DialOptions } from '../net/index.ts'
+import { type CallBatcher, call, type DialOptions } from '../net/index.ts'
 import { type FileRecord, type FragmentRef, type GuestId, type HeldFragment, type HoldTrailer, PintReplies } from '../protocol/index.ts'
 import type { Arc } from '../ring/index.ts'
 import type { FragmentStore } from '../store/index.ts'
@@ -15,6 +15,8 @@ export interface FragmentClientOptions {
   /** This peer's own store: fragments placed on this peer are read and written directly, not over TCP. */
   store?: FragmentStore | undefined
   log: Logger
+  /** Gathers the stashes a burst of small puts makes to one guest into fewer requests. */
+  batcher?: CallBatcher | undefined
 }
 
 /** One fragment index given to a guest, with what the attempt returned. */
@@ -43,12 +45,14 @@ export class FragmentClient {
   readonly #dial: Omit<DialOptions, 'signal'>
   readonly #store: FragmentStore | undefined
   readonly #log: Logger
+  readonly #batcher: CallBatcher | undefined
 
   constructor(options: FragmentClientOptions) {
     this.#roster = options.roster
     this.#dial = options.dial
     this.#store = options.store
     this.#log = options.log
+    this.#batcher = options.batcher
   }
 
   /**
@@ -73,13 +77,15 @@ export class FragmentClient {
     const { name, version, index, coding } = target
     if ('store' in where) return where.store.stash({ name, version, index }, coding, trailer, data, checksum)
     const body = { op: 'stash' as const, name, version, index, coding, trailer }
-    const reply = await call(
-      where.address,
-      body,
-      PintReplies.stash,
-      { ...this.#dial, signal },
-      { payload: (channel) => (checksum && data.length > 0 ? channel.writeChunk(data, checksum) : channel.endChunks()) },
-    )
+    const reply = this.#batcher
+      ? await this.#batcher.call(where.address, body, PintReplies.stash, signal, { data, checksum })
+      : await call(
+          where.address,
+          body,
+          PintReplies.stash,
+          { ...this.#dial, signal },
+          { payload: (channel) => (checksum && data.length > 0 ? channel.writeChunk(data, checksum) : channel.endChunks()) },
+        )
     if (reply.digest !== trailer.digest) throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `holder ${holder} stored a different fragment digest`)
     return reply
   }

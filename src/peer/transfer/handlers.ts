@@ -1,9 +1,10 @@
 import { shardBytes } from '../codec/index.ts'
-import type { PintChannel } from '../net/index.ts'
-import { HoldTrailer, type PintRequest } from '../protocol/index.ts'
+import type { PintChannel, StashChunk } from '../net/index.ts'
+import { type BatchedCall, HoldTrailer, type PintReply, type PintRequest } from '../protocol/index.ts'
 import type { FragmentStore } from '../store/index.ts'
 
 type Req<T extends PintRequest['op']> = Extract<PintRequest, { op: T }>
+type StashCall = Extract<BatchedCall, { op: 'stash' }>
 
 export interface TransferEvents {
   received(bytes: number, seconds: number): void
@@ -34,12 +35,23 @@ export async function serveHold(req: Req<'hold'>, channel: PintChannel, store: F
 
 /** holdMyPint for a small fragment sent whole with its request: kept in the holder's table, answered once its row is durable. */
 export async function serveStash(req: Req<'stash'>, channel: PintChannel, store: FragmentStore, events: TransferEvents): Promise<void> {
-  const started = performance.now()
+  const chunk = await readStashChunk(req, channel)
+  await channel.reply(await stashWhole(req, chunk, store, events))
+}
+
+/** A stash's one chunk, read off the connection (none for an empty file). */
+export async function readStashChunk(req: StashCall, channel: PintChannel): Promise<StashChunk> {
   const chunk = await channel.readChunk(shardBytes(req.coding.stripeBytes, req.coding.k), (length) => Buffer.allocUnsafe(length))
+  return { data: chunk?.data ?? Buffer.alloc(0), checksum: chunk?.digest }
+}
+
+/** Keeps a stashed fragment; the reply once its row is durable. */
+export async function stashWhole(req: StashCall, chunk: StashChunk, store: FragmentStore, events: TransferEvents): Promise<PintReply<'stash'>> {
+  const started = performance.now()
   const key = { name: req.name, version: req.version, index: req.index }
-  const held = await store.stash(key, req.coding, req.trailer, chunk?.data ?? Buffer.alloc(0), chunk?.digest)
+  const held = await store.stash(key, req.coding, req.trailer, chunk.data, chunk.checksum)
   events.received(held.bytes, (performance.now() - started) / 1000)
-  await channel.reply({ ok: true, digest: held.digest, bytes: held.bytes })
+  return { ok: true, digest: held.digest, bytes: held.bytes }
 }
 
 export async function serveFetch(req: Req<'fetch'>, channel: PintChannel, store: FragmentStore, events: TransferEvents): Promise<void> {

@@ -4,6 +4,7 @@ import type { PintReply, PintRequest } from '../protocol/index.ts'
 import type { Arc } from '../ring/index.ts'
 import type { FragmentStore } from '../store/index.ts'
 import { answerTracker, type TrackerStore } from '../tracker/index.ts'
+import { serveBatch } from './batch.ts'
 import { serveDigests, serveDrop, serveFetch, serveHold, serveInventory, serveStash, type TransferEvents } from './handlers.ts'
 
 export interface RouterOptions {
@@ -21,6 +22,7 @@ export function pintRouter(options: RouterOptions): PintHandler {
   const { store, trackers, events } = options
   return async (req: PintRequest, channel: PintChannel): Promise<void> => {
     options.served?.(req.op)
+    if (req.op === 'batch') for (const c of req.calls) options.served?.(c.op)
     switch (req.op) {
       case 'hold':
         return serveHold(req, channel, store, events)
@@ -39,6 +41,8 @@ export function pintRouter(options: RouterOptions): PintHandler {
       case 'page':
       case 'sync':
         return channel.reply(await answerTracker(req, trackers))
+      case 'batch':
+        return channel.reply(await serveBatch(req, channel, store, trackers, events))
       case 'health':
         if (!options.arcHealth) throw new HousePartyError('ERR_NOT_FOUND', 'no file health on this peer')
         return channel.reply(await options.arcHealth(req.arc))

@@ -2,7 +2,7 @@ import type { z } from 'zod'
 import { HousePartyError } from '../../shared/errors.ts'
 import { delay } from '../../shared/lifecycle.ts'
 import type { Roster } from '../membership/index.ts'
-import { call, type DialOptions } from '../net/index.ts'
+import { type CallBatcher, call, type DialOptions } from '../net/index.ts'
 import { type FileRecord, type GuestId, PintReplies, type PintReply, type PintRequestBody, type Version } from '../protocol/index.ts'
 import { type Arc, type RingId, successors, trackersOf } from '../ring/index.ts'
 import { compareRecords, type MergedPage, mergePages, newestRecord, type PageQuery } from '../tracker/index.ts'
@@ -32,13 +32,18 @@ export class TrackerClient {
   readonly #dial: DialOptions
   readonly #replicas: number
   readonly #local: LocalTracker | undefined
+  readonly #batcher: CallBatcher | undefined
 
-  /** `local` answers the calls this peer makes to itself as one of the trackers, without a connection to itself. */
-  constructor(roster: Roster, dial: DialOptions, replicas: number, local?: LocalTracker) {
+  /**
+   * `local` answers the calls this peer makes to itself as one of the trackers, without a connection to itself;
+   * `batcher` gathers the wheres and watches a burst of puts makes to one guest into fewer requests.
+   */
+  constructor(roster: Roster, dial: DialOptions, replicas: number, local?: LocalTracker, batcher?: CallBatcher) {
     this.#roster = roster
     this.#dial = dial
     this.#replicas = replicas
     this.#local = local
+    this.#batcher = batcher
   }
 
   /** How many guests keep each record. */
@@ -192,6 +197,7 @@ export class TrackerClient {
     if (answered) return answered as Promise<z.infer<S>>
     const address = this.#roster.addressOf(id)
     if (!address) return Promise.reject(new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${id} left the party`))
+    if (this.#batcher && !dial && (body.op === 'where' || body.op === 'watch')) return this.#batcher.call(address, body, schema, signal)
     return call(address, body, schema, { ...this.#dial, ...dial, signal })
   }
 }

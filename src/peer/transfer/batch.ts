@@ -1,0 +1,34 @@
+import { toHousePartyError } from '../../shared/errors.ts'
+import type { PintChannel, StashChunk } from '../net/index.ts'
+import type { PintReply, PintRequest } from '../protocol/index.ts'
+import type { FragmentStore } from '../store/index.ts'
+import { answerTracker, type TrackerStore } from '../tracker/index.ts'
+import { readStashChunk, stashWhole, type TransferEvents } from './handlers.ts'
+
+/**
+ * A batch, holder and tracker side: the stashes' chunks are read first (they
+ * follow the frame, in order), then every call is served at once, so their
+ * rows share a commit. Each call is answered as it would be alone, a
+ * failure included: one bad call fails only itself.
+ */
+export async function serveBatch(
+  req: Extract<PintRequest, { op: 'batch' }>,
+  channel: PintChannel,
+  store: FragmentStore,
+  trackers: TrackerStore,
+  events: TransferEvents,
+): Promise<PintReply<'batch'>> {
+  const chunks = new Map<number, StashChunk>()
+  for (const [i, c] of req.calls.entries()) if (c.op === 'stash') chunks.set(i, await readStashChunk(c, channel))
+  const answers = await Promise.allSettled(
+    req.calls.map((c, i) => (c.op === 'stash' ? stashWhole(c, chunks.get(i) as StashChunk, store, events) : (answerTracker(c, trackers) as Promise<unknown>))),
+  )
+  return {
+    ok: true,
+    replies: answers.map((a) => {
+      if (a.status === 'fulfilled') return a.value
+      const e = toHousePartyError(a.reason)
+      return { ok: false, error: { code: e.code, message: e.message } }
+    }),
+  }
+}
