@@ -1,6 +1,6 @@
 import { HousePartyError } from '../../shared/errors.ts'
-import { checkName, type FileRecord, type GuestId, type HeldFragment, type Version } from '../protocol/index.ts'
-import { decodeToken, encodeToken, type PageQuery } from '../tracker/index.ts'
+import { checkName, type FileRecord, type GuestId, type HeldFragment, type ListedRecord, type Version } from '../protocol/index.ts'
+import { decodeToken, encodeToken, listedOf, type PageQuery } from '../tracker/index.ts'
 import type { FilesContext } from './context.ts'
 import { locateFile, type OpenedFile, openFile } from './get.ts'
 import { type PutOptions, putFile } from './put.ts'
@@ -40,10 +40,10 @@ export interface FilePage {
 }
 
 /** ok: every fragment's holder is a guest; degraded: at least k are; lost: fewer than k. */
-export function healthOf(record: FileRecord, isGuest: (id: GuestId) => boolean): FileHealth {
-  const live = new Set(record.fragments.filter((f) => isGuest(f.holder)).map((f) => f.index)).size
-  if (live >= record.coding.k + record.coding.m) return 'ok'
-  return live >= record.coding.k ? 'degraded' : 'lost'
+export function healthOf(record: ListedRecord, isGuest: (id: GuestId) => boolean): FileHealth {
+  const live = new Set(record.holders.filter(([, holder]) => isGuest(holder)).map(([index]) => index)).size
+  if (live >= record.k + record.m) return 'ok'
+  return live >= record.k ? 'degraded' : 'lost'
 }
 
 /** The file operations behind the HTTP API and the CLI: any peer can serve any file. */
@@ -70,7 +70,7 @@ export class FileService {
 
   async stat(name: string, signal?: AbortSignal): Promise<FileSummary> {
     checkName(name)
-    return this.#summarise(await locateFile(this.#ctx, name, signal))
+    return this.#summarise(listedOf(await locateFile(this.#ctx, name, signal)))
   }
 
   /** Writes a tombstone (a newer, deleted version) to the trackers, then deletes the fragments. */
@@ -115,7 +115,7 @@ export class FileService {
     return this.#ctx.fragments.inventory(id, signal)
   }
 
-  #summarise(record: FileRecord): FileSummary {
+  #summarise(record: ListedRecord): FileSummary {
     const isGuest = (id: GuestId): boolean => this.#ctx.roster.addressOf(id) !== undefined
     return {
       name: record.name,
@@ -123,10 +123,10 @@ export class FileService {
       size: record.size,
       hash: record.hash,
       created: record.created,
-      k: record.coding.k,
-      m: record.coding.m,
+      k: record.k,
+      m: record.m,
       health: healthOf(record, isGuest),
-      holders: record.fragments.map((f) => ({ index: f.index, guest: f.holder, live: isGuest(f.holder) })),
+      holders: record.holders.map(([index, guest]) => ({ index, guest, live: isGuest(guest) })),
     }
   }
 }

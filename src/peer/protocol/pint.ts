@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { compiled } from './compiled.ts'
 import { GuestId } from './messages.ts'
 
 /**
@@ -83,6 +84,25 @@ export const FileRecord = z.object({
   fragments: z.array(FragmentRef),
 })
 export type FileRecord = z.infer<typeof FileRecord>
+
+/**
+ * A record as a listing shows it: what a page needs of each file, without the fragment digests and the stripe
+ * size (a page carries thousands of records, and each guest's page is read and checked by the peer merging them).
+ */
+export const ListedRecord = z.object({
+  name: WireName,
+  version: Version,
+  revision: z.number().int().min(0),
+  deleted: z.boolean(),
+  size: z.number().int().min(0),
+  hash: z.union([Hex64, z.literal('')]),
+  created: z.number().int().min(0),
+  k: z.number().int().min(1).max(64),
+  m: z.number().int().min(0).max(64),
+  /** [fragment index, holder] for each fragment. */
+  holders: z.array(z.tuple([z.number().int().min(0).max(127), GuestId])),
+})
+export type ListedRecord = z.infer<typeof ListedRecord>
 
 export const HeldFragment = z.object({
   name: WireName,
@@ -213,7 +233,7 @@ export const PintReplies = {
   watch: z.object({ ok: z.literal(true), accepted: z.boolean(), current: FileRecord, replaced: FileRecord.nullable(), newer: z.boolean().optional() }),
   /** `pending`: the newest version a put has announced and not yet recorded, other than the asker's. */
   where: z.object({ ok: z.literal(true), record: FileRecord.nullable(), pending: Version.nullable().optional() }),
-  page: z.object({ ok: z.literal(true), records: z.array(FileRecord).max(MAX_PAGE), prefixes: z.array(z.string()).max(MAX_PAGE), truncated: z.boolean() }),
+  page: z.object({ ok: z.literal(true), records: z.array(ListedRecord).max(MAX_PAGE), prefixes: z.array(z.string()).max(MAX_PAGE), truncated: z.boolean() }),
   sync: z.object({ ok: z.literal(true), accepted: z.number().int() }),
   /** One answer per call, in order: each its op's reply or a failure. */
   batch: z.object({ ok: z.literal(true), replies: z.array(z.unknown()).max(MAX_BATCH) }),
@@ -231,3 +251,6 @@ export const PintReplies = {
 export type PintReply<T extends keyof typeof PintReplies> = z.infer<(typeof PintReplies)[T]>
 
 export const PintFailure = z.object({ ok: z.literal(false), error: PintError })
+
+/** The page reply, checked by a compiled validator: the asker of a listing page checks a thousand records from each guest. */
+export const PageReply = compiled(PintReplies.page)

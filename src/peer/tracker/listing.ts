@@ -1,6 +1,5 @@
 import { HousePartyError } from '../../shared/errors.ts'
-import type { FileRecord } from '../protocol/index.ts'
-import { newestRecord } from './records.ts'
+import type { FileRecord, ListedRecord } from '../protocol/index.ts'
 
 /**
  * Paged, ordered listing. Names are ordered by their UTF-8 bytes (as S3
@@ -21,7 +20,7 @@ export interface PageQuery {
 
 /** One page: names (tombstones too, so a stale live record elsewhere loses to them) and common prefixes, in order. */
 export interface Page {
-  records: FileRecord[]
+  records: ListedRecord[]
   prefixes: string[]
   /** More entries follow the last one of this page. */
   truncated: boolean
@@ -96,7 +95,7 @@ export function pageOf(scan: Scan, q: PageQuery): Page {
         return page
       }
       if (common === undefined) {
-        page.records.push(record)
+        page.records.push(listedOf(record))
         continue
       }
       page.prefixes.push(common)
@@ -108,9 +107,24 @@ export function pageOf(scan: Scan, q: PageQuery): Page {
   return page
 }
 
+/** What a listing shows of a record. */
+export function listedOf(r: FileRecord): ListedRecord {
+  const { name, version, revision, deleted, size, hash, created } = r
+  return { name, version, revision, deleted, size, hash, created, k: r.coding.k, m: r.coding.m, holders: r.fragments.map((f) => [f.index, f.holder]) }
+}
+
+/** Which of two replicas' records of a name is newer: by version, then revision, then (a tie of two moves) their holders. */
+function compareListed(a: ListedRecord, b: ListedRecord): number {
+  if (a.version !== b.version) return a.version > b.version ? 1 : -1
+  if (a.revision !== b.revision) return a.revision - b.revision
+  const ha = JSON.stringify(a.holders)
+  const hb = JSON.stringify(b.holders)
+  return ha === hb ? 0 : ha > hb ? 1 : -1
+}
+
 export interface MergedPage {
   /** Live files only. */
-  records: FileRecord[]
+  records: ListedRecord[]
   prefixes: string[]
   truncated: boolean
   /** Where the next page starts, when `truncated`. */
@@ -130,7 +144,7 @@ export function mergePages(pages: readonly Page[], q: PageQuery): MergedPage {
     const c = compareNames(key, start.from)
     return c > 0 || (c === 0 && start.inclusive)
   }
-  const newest = new Map<string, FileRecord>()
+  const newest = new Map<string, ListedRecord>()
   const prefixes = new Set<string>()
   for (const page of pages) {
     for (const record of page.records) {
@@ -138,8 +152,8 @@ export function mergePages(pages: readonly Page[], q: PageQuery): MergedPage {
       if (common !== undefined) {
         if (!record.deleted && inRange(common)) prefixes.add(common)
       } else if (inRange(record.name)) {
-        const best = newestRecord([newest.get(record.name), record])
-        if (best) newest.set(record.name, best)
+        const known = newest.get(record.name)
+        if (!known || compareListed(record, known) > 0) newest.set(record.name, record)
       }
     }
     for (const common of page.prefixes) if (common.startsWith(q.prefix) && commonPrefix(common, q) === common && inRange(common)) prefixes.add(common)

@@ -3,7 +3,7 @@ import { HousePartyError } from '../../shared/errors.ts'
 import { delay } from '../../shared/lifecycle.ts'
 import type { Roster } from '../membership/index.ts'
 import { type CallBatcher, call, type DialOptions } from '../net/index.ts'
-import { type FileRecord, type GuestId, PintReplies, type PintReply, type PintRequestBody, type Version } from '../protocol/index.ts'
+import { type FileRecord, type GuestId, PageReply, PintReplies, type PintReply, type PintRequestBody, type Version } from '../protocol/index.ts'
 import { type Arc, type RingId, successors, trackersOf } from '../ring/index.ts'
 import { compareRecords, type MergedPage, mergePages, newestRecord, type PageQuery } from '../tracker/index.ts'
 
@@ -186,7 +186,7 @@ export class TrackerClient {
    */
   async listPage(query: PageQuery, signal?: AbortSignal): Promise<MergedPage & { asked: number; answered: number }> {
     const guests = this.#roster.guests()
-    const answers = await Promise.allSettled(guests.map((g) => this.#call(g.id, { op: 'page', ...query }, PintReplies.page, signal)))
+    const answers = await Promise.allSettled(guests.map((g) => this.#call(g.id, { op: 'page', ...query }, PageReply, signal)))
     const pages = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []))
     return { ...mergePages(pages, query), asked: guests.length, answered: pages.length }
   }
