@@ -38,7 +38,7 @@ export interface LocalPartyOptions {
  */
 function inheritedNodeFlags(): string[] {
   return process.execArgv.filter((a) =>
-    /^--(no-)?(experimental-[a-z-]+|warnings|enable-source-maps|max-old-space-size=\d+|initial-heap-size=\d+)(=.*)?$/.test(a),
+    /^--(no-)?(experimental-[a-z-]+|warnings|enable-source-maps|max-old-space-size=\d+|initial-heap-size=\d+|max-semi-space-size=\d+)(=.*)?$/.test(a),
   )
 }
 
