@@ -213,6 +213,20 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     })
   })
 
+  it('concurrent small puts of one name (sent whole, announced while their fragments travel): one version wins everywhere', async () => {
+    for (let round = 0; round < 5; round++) {
+      const versions = [0, 1, 2, 3].map((i) => bytesOf(1000 + 37 * i, 80 + 4 * round + i))
+      const answers = await Promise.all(versions.map((v, i) => putBytes(party.peer((i + round) % 5).api, 'race-small', v)))
+      for (const a of answers) assert.equal(a.status, 201)
+      const bodies = (await Promise.all(answers.map((a) => a.json()))) as { hash: string; current: boolean }[]
+      const final = sha256((await getBytes(party.peer(round % 5).api, 'race-small')).body)
+      assert.ok(versions.map(sha256).includes(final), 'a reader sees one whole version')
+      for (const i of all) assert.equal(sha256((await getBytes(party.peer(i).api, 'race-small')).body), final, 'every peer agrees on the winner')
+      const stored = bodies.filter((b) => b.hash === final)
+      assert.ok(stored.length > 0 && stored.every((b) => b.current), `the stored version's put says current: ${JSON.stringify(bodies)}`)
+    }
+  })
+
   it('a put cut off mid-upload stores nothing and leaves no partial fragment', async () => {
     const keep = bytesOf(MiB, 77)
     await putBytes(party.peer(0).api, 'cut/kept', keep)

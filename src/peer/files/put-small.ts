@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
 import { chunkChecksum, ErasureCoder, fragmentDigest, shardBytes } from '../codec/index.ts'
-import type { Coding, FileRecord, FragmentRef, GuestId, HoldTrailer } from '../protocol/index.ts'
+import type { Coding, FileRecord, FragmentRef, GuestId, HoldTrailer, Version } from '../protocol/index.ts'
 import { chooseHolders } from '../ring/index.ts'
 import type { Held, Placed } from '../transfer/index.ts'
 import type { FilesContext } from './context.ts'
-import { announce, type PutResult, recordVersion } from './versions.ts'
+import { floorOf, mayKeep, nextVersion, type PutResult, recordVersion } from './versions.ts'
 
 /** One coder per coding: building the matrices costs more than coding a few KiB. */
 const coders = new Map<string, ErasureCoder>()
@@ -35,15 +35,59 @@ export function codeWhole(data: Buffer, coding: Coding): { shards: Buffer[]; che
  * table. A holder that fails is replaced by the next guest in line with the
  * same bytes (FragmentClient.place), so nothing is rebuilt; the record is
  * written once every fragment is durable, as for a streamed put.
+ *
+ * The version is announced to the trackers while the fragments travel, not
+ * before: a guest that is both a tracker and a holder gets both in one
+ * request (see CallBatcher), and the put waits one round trip less. In the
+ * rare case the trackers know a newer version of the name (a racing put,
+ * or a coordinator whose clock is behind), the fragments just stored are
+ * dropped and sent again under a version above it.
  */
 export async function putWhole(ctx: FilesContext, name: string, data: Buffer, signal?: AbortSignal): Promise<PutResult> {
-  const { coding } = ctx
-  const { k, m } = coding
-  const version = await announce(ctx, name, signal)
   const created = ctx.clock.now()
   const hash = createHash('sha256').update(data).digest('hex')
-  const { shards, checksums } = codeWhole(data, coding)
-  const bytes = shards[0]?.length ?? 0
+  const coded = codeWhole(data, ctx.coding)
+  let version = nextVersion(ctx.clock.now())
+  for (let attempt = 1; ; attempt++) {
+    const placing = placeWhole(ctx, { name, version, created, hash, size: data.length }, coded, signal)
+    // Settled below either way: a failed placement must not go unhandled while the intent is awaited.
+    placing.catch(() => undefined)
+    let floor: Version | undefined
+    try {
+      floor = floorOf(await ctx.trackers.intend(name, version, signal))
+    } catch (err) {
+      await placing.then((refs) => ctx.fragments.drop({ name, version }, refs)).catch(() => undefined)
+      throw err
+    }
+    const fragments = await placing
+    if (mayKeep(version, floor, attempt)) {
+      const record: FileRecord = { name, version, revision: 0, deleted: false, size: data.length, hash, created, coding: ctx.coding, fragments }
+      const { current } = await recordVersion(ctx, record, signal)
+      return { name, version, size: data.length, hash, current }
+    }
+    void ctx.fragments.drop({ name, version }, fragments)
+    version = nextVersion(ctx.clock.now(), floor)
+  }
+}
+
+interface WholeFile {
+  name: string
+  version: Version
+  created: number
+  hash: string
+  size: number
+}
+
+/** Stores the k+m coded fragments of one version on k+m guests; the refs of every one, in index order. */
+async function placeWhole(
+  ctx: FilesContext,
+  file: WholeFile,
+  coded: { shards: Buffer[]; checksums: (Buffer | undefined)[] },
+  signal?: AbortSignal,
+): Promise<FragmentRef[]> {
+  const { k, m } = ctx.coding
+  const { name, version } = file
+  const bytes = coded.shards[0]?.length ?? 0
   const ranked = chooseHolders(
     ctx.roster.guests().map((g) => g.id),
     name,
@@ -52,9 +96,14 @@ export async function putWhole(ctx: FilesContext, name: string, data: Buffer, si
     ctx.load,
   )
   const stash = (index: number, holder: GuestId): Promise<Held> => {
-    const checksum = checksums[index]
-    const trailer: HoldTrailer = { size: data.length, hash, created, digest: fragmentDigest(checksum ? [checksum.toString('hex')] : []) }
-    return ctx.fragments.stash(holder, { name, version, index, coding }, trailer, shards[index] as Buffer, checksum, signal)
+    const checksum = coded.checksums[index]
+    const trailer: HoldTrailer = {
+      size: file.size,
+      hash: file.hash,
+      created: file.created,
+      digest: fragmentDigest(checksum ? [checksum.toString('hex')] : []),
+    }
+    return ctx.fragments.stash(holder, { name, version, index, coding: ctx.coding }, trailer, coded.shards[index] as Buffer, checksum, signal)
   }
   const refsOf = (placed: readonly Placed<Held>[]): FragmentRef[] => placed.map(({ index, holder, value }) => ({ index, holder, digest: value.digest }))
   const placed = await ctx.fragments.place(
@@ -63,7 +112,5 @@ export async function putWhole(ctx: FilesContext, name: string, data: Buffer, si
     stash,
     { signal, placed: (holder) => ctx.load.placed(holder, bytes), abandon: (stored) => ctx.fragments.drop({ name, version }, refsOf(stored)) },
   )
-  const record: FileRecord = { name, version, revision: 0, deleted: false, size: data.length, hash, created, coding, fragments: refsOf(placed) }
-  const { current } = await recordVersion(ctx, record, signal)
-  return { name, version, size: data.length, hash, current }
+  return refsOf(placed).sort((a, b) => a.index - b.index)
 }

@@ -61,10 +61,21 @@ export async function recordVersion(ctx: FilesContext, record: FileRecord, signa
 export async function announce(ctx: FilesContext, name: string, signal?: AbortSignal): Promise<Version> {
   let version = nextVersion(ctx.clock.now())
   for (let attempt = 1; ; attempt++) {
-    const { record, pending } = await ctx.trackers.intend(name, version, signal)
-    const floor = [record?.version, pending].reduce<Version | undefined>((a, b) => (b !== undefined && (a === undefined || b > a) ? b : a), undefined)
-    // After a few rounds of racing puts, go ahead: the trackers still keep only the newest.
-    if (floor === undefined || version > floor || attempt === 3) return version
+    const floor = floorOf(await ctx.trackers.intend(name, version, signal))
+    if (mayKeep(version, floor, attempt)) return version
     version = nextVersion(ctx.clock.now(), floor)
   }
 }
+
+/** The version a new put of a name must be above: the newest the trackers recorded or heard announced. */
+export function floorOf(known: { record: FileRecord | undefined; pending: Version | undefined }): Version | undefined {
+  const { record, pending } = known
+  return [record?.version, pending].reduce<Version | undefined>((a, b) => (b !== undefined && (a === undefined || b > a) ? b : a), undefined)
+}
+
+/** Whether a put may go on with `version` after `attempt` announcements; after a few rounds of racing puts it goes ahead (the trackers still keep only the newest). */
+export function mayKeep(version: Version, floor: Version | undefined, attempt: number): boolean {
+  return floor === undefined || version > floor || attempt >= ANNOUNCE_ATTEMPTS
+}
+
+const ANNOUNCE_ATTEMPTS = 3
