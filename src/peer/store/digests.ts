@@ -1,5 +1,13 @@
 import { type ArcParts, BUCKETS, PartDigests, type RingId } from '../ring/index.ts'
 
+/** What a bucket holds: the XOR of its fragments' fingerprints, how many, and their bytes. */
+export interface BucketTotals {
+  bucket: number
+  xor: bigint
+  count: number
+  bytes: number
+}
+
 /** A fragment as the census sees it: where it sits on the ring and its fingerprint. */
 export interface Member {
   key: string
@@ -18,15 +26,35 @@ export interface Member {
 export class BucketDigests {
   readonly #xor = new BigUint64Array(BUCKETS)
   readonly #count = new Uint32Array(BUCKETS)
+  readonly #bytes = new Float64Array(BUCKETS)
 
-  add(bucket: number, print: bigint): void {
+  add(bucket: number, print: bigint, bytes: number): void {
     this.#xor[bucket] = (this.#xor[bucket] as bigint) ^ print
     this.#count[bucket] = (this.#count[bucket] as number) + 1
+    this.#bytes[bucket] = (this.#bytes[bucket] as number) + bytes
   }
 
-  remove(bucket: number, print: bigint): void {
+  remove(bucket: number, print: bigint, bytes: number): void {
     this.#xor[bucket] = (this.#xor[bucket] as bigint) ^ print
     this.#count[bucket] = Math.max(0, (this.#count[bucket] as number) - 1)
+    this.#bytes[bucket] = Math.max(0, (this.#bytes[bucket] as number) - bytes)
+  }
+
+  /** One bucket's totals, as the store keeps them on disk. */
+  bucket(bucket: number): BucketTotals {
+    return { bucket, xor: this.#xor[bucket] as bigint, count: this.#count[bucket] as number, bytes: this.#bytes[bucket] as number }
+  }
+
+  /** Sets one bucket's totals (read back from disk at start). */
+  load(totals: BucketTotals): void {
+    this.#xor[totals.bucket] = totals.xor
+    this.#count[totals.bucket] = totals.count
+    this.#bytes[totals.bucket] = totals.bytes
+  }
+
+  /** Every bucket holding something. */
+  *occupied(): Generator<BucketTotals> {
+    for (let b = 0; b < BUCKETS; b++) if (this.#count[b]) yield this.bucket(b)
   }
 
   /** The digest of each part of the arc; `members` lists a bucket the arc covers only in part. */

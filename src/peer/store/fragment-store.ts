@@ -84,7 +84,7 @@ export class FragmentStore implements FragmentInstaller {
     if (table.meta('layout') !== 'table') {
       cleaned = await importManifestFiles(root, table, { pathOf: (m) => this.#pathOf(m), keyOf, heldOf }, this.#log)
     }
-    for (const { key, print, bytes } of table.briefs()) this.#added(key, print, bytes)
+    await this.#loadBuckets(table)
     this.#sweeping = this.#sweep(root, this.#stopSweep.signal).catch((err: Error) => this.#log.warn({ err: err.message }, 'sweep of leftover fragments failed'))
     return { fragments: this.#count, cleaned }
   }
@@ -134,15 +134,28 @@ export class FragmentStore implements FragmentInstaller {
     return this.#bytes
   }
 
-  /** A row now counts: in the totals and the census digests. */
+  /** The census digests and totals, from the table's bucket rows (see ManifestTable.loadDigests). */
+  async #loadBuckets(table: ManifestTable): Promise<void> {
+    await table.loadDigests(this.#digests)
+    for (const totals of this.#digests.occupied()) {
+      this.#count += totals.count
+      this.#bytes += totals.bytes
+    }
+  }
+
+  /** A row now counts: in the totals and the census digests, and in its bucket's row (written in the row's transaction). */
   #added(key: string, print: bigint, bytes: number): void {
-    this.#digests.add(bucketOf(positionOf(key)), print)
+    const bucket = bucketOf(positionOf(key))
+    this.#digests.add(bucket, print, bytes)
+    this.#rows.saveBucket(this.#digests.bucket(bucket))
     this.#bytes += bytes
     this.#count++
   }
 
   #removed(key: string, print: bigint, bytes: number): void {
-    this.#digests.remove(bucketOf(positionOf(key)), print)
+    const bucket = bucketOf(positionOf(key))
+    this.#digests.remove(bucket, print, bytes)
+    this.#rows.saveBucket(this.#digests.bucket(bucket))
     this.#bytes -= bytes
     this.#count--
   }

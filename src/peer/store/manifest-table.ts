@@ -1,7 +1,9 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { GroupCommit, openDatabase, readMeta, writeMeta } from '../../shared/sqlite.ts'
 import type { HeldFragment, Manifest } from '../protocol/index.ts'
-import { fingerprint } from '../ring/index.ts'
+import { bucketOf, fingerprint } from '../ring/index.ts'
+import type { BucketDigests, BucketTotals } from './digests.ts'
+import { positionOf } from './layout.ts'
 
 /**
  * Bumped when the table's layout changes; a table of a newer layout is
@@ -9,7 +11,7 @@ import { fingerprint } from '../ring/index.ts'
  * 3: each row's census fingerprint (`print`), so a start reads two short
  * columns per fragment instead of computing them.
  */
-const SCHEMA_VERSION = 3
+const SCHEMA_VERSION = 4
 
 /** A fragment's row, without its chunk checksums or bytes. */
 export interface FragmentRow {
@@ -76,6 +78,9 @@ export class ManifestTable {
   readonly #names: StatementSync
   readonly #brief: StatementSync
   readonly #page: StatementSync
+  readonly #saveBucket: StatementSync
+  readonly #dropBucket: StatementSync
+  readonly #buckets: StatementSync
 
   constructor(path: string) {
     this.#db = openDatabase(path, {
@@ -84,7 +89,8 @@ export class ManifestTable {
       create: `CREATE TABLE IF NOT EXISTS fragments (
         key TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, idx INTEGER NOT NULL, size INTEGER NOT NULL,
         bytes INTEGER NOT NULL, digest TEXT NOT NULL, hash TEXT NOT NULL, created INTEGER NOT NULL, stored INTEGER NOT NULL,
-        k INTEGER NOT NULL, m INTEGER NOT NULL, stripe INTEGER NOT NULL, chunks TEXT NOT NULL, data BLOB, print TEXT NOT NULL) WITHOUT ROWID`,
+        k INTEGER NOT NULL, m INTEGER NOT NULL, stripe INTEGER NOT NULL, chunks TEXT NOT NULL, data BLOB, print TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS buckets (bucket INTEGER PRIMARY KEY, xor INTEGER NOT NULL, count INTEGER NOT NULL, bytes INTEGER NOT NULL)`,
       migrate: (db, from) => {
         if (from < 2) db.exec('ALTER TABLE fragments ADD COLUMN data BLOB')
         if (from < 3) addPrints(db)
@@ -103,6 +109,41 @@ export class ManifestTable {
     this.#names = this.#db.prepare('SELECT COUNT(DISTINCT name) AS n FROM fragments')
     this.#page = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments WHERE key > ? ORDER BY key LIMIT ?`)
     this.#brief = this.#db.prepare('SELECT print, bytes, data IS NOT NULL AS inline FROM fragments WHERE key = ?')
+    this.#saveBucket = this.#db.prepare('INSERT OR REPLACE INTO buckets (bucket, xor, count, bytes) VALUES (?, ?, ?, ?)')
+    this.#dropBucket = this.#db.prepare('DELETE FROM buckets WHERE bucket = ?')
+    this.#buckets = this.#db.prepare('SELECT bucket, xor, count, bytes FROM buckets')
+    this.#buckets.setReadBigInts(true)
+  }
+
+  /**
+   * Writes one ring bucket's totals in the transaction open now, beside the
+   * row change that moved them: they commit (or roll back) together, so a
+   * start reads the buckets, not every row.
+   */
+  saveBucket(totals: BucketTotals): void {
+    this.#commits.begin()
+    if (totals.count === 0) this.#dropBucket.run(totals.bucket)
+    else this.#saveBucket.run(totals.bucket, BigInt.asIntN(64, totals.xor), totals.count, totals.bytes)
+  }
+
+  /**
+   * Fills `digests` from the bucket rows: a start reads at most one row per
+   * ring bucket, whatever the fragments held. A table of an earlier schema
+   * (or one imported from fragment files) has its buckets computed once,
+   * from every row, and written.
+   */
+  async loadDigests(digests: BucketDigests): Promise<void> {
+    if (this.meta('buckets') === 'kept') {
+      for (const r of this.#buckets.iterate() as Iterable<{ bucket: bigint; xor: bigint; count: bigint; bytes: bigint }>) {
+        digests.load({ bucket: Number(r.bucket), xor: BigInt.asUintN(64, r.xor), count: Number(r.count), bytes: Number(r.bytes) })
+      }
+      return
+    }
+    for (const { key, print, bytes } of this.briefs()) digests.add(bucketOf(positionOf(key)), print, bytes)
+    await this.transaction(() => {
+      for (const totals of digests.occupied()) this.saveBucket(totals)
+      this.setMeta('buckets', 'kept')
+    })
   }
 
   meta(key: string): string | undefined {

@@ -25,7 +25,7 @@ class Holders {
     const held = this.held.get(holder) as Map<string, HeldFragment>
     const digests = new BucketDigests()
     const all = [...held].map(([key, f]) => ({ key, position: ringPosition(f.name), print: fingerprint(f.name, f.version, f.index, f.digest) }))
-    for (const m of all) digests.add(bucketOf(m.position), m.print)
+    for (const m of all) digests.add(bucketOf(m.position), m.print, (held.get(m.key) as HeldFragment).bytes)
     return { digests, held, members: (bucket) => all.filter((m) => bucketOf(m.position) === bucket) }
   }
 

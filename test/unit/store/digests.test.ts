@@ -24,9 +24,9 @@ describe('bucket digests', () => {
         ([arc, positions, count], removed) => {
           const digests = new BucketDigests()
           const held = positions.map((p, i) => ({ key: `k${i}`, position: p, print: fingerprint(p, 'v', i, 'd') }))
-          for (const h of held) digests.add(bucketOf(h.position), h.print)
+          for (const h of held) digests.add(bucketOf(h.position), h.print, 100)
           const kept = held.filter((_, i) => !removed[i])
-          for (const h of held.filter((_, i) => removed[i])) digests.remove(bucketOf(h.position), h.print)
+          for (const h of held.filter((_, i) => removed[i])) digests.remove(bucketOf(h.position), h.print, 100)
           // What the store's table answers for one bucket.
           const inBucket = (bucket: number) => kept.filter((h) => bucketOf(h.position) === bucket)
           const parts = new ArcParts(arc, count)
