@@ -89,16 +89,9 @@ export type FileRecord = z.infer<typeof FileRecord>
  * A record as a listing shows it: what a page needs of each file, without the fragment digests and the stripe
  * size (a page carries thousands of records, and each guest's page is read and checked by the peer merging them).
  */
-export const ListedRecord = z.object({
-  name: WireName,
-  version: Version,
-  revision: z.number().int().min(0),
-  deleted: z.boolean(),
-  size: z.number().int().min(0),
-  hash: z.union([Hex64, z.literal('')]),
-  created: z.number().int().min(0),
-  k: z.number().int().min(1).max(64),
-  m: z.number().int().min(0).max(64),
+export const ListedRecord = FileRecord.pick({ name: true, version: true, revision: true, deleted: true, size: true, hash: true, created: true }).extend({
+  k: Coding.shape.k,
+  m: Coding.shape.m,
   /** [fragment index, holder] for each fragment. */
   holders: z.array(z.tuple([z.number().int().min(0).max(127), GuestId])),
 })
