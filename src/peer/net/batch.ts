@@ -1,6 +1,6 @@
 import type { z } from 'zod'
 import { HousePartyError } from '../../shared/errors.ts'
-import { type BatchedCall, MAX_BATCH, PintFailure, PintReplies } from '../protocol/index.ts'
+import { type BatchedCall, MAX_BATCH, MAX_BATCH_BYTES, PintFailure, PintReplies } from '../protocol/index.ts'
 import { call, type DialOptions } from './dial.ts'
 import { type PintChannel, remoteError } from './tcp.ts'
 
@@ -26,9 +26,6 @@ interface Queued {
   resolve(value: unknown): void
   reject(err: Error): void
 }
-
-/** Fragment bytes one batch may carry: a batch is one request, its chunks read before any call is served. */
-const MAX_BATCH_BYTES = 1024 * 1024
 
 /**
  * Small calls to one guest (stash, watch, where) gathered into one request.

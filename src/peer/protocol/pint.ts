@@ -137,6 +137,8 @@ const WhereCall = z.object({ op: z.literal('where'), name: WireName, intent: Ver
 
 /** Most calls one batch may carry. */
 export const MAX_BATCH = 64
+/** Most fragment bytes the stashes of one batch may carry: its chunks are all read before any call is served. */
+export const MAX_BATCH_BYTES = 1024 * 1024
 /** The calls a batch may carry: the small ones a burst of puts makes to every guest. */
 export const BatchedCall = z.discriminatedUnion('op', [StashCall, WatchCall, WhereCall])
 export type BatchedCall = z.infer<typeof BatchedCall>

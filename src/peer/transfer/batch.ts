@@ -1,6 +1,6 @@
 import { toHousePartyError } from '../../shared/errors.ts'
 import type { PintChannel, StashChunk } from '../net/index.ts'
-import type { PintReply, PintRequest } from '../protocol/index.ts'
+import { MAX_BATCH_BYTES, type PintReply, type PintRequest } from '../protocol/index.ts'
 import type { FragmentStore } from '../store/index.ts'
 import { answerTracker, type TrackerStore } from '../tracker/index.ts'
 import { readStashChunk, stashWhole, type TransferEvents } from './handlers.ts'
@@ -19,7 +19,14 @@ export async function serveBatch(
   events: TransferEvents,
 ): Promise<PintReply<'batch'>> {
   const chunks = new Map<number, StashChunk>()
-  for (const [i, c] of req.calls.entries()) if (c.op === 'stash') chunks.set(i, await readStashChunk(c, channel))
+  // A sender batches at most MAX_BATCH_BYTES of chunks: more is refused before it is read, not held in memory.
+  let room = MAX_BATCH_BYTES
+  for (const [i, c] of req.calls.entries()) {
+    if (c.op !== 'stash') continue
+    const chunk = await readStashChunk(c, channel, room)
+    room -= chunk.data.length
+    chunks.set(i, chunk)
+  }
   const answers = await Promise.allSettled(
     req.calls.map((c, i) => (c.op === 'stash' ? stashWhole(c, chunks.get(i) as StashChunk, store, events) : (answerTracker(c, trackers) as Promise<unknown>))),
   )

@@ -39,9 +39,10 @@ export async function serveStash(req: Req<'stash'>, channel: PintChannel, store:
   await channel.reply(await stashWhole(req, chunk, store, events))
 }
 
-/** A stash's one chunk, read off the connection (none for an empty file). */
-export async function readStashChunk(req: StashCall, channel: PintChannel): Promise<StashChunk> {
-  const chunk = await channel.readChunk(shardBytes(req.coding.stripeBytes, req.coding.k), (length) => Buffer.allocUnsafe(length))
+/** A stash's one chunk, read off the connection (none for an empty file); longer than `maxBytes`, the request fails. */
+export async function readStashChunk(req: StashCall, channel: PintChannel, maxBytes = Number.POSITIVE_INFINITY): Promise<StashChunk> {
+  const limit = Math.min(shardBytes(req.coding.stripeBytes, req.coding.k), maxBytes)
+  const chunk = await channel.readChunk(limit, (length) => Buffer.allocUnsafe(length))
   return { data: chunk?.data ?? Buffer.alloc(0), checksum: chunk?.digest }
 }
 
