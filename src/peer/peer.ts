@@ -28,6 +28,8 @@ export interface PeerDeps {
 const INSECURE_KEY = Buffer.alloc(0)
 /** How long a stopping peer lets HTTP requests in flight finish before it exits anyway. */
 const API_CLOSE_GRACE_MS = 5_000
+/** How long a stopping peer serves files after /readyz turns 503: a Service takes a moment to stop sending it requests. */
+const STEP_OUT_MS = 1_500
 
 /**
  * One guest of the party: wires the layers together and starts them in
@@ -276,16 +278,8 @@ export class Peer {
         await Promise.race([this.#api?.close(), delay(API_CLOSE_GRACE_MS)])
       },
     })
-    this.log.info(
-      {
-        id: this.identity.id,
-        incarnation: this.identity.incarnation,
-        address: this.membership.address,
-        api: joinAddress(c.apiHost, this.#apiPort),
-        join: c.join,
-      },
-      'peer started',
-    )
+    const { id, incarnation } = this.identity
+    this.log.info({ id, incarnation, address: this.membership.address, api: joinAddress(c.apiHost, this.#apiPort), join: c.join }, 'peer started')
   }
 
   #createApi(): FastifyInstance {
@@ -324,6 +318,7 @@ export class Peer {
   async leave(intent?: StopIntent): Promise<void> {
     // Draining from now: /readyz turns 503, and no repair, rebalance or scrub starts here (those under way finish first).
     this.#leaving = true
+    const leavingSince = performance.now()
     await Promise.all([this.caretaker.stop(), this.scrubber.stop()])
     intent ??= await stopIntent(this.config.onStop, this.config.podName, this.log)
     if (intent === 'handoff' && this.membership.isGuest && this.config.leaveGraceMs > 0) {
@@ -346,6 +341,7 @@ export class Peer {
     }
     // Once it says goodbye this peer knows no guests, and a read through it would find no fragment: new file requests
     // are turned away (ERR_LEAVING, to ask another peer) and those under way finish before the goodbye.
+    await delay(Math.max(0, STEP_OUT_MS - (performance.now() - leavingSince)))
     this.#closing = true
     await this.#fileRequests.settled(AbortSignal.timeout(API_CLOSE_GRACE_MS))
     const confirmed = await this.membership.leave(intent === 'restart' ? 'restart' : 'leave')
