@@ -1,8 +1,8 @@
 import type { z } from 'zod'
 import { HousePartyError } from '../../shared/errors.ts'
-import { type BatchedCall, MAX_BATCH, MAX_BATCH_BYTES, PintFailure, PintReplies } from '../protocol/index.ts'
+import { type BatchedCall, MAX_BATCH, MAX_BATCH_BYTES, PintReplies } from '../protocol/index.ts'
 import { call, type DialOptions } from './dial.ts'
-import { type PintChannel, remoteError } from './tcp.ts'
+import { checkReply, type PintChannel } from './tcp.ts'
 
 /** A stash's fragment bytes and their CRC-32 (none for an empty file): sent after the request frame. */
 export interface StashChunk {
@@ -20,7 +20,6 @@ interface Queued {
   body: BatchedCall
   schema: z.ZodType
   chunk: StashChunk | undefined
-  bytes: number
   signal: AbortSignal | undefined
   settled: boolean
   resolve(value: unknown): void
@@ -56,7 +55,7 @@ export class CallBatcher {
   call<S extends z.ZodType>(address: string, body: BatchedCall, schema: S, signal?: AbortSignal, chunk?: StashChunk): Promise<z.infer<S>> {
     if (signal?.aborted) return Promise.reject(aborted(address))
     return new Promise((resolve, reject) => {
-      const queued: Queued = { body, schema, chunk, bytes: chunk?.data.length ?? 0, signal, settled: false, resolve, reject }
+      const queued: Queued = { body, schema, chunk, signal, settled: false, resolve, reject }
       const onAbort = (): void => settle(queued, undefined, aborted(address))
       signal?.addEventListener('abort', onAbort, { once: true })
       queued.resolve = (value) => {
@@ -90,11 +89,12 @@ export class CallBatcher {
     let bytes = 0
     while (queue.length > 0 && taken.length < MAX_BATCH) {
       const next = queue[0] as Queued
-      if (!next.settled && taken.length > 0 && bytes + next.bytes > MAX_BATCH_BYTES) break
+      const size = next.chunk?.data.length ?? 0
+      if (!next.settled && taken.length > 0 && bytes + size > MAX_BATCH_BYTES) break
       queue.shift()
       if (next.settled) continue
       taken.push(next)
-      bytes += next.bytes
+      bytes += size
     }
     if (queue.length === 0) this.#queues.delete(address)
     if (taken.length === 0) return
@@ -118,8 +118,11 @@ export class CallBatcher {
       if (reply.replies.length !== taken.length)
         throw new HousePartyError('ERR_PROTOCOL', `a batch of ${taken.length} calls got ${reply.replies.length} answers`)
       for (const [i, queued] of taken.entries()) {
-        const answer = answerOf(reply.replies[i], queued.schema)
-        settle(queued, answer.value, answer.error)
+        try {
+          settle(queued, checkReply(reply.replies[i], queued.schema))
+        } catch (err) {
+          settle(queued, undefined, err as Error)
+        }
       }
     } catch (err) {
       for (const queued of taken) settle(queued, undefined, err as Error)
@@ -133,21 +136,9 @@ function chunksOf(taken: readonly Queued[]): { payload?: (channel: PintChannel) 
   if (stashes.length === 0) return {}
   return {
     payload: async (channel) => {
-      for (const { chunk } of stashes) {
-        if (chunk?.checksum && chunk.data.length > 0) await channel.writeChunk(chunk.data, chunk.checksum)
-        else await channel.endChunks()
-      }
+      for (const { chunk } of stashes) await channel.writeWholeChunk(chunk?.data ?? Buffer.alloc(0), chunk?.checksum)
     },
   }
-}
-
-/** One call's answer in a batch reply: its op's reply, or the failure it met. */
-function answerOf(answer: unknown, schema: z.ZodType): { value?: unknown; error?: Error } {
-  const failure = PintFailure.safeParse(answer)
-  if (failure.success) return { error: remoteError(failure.data.error.code, failure.data.error.message) }
-  const parsed = schema.safeParse(answer)
-  if (!parsed.success) return { error: new HousePartyError('ERR_PROTOCOL', `unexpected reply: ${parsed.error.issues[0]?.message ?? 'invalid'}`) }
-  return { value: parsed.data }
 }
 
 function settle(queued: Queued, value: unknown, err?: Error): void {

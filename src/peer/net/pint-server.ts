@@ -5,7 +5,7 @@ import type { Logger } from '../../shared/logger.ts'
 import { PintRequest } from '../protocol/index.ts'
 import { ByteReader } from './bytes.ts'
 import { ReplayWindow } from './replay.ts'
-import { FrameRejected, MAX_REQUEST_FRAME, PintChannel, type TcpRejectReason } from './tcp.ts'
+import { FrameRejected, failureReply, MAX_REQUEST_FRAME, PintChannel, type TcpRejectReason } from './tcp.ts'
 
 export type PintHandler = (request: PintRequest, channel: PintChannel) => Promise<void>
 
@@ -99,7 +99,7 @@ export class PintServer {
     } catch (err) {
       const e = toHousePartyError(err)
       if (!channel.socket.destroyed) {
-        await channel.reply({ ok: false, error: { code: e.code, message: e.message } }).catch(() => undefined)
+        await channel.reply(failureReply(e)).catch(() => undefined)
         await channel.finish().catch(() => undefined)
       }
       if (e.status >= 500 && e.code !== 'ERR_TRANSFER_FAILED') this.#options.logger.warn({ err: e, op: request.op }, 'data-plane request failed')

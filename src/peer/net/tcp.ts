@@ -123,12 +123,7 @@ export class PintChannel {
 
   /** Reads a reply and checks it against `schema`; a failure reply becomes its HousePartyError. */
   async readReply<S extends z.ZodType>(schema: S): Promise<z.infer<S>> {
-    const value = await this.readFrame(`r${this.nonce}`)
-    const failure = PintFailure.safeParse(value)
-    if (failure.success) throw remoteError(failure.data.error.code, failure.data.error.message)
-    const parsed = schema.safeParse(value)
-    if (!parsed.success) throw new HousePartyError('ERR_PROTOCOL', `unexpected reply: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
-    return parsed.data
+    return checkReply(await this.readFrame(`r${this.nonce}`), schema)
   }
 
   /** Queues one chunk; `flushed` runs once the socket no longer needs `data` (sent, or the connection failed). */
@@ -141,6 +136,11 @@ export class PintChannel {
     this.socket.write(data, flushed && (() => flushed()))
     this.socket.uncork()
     if (this.socket.writableLength > SEND_WINDOW) await waitDrain(this.socket)
+  }
+
+  /** A small fragment's one chunk, or for an empty file (no checksum) the end mark alone. */
+  writeWholeChunk(data: Buffer, checksum: Buffer | undefined): Promise<void> {
+    return checksum && data.length > 0 ? this.writeChunk(data, checksum) : this.endChunks()
   }
 
   endChunks(): Promise<void> {
@@ -225,7 +225,22 @@ export class FrameRejected extends HousePartyError {
   }
 }
 
-export function remoteError(code: string, message: string): HousePartyError {
+/** A reply (or one answer of a batch) checked against `schema`; a failure reply becomes its HousePartyError. */
+export function checkReply<S extends z.ZodType>(value: unknown, schema: S): z.infer<S> {
+  const failure = PintFailure.safeParse(value)
+  if (failure.success) throw remoteError(failure.data.error.code, failure.data.error.message)
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) throw new HousePartyError('ERR_PROTOCOL', `unexpected reply: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+  return parsed.data
+}
+
+/** What a peer answers for a request (or one call of a batch) that failed: the reply `remoteError` turns back into the error. */
+export function failureReply(err: unknown): { ok: false; error: { code: string; message: string } } {
+  const e = toHousePartyError(err)
+  return { ok: false, error: { code: e.code, message: e.message } }
+}
+
+function remoteError(code: string, message: string): HousePartyError {
   return code in ERROR_CODES ? new HousePartyError(code as ErrorCode, message) : new HousePartyError('ERR_PROTOCOL', `${code}: ${message}`)
 }
 

@@ -8,8 +8,8 @@ import { positionOf } from './layout.ts'
 /**
  * Bumped when the table's layout changes; a table of a newer layout is
  * refused rather than misread. 2: small fragments kept inline (`data`).
- * 3: each row's census fingerprint (`print`), so a start reads two short
- * columns per fragment instead of computing them.
+ * 3: each row's census fingerprint (`print`). 4: each ring bucket's
+ * totals in a `buckets` table, so a start reads buckets, not rows.
  */
 const SCHEMA_VERSION = 4
 
@@ -228,7 +228,7 @@ export class ManifestTable {
     return (this.#page.all(after, limit) as unknown as Row[]).map(fromRow)
   }
 
-  /** Every row, briefly: what a start reads. */
+  /** Every row, briefly: what a start reads once, to count the buckets of a table of an earlier schema. */
   *briefs(): Generator<RowBrief> {
     for (const r of this.#briefs.iterate() as Iterable<{ key: string; print: string; bytes: number; inline: number }>) {
       yield { key: r.key, print: BigInt(`0x${r.print}`), bytes: r.bytes, inline: r.inline === 1 }

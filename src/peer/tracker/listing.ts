@@ -1,5 +1,6 @@
 import { HousePartyError } from '../../shared/errors.ts'
 import type { FileRecord, ListedRecord } from '../protocol/index.ts'
+import { compareRevisions } from './records.ts'
 
 /**
  * Paged, ordered listing. Names are ordered by their UTF-8 bytes (as S3
@@ -115,8 +116,8 @@ export function listedOf(r: FileRecord): ListedRecord {
 
 /** Which of two replicas' records of a name is newer: by version, then revision, then (a tie of two moves) their holders. */
 function compareListed(a: ListedRecord, b: ListedRecord): number {
-  if (a.version !== b.version) return a.version > b.version ? 1 : -1
-  if (a.revision !== b.revision) return a.revision - b.revision
+  const byVersion = compareRevisions(a, b)
+  if (byVersion !== 0) return byVersion
   const ha = JSON.stringify(a.holders)
   const hb = JSON.stringify(b.holders)
   return ha === hb ? 0 : ha > hb ? 1 : -1

@@ -8,11 +8,17 @@ import type { FileRecord } from '../protocol/index.ts'
  * loser knows to drop what it rebuilt.
  */
 export function compareRecords(a: FileRecord, b: FileRecord): number {
-  if (a.version !== b.version) return a.version > b.version ? 1 : -1
-  if (a.revision !== b.revision) return a.revision - b.revision
+  const byVersion = compareRevisions(a, b)
+  if (byVersion !== 0) return byVersion
   const fa = fragmentsKey(a)
   const fb = fragmentsKey(b)
   return fa === fb ? 0 : fa > fb ? 1 : -1
+}
+
+/** Positive when `a` is a newer version, or the same version at a higher revision; 0 when both are the same. */
+export function compareRevisions(a: Pick<FileRecord, 'version' | 'revision'>, b: Pick<FileRecord, 'version' | 'revision'>): number {
+  if (a.version !== b.version) return a.version > b.version ? 1 : -1
+  return a.revision - b.revision
 }
 
 /** The fragment list in a canonical form (by index). */

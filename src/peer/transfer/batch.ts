@@ -1,5 +1,4 @@
-import { toHousePartyError } from '../../shared/errors.ts'
-import type { PintChannel, StashChunk } from '../net/index.ts'
+import { failureReply, type PintChannel, type StashChunk } from '../net/index.ts'
 import { MAX_BATCH_BYTES, type PintReply, type PintRequest } from '../protocol/index.ts'
 import type { FragmentStore } from '../store/index.ts'
 import { answerTracker, type TrackerStore } from '../tracker/index.ts'
@@ -32,10 +31,6 @@ export async function serveBatch(
   )
   return {
     ok: true,
-    replies: answers.map((a) => {
-      if (a.status === 'fulfilled') return a.value
-      const e = toHousePartyError(a.reason)
-      return { ok: false, error: { code: e.code, message: e.message } }
-    }),
+    replies: answers.map((a) => (a.status === 'fulfilled' ? a.value : failureReply(a.reason))),
   }
 }

@@ -79,13 +79,7 @@ export class FragmentClient {
     const body = { op: 'stash' as const, name, version, index, coding, trailer }
     const reply = this.#batcher
       ? await this.#batcher.call(where.address, body, PintReplies.stash, signal, { data, checksum })
-      : await call(
-          where.address,
-          body,
-          PintReplies.stash,
-          { ...this.#dial, signal },
-          { payload: (channel) => (checksum && data.length > 0 ? channel.writeChunk(data, checksum) : channel.endChunks()) },
-        )
+      : await call(where.address, body, PintReplies.stash, { ...this.#dial, signal }, { payload: (channel) => channel.writeWholeChunk(data, checksum) })
     if (reply.digest !== trailer.digest) throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `holder ${holder} stored a different fragment digest`)
     return reply
   }
