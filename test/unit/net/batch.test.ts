@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { CallBatcher, ConnectionPool, PintServer } from '../../../src/peer/net/index.ts'
+import { CallBatcher, ConnectionPool } from '../../../src/peer/net/index.ts'
 import { type BatchedCall, PintReplies } from '../../../src/peer/protocol/index.ts'
 import { systemClock } from '../../../src/shared/clock.ts'
 import { isHousePartyError } from '../../../src/shared/errors.ts'
-import { silentLogger } from '../../../src/shared/logger.ts'
+import { testKey as key, testPintServer } from '../../helpers/pint.ts'
 
-const key = Buffer.from('a party key of some length')
 const coding = { k: 2, m: 1, stripeBytes: 1024 * 1024 }
 const hex = (c: string): string => c.repeat(64)
 
@@ -23,12 +22,7 @@ describe('calls to one guest gathered into batches', () => {
     }
     return { ok: false, error: { code: 'ERR_INTERNAL', message: 'not in this test' } }
   }
-  const server = new PintServer({
-    key,
-    clock: systemClock,
-    logger: silentLogger(),
-    idleTimeoutMs: 5000,
-    onReject: () => undefined,
+  const server = testPintServer({
     handler: async (req, channel) => {
       const calls: BatchedCall[] = req.op === 'batch' ? req.calls : [req as BatchedCall]
       requests.push({ op: req.op, calls: calls.length })

@@ -1,23 +1,16 @@
 import assert from 'node:assert/strict'
 import type { Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { ConnectionPool, call, PintServer } from '../../../src/peer/net/index.ts'
+import { ConnectionPool, call } from '../../../src/peer/net/index.ts'
 import { PintReplies } from '../../../src/peer/protocol/index.ts'
 import { systemClock } from '../../../src/shared/clock.ts'
 import { isHousePartyError } from '../../../src/shared/errors.ts'
-import { silentLogger } from '../../../src/shared/logger.ts'
-
-const key = Buffer.from('a party key of some length')
+import { testKey as key, testPintServer } from '../../helpers/pint.ts'
 
 describe('connections kept between calls', () => {
   const connections = new Set<Socket>()
   const served: string[] = []
-  const server = new PintServer({
-    key,
-    clock: systemClock,
-    logger: silentLogger(),
-    idleTimeoutMs: 5000,
-    onReject: () => undefined,
+  const server = testPintServer({
     handler: async (req, channel) => {
       connections.add(channel.socket)
       if (req.op !== 'where') return

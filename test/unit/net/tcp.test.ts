@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { call, dial, PintServer, type TcpRejectReason } from '../../../src/peer/net/index.ts'
+import { call, dial, type TcpRejectReason } from '../../../src/peer/net/index.ts'
 import { PintReplies } from '../../../src/peer/protocol/index.ts'
 import { systemClock } from '../../../src/shared/clock.ts'
 import { isHousePartyError } from '../../../src/shared/errors.ts'
-import { silentLogger } from '../../../src/shared/logger.ts'
-
-const key = Buffer.from('a party key of some length')
+import { testKey as key, testPintServer } from '../../helpers/pint.ts'
 
 describe('data-plane framing over real TCP', () => {
   const rejected: TcpRejectReason[] = []
-  const server = new PintServer({
-    key,
-    clock: systemClock,
-    logger: silentLogger(),
+  const server = testPintServer({
     idleTimeoutMs: 2000,
     onReject: (r) => rejected.push(r),
     handler: async (req, channel) => {
@@ -49,12 +44,8 @@ describe('data-plane framing over real TCP', () => {
   })
 
   it('times out on a peer that accepts but never answers', async () => {
-    const silent = new PintServer({
-      key,
-      clock: systemClock,
-      logger: silentLogger(),
+    const silent = testPintServer({
       idleTimeoutMs: 60_000,
-      onReject: () => {},
       handler: () => new Promise(() => {}),
     })
     await silent.listen('127.0.0.1', 0)

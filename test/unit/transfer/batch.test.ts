@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { chunkChecksum, fragmentDigest } from '../../../src/peer/codec/index.ts'
-import { CallBatcher, call, PintServer } from '../../../src/peer/net/index.ts'
+import { CallBatcher, call, type PintServer } from '../../../src/peer/net/index.ts'
 import { type BatchedCall, MAX_BATCH_BYTES, PintReplies } from '../../../src/peer/protocol/index.ts'
 import { FragmentStore } from '../../../src/peer/store/index.ts'
 import { TrackerStore } from '../../../src/peer/tracker/index.ts'
@@ -12,9 +12,9 @@ import { pintRouter } from '../../../src/peer/transfer/index.ts'
 import { systemClock } from '../../../src/shared/clock.ts'
 import { isHousePartyError } from '../../../src/shared/errors.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
+import { testKey as key, testPintServer } from '../../helpers/pint.ts'
 import { aRecord } from '../../helpers/records.ts'
 
-const key = Buffer.from('a party key of some length')
 const dial = { key, clock: systemClock, connectTimeoutMs: 2000, idleTimeoutMs: 5000 }
 const coding = { k: 2, m: 1, stripeBytes: 4 * 1024 * 1024 }
 const version = '0000000001000-0000abcd'
@@ -39,12 +39,7 @@ describe('a batch served by a holder and tracker (real TCP, real stores)', () =>
     trackers = new TrackerStore(join(dir, 'trackers'), silentLogger())
     await trackers.open()
     const events = { received: () => undefined, sent: () => undefined }
-    server = new PintServer({
-      key,
-      clock: systemClock,
-      logger: silentLogger(),
-      idleTimeoutMs: 5000,
-      onReject: () => undefined,
+    server = testPintServer({
       handler: pintRouter({ store, trackers, events }),
     })
     await server.listen('127.0.0.1', 0)

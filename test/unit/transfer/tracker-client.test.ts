@@ -4,15 +4,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Roster } from '../../../src/peer/membership/index.ts'
-import { PintServer } from '../../../src/peer/net/index.ts'
+import type { PintServer } from '../../../src/peer/net/index.ts'
 import type { FileRecord, Guest, GuestId } from '../../../src/peer/protocol/index.ts'
 import { answerTracker, TrackerStore } from '../../../src/peer/tracker/index.ts'
 import { TrackerClient } from '../../../src/peer/transfer/index.ts'
 import { systemClock } from '../../../src/shared/clock.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
+import { testKey as key, testPintServer } from '../../helpers/pint.ts'
 import { aRecord, moved } from '../../helpers/records.ts'
 
-const key = Buffer.from('a party key of some length')
 const dial = { key, clock: systemClock, connectTimeoutMs: 1000, idleTimeoutMs: 2000 }
 
 const base = aRecord({ name: 'raced', revision: 3 })
@@ -31,12 +31,8 @@ describe('record changes decided by the primary tracker (real TCP, three replica
     for (const id of ids) {
       const store = new TrackerStore(join(dir, id), silentLogger())
       await store.open()
-      const server = new PintServer({
-        key,
-        clock: systemClock,
-        logger: silentLogger(),
+      const server = testPintServer({
         idleTimeoutMs: 2000,
-        onReject: () => {},
         handler: async (req, channel) => {
           if (req.op === 'watch' || req.op === 'where') await channel.reply(await answerTracker(req, store))
         },
