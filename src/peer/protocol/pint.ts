@@ -97,6 +97,10 @@ export const ListedRecord = FileRecord.pick({ name: true, version: true, revisio
 })
 export type ListedRecord = z.infer<typeof ListedRecord>
 
+/** A name as a listing page gives it when the asker lists it whole from another guest: which version this guest has. */
+export const BriefEntry = z.tuple([WireName, Version, FileRecord.shape.revision, z.boolean()])
+export type BriefEntry = z.infer<typeof BriefEntry>
+
 export const HeldFragment = z.object({
   name: WireName,
   version: Version,
@@ -189,6 +193,8 @@ export const PintRequest = z.discriminatedUnion('op', [
     after: z.string().max(4096),
     skip: z.boolean(),
     limit: z.number().int().min(1).max(MAX_PAGE),
+    /** Names whose positions lie in this arc are listed whole, the others as brief entries; all whole when absent. */
+    whole: WireArc.optional(),
   }),
   /** The health of the files in an arc, from the receiver's records and a census of the arc by digest (GET /health/party). */
   z.object({ ...base, op: z.literal('health'), arc: WireArc }),
@@ -228,7 +234,13 @@ export const PintReplies = {
   watch: z.object({ ok: z.literal(true), accepted: z.boolean(), current: FileRecord, replaced: FileRecord.nullable(), newer: z.boolean().optional() }),
   /** `pending`: the newest version a put has announced and not yet recorded, other than the asker's. */
   where: z.object({ ok: z.literal(true), record: FileRecord.nullable(), pending: Version.nullable().optional() }),
-  page: z.object({ ok: z.literal(true), records: z.array(ListedRecord).max(MAX_PAGE), prefixes: z.array(z.string()).max(MAX_PAGE), truncated: z.boolean() }),
+  page: z.object({
+    ok: z.literal(true),
+    records: z.array(ListedRecord).max(MAX_PAGE),
+    brief: z.array(BriefEntry).max(MAX_PAGE).optional(),
+    prefixes: z.array(z.string()).max(MAX_PAGE),
+    truncated: z.boolean(),
+  }),
   sync: z.object({ ok: z.literal(true), accepted: z.number().int() }),
   /** One answer per call, in order: each its op's reply or a failure. */
   batch: z.object({ ok: z.literal(true), replies: z.array(z.unknown()).max(MAX_BATCH) }),

@@ -20,8 +20,8 @@ export async function answerWhere(req: Body<'where'>, trackers: TrackerStore): P
 
 /** One page of the listing, from this tracker's index in order. */
 export async function answerPage(req: Body<'page'>, trackers: TrackerStore): Promise<PintReply<'page'>> {
-  const { prefix, delimiter, after, skip, limit } = req
-  return { ok: true, ...trackers.page({ prefix, delimiter, after, skip, limit }) }
+  const { prefix, delimiter, after, skip, limit, whole } = req
+  return { ok: true, ...trackers.page({ prefix, delimiter, after, skip, limit }, whole) }
 }
 
 /** Tracker handoff, receiving side: each record is taken as a watch (newer wins), so a stale push changes nothing. */

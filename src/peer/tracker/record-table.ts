@@ -1,14 +1,29 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { GroupCommit, openDatabase } from '../../shared/sqlite.ts'
-import type { FileRecord } from '../protocol/index.ts'
+import type { FileRecord, Version } from '../protocol/index.ts'
 import { type Arc, ringPosition } from '../ring/index.ts'
 
 /**
  * Bumped when the table's layout changes; an index of a newer layout is
  * refused rather than misread. 2: each record's ring position (`pos`,
- * indexed), so the records of one arc are a range.
+ * indexed), so the records of one arc are a range. 3: each record's
+ * version, revision and deleted flag in columns of their own, so a listing
+ * page tells which record is newest without parsing the records it does
+ * not show whole.
  */
-const SCHEMA_VERSION = 2
+const SCHEMA_VERSION = 3
+
+/**
+ * A row as a listing page reads it: the version that decides which replica
+ * is newest, and the record itself only where the page wants it whole.
+ */
+export interface ScannedRow {
+  name: string
+  version: Version
+  revision: number
+  deleted: boolean
+  record: FileRecord | undefined
+}
 
 /**
  * Tracker records in an embedded SQLite database (<data>/index.db), one row
@@ -28,6 +43,8 @@ export class RecordTable {
   readonly #delete: StatementSync
   readonly #fromInclusive: StatementSync
   readonly #fromExclusive: StatementSync
+  readonly #scanInclusive: StatementSync
+  readonly #scanExclusive: StatementSync
   readonly #between: StatementSync
   readonly #outside: StatementSync
   #rows: number
@@ -37,18 +54,26 @@ export class RecordTable {
     this.#db = openDatabase(path, {
       synchronous: 'NORMAL',
       schema: SCHEMA_VERSION,
-      create: `CREATE TABLE IF NOT EXISTS records (name TEXT PRIMARY KEY, record TEXT NOT NULL, pos TEXT NOT NULL) WITHOUT ROWID;
+      create: `CREATE TABLE IF NOT EXISTS records (name TEXT PRIMARY KEY, record TEXT NOT NULL, pos TEXT NOT NULL,
+          version TEXT NOT NULL, revision INTEGER NOT NULL, deleted INTEGER NOT NULL) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS records_by_pos ON records (pos)`,
       migrate: (db, from) => {
         if (from < 2) addPositions(db)
+        if (from < 3) addVersions(db)
       },
     })
     this.#commits = new GroupCommit(this.#db)
     this.#get = this.#db.prepare('SELECT record FROM records WHERE name = ?')
-    this.#put = this.#db.prepare('INSERT OR REPLACE INTO records (name, record, pos) VALUES (?, ?, ?)')
+    this.#put = this.#db.prepare('INSERT OR REPLACE INTO records (name, record, pos, version, revision, deleted) VALUES (?, ?, ?, ?, ?, ?)')
     this.#delete = this.#db.prepare('DELETE FROM records WHERE name = ?')
     this.#fromInclusive = this.#db.prepare('SELECT record FROM records WHERE name >= ? ORDER BY name')
     this.#fromExclusive = this.#db.prepare('SELECT record FROM records WHERE name > ? ORDER BY name')
+    // The record text only for rows whose position lies in the arc (from, to]; from = to is the whole ring.
+    const scan = (after: string): string => `SELECT name, version, revision, deleted,
+        CASE WHEN ($from < $to AND pos > $from AND pos <= $to) OR ($from >= $to AND (pos > $from OR pos <= $to)) THEN record END AS record
+        FROM records WHERE name ${after} $name ORDER BY name`
+    this.#scanInclusive = this.#db.prepare(scan('>='))
+    this.#scanExclusive = this.#db.prepare(scan('>'))
     this.#between = this.#db.prepare('SELECT record FROM records WHERE pos > ? AND pos <= ?')
     this.#outside = this.#db.prepare('SELECT record FROM records WHERE pos <= ? OR pos > ?')
     this.#rows = (this.#db.prepare('SELECT count(*) AS n FROM records').get() as { n: number }).n
@@ -71,7 +96,7 @@ export class RecordTable {
   /** Writes `record` over any of its name; `replacing` says whether one was there (the caller has just read it). */
   put(record: FileRecord, replacing: boolean): void {
     this.#commits.begin()
-    this.#put.run(record.name, JSON.stringify(record), ringPosition(record.name))
+    this.#put.run(record.name, JSON.stringify(record), ringPosition(record.name), record.version, record.revision, record.deleted ? 1 : 0)
     this.#changes++
     if (!replacing) this.#rows++
   }
@@ -93,6 +118,20 @@ export class RecordTable {
   *from(from: string, inclusive: boolean): Generator<FileRecord> {
     const statement = inclusive ? this.#fromInclusive : this.#fromExclusive
     for (const row of statement.iterate(from) as Iterable<{ record: string }>) yield JSON.parse(row.record) as FileRecord
+  }
+
+  /**
+   * Rows in name order from `from` on, read lazily, each record whole only
+   * where its position lies in `whole` (all of them when it is undefined).
+   */
+  *scan(from: string, inclusive: boolean, whole: Arc | undefined): Generator<ScannedRow> {
+    const statement = inclusive ? this.#scanInclusive : this.#scanExclusive
+    const arc = whole ?? { from: '', to: '' }
+    type Row = { name: string; version: string; revision: number; deleted: number; record: string | null }
+    for (const row of statement.iterate({ from: arc.from, to: arc.to, name: from }) as Iterable<Row>) {
+      const { name, version, revision, deleted, record } = row
+      yield { name, version, revision, deleted: deleted !== 0, record: record === null ? undefined : (JSON.parse(record) as FileRecord) }
+    }
   }
 
   /** The records whose names lie in `arc` (from exclusive, to inclusive; from === to is the whole ring), read lazily. */
@@ -118,6 +157,15 @@ export class RecordTable {
     this.#commits.flush()
     if (this.#db.isOpen) this.#db.close()
   }
+}
+
+/** Schema 3: every record's version, revision and deleted flag, copied out of its JSON once here. */
+function addVersions(db: DatabaseSync): void {
+  db.exec(`ALTER TABLE records ADD COLUMN version TEXT NOT NULL DEFAULT '';
+    ALTER TABLE records ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE records ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    UPDATE records SET version = json_extract(record, '$.version'), revision = json_extract(record, '$.revision'),
+      deleted = json_extract(record, '$.deleted')`)
 }
 
 /** Schema 2: every record gets its ring position, computed once here. */

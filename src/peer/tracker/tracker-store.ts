@@ -96,10 +96,10 @@ export class TrackerStore {
     return this.#records.get(name)
   }
 
-  /** One page of the records kept here, in name order (see listing.ts). */
-  page(query: PageQuery): Page {
+  /** One page of the records kept here, in name order (see listing.ts): whole where their position lies in `whole` (all when undefined), else brief. */
+  page(query: PageQuery, whole?: Arc): Page {
     const table = this.#records
-    return pageOf((from, inclusive) => table.from(from, inclusive), query)
+    return pageOf((from, inclusive) => table.scan(from, inclusive, whole), query)
   }
 
   /**

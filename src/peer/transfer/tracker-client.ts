@@ -4,8 +4,8 @@ import { delay } from '../../shared/lifecycle.ts'
 import type { Roster } from '../membership/index.ts'
 import { type CallBatcher, call, type DialOptions } from '../net/index.ts'
 import { type FileRecord, type GuestId, PageReply, PintReplies, type PintReply, type PintRequestBody, type Version } from '../protocol/index.ts'
-import { type Arc, type RingId, successors, trackersOf } from '../ring/index.ts'
-import { compareRecords, type MergedPage, mergePages, newestRecord, type PageQuery } from '../tracker/index.ts'
+import { type Arc, primaryArc, type RingId, successors, trackersOf } from '../ring/index.ts'
+import { compareNames, compareRecords, guestLimit, listedOf, type MergedPage, mergePages, newestRecord, type PageQuery } from '../tracker/index.ts'
 
 /** Answers a tracker call made to this very peer, as it would answer it over TCP; undefined for an op it does not answer. */
 export type LocalTracker = (body: PintRequestBody) => Promise<unknown> | undefined
@@ -180,15 +180,27 @@ export class TrackerClient {
   }
 
   /**
-   * One page of the party's listing: every guest answers the first `limit` entries of its own index, and the
-   * pages are merged (newest record per name, each name once). A guest that does not answer is counted: its
-   * records are still listed by the other trackers of each name, unless they are all silent.
+   * One page of the party's listing. Every guest answers the first entries of its own index (about as many as its
+   * share of the page needs: see guestLimit), whole for the names it is primary tracker of and as brief entries
+   * (name, version, revision) for the rest, and the pages are merged (newest per name, each name once): the page
+   * carries each record once, not once per replica. A name whose newest version came only brief (its primary did
+   * not answer, or holds an older record) is read from its trackers. A guest that does not answer is counted: its
+   * names are still listed from the other trackers of each, unless they are all silent.
    */
   async listPage(query: PageQuery, signal?: AbortSignal): Promise<MergedPage & { asked: number; answered: number }> {
     const guests = this.#roster.guests()
-    const answers = await Promise.allSettled(guests.map((g) => this.#call(g.id, { op: 'page', ...query }, PageReply, signal)))
+    const ids = guests.map((g) => g.id)
+    const limit = guestLimit(query.limit, guests.length, this.#replicas, query.delimiter)
+    const answers = await Promise.allSettled(ids.map((id) => this.#call(id, { op: 'page', ...query, limit, whole: primaryArc(ids, id) }, PageReply, signal)))
     const pages = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []))
-    return { ...mergePages(pages, query), asked: guests.length, answered: pages.length }
+    const merged = mergePages(pages, query)
+    if (merged.unresolved.length > 0) {
+      const read = await Promise.all(merged.unresolved.map((name) => this.where(name, signal)))
+      const live = read.flatMap((r) => (r && !r.deleted ? [listedOf(r)] : []))
+      merged.records = [...merged.records, ...live].sort((a, b) => compareNames(a.name, b.name))
+      merged.unresolved = []
+    }
+    return { ...merged, asked: guests.length, answered: pages.length }
   }
 
   /** One call to a tracker (this peer answers its own); `dial` overrides the timeouts of a call that takes longer. */

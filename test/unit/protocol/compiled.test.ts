@@ -37,12 +37,35 @@ const variants: [string, unknown][] = [
   ['not an object', 'photos/a.jpg'],
 ]
 
+/** Brief entries ([name, version, revision, deleted]), good and bad. */
+const briefs: [string, unknown][] = [
+  ['as sent', ['photos/b.jpg', record.version, 3, false]],
+  ['a tombstone', ['photos/b.jpg', record.version, 0, true]],
+  ['one element short', ['photos/b.jpg', record.version, 3]],
+  ['one element too many', ['photos/b.jpg', record.version, 3, false, 'x']],
+  ['deleted as a number', ['photos/b.jpg', record.version, 3, 0]],
+  ['a version out of shape', ['photos/b.jpg', 'v1', 3, false]],
+  ['an empty name', ['', record.version, 3, false]],
+  ['an object', { name: 'photos/b.jpg' }],
+]
+
 describe('a compiled validator', () => {
   for (const [label, r] of variants) {
     it(`agrees with its zod schema on a page record: ${label}`, () => {
       assert.equal(PageReply.safeParse(page(r)).success, PintReplies.page.safeParse(page(r)).success)
     })
   }
+
+  for (const [label, b] of briefs) {
+    it(`agrees with its zod schema on a brief entry: ${label}`, () => {
+      const reply = { ...page(record), brief: [b] }
+      assert.equal(PageReply.safeParse(reply).success, PintReplies.page.safeParse(reply).success)
+    })
+  }
+
+  it('takes a page without brief entries (a guest of an earlier release)', () => {
+    assert.equal(PageReply.safeParse(page(record)).success, true)
+  })
 
   it('says where a message fails', () => {
     const result = PageReply.safeParse(page({ ...record, hash: 'abc' }))

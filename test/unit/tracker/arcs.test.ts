@@ -57,7 +57,7 @@ describe('records by arc', () => {
     store.close()
   })
 
-  it('gives the records of an index of the layout before positions their positions on first open', async () => {
+  it('gives the records of an index of the layout before positions their positions and versions on first open', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hp-arcs-'))
     dirs.push(dir)
     const db = new DatabaseSync(join(dir, 'index.db'))
@@ -72,9 +72,14 @@ describe('records by arc', () => {
     assert.deepEqual([...store.inArc(whole)].map((r) => r.name).sort(), ['a', 'b', 'c'])
     const arc = { from: ringPosition('a'), to: ringPosition('b') }
     assert.deepEqual(
-      [...store.inArc(arc)].map((r) => r.name),
+      [...store.inArc(arc)].map((r) => r.name).sort(),
       ['a', 'b', 'c'].filter((n) => inArc(ringPosition(n), arc)),
     )
+    // Schema 3: each record's version, revision and deleted flag read without the record.
+    const none = { from: 'fffffffffffffffe', to: 'ffffffffffffffff' }
+    const page = store.page({ prefix: '', delimiter: '', after: '', skip: false, limit: 10 }, none)
+    const { version, revision } = aRecord()
+    assert.deepEqual([page.records, page.brief], [[], ['a', 'b', 'c'].map((name) => [name, version, revision, false])])
     store.close()
   })
 })

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import fc from 'fast-check'
 import type { FileRecord } from '../../../src/peer/protocol/index.ts'
-import { compareNames, decodeToken, encodeToken, mergePages, type Page, type PageQuery, TrackerStore } from '../../../src/peer/tracker/index.ts'
+import { type Arc, primaryArc } from '../../../src/peer/ring/index.ts'
+import { compareNames, decodeToken, encodeToken, mergePages, newestRecord, type Page, type PageQuery, TrackerStore } from '../../../src/peer/tracker/index.ts'
 import { isHousePartyError } from '../../../src/shared/errors.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
 import { aRecord } from '../../helpers/records.ts'
@@ -34,23 +35,46 @@ function expected(names: readonly string[], prefix: string, delimiter: string): 
   return [...entries].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
 }
 
-/** Lists everything through pages of `limit`, as the API does: each guest's page merged, continued by token. */
-function listAll(stores: readonly TrackerStore[], prefix: string, delimiter: string, limit: number): { entries: string[]; pages: number } {
+/**
+ * Lists everything through pages of `limit`, as the API does: each guest asked for `guestLimit` entries (`limit`
+ * unless given), whole for the names in its arc of `arcs` (all whole without arcs), the pages merged, the names
+ * that came only brief read from the replicas (newest wins, as a where does), continued by token.
+ */
+function listAll(
+  stores: readonly TrackerStore[],
+  prefix: string,
+  delimiter: string,
+  limit: number,
+  split: { arcs?: readonly Arc[]; guestLimit?: number } = {},
+): { entries: string[]; pages: number } {
   const entries: string[] = []
   let start = { after: '', skip: false }
   for (let pages = 1; ; pages++) {
     const query: PageQuery = { prefix, delimiter, limit, ...start }
+    const asked = { ...query, limit: split.guestLimit ?? limit }
     const merged = mergePages(
-      stores.map((s): Page => s.page(query)),
+      stores.map((s, i): Page => s.page(asked, split.arcs?.[i])),
       query,
     )
-    entries.push(...merged.records.map((r) => r.name), ...merged.prefixes)
-    assert.ok(merged.records.length + merged.prefixes.length <= limit, 'a page holds at most limit entries')
+    const resolved = merged.unresolved.flatMap((name) => {
+      const record = newestRecord(stores.map((s) => s.get(name)))
+      return record && !record.deleted ? [record.name] : []
+    })
+    entries.push(...merged.records.map((r) => r.name), ...resolved, ...merged.prefixes)
+    assert.ok(merged.records.length + merged.unresolved.length + merged.prefixes.length <= limit, 'a page holds at most limit entries')
+    assert.ok(merged.next || !merged.truncated, 'a truncated page says where the next one starts')
     if (!merged.next) return { entries: entries.sort(compareNames), pages }
     // The token round-trips through its text form, as a client hands it back.
     start = decodeToken(encodeToken(merged.next))
   }
 }
+
+/** Three guests on the ring, each primary of the names from its predecessor up to it. */
+const guestIds = ['5555555555555555', 'aaaaaaaaaaaaaaaa', 'ffffffffffffffff']
+const everyName: PageQuery = { prefix: '', delimiter: '', after: '', skip: false, limit: 100 }
+/** The whole ring (an arc from a position to itself), and an arc of one position that no name in these tests lies at. */
+const everywhere: Arc = { from: '0000000000000000', to: '0000000000000000' }
+const shut: Arc = { from: 'fffffffffffffffe', to: 'ffffffffffffffff' }
 
 describe('paged listing', () => {
   it('orders names by UTF-8 bytes, as S3 and SQLite do', () => {
@@ -69,12 +93,16 @@ describe('paged listing', () => {
         fc.constantFrom('', 'a', 'a/', 'ab/', '\u{1F600}'),
         fc.constantFrom('', '/'),
         fc.integer({ min: 1, max: 7 }),
-        async (files, prefix, delimiter, limit) => {
+        fc.option(fc.integer({ min: 1, max: 7 })),
+        async (files, prefix, delimiter, limit, fewer) => {
           for (const s of stores) for (const r of s.list()) s.forget(r.name)
           for (const f of files) for (const i of f.on) stores[i]?.watch(aRecord({ name: f.name, deleted: f.deleted }))
           const live = files.filter((f) => !f.deleted).map((f) => f.name)
-          const { entries } = listAll(stores, prefix, delimiter, limit)
-          assert.deepEqual(entries, expected(live, prefix, delimiter))
+          const want = expected(live, prefix, delimiter)
+          assert.deepEqual(listAll(stores, prefix, delimiter, limit).entries, want)
+          // Each guest whole only for its primary arc (a name may be missing there), asked for fewer entries than the page.
+          const split = { arcs: guestIds.map((id) => primaryArc(guestIds, id)), guestLimit: fewer ?? limit }
+          assert.deepEqual(listAll(stores, prefix, delimiter, limit, split).entries, want)
         },
       ),
       { numRuns: 150 },
@@ -87,6 +115,23 @@ describe('paged listing', () => {
     b.watch(aRecord({ name: 'gone', version: '1700000000001-bbbbbbbb', deleted: true }))
     b.watch(aRecord({ name: 'kept' }))
     assert.deepEqual(listAll([a, b], '', '', 1).entries, ['kept'])
+    // a lists every name whole and b only brief: b's newer tombstone still wins; 'kept', only on b, is to be read.
+    const merged = mergePages([a.page(everyName, everywhere), b.page(everyName, shut)], everyName)
+    assert.deepEqual([merged.records, merged.unresolved], [[], ['kept']])
+  })
+
+  it("a brief entry newer than the primary's whole record sends the asker to the trackers for the name", async () => {
+    const [primary, replica] = [await openStore(), await openStore()]
+    const old = aRecord({ name: 'doc', version: '1700000000000-aaaaaaaa', size: 1 })
+    primary.watch(old)
+    replica.watch({ ...old, version: '1700000000001-bbbbbbbb', size: 2 })
+    const merged = mergePages([primary.page(everyName, everywhere), replica.page(everyName, shut)], everyName)
+    assert.deepEqual([merged.records, merged.unresolved], [[], ['doc']])
+    // The same version whole and brief: the whole record is listed, nothing is read again.
+    replica.watch({ ...old, version: '1700000000001-bbbbbbbb', size: 2 })
+    primary.watch({ ...old, version: '1700000000001-bbbbbbbb', size: 2 })
+    const agreed = mergePages([primary.page(everyName, everywhere), replica.page(everyName, shut)], everyName)
+    assert.deepEqual([agreed.records.map((r) => r.size), agreed.unresolved], [[2], []])
   })
 
   it('reads about as many rows as a page holds, however many names sit under a folded prefix', async () => {
