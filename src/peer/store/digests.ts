@@ -1,11 +1,12 @@
 import { type ArcParts, BUCKETS, PartDigests, type RingId } from '../ring/index.ts'
 
-/** What a bucket holds: the XOR of its fragments' fingerprints, how many, and their bytes. */
+/** What a bucket holds: the XOR of its fragments' fingerprints, how many, their bytes, and how many file names they are of. */
 export interface BucketTotals {
   bucket: number
   xor: bigint
   count: number
   bytes: number
+  names: number
 }
 
 /** A fragment as the census sees it: where it sits on the ring and its fingerprint. */
@@ -27,29 +28,58 @@ export class BucketDigests {
   readonly #xor = new BigUint64Array(BUCKETS)
   readonly #count = new Uint32Array(BUCKETS)
   readonly #bytes = new Float64Array(BUCKETS)
+  readonly #names = new Uint32Array(BUCKETS)
+  /** Sums over every bucket, kept as they change: what the holder reports on every pong and gauge. */
+  #total = { fragments: 0, bytes: 0, names: 0 }
+
+  get total(): { fragments: number; bytes: number; names: number } {
+    return { ...this.#total }
+  }
 
   add(bucket: number, print: bigint, bytes: number): void {
-    this.#xor[bucket] = (this.#xor[bucket] as bigint) ^ print
-    this.#count[bucket] = (this.#count[bucket] as number) + 1
-    this.#bytes[bucket] = (this.#bytes[bucket] as number) + bytes
+    this.#set({
+      ...this.bucket(bucket),
+      xor: (this.#xor[bucket] as bigint) ^ print,
+      count: (this.#count[bucket] as number) + 1,
+      bytes: (this.#bytes[bucket] as number) + bytes,
+    })
   }
 
   remove(bucket: number, print: bigint, bytes: number): void {
-    this.#xor[bucket] = (this.#xor[bucket] as bigint) ^ print
-    this.#count[bucket] = Math.max(0, (this.#count[bucket] as number) - 1)
-    this.#bytes[bucket] = Math.max(0, (this.#bytes[bucket] as number) - bytes)
+    const count = Math.max(0, (this.#count[bucket] as number) - 1)
+    this.#set({ ...this.bucket(bucket), xor: (this.#xor[bucket] as bigint) ^ print, count, bytes: Math.max(0, (this.#bytes[bucket] as number) - bytes) })
+  }
+
+  /** A fragment of a file name the bucket held none of came. (A name's fragments all fall in one bucket: it is the name's position.) */
+  nameCame(bucket: number): void {
+    this.#set({ ...this.bucket(bucket), names: (this.#names[bucket] as number) + 1 })
+  }
+
+  /** The last fragment of a file name in the bucket went. */
+  nameWent(bucket: number): void {
+    this.#set({ ...this.bucket(bucket), names: Math.max(0, (this.#names[bucket] as number) - 1) })
   }
 
   /** One bucket's totals, as the store keeps them on disk. */
   bucket(bucket: number): BucketTotals {
-    return { bucket, xor: this.#xor[bucket] as bigint, count: this.#count[bucket] as number, bytes: this.#bytes[bucket] as number }
+    const count = this.#count[bucket] as number
+    return { bucket, xor: this.#xor[bucket] as bigint, count, bytes: this.#bytes[bucket] as number, names: this.#names[bucket] as number }
   }
 
   /** Sets one bucket's totals (read back from disk at start). */
   load(totals: BucketTotals): void {
-    this.#xor[totals.bucket] = totals.xor
-    this.#count[totals.bucket] = totals.count
-    this.#bytes[totals.bucket] = totals.bytes
+    this.#set(totals)
+  }
+
+  #set(totals: BucketTotals): void {
+    const { bucket } = totals
+    this.#total.fragments += totals.count - (this.#count[bucket] as number)
+    this.#total.bytes += totals.bytes - (this.#bytes[bucket] as number)
+    this.#total.names += totals.names - (this.#names[bucket] as number)
+    this.#xor[bucket] = totals.xor
+    this.#count[bucket] = totals.count
+    this.#bytes[bucket] = totals.bytes
+    this.#names[bucket] = totals.names
   }
 
   /** Every bucket holding something. */

@@ -42,11 +42,6 @@ export class FragmentStore implements FragmentInstaller {
   readonly #log: Logger
   /** What the census compares instead of listing every fragment. */
   readonly #digests = new BucketDigests()
-  /** Kept as fragments come and go: every pong reports them, so they must not cost a walk of the table. */
-  #bytes = 0
-  #count = 0
-  /** How many files the fragments are of, counted by a scan of the table at most once a minute (a gauge). */
-  #files: { count: number; at: number } | undefined
   /** Set during a graceful leave: new fragments are refused, so puts and repairs place them elsewhere. */
   draining = false
   /** Fragments being received: a graceful leave waits for them, since each may land after its listing. */
@@ -86,7 +81,7 @@ export class FragmentStore implements FragmentInstaller {
     }
     await this.#loadBuckets(table)
     this.#sweeping = this.#sweep(root, this.#stopSweep.signal).catch((err: Error) => this.#log.warn({ err: err.message }, 'sweep of leftover fragments failed'))
-    return { fragments: this.#count, cleaned }
+    return { fragments: this.count, cleaned }
   }
 
   /** Stops the sweep and closes the manifest table. */
@@ -124,23 +119,19 @@ export class FragmentStore implements FragmentInstaller {
     return fragmentPath(this.#dir, key)
   }
 
-  /** How many fragments are held. */
+  /** How many fragments are held (kept as they come and go: every pong reports it, so it must not cost a walk of the table). */
   get count(): number {
-    return this.#count
+    return this.#digests.total.fragments
   }
 
   /** Bytes of all fragments held. */
   get bytes(): number {
-    return this.#bytes
+    return this.#digests.total.bytes
   }
 
   /** The census digests and totals, from the table's bucket rows (see ManifestTable.loadDigests). */
   async #loadBuckets(table: ManifestTable): Promise<void> {
     await table.loadDigests(this.#digests)
-    for (const totals of this.#digests.occupied()) {
-      this.#count += totals.count
-      this.#bytes += totals.bytes
-    }
   }
 
   /** A row now counts: in the totals and the census digests, and in its bucket's row (written in the row's transaction). */
@@ -148,16 +139,21 @@ export class FragmentStore implements FragmentInstaller {
     const bucket = bucketOf(positionOf(key))
     this.#digests.add(bucket, print, bytes)
     this.#rows.saveBucket(this.#digests.bucket(bucket))
-    this.#bytes += bytes
-    this.#count++
   }
 
   #removed(key: string, print: bigint, bytes: number): void {
     const bucket = bucketOf(positionOf(key))
     this.#digests.remove(bucket, print, bytes)
     this.#rows.saveBucket(this.#digests.bucket(bucket))
-    this.#bytes -= bytes
-    this.#count--
+  }
+
+  /** Counts a file name that had no fragment here, or had its last one go (before the row change that does it saves the bucket row). */
+  #nameCame(key: string): void {
+    this.#digests.nameCame(bucketOf(positionOf(key)))
+  }
+
+  #nameWent(key: string): void {
+    this.#digests.nameWent(bucketOf(positionOf(key)))
   }
 
   /**
@@ -168,12 +164,15 @@ export class FragmentStore implements FragmentInstaller {
   async #record(key: string, manifest: Manifest, held: HeldFragment, data?: Buffer): Promise<RowBrief | undefined> {
     const rows = this.#rows
     const before = rows.brief(key)
+    const newName = !before && !rows.holdsName(key)
     const { print, committed } = rows.put(key, manifest, held, data)
     if (before) this.#removed(key, before.print, before.bytes)
+    if (newName) this.#nameCame(key)
     this.#added(key, print, held.bytes)
     try {
       await committed
     } catch (err) {
+      if (newName) this.#nameWent(key)
       this.#removed(key, print, held.bytes)
       if (before) this.#added(key, before.print, before.bytes)
       throw err
@@ -223,9 +222,8 @@ export class FragmentStore implements FragmentInstaller {
   }
 
   stats(): StoreStats {
-    const now = this.#now()
-    if (!this.#files || now - this.#files.at > 60_000) this.#files = { count: this.#rows.names(), at: now }
-    return { files: this.#files.count, fragments: this.#count, bytes: this.#bytes }
+    const { names, fragments, bytes } = this.#digests.total
+    return { files: names, fragments, bytes }
   }
 
   /** Starts receiving a fragment; nothing is visible until commit(). */
@@ -376,9 +374,14 @@ export class FragmentStore implements FragmentInstaller {
     let dropped = 0
     const h = nameHash(name)
     // The rows of one name are one range of keys: sha256(name)/…
-    for (const row of [...this.#rows.range(`${h}/`, `${h}0`)]) {
-      if (row.held.version !== version || (index !== undefined && row.held.index !== index)) continue
+    const ofName = [...this.#rows.range(`${h}/`, `${h}0`)]
+    const going = ofName.filter((row) => row.held.version === version && (index === undefined || row.held.index === index))
+    // Counted with the first row's removal, before any wait: in the same commit as the rows that take the name away.
+    let nameGoes = going.length > 0 && going.length === ofName.length
+    for (const row of going) {
       this.#rows.delete(row.key)
+      if (nameGoes) this.#nameWent(row.key)
+      nameGoes = false
       this.#removed(row.key, row.print, row.held.bytes)
       if (!row.inline) await this.#unlinkFile(row.held)
       dropped++

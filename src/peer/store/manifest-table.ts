@@ -9,9 +9,11 @@ import { positionOf } from './layout.ts'
  * Bumped when the table's layout changes; a table of a newer layout is
  * refused rather than misread. 2: small fragments kept inline (`data`).
  * 3: each row's census fingerprint (`print`). 4: each ring bucket's
- * totals in a `buckets` table, so a start reads buckets, not rows.
+ * totals in a `buckets` table, so a start reads buckets, not rows. 5: each
+ * bucket also counts the file names it holds fragments of, so the files
+ * held are a sum of bucket rows, not a scan of every row.
  */
-const SCHEMA_VERSION = 4
+const SCHEMA_VERSION = 5
 
 /** A fragment's row, without its chunk checksums or bytes. */
 export interface FragmentRow {
@@ -75,7 +77,7 @@ export class ManifestTable {
   readonly #range: StatementSync
   readonly #briefs: StatementSync
   readonly #all: StatementSync
-  readonly #names: StatementSync
+  readonly #ofName: StatementSync
   readonly #brief: StatementSync
   readonly #page: StatementSync
   readonly #saveBucket: StatementSync
@@ -90,10 +92,13 @@ export class ManifestTable {
         key TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, idx INTEGER NOT NULL, size INTEGER NOT NULL,
         bytes INTEGER NOT NULL, digest TEXT NOT NULL, hash TEXT NOT NULL, created INTEGER NOT NULL, stored INTEGER NOT NULL,
         k INTEGER NOT NULL, m INTEGER NOT NULL, stripe INTEGER NOT NULL, chunks TEXT NOT NULL, data BLOB, print TEXT NOT NULL) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS buckets (bucket INTEGER PRIMARY KEY, xor INTEGER NOT NULL, count INTEGER NOT NULL, bytes INTEGER NOT NULL)`,
+        CREATE TABLE IF NOT EXISTS buckets (bucket INTEGER PRIMARY KEY, xor INTEGER NOT NULL, count INTEGER NOT NULL, bytes INTEGER NOT NULL,
+          names INTEGER NOT NULL)`,
       migrate: (db, from) => {
         if (from < 2) db.exec('ALTER TABLE fragments ADD COLUMN data BLOB')
         if (from < 3) addPrints(db)
+        // The bucket rows are counted again from the fragment rows on open (loadDigests), names included.
+        if (from < 5) db.exec("DROP TABLE IF EXISTS buckets; DELETE FROM meta WHERE key = 'buckets'")
       },
     })
     this.#commits = new GroupCommit(this.#db, { syncWal: `${path}-wal` })
@@ -104,14 +109,14 @@ export class ManifestTable {
     this.#fragment = this.#db.prepare(`SELECT ${COLUMNS}, chunks FROM fragments WHERE key = ?`)
     this.#data = this.#db.prepare('SELECT data FROM fragments WHERE key = ?')
     this.#range = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments WHERE key >= ? AND key < ? ORDER BY key`)
-    this.#briefs = this.#db.prepare('SELECT key, print, bytes, data IS NOT NULL AS inline FROM fragments')
+    this.#briefs = this.#db.prepare('SELECT key, print, bytes, data IS NOT NULL AS inline FROM fragments ORDER BY key')
     this.#all = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments`)
-    this.#names = this.#db.prepare('SELECT COUNT(DISTINCT name) AS n FROM fragments')
+    this.#ofName = this.#db.prepare('SELECT 1 FROM fragments WHERE key >= ? AND key < ? LIMIT 1')
     this.#page = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments WHERE key > ? ORDER BY key LIMIT ?`)
     this.#brief = this.#db.prepare('SELECT print, bytes, data IS NOT NULL AS inline FROM fragments WHERE key = ?')
-    this.#saveBucket = this.#db.prepare('INSERT OR REPLACE INTO buckets (bucket, xor, count, bytes) VALUES (?, ?, ?, ?)')
+    this.#saveBucket = this.#db.prepare('INSERT OR REPLACE INTO buckets (bucket, xor, count, bytes, names) VALUES (?, ?, ?, ?, ?)')
     this.#dropBucket = this.#db.prepare('DELETE FROM buckets WHERE bucket = ?')
-    this.#buckets = this.#db.prepare('SELECT bucket, xor, count, bytes FROM buckets')
+    this.#buckets = this.#db.prepare('SELECT bucket, xor, count, bytes, names FROM buckets')
     this.#buckets.setReadBigInts(true)
   }
 
@@ -123,7 +128,7 @@ export class ManifestTable {
   saveBucket(totals: BucketTotals): void {
     this.#commits.begin()
     if (totals.count === 0) this.#dropBucket.run(totals.bucket)
-    else this.#saveBucket.run(totals.bucket, BigInt.asIntN(64, totals.xor), totals.count, totals.bytes)
+    else this.#saveBucket.run(totals.bucket, BigInt.asIntN(64, totals.xor), totals.count, totals.bytes, totals.names)
   }
 
   /**
@@ -134,12 +139,20 @@ export class ManifestTable {
    */
   async loadDigests(digests: BucketDigests): Promise<void> {
     if (this.meta('buckets') === 'kept') {
-      for (const r of this.#buckets.iterate() as Iterable<{ bucket: bigint; xor: bigint; count: bigint; bytes: bigint }>) {
-        digests.load({ bucket: Number(r.bucket), xor: BigInt.asUintN(64, r.xor), count: Number(r.count), bytes: Number(r.bytes) })
+      type Row = { bucket: bigint; xor: bigint; count: bigint; bytes: bigint; names: bigint }
+      for (const r of this.#buckets.iterate() as Iterable<Row>) {
+        digests.load({ bucket: Number(r.bucket), xor: BigInt.asUintN(64, r.xor), count: Number(r.count), bytes: Number(r.bytes), names: Number(r.names) })
       }
       return
     }
-    for (const { key, print, bytes } of this.briefs()) digests.add(bucketOf(positionOf(key)), print, bytes)
+    let name = ''
+    for (const { key, print, bytes } of this.briefs()) {
+      const bucket = bucketOf(positionOf(key))
+      digests.add(bucket, print, bytes)
+      // Rows come in key order, and a name's rows are one run of keys (its hash, then version and index).
+      if (nameOf(key) !== name) digests.nameCame(bucket)
+      name = nameOf(key)
+    }
     await this.transaction(() => {
       for (const totals of digests.occupied()) this.saveBucket(totals)
       this.setMeta('buckets', 'kept')
@@ -240,9 +253,10 @@ export class ManifestTable {
     for (const r of this.#all.iterate() as Iterable<Row>) yield fromRow(r)
   }
 
-  /** How many distinct file names the rows are of (a full scan: callers cache it). */
-  names(): number {
-    return (this.#names.get() as { n: number }).n
+  /** Whether any row is of the same file name as `key` (its name's rows are one range of keys). */
+  holdsName(key: string): boolean {
+    const name = nameOf(key)
+    return this.#ofName.get(`${name}/`, `${name}0`) !== undefined
   }
 
   /** Runs `fn` in one transaction (an import of the earlier layout); resolves once it is durable. */
@@ -275,6 +289,11 @@ function fromRow(r: Row): FragmentRow {
     stored: r.stored,
   }
   return { key: r.key, held, inline: r.inline === 1, print: BigInt(`0x${r.print}`) }
+}
+
+/** The part of a fragment key that names its file: the hash of the name, before the version and index. */
+function nameOf(key: string): string {
+  return key.slice(0, key.indexOf('/'))
 }
 
 /** Schema 3: every row gets its fingerprint, computed once here. */

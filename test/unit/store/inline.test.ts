@@ -129,21 +129,36 @@ describe('small fragments kept inline', () => {
     assert.match(again.store.digestsIn(ring, 1).encode()[0] as string, /\.2$/)
     await again.store.close()
     const check = new DatabaseSync(join(dir, 'fragments.db'))
-    assert.equal((check.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '4')
+    assert.equal((check.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '5')
     check.close()
   })
   it('a start reads the census digests and totals from the bucket rows, and they match a count of every row', async () => {
     const { store, dir } = await openStore()
+    const later = '0000000002000-0000abcd'
+    const stash = async (name: string, at: string, index: number): Promise<void> => {
+      const f = fragmentOf(Buffer.from(`${name} ${at} `.repeat(10 + name.length)), index)
+      await store.stash({ name, version: at, index }, coding, f.trailer, f.shard, f.checksum)
+    }
+    // Some names with two fragments here, some with two versions: files held counts each name once.
     for (let i = 0; i < 40; i++) {
-      const f = fragmentOf(Buffer.from(`file ${i} `.repeat(10 + i)), i % 3)
-      await store.stash({ name: `many/${i}`, version, index: i % 3 }, coding, f.trailer, f.shard, f.checksum)
+      await stash(`many/${i}`, version, i % 3)
+      if (i % 5 === 0) await stash(`many/${i}`, version, (i + 1) % 3)
+      if (i % 8 === 0) await stash(`many/${i}`, later, 0)
     }
     for (let i = 0; i < 40; i += 7) await store.drop(`many/${i}`, version)
+    for (let i = 5; i < 40; i += 10) await store.drop(`many/${i}`, version, i % 3)
+    // Drops commit at the end of the event loop's turn (group commit): read the table after it.
+    await new Promise((resolve) => setImmediate(resolve))
+    const rows = new DatabaseSync(join(dir, 'fragments.db'), { readOnly: true })
+    const files = (rows.prepare('SELECT COUNT(DISTINCT name) AS n FROM fragments').get() as { n: number }).n
+    rows.close()
+    assert.equal(store.stats().files, files)
     const whole = { from: '0'.repeat(64), to: '0'.repeat(64) }
-    const expected = { count: store.count, bytes: store.bytes, parts: store.digestsIn(whole, 64).encode() }
+    const totals = (s: FragmentStore) => ({ count: s.count, bytes: s.bytes, files: s.stats().files, parts: s.digestsIn(whole, 64).encode() })
+    const expected = totals(store)
     // No clean close: the bucket rows were committed with the fragments' rows, as a SIGKILL would leave them.
     const kept = await openStore(dir)
-    assert.deepEqual({ count: kept.store.count, bytes: kept.store.bytes, parts: kept.store.digestsIn(whole, 64).encode() }, expected)
+    assert.deepEqual(totals(kept.store), expected)
     await kept.store.close()
     await store.close().catch(() => undefined)
     // Forget the bucket rows (a table of the earlier schema): the next start counts every row once, to the same totals.
@@ -151,7 +166,7 @@ describe('small fragments kept inline', () => {
     db.exec("DELETE FROM buckets; DELETE FROM meta WHERE key = 'buckets'")
     db.close()
     const counted = await openStore(dir)
-    assert.deepEqual({ count: counted.store.count, bytes: counted.store.bytes, parts: counted.store.digestsIn(whole, 64).encode() }, expected)
+    assert.deepEqual(totals(counted.store), expected)
     await counted.store.close()
   })
 })
