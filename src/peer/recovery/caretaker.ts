@@ -5,11 +5,11 @@ import type { Logger } from '../../shared/logger.ts'
 import { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
 import type { ViewChange } from '../membership/index.ts'
-import type { GuestId, RemovalReason } from '../protocol/index.ts'
-import { type Arc, primaryArc, ringKey } from '../ring/index.ts'
+import type { FileRecord, GuestId, RemovalReason } from '../protocol/index.ts'
+import { type Arc, ArcParts, type PartDigests, primaryArc, ringKey, ringPosition } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
 import type { Presence } from './assess.ts'
-import { digestsAgree, takeArcCensus } from './census.ts'
+import { type Census, digestsAgree, expect, takeArcCensus, takePartCensus } from './census.ts'
 import { SETTLE_MS, VIEW_SETTLE_MS } from './constants.ts'
 import { type CarryOut, carryOut, type RecoveryEvents } from './execute.ts'
 import { RecordHandoff } from './handoff.ts'
@@ -59,7 +59,14 @@ export class Caretaker implements Startable {
   #wake: NodeJS.Timeout | undefined
   #lastGuests: readonly GuestId[] | undefined
   /** What the last pass found when it found nothing to do (see #stillQuiet). */
-  #quiet: { ring: string; changes: number; arc: Arc; expected: ReadonlyMap<GuestId, readonly string[]>; files: number } | undefined
+  #quiet: { ring: string; changes: number; arc: Arc; expected: ReadonlyMap<GuestId, PartDigests>; files: number } | undefined
+  /**
+   * What the records of this peer's arc say each guest holds, kept up to
+   * date from the tracker's change log since the last full census (see
+   * #censusOfChanges); `clean` when the last pass left nothing waiting
+   * (nothing degraded, lost, due later, or unknown).
+   */
+  #baseline: { ring: string; parts: ArcParts; expected: ReadonlyMap<GuestId, PartDigests>; files: number; clean: boolean } | undefined
   #timer: NodeJS.Timeout | undefined
   #debounce: NodeJS.Timeout | undefined
   #running: Promise<void> | undefined
@@ -144,10 +151,14 @@ export class Caretaker implements Startable {
     const isPrimary = (name: string): boolean => ctx.trackers.trackersOf(name, guests)[0] === self
     const arc = primaryArc(guests, self)
     const ring = ringKey(guests)
-    const changes = this.#o.records.changes
-    if (withCensus && (await this.#stillQuiet(ring, changes, signal))) return
+    if (withCensus && (await this.#stillQuiet(ring, this.#o.records.changes, signal))) return
+    if (withCensus && (await this.#censusOfChanges(ring, guests, isPrimary, signal))) return
     this.#quiet = undefined
+    this.#baseline = undefined
     // Records first, census second: a record in this snapshot had all its fragments durable before the census asked.
+    // The change log starts at this snapshot, so what the census derives from it can be kept up to date.
+    const changes = this.#o.records.changes
+    this.#o.records.takeChanges()
     const records = [...this.#o.records.inArc(arc)].filter((r) => isPrimary(r.name))
     const census = withCensus ? await takeArcCensus(ctx.fragments, arc, records, guests, signal) : undefined
     if (census) {
@@ -162,6 +173,95 @@ export class Caretaker implements Startable {
       { self, guests, now, settleMs: SETTLE_MS, previousPrimary: (name) => (previous ? ctx.trackers.trackersOf(name, previous)[0] : undefined) },
     )
     this.#lastGuests = guests
+    const decided = await this.#planAndCarryOut(records, guests, census, isPrimary, now)
+    if (census?.expected && census.silent.size === 0) {
+      const { files } = decided.health
+      this.#baseline = { ring, parts: new ArcParts(arc), expected: census.expected, files, clean: decided.clean }
+      if (census.exchanged?.differing === 0 && decided.nothingToDo) this.#quiet = { ring, changes, arc, expected: census.expected, files }
+    }
+  }
+
+  /**
+   * A census pass that reads only what changed: the digests the last full
+   * census expected of each guest are brought up to date with the records
+   * written since (the tracker's change log), and compared; only the parts
+   * where a guest differs are read and listed, and only their records and
+   * the changed ones are planned. A burst of puts costs a pass what it
+   * wrote, not what the arc holds. False (the caller takes a full census)
+   * after a view change, a log that overflowed, a silent guest, or a last
+   * pass that left something waiting: those need every record looked at.
+   */
+  async #censusOfChanges(ring: string, guests: readonly GuestId[], isPrimary: (name: string) => boolean, signal: AbortSignal): Promise<boolean> {
+    const base = this.#baseline
+    if (!base?.clean || base.ring !== ring) return false
+    const changes = this.#o.records.changes
+    const log = this.#o.records.takeChanges()
+    // Whatever this pass finds, the last one's verdicts no longer stand: it sets them again if they do.
+    this.#baseline = undefined
+    this.#quiet = undefined
+    if (!log) return false
+    const { parts } = base
+    const expected = new Map([...base.expected].map(([guest, digests]) => [guest, digests.copy()]))
+    const changed: FileRecord[] = []
+    let files = base.files
+    const live = (r: FileRecord | undefined): number => (r && !r.deleted ? 1 : 0)
+    for (const [name, before] of log) {
+      if (parts.partOf(ringPosition(name)) === undefined) continue
+      const now = this.#o.records.get(name)
+      expect(expected, parts, before, -1)
+      expect(expected, parts, now, 1)
+      files += live(now) - live(before)
+      if (now) changed.push(now)
+    }
+    const taken = await takePartCensus(this.#o.ctx.fragments, parts, expected, changed, (selected) => this.#readParts(parts, selected, isPrimary), signal)
+    if (!taken) return false
+    const { census, records } = taken
+    this.#silent = census.silent
+    if (census.exchanged) this.#o.events.census(census.exchanged)
+    const decided = await this.#planAndCarryOut(records, guests, census, isPrimary, this.#o.clock.now(), files)
+    this.#baseline = { ring, parts, expected, files, clean: decided.clean }
+    if (census.exchanged?.differing === 0 && decided.nothingToDo) this.#quiet = { ring, changes, arc: parts.arc, expected, files }
+    return true
+  }
+
+  /** The records this peer is primary of in the selected parts of an arc, read bucket run by bucket run. */
+  #readParts(parts: ArcParts, selected: ReadonlySet<number>, isPrimary: (name: string) => boolean): FileRecord[] {
+    const out: FileRecord[] = []
+    let run: { from: number; to: number } | undefined
+    const flush = (): void => {
+      if (!run) return
+      for (const record of this.#o.records.inBuckets(run.from, run.to)) {
+        const part = parts.partOf(ringPosition(record.name))
+        if (part !== undefined && selected.has(part) && isPrimary(record.name)) out.push(record)
+      }
+      run = undefined
+    }
+    for (const { offset, bucket } of parts.buckets()) {
+      if (!selected.has(parts.partAt(offset))) continue
+      if (run && bucket === run.to + 1) run.to = bucket
+      else {
+        flush()
+        run = { from: bucket, to: bucket }
+      }
+    }
+    flush()
+    return out
+  }
+
+  /**
+   * Plans `records` against `census` and carries the plan out; `files` counts the arc's files when the records
+   * are only part of it. Returns the health it reported, whether there was nothing to do, and whether nothing
+   * was left waiting (see #baseline).
+   */
+  async #planAndCarryOut(
+    records: readonly FileRecord[],
+    guests: readonly GuestId[],
+    census: Census | undefined,
+    isPrimary: (name: string) => boolean,
+    now: number,
+    files?: number,
+  ): Promise<{ health: { files: number }; nothingToDo: boolean; clean: boolean }> {
+    const { ctx } = this.#o
     const presence: Presence & { now: number } = {
       guests: new Set(guests),
       census,
@@ -178,9 +278,12 @@ export class Caretaker implements Startable {
       rebalanceMoves: this.#o.settings.rebalanceMoves,
     })
     const { health } = decided
-    for (const name of [...this.#degradedSince.keys()]) if (!health.degraded.has(name)) this.#degradedSince.delete(name)
+    const total = files ?? health.files
+    // A pass over part of the arc knows only the names it read: the others were whole, or it would have read them.
+    const looked = files === undefined ? [...this.#degradedSince.keys()] : records.map((r) => r.name)
+    for (const name of looked) if (!health.degraded.has(name)) this.#degradedSince.delete(name)
     for (const name of health.degraded) if (!this.#degradedSince.has(name)) this.#degradedSince.set(name, now)
-    this.#o.events.health(health.files, health.degraded.size, health.lost)
+    this.#o.events.health(total, health.degraded.size, health.lost)
     if (decided.wakeAt !== undefined) this.#runAt(decided.wakeAt)
     const env: CarryOut = {
       ctx,
@@ -188,19 +291,20 @@ export class Caretaker implements Startable {
       events: this.#o.events,
       throttle: this.#throttle,
       concurrency: this.#o.settings.concurrency,
-      signal,
+      signal: this.#stopping.signal,
       repaired: (name) => this.#repaired(name),
     }
     const stillDegraded = await carryOut(decided, env)
-    if (decided.repairs.length > 0) this.#o.events.health(health.files, health.degraded.size - (decided.repairs.length - stillDegraded), health.lost)
+    if (decided.repairs.length > 0) this.#o.events.health(total, health.degraded.size - (decided.repairs.length - stillDegraded), health.lost)
     const nothingToDo =
       decided.adoptions.length + decided.restorations.length + decided.drops.length + decided.repairs.length + decided.moves.length === 0 &&
       health.degraded.size === 0 &&
       health.lost === 0 &&
       decided.wakeAt === undefined
-    if (census?.expected && census.silent.size === 0 && census.exchanged?.differing === 0 && nothingToDo) {
-      this.#quiet = { ring, changes, arc, expected: census.expected, files: health.files }
-    }
+    // Moves mean the guests are uneven: the next pass picks more of them from every record, not only those it read.
+    const clean =
+      health.degraded.size === 0 && health.lost === 0 && decided.wakeAt === undefined && decided.moves.length === 0 && (census?.silent.size ?? 1) === 0
+    return { health: { files: total }, nothingToDo, clean }
   }
 
   /**

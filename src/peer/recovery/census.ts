@@ -26,7 +26,7 @@ export interface Census {
   /** For a census by digest: parts compared, parts that differed, and fragments listed because they did. */
   exchanged?: { parts: number; differing: number; listed: number }
   /** For a census by digest: what each guest was expected to answer per part, from the records (see digestsAgree). */
-  expected?: Map<GuestId, string[]>
+  expected?: ReadonlyMap<GuestId, PartDigests>
 }
 
 export function fragmentKey(name: string, version: string, index: number): string {
@@ -73,53 +73,89 @@ export async function takeArcCensus(
   partCount = DIGEST_PARTS,
 ): Promise<Census> {
   const parts = new ArcParts(arc, partCount)
-  const inArc = records.flatMap((record) => {
-    const part = record.deleted ? undefined : parts.partOf(ringPosition(record.name))
-    return part === undefined ? [] : [{ record, part }]
-  })
   const expected = new Map<GuestId, PartDigests>(guests.map((g) => [g, new PartDigests(parts.count)]))
-  for (const { record, part } of inArc) {
-    for (const ref of record.fragments) expected.get(ref.holder)?.add(part, fingerprint(record.name, record.version, ref.index, ref.digest))
-  }
-  const encoded = new Map([...expected].map(([g, d]) => [g, d.encode()]))
-  const census: Census = {
-    answered: new Set(),
-    silent: new Set(),
-    bytes: new Map(),
-    where: new Map(),
-    exchanged: { parts: 0, differing: 0, listed: 0 },
-    expected: encoded,
-  }
-  const exchanged = census.exchanged as NonNullable<Census['exchanged']>
-  /** Per answering guest, the parts whose digests differed: everywhere else it holds exactly what the records say. */
-  const differed = new Map<GuestId, Set<number>>()
-  const answers = await Promise.all(
-    guests.map(async (holder) => {
+  for (const record of records) expect(expected, parts, record, 1)
+  return censusFrom(await askGuests(client, parts, expected, signal), records, parts, expected)
+}
+
+/**
+ * A census of one arc against digests the caller keeps up to date as
+ * records change (see Caretaker): only the parts where some guest's digest
+ * differs are examined, their records read (`readParts`, the records of the
+ * selected parts) and the guests that differ there asked to list them.
+ * `changed` are records written since the digests were last compared: the
+ * census describes their copies too. Undefined when a guest did not answer
+ * (what it holds is unknown: the caller takes a census of every record).
+ */
+export async function takePartCensus(
+  client: FragmentClient,
+  parts: ArcParts,
+  expected: ReadonlyMap<GuestId, PartDigests>,
+  changed: readonly FileRecord[],
+  readParts: (selected: ReadonlySet<number>) => FileRecord[],
+  signal?: AbortSignal,
+): Promise<{ census: Census; records: FileRecord[] } | undefined> {
+  const asked = await askGuests(client, parts, expected, signal)
+  if (asked.some((a) => !a.answer)) return undefined
+  const selected = new Set(asked.flatMap((a) => a.answer?.differing ?? []))
+  const byName = new Map(changed.map((r) => [r.name, r]))
+  if (selected.size > 0) for (const record of readParts(selected)) byName.set(record.name, record)
+  const records = [...byName.values()]
+  return { census: censusFrom(asked, records, parts, expected), records }
+}
+
+/** Adds (1) or takes back (-1) what `record` says each guest holds to the expected digest of its part (none for a tombstone). */
+export function expect(expected: ReadonlyMap<GuestId, PartDigests>, parts: ArcParts, record: FileRecord | undefined, sign: 1 | -1): void {
+  if (!record || record.deleted) return
+  const part = parts.partOf(ringPosition(record.name))
+  if (part === undefined) return
+  for (const ref of record.fragments) expected.get(ref.holder)?.add(part, fingerprint(record.name, record.version, ref.index, ref.digest), sign)
+}
+
+interface Asked {
+  holder: GuestId
+  /** Undefined when the guest did not answer. */
+  answer?: { bytes: number; differing: number[]; listed: HeldFragment[] }
+}
+
+/** Each guest's digests of the arc, compared with what it is expected to hold; the fragments of the parts that differ, listed. */
+async function askGuests(client: FragmentClient, parts: ArcParts, expected: ReadonlyMap<GuestId, PartDigests>, signal?: AbortSignal): Promise<Asked[]> {
+  return Promise.all(
+    [...expected].map(async ([holder, wanted]): Promise<Asked> => {
       try {
-        const digests = await client.digests(holder, arc, parts.count, signal)
-        const differing = differingParts(encoded.get(holder) as string[], digests.parts)
-        const listed = differing.length > 0 ? await client.inventoryIn(holder, arc, parts.count, differing, signal) : []
-        return { holder, digests, differing, listed }
+        const digests = await client.digests(holder, parts.arc, parts.count, signal)
+        const differing = differingParts(wanted.encode(), digests.parts)
+        const listed = differing.length > 0 ? await client.inventoryIn(holder, parts.arc, parts.count, differing, signal) : []
+        return { holder, answer: { bytes: digests.bytes, differing, listed } }
       } catch {
         return { holder }
       }
     }),
   )
-  for (const answer of answers) {
-    const { holder } = answer
-    if (!('digests' in answer) || !answer.digests) {
+}
+
+/** The census from the guests' answers: listed fragments where a digest differed, and copies as `records` describe them where it agreed. */
+function censusFrom(asked: readonly Asked[], records: readonly FileRecord[], parts: ArcParts, expected: ReadonlyMap<GuestId, PartDigests>): Census {
+  const exchanged = { parts: 0, differing: 0, listed: 0 }
+  const census: Census = { answered: new Set(), silent: new Set(), bytes: new Map(), where: new Map(), exchanged, expected }
+  /** Per answering guest, the parts whose digests differed: everywhere else it holds exactly what the records say. */
+  const differed = new Map<GuestId, Set<number>>()
+  for (const { holder, answer } of asked) {
+    if (!answer) {
       census.silent.add(holder)
       continue
     }
     census.answered.add(holder)
-    census.bytes.set(holder, answer.digests.bytes)
+    census.bytes.set(holder, answer.bytes)
     exchanged.parts += parts.count
     exchanged.differing += answer.differing.length
     exchanged.listed += answer.listed.length
     differed.set(holder, new Set(answer.differing))
     for (const fragment of answer.listed) addCopy(census, { holder, fragment })
   }
-  for (const { record, part } of inArc) {
+  for (const record of records) {
+    const part = record.deleted ? undefined : parts.partOf(ringPosition(record.name))
+    if (part === undefined) continue
     for (const ref of record.fragments) {
       if (differed.get(ref.holder)?.has(part) === false) addCopy(census, { holder: ref.holder, fragment: copyFromRecord(record, ref.index, ref.digest) })
     }
@@ -136,16 +172,17 @@ export async function takeArcCensus(
 export async function digestsAgree(
   client: FragmentClient,
   arc: Arc,
-  expected: ReadonlyMap<GuestId, readonly string[]>,
+  expected: ReadonlyMap<GuestId, PartDigests>,
   signal?: AbortSignal,
 ): Promise<{ agreed: boolean; parts: number }> {
   let compared = 0
   const answers = await Promise.all(
-    [...expected].map(async ([holder, wanted]) => {
+    [...expected].map(async ([holder, digests]) => {
+      const wanted = digests.encode()
       try {
-        const digests = await client.digests(holder, arc, wanted.length, signal)
+        const answered = await client.digests(holder, arc, wanted.length, signal)
         compared += wanted.length
-        return differingParts(wanted, digests.parts).length === 0
+        return differingParts(wanted, answered.parts).length === 0
       } catch {
         return false
       }

@@ -127,6 +127,13 @@ export class PartDigests {
     this.count[part] = (this.count[part] as number) + count
   }
 
+  copy(): PartDigests {
+    const out = new PartDigests(this.xor.length)
+    out.xor.set(this.xor)
+    out.count.set(this.count)
+    return out
+  }
+
   /** One string per part, as sent on the wire. */
   encode(): string[] {
     return [...this.xor].map((x, i) => `${x.toString(16).padStart(16, '0')}.${this.count[i]}`)

@@ -1,7 +1,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { GroupCommit, openDatabase } from '../../shared/sqlite.ts'
 import type { FileRecord, Version } from '../protocol/index.ts'
-import { type Arc, ringPosition } from '../ring/index.ts'
+import { type Arc, BUCKETS, ringPosition } from '../ring/index.ts'
 
 /**
  * Bumped when the table's layout changes; an index of a newer layout is
@@ -46,6 +46,7 @@ export class RecordTable {
   readonly #scanInclusive: StatementSync
   readonly #scanExclusive: StatementSync
   readonly #between: StatementSync
+  readonly #buckets: StatementSync
   readonly #outside: StatementSync
   #rows: number
   #changes = 0
@@ -76,6 +77,7 @@ export class RecordTable {
     this.#scanExclusive = this.#db.prepare(scan('>'))
     this.#between = this.#db.prepare('SELECT record FROM records WHERE pos > ? AND pos <= ?')
     this.#outside = this.#db.prepare('SELECT record FROM records WHERE pos <= ? OR pos > ?')
+    this.#buckets = this.#db.prepare('SELECT record FROM records WHERE pos >= ? AND pos < ?')
     this.#rows = (this.#db.prepare('SELECT count(*) AS n FROM records').get() as { n: number }).n
   }
 
@@ -139,6 +141,14 @@ export class RecordTable {
     const { from, to } = arc
     const rows = from === to ? this.#fromInclusive.iterate('') : from < to ? this.#between.iterate(from, to) : this.#outside.iterate(to, from)
     for (const row of rows as Iterable<{ record: string }>) yield JSON.parse(row.record) as FileRecord
+  }
+
+  /** The records whose names lie in ring buckets `from` to `to` (inclusive; a bucket is a position's first 16 bits), read lazily. */
+  *inBuckets(from: number, to: number): Generator<FileRecord> {
+    const start = from.toString(16).padStart(4, '0')
+    // 'g' sorts after every hex digit: the last bucket runs to the end of the ring.
+    const end = to + 1 < BUCKETS ? (to + 1).toString(16).padStart(4, '0') : 'g'
+    for (const row of this.#buckets.iterate(start, end) as Iterable<{ record: string }>) yield JSON.parse(row.record) as FileRecord
   }
 
   /** The records whose names lie outside `arc`, read lazily. */

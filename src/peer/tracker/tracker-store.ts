@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import type { Logger } from '../../shared/logger.ts'
 import { FileRecord, type Version } from '../protocol/index.ts'
 import type { Arc } from '../ring/index.ts'
+import { ChangeLog } from './changes.ts'
 import { type Page, type PageQuery, pageOf } from './listing.ts'
 import { RecordTable } from './record-table.ts'
 import { compareRecords, newestRecord } from './records.ts'
@@ -34,6 +35,7 @@ export class TrackerStore {
   /** name → versions of puts that began here and have not been recorded yet, with when they are forgotten. Kept in memory only. */
   readonly #intents = new Map<string, Map<Version, number>>()
   readonly #now: () => number
+  readonly #changes = new ChangeLog()
 
   constructor(dataDir: string, logger: Logger, now: () => number = Date.now) {
     this.#dataDir = dataDir
@@ -150,6 +152,7 @@ export class TrackerStore {
     if (current && !supersedes(record, current, options.exclusive === true)) {
       return { accepted: false, current, replaced: null, newer: newerIntent || current.version > record.version }
     }
+    this.#changes.note(record.name, current)
     this.#records.put(record, current !== undefined)
     return { accepted: true, current: record, replaced: current ?? null, newer: newerIntent }
   }
@@ -161,7 +164,22 @@ export class TrackerStore {
 
   /** Forgets a record this peer no longer tracks. */
   forget(name: string): void {
+    this.#changes.note(name, this.#records.get(name))
     this.#records.delete(name)
+  }
+
+  /**
+   * The names written since the last call, each with its record before
+   * (see ChangeLog); undefined when there were too many to log. Whoever
+   * reads every record right after a call can follow every later change.
+   */
+  takeChanges(): ReadonlyMap<string, FileRecord | undefined> | undefined {
+    return this.#changes.take()
+  }
+
+  /** The records of the names in ring buckets `from` to `to` (inclusive), read as they are used. */
+  inBuckets(from: number, to: number): Iterable<FileRecord> {
+    return this.#records.inBuckets(from, to)
   }
 }
 

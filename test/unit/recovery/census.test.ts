@@ -3,8 +3,8 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { fragmentBytes } from '../../../src/peer/codec/index.ts'
 import type { FileRecord, GuestId, HeldFragment } from '../../../src/peer/protocol/index.ts'
-import { type Census, censusOf, takeArcCensus } from '../../../src/peer/recovery/index.ts'
-import { type Arc, ArcParts, bucketOf, fingerprint, inArc, primaryArc, ringPosition } from '../../../src/peer/ring/index.ts'
+import { type Census, censusOf, expect, takeArcCensus, takePartCensus } from '../../../src/peer/recovery/index.ts'
+import { type Arc, ArcParts, bucketOf, differingParts, fingerprint, inArc, type PartDigests, primaryArc, ringPosition } from '../../../src/peer/ring/index.ts'
 import { BucketDigests, type Member, membersIn } from '../../../src/peer/store/digests.ts'
 import type { FragmentClient } from '../../../src/peer/transfer/index.ts'
 import { aRecord } from '../../helpers/records.ts'
@@ -124,5 +124,84 @@ describe('census by digest', () => {
     const census = await takeArcCensus(holders.client(), { from: GUESTS[0] as GuestId, to: GUESTS[0] as GuestId }, records, GUESTS)
     assert.deepEqual(census.exchanged, { parts: 256 * GUESTS.length, differing: 0, listed: 0 })
     assert.equal(census.where.size, 2000 * 3)
+  })
+
+  it('kept up to date from the records that changed, reads and lists only the parts that differ, and sees there what a full census sees (property)', async () => {
+    const step = fc.record({ kind: fc.constantFrom('put', 'replace', 'delete', 'lost', 'orphan'), file: fc.nat(), holder: fc.nat() })
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 40 }), fc.array(step, { maxLength: 8 }), fc.constantFrom(...GUESTS), async (n, steps, self) => {
+        const holders = new Holders()
+        const recordOf = (i: number, version = '0000000000001-00000000'): FileRecord => {
+          const at = i % GUESTS.length
+          const fragments = [0, 1, 2].map((index) => ({
+            index,
+            holder: GUESTS[(at + index) % GUESTS.length] as GuestId,
+            digest: `${index}${i}${version}`.slice(0, 64).padEnd(64, '0'),
+          }))
+          return aRecord({ name: `file-${i}`, version, fragments })
+        }
+        const records = new Map<string, FileRecord>()
+        const store = (r: FileRecord): void => {
+          records.set(r.name, r)
+          for (const f of r.fragments) holders.add(f.holder, copyOf(r, f.index))
+        }
+        for (let i = 0; i < n; i++) store(recordOf(i))
+        const arc = primaryArc(GUESTS, self)
+        const parts = new ArcParts(arc)
+        const inMyArc = (): FileRecord[] => [...records.values()].filter((r) => inArc(ringPosition(r.name), arc))
+        const baseline = (await takeArcCensus(holders.client(), arc, inMyArc(), GUESTS)).expected as ReadonlyMap<GuestId, PartDigests>
+        // What a tracker's change log would hold: each changed name's record before its first change.
+        const before = new Map<string, FileRecord | undefined>()
+        for (const s of steps) {
+          const i = s.file % Math.max(1, n + 3)
+          const name = `file-${i}`
+          const current = records.get(name)
+          if (s.kind === 'put' || s.kind === 'replace' || s.kind === 'delete') if (!before.has(name)) before.set(name, current)
+          if (s.kind === 'put' && !current) store(recordOf(i))
+          if (s.kind === 'replace') store(recordOf(i, `000000000000${2 + (s.holder % 7)}-00000000`))
+          if (s.kind === 'delete' && current) records.set(name, { ...current, deleted: true })
+          const ref = current?.fragments[s.holder % 3]
+          if (s.kind === 'lost' && current && ref) holders.held.get(ref.holder)?.delete(`${name}/${current.version}/${ref.index}`)
+          if (s.kind === 'orphan') holders.add(GUESTS[s.holder % GUESTS.length] as GuestId, copyOf(recordOf(1000 + i), 0))
+        }
+        const expected = new Map([...baseline].map(([g, d]) => [g, d.copy()]))
+        const changed: FileRecord[] = []
+        for (const [name, was] of before) {
+          if (parts.partOf(ringPosition(name)) === undefined) continue
+          expect(expected, parts, was, -1)
+          expect(expected, parts, records.get(name), 1)
+          const now = records.get(name)
+          if (now) changed.push(now)
+        }
+        const mine = inMyArc()
+        const full = await takeArcCensus(holders.client(), arc, mine, GUESTS)
+        // The digests kept up to date are those a census of every record computes.
+        for (const g of GUESTS) assert.deepEqual(expected.get(g)?.encode(), full.expected?.get(g)?.encode())
+        const readParts = (selected: ReadonlySet<number>): FileRecord[] => mine.filter((r) => selected.has(parts.partOf(ringPosition(r.name)) as number))
+        const taken = await takePartCensus(holders.client(), parts, expected, changed, readParts)
+        assert.ok(taken)
+        const differing = new Set<number>()
+        for (const g of GUESTS) {
+          const answered = await holders.client().digests(g, arc, parts.count)
+          for (const p of differingParts(expected.get(g)?.encode() ?? [], answered.parts)) differing.add(p)
+        }
+        const examined = new Set([...taken.records.map((r) => r.name)])
+        const partOfKey = (line: string): number => parts.partOf(ringPosition(line.split('\u0000')[0] as string)) as number
+        const nameOfKey = (line: string): string => line.split('\u0000')[0] as string
+        // Where a part differed, or a name was read, the census sees what a census of everything sees.
+        const relevant = (line: string): boolean => differing.has(partOfKey(line)) || examined.has(nameOfKey(line))
+        assert.deepEqual(seen(taken.census, arc).filter(relevant), seen(full, arc).filter(relevant))
+        // Everywhere else every guest holds exactly what the records say: nothing there needs looking at.
+        for (const line of seen(full, arc).filter((l) => !relevant(l))) {
+          const record = records.get(nameOfKey(line))
+          assert.ok(record && !record.deleted, `${line} is what a record says`)
+        }
+        assert.deepEqual(
+          taken.records.map((r) => r.name).sort(),
+          [...new Set([...changed.map((r) => r.name), ...readParts(differing).map((r) => r.name)])].sort(),
+        )
+      }),
+      { numRuns: 80 },
+    )
   })
 })
