@@ -1,6 +1,10 @@
 import type { FileHandle } from 'node:fs/promises'
 import { open } from 'node:fs/promises'
 import { DatabaseSync } from 'node:sqlite'
+import { checkpoints } from './checkpoints.ts'
+
+/** WAL pages (4 KiB) after which a commit checkpoints and the WAL starts over: 64 MiB, sixteen times SQLite's default. */
+const WAL_RESTART_PAGES = 16_384
 
 /**
  * Opens an embedded SQLite database in WAL mode with a `meta` table that
@@ -16,7 +20,11 @@ export function openDatabase(
 ): DatabaseSync {
   const db = new DatabaseSync(path)
   try {
-    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous}; PRAGMA busy_timeout = 5000`)
+    // A worker checkpoints the database every second (checkpoints.ts). A commit still checkpoints once the WAL
+    // holds WAL_RESTART_PAGES: by then the worker has copied nearly all of it, so that costs little, and it is
+    // what lets the WAL start over (a checkpoint from another connection never catches it with nothing new).
+    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous}; PRAGMA busy_timeout = 5000;
+      PRAGMA wal_autocheckpoint = ${WAL_RESTART_PAGES}`)
     db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID')
     const version = readMeta(db, 'schema')
     if (version && Number(version) > options.schema) {
@@ -36,11 +44,18 @@ export function openDatabase(
     }
     db.exec(options.create)
     writeMeta(db, 'schema', String(options.schema))
+    checkpoints.open(path)
     return db
   } catch (err) {
     db.close()
     throw err
   }
+}
+
+/** Closes a database opened by openDatabase (its checkpoints stop with it). */
+export function closeDatabase(db: DatabaseSync, path: string): void {
+  checkpoints.close(path)
+  if (db.isOpen) db.close()
 }
 
 export function readMeta(db: DatabaseSync, key: string): string | undefined {
@@ -73,6 +88,7 @@ interface Waiter {
  */
 export class GroupCommit {
   readonly #db: DatabaseSync
+  readonly #path: string
   readonly #walPath: string | undefined
   #wal: Promise<FileHandle> | undefined
   #open = false
@@ -82,9 +98,11 @@ export class GroupCommit {
   #syncing = false
   #drained: (() => void)[] = []
 
-  constructor(db: DatabaseSync, options: { syncWal?: string } = {}) {
+  /** `path` is the database's file (checkpointed after commits: see checkpoints.ts); `syncWal` syncs its WAL as described above. */
+  constructor(db: DatabaseSync, path: string, options: { syncWal?: boolean } = {}) {
     this.#db = db
-    this.#walPath = options.syncWal
+    this.#path = path
+    this.#walPath = options.syncWal ? `${path}-wal` : undefined
   }
 
   /** Call before a write: opens this turn's transaction, unless one is open. */
@@ -109,6 +127,7 @@ export class GroupCommit {
     this.#waiting = []
     try {
       if (this.#db.isOpen && this.#db.isTransaction) this.#db.exec('COMMIT')
+      checkpoints.written(this.#path)
     } catch (err) {
       if (this.#db.isOpen && this.#db.isTransaction) this.#db.exec('ROLLBACK')
       for (const w of waiting) w.reject(err as Error)
@@ -176,6 +195,7 @@ export class GroupCommit {
     try {
       const result = fn()
       this.#db.exec('COMMIT')
+      checkpoints.written(this.#path)
       return result
     } catch (err) {
       this.#db.exec('ROLLBACK')

@@ -1,5 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
-import { GroupCommit, openDatabase, readMeta, writeMeta } from '../../shared/sqlite.ts'
+import { closeDatabase, GroupCommit, openDatabase, readMeta, writeMeta } from '../../shared/sqlite.ts'
 import type { HeldFragment, Manifest } from '../protocol/index.ts'
 import { bucketOf, fingerprint } from '../ring/index.ts'
 import type { BucketDigests, BucketTotals } from './digests.ts'
@@ -69,6 +69,7 @@ const COLUMNS = 'key, name, version, idx, size, bytes, digest, hash, created, st
  */
 export class ManifestTable {
   readonly #db: DatabaseSync
+  readonly #path: string
   readonly #commits: GroupCommit
   readonly #put: StatementSync
   readonly #delete: StatementSync
@@ -85,6 +86,7 @@ export class ManifestTable {
   readonly #buckets: StatementSync
 
   constructor(path: string) {
+    this.#path = path
     this.#db = openDatabase(path, {
       synchronous: 'NORMAL',
       schema: SCHEMA_VERSION,
@@ -101,7 +103,7 @@ export class ManifestTable {
         if (from < 5) db.exec("DROP TABLE IF EXISTS buckets; DELETE FROM meta WHERE key = 'buckets'")
       },
     })
-    this.#commits = new GroupCommit(this.#db, { syncWal: `${path}-wal` })
+    this.#commits = new GroupCommit(this.#db, path, { syncWal: true })
     this.#put = this.#db.prepare(
       'INSERT OR REPLACE INTO fragments (key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, chunks, data, print) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     )
@@ -270,7 +272,7 @@ export class ManifestTable {
   async close(): Promise<void> {
     this.#commits.flush()
     await this.#commits.synced()
-    if (this.#db.isOpen) this.#db.close()
+    closeDatabase(this.#db, this.#path)
     await this.#commits.release()
   }
 }

@@ -1,5 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
-import { GroupCommit, openDatabase } from '../../shared/sqlite.ts'
+import { closeDatabase, GroupCommit, openDatabase } from '../../shared/sqlite.ts'
 import type { FileRecord, Version } from '../protocol/index.ts'
 import { type Arc, BUCKETS, ringPosition } from '../ring/index.ts'
 
@@ -37,6 +37,7 @@ export interface ScannedRow {
  */
 export class RecordTable {
   readonly #db: DatabaseSync
+  readonly #path: string
   readonly #commits: GroupCommit
   readonly #get: StatementSync
   readonly #put: StatementSync
@@ -52,6 +53,7 @@ export class RecordTable {
   #changes = 0
 
   constructor(path: string) {
+    this.#path = path
     this.#db = openDatabase(path, {
       synchronous: 'NORMAL',
       schema: SCHEMA_VERSION,
@@ -63,7 +65,7 @@ export class RecordTable {
         if (from < 3) addVersions(db)
       },
     })
-    this.#commits = new GroupCommit(this.#db)
+    this.#commits = new GroupCommit(this.#db, path)
     this.#get = this.#db.prepare('SELECT record FROM records WHERE name = ?')
     this.#put = this.#db.prepare('INSERT OR REPLACE INTO records (name, record, pos, version, revision, deleted) VALUES (?, ?, ?, ?, ?, ?)')
     this.#delete = this.#db.prepare('DELETE FROM records WHERE name = ?')
@@ -165,7 +167,7 @@ export class RecordTable {
 
   close(): void {
     this.#commits.flush()
-    if (this.#db.isOpen) this.#db.close()
+    closeDatabase(this.#db, this.#path)
   }
 }
 
