@@ -20,6 +20,8 @@ interface Figures {
   files: number
   /** Files/s of each quarter of the puts: flat when the cost per put does not grow with the files already stored. */
   putQuarters: number[]
+  /** Puts answered 503 and sent again. */
+  putsRetried: number
   getRate: number
   prefixPageMs: number
   listNamesPerSec: number
@@ -30,7 +32,8 @@ interface Figures {
   peakRssMiB: number
   restartReadyS: number
   osFilesPerPeer: number
-  rebuild: Rebuild
+  /** Undefined when the run skipped it (`--scale-rebuild-up-to`). */
+  rebuild: Rebuild | undefined
 }
 
 /** A peer SIGKILLed and left dead: when the others began rebuilding its fragments, and how fast they went. */
@@ -59,17 +62,28 @@ export function contentOf(i: number): Buffer {
 
 export const nameOf = (i: number): string => `s/${i % 100}/${i}`
 
-export async function putAll(party: LocalParty, n: number): Promise<number[]> {
+/** Times a put answered 503 (a party too busy: ERR_NOT_ENOUGH_PEERS) is sent again, as S3 clients do, before the run fails. */
+const PUT_ATTEMPTS = 5
+
+/** Puts the files `0..n-1` with CLIENTS clients; returns files/s by quarter of the puts, and how many puts were sent again after a 503. */
+export async function putAll(party: LocalParty, n: number): Promise<{ quarters: number[]; retried: number }> {
   const quarter = Math.ceil(n / 4)
   const marks: number[] = [performance.now()]
   let done = 0
+  let retried = 0
   await inParallel(n, CLIENTS, async (i) => {
-    const res = await fetch(fileUrl(party.peer(i % PEERS).api, nameOf(i)), { method: 'PUT', body: contentOf(i), signal: AbortSignal.timeout(120_000) })
-    if (res.status !== 201) throw new Error(`put ${nameOf(i)}: ${res.status} ${await res.text()}`)
-    await res.arrayBuffer()
+    for (let attempt = 1; ; attempt++) {
+      const res = await fetch(fileUrl(party.peer(i % PEERS).api, nameOf(i)), { method: 'PUT', body: contentOf(i), signal: AbortSignal.timeout(120_000) })
+      const text = await res.text()
+      if (res.status === 201) break
+      if (res.status !== 503 || attempt >= PUT_ATTEMPTS) throw new Error(`put ${nameOf(i)}: ${res.status} ${text}`)
+      retried++
+      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt))
+    }
     if (++done % quarter === 0 || done === n) marks.push(performance.now())
   })
-  return marks.slice(1).map((t, q) => Math.min(quarter, n - q * quarter) / ((t - (marks[q] as number)) / 1000))
+  const quarters = marks.slice(1).map((t, q) => Math.min(quarter, n - q * quarter) / ((t - (marks[q] as number)) / 1000))
+  return { quarters, retried }
 }
 
 /** Reads back up to GET_SAMPLE of the `n` files, evenly spread, each checked byte for byte; returns files/s. */
@@ -184,14 +198,14 @@ async function countFiles(dir: string): Promise<number> {
   return n
 }
 
-async function once(n: number): Promise<Figures> {
+async function once(n: number, withRebuild: boolean): Promise<Figures> {
   const { party, cleanup } = await benchParty(PEERS, ['--log-level', 'warn', '--rebuild-delay-ms', String(REBUILD_DELAY_MS)])
   try {
     const all = [...Array(PEERS).keys()]
     await Promise.all(all.map((i) => party.start(i, i === 0 ? [] : [0])))
     await waitForAgreement(party, all, PEERS)
     const api = party.peer(0).api
-    const putQuarters = await putAll(party, n)
+    const { quarters: putQuarters, retried: putsRetried } = await putAll(party, n)
     const getRate = await getAll(party, n)
     const pages: number[] = []
     for (let r = 0; r < 20; r++) pages.push(await timed(() => json(`http://${api}/files?prefix=s/${r}/&delimiter=/&limit=1000`)))
@@ -224,10 +238,11 @@ async function once(n: number): Promise<Figures> {
           },
         )
       })) / 1000
-    const rebuild = await rebuildOfDead(party, PEERS - 2)
+    const rebuild = withRebuild ? await rebuildOfDead(party, PEERS - 2) : undefined
     return {
       files: n,
       putQuarters,
+      putsRetried,
       getRate,
       prefixPageMs: median(pages),
       listNamesPerSec,
@@ -242,6 +257,11 @@ async function once(n: number): Promise<Figures> {
   } finally {
     await cleanup()
   }
+}
+
+function rebuildRate(r: Rebuild): string {
+  const s = Math.max(r.rebuildS, 0.001)
+  return `${r.rebuildS.toFixed(1)} s: ${(r.fragments / s).toFixed(0)} files/s, ${(r.bytes / 1e6 / s).toFixed(1)} MB/s`
 }
 
 /** The same small files written and read through a GlusterFS 2+1 volume in this run, as a ratio to House Party's rates. */
@@ -264,9 +284,11 @@ files: put ${put.toFixed(0)} files/s (median of the quarters), **${(put / putRat
 export async function scaleBench(args: readonly string[]): Promise<string> {
   const given = args.find((a) => a.startsWith('--scale-files='))
   const sizes = given ? given.slice('--scale-files='.length).split(',').map(Number) : DEFAULT_SIZES
+  const upTo = args.find((a) => a.startsWith('--scale-rebuild-up-to='))
+  const rebuildUpTo = upTo ? Number(upTo.slice('--scale-rebuild-up-to='.length)) : Number.POSITIVE_INFINITY
   const rows: Figures[] = []
   for (const n of sizes) {
-    rows.push(await once(n))
+    rows.push(await once(n, n <= rebuildUpTo))
     console.error(`# scale: ${n} files done`)
   }
   const f = (x: number, d = 0): string => x.toFixed(d)
@@ -277,11 +299,13 @@ export async function scaleBench(args: readonly string[]): Promise<string> {
 ${today()}, ${machine()}. ${PEERS} local peer processes (2+1), files of 1–8 KiB named \`s/<i mod 100>/<i>\`, ${CLIENTS} concurrent
 HTTP clients spread over the peers; gets read every file back (at most ${GET_SAMPLE.toLocaleString('en')}, spread evenly over all that were
 put), each compared byte for byte with what was put. One run per size (a run at the
-largest size takes minutes); \`npm run bench -- scale --scale-files=N,M\` picks the sizes.
+largest size takes minutes); \`npm run bench -- scale --scale-files=N,M\` picks the sizes, \`--scale-rebuild-up-to=N\` skips the
+rebuild above N files.
 
 | | ${rows.map((r) => `${r.files.toLocaleString('en')} files`).join(' | ')} |
 |${'---|'.repeat(rows.length + 1)}
 ${column('put rate, files/s, by quarter of the puts', (r) => r.putQuarters.map((q) => f(q)).join(' → '))}
+${column('puts answered 503 (party busy) and sent again', (r) => f(r.putsRetried))}
 ${column('get rate, files/s', (r) => f(r.getRate))}
 ${column('`GET /files?prefix=s/N/&delimiter=/&limit=1000`, median of 20', (r) => `${f(r.prefixPageMs, 1)} ms`)}
 ${column('full listing, pages of 1,000', (r) => `${f(r.listNamesPerSec)} names/s`)}
@@ -291,9 +315,9 @@ ${column(`census of an idle peer over ${IDLE_WINDOW_MS / 1000} s: parts compared
 ${column('peak RSS of a peer (largest)', (r) => `${f(r.peakRssMiB)} MiB`)}
 ${column('one peer SIGKILLed and restarted on its volume → ready', (r) => `${f(r.restartReadyS, 1)} s`)}
 ${column("OS files in a peer's data dir (median peer)", (r) => f(r.osFilesPerPeer))}
-${column('a second peer SIGKILLed and left dead: fragments it held, rebuilt by the others', (r) => `${f(r.rebuild.fragments)} (${f(r.rebuild.bytes / 2 ** 20, 1)} MiB)`)}
-${column(`kill → first fragment rebuilt (death declared, then \`--rebuild-delay-ms\` ${REBUILD_DELAY_MS / 1000} s)`, (r) => `${f(r.rebuild.startS, 1)} s`)}
-${column('rebuild, first fragment → last', (r) => `${f(r.rebuild.rebuildS, 1)} s: ${f(r.rebuild.fragments / Math.max(r.rebuild.rebuildS, 0.001))} files/s, ${f(r.rebuild.bytes / 1e6 / Math.max(r.rebuild.rebuildS, 0.001), 1)} MB/s`)}
+${column('a second peer SIGKILLed and left dead: fragments it held, rebuilt by the others', (r) => (r.rebuild ? `${f(r.rebuild.fragments)} (${f(r.rebuild.bytes / 2 ** 20, 1)} MiB)` : 'not run'))}
+${column(`kill → first fragment rebuilt (death declared, then \`--rebuild-delay-ms\` ${REBUILD_DELAY_MS / 1000} s)`, (r) => (r.rebuild ? `${f(r.rebuild.startS, 1)} s` : '—'))}
+${column('rebuild, first fragment → last', (r) => (r.rebuild ? rebuildRate(r.rebuild) : '—'))}
 
 ${reference}
 
