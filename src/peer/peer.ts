@@ -168,6 +168,7 @@ export class Peer {
           this.metrics.censusParts.inc({ result: 'differing' }, differing)
           this.metrics.censusListed.inc(listed)
         },
+        recordsRead: (pass, count) => this.metrics.censusRecordsRead.inc({ pass }, count),
         health: (files, degraded, lost) => {
           this.metrics.filesPrimary.set(files)
           this.metrics.filesDegraded.set(degraded)

@@ -205,6 +205,12 @@ export function createPeerMetrics(
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    censusRecordsRead: new Counter({
+      name: 'houseparty_census_records_read_total',
+      help: 'Tracker records recovery passes read: every record of the arc (pass="full": after a view change, or when something was left waiting), or only those that changed and those where a guest differed (pass="changes").',
+      labelNames: ['pass'] as const,
+      registers: [registry],
+    }),
     censusListed: new Counter({
       name: 'houseparty_census_fragments_listed_total',
       help: 'Fragments guests listed to this peer in recovery censuses, for parts whose digests differed: grows with changes, not with the files held.',

@@ -160,6 +160,7 @@ export class Caretaker implements Startable {
     const changes = this.#o.records.changes
     this.#o.records.takeChanges()
     const records = [...this.#o.records.inArc(arc)].filter((r) => isPrimary(r.name))
+    this.#o.events.recordsRead('full', records.length)
     const census = withCensus ? await takeArcCensus(ctx.fragments, arc, records, guests, signal) : undefined
     if (census) {
       this.#silent = census.silent
@@ -216,6 +217,7 @@ export class Caretaker implements Startable {
     const taken = await takePartCensus(this.#o.ctx.fragments, parts, expected, changed, (selected) => this.#readParts(parts, selected, isPrimary), signal)
     if (!taken) return false
     const { census, records } = taken
+    this.#o.events.recordsRead('changes', records.length)
     this.#silent = census.silent
     if (census.exchanged) this.#o.events.census(census.exchanged)
     const decided = await this.#planAndCarryOut(records, guests, census, isPrimary, this.#o.clock.now(), files)
