@@ -251,7 +251,7 @@ export class Peer {
         this.log.info({ fragments, cleaned, records }, 'store opened')
       },
       stop: async () => {
-        this.trackers.close()
+        await this.trackers.close()
         await this.store.close()
       },
     })

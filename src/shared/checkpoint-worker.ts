@@ -22,8 +22,8 @@ parentPort?.on('message', (order: CheckpointOrder) => {
     } else if (order.op === 'close') {
       open.get(order.path)?.close()
       open.delete(order.path)
-      // The last one closed: nothing more to do, and the thread ends.
-      if (open.size === 0) parentPort?.close()
+      // Done with the file: the writer may now remove it, or its directory.
+      parentPort?.postMessage({ closed: order.path })
     }
   } catch (err) {
     // A failed checkpoint is tried again with the next one; the writer's WAL only grows meanwhile.

@@ -25,6 +25,8 @@ class Checkpoints {
   readonly #open = new Map<string, number>()
   readonly #written = new Set<string>()
   #timer: NodeJS.Timeout | undefined
+  /** Closes waiting for the worker's answer (it is kept referenced meanwhile). */
+  #closing = 0
 
   /** A database at `path` is open for writing in this thread: the worker opens its own connection to it. */
   open(path: string): void {
@@ -46,22 +48,46 @@ class Checkpoints {
     this.#timer.unref()
   }
 
-  /** The database at `path` is closing: the worker lets go of it (and stops once none is open). */
-  close(path: string): void {
+  /**
+   * The database at `path` is closing: resolves once the worker has let go
+   * of it (any checkpoint of it under way is over), so the file and its
+   * directory may be removed. The worker stops once no database is open.
+   */
+  close(path: string): Promise<void> {
     const count = this.#open.get(path)
-    if (count === undefined) return
+    if (count === undefined) return Promise.resolve()
     if (count > 1) {
       this.#open.set(path, count - 1)
-      return
+      return Promise.resolve()
     }
     this.#open.delete(path)
     this.#written.delete(path)
-    this.#worker?.postMessage({ op: 'close', path })
-    if (this.#open.size > 0) return
-    // The worker ends by itself once it has closed its last connection.
-    clearTimeout(this.#timer)
-    this.#timer = undefined
-    this.#worker = undefined
+    const worker = this.#worker
+    if (!worker) return Promise.resolve()
+    const last = this.#open.size === 0
+    if (last) {
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+      this.#worker = undefined
+    }
+    // Its answer must arrive even if nothing else keeps this process running.
+    this.#closing++
+    worker.ref()
+    return new Promise((resolve) => {
+      const done = (): void => {
+        worker.off('message', onMessage)
+        worker.off('exit', done)
+        if (--this.#closing === 0 && this.#worker === worker) worker.unref()
+        if (last) void worker.terminate()
+        resolve()
+      }
+      const onMessage = (message: { closed?: string }): void => {
+        if (message.closed === path) done()
+      }
+      worker.on('message', onMessage)
+      worker.on('exit', done)
+      worker.postMessage({ op: 'close', path })
+    })
   }
 
   #post(order: CheckpointOrder): void {

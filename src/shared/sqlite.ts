@@ -52,10 +52,10 @@ export function openDatabase(
   }
 }
 
-/** Closes a database opened by openDatabase (its checkpoints stop with it). */
-export function closeDatabase(db: DatabaseSync, path: string): void {
-  checkpoints.close(path)
+/** Closes a database opened by openDatabase; resolves once no thread uses the file (its checkpoints are over). */
+export async function closeDatabase(db: DatabaseSync, path: string): Promise<void> {
   if (db.isOpen) db.close()
+  await checkpoints.close(path)
 }
 
 export function readMeta(db: DatabaseSync, key: string): string | undefined {

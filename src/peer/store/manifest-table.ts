@@ -272,7 +272,7 @@ export class ManifestTable {
   async close(): Promise<void> {
     this.#commits.flush()
     await this.#commits.synced()
-    closeDatabase(this.#db, this.#path)
+    await closeDatabase(this.#db, this.#path)
     await this.#commits.release()
   }
 }

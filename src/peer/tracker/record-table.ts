@@ -165,9 +165,10 @@ export class RecordTable {
     return this.#commits.transaction(fn)
   }
 
-  close(): void {
+  /** Commits what is pending and closes; resolves once no thread uses the file. */
+  close(): Promise<void> {
     this.#commits.flush()
-    closeDatabase(this.#db, this.#path)
+    return closeDatabase(this.#db, this.#path)
   }
 }
 

@@ -51,9 +51,11 @@ export class TrackerStore {
     return this.#table.size
   }
 
-  close(): void {
-    this.#table?.close()
+  /** Closes the index; resolves once no thread uses its file. */
+  async close(): Promise<void> {
+    const table = this.#table
     this.#table = undefined
+    await table?.close()
   }
 
   get #records(): RecordTable {

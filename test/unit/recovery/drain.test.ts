@@ -19,7 +19,7 @@ const self = 'a'.repeat(16) as GuestId
 const others = ['b'.repeat(16), 'c'.repeat(16), 'd'.repeat(16), 'e'.repeat(16)] as GuestId[]
 const dirs: string[] = []
 after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true })
+  for (const d of dirs) await rm(d, { recursive: true, force: true, maxRetries: 5 })
 })
 
 async function openStore(dir?: string, now?: () => number): Promise<FragmentStore> {

@@ -9,7 +9,7 @@ import { waitFor } from '../../helpers/wait.ts'
 
 const dirs: string[] = []
 after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true })
+  for (const d of dirs) await rm(d, { recursive: true, force: true, maxRetries: 5 })
 })
 const create = 'CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID'
 
@@ -45,7 +45,7 @@ describe('sqlite', () => {
     )
     assert.equal(count(), 2, 'a transaction that throws leaves nothing')
     other.close()
-    closeDatabase(db, path)
+    await closeDatabase(db, path)
   })
 
   it('checkpoints a database in a worker, never inside a commit on the writing thread', async () => {
@@ -64,14 +64,14 @@ describe('sqlite', () => {
     assert.equal(await size(path), before, 'no commit copied the WAL into the database itself')
     // The worker does, within about a second of the commits.
     await waitFor('the worker to checkpoint the WAL into the database', async () => (await size(path)) > 3_000_000, { timeoutMs: 30_000 })
-    closeDatabase(db, path)
+    await closeDatabase(db, path)
   })
 
   it('refuses a database of a newer schema', async () => {
     const path = await fresh()
     const db = openDatabase(path, { synchronous: 'NORMAL', schema: 1, create })
     writeMeta(db, 'schema', '2')
-    closeDatabase(db, path)
+    await closeDatabase(db, path)
     assert.throws(() => openDatabase(path, { synchronous: 'NORMAL', schema: 1, create }), /newer than this peer's 1/)
   })
 })

@@ -13,7 +13,7 @@ const coding = { k: 2, m: 1, stripeBytes: 4096 }
 const version = '0000000001000-0000abcd'
 const dirs: string[] = []
 after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true })
+  for (const d of dirs) await rm(d, { recursive: true, force: true, maxRetries: 5 })
 })
 
 /** Every file under the data dir's fragments/ ending in `suffix`, sorted. */

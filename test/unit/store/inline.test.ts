@@ -15,7 +15,7 @@ const version = '0000000001000-0000abcd'
 const hash = 'a'.repeat(64)
 const dirs: string[] = []
 after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true })
+  for (const d of dirs) await rm(d, { recursive: true, force: true, maxRetries: 5 })
 })
 
 async function openStore(dir?: string): Promise<{ store: FragmentStore; dir: string }> {

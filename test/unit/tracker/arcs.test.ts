@@ -13,7 +13,7 @@ import { aRecord } from '../../helpers/records.ts'
 const hex16 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((n) => n.toString(16).padStart(16, '0'))
 const dirs: string[] = []
 after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true })
+  for (const d of dirs) await rm(d, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('records by arc', () => {
@@ -54,7 +54,7 @@ describe('records by arc', () => {
       const rest = arc.from === arc.to ? [] : names.filter((n) => !expected.includes(n)).sort()
       assert.deepEqual([...store.outside(arc)].map((r) => r.name).sort(), rest)
     }
-    store.close()
+    await store.close()
   })
 
   it('gives the records of an index of the layout before positions their positions and versions on first open', async () => {
@@ -80,6 +80,6 @@ describe('records by arc', () => {
     const page = store.page({ prefix: '', delimiter: '', after: '', skip: false, limit: 10 }, none)
     const { version, revision } = aRecord()
     assert.deepEqual([page.records, page.brief], [[], ['a', 'b', 'c'].map((name) => [name, version, revision, false])])
-    store.close()
+    await store.close()
   })
 })

@@ -11,7 +11,7 @@ import { aRecord } from '../../helpers/records.ts'
 
 const dirs: string[] = []
 after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true })
+  for (const d of dirs) await rm(d, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('the change log of a tracker', () => {
@@ -71,6 +71,6 @@ describe('the change log of a tracker', () => {
       const want = names.filter((n) => bucketOf(ringPosition(n)) >= from && bucketOf(ringPosition(n)) <= to).sort()
       assert.deepEqual([...store.inBuckets(from, to)].map((r) => r.name).sort(), want)
     }
-    store.close()
+    await store.close()
   })
 })

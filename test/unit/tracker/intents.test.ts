@@ -9,7 +9,7 @@ import { aRecord } from '../../helpers/records.ts'
 
 const dirs: string[] = []
 after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true })
+  for (const d of dirs) await rm(d, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('put intents at a tracker', () => {
@@ -34,6 +34,6 @@ describe('put intents at a tracker', () => {
     now += 31 * 60_000
     assert.equal(store.watch(aRecord({ name: 'race', version: '1700000000008-eeeeeeee' })).newer, false, 'a put that never finished is forgotten in time')
     assert.equal(store.intend('other', '1700000000001-eeeeeeee'), undefined, 'intents are per name')
-    store.close()
+    await store.close()
   })
 })

@@ -12,8 +12,10 @@ import { silentLogger } from '../../../src/shared/logger.ts'
 import { aRecord } from '../../helpers/records.ts'
 
 const dirs: string[] = []
+const opened: TrackerStore[] = []
 after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true })
+  for (const s of opened) await s.close()
+  for (const d of dirs) await rm(d, { recursive: true, force: true, maxRetries: 5 })
 })
 
 async function openStore(dir?: string): Promise<TrackerStore> {
@@ -21,6 +23,7 @@ async function openStore(dir?: string): Promise<TrackerStore> {
   if (!dir) dirs.push(at)
   const store = new TrackerStore(at, silentLogger())
   await store.open()
+  opened.push(store)
   return store
 }
 
@@ -165,12 +168,12 @@ describe('paged listing', () => {
     assert.deepEqual(store.get('two/three'), records[1])
     assert.equal(store.size, 2)
     assert.equal((await readdir(dir)).includes('tracker'), false, 'the earlier layout is gone once imported')
-    store.close()
+    await store.close()
     const again = await openStore(dir)
     assert.deepEqual(
       again.list().map((r) => r.name),
       ['one', 'two/three'],
     )
-    again.close()
+    await again.close()
   })
 })

@@ -47,9 +47,9 @@ describe('a batch served by a holder and tracker (real TCP, real stores)', () =>
   })
   after(async () => {
     await server.close()
-    trackers.close()
+    await trackers.close()
     await store.close()
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 })
   })
 
   it('stores every stash, records every watch and answers every where, each as it would alone', async () => {

@@ -47,7 +47,8 @@ describe('record changes decided by the primary tracker (real TCP, three replica
   })
   after(async () => {
     await Promise.all(servers.map((s) => s.close()))
-    await rm(dir, { recursive: true, force: true })
+    await Promise.all(stores.map((s) => s.close()))
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 })
   })
 
   const replicas = (name: string): (FileRecord | undefined)[] => stores.map((s) => s.get(name))
