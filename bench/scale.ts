@@ -323,11 +323,13 @@ ${reference}
 
 A put of a file this small is coded in memory and sent whole, one \`stash\` per fragment on a connection kept open to each
 holder, which keeps the bytes inside the fragment's row of its \`fragments.db\` (no file of its own); the record goes to the
-three trackers' \`index.db\`. Rows written in one turn of the event loop share a commit, synced off the event loop
-([decision 5](docs/decisions/0005-embedded-index.md)). Neither index is held in memory per entry: a peer keeps a digest per
-ring bucket and reads rows on demand. The census and \`GET /health/party\` compare what each guest holds by digest, one
-short string per part of an arc, and list fragments only where digests differ: on an idle party nothing is listed,
-whatever the number of files. Still growing with the files: the records a primary reads for its arc on each recovery
-pass (to compute the digests it expects and plan repairs), and the CPU of each put and get.
+three trackers' \`index.db\`. Rows written in one turn of the event loop share a commit, synced off the event loop, and
+checkpointed by a worker thread ([decision 5](docs/decisions/0005-embedded-index.md)). Neither index is held in memory per
+entry: a peer keeps a digest per ring bucket and reads rows on demand. The census and \`GET /health/party\` compare what
+each guest holds by digest, one short string per part of an arc, and list fragments only where digests differ; between
+view changes a census reads only the records written since the last one and those where a guest differs, so neither an
+idle party nor a stream of puts makes it read every record. A listing page carries each record once (whole from the
+name's primary tracker, as a version from the others). Still growing with the files: a pass after a view change (a
+rebuild reads the records of the arc it repairs).
 `
 }
