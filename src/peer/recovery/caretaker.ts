@@ -6,7 +6,7 @@ import { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
 import type { ViewChange } from '../membership/index.ts'
 import type { FileRecord, GuestId, RemovalReason } from '../protocol/index.ts'
-import { type Arc, ArcParts, type PartDigests, primaryArc, ringKey, ringPosition } from '../ring/index.ts'
+import { type Arc, ArcParts, inArc, type PartDigests, primaryArc, ringKey, ringPosition } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
 import type { Presence } from './assess.ts'
 import { type Census, digestsAgree, expect, takeArcCensus, takePartCensus } from './census.ts'
@@ -156,10 +156,7 @@ export class Caretaker implements Startable {
     this.#quiet = undefined
     this.#baseline = undefined
     // Records first, census second: a record in this snapshot had all its fragments durable before the census asked.
-    // The change log starts at this snapshot, so what the census derives from it can be kept up to date.
-    const changes = this.#o.records.changes
-    this.#o.records.takeChanges()
-    const records = [...this.#o.records.inArc(arc)].filter((r) => isPrimary(r.name))
+    const { records, changes, logged } = await this.#snapshot(arc, isPrimary)
     this.#o.events.recordsRead('full', records.length)
     const census = withCensus ? await takeArcCensus(ctx.fragments, arc, records, guests, signal) : undefined
     if (census) {
@@ -175,11 +172,33 @@ export class Caretaker implements Startable {
     )
     this.#lastGuests = guests
     const decided = await this.#planAndCarryOut(records, guests, census, isPrimary, now)
-    if (census?.expected && census.silent.size === 0) {
+    if (census?.expected && census.silent.size === 0 && logged) {
       const { files } = decided.health
       this.#baseline = { ring, parts: new ArcParts(arc), expected: census.expected, files, clean: decided.clean }
       if (census.exchanged?.differing === 0 && decided.nothingToDo) this.#quiet = { ring, changes, arc, expected: census.expected, files }
     }
+  }
+
+  /**
+   * The records of this peer's arc as the table holds them at one instant,
+   * read a page at a time (the event loop answers pings and requests
+   * between pages): the records written while the pages were read are read
+   * again at the end. The change log starts at that instant (`logged`:
+   * unless it overflowed meanwhile), so what a census derives from these
+   * records can be kept up to date from it.
+   */
+  async #snapshot(arc: Arc, isPrimary: (name: string) => boolean): Promise<{ records: FileRecord[]; changes: number; logged: boolean }> {
+    const store = this.#o.records
+    store.takeChanges()
+    const byName = new Map((await store.inArcPaged(arc)).map((r) => [r.name, r]))
+    const changes = store.changes
+    const during = store.takeChanges()
+    for (const name of during?.keys() ?? []) {
+      const now = store.get(name)
+      if (now && inArc(ringPosition(name), arc)) byName.set(name, now)
+      else byName.delete(name)
+    }
+    return { records: [...byName.values()].filter((r) => isPrimary(r.name)), changes, logged: during !== undefined }
   }
 
   /**

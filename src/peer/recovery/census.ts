@@ -1,3 +1,4 @@
+import { yieldToLoop } from '../../shared/lifecycle.ts'
 import { fragmentBytes } from '../codec/index.ts'
 import type { FileRecord, GuestId, HeldFragment } from '../protocol/index.ts'
 import { type Arc, ArcParts, DIGEST_PARTS, differingParts, fingerprint, PartDigests, ringPosition } from '../ring/index.ts'
@@ -74,7 +75,11 @@ export async function takeArcCensus(
 ): Promise<Census> {
   const parts = new ArcParts(arc, partCount)
   const expected = new Map<GuestId, PartDigests>(guests.map((g) => [g, new PartDigests(parts.count)]))
-  for (const record of records) expect(expected, parts, record, 1)
+  for (const [i, record] of records.entries()) {
+    expect(expected, parts, record, 1)
+    // Three fingerprints a record: let the event loop run now and then over a large arc.
+    if (i % 2000 === 1999) await yieldToLoop()
+  }
   return censusFrom(await askGuests(client, parts, expected, signal), records, parts, expected)
 }
 

@@ -35,10 +35,11 @@ export class RecordHandoff {
   async run(self: GuestId, guests: readonly GuestId[], signal?: AbortSignal): Promise<void> {
     const before = this.#handedOff
     const settled = before !== undefined && ringKey(before) === ringKey(guests)
-    const candidates = settled ? this.#records.outside(trackedArc(guests, self, this.#trackers.replicas)) : this.#records.list()
+    // After a ring change every record is read, a page at a time so the event loop keeps answering meanwhile.
+    const candidates = settled ? this.#records.outside(trackedArc(guests, self, this.#trackers.replicas)) : this.#records.everyRecord()
     const batches = new Map<GuestId, FileRecord[]>()
     const pending: { name: string; targets: GuestId[]; mine: boolean }[] = []
-    for (const record of candidates) {
+    for await (const record of candidates) {
       const trackers = this.#trackers.trackersOf(record.name, guests)
       const mine = trackers.includes(self)
       // Its trackers were the same on the ring handed off before: they have it already.

@@ -33,7 +33,7 @@ export async function arcHealth(ctx: FilesContext, records: TrackerStore, arc: A
   const guests = ctx.roster.guests().map((g) => g.id)
   // Records first, census second: every fragment a record names was durable before the census asked, and one
   // moved after the record was read is found at its new place (readableFragments looks at every live copy).
-  const live = [...records.inArc(arc)].filter((r) => !r.deleted)
+  const live = (await records.inArcPaged(arc)).filter((r) => !r.deleted)
   const census = await takeArcCensus(ctx.fragments, arc, live, guests, signal)
   const present = new Set(guests)
   const out: ArcHealth = { files: live.length, healthy: 0, degraded: 0, lost: 0, worst: [], silent: [...census.silent] }

@@ -48,6 +48,9 @@ export class RecordTable {
   readonly #scanExclusive: StatementSync
   readonly #between: StatementSync
   readonly #buckets: StatementSync
+  readonly #namesAfter: StatementSync
+  readonly #arcFirst: StatementSync
+  readonly #arcNext: StatementSync
   readonly #outside: StatementSync
   #rows: number
   #changes = 0
@@ -80,6 +83,9 @@ export class RecordTable {
     this.#between = this.#db.prepare('SELECT record FROM records WHERE pos > ? AND pos <= ?')
     this.#outside = this.#db.prepare('SELECT record FROM records WHERE pos <= ? OR pos > ?')
     this.#buckets = this.#db.prepare('SELECT record FROM records WHERE pos >= ? AND pos < ?')
+    this.#namesAfter = this.#db.prepare('SELECT record FROM records WHERE name > ? ORDER BY name LIMIT ?')
+    this.#arcFirst = this.#db.prepare('SELECT record, pos, name FROM records WHERE pos > ? AND pos <= ? ORDER BY pos, name LIMIT ?')
+    this.#arcNext = this.#db.prepare('SELECT record, pos, name FROM records WHERE (pos, name) > (?, ?) AND pos <= ? ORDER BY pos, name LIMIT ?')
     this.#rows = (this.#db.prepare('SELECT count(*) AS n FROM records').get() as { n: number }).n
   }
 
@@ -143,6 +149,26 @@ export class RecordTable {
     const { from, to } = arc
     const rows = from === to ? this.#fromInclusive.iterate('') : from < to ? this.#between.iterate(from, to) : this.#outside.iterate(to, from)
     for (const row of rows as Iterable<{ record: string }>) yield JSON.parse(row.record) as FileRecord
+  }
+
+  /** Up to `limit` records in name order after `after` (a page of a walk over every record). */
+  pageByName(after: string, limit: number): FileRecord[] {
+    return (this.#namesAfter.all(after, limit) as { record: string }[]).map((row) => JSON.parse(row.record) as FileRecord)
+  }
+
+  /**
+   * Up to `limit` records whose positions lie in (from, to], in position order, after the record at `after`
+   * (its position and name) when given: a page of a walk over an arc that does not wrap around.
+   */
+  pageByPosition(
+    range: { from: string; to: string },
+    limit: number,
+    after?: { pos: string; name: string },
+  ): { records: FileRecord[]; last?: { pos: string; name: string } } {
+    type Row = { record: string; pos: string; name: string }
+    const rows = (after ? this.#arcNext.all(after.pos, after.name, range.to, limit) : this.#arcFirst.all(range.from, range.to, limit)) as Row[]
+    const tail = rows.at(-1)
+    return { records: rows.map((row) => JSON.parse(row.record) as FileRecord), last: tail && { pos: tail.pos, name: tail.name } }
   }
 
   /** The records whose names lie in ring buckets `from` to `to` (inclusive; a bucket is a position's first 16 bits), read lazily. */

@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { yieldToLoop } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { FileRecord, type Version } from '../protocol/index.ts'
 import type { Arc } from '../ring/index.ts'
@@ -17,6 +18,9 @@ export interface WatchResult {
   /** A newer version than this record is current, or a put of one has begun (so this one will not stay current). */
   newer: boolean
 }
+
+/** Records read between two turns of the event loop in a walk over many (see everyRecord). */
+const WALK_PAGE = 1000
 
 /** How long a put's intent is remembered: longer than any upload of one name should take between its start and its record. */
 const INTENT_TTL_MS = 30 * 60_000
@@ -125,6 +129,48 @@ export class TrackerStore {
   /** Every record kept here. */
   list(): FileRecord[] {
     return [...this.#records.from('', true)]
+  }
+
+  /**
+   * Every record, a page at a time, letting the event loop run between pages: a walk over a million
+   * records would otherwise hold it for seconds (long enough for the other guests to vote this peer out).
+   */
+  async *everyRecord(): AsyncGenerator<FileRecord> {
+    for (let after = ''; ; ) {
+      const page = this.#records.pageByName(after, WALK_PAGE)
+      yield* page
+      const last = page.at(-1)
+      if (!last || page.length < WALK_PAGE) return
+      after = last.name
+      await yieldToLoop()
+    }
+  }
+
+  /** The records of the names in `arc` (from exclusive, to inclusive), a page at a time as everyRecord. */
+  async inArcPaged(arc: Arc): Promise<FileRecord[]> {
+    const top = 'ffffffffffffffff'
+    // An arc that wraps around the ring is two ranges; from === to is the whole ring.
+    const ranges =
+      arc.from === arc.to
+        ? [{ from: '', to: top }]
+        : arc.from < arc.to
+          ? [arc]
+          : [
+              { from: arc.from, to: top },
+              { from: '', to: arc.to },
+            ]
+    const out: FileRecord[] = []
+    for (const range of ranges) {
+      let after: { pos: string; name: string } | undefined
+      for (;;) {
+        const page = this.#records.pageByPosition(range, WALK_PAGE, after)
+        out.push(...page.records)
+        if (!page.last || page.records.length < WALK_PAGE) break
+        after = page.last
+        await yieldToLoop()
+      }
+    }
+    return out
   }
 
   /** The records of the names in `arc` (from exclusive, to inclusive), read as they are used. */

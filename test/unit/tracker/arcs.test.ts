@@ -39,7 +39,8 @@ describe('records by arc', () => {
     dirs.push(dir)
     const store = new TrackerStore(dir, silentLogger())
     await store.open()
-    const names = Array.from({ length: 300 }, (_, i) => `f/${i}`)
+    // More than a page of a paged walk (1,000 records).
+    const names = Array.from({ length: 2500 }, (_, i) => `f/${i}`)
     for (const name of names) store.watch(aRecord({ name }))
     await store.committed()
     const arcs: Arc[] = [
@@ -51,9 +52,15 @@ describe('records by arc', () => {
     for (const arc of arcs) {
       const expected = names.filter((n) => inArc(ringPosition(n), arc)).sort()
       assert.deepEqual([...store.inArc(arc)].map((r) => r.name).sort(), expected)
+      const paged = (await store.inArcPaged(arc)).map((r) => r.name)
+      assert.equal(paged.length, expected.length, 'each record once')
+      assert.deepEqual(paged.sort(), expected)
       const rest = arc.from === arc.to ? [] : names.filter((n) => !expected.includes(n)).sort()
       assert.deepEqual([...store.outside(arc)].map((r) => r.name).sort(), rest)
     }
+    const walked: string[] = []
+    for await (const record of store.everyRecord()) walked.push(record.name)
+    assert.deepEqual(walked, [...names].sort(), 'every record once, in name order')
     await store.close()
   })
 
