@@ -90,7 +90,8 @@ export async function takeArcCensus(
  * selected parts) and the guests that differ there asked to list them.
  * `changed` are records written since the digests were last compared: the
  * census describes their copies too. Undefined when a guest did not answer
- * (what it holds is unknown: the caller takes a census of every record).
+ * (what it holds is unknown) or more than a quarter of the parts differ:
+ * the caller then takes a census of every record.
  */
 export async function takePartCensus(
   client: FragmentClient,
@@ -103,6 +104,8 @@ export async function takePartCensus(
   const asked = await askGuests(client, parts, expected, signal)
   if (asked.some((a) => !a.answer)) return undefined
   const selected = new Set(asked.flatMap((a) => a.answer?.differing ?? []))
+  // Most of the arc differs (a guest lost its disk): a census of every record, read page by page, does better.
+  if (selected.size > parts.count / 4) return undefined
   const byName = new Map(changed.map((r) => [r.name, r]))
   if (selected.size > 0) for (const record of readParts(selected)) byName.set(record.name, record)
   const records = [...byName.values()]
