@@ -58,12 +58,12 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   })
 }
 
-/** Exponential backoff with full jitter, so retrying peers do not march in step. */
 /** Lets the event loop run what is waiting (pings, requests) before a long piece of work goes on. */
 export function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve))
 }
 
+/** Exponential backoff with full jitter, so retrying peers do not march in step. */
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20))
   return Math.round(ceiling / 2 + (random() * ceiling) / 2)

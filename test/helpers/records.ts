@@ -1,4 +1,12 @@
 import type { FileRecord } from '../../src/peer/protocol/index.ts'
+import type { TrackerStore } from '../../src/peer/tracker/index.ts'
+
+/** Every record a tracker store keeps, in name order. */
+export async function allRecords(store: TrackerStore): Promise<FileRecord[]> {
+  const out: FileRecord[] = []
+  for await (const record of store.everyRecord()) out.push(record)
+  return out
+}
 
 /** A tracker record of a small 2+1 file on three guests; `overrides` change any field. */
 export function aRecord(overrides: Partial<FileRecord> = {}): FileRecord {

@@ -70,10 +70,11 @@ export async function drain(o: DrainOptions): Promise<DrainResult> {
     await Promise.all([worker(), worker()])
     if (waiting === listed) await delay(RECHECK_MS, signal).catch(() => undefined)
   }
-  const left = store.list().length
+  const left = store.count
   if (others.length > 0) await o.handOffRecords(others)
-  log.info({ moved, left, records: o.records.list().length }, 'fragments and tracker records handed over')
-  return { moved, left, records: o.records.list().length }
+  const records = o.records.size
+  log.info({ moved, left, records }, 'fragments and tracker records handed over')
+  return { moved, left, records }
 }
 
 const keyOf = (held: HeldFragment): string => fragmentKey(held.name, held.version, held.index)

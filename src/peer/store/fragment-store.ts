@@ -79,7 +79,8 @@ export class FragmentStore implements FragmentInstaller {
     if (table.meta('layout') !== 'table') {
       cleaned = await importManifestFiles(root, table, { pathOf: (m) => this.#pathOf(m), keyOf, heldOf }, this.#log)
     }
-    await this.#loadBuckets(table)
+    // The census digests and totals, from the table's bucket rows: a start reads buckets, not fragments.
+    await table.loadDigests(this.#digests)
     this.#sweeping = this.#sweep(root, this.#stopSweep.signal).catch((err: Error) => this.#log.warn({ err: err.message }, 'sweep of leftover fragments failed'))
     return { fragments: this.count, cleaned }
   }
@@ -127,11 +128,6 @@ export class FragmentStore implements FragmentInstaller {
   /** Bytes of all fragments held. */
   get bytes(): number {
     return this.#digests.total.bytes
-  }
-
-  /** The census digests and totals, from the table's bucket rows (see ManifestTable.loadDigests). */
-  async #loadBuckets(table: ManifestTable): Promise<void> {
-    await table.loadDigests(this.#digests)
   }
 
   /** A row now counts: in the totals and the census digests, and in its bucket's row (written in the row's transaction). */

@@ -25,6 +25,24 @@ export interface ScannedRow {
   record: FileRecord | undefined
 }
 
+/** The highest ring position. */
+const TOP_POSITION = 'ffffffffffffffff'
+
+/**
+ * `arc` as ranges of ring positions (from exclusive, to inclusive) that do
+ * not wrap around, each one range of the position index: the arc itself,
+ * two for an arc across the top of the ring, the whole ring when from === to.
+ */
+export function positionRanges(arc: Arc): { from: string; to: string }[] {
+  if (arc.from === arc.to) return [{ from: '', to: TOP_POSITION }]
+  return arc.from < arc.to
+    ? [arc]
+    : [
+        { from: arc.from, to: TOP_POSITION },
+        { from: '', to: arc.to },
+      ]
+}
+
 /**
  * Tracker records in an embedded SQLite database (<data>/index.db), one row
  * per name under its primary key: a lookup or an ordered page reads only the
@@ -42,8 +60,6 @@ export class RecordTable {
   readonly #get: StatementSync
   readonly #put: StatementSync
   readonly #delete: StatementSync
-  readonly #fromInclusive: StatementSync
-  readonly #fromExclusive: StatementSync
   readonly #scanInclusive: StatementSync
   readonly #scanExclusive: StatementSync
   readonly #between: StatementSync
@@ -51,7 +67,6 @@ export class RecordTable {
   readonly #namesAfter: StatementSync
   readonly #arcFirst: StatementSync
   readonly #arcNext: StatementSync
-  readonly #outside: StatementSync
   #rows: number
   #changes = 0
 
@@ -72,8 +87,6 @@ export class RecordTable {
     this.#get = this.#db.prepare('SELECT record FROM records WHERE name = ?')
     this.#put = this.#db.prepare('INSERT OR REPLACE INTO records (name, record, pos, version, revision, deleted) VALUES (?, ?, ?, ?, ?, ?)')
     this.#delete = this.#db.prepare('DELETE FROM records WHERE name = ?')
-    this.#fromInclusive = this.#db.prepare('SELECT record FROM records WHERE name >= ? ORDER BY name')
-    this.#fromExclusive = this.#db.prepare('SELECT record FROM records WHERE name > ? ORDER BY name')
     // The record text only for rows whose position lies in the arc (from, to]; from = to is the whole ring.
     const scan = (after: string): string => `SELECT name, version, revision, deleted,
         CASE WHEN ($from < $to AND pos > $from AND pos <= $to) OR ($from >= $to AND (pos > $from OR pos <= $to)) THEN record END AS record
@@ -81,7 +94,6 @@ export class RecordTable {
     this.#scanInclusive = this.#db.prepare(scan('>='))
     this.#scanExclusive = this.#db.prepare(scan('>'))
     this.#between = this.#db.prepare('SELECT record FROM records WHERE pos > ? AND pos <= ?')
-    this.#outside = this.#db.prepare('SELECT record FROM records WHERE pos <= ? OR pos > ?')
     this.#buckets = this.#db.prepare('SELECT record FROM records WHERE pos >= ? AND pos < ?')
     this.#namesAfter = this.#db.prepare('SELECT record FROM records WHERE name > ? ORDER BY name LIMIT ?')
     this.#arcFirst = this.#db.prepare('SELECT record, pos, name FROM records WHERE pos > ? AND pos <= ? ORDER BY pos, name LIMIT ?')
@@ -124,12 +136,6 @@ export class RecordTable {
     return this.#commits.committed()
   }
 
-  /** Records in name order from `from` on, read lazily: stop iterating and nothing more is read. */
-  *from(from: string, inclusive: boolean): Generator<FileRecord> {
-    const statement = inclusive ? this.#fromInclusive : this.#fromExclusive
-    for (const row of statement.iterate(from) as Iterable<{ record: string }>) yield JSON.parse(row.record) as FileRecord
-  }
-
   /**
    * Rows in name order from `from` on, read lazily, each record whole only
    * where its position lies in `whole` (all of them when it is undefined).
@@ -146,9 +152,9 @@ export class RecordTable {
 
   /** The records whose names lie in `arc` (from exclusive, to inclusive; from === to is the whole ring), read lazily. */
   *inArc(arc: Arc): Generator<FileRecord> {
-    const { from, to } = arc
-    const rows = from === to ? this.#fromInclusive.iterate('') : from < to ? this.#between.iterate(from, to) : this.#outside.iterate(to, from)
-    for (const row of rows as Iterable<{ record: string }>) yield JSON.parse(row.record) as FileRecord
+    for (const range of positionRanges(arc)) {
+      for (const row of this.#between.iterate(range.from, range.to) as Iterable<{ record: string }>) yield JSON.parse(row.record) as FileRecord
+    }
   }
 
   /** Up to `limit` records in name order after `after` (a page of a walk over every record). */

@@ -6,7 +6,7 @@ import { FileRecord, type Version } from '../protocol/index.ts'
 import type { Arc } from '../ring/index.ts'
 import { ChangeLog } from './changes.ts'
 import { type Page, type PageQuery, pageOf } from './listing.ts'
-import { RecordTable } from './record-table.ts'
+import { positionRanges, RecordTable } from './record-table.ts'
 import { compareRecords, newestRecord } from './records.ts'
 
 export interface WatchResult {
@@ -126,11 +126,6 @@ export class TrackerStore {
     return newest
   }
 
-  /** Every record kept here. */
-  list(): FileRecord[] {
-    return [...this.#records.from('', true)]
-  }
-
   /**
    * Every record, a page at a time, letting the event loop run between pages: a walk over a million
    * records would otherwise hold it for seconds (long enough for the other guests to vote this peer out).
@@ -148,19 +143,8 @@ export class TrackerStore {
 
   /** The records of the names in `arc` (from exclusive, to inclusive), a page at a time as everyRecord. */
   async inArcPaged(arc: Arc): Promise<FileRecord[]> {
-    const top = 'ffffffffffffffff'
-    // An arc that wraps around the ring is two ranges; from === to is the whole ring.
-    const ranges =
-      arc.from === arc.to
-        ? [{ from: '', to: top }]
-        : arc.from < arc.to
-          ? [arc]
-          : [
-              { from: arc.from, to: top },
-              { from: '', to: arc.to },
-            ]
     const out: FileRecord[] = []
-    for (const range of ranges) {
+    for (const range of positionRanges(arc)) {
       let after: { pos: string; name: string } | undefined
       for (;;) {
         const page = this.#records.pageByPosition(range, WALK_PAGE, after)
@@ -171,11 +155,6 @@ export class TrackerStore {
       }
     }
     return out
-  }
-
-  /** The records of the names in `arc` (from exclusive, to inclusive), read as they are used. */
-  inArc(arc: Arc): Iterable<FileRecord> {
-    return this.#records.inArc(arc)
   }
 
   /** The records of the names outside `arc`. */

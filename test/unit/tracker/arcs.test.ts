@@ -51,7 +51,6 @@ describe('records by arc', () => {
     ]
     for (const arc of arcs) {
       const expected = names.filter((n) => inArc(ringPosition(n), arc)).sort()
-      assert.deepEqual([...store.inArc(arc)].map((r) => r.name).sort(), expected)
       const paged = (await store.inArcPaged(arc)).map((r) => r.name)
       assert.equal(paged.length, expected.length, 'each record once')
       assert.deepEqual(paged.sort(), expected)
@@ -76,10 +75,10 @@ describe('records by arc', () => {
     const store = new TrackerStore(dir, silentLogger())
     await store.open()
     const whole = { from: '0000000000000000', to: '0000000000000000' }
-    assert.deepEqual([...store.inArc(whole)].map((r) => r.name).sort(), ['a', 'b', 'c'])
+    assert.deepEqual((await store.inArcPaged(whole)).map((r) => r.name).sort(), ['a', 'b', 'c'])
     const arc = { from: ringPosition('a'), to: ringPosition('b') }
     assert.deepEqual(
-      [...store.inArc(arc)].map((r) => r.name).sort(),
+      (await store.inArcPaged(arc)).map((r) => r.name).sort(),
       ['a', 'b', 'c'].filter((n) => inArc(ringPosition(n), arc)),
     )
     // Schema 3: each record's version, revision and deleted flag read without the record.

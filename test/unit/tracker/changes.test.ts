@@ -7,7 +7,7 @@ import { bucketOf, ringPosition } from '../../../src/peer/ring/index.ts'
 import { ChangeLog } from '../../../src/peer/tracker/changes.ts'
 import { TrackerStore } from '../../../src/peer/tracker/index.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
-import { aRecord } from '../../helpers/records.ts'
+import { allRecords, aRecord } from '../../helpers/records.ts'
 
 const dirs: string[] = []
 after(async () => {
@@ -61,7 +61,7 @@ describe('the change log of a tracker', () => {
         ['n/7', aRecord().version],
       ],
     )
-    const names = [...store.list()].map((r) => r.name)
+    const names = (await allRecords(store)).map((r) => r.name)
     for (const [from, to] of [
       [0, 65535],
       [0x1000, 0x7fff],

@@ -9,7 +9,7 @@ import { type Arc, primaryArc } from '../../../src/peer/ring/index.ts'
 import { compareNames, decodeToken, encodeToken, mergePages, newestRecord, type Page, type PageQuery, TrackerStore } from '../../../src/peer/tracker/index.ts'
 import { isHousePartyError } from '../../../src/shared/errors.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
-import { aRecord } from '../../helpers/records.ts'
+import { allRecords, aRecord } from '../../helpers/records.ts'
 
 const dirs: string[] = []
 const opened: TrackerStore[] = []
@@ -98,7 +98,7 @@ describe('paged listing', () => {
         fc.integer({ min: 1, max: 7 }),
         fc.option(fc.integer({ min: 1, max: 7 })),
         async (files, prefix, delimiter, limit, fewer) => {
-          for (const s of stores) for (const r of s.list()) s.forget(r.name)
+          for (const s of stores) for (const r of await allRecords(s)) s.forget(r.name)
           for (const f of files) for (const i of f.on) stores[i]?.watch(aRecord({ name: f.name, deleted: f.deleted }))
           const live = files.filter((f) => !f.deleted).map((f) => f.name)
           const want = expected(live, prefix, delimiter)
@@ -171,7 +171,7 @@ describe('paged listing', () => {
     await store.close()
     const again = await openStore(dir)
     assert.deepEqual(
-      again.list().map((r) => r.name),
+      (await allRecords(again)).map((r) => r.name),
       ['one', 'two/three'],
     )
     await again.close()
