@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdir, rm } from 'node:fs/promises'
+import { mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CoreV1Api, type KubeConfig, makeInformer, PatchStrategy, setHeaderOptions, type V1Container, type V1Pod, type V1Probe } from '@kubernetes/client-node'
 import { logOutputTo } from '../../../src/shared/process-log.ts'
@@ -161,6 +161,17 @@ export class TestKubelet {
   /** The pod's process, for tests that signal it (freeze, kill) as a node problem would. */
   process(namespace: string, name: string): ChildProcess | undefined {
     return this.#runs.get(`${namespace}/${name}`)?.proc
+  }
+
+  /** The output of the pod's current (or last) container, for a test to say why a process went away. */
+  async containerLog(namespace: string, name: string): Promise<string> {
+    const run = this.#runs.get(`${namespace}/${name}`)
+    if (!run) return `(no pod ${namespace}/${name} on this kubelet)`
+    const state = run.proc ? 'running' : `exited ${run.exitCode}`
+    // The restart count goes up as a container exits: the one that went away wrote the file before the current count.
+    const files = [run.restarts - 1, run.restarts].filter((n) => n >= 0).map((n) => join(this.#o.dir, 'logs', `${namespace}_${name}_${n}.log`))
+    const logs = await Promise.all(files.map(async (f) => `${f}:\n${(await readFile(f, 'utf8').catch((err: Error) => err.message)).slice(-4000)}`))
+    return `container ${state}, ${run.restarts} restarts; ${logs.join('\n')}`
   }
 
   podIp(namespace: string, name: string): string | undefined {

@@ -266,7 +266,11 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
     const frozenPod = (await holding('freeze')).status?.current?.targets[0]?.pod as string
     const pid = cluster.kubelet?.process(NS, frozenPod)?.pid as number
     const state = async (): Promise<string> => {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(async (err: Error) => {
+        // The peer process went away: say why (its exit and last log lines) rather than just ENOENT.
+        const log = (await cluster.kubelet?.containerLog(NS, frozenPod)) ?? ''
+        throw new Error(`the frozen peer (pid ${pid}) is gone (${err.message}); ${log}`)
+      })
       return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] as string
     }
     assert.equal(await state(), 'T', 'the peer process is stopped while the round holds')
