@@ -18,6 +18,9 @@ import type { TrackerClient } from '../transfer/index.ts'
  * after a start sends each record to its other trackers, which heals a
  * watch one of them missed.
  */
+/** Records gathered for one tracker before they are sent to it (in sync calls of a few hundred each). */
+const HANDOFF_BATCH = 2_000
+
 export class RecordHandoff {
   readonly #records: TrackerStore
   readonly #trackers: TrackerClient
@@ -38,34 +41,42 @@ export class RecordHandoff {
     // After a ring change every record is read, a page at a time so the event loop keeps answering meanwhile.
     const candidates = settled ? this.#records.outside(trackedArc(guests, self, this.#trackers.replicas)) : this.#records.everyRecord()
     const batches = new Map<GuestId, FileRecord[]>()
-    const pending: { name: string; targets: GuestId[]; mine: boolean }[] = []
+    const targeted = new Set<GuestId>()
+    const failed = new Set<GuestId>()
+    /** Records no longer tracked here that some tracker took: forgotten once the walk is over. */
+    const taken = new Set<string>()
+    let handed = 0
+    const flush = async (target: GuestId): Promise<void> => {
+      const list = batches.get(target) ?? []
+      batches.delete(target)
+      // A tracker that failed once gets the whole pass again next time: nothing more is sent to it now.
+      if (list.length === 0 || failed.has(target)) return
+      try {
+        await this.#trackers.sync(target, list, signal)
+        for (const record of list) if (!this.#trackers.trackersOf(record.name, guests).includes(self)) taken.add(record.name)
+      } catch (err) {
+        failed.add(target)
+        this.#log.debug({ target, err: (err as Error).message }, 'tracker handoff failed; retrying on the next pass')
+      }
+    }
     for await (const record of candidates) {
       const trackers = this.#trackers.trackersOf(record.name, guests)
-      const mine = trackers.includes(self)
       // Its trackers were the same on the ring handed off before: they have it already.
-      if (mine && before && this.#trackers.trackersOf(record.name, before).join(',') === trackers.join(',')) continue
-      const targets = trackers.filter((t) => t !== self)
-      for (const t of targets) {
+      if (trackers.includes(self) && before && this.#trackers.trackersOf(record.name, before).join(',') === trackers.join(',')) continue
+      handed++
+      for (const t of trackers) {
+        if (t === self) continue
+        targeted.add(t)
         const batch = batches.get(t)
         if (batch) batch.push(record)
         else batches.set(t, [record])
+        // Sent as the walk goes: after a ring change at a million records, holding them all for the end would take gigabytes.
+        if ((batch?.length ?? 1) >= HANDOFF_BATCH) await flush(t)
       }
-      pending.push({ name: record.name, targets, mine })
     }
-    const reached = new Set<GuestId>()
-    await Promise.all(
-      [...batches].map(async ([target, list]) => {
-        try {
-          await this.#trackers.sync(target, list, signal)
-          reached.add(target)
-        } catch (err) {
-          this.#log.debug({ target, err: (err as Error).message }, 'tracker handoff failed; retrying on the next pass')
-        }
-      }),
-    )
-    for (const p of pending) if (!p.mine && p.targets.some((t) => reached.has(t))) this.#records.forget(p.name)
-    // A tracker that was not reached gets the whole pass again next time.
-    if ([...batches.keys()].every((t) => reached.has(t))) this.#handedOff = [...guests]
-    if (pending.length > 0) this.#log.debug({ records: pending.length, trackers: reached.size }, 'tracker records handed off')
+    await Promise.all([...batches.keys()].map(flush))
+    for (const name of taken) this.#records.forget(name)
+    if (failed.size === 0) this.#handedOff = [...guests]
+    if (handed > 0) this.#log.debug({ records: handed, trackers: targeted.size - failed.size }, 'tracker records handed off')
   }
 }
