@@ -1,5 +1,5 @@
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
-import { type Census, fragmentKey } from './census.ts'
+import { type Census, copiesOf } from './census.ts'
 
 /** What is known of where the guests are, for judging one record's fragments. */
 export interface Presence {
@@ -41,7 +41,7 @@ export function assess(record: FileRecord, presence: Presence): Assessment {
       out.missing.push(index)
     } else if (guests.has(ref.holder)) {
       if (census?.answered.has(ref.holder)) {
-        const copies = census.where.get(fragmentKey(record.name, record.version, index)) ?? []
+        const copies = copiesOf(census, record, index)
         if (copies.some((c) => c.holder === ref.holder && c.fragment.digest === ref.digest)) out.ok.push(ref)
         else out.missing.push(index)
       } else if (census?.silent.has(ref.holder) || presence.silent?.has(ref.holder)) out.unknown.push(ref)
@@ -75,7 +75,7 @@ export function readableFragments(record: FileRecord, guests: ReadonlySet<GuestI
   if (!census) return ok.length
   const elsewhere = [...missing.map((index) => record.fragments.find((f) => f.index === index) ?? { index, holder: '', digest: '' }), ...away, ...unknown]
   const found = elsewhere.filter((ref) =>
-    (census.where.get(fragmentKey(record.name, record.version, ref.index)) ?? []).some(
+    copiesOf(census, record, ref.index).some(
       (c) => guests.has(c.holder) && census.answered.has(c.holder) && (ref.digest === '' || c.fragment.digest === ref.digest),
     ),
   )

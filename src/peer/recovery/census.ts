@@ -12,18 +12,24 @@ export interface Copy {
 
 /**
  * What the guests hold, as far as one pass could learn it. The planner reads
- * only this shape, so the way it is gathered (every guest's whole inventory
- * today) can change without touching the decisions made from it.
+ * only this shape (through copiesOf), so the way it is gathered (whole
+ * inventories, or digests and the parts that differ) can change without
+ * touching the decisions made from it.
  */
 export interface Census {
-  /** Guests whose holdings are known: what they hold is in `where`, and what is not there they do not hold. */
+  /** Guests whose holdings are known: what they hold is what copiesOf finds, and nothing else. */
   answered: Set<GuestId>
   /** Guests that did not answer: their holdings are unknown, not empty. */
   silent: Set<GuestId>
   /** Bytes each answering guest holds. */
   bytes: Map<GuestId, number>
-  /** (name, version, index) → every copy of that fragment, with the digest each holds. */
+  /**
+   * (name, version, index) → the copies guests listed, with the digest each holds. A census by digest lists only
+   * where a guest's digest differed; the copies its digests vouch for are read through copiesOf.
+   */
   where: Map<string, Copy[]>
+  /** For a census by digest: whether `holder`'s digest agreed for the part `record` is in (so it holds what the record says it holds). */
+  vouches?: (holder: GuestId, record: FileRecord) => boolean
   /** For a census by digest: parts compared, parts that differed, and fragments listed because they did. */
   exchanged?: { parts: number; differing: number; listed: number }
   /** For a census by digest: what each guest was expected to answer per part, from the records (see digestsAgree). */
@@ -32,6 +38,14 @@ export interface Census {
 
 export function fragmentKey(name: string, version: string, index: number): string {
   return `${name}\u0000${version}\u0000${index}`
+}
+
+/** Every copy of fragment `index` of `record` the census knows of: those listed, and the recorded one if its holder's digest vouches for it. */
+export function copiesOf(census: Census, record: FileRecord, index: number): Copy[] {
+  const listed = census.where.get(fragmentKey(record.name, record.version, index)) ?? []
+  const ref = record.fragments.find((f) => f.index === index)
+  if (!ref || record.deleted || !census.vouches?.(ref.holder, record)) return listed
+  return [...listed, { holder: ref.holder, fragment: copyFromRecord(record, index, ref.digest) }]
 }
 
 /** A census from each guest's answer: its whole inventory, or undefined if it did not answer. */
@@ -62,8 +76,8 @@ export function censusOf(answers: Iterable<{ holder: GuestId; fragments: readonl
  * that guest holds is the guest asked to list its fragments, for those parts
  * alone. So a census of a quiet party costs the same however many files it
  * holds. Where a guest's digest agrees, it holds exactly what the records
- * say (to 64 bits of fingerprint), and the census shows those copies as the
- * records describe them: the planner reads the same shape either way.
+ * say (to 64 bits of fingerprint), and the census vouches for those copies
+ * as the records describe them: copiesOf reads the same either way.
  */
 export async function takeArcCensus(
   client: FragmentClient,
@@ -80,7 +94,7 @@ export async function takeArcCensus(
     // Three fingerprints a record: let the event loop run now and then over a large arc.
     if (i % 2000 === 1999) await yieldToLoop()
   }
-  return censusFrom(await askGuests(client, parts, expected, signal), records, parts, expected)
+  return censusFrom(await askGuests(client, parts, expected, signal), parts, expected)
 }
 
 /**
@@ -109,7 +123,7 @@ export async function takePartCensus(
   const byName = new Map(changed.map((r) => [r.name, r]))
   if (selected.size > 0) for (const record of readParts(selected)) byName.set(record.name, record)
   const records = [...byName.values()]
-  return { census: censusFrom(asked, records, parts, expected), records }
+  return { census: censusFrom(asked, parts, expected), records }
 }
 
 /** Adds (1) or takes back (-1) what `record` says each guest holds to the expected digest of its part (none for a tombstone). */
@@ -142,8 +156,8 @@ async function askGuests(client: FragmentClient, parts: ArcParts, expected: Read
   )
 }
 
-/** The census from the guests' answers: listed fragments where a digest differed, and copies as `records` describe them where it agreed. */
-function censusFrom(asked: readonly Asked[], records: readonly FileRecord[], parts: ArcParts, expected: ReadonlyMap<GuestId, PartDigests>): Census {
+/** The census from the guests' answers: listed fragments where a digest differed; where it agreed, the records' copies are vouched for. */
+function censusFrom(asked: readonly Asked[], parts: ArcParts, expected: ReadonlyMap<GuestId, PartDigests>): Census {
   const exchanged = { parts: 0, differing: 0, listed: 0 }
   const census: Census = { answered: new Set(), silent: new Set(), bytes: new Map(), where: new Map(), exchanged, expected }
   /** Per answering guest, the parts whose digests differed: everywhere else it holds exactly what the records say. */
@@ -161,12 +175,16 @@ function censusFrom(asked: readonly Asked[], records: readonly FileRecord[], par
     differed.set(holder, new Set(answer.differing))
     for (const fragment of answer.listed) addCopy(census, { holder, fragment })
   }
-  for (const record of records) {
-    const part = record.deleted ? undefined : parts.partOf(ringPosition(record.name))
-    if (part === undefined) continue
-    for (const ref of record.fragments) {
-      if (differed.get(ref.holder)?.has(part) === false) addCopy(census, { holder: ref.holder, fragment: copyFromRecord(record, ref.index, ref.digest) })
+  // Where a digest agreed the copies are as the records say: vouched for, not built (at a million records, three
+  // copies each would be most of a full pass's memory). The part of each record is worked out once.
+  const partOf = new WeakMap<FileRecord, number | undefined>()
+  census.vouches = (holder, record) => {
+    let part = partOf.get(record)
+    if (part === undefined && !partOf.has(record)) {
+      part = parts.partOf(ringPosition(record.name))
+      partOf.set(record, part)
     }
+    return part !== undefined && differed.get(holder)?.has(part) === false
   }
   return census
 }

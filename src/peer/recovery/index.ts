@@ -1,6 +1,6 @@
 export { type Assessment, assess, type Presence, readableFragments } from './assess.ts'
 export { Caretaker, type CaretakerOptions } from './caretaker.ts'
-export { type Census, type Copy, censusOf, expect, fragmentKey, takeArcCensus, takePartCensus } from './census.ts'
+export { type Census, type Copy, censusOf, copiesOf, expect, fragmentKey, takeArcCensus, takePartCensus } from './census.ts'
 export { type DrainResult, drain } from './drain.ts'
 export type { RecoveryEvents } from './execute.ts'
 export { type ArcHealth, arcHealth, type PartyHealth, partyHealth } from './health.ts'

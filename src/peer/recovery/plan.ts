@@ -1,6 +1,6 @@
 import type { FileRecord, FragmentRef, GuestId, HeldFragment } from '../protocol/index.ts'
 import { type Assessment, assess, isWhole, type Presence } from './assess.ts'
-import { type Census, type Copy, fragmentKey } from './census.ts'
+import { type Census, type Copy, copiesOf } from './census.ts'
 import { DUE_SLACK_MS, REBALANCE_HIGH, REBALANCE_LOW } from './constants.ts'
 
 /** A degraded file to rebuild: its record as planned, and what the census says of each fragment. */
@@ -105,9 +105,9 @@ function planAdoptions(records: readonly FileRecord[], census: Census, presence:
     const found: FragmentRef[] = []
     const elsewhere = a.missing.map((index) => record.fragments.find((f) => f.index === index) ?? { index, holder: '', digest: '' })
     for (const ref of [...a.away, ...a.unknown, ...elsewhere]) {
-      const copy = census.where
-        .get(fragmentKey(record.name, record.version, ref.index))
-        ?.find((c) => presence.guests.has(c.holder) && !holders.has(c.holder) && (ref.digest === '' || c.fragment.digest === ref.digest))
+      const copy = copiesOf(census, record, ref.index).find(
+        (c) => presence.guests.has(c.holder) && !holders.has(c.holder) && (ref.digest === '' || c.fragment.digest === ref.digest),
+      )
       if (!copy) continue
       holders.add(copy.holder)
       found.push({ index: ref.index, holder: copy.holder, digest: copy.fragment.digest })
@@ -124,6 +124,7 @@ function planTidy(census: Census, records: readonly FileRecord[], input: PlanInp
   const old = (f: HeldFragment): boolean => presence.now - f.stored > input.orphanGraceMs
   const drops: Copy[] = []
   const untracked = new Map<string, Copy[]>()
+  // Only listed copies can be dropped or restored: a vouched-for copy is exactly the one its record counts on.
   for (const copies of census.where.values()) {
     for (const copy of copies) {
       const { fragment } = copy
@@ -209,7 +210,7 @@ function planMoves(census: Census, records: readonly FileRecord[], presence: Pre
     for (const record of movable) {
       if (record.fragments.some((f) => f.holder === low)) continue
       const ref = record.fragments.find((f) => f.holder === high)
-      const held = ref && census.where.get(fragmentKey(record.name, record.version, ref.index))?.find((c) => c.holder === high)
+      const held = ref && copiesOf(census, record, ref.index).find((c) => c.holder === high)
       if (!ref || !held || held.fragment.bytes > gap / 2) continue
       if (!best || held.fragment.bytes > best.bytes) best = { record, index: ref.index, from: high, to: low, bytes: held.fragment.bytes }
     }
