@@ -228,8 +228,10 @@ function planMoves(census: Census, records: readonly FileRecord[], presence: Pre
  * primary while the previous primary is still a guest (a join moved the
  * ring) waits `settleMs`: a repair the previous primary already started
  * finishes and shows up at the trackers instead of being done twice. After a
- * death there is nobody to wait for. Names no longer primary here are
- * forgotten.
+ * death there is nobody to wait for. Only the names still waiting are kept
+ * (a name missing may be repaired now): at a million files, one entry per
+ * name would be kept between passes for nothing. Names no longer primary
+ * here are forgotten.
  */
 export function ownership(
   before: ReadonlyMap<string, number>,
@@ -240,12 +242,12 @@ export function ownership(
   for (const name of names) {
     const known = before.get(name)
     if (known !== undefined) {
-      out.set(name, known)
+      if (known > change.now) out.set(name, known)
       continue
     }
     const previous = change.previousPrimary(name)
     const tookOverFromLiveGuest = previous === undefined || (previous !== change.self && change.guests.includes(previous))
-    out.set(name, tookOverFromLiveGuest ? change.now + change.settleMs : 0)
+    if (tookOverFromLiveGuest) out.set(name, change.now + change.settleMs)
   }
   return out
 }

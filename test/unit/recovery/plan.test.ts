@@ -217,16 +217,17 @@ describe('recovery plan', () => {
     const fromLive = ownership(new Map(), ['f'], { ...change, previousPrimary: () => B })
     assert.equal(fromLive.get('f'), NOW + 3_000)
     const fromDead = ownership(new Map(), ['f'], { ...change, previousPrimary: () => C })
-    assert.equal(fromDead.get('f'), 0)
+    assert.equal(fromDead.has('f'), false, 'no entry: it may be repaired now')
     const kept = ownership(
       new Map([
-        ['f', 5],
-        ['gone', 1],
+        ['f', NOW + 5],
+        ['settled', NOW - 5],
+        ['gone', NOW + 1],
       ]),
-      ['f'],
+      ['f', 'settled'],
       { ...change, previousPrimary: () => B },
     )
-    assert.deepEqual([...kept], [['f', 5]])
+    assert.deepEqual([...kept], [['f', NOW + 5]], 'a name still waiting keeps its time; one whose wait is over, or no longer primary here, has no entry')
   })
 
   it('health counts a fragment caught mid-move: on its recorded holder, or the very same copy on another live guest', () => {
