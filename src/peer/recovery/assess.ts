@@ -1,5 +1,5 @@
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
-import { type Census, copiesOf } from './census.ts'
+import { type Census, copiesOf, holdsAsRecorded } from './census.ts'
 
 /** What is known of where the guests are, for judging one record's fragments. */
 export interface Presence {
@@ -41,8 +41,7 @@ export function assess(record: FileRecord, presence: Presence): Assessment {
       out.missing.push(index)
     } else if (guests.has(ref.holder)) {
       if (census?.answered.has(ref.holder)) {
-        const copies = copiesOf(census, record, index)
-        if (copies.some((c) => c.holder === ref.holder && c.fragment.digest === ref.digest)) out.ok.push(ref)
+        if (holdsAsRecorded(census, record, ref)) out.ok.push(ref)
         else out.missing.push(index)
       } else if (census?.silent.has(ref.holder) || presence.silent?.has(ref.holder)) out.unknown.push(ref)
       else out.ok.push(ref)

@@ -1,6 +1,6 @@
 import { yieldToLoop } from '../../shared/lifecycle.ts'
 import { fragmentBytes } from '../codec/index.ts'
-import type { FileRecord, GuestId, HeldFragment } from '../protocol/index.ts'
+import type { FileRecord, FragmentRef, GuestId, HeldFragment } from '../protocol/index.ts'
 import { type Arc, ArcParts, DIGEST_PARTS, differingParts, fingerprint, PartDigests, ringPosition } from '../ring/index.ts'
 import type { FragmentClient } from '../transfer/index.ts'
 
@@ -38,6 +38,15 @@ export interface Census {
 
 export function fragmentKey(name: string, version: string, index: number): string {
   return `${name}\u0000${version}\u0000${index}`
+}
+
+/** Whether the census found `ref`'s holder holding that very fragment (the recorded digest): vouched for, or listed. */
+export function holdsAsRecorded(census: Census, record: FileRecord, ref: FragmentRef): boolean {
+  // Asked of every fragment of every record in a pass: the vouched case costs no string or copy.
+  if (!record.deleted && census.vouches?.(ref.holder, record)) return true
+  return (
+    census.where.get(fragmentKey(record.name, record.version, ref.index))?.some((c) => c.holder === ref.holder && c.fragment.digest === ref.digest) ?? false
+  )
 }
 
 /** Every copy of fragment `index` of `record` the census knows of: those listed, and the recorded one if its holder's digest vouches for it. */
