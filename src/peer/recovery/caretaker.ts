@@ -6,12 +6,13 @@ import { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
 import type { ViewChange } from '../membership/index.ts'
 import type { FileRecord, GuestId, RemovalReason } from '../protocol/index.ts'
-import { type Arc, ArcParts, inArc, type PartDigests, primaryArc, ringKey, ringPosition } from '../ring/index.ts'
+import { type Arc, type ArcParts, type PartDigests, primaryArc, ringKey, ringPosition } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
+import { ArcWalk, recordsInParts } from './arc-walk.ts'
 import type { Presence } from './assess.ts'
 import { type Census, digestsAgree, expect, takeArcCensus, takePartCensus } from './census.ts'
 import { SETTLE_MS, VIEW_SETTLE_MS } from './constants.ts'
-import { type CarryOut, carryOut, type RecoveryEvents } from './execute.ts'
+import { addOutcome, type CarryOut, carryOut, type PassOutcome, type RecoveryEvents } from './execute.ts'
 import { RecordHandoff } from './handoff.ts'
 import { ownership, plan } from './plan.ts'
 
@@ -58,6 +59,8 @@ export class Caretaker implements Startable {
   #wakeAt: number | undefined
   #wake: NodeJS.Timeout | undefined
   #lastGuests: readonly GuestId[] | undefined
+  /** Live files in this peer's arc, as the last full pass counted them. */
+  #files = 0
   /** What the last pass found when it found nothing to do (see #stillQuiet). */
   #quiet: { ring: string; changes: number; arc: Arc; expected: ReadonlyMap<GuestId, PartDigests>; files: number } | undefined
   /**
@@ -155,50 +158,64 @@ export class Caretaker implements Startable {
     if (withCensus && (await this.#censusOfChanges(ring, guests, isPrimary, signal))) return
     this.#quiet = undefined
     this.#baseline = undefined
-    // Records first, census second: a record in this snapshot had all its fragments durable before the census asked.
-    const { records, changes, logged } = await this.#snapshot(arc, isPrimary)
-    this.#o.events.recordsRead('full', records.length)
-    const census = withCensus ? await takeArcCensus(ctx.fragments, arc, records, guests, signal) : undefined
-    if (census) {
-      this.#silent = census.silent
-      if (census.exchanged) this.#o.events.census(census.exchanged)
-    }
-    const now = this.#o.clock.now()
-    const previous = this.#lastGuests
-    this.#repairFrom = ownership(
-      this.#repairFrom,
-      records.map((r) => r.name),
-      { self, guests, now, settleMs: SETTLE_MS, previousPrimary: (name) => (previous ? ctx.trackers.trackersOf(name, previous)[0] : undefined) },
-    )
-    this.#lastGuests = guests
-    const decided = await this.#planAndCarryOut(records, guests, census, isPrimary, now)
-    if (census?.expected && census.silent.size === 0 && logged) {
-      const { files } = decided.health
-      this.#baseline = { ring, parts: new ArcParts(arc), expected: census.expected, files, clean: decided.clean }
-      if (census.exchanged?.differing === 0 && decided.nothingToDo) this.#quiet = { ring, changes, arc, expected: census.expected, files }
-    }
+    await this.#fullPass(arc, ring, guests, isPrimary, withCensus, signal)
   }
 
   /**
-   * The records of this peer's arc as the table holds them at one instant,
-   * read a page at a time (the event loop answers pings and requests
-   * between pages): the records written while the pages were read are read
-   * again at the end. The change log starts at that instant (`logged`:
-   * unless it overflowed meanwhile), so what a census derives from these
-   * records can be kept up to date from it.
+   * A pass over every record of this peer's arc, a chunk at a time (ArcWalk): each chunk's records are read,
+   * a census of its stretch of the arc taken, planned and carried out before the next is read, so a pass at a
+   * million files holds ten thousand records, not the arc, and the event loop runs between chunks. The walk
+   * also gives the digests the whole arc should show, as of its end: the baseline of the census of changes.
    */
-  async #snapshot(arc: Arc, isPrimary: (name: string) => boolean): Promise<{ records: FileRecord[]; changes: number; logged: boolean }> {
-    const store = this.#o.records
-    store.takeChanges()
-    const byName = new Map((await store.inArcPaged(arc)).map((r) => [r.name, r]))
-    const changes = store.changes
-    const during = store.takeChanges()
-    for (const name of during?.keys() ?? []) {
-      const now = store.get(name)
-      if (now && inArc(ringPosition(name), arc)) byName.set(name, now)
-      else byName.delete(name)
+  async #fullPass(
+    arc: Arc,
+    ring: string,
+    guests: readonly GuestId[],
+    isPrimary: (name: string) => boolean,
+    withCensus: boolean,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { ctx } = this.#o
+    const self = ctx.roster.selfId as GuestId
+    const previous = this.#lastGuests
+    const walk = new ArcWalk(this.#o.records, arc, guests)
+    const repairFrom = new Map<string, number>()
+    const total: PassOutcome = { degraded: new Set(), lost: 0, repaired: 0, moves: 0, nothingToDo: true, clean: true }
+    const silent = new Set<GuestId>()
+    let differing = 0
+    for (const chunk of walk.chunks()) {
+      // Records first, census second: a record in this chunk had all its fragments durable before the census asked.
+      const records = chunk.records.filter((r) => isPrimary(r.name))
+      this.#o.events.recordsRead('full', records.length)
+      const census = withCensus ? await takeArcCensus(ctx.fragments, chunk.arc, records, guests, signal) : undefined
+      for (const g of census?.silent ?? []) silent.add(g)
+      if (census?.exchanged) this.#o.events.census(census.exchanged)
+      differing += census?.exchanged?.differing ?? 0
+      const now = this.#o.clock.now()
+      const owned = ownership(
+        this.#repairFrom,
+        records.map((r) => r.name),
+        { self, guests, now, settleMs: SETTLE_MS, previousPrimary: (name) => (previous ? ctx.trackers.trackersOf(name, previous)[0] : undefined) },
+      )
+      for (const [name, from] of owned) repairFrom.set(name, from)
+      if (withCensus) this.#silent = silent
+      // Until the walk ends the arc's file count is not known: the last pass's stands in for it.
+      const report = (degraded: number, lost: number): void =>
+        this.#o.events.health(Math.max(walk.files, this.#files), total.degraded.size + degraded - total.repaired, total.lost + lost)
+      const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, owned, this.#o.settings.rebalanceMoves - total.moves, report)
+      addOutcome(total, outcome)
+      if (signal.aborted) return
     }
-    return { records: [...byName.values()].filter((r) => isPrimary(r.name)), changes, logged: during !== undefined }
+    this.#repairFrom = repairFrom
+    this.#lastGuests = guests
+    this.#files = walk.files
+    this.#noteDegraded([...this.#degradedSince.keys()], total.degraded, this.#o.clock.now())
+    this.#o.events.health(walk.files, total.degraded.size - total.repaired, total.lost)
+    const clean = total.clean && withCensus && silent.size === 0
+    if (withCensus && silent.size === 0 && walk.logged) {
+      this.#baseline = { ring, parts: walk.parts, expected: walk.expected, files: walk.files, clean }
+      if (differing === 0 && total.nothingToDo) this.#quiet = { ring, changes: walk.changes, arc, expected: walk.expected, files: walk.files }
+    }
   }
 
   /**
@@ -233,46 +250,37 @@ export class Caretaker implements Startable {
       files += live(now) - live(before)
       if (now) changed.push(now)
     }
-    const taken = await takePartCensus(this.#o.ctx.fragments, parts, expected, changed, (selected) => this.#readParts(parts, selected, isPrimary), signal)
+    const taken = await takePartCensus(
+      this.#o.ctx.fragments,
+      parts,
+      expected,
+      changed,
+      (selected) => recordsInParts(this.#o.records, parts, selected, isPrimary),
+      signal,
+    )
     if (!taken) return false
     const { census, records } = taken
     this.#o.events.recordsRead('changes', records.length)
     this.#silent = census.silent
     if (census.exchanged) this.#o.events.census(census.exchanged)
-    const decided = await this.#planAndCarryOut(records, guests, census, isPrimary, this.#o.clock.now(), files)
-    this.#baseline = { ring, parts, expected, files, clean: decided.clean }
-    if (census.exchanged?.differing === 0 && decided.nothingToDo) this.#quiet = { ring, changes, arc: parts.arc, expected, files }
+    const now = this.#o.clock.now()
+    const report = (degraded: number, lost: number): void => this.#o.events.health(files, degraded, lost)
+    const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, this.#repairFrom, this.#o.settings.rebalanceMoves, report)
+    // A pass over part of the arc knows only the names it read: the others were whole, or it would have read them.
+    this.#noteDegraded(
+      records.map((r) => r.name),
+      outcome.degraded,
+      now,
+    )
+    if (outcome.repaired > 0) report(outcome.degraded.size - outcome.repaired, outcome.lost)
+    this.#baseline = { ring, parts, expected, files, clean: outcome.clean }
+    if (census.exchanged?.differing === 0 && outcome.nothingToDo) this.#quiet = { ring, changes, arc: parts.arc, expected, files }
     return true
   }
 
-  /** The records this peer is primary of in the selected parts of an arc, read bucket run by bucket run. */
-  #readParts(parts: ArcParts, selected: ReadonlySet<number>, isPrimary: (name: string) => boolean): FileRecord[] {
-    const out: FileRecord[] = []
-    let run: { from: number; to: number } | undefined
-    const flush = (): void => {
-      if (!run) return
-      for (const record of this.#o.records.inBuckets(run.from, run.to)) {
-        const part = parts.partOf(ringPosition(record.name))
-        if (part !== undefined && selected.has(part) && isPrimary(record.name)) out.push(record)
-      }
-      run = undefined
-    }
-    for (const { offset, bucket } of parts.buckets()) {
-      if (!selected.has(parts.partAt(offset))) continue
-      if (run && bucket === run.to + 1) run.to = bucket
-      else {
-        flush()
-        run = { from: bucket, to: bucket }
-      }
-    }
-    flush()
-    return out
-  }
-
   /**
-   * Plans `records` against `census` and carries the plan out; `files` counts the arc's files when the records
-   * are only part of it. Returns the health it reported, whether there was nothing to do, and whether nothing
-   * was left waiting (see #baseline).
+   * Plans `records` against `census` and carries the plan out (at most `moves` moves). `report` hears how many
+   * files are degraded and lost before the repairs start. Returns what the pass found (see PassOutcome).
    */
   async #planAndCarryOut(
     records: readonly FileRecord[],
@@ -280,8 +288,10 @@ export class Caretaker implements Startable {
     census: Census | undefined,
     isPrimary: (name: string) => boolean,
     now: number,
-    files?: number,
-  ): Promise<{ health: { files: number }; nothingToDo: boolean; clean: boolean }> {
+    repairFrom: ReadonlyMap<string, number>,
+    moves: number,
+    report: (degraded: number, lost: number) => void,
+  ): Promise<PassOutcome> {
     const { ctx } = this.#o
     const presence: Presence & { now: number } = {
       guests: new Set(guests),
@@ -290,21 +300,9 @@ export class Caretaker implements Startable {
       rebuildDue: (id) => this.#rebuildDue(id, now),
       now,
     }
-    const decided = plan({
-      records,
-      presence,
-      isPrimary,
-      repairFrom: this.#repairFrom,
-      orphanGraceMs: this.#o.settings.orphanGraceMs,
-      rebalanceMoves: this.#o.settings.rebalanceMoves,
-    })
+    const decided = plan({ records, presence, isPrimary, repairFrom, orphanGraceMs: this.#o.settings.orphanGraceMs, rebalanceMoves: Math.max(0, moves) })
     const { health } = decided
-    const total = files ?? health.files
-    // A pass over part of the arc knows only the names it read: the others were whole, or it would have read them.
-    const looked = files === undefined ? [...this.#degradedSince.keys()] : records.map((r) => r.name)
-    for (const name of looked) if (!health.degraded.has(name)) this.#degradedSince.delete(name)
-    for (const name of health.degraded) if (!this.#degradedSince.has(name)) this.#degradedSince.set(name, now)
-    this.#o.events.health(total, health.degraded.size, health.lost)
+    if (health.degraded.size > 0 || health.lost > 0) report(health.degraded.size, health.lost)
     if (decided.wakeAt !== undefined) this.#runAt(decided.wakeAt)
     const env: CarryOut = {
       ctx,
@@ -316,7 +314,6 @@ export class Caretaker implements Startable {
       repaired: (name) => this.#repaired(name),
     }
     const stillDegraded = await carryOut(decided, env)
-    if (decided.repairs.length > 0) this.#o.events.health(total, health.degraded.size - (decided.repairs.length - stillDegraded), health.lost)
     const nothingToDo =
       decided.adoptions.length + decided.restorations.length + decided.drops.length + decided.repairs.length + decided.moves.length === 0 &&
       health.degraded.size === 0 &&
@@ -325,7 +322,13 @@ export class Caretaker implements Startable {
     // Moves mean the guests are uneven: the next pass picks more of them from every record, not only those it read.
     const clean =
       health.degraded.size === 0 && health.lost === 0 && decided.wakeAt === undefined && decided.moves.length === 0 && (census?.silent.size ?? 1) === 0
-    return { health: { files: total }, nothingToDo, clean }
+    return { degraded: health.degraded, lost: health.lost, repaired: decided.repairs.length - stillDegraded, moves: decided.moves.length, nothingToDo, clean }
+  }
+
+  /** Of the names `looked` at, those in `degraded` are degraded since now (unless already), the others no longer. */
+  #noteDegraded(looked: Iterable<string>, degraded: ReadonlySet<string>, now: number): void {
+    for (const name of looked) if (!degraded.has(name)) this.#degradedSince.delete(name)
+    for (const name of degraded) if (!this.#degradedSince.has(name)) this.#degradedSince.set(name, now)
   }
 
   /**

@@ -154,3 +154,25 @@ async function repair(env: CarryOut, job: Repair): Promise<boolean> {
     return false
   }
 }
+
+/** What planning and carrying out one set of records found. */
+export interface PassOutcome {
+  degraded: Set<string>
+  lost: number
+  /** Degraded files repaired by this pass. */
+  repaired: number
+  moves: number
+  nothingToDo: boolean
+  /** Nothing left waiting: nothing degraded, lost, due later or unknown, and no moves (see Caretaker's baseline). */
+  clean: boolean
+}
+
+/** Adds one chunk's outcome to the pass's. */
+export function addOutcome(total: PassOutcome, chunk: PassOutcome): void {
+  for (const name of chunk.degraded) total.degraded.add(name)
+  total.lost += chunk.lost
+  total.repaired += chunk.repaired
+  total.moves += chunk.moves
+  total.nothingToDo &&= chunk.nothingToDo
+  total.clean &&= chunk.clean
+}

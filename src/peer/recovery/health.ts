@@ -2,6 +2,7 @@ import type { FilesContext } from '../files/index.ts'
 import type { GuestId, PintReply } from '../protocol/index.ts'
 import { type Arc, primaryArc } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
+import { WALK_CHUNK } from './arc-walk.ts'
 import { readableFragments } from './assess.ts'
 import { takeArcCensus } from './census.ts'
 
@@ -26,28 +27,36 @@ const WORST = 20
 const byMargin = (a: PartyHealth['worst'][number], b: PartyHealth['worst'][number]): number => a.usable - a.needed - (b.usable - b.needed)
 
 /**
- * The health of the live files in `arc`, from this peer's records of them and a census of the arc by digest:
- * what one tracker answers for its part of `GET /health/party`. A quiet party costs one digest per part and guest.
+ * The health of the live files in `arc`, from this peer's records of them and a census by digest: what one
+ * tracker answers for its part of `GET /health/party`. Read a chunk of the arc at a time (a census of each
+ * stretch), so the answer holds ten thousand records however many the arc has. A quiet party costs one digest
+ * per part and guest.
  */
 export async function arcHealth(ctx: FilesContext, records: TrackerStore, arc: Arc, signal?: AbortSignal): Promise<ArcHealth> {
   const guests = ctx.roster.guests().map((g) => g.id)
-  // Records first, census second: every fragment a record names was durable before the census asked, and one
-  // moved after the record was read is found at its new place (readableFragments looks at every live copy).
-  const live = (await records.inArcPaged(arc)).filter((r) => !r.deleted)
-  const census = await takeArcCensus(ctx.fragments, arc, live, guests, signal)
   const present = new Set(guests)
-  const out: ArcHealth = { files: live.length, healthy: 0, degraded: 0, lost: 0, worst: [], silent: [...census.silent] }
-  for (const record of live) {
-    const { k, m } = record.coding
-    const usable = readableFragments(record, present, census)
-    if (usable >= k + m) out.healthy++
-    else {
-      if (usable >= k) out.degraded++
-      else out.lost++
-      out.worst.push({ name: record.name, usable, needed: k, total: k + m })
+  const out: ArcHealth = { files: 0, healthy: 0, degraded: 0, lost: 0, worst: [], silent: [] }
+  const silent = new Set<GuestId>()
+  for (const chunk of records.chunks(arc, WALK_CHUNK)) {
+    // Records first, census second: every fragment a record names was durable before the census asked, and one
+    // moved after the record was read is found at its new place (readableFragments looks at every live copy).
+    const live = chunk.records.filter((r) => !r.deleted)
+    const census = await takeArcCensus(ctx.fragments, chunk.arc, live, guests, signal)
+    for (const g of census.silent) silent.add(g)
+    out.files += live.length
+    for (const record of live) {
+      const { k, m } = record.coding
+      const usable = readableFragments(record, present, census)
+      if (usable >= k + m) out.healthy++
+      else {
+        if (usable >= k) out.degraded++
+        else out.lost++
+        out.worst.push({ name: record.name, usable, needed: k, total: k + m })
+      }
     }
+    out.worst = out.worst.sort(byMargin).slice(0, WORST)
   }
-  out.worst = out.worst.sort(byMargin).slice(0, WORST)
+  out.silent = [...silent]
   return out
 }
 

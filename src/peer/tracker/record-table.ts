@@ -163,18 +163,19 @@ export class RecordTable {
   }
 
   /**
-   * Up to `limit` records whose positions lie in (from, to], in position order, after the record at `after`
-   * (its position and name) when given: a page of a walk over an arc that does not wrap around.
+   * The records whose positions lie in (from, to], in position order: the first `limit` of them, and any more at
+   * the last one's position (two names at one 64-bit position are rare, but a chunk must not split them).
+   * `through` is that last position when the range may hold more after it.
    */
-  pageByPosition(
-    range: { from: string; to: string },
-    limit: number,
-    after?: { pos: string; name: string },
-  ): { records: FileRecord[]; last?: { pos: string; name: string } } {
+  chunkByPosition(range: { from: string; to: string }, limit: number): { records: FileRecord[]; through?: string } {
     type Row = { record: string; pos: string; name: string }
-    const rows = (after ? this.#arcNext.all(after.pos, after.name, range.to, limit) : this.#arcFirst.all(range.from, range.to, limit)) as Row[]
+    const parse = (row: Row): FileRecord => JSON.parse(row.record) as FileRecord
+    // SQLite reads LIMIT -1 as no limit.
+    const rows = this.#arcFirst.all(range.from, range.to, Number.isFinite(limit) ? limit : -1) as Row[]
     const tail = rows.at(-1)
-    return { records: rows.map((row) => JSON.parse(row.record) as FileRecord), last: tail && { pos: tail.pos, name: tail.name } }
+    if (!tail || !Number.isFinite(limit) || rows.length < limit) return { records: rows.map(parse) }
+    const same = this.#arcNext.all(tail.pos, tail.name, tail.pos, -1) as Row[]
+    return { records: [...rows, ...same].map(parse), through: tail.pos }
   }
 
   /** The records whose names lie in ring buckets `from` to `to` (inclusive; a bucket is a position's first 16 bits), read lazily. */

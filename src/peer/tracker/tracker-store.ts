@@ -141,20 +141,27 @@ export class TrackerStore {
     }
   }
 
-  /** The records of the names in `arc` (from exclusive, to inclusive), a page at a time as everyRecord. */
-  async inArcPaged(arc: Arc): Promise<FileRecord[]> {
-    const out: FileRecord[] = []
-    for (const range of positionRanges(arc)) {
-      let after: { pos: string; name: string } | undefined
-      for (;;) {
-        const page = this.#records.pageByPosition(range, WALK_PAGE, after)
-        out.push(...page.records)
-        if (!page.last || page.records.length < WALK_PAGE) break
-        after = page.last
-        await yieldToLoop()
+  /**
+   * The records of `arc` in ring order, `limit` at a time (and any more at the last one's position: a chunk never
+   * splits the names of one position). Each chunk is read when asked for, at one instant, with the stretch of
+   * the arc it covers: the chunks tile the arc. The whole ring (from === to) comes in one chunk.
+   */
+  *chunks(arc: Arc, limit: number): Generator<{ arc: Arc; records: FileRecord[] }> {
+    const size = arc.from === arc.to ? Number.POSITIVE_INFINITY : limit
+    for (let from = arc.from; ; ) {
+      const records: FileRecord[] = []
+      let through: string | undefined
+      for (const range of positionRanges({ from, to: arc.to })) {
+        const got = this.#records.chunkByPosition(range, size - records.length)
+        records.push(...got.records)
+        through = got.through
+        if (through !== undefined) break
       }
+      yield { arc: { from, to: through ?? arc.to }, records }
+      // A chunk that ends at the arc's very end leaves nothing after it (from === to would read as the whole ring).
+      if (through === undefined || through === arc.to) return
+      from = through
     }
-    return out
   }
 
   /** The records of the names outside `arc`. */

@@ -12,6 +12,24 @@ import { aRecord } from '../../helpers/records.ts'
 
 const hex16 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((n) => n.toString(16).padStart(16, '0'))
 const dirs: string[] = []
+
+/** The records of `arc` read in chunks of `limit`, checking that the chunks tile the arc in ring order and each holds only its stretch. */
+function chunked(store: TrackerStore, arc: Arc, limit: number): { names: string[]; chunks: number } {
+  const names: string[] = []
+  let from = arc.from
+  let chunks = 0
+  let to = arc.from
+  for (const chunk of store.chunks(arc, limit)) {
+    chunks++
+    assert.equal(chunk.arc.from, from, 'each chunk starts where the last ended')
+    for (const r of chunk.records) assert.ok(inArc(ringPosition(r.name), chunk.arc), `${r.name} lies in its chunk's stretch`)
+    names.push(...chunk.records.map((r) => r.name))
+    from = chunk.arc.to
+    to = chunk.arc.to
+  }
+  assert.equal(to, arc.to, "the last chunk ends at the arc's end")
+  return { names, chunks }
+}
 after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true, maxRetries: 5 })
 })
@@ -39,7 +57,7 @@ describe('records by arc', () => {
     dirs.push(dir)
     const store = new TrackerStore(dir, silentLogger())
     await store.open()
-    // More than a page of a paged walk (1,000 records).
+    // More than a chunk of a walk over an arc (1,000 records here).
     const names = Array.from({ length: 2500 }, (_, i) => `f/${i}`)
     for (const name of names) store.watch(aRecord({ name }))
     await store.committed()
@@ -51,9 +69,10 @@ describe('records by arc', () => {
     ]
     for (const arc of arcs) {
       const expected = names.filter((n) => inArc(ringPosition(n), arc)).sort()
-      const paged = (await store.inArcPaged(arc)).map((r) => r.name)
+      const { names: paged, chunks } = chunked(store, arc, 1000)
       assert.equal(paged.length, expected.length, 'each record once')
       assert.deepEqual(paged.sort(), expected)
+      if (arc.from !== arc.to) assert.equal(chunks, Math.floor(expected.length / 1000) + 1, 'a chunk per thousand, the last one partly full')
       const rest = arc.from === arc.to ? [] : names.filter((n) => !expected.includes(n)).sort()
       assert.deepEqual([...store.outside(arc)].map((r) => r.name).sort(), rest)
     }
@@ -75,10 +94,10 @@ describe('records by arc', () => {
     const store = new TrackerStore(dir, silentLogger())
     await store.open()
     const whole = { from: '0000000000000000', to: '0000000000000000' }
-    assert.deepEqual((await store.inArcPaged(whole)).map((r) => r.name).sort(), ['a', 'b', 'c'])
+    assert.deepEqual(chunked(store, whole, 1000).names.sort(), ['a', 'b', 'c'])
     const arc = { from: ringPosition('a'), to: ringPosition('b') }
     assert.deepEqual(
-      (await store.inArcPaged(arc)).map((r) => r.name).sort(),
+      chunked(store, arc, 1).names.sort(),
       ['a', 'b', 'c'].filter((n) => inArc(ringPosition(n), arc)),
     )
     // Schema 3: each record's version, revision and deleted flag read without the record.

@@ -1,0 +1,115 @@
+import type { FileRecord, GuestId } from '../protocol/index.ts'
+import { type Arc, ArcParts, inArc, PartDigests, ringPosition } from '../ring/index.ts'
+import type { TrackerStore } from '../tracker/index.ts'
+import { expect } from './census.ts'
+
+/** Records a full pass reads, takes a census of, plans and carries out at a time: what it holds, whatever the arc holds. */
+export const WALK_CHUNK = 10_000
+
+/** One stretch of an arc and its records, read at one instant. The chunks of a walk tile its arc, in ring order. */
+export interface ArcChunk {
+  arc: Arc
+  records: FileRecord[]
+}
+
+/**
+ * A walk over the records of one arc, a chunk at a time in ring order, that
+ * also computes what a census of the whole arc expects each guest to hold
+ * (its digests), as if every record had been read at one instant: the end
+ * of the walk. Each chunk is read right after the tracker's change log is
+ * taken, so what the walk counted of a name is its record when its chunk was
+ * read or, for a name written since, the `before` of a later log: each log
+ * corrects what was counted, and the last one leaves the log starting where
+ * the digests stand, for the census of changes that follows.
+ */
+export class ArcWalk {
+  readonly parts: ArcParts
+  readonly expected: Map<GuestId, PartDigests>
+  /** Live files in the arc (tombstones left out). */
+  files = 0
+  /** False when a change log overflowed during the walk: the digests are not those of one instant. */
+  logged = true
+  readonly #store: TrackerStore
+  readonly #arc: Arc
+  readonly #chunk: number
+  /** Names from the arc's start up to this position are counted; undefined before the first chunk. */
+  #through: string | undefined
+  #changes = 0
+
+  constructor(store: TrackerStore, arc: Arc, guests: readonly GuestId[], chunk = WALK_CHUNK) {
+    this.#store = store
+    this.#arc = arc
+    this.#chunk = chunk
+    this.parts = new ArcParts(arc)
+    this.expected = new Map(guests.map((g) => [g, new PartDigests(this.parts.count)]))
+  }
+
+  /** The tracker's change count when the walk ended (see TrackerStore.changes). */
+  get changes(): number {
+    return this.#changes
+  }
+
+  /** The chunks in ring order; each is read when asked for (the caller works through one before asking for the next). */
+  *chunks(): Generator<ArcChunk> {
+    const source = this.#store.chunks(this.#arc, this.#chunk)
+    this.#store.takeChanges()
+    for (;;) {
+      this.#catchUp()
+      const next = source.next()
+      if (next.done) break
+      for (const record of next.value.records) this.#count(record, 1)
+      this.#through = next.value.arc.to
+      yield next.value
+    }
+    this.#catchUp()
+    this.#changes = this.#store.changes
+  }
+
+  /** Brings what was counted up to date with the records written since the last log was taken. */
+  #catchUp(): void {
+    const log = this.#store.takeChanges()
+    if (!log) {
+      this.logged = false
+      return
+    }
+    const through = this.#through
+    if (through === undefined) return
+    const counted: Arc = { from: this.#arc.from, to: through }
+    for (const [name, before] of log) {
+      const position = ringPosition(name)
+      if (!inArc(position, this.#arc) || !(through === this.#arc.to || inArc(position, counted))) continue
+      this.#count(before, -1)
+      this.#count(this.#store.get(name), 1)
+    }
+  }
+
+  #count(record: FileRecord | undefined, sign: 1 | -1): void {
+    if (!record) return
+    expect(this.expected, this.parts, record, sign)
+    if (!record.deleted) this.files += sign
+  }
+}
+
+/** The records `isPrimary` of in the selected parts of an arc, read bucket run by bucket run (the census of changes). */
+export function recordsInParts(store: TrackerStore, parts: ArcParts, selected: ReadonlySet<number>, isPrimary: (name: string) => boolean): FileRecord[] {
+  const out: FileRecord[] = []
+  let run: { from: number; to: number } | undefined
+  const flush = (): void => {
+    if (!run) return
+    for (const record of store.inBuckets(run.from, run.to)) {
+      const part = parts.partOf(ringPosition(record.name))
+      if (part !== undefined && selected.has(part) && isPrimary(record.name)) out.push(record)
+    }
+    run = undefined
+  }
+  for (const { offset, bucket } of parts.buckets()) {
+    if (!selected.has(parts.partAt(offset))) continue
+    if (run && bucket === run.to + 1) run.to = bucket
+    else {
+      flush()
+      run = { from: bucket, to: bucket }
+    }
+  }
+  flush()
+  return out
+}

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import fc from 'fast-check'
+import type { FileRecord, GuestId } from '../../../src/peer/protocol/index.ts'
+import { ArcWalk } from '../../../src/peer/recovery/arc-walk.ts'
+import { expect } from '../../../src/peer/recovery/index.ts'
+import { ArcParts, inArc, PartDigests, primaryArc, ringPosition } from '../../../src/peer/ring/index.ts'
+import { TrackerStore } from '../../../src/peer/tracker/index.ts'
+import { silentLogger } from '../../../src/shared/logger.ts'
+import { aRecord } from '../../helpers/records.ts'
+
+const GUESTS: GuestId[] = ['2000000000000000', '6000000000000000', 'a000000000000000', 'e000000000000000']
+const dirs: string[] = []
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true, maxRetries: 5 })
+})
+
+function recordOf(i: number, version = 1): FileRecord {
+  const v = `${String(version).padStart(13, '0')}-00000000`
+  return aRecord({
+    name: `w/${i}`,
+    version: v,
+    fragments: [0, 1, 2].map((index) => ({
+      index,
+      holder: GUESTS[(i + index + version) % GUESTS.length] as GuestId,
+      digest: `${i}.${version}.${index}`.padEnd(64, '0'),
+    })),
+  })
+}
+
+/** What a census of every record of `arc` as the store holds them now expects each guest to hold, and the live files. */
+function digestsNow(store: TrackerStore, arc: ReturnType<typeof primaryArc>, names: Iterable<string>): { expected: string[][]; files: number } {
+  const parts = new ArcParts(arc)
+  const expected = new Map(GUESTS.map((g) => [g, new PartDigests(parts.count)]))
+  let files = 0
+  for (const name of names) {
+    const r = store.get(name)
+    if (!r || !inArc(ringPosition(name), arc)) continue
+    expect(expected, parts, r, 1)
+    if (!r.deleted) files++
+  }
+  return { expected: GUESTS.map((g) => expected.get(g)?.encode() ?? []), files }
+}
+
+const write = fc.record({ kind: fc.constantFrom('put', 'replace', 'delete', 'forget'), file: fc.nat({ max: 80 }) })
+
+describe('a walk over an arc in chunks', () => {
+  it('expects of each guest what a census of every record at the end of the walk would, whatever was written between chunks (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 60 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.array(fc.array(write, { maxLength: 4 }), { maxLength: 12 }),
+        fc.constantFrom(...GUESTS),
+        async (n, chunk, writes, self) => {
+          const dir = await mkdtemp(join(tmpdir(), 'hp-walk-'))
+          dirs.push(dir)
+          const store = new TrackerStore(dir, silentLogger())
+          await store.open()
+          const names = new Set<string>()
+          const put = (r: FileRecord): void => {
+            store.watch(r)
+            names.add(r.name)
+          }
+          for (let i = 0; i < n; i++) put(recordOf(i))
+          const arc = primaryArc(GUESTS, self)
+          const walk = new ArcWalk(store, arc, GUESTS, chunk)
+          const seen: string[] = []
+          let step = 0
+          for (const c of walk.chunks()) {
+            seen.push(...c.records.map((r) => r.name))
+            // Puts, replacements, deletions and forgotten records land anywhere in the arc: before, in and after what was read.
+            for (const w of writes[step++] ?? []) {
+              const current = store.get(`w/${w.file}`)
+              if (w.kind === 'put' && !current) put(recordOf(w.file))
+              if (w.kind === 'replace') put(recordOf(w.file, (current ? Number(current.version.slice(0, 13)) : 1) + 1))
+              if (w.kind === 'delete' && current) put({ ...current, revision: current.revision + 1, deleted: true })
+              if (w.kind === 'forget') store.forget(`w/${w.file}`)
+            }
+          }
+          const now = digestsNow(store, arc, names)
+          assert.deepEqual(
+            GUESTS.map((g) => walk.expected.get(g)?.encode() ?? []),
+            now.expected,
+          )
+          assert.equal(walk.files, now.files)
+          assert.ok(walk.logged)
+          assert.equal(walk.changes, store.changes)
+          assert.equal(new Set(seen).size, seen.length, 'each record read once')
+          assert.equal(store.takeChanges()?.size, 0, 'the change log starts where the digests stand')
+          await store.close()
+        },
+      ),
+      { numRuns: 40 },
+    )
+  })
+})
