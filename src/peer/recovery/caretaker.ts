@@ -158,7 +158,7 @@ export class Caretaker implements Startable {
     if (withCensus && (await this.#censusOfChanges(ring, guests, isPrimary, signal))) return
     this.#quiet = undefined
     this.#baseline = undefined
-    await this.#fullPass(arc, ring, guests, isPrimary, withCensus, signal)
+    await this.#fullPass(arc, guests, isPrimary, withCensus)
   }
 
   /**
@@ -167,15 +167,9 @@ export class Caretaker implements Startable {
    * million files holds ten thousand records, not the arc, and the event loop runs between chunks. The walk
    * also gives the digests the whole arc should show, as of its end: the baseline of the census of changes.
    */
-  async #fullPass(
-    arc: Arc,
-    ring: string,
-    guests: readonly GuestId[],
-    isPrimary: (name: string) => boolean,
-    withCensus: boolean,
-    signal: AbortSignal,
-  ): Promise<void> {
+  async #fullPass(arc: Arc, guests: readonly GuestId[], isPrimary: (name: string) => boolean, withCensus: boolean): Promise<void> {
     const { ctx } = this.#o
+    const signal = this.#stopping.signal
     const self = ctx.roster.selfId as GuestId
     const previous = this.#lastGuests
     const walk = new ArcWalk(this.#o.records, arc, guests)
@@ -200,8 +194,10 @@ export class Caretaker implements Startable {
       for (const [name, from] of owned) repairFrom.set(name, from)
       if (withCensus) this.#silent = silent
       // Until the walk ends the arc's file count is not known: the last pass's stands in for it.
-      const report = (degraded: number, lost: number): void =>
-        this.#o.events.health(Math.max(walk.files, this.#files), total.degraded.size + degraded - total.repaired, total.lost + lost)
+      const report = (degraded: ReadonlySet<string>, lost: number): void => {
+        this.#noteDegraded([], degraded, now)
+        this.#o.events.health(Math.max(walk.files, this.#files), total.degraded.size + degraded.size - total.repaired, total.lost + lost)
+      }
       const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, owned, this.#o.settings.rebalanceMoves - total.moves, report)
       addOutcome(total, outcome)
       if (signal.aborted) return
@@ -209,10 +205,12 @@ export class Caretaker implements Startable {
     this.#repairFrom = repairFrom
     this.#lastGuests = guests
     this.#files = walk.files
-    this.#noteDegraded([...this.#degradedSince.keys()], total.degraded, this.#o.clock.now())
+    // Degraded names were noted chunk by chunk, before their repairs; those not degraded anywhere in the arc no longer are.
+    for (const name of this.#degradedSince.keys()) if (!total.degraded.has(name)) this.#degradedSince.delete(name)
     this.#o.events.health(walk.files, total.degraded.size - total.repaired, total.lost)
     const clean = total.clean && withCensus && silent.size === 0
     if (withCensus && silent.size === 0 && walk.logged) {
+      const ring = ringKey(guests)
       this.#baseline = { ring, parts: walk.parts, expected: walk.expected, files: walk.files, clean }
       if (differing === 0 && total.nothingToDo) this.#quiet = { ring, changes: walk.changes, arc, expected: walk.expected, files: walk.files }
     }
@@ -264,23 +262,22 @@ export class Caretaker implements Startable {
     this.#silent = census.silent
     if (census.exchanged) this.#o.events.census(census.exchanged)
     const now = this.#o.clock.now()
-    const report = (degraded: number, lost: number): void => this.#o.events.health(files, degraded, lost)
-    const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, this.#repairFrom, this.#o.settings.rebalanceMoves, report)
     // A pass over part of the arc knows only the names it read: the others were whole, or it would have read them.
-    this.#noteDegraded(
-      records.map((r) => r.name),
-      outcome.degraded,
-      now,
-    )
-    if (outcome.repaired > 0) report(outcome.degraded.size - outcome.repaired, outcome.lost)
+    const looked = records.map((r) => r.name)
+    const report = (degraded: ReadonlySet<string>, lost: number): void => {
+      this.#noteDegraded(looked, degraded, now)
+      this.#o.events.health(files, degraded.size, lost)
+    }
+    const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, this.#repairFrom, this.#o.settings.rebalanceMoves, report)
+    if (outcome.repaired > 0) this.#o.events.health(files, outcome.degraded.size - outcome.repaired, outcome.lost)
     this.#baseline = { ring, parts, expected, files, clean: outcome.clean }
     if (census.exchanged?.differing === 0 && outcome.nothingToDo) this.#quiet = { ring, changes, arc: parts.arc, expected, files }
     return true
   }
 
   /**
-   * Plans `records` against `census` and carries the plan out (at most `moves` moves). `report` hears how many
-   * files are degraded and lost before the repairs start. Returns what the pass found (see PassOutcome).
+   * Plans `records` against `census` and carries the plan out (at most `moves` moves). `report` hears which
+   * files are degraded, and how many lost, before the repairs start. Returns what the pass found (see PassOutcome).
    */
   async #planAndCarryOut(
     records: readonly FileRecord[],
@@ -290,7 +287,7 @@ export class Caretaker implements Startable {
     now: number,
     repairFrom: ReadonlyMap<string, number>,
     moves: number,
-    report: (degraded: number, lost: number) => void,
+    report: (degraded: ReadonlySet<string>, lost: number) => void,
   ): Promise<PassOutcome> {
     const { ctx } = this.#o
     const presence: Presence & { now: number } = {
@@ -302,7 +299,7 @@ export class Caretaker implements Startable {
     }
     const decided = plan({ records, presence, isPrimary, repairFrom, orphanGraceMs: this.#o.settings.orphanGraceMs, rebalanceMoves: Math.max(0, moves) })
     const { health } = decided
-    if (health.degraded.size > 0 || health.lost > 0) report(health.degraded.size, health.lost)
+    report(health.degraded, health.lost)
     if (decided.wakeAt !== undefined) this.#runAt(decided.wakeAt)
     const env: CarryOut = {
       ctx,
