@@ -12,7 +12,7 @@ import { ArcWalk, recordsInParts } from './arc-walk.ts'
 import type { Presence } from './assess.ts'
 import { type Census, digestsAgree, expect, takeArcCensus, takePartCensus } from './census.ts'
 import { SETTLE_MS, VIEW_SETTLE_MS } from './constants.ts'
-import { addOutcome, type CarryOut, carryOut, type PassOutcome, type RecoveryEvents } from './execute.ts'
+import { addOutcome, type CarryOut, carryOut, outcomeOf, type PassOutcome, type RecoveryEvents } from './execute.ts'
 import { RecordHandoff } from './handoff.ts'
 import { ownership, plan } from './plan.ts'
 
@@ -158,7 +158,8 @@ export class Caretaker implements Startable {
     if (withCensus && (await this.#censusOfChanges(ring, guests, isPrimary, signal))) return
     this.#quiet = undefined
     this.#baseline = undefined
-    await this.#fullPass(arc, guests, isPrimary, withCensus)
+    // Files one loss from being lost are repaired first, across the whole arc: a walk repairs only those, and a second the rest.
+    if ((await this.#fullPass(arc, guests, isPrimary, withCensus, true)) > 0) await this.#fullPass(arc, guests, isPrimary, withCensus, false)
   }
 
   /**
@@ -167,14 +168,14 @@ export class Caretaker implements Startable {
    * million files holds ten thousand records, not the arc, and the event loop runs between chunks. The walk
    * also gives the digests the whole arc should show, as of its end: the baseline of the census of changes.
    */
-  async #fullPass(arc: Arc, guests: readonly GuestId[], isPrimary: (name: string) => boolean, withCensus: boolean): Promise<void> {
+  async #fullPass(arc: Arc, guests: readonly GuestId[], isPrimary: (name: string) => boolean, withCensus: boolean, atRiskOnly: boolean): Promise<number> {
     const { ctx } = this.#o
     const signal = this.#stopping.signal
     const self = ctx.roster.selfId as GuestId
     const previous = this.#lastGuests
     const walk = new ArcWalk(this.#o.records, arc, guests)
     const repairFrom = new Map<string, number>()
-    const total: PassOutcome = { degraded: new Set(), lost: 0, repaired: 0, moves: 0, nothingToDo: true, clean: true }
+    const total: PassOutcome = { degraded: new Set(), lost: 0, repaired: 0, deferred: 0, moves: 0, nothingToDo: true, clean: true }
     const silent = new Set<GuestId>()
     let differing = 0
     for (const chunk of walk.chunks()) {
@@ -198,9 +199,10 @@ export class Caretaker implements Startable {
         this.#noteDegraded([], degraded, now)
         this.#o.events.health(Math.max(walk.files, this.#files), total.degraded.size + degraded.size - total.repaired, total.lost + lost)
       }
-      const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, owned, this.#o.settings.rebalanceMoves - total.moves, report)
+      const limits = { moves: this.#o.settings.rebalanceMoves - total.moves, atRiskOnly }
+      const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, owned, limits, report)
       addOutcome(total, outcome)
-      if (signal.aborted) return
+      if (signal.aborted) return 0
     }
     this.#repairFrom = repairFrom
     this.#lastGuests = guests
@@ -214,6 +216,7 @@ export class Caretaker implements Startable {
       this.#baseline = { ring, parts: walk.parts, expected: walk.expected, files: walk.files, clean }
       if (differing === 0 && total.nothingToDo) this.#quiet = { ring, changes: walk.changes, arc, expected: walk.expected, files: walk.files }
     }
+    return total.deferred
   }
 
   /**
@@ -268,7 +271,8 @@ export class Caretaker implements Startable {
       this.#noteDegraded(looked, degraded, now)
       this.#o.events.health(files, degraded.size, lost)
     }
-    const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, this.#repairFrom, this.#o.settings.rebalanceMoves, report)
+    const limits = { moves: this.#o.settings.rebalanceMoves, atRiskOnly: false }
+    const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, this.#repairFrom, limits, report)
     if (outcome.repaired > 0) this.#o.events.health(files, outcome.degraded.size - outcome.repaired, outcome.lost)
     this.#baseline = { ring, parts, expected, files, clean: outcome.clean }
     if (census.exchanged?.differing === 0 && outcome.nothingToDo) this.#quiet = { ring, changes, arc: parts.arc, expected, files }
@@ -276,7 +280,7 @@ export class Caretaker implements Startable {
   }
 
   /**
-   * Plans `records` against `census` and carries the plan out (at most `moves` moves). `report` hears which
+   * Plans `records` against `census` and carries the plan out (within `limits`, see PlanInput). `report` hears which
    * files are degraded, and how many lost, before the repairs start. Returns what the pass found (see PassOutcome).
    */
   async #planAndCarryOut(
@@ -286,7 +290,7 @@ export class Caretaker implements Startable {
     isPrimary: (name: string) => boolean,
     now: number,
     repairFrom: ReadonlyMap<string, number>,
-    moves: number,
+    limits: { moves: number; atRiskOnly: boolean },
     report: (degraded: ReadonlySet<string>, lost: number) => void,
   ): Promise<PassOutcome> {
     const { ctx } = this.#o
@@ -297,9 +301,9 @@ export class Caretaker implements Startable {
       rebuildDue: (id) => this.#rebuildDue(id, now),
       now,
     }
-    const decided = plan({ records, presence, isPrimary, repairFrom, orphanGraceMs: this.#o.settings.orphanGraceMs, rebalanceMoves: Math.max(0, moves) })
-    const { health } = decided
-    report(health.degraded, health.lost)
+    const { orphanGraceMs } = this.#o.settings
+    const decided = plan({ records, presence, isPrimary, repairFrom, orphanGraceMs, rebalanceMoves: Math.max(0, limits.moves), atRiskOnly: limits.atRiskOnly })
+    report(decided.health.degraded, decided.health.lost)
     if (decided.wakeAt !== undefined) this.#runAt(decided.wakeAt)
     const env: CarryOut = {
       ctx,
@@ -310,16 +314,7 @@ export class Caretaker implements Startable {
       signal: this.#stopping.signal,
       repaired: (name) => this.#repaired(name),
     }
-    const stillDegraded = await carryOut(decided, env)
-    const nothingToDo =
-      decided.adoptions.length + decided.restorations.length + decided.drops.length + decided.repairs.length + decided.moves.length === 0 &&
-      health.degraded.size === 0 &&
-      health.lost === 0 &&
-      decided.wakeAt === undefined
-    // Moves mean the guests are uneven: the next pass picks more of them from every record, not only those it read.
-    const clean =
-      health.degraded.size === 0 && health.lost === 0 && decided.wakeAt === undefined && decided.moves.length === 0 && (census?.silent.size ?? 1) === 0
-    return { degraded: health.degraded, lost: health.lost, repaired: decided.repairs.length - stillDegraded, moves: decided.moves.length, nothingToDo, clean }
+    return outcomeOf(decided, await carryOut(decided, env), census)
   }
 
   /** Of the names `looked` at, those in `degraded` are degraded since now (unless already), the others no longer. */

@@ -4,7 +4,7 @@ import type { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
 import type { FileRecord, FragmentRef } from '../protocol/index.ts'
 import { compareRecords } from '../tracker/index.ts'
-import type { Copy } from './census.ts'
+import type { Census, Copy } from './census.ts'
 import type { Plan, Repair } from './plan.ts'
 import { moveFragment, readoptFragments, repairFile } from './repair.ts'
 
@@ -161,10 +161,29 @@ export interface PassOutcome {
   lost: number
   /** Degraded files repaired by this pass. */
   repaired: number
+  /** Degraded files left for a second walk (they were not at risk: see Plan.deferred). */
+  deferred: number
   moves: number
   nothingToDo: boolean
   /** Nothing left waiting: nothing degraded, lost, due later or unknown, and no moves (see Caretaker's baseline). */
   clean: boolean
+}
+
+/** What carrying out `decided` found, `stillDegraded` of its repairs having failed; `census` when the pass took one. */
+export function outcomeOf(decided: Plan, stillDegraded: number, census: Census | undefined): PassOutcome {
+  const { health, wakeAt } = decided
+  const waiting = health.degraded.size > 0 || health.lost > 0 || wakeAt !== undefined
+  const changes = decided.adoptions.length + decided.restorations.length + decided.drops.length + decided.repairs.length + decided.moves.length
+  return {
+    degraded: health.degraded,
+    lost: health.lost,
+    repaired: decided.repairs.length - stillDegraded,
+    deferred: decided.deferred,
+    moves: decided.moves.length,
+    nothingToDo: changes === 0 && !waiting,
+    // Moves mean the guests are uneven: the next pass picks more of them from every record, not only those it read.
+    clean: !waiting && decided.moves.length === 0 && (census?.silent.size ?? 1) === 0,
+  }
 }
 
 /** Adds one chunk's outcome to the pass's. */
@@ -172,6 +191,7 @@ export function addOutcome(total: PassOutcome, chunk: PassOutcome): void {
   for (const name of chunk.degraded) total.degraded.add(name)
   total.lost += chunk.lost
   total.repaired += chunk.repaired
+  total.deferred += chunk.deferred
   total.moves += chunk.moves
   total.nothingToDo &&= chunk.nothingToDo
   total.clean &&= chunk.clean

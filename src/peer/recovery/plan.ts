@@ -36,6 +36,8 @@ export interface PlanInput {
   orphanGraceMs: number
   /** Fragments to move this pass to even out the guests (0: none). */
   rebalanceMoves: number
+  /** Repair only files one more loss would lose (the others are counted in `deferred`): see Caretaker's full pass. */
+  atRiskOnly?: boolean
 }
 
 export interface Plan {
@@ -47,6 +49,8 @@ export interface Plan {
   drops: Copy[]
   /** Degraded files that can be repaired now, fewest surviving fragments first. */
   repairs: Repair[]
+  /** Repairs left for later because they were not at risk (`atRiskOnly`). */
+  deferred: number
   /** Only when nothing needs repairing: moves that even out the bytes the guests hold. */
   moves: Move[]
   /** Files this peer is primary of (deleted ones left out), the names below k+m known-readable fragments, and how many are below k. */
@@ -76,10 +80,11 @@ export function plan(input: PlanInput): Plan {
   const { drops, restorations } = input.presence.census
     ? planTidy(input.presence.census, records, input, new Set(adopted.keys()))
     : { drops: [], restorations: [] }
-  const { repairs, health, wakeAt } = planRepairs(records, input)
+  const { repairs: due, health, wakeAt } = planRepairs(records, input)
+  const repairs = input.atRiskOnly ? due.filter((r) => margin(r) === 0) : due
   const moves =
-    repairs.length === 0 && input.presence.census && input.rebalanceMoves > 0 ? planMoves(input.presence.census, records, presence, input.rebalanceMoves) : []
-  return { adoptions, restorations, drops, repairs, moves, health, wakeAt }
+    due.length === 0 && input.presence.census && input.rebalanceMoves > 0 ? planMoves(input.presence.census, records, presence, input.rebalanceMoves) : []
+  return { adoptions, restorations, drops, repairs, deferred: due.length - repairs.length, moves, health, wakeAt }
 }
 
 /** The record after re-adopting `found`: the next revision, with those fragments where they were found. */
@@ -155,6 +160,9 @@ function planTidy(census: Census, records: readonly FileRecord[], input: PlanInp
   return { drops, restorations }
 }
 
+/** Fragments a file can still lose and be read: 0 when one more loss would lose it. */
+const margin = (r: Repair): number => r.assessment.ok.length - r.record.coding.k
+
 /** Which files are degraded or lost, and which of them to repair now. */
 function planRepairs(records: readonly FileRecord[], input: PlanInput): Pick<Plan, 'repairs' | 'health' | 'wakeAt'> {
   const { presence } = input
@@ -182,7 +190,6 @@ function planRepairs(records: readonly FileRecord[], input: PlanInput): Pick<Pla
     if (now < from) wake(from)
     else repairs.push({ record, assessment })
   }
-  const margin = (r: Repair): number => r.assessment.ok.length - r.record.coding.k
   repairs.sort((a, b) => margin(a) - margin(b))
   return { repairs, health: { files, degraded, lost }, wakeAt }
 }

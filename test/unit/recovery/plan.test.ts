@@ -121,6 +121,14 @@ describe('recovery plan', () => {
       p.repairs.map((x) => x.record.name),
       ['two', 'one'],
     )
+    assert.equal(p.deferred, 0)
+    // A walk in chunks repairs first what one more loss would lose, across the arc; the rest is counted, and waits.
+    const atRisk = plan(input([oneLost, twoLost], { guests: [A, B, D], atRiskOnly: true, rebalanceMoves: 3 }))
+    assert.deepEqual(
+      atRisk.repairs.map((x) => x.record.name),
+      ['two'],
+    )
+    assert.deepEqual([atRisk.deferred, atRisk.moves, atRisk.health.degraded.size], [1, [], 2])
   })
 
   it('leaves a file it took over from a live guest to that guest for a while', () => {
