@@ -1,6 +1,6 @@
 import type { FileRecord, GuestId } from '../protocol/index.ts'
 import { type Arc, ArcParts, inArc, PartDigests, ringPosition } from '../ring/index.ts'
-import type { TrackerStore } from '../tracker/index.ts'
+import { type TrackerStore, walkBounds } from '../tracker/index.ts'
 import { expect } from './census.ts'
 
 /** Records a full pass reads, takes a census of, plans and carries out at a time: what it holds, whatever the arc holds. */
@@ -32,7 +32,7 @@ export class ArcWalk {
   readonly #store: TrackerStore
   readonly #arc: Arc
   readonly #chunk: number
-  /** Names from the arc's start up to this position are counted; undefined before the first chunk. */
+  /** Names from the walk's start up to this position are counted (see walkBounds); undefined before the first chunk. */
   #through: string | undefined
   #changes = 0
 
@@ -74,10 +74,11 @@ export class ArcWalk {
     }
     const through = this.#through
     if (through === undefined) return
-    const counted: Arc = { from: this.#arc.from, to: through }
+    const { start, end } = walkBounds(this.#arc)
+    const counted: Arc = { from: start, to: through }
     for (const [name, before] of log) {
       const position = ringPosition(name)
-      if (!inArc(position, this.#arc) || !(through === this.#arc.to || inArc(position, counted))) continue
+      if (!inArc(position, this.#arc) || !(through === end || inArc(position, counted))) continue
       this.#count(before, -1)
       this.#count(this.#store.get(name), 1)
     }

@@ -44,6 +44,14 @@ export function positionRanges(arc: Arc): { from: string; to: string }[] {
 }
 
 /**
+ * Where a walk over `arc` in ring order starts (exclusive) and ends: the arc's own ends, except for the whole
+ * ring (from === to), walked from position 0 up as the arc (TOP, TOP].
+ */
+export function walkBounds(arc: Arc): { start: string; end: string } {
+  return arc.from === arc.to ? { start: TOP_POSITION, end: TOP_POSITION } : { start: arc.from, end: arc.to }
+}
+
+/**
  * Tracker records in an embedded SQLite database (<data>/index.db), one row
  * per name under its primary key: a lookup or an ordered page reads only the
  * rows it needs, so opening it costs the same for ten records or a million.

@@ -6,7 +6,7 @@ import { FileRecord, type Version } from '../protocol/index.ts'
 import type { Arc } from '../ring/index.ts'
 import { ChangeLog } from './changes.ts'
 import { type Page, type PageQuery, pageOf } from './listing.ts'
-import { positionRanges, RecordTable } from './record-table.ts'
+import { positionRanges, RecordTable, walkBounds } from './record-table.ts'
 import { compareRecords, newestRecord } from './records.ts'
 
 export interface WatchResult {
@@ -144,22 +144,25 @@ export class TrackerStore {
   /**
    * The records of `arc` in ring order, `limit` at a time (and any more at the last one's position: a chunk never
    * splits the names of one position). Each chunk is read when asked for, at one instant, with the stretch of
-   * the arc it covers: the chunks tile the arc. The whole ring (from === to) comes in one chunk.
+   * the arc it covers: the chunks tile the arc. The whole ring (from === to) is walked from position 0 up, as
+   * the arc (TOP, TOP]: see walkBounds.
    */
   *chunks(arc: Arc, limit: number): Generator<{ arc: Arc; records: FileRecord[] }> {
-    const size = arc.from === arc.to ? Number.POSITIVE_INFINITY : limit
-    for (let from = arc.from; ; ) {
+    const { start, end } = walkBounds(arc)
+    for (let from = start; ; ) {
       const records: FileRecord[] = []
       let through: string | undefined
-      for (const range of positionRanges({ from, to: arc.to })) {
-        const got = this.#records.chunkByPosition(range, size - records.length)
+      // (TOP, …] starts at position 0: positionRanges would read (TOP, TOP] as the whole ring, and must not.
+      const ranges = from === end ? positionRanges({ from: '', to: end }) : positionRanges({ from, to: end })
+      for (const range of ranges) {
+        const got = this.#records.chunkByPosition(range, limit - records.length)
         records.push(...got.records)
         through = got.through
         if (through !== undefined) break
       }
-      yield { arc: { from, to: through ?? arc.to }, records }
-      // A chunk that ends at the arc's very end leaves nothing after it (from === to would read as the whole ring).
-      if (through === undefined || through === arc.to) return
+      yield { arc: { from, to: through ?? end }, records }
+      // A chunk that ends at the walk's end leaves nothing after it.
+      if (through === undefined || through === end) return
       from = through
     }
   }
