@@ -1,3 +1,4 @@
+import { yieldToLoop } from '../../shared/lifecycle.ts'
 import type { FileRecord, GuestId } from '../protocol/index.ts'
 import { type Arc, ArcParts, inArc, PartDigests, ringPosition } from '../ring/index.ts'
 import { type TrackerStore, walkBounds } from '../tracker/index.ts'
@@ -113,4 +114,47 @@ export function recordsInParts(store: TrackerStore, parts: ArcParts, selected: R
   }
   flush()
   return out
+}
+
+/** Names of the change log the census of changes reads between two turns of the event loop. */
+const CATCH_UP_SLICE = 1_000
+
+const live = (r: FileRecord | undefined): number => (r && !r.deleted ? 1 : 0)
+
+/**
+ * Brings digests an earlier walk left (`expected`, of `parts`) up to date with the records written since: the
+ * census of changes. A slice of names at a time, the event loop running between slices (at a thousand puts a
+ * second a census interval logs tens of thousands of names). Each slice starts by taking the log again: a name
+ * written meanwhile is looked at once more, from what was counted for it, so the digests stand as of the last
+ * slice, where the log starts over. Returns the changed records, the change in live files and the tracker's
+ * change count at the end; undefined when the log overflowed.
+ */
+export async function catchUp(
+  store: TrackerStore,
+  parts: ArcParts,
+  expected: ReadonlyMap<GuestId, PartDigests>,
+  slice = CATCH_UP_SLICE,
+): Promise<{ changed: FileRecord[]; files: number; changes: number } | undefined> {
+  const pending = new Map<string, FileRecord | undefined>()
+  const changed = new Map<string, FileRecord>()
+  let files = 0
+  for (;;) {
+    const log = store.takeChanges()
+    if (!log) return undefined
+    for (const [name, before] of log) if (!pending.has(name)) pending.set(name, before)
+    let read = 0
+    for (const [name, before] of pending) {
+      if (read++ >= slice) break
+      pending.delete(name)
+      if (parts.partOf(ringPosition(name)) === undefined) continue
+      const now = store.get(name)
+      expect(expected, parts, before, -1)
+      expect(expected, parts, now, 1)
+      files += live(now) - live(before)
+      if (now) changed.set(name, now)
+      else changed.delete(name)
+    }
+    if (pending.size === 0) return { changed: [...changed.values()], files, changes: store.changes }
+    await yieldToLoop()
+  }
 }

@@ -6,11 +6,11 @@ import { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
 import type { ViewChange } from '../membership/index.ts'
 import type { FileRecord, GuestId, RemovalReason } from '../protocol/index.ts'
-import { type Arc, type ArcParts, type PartDigests, primaryArc, ringKey, ringPosition } from '../ring/index.ts'
+import { type Arc, type ArcParts, type PartDigests, primaryArc, ringKey } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
-import { ArcWalk, recordsInParts } from './arc-walk.ts'
+import { ArcWalk, catchUp, recordsInParts } from './arc-walk.ts'
 import type { Presence } from './assess.ts'
-import { type Census, digestsAgree, expect, takeArcCensus, takePartCensus } from './census.ts'
+import { type Census, digestsAgree, takeArcCensus, takePartCensus } from './census.ts'
 import { SETTLE_MS, VIEW_SETTLE_MS } from './constants.ts'
 import { addOutcome, type CarryOut, carryOut, outcomeOf, type PassOutcome, type RecoveryEvents } from './execute.ts'
 import { RecordHandoff } from './handoff.ts'
@@ -232,25 +232,15 @@ export class Caretaker implements Startable {
   async #censusOfChanges(ring: string, guests: readonly GuestId[], isPrimary: (name: string) => boolean, signal: AbortSignal): Promise<boolean> {
     const base = this.#baseline
     if (!base?.clean || base.ring !== ring) return false
-    const changes = this.#o.records.changes
-    const log = this.#o.records.takeChanges()
     // Whatever this pass finds, the last one's verdicts no longer stand: it sets them again if they do.
     this.#baseline = undefined
     this.#quiet = undefined
-    if (!log) return false
     const { parts } = base
     const expected = new Map([...base.expected].map(([guest, digests]) => [guest, digests.copy()]))
-    const changed: FileRecord[] = []
-    let files = base.files
-    const live = (r: FileRecord | undefined): number => (r && !r.deleted ? 1 : 0)
-    for (const [name, before] of log) {
-      if (parts.partOf(ringPosition(name)) === undefined) continue
-      const now = this.#o.records.get(name)
-      expect(expected, parts, before, -1)
-      expect(expected, parts, now, 1)
-      files += live(now) - live(before)
-      if (now) changed.push(now)
-    }
+    const caught = await catchUp(this.#o.records, parts, expected)
+    if (!caught) return false
+    const { changed, changes } = caught
+    const files = base.files + caught.files
     const taken = await takePartCensus(
       this.#o.ctx.fragments,
       parts,

@@ -5,10 +5,11 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import fc from 'fast-check'
 import type { FileRecord, GuestId } from '../../../src/peer/protocol/index.ts'
-import { ArcWalk } from '../../../src/peer/recovery/arc-walk.ts'
+import { ArcWalk, catchUp } from '../../../src/peer/recovery/arc-walk.ts'
 import { expect } from '../../../src/peer/recovery/index.ts'
 import { ArcParts, inArc, PartDigests, primaryArc, ringPosition } from '../../../src/peer/ring/index.ts'
 import { TrackerStore } from '../../../src/peer/tracker/index.ts'
+import { yieldToLoop } from '../../../src/shared/lifecycle.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
 import { aRecord } from '../../helpers/records.ts'
 
@@ -47,6 +48,28 @@ function digestsNow(store: TrackerStore, arc: ReturnType<typeof primaryArc>, nam
 
 const write = fc.record({ kind: fc.constantFrom('put', 'replace', 'delete', 'forget'), file: fc.nat({ max: 80 }) })
 
+/** A tracker's store with records w/0 … w/n-1, and a way to write as a put, a replacement, a deletion or a handoff would. */
+async function storeOf(n: number): Promise<{ store: TrackerStore; names: Set<string>; apply: (w: { kind: string; file: number }) => void }> {
+  const dir = await mkdtemp(join(tmpdir(), 'hp-walk-'))
+  dirs.push(dir)
+  const store = new TrackerStore(dir, silentLogger())
+  await store.open()
+  const names = new Set<string>()
+  const put = (r: FileRecord): void => {
+    store.watch(r)
+    names.add(r.name)
+  }
+  for (let i = 0; i < n; i++) put(recordOf(i))
+  const apply = (w: { kind: string; file: number }): void => {
+    const current = store.get(`w/${w.file}`)
+    if (w.kind === 'put' && !current) put(recordOf(w.file))
+    if (w.kind === 'replace') put(recordOf(w.file, (current ? Number(current.version.slice(0, 13)) : 1) + 1))
+    if (w.kind === 'delete' && current) put({ ...current, revision: current.revision + 1, deleted: true })
+    if (w.kind === 'forget') store.forget(`w/${w.file}`)
+  }
+  return { store, names, apply }
+}
+
 describe('a walk over an arc in chunks', () => {
   it('expects of each guest what a census of every record at the end of the walk would, whatever was written between chunks (property)', async () => {
     await fc.assert(
@@ -56,16 +79,7 @@ describe('a walk over an arc in chunks', () => {
         fc.array(fc.array(write, { maxLength: 4 }), { maxLength: 12 }),
         fc.constantFrom(...GUESTS, 'alone'),
         async (n, chunk, writes, self) => {
-          const dir = await mkdtemp(join(tmpdir(), 'hp-walk-'))
-          dirs.push(dir)
-          const store = new TrackerStore(dir, silentLogger())
-          await store.open()
-          const names = new Set<string>()
-          const put = (r: FileRecord): void => {
-            store.watch(r)
-            names.add(r.name)
-          }
-          for (let i = 0; i < n; i++) put(recordOf(i))
+          const { store, names, apply } = await storeOf(n)
           // Alone, a guest is primary of the whole ring: walked from position 0 up, in chunks all the same.
           const arc = self === 'alone' ? primaryArc([GUESTS[0] as GuestId], GUESTS[0] as GuestId) : primaryArc(GUESTS, self)
           const walk = new ArcWalk(store, arc, GUESTS, chunk)
@@ -74,13 +88,7 @@ describe('a walk over an arc in chunks', () => {
           for (const c of walk.chunks()) {
             seen.push(...c.records.map((r) => r.name))
             // Puts, replacements, deletions and forgotten records land anywhere in the arc: before, in and after what was read.
-            for (const w of writes[step++] ?? []) {
-              const current = store.get(`w/${w.file}`)
-              if (w.kind === 'put' && !current) put(recordOf(w.file))
-              if (w.kind === 'replace') put(recordOf(w.file, (current ? Number(current.version.slice(0, 13)) : 1) + 1))
-              if (w.kind === 'delete' && current) put({ ...current, revision: current.revision + 1, deleted: true })
-              if (w.kind === 'forget') store.forget(`w/${w.file}`)
-            }
+            for (const w of writes[step++] ?? []) apply(w)
           }
           const now = digestsNow(store, arc, names)
           assert.deepEqual(
@@ -92,6 +100,49 @@ describe('a walk over an arc in chunks', () => {
           assert.equal(walk.changes, store.changes)
           assert.equal(new Set(seen).size, seen.length, 'each record read once')
           assert.equal(store.takeChanges()?.size, 0, 'the change log starts where the digests stand')
+          await store.close()
+        },
+      ),
+      { numRuns: 40 },
+    )
+  })
+
+  it('brought up to date from the change log a slice at a time, with writes while it yields, expects what a census of every record would (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 60 }),
+        fc.array(write, { maxLength: 30 }),
+        fc.array(write, { maxLength: 30 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.constantFrom(...GUESTS),
+        async (n, before, during, slice, self) => {
+          const { store, names, apply } = await storeOf(n)
+          const arc = primaryArc(GUESTS, self)
+          const walk = new ArcWalk(store, arc, GUESTS)
+          for (const _ of walk.chunks()) {
+            // every record, as a full pass reads them
+          }
+          for (const w of before) apply(w)
+          // Writes land while the census yields between slices.
+          let done = false
+          const writer = (async () => {
+            for (const w of during) {
+              if (done) return
+              apply(w)
+              await yieldToLoop()
+            }
+          })()
+          const caught = await catchUp(store, walk.parts, walk.expected, slice)
+          done = true
+          await writer
+          assert.ok(caught)
+          const now = digestsNow(store, arc, names)
+          assert.deepEqual(
+            GUESTS.map((g) => walk.expected.get(g)?.encode() ?? []),
+            now.expected,
+          )
+          assert.equal(walk.files + caught.files, now.files)
+          assert.equal(store.takeChanges()?.size, 0, 'the log starts over where the digests stand')
           await store.close()
         },
       ),
