@@ -1,6 +1,6 @@
 import type { Clock } from '../../shared/clock.ts'
 import type { RecoverySettings } from '../../shared/config.ts'
-import type { Startable } from '../../shared/lifecycle.ts'
+import { delay, type Startable } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
@@ -11,7 +11,7 @@ import type { TrackerStore } from '../tracker/index.ts'
 import { ArcWalk, catchUp, recordsInParts } from './arc-walk.ts'
 import type { Presence } from './assess.ts'
 import { type Census, digestsAgree, takeArcCensus, takePartCensus } from './census.ts'
-import { SETTLE_MS, VIEW_SETTLE_MS } from './constants.ts'
+import { CENSUS_SETTLE_MS, SETTLE_MS, VIEW_SETTLE_MS } from './constants.ts'
 import { addOutcome, type CarryOut, carryOut, outcomeOf, type PassOutcome, type RecoveryEvents } from './execute.ts'
 import { RecordHandoff } from './handoff.ts'
 import { ownership, plan } from './plan.ts'
@@ -239,16 +239,18 @@ export class Caretaker implements Startable {
     const expected = new Map([...base.expected].map(([guest, digests]) => [guest, digests.copy()]))
     const caught = await catchUp(this.#o.records, parts, expected)
     if (!caught) return false
-    const { changed, changes } = caught
-    const files = base.files + caught.files
-    const taken = await takePartCensus(
-      this.#o.ctx.fragments,
-      parts,
-      expected,
-      changed,
-      (selected) => recordsInParts(this.#o.records, parts, selected, isPrimary),
-      signal,
-    )
+    let { changes, files } = caught
+    files += base.files
+    // Parts that differ are looked at again a moment later (a put in flight has stored fragments before its record).
+    const settle = async (): Promise<FileRecord[] | undefined> => {
+      await delay(Math.min(CENSUS_SETTLE_MS, this.#o.settings.censusIntervalMs / 4), signal)
+      const more = await catchUp(this.#o.records, parts, expected)
+      if (more) ({ changes } = more)
+      if (more) files += more.files
+      return more?.changed
+    }
+    const read = (selected: ReadonlySet<number>): FileRecord[] => recordsInParts(this.#o.records, parts, selected, isPrimary)
+    const taken = await takePartCensus(this.#o.ctx.fragments, parts, expected, caught.changed, read, signal, settle)
     if (!taken) return false
     const { census, records } = taken
     this.#o.events.recordsRead('changes', records.length)

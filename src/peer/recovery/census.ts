@@ -115,6 +115,15 @@ export async function takeArcCensus(
  * census describes their copies too. Undefined when a guest did not answer
  * (what it holds is unknown) or more than a quarter of the parts differ:
  * the caller then takes a census of every record.
+ *
+ * Under a stream of puts some parts always differ for a moment: a fragment
+ * is stored before its record is written. With `settle`, parts that differ
+ * are looked at again once it has run (it waits a little and brings
+ * `expected` up to date, returning the records written meanwhile, or
+ * undefined when it could not): only
+ * parts that differed both times are read and listed, so what a census
+ * reads follows what is wrong, not the puts in flight. A part that differs
+ * only the second time is left to the next census, records and all.
  */
 export async function takePartCensus(
   client: FragmentClient,
@@ -123,16 +132,68 @@ export async function takePartCensus(
   changed: readonly FileRecord[],
   readParts: (selected: ReadonlySet<number>) => FileRecord[],
   signal?: AbortSignal,
+  settle?: () => Promise<readonly FileRecord[] | undefined>,
 ): Promise<{ census: Census; records: FileRecord[] } | undefined> {
-  const asked = await askGuests(client, parts, expected, signal)
-  if (asked.some((a) => !a.answer)) return undefined
-  const selected = new Set(asked.flatMap((a) => a.answer?.differing ?? []))
+  const byName = new Map(changed.map((r) => [r.name, r]))
+  let looked = await digestsOfGuests(client, parts, expected, signal)
+  if (!looked) return undefined
+  /** Per guest, the parts to list: those that differ (both times, when looked at twice). */
+  let toList = new Map([...looked].map(([holder, d]) => [holder, d.differing]))
+  /** Parts whose records wait for the next census: a guest's digest there differed the second time only. */
+  const unsettled = new Set<number>()
+  if (settle && [...toList.values()].some((d) => d.length > 0)) {
+    const written = await settle()
+    if (!written) return undefined
+    for (const r of written) byName.set(r.name, r)
+    const first = looked
+    looked = await digestsOfGuests(client, parts, expected, signal)
+    if (!looked) return undefined
+    toList = new Map()
+    for (const [holder, d] of looked) {
+      const before = new Set(first.get(holder)?.differing)
+      toList.set(
+        holder,
+        d.differing.filter((p) => before.has(p)),
+      )
+      for (const p of d.differing) if (!before.has(p)) unsettled.add(p)
+    }
+  }
+  const selected = new Set([...toList.values()].flat().filter((p) => !unsettled.has(p)))
   // Most of the arc differs (a guest lost its disk): a census of every record, read page by page, does better.
   if (selected.size > parts.count / 4) return undefined
-  const byName = new Map(changed.map((r) => [r.name, r]))
+  const asked: Asked[] = []
+  for (const [holder, d] of looked) {
+    const list = (toList.get(holder) ?? []).filter((p) => selected.has(p))
+    try {
+      const listed = list.length > 0 ? await client.inventoryIn(holder, parts.arc, parts.count, list, signal) : []
+      asked.push({ holder, answer: { bytes: d.bytes, differing: d.differing, listed } })
+    } catch {
+      return undefined
+    }
+  }
   if (selected.size > 0) for (const record of readParts(selected)) byName.set(record.name, record)
-  const records = [...byName.values()]
+  const records = [...byName.values()].filter((r) => !unsettled.has(parts.partOf(ringPosition(r.name)) as number))
   return { census: censusFrom(asked, parts, expected), records }
+}
+
+/** Each guest's digests of the arc and the parts where they differ from what it is expected to hold; undefined if a guest did not answer. */
+async function digestsOfGuests(
+  client: FragmentClient,
+  parts: ArcParts,
+  expected: ReadonlyMap<GuestId, PartDigests>,
+  signal?: AbortSignal,
+): Promise<Map<GuestId, { bytes: number; differing: number[] }> | undefined> {
+  const answers = await Promise.all(
+    [...expected].map(async ([holder, wanted]) => {
+      try {
+        const digests = await client.digests(holder, parts.arc, parts.count, signal)
+        return [holder, { bytes: digests.bytes, differing: differingParts(wanted.encode(), digests.parts) }] as const
+      } catch {
+        return undefined
+      }
+    }),
+  )
+  return answers.every((a) => a !== undefined) ? new Map(answers) : undefined
 }
 
 /** Adds (1) or takes back (-1) what `record` says each guest holds to the expected digest of its part (none for a tombstone). */

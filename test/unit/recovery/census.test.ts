@@ -208,4 +208,61 @@ describe('census by digest', () => {
       { numRuns: 80 },
     )
   })
+
+  it('looks twice at parts that differ: a put in flight is not read, a loss is, and a part that differs only the second time waits', async () => {
+    const holders = new Holders()
+    const arc = { from: GUESTS[0] as GuestId, to: GUESTS[0] as GuestId }
+    const parts = new ArcParts(arc)
+    const recordOf = (i: number): FileRecord =>
+      aRecord({
+        name: `p/${i}`,
+        fragments: [0, 1, 2].map((index) => ({ index, holder: GUESTS[(i + index) % GUESTS.length] as GuestId, digest: `${i}`.padEnd(64, '0') })),
+      })
+    // Files in three different parts of the ring.
+    const [kept, lost, later, inFlight] = (() => {
+      const out: FileRecord[] = []
+      const used = new Set<number>()
+      for (let i = 0; out.length < 4; i++) {
+        const r = recordOf(i)
+        const part = parts.partOf(ringPosition(r.name)) as number
+        if (!used.has(part)) {
+          used.add(part)
+          out.push(r)
+        }
+      }
+      return out as [FileRecord, FileRecord, FileRecord, FileRecord]
+    })()
+    const stored = [kept, lost, later]
+    for (const r of stored) for (const f of r.fragments) holders.add(f.holder, copyOf(r, f.index))
+    const expected = (await takeArcCensus(holders.client(), arc, stored, GUESTS)).expected as ReadonlyMap<GuestId, PartDigests>
+    // A put in flight: its fragments are stored, its record not yet written.
+    for (const f of inFlight.fragments) holders.add(f.holder, copyOf(inFlight, f.index))
+    // A loss: one of `lost`'s fragments is gone from its holder.
+    const gone = lost.fragments[1] as FileRecord['fragments'][number]
+    holders.held.get(gone.holder)?.delete(`${lost.name}/${lost.version}/${gone.index}`)
+    const partsRead: number[][] = []
+    const read = (selected: ReadonlySet<number>): FileRecord[] => {
+      partsRead.push([...selected].sort())
+      return stored.filter((r) => selected.has(parts.partOf(ringPosition(r.name)) as number))
+    }
+    const settle = async (): Promise<FileRecord[]> => {
+      // The put in flight is recorded; meanwhile a new version of `later` begins (its fragment is stored first).
+      expect(expected, parts, inFlight, 1)
+      holders.add(later.fragments[0]?.holder as GuestId, copyOf({ ...later, version: '0000000000009-00000000' }, 0, 'c'.repeat(64)))
+      return [inFlight]
+    }
+    const laterChanged = { ...later, revision: later.revision + 1 }
+    const taken = await takePartCensus(holders.client(), parts, expected, [laterChanged], read, undefined, settle)
+    assert.ok(taken)
+    const partOf = (r: FileRecord): number => parts.partOf(ringPosition(r.name)) as number
+    assert.deepEqual(partsRead, [[partOf(lost)]], "only the part that differed both times is read: the lost fragment's")
+    assert.deepEqual(
+      taken.records.map((r) => r.name).sort(),
+      [inFlight.name, lost.name].sort(),
+      'the part that differed only the second time waits, records and all',
+    )
+    assert.deepEqual(copiesOf(taken.census, lost, gone.index), [], 'the lost fragment has no copy')
+    assert.equal(copiesOf(taken.census, inFlight, 0).length, 1, 'the recorded put is vouched for')
+    assert.equal(copiesOf(taken.census, kept, 0).length, 1)
+  })
 })
