@@ -245,9 +245,10 @@ export class Caretaker implements Startable {
     const settle = async (): Promise<FileRecord[] | undefined> => {
       await delay(Math.min(CENSUS_SETTLE_MS, this.#o.settings.censusIntervalMs / 4), signal)
       const more = await catchUp(this.#o.records, parts, expected)
-      if (more) ({ changes } = more)
-      if (more) files += more.files
-      return more?.changed
+      if (!more) return undefined
+      changes = more.changes
+      files += more.files
+      return more.changed
     }
     const read = (selected: ReadonlySet<number>): FileRecord[] => recordsInParts(this.#o.records, parts, selected, isPrimary)
     const taken = await takePartCensus(this.#o.ctx.fragments, parts, expected, caught.changed, read, signal, settle)
