@@ -58,7 +58,7 @@ export class ArcWalk {
       this.#catchUp()
       const next = source.next()
       if (next.done) break
-      for (const record of next.value.records) this.#count(record, 1)
+      for (const record of next.value.records) this.files += recount(this.expected, this.parts, undefined, record)
       this.#through = next.value.arc.to
       yield next.value
     }
@@ -80,16 +80,18 @@ export class ArcWalk {
     for (const [name, before] of log) {
       const position = ringPosition(name)
       if (!inArc(position, this.#arc) || !(through === end || inArc(position, counted))) continue
-      this.#count(before, -1)
-      this.#count(this.#store.get(name), 1)
+      this.files += recount(this.expected, this.parts, before, this.#store.get(name))
     }
   }
+}
 
-  #count(record: FileRecord | undefined, sign: 1 | -1): void {
-    if (!record) return
-    expect(this.expected, this.parts, record, sign)
-    if (!record.deleted) this.files += sign
-  }
+const live = (r: FileRecord | undefined): number => (r && !r.deleted ? 1 : 0)
+
+/** Takes what `before` says each guest holds out of the digests and puts in what `now` says; returns the change in live files. */
+function recount(expected: ReadonlyMap<GuestId, PartDigests>, parts: ArcParts, before: FileRecord | undefined, now: FileRecord | undefined): number {
+  expect(expected, parts, before, -1)
+  expect(expected, parts, now, 1)
+  return live(now) - live(before)
 }
 
 /** The records `isPrimary` of in the selected parts of an arc, read bucket run by bucket run (the census of changes). */
@@ -119,8 +121,6 @@ export function recordsInParts(store: TrackerStore, parts: ArcParts, selected: R
 /** Names of the change log the census of changes reads between two turns of the event loop. */
 const CATCH_UP_SLICE = 1_000
 
-const live = (r: FileRecord | undefined): number => (r && !r.deleted ? 1 : 0)
-
 /**
  * Brings digests an earlier walk left (`expected`, of `parts`) up to date with the records written since: the
  * census of changes. A slice of names at a time, the event loop running between slices (at a thousand puts a
@@ -148,9 +148,7 @@ export async function catchUp(
       pending.delete(name)
       if (parts.partOf(ringPosition(name)) === undefined) continue
       const now = store.get(name)
-      expect(expected, parts, before, -1)
-      expect(expected, parts, now, 1)
-      files += live(now) - live(before)
+      files += recount(expected, parts, before, now)
       if (now) changed.set(name, now)
       else changed.delete(name)
     }
