@@ -132,16 +132,20 @@ async function repairAll(env: CarryOut, repairs: readonly Repair[]): Promise<num
   return failed + queue.length
 }
 
-/** True when the file is whole again (or no longer this peer's to repair). */
+/**
+ * True when this repair made the file whole again. A repair not done (the ring moved and another guest is primary
+ * now, or the record changed since the plan) leaves the file counted degraded: whoever looks at it next says whether
+ * it still is. Counting it whole would let the party report full redundancy while nobody has repaired it yet.
+ */
 async function repair(env: CarryOut, job: Repair): Promise<boolean> {
   const { ctx, log } = env
   const { name } = job.record
   // The ring may have moved since the pass began: the new primary takes the file over.
-  if (ctx.trackers.trackersOf(name)[0] !== ctx.roster.selfId) return true
+  if (ctx.trackers.trackersOf(name)[0] !== ctx.roster.selfId) return false
   try {
     // The newest record from every replica: a put or another repair may have moved on since the plan.
     const fresh = await ctx.trackers.where(name, env.signal)
-    if (!fresh || compareRecords(fresh, job.record) !== 0) return true
+    if (!fresh || compareRecords(fresh, job.record) !== 0) return false
     const { ok, missing, away, unknown } = job.assessment
     const result = await repairFile(ctx, job.record, ok, missing, { signal: env.signal, throttle: env.throttle })
     // Fully redundant only when nothing else is away or unknown; otherwise a later pass finishes the file.
