@@ -6,7 +6,7 @@ import { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
 import type { ViewChange } from '../membership/index.ts'
 import type { FileRecord, GuestId, RemovalReason } from '../protocol/index.ts'
-import { type Arc, type ArcParts, type PartDigests, primaryArc, ringKey } from '../ring/index.ts'
+import { type Arc, type ArcParts, type PartDigests, primaryArc, ringKey, ringPosition } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
 import { ArcWalk, catchUp, recordsInParts } from './arc-walk.ts'
 import type { Presence } from './assess.ts'
@@ -69,7 +69,9 @@ export class Caretaker implements Startable {
    * #censusOfChanges); `clean` when the last pass left nothing waiting
    * (nothing degraded, lost, due later, or unknown).
    */
-  #baseline: { ring: string; parts: ArcParts; expected: ReadonlyMap<GuestId, PartDigests>; files: number; clean: boolean } | undefined
+  #baseline:
+    | { ring: string; parts: ArcParts; expected: ReadonlyMap<GuestId, PartDigests>; files: number; clean: boolean; deferred: readonly string[] }
+    | undefined
   #timer: NodeJS.Timeout | undefined
   #debounce: NodeJS.Timeout | undefined
   #running: Promise<void> | undefined
@@ -213,7 +215,7 @@ export class Caretaker implements Startable {
     const clean = total.clean && withCensus && silent.size === 0
     if (withCensus && silent.size === 0 && walk.logged) {
       const ring = ringKey(guests)
-      this.#baseline = { ring, parts: walk.parts, expected: walk.expected, files: walk.files, clean }
+      this.#baseline = { ring, parts: walk.parts, expected: walk.expected, files: walk.files, clean, deferred: [] }
       if (differing === 0 && total.nothingToDo) this.#quiet = { ring, changes: walk.changes, arc, expected: walk.expected, files: walk.files }
     }
     return total.deferred
@@ -241,6 +243,12 @@ export class Caretaker implements Startable {
     if (!caught) return false
     let { changes, files } = caught
     files += base.files
+    // Records the last census left for this one (their part was unsettled) are looked at again, as changed ones.
+    const changed = new Map(caught.changed.map((r) => [r.name, r]))
+    for (const name of base.deferred) {
+      const record = this.#o.records.get(name)
+      if (record && !changed.has(name) && parts.partOf(ringPosition(name)) !== undefined) changed.set(name, record)
+    }
     // Parts that differ are looked at again a moment later (a put in flight has stored fragments before its record).
     const settle = async (): Promise<FileRecord[] | undefined> => {
       await delay(Math.min(CENSUS_SETTLE_MS, this.#o.settings.censusIntervalMs / 4), signal)
@@ -251,9 +259,9 @@ export class Caretaker implements Startable {
       return more.changed
     }
     const read = (selected: ReadonlySet<number>): FileRecord[] => recordsInParts(this.#o.records, parts, selected, isPrimary)
-    const taken = await takePartCensus(this.#o.ctx.fragments, parts, expected, caught.changed, read, signal, settle)
+    const taken = await takePartCensus(this.#o.ctx.fragments, parts, expected, [...changed.values()], read, signal, settle)
     if (!taken) return false
-    const { census, records } = taken
+    const { census, records, deferred } = taken
     this.#o.events.recordsRead('changes', records.length)
     this.#silent = census.silent
     if (census.exchanged) this.#o.events.census(census.exchanged)
@@ -267,8 +275,8 @@ export class Caretaker implements Startable {
     const limits = { moves: this.#o.settings.rebalanceMoves, atRiskOnly: false }
     const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, this.#repairFrom, limits, report)
     if (outcome.repaired > 0) this.#o.events.health(files, outcome.degraded.size - outcome.repaired, outcome.lost)
-    this.#baseline = { ring, parts, expected, files, clean: outcome.clean }
-    if (census.exchanged?.differing === 0 && outcome.nothingToDo) this.#quiet = { ring, changes, arc: parts.arc, expected, files }
+    this.#baseline = { ring, parts, expected, files, clean: outcome.clean, deferred }
+    if (census.exchanged?.differing === 0 && deferred.length === 0 && outcome.nothingToDo) this.#quiet = { ring, changes, arc: parts.arc, expected, files }
     return true
   }
 
