@@ -215,8 +215,12 @@ export class Caretaker implements Startable {
     const clean = total.clean && withCensus && silent.size === 0
     if (withCensus && silent.size === 0 && walk.logged) {
       const ring = ringKey(guests)
-      this.#baseline = { ring, parts: walk.parts, expected: walk.expected, files: walk.files, clean, deferred: [] }
-      if (differing === 0 && total.nothingToDo) this.#quiet = { ring, changes: walk.changes, arc, expected: walk.expected, files: walk.files }
+      // Records written behind the walk were counted, not planned: the census of changes that follows plans them.
+      const deferred = [...walk.unplanned]
+      this.#baseline = { ring, parts: walk.parts, expected: walk.expected, files: walk.files, clean, deferred }
+      if (differing === 0 && total.nothingToDo && deferred.length === 0) {
+        this.#quiet = { ring, changes: walk.changes, arc, expected: walk.expected, files: walk.files }
+      }
     }
     return total.deferred
   }

@@ -84,9 +84,11 @@ describe('a walk over an arc in chunks', () => {
           const arc = self === 'alone' ? primaryArc([GUESTS[0] as GuestId], GUESTS[0] as GuestId) : primaryArc(GUESTS, self)
           const walk = new ArcWalk(store, arc, GUESTS, chunk)
           const seen: string[] = []
+          const read = new Map<string, FileRecord>()
           let step = 0
           for (const c of walk.chunks()) {
             seen.push(...c.records.map((r) => r.name))
+            for (const r of c.records) read.set(r.name, r)
             // Puts, replacements, deletions and forgotten records land anywhere in the arc: before, in and after what was read.
             for (const w of writes[step++] ?? []) apply(w)
           }
@@ -99,6 +101,11 @@ describe('a walk over an arc in chunks', () => {
           assert.ok(walk.logged)
           assert.equal(walk.changes, store.changes)
           assert.equal(new Set(seen).size, seen.length, 'each record read once')
+          for (const name of names) {
+            const current = store.get(name)
+            if (!current || !inArc(ringPosition(name), arc) || JSON.stringify(read.get(name)) === JSON.stringify(current)) continue
+            assert.ok(walk.unplanned.has(name), `${name} changed behind the walk: the next census is told to plan it`)
+          }
           assert.equal(store.takeChanges()?.size, 0, 'the change log starts where the digests stand')
           await store.close()
         },
