@@ -157,8 +157,18 @@ export const PintRequest = z.discriminatedUnion('op', [
   StashCall.extend(base),
   /** Read a stored fragment from chunk `fromChunk` on. */
   z.object({ ...base, op: z.literal('fetch'), name: WireName, version: Version, index: z.number().int().min(0).max(127), fromChunk: z.number().int().min(0) }),
-  /** Delete the fragments of one version (all indices, or one). */
-  z.object({ ...base, op: z.literal('drop'), name: WireName, version: Version, index: z.number().int().min(0).max(127).optional() }),
+  /**
+   * Delete the fragments of one version (all indices, or one). With `storedBy`, only copies stored no later than
+   * that (ms since the epoch): a census drops the copy it saw, never one written again since.
+   */
+  z.object({
+    ...base,
+    op: z.literal('drop'),
+    name: WireName,
+    version: Version,
+    index: z.number().int().min(0).max(127).optional(),
+    storedBy: z.number().int().min(0).optional(),
+  }),
   /** What this peer holds: everything, or only the selected parts of an arc (those whose digests differed). */
   z.object({
     ...base,

@@ -54,7 +54,9 @@ export async function carryOut(decided: Plan, env: CarryOut): Promise<number> {
   }
   await Promise.all(
     decided.drops.map(async ({ holder, fragment }) => {
-      await env.ctx.fragments.drop(fragment, [{ index: fragment.index, holder, digest: fragment.digest }])
+      // Only the copy the census saw: the holder may have been sent the very same fragment again since (a move or a
+      // handoff chose it), and that copy a record now counts on.
+      await env.ctx.fragments.drop(fragment, [{ index: fragment.index, holder, digest: fragment.digest }], env.signal, fragment.stored)
       env.events.orphanDropped()
     }),
   )

@@ -366,12 +366,15 @@ export class FragmentStore implements FragmentInstaller {
   }
 
   /** Deletes the fragments of one version (one index, or all). Returns how many. */
-  async drop(name: string, version: Version, index?: number): Promise<number> {
+  /** Deletes the fragments of one version (all indices, or one); with `storedBy`, only those stored no later than that. */
+  async drop(name: string, version: Version, index?: number, storedBy?: number): Promise<number> {
     let dropped = 0
     const h = nameHash(name)
     // The rows of one name are one range of keys: sha256(name)/…
     const ofName = [...this.#rows.range(`${h}/`, `${h}0`)]
-    const going = ofName.filter((row) => row.held.version === version && (index === undefined || row.held.index === index))
+    const going = ofName.filter(
+      (row) => row.held.version === version && (index === undefined || row.held.index === index) && (storedBy === undefined || row.held.stored <= storedBy),
+    )
     // Counted with the first row's removal, before any wait: in the same commit as the rows that take the name away.
     let nameGoes = going.length > 0 && going.length === ofName.length
     for (const row of going) {

@@ -170,14 +170,18 @@ export class FragmentClient {
     return done.sort((a, b) => a.index - b.index)
   }
 
-  /** Best effort: asks each holder to delete its fragment of this version. Holders that left are skipped; failures are logged, not thrown. */
-  async drop(record: Pick<FileRecord, 'name' | 'version'>, refs: readonly FragmentRef[], signal?: AbortSignal): Promise<void> {
+  /**
+   * Best effort: asks each holder to delete its fragment of this version (with `storedBy`, only a copy stored no
+   * later than that). Holders that left are skipped; failures are logged, not thrown.
+   */
+  async drop(record: Pick<FileRecord, 'name' | 'version'>, refs: readonly FragmentRef[], signal?: AbortSignal, storedBy?: number): Promise<void> {
     await Promise.allSettled(
       refs.map(async (ref) => {
         const address = this.#roster.addressOf(ref.holder)
         if (!address) return
         try {
-          await call(address, { op: 'drop', name: record.name, version: record.version, index: ref.index }, PintReplies.drop, { ...this.#dial, signal })
+          const body = { op: 'drop' as const, name: record.name, version: record.version, index: ref.index, ...(storedBy === undefined ? {} : { storedBy }) }
+          await call(address, body, PintReplies.drop, { ...this.#dial, signal })
         } catch (err) {
           this.#log.debug({ err: (err as Error).message, holder: ref.holder }, 'could not drop a fragment')
         }

@@ -68,7 +68,7 @@ export async function serveFetch(req: Req<'fetch'>, channel: PintChannel, store:
 }
 
 export async function serveDrop(req: Req<'drop'>, channel: PintChannel, store: FragmentStore): Promise<void> {
-  const dropped = await store.drop(req.name, req.version, req.index)
+  const dropped = await store.drop(req.name, req.version, req.index, req.storedBy)
   await channel.reply({ ok: true, dropped })
 }
 

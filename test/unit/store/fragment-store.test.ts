@@ -152,4 +152,16 @@ describe('fragment store', () => {
     assert.equal(await store.drop('gone', version), 0)
     await assert.rejects(store.openRead({ name: 'gone', version, index: 0 }, 0), (e) => isHousePartyError(e, 'ERR_NOT_FOUND'))
   })
+
+  it('drops only a copy stored no later than asked: one written again since the census saw it stays', async () => {
+    const store = new FragmentStore(await freshDir(), silentLogger())
+    await store.open()
+    await writeFragment(store, 'again', 100)
+    const [held] = store.list()
+    assert.ok(held)
+    assert.equal(await store.drop('again', version, 0, held.stored - 1), 0, 'the copy here is newer than the one seen')
+    assert.equal(store.count, 1)
+    assert.equal(await store.drop('again', version, 0, held.stored), 1)
+    await store.close()
+  })
 })
