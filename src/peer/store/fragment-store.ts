@@ -365,8 +365,7 @@ export class FragmentStore implements FragmentInstaller {
     }
   }
 
-  /** Deletes the fragments of one version (one index, or all). Returns how many. */
-  /** Deletes the fragments of one version (all indices, or one); with `storedBy`, only those stored no later than that. */
+  /** Deletes the fragments of one version (all indices, or one); with `storedBy`, only those stored no later than that. Returns how many. */
   async drop(name: string, version: Version, index?: number, storedBy?: number): Promise<number> {
     let dropped = 0
     const h = nameHash(name)
