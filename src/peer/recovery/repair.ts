@@ -93,18 +93,19 @@ export async function moveFragment(ctx: FilesContext, record: FileRecord, index:
   return recorded
 }
 
-/** watchMyPint for a repaired or moved record, decided by the primary tracker; if another change won, the fragments we just stored are dropped. */
+/**
+ * watchMyPint for a repaired or moved record, decided by the primary tracker. If another change won, the fragments
+ * we just stored are dropped, except where the winner counts on that very copy (it placed the same fragment on the
+ * same guest: a drop would delete its copy too). If the primary did not answer, nothing is dropped: the change may
+ * have been taken, and a census drops what no record needs once it is older than --orphan-grace-ms.
+ */
 async function publish(ctx: FilesContext, next: FileRecord, added: readonly FragmentRef[], signal?: AbortSignal): Promise<Recorded> {
-  let decided: Decided
-  try {
-    decided = await ctx.trackers.change(next, signal)
-  } catch (err) {
-    await ctx.fragments.drop(next, added)
-    throw err
-  }
+  const decided: Decided = await ctx.trackers.change(next, signal)
   if (!decided.won) {
     ctx.log.info({ name: next.name, version: next.version, revision: next.revision }, 'another change won at the primary tracker; dropping ours')
-    await ctx.fragments.drop(next, added)
+    const kept = decided.current.version === next.version ? decided.current.fragments : []
+    const ours = added.filter((a) => !kept.some((f) => f.index === a.index && f.holder === a.holder))
+    await ctx.fragments.drop(next, ours)
     return { record: decided.current, won: false }
   }
   return { record: next, won: true }
