@@ -70,7 +70,7 @@ export class Caretaker implements Startable {
    * (nothing degraded, lost, due later, or unknown).
    */
   #baseline:
-    | { ring: string; parts: ArcParts; expected: ReadonlyMap<GuestId, PartDigests>; files: number; clean: boolean; deferred: readonly string[] }
+    | { ring: string; parts: ArcParts; expected: ReadonlyMap<GuestId, PartDigests>; files: number; clean: boolean; unplanned: readonly string[] }
     | undefined
   #timer: NodeJS.Timeout | undefined
   #debounce: NodeJS.Timeout | undefined
@@ -216,9 +216,9 @@ export class Caretaker implements Startable {
     if (withCensus && silent.size === 0 && walk.logged) {
       const ring = ringKey(guests)
       // Records written behind the walk were counted, not planned: the census of changes that follows plans them.
-      const deferred = [...walk.unplanned]
-      this.#baseline = { ring, parts: walk.parts, expected: walk.expected, files: walk.files, clean, deferred }
-      if (differing === 0 && total.nothingToDo && deferred.length === 0) {
+      const unplanned = [...walk.unplanned]
+      this.#baseline = { ring, parts: walk.parts, expected: walk.expected, files: walk.files, clean, unplanned }
+      if (differing === 0 && total.nothingToDo && unplanned.length === 0) {
         this.#quiet = { ring, changes: walk.changes, arc, expected: walk.expected, files: walk.files }
       }
     }
@@ -249,7 +249,7 @@ export class Caretaker implements Startable {
     files += base.files
     // Records the last census left for this one (their part was unsettled) are looked at again, as changed ones.
     const changed = new Map(caught.changed.map((r) => [r.name, r]))
-    for (const name of base.deferred) {
+    for (const name of base.unplanned) {
       const record = this.#o.records.get(name)
       if (record && !changed.has(name) && parts.partOf(ringPosition(name)) !== undefined) changed.set(name, record)
     }
@@ -265,7 +265,7 @@ export class Caretaker implements Startable {
     const read = (selected: ReadonlySet<number>): FileRecord[] => recordsInParts(this.#o.records, parts, selected, isPrimary)
     const taken = await takePartCensus(this.#o.ctx.fragments, parts, expected, [...changed.values()], read, signal, settle)
     if (!taken) return false
-    const { census, records, deferred } = taken
+    const { census, records, unplanned } = taken
     this.#o.events.recordsRead('changes', records.length)
     this.#silent = census.silent
     if (census.exchanged) this.#o.events.census(census.exchanged)
@@ -279,8 +279,8 @@ export class Caretaker implements Startable {
     const limits = { moves: this.#o.settings.rebalanceMoves, atRiskOnly: false }
     const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, this.#repairFrom, limits, report)
     if (outcome.repaired > 0) this.#o.events.health(files, outcome.degraded.size - outcome.repaired, outcome.lost)
-    this.#baseline = { ring, parts, expected, files, clean: outcome.clean, deferred }
-    if (census.exchanged?.differing === 0 && deferred.length === 0 && outcome.nothingToDo) this.#quiet = { ring, changes, arc: parts.arc, expected, files }
+    this.#baseline = { ring, parts, expected, files, clean: outcome.clean, unplanned }
+    if (census.exchanged?.differing === 0 && unplanned.length === 0 && outcome.nothingToDo) this.#quiet = { ring, changes, arc: parts.arc, expected, files }
     return true
   }
 

@@ -124,7 +124,7 @@ export async function takeArcCensus(
  * parts that differed both times are read and listed, so what a census
  * reads follows what is wrong, not the puts in flight. A part that differs
  * only the second time is left to the next census, records and all: the
- * names of its changed records come back as `deferred`, for the caller to
+ * names of its changed records come back as `unplanned`, for the caller to
  * hand the next census as changed again (their digests are counted already,
  * so nothing else would bring them back where the guests agree with them).
  */
@@ -136,7 +136,7 @@ export async function takePartCensus(
   readParts: (selected: ReadonlySet<number>) => FileRecord[],
   signal?: AbortSignal,
   settle?: () => Promise<readonly FileRecord[] | undefined>,
-): Promise<{ census: Census; records: FileRecord[]; deferred: string[] } | undefined> {
+): Promise<{ census: Census; records: FileRecord[]; unplanned: string[] } | undefined> {
   const byName = new Map(changed.map((r) => [r.name, r]))
   let looked = await digestsOfGuests(client, parts, expected, signal)
   if (!looked) return undefined
@@ -176,12 +176,12 @@ export async function takePartCensus(
   }
   if (selected.size > 0) for (const record of readParts(selected)) byName.set(record.name, record)
   const records: FileRecord[] = []
-  const deferred: string[] = []
+  const unplanned: string[] = []
   for (const r of byName.values()) {
-    if (unsettled.has(parts.partOf(ringPosition(r.name)) as number)) deferred.push(r.name)
+    if (unsettled.has(parts.partOf(ringPosition(r.name)) as number)) unplanned.push(r.name)
     else records.push(r)
   }
-  return { census: censusFrom(asked, parts, expected), records, deferred }
+  return { census: censusFrom(asked, parts, expected), records, unplanned }
 }
 
 /** Each guest's digests of the arc and the parts where they differ from what it is expected to hold; undefined if a guest did not answer. */

@@ -2,7 +2,7 @@ import { HousePartyError } from '../../shared/errors.ts'
 import type { Throttle } from '../../shared/throttle.ts'
 import { type FilesContext, keptWhole, rebuildFragments } from '../files/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
-import type { Decided, FragmentSink } from '../transfer/index.ts'
+import type { FragmentSink } from '../transfer/index.ts'
 import { readopted } from './plan.ts'
 
 export interface RepairOptions {
@@ -100,7 +100,7 @@ export async function moveFragment(ctx: FilesContext, record: FileRecord, index:
  * have been taken, and a census drops what no record needs once it is older than --orphan-grace-ms.
  */
 async function publish(ctx: FilesContext, next: FileRecord, added: readonly FragmentRef[], signal?: AbortSignal): Promise<Recorded> {
-  const decided: Decided = await ctx.trackers.change(next, signal)
+  const decided = await ctx.trackers.change(next, signal)
   if (!decided.won) {
     ctx.log.info({ name: next.name, version: next.version, revision: next.revision }, 'another change won at the primary tracker; dropping ours')
     const kept = decided.current.version === next.version ? decided.current.fragments : []

@@ -261,7 +261,7 @@ describe('census by digest', () => {
       [inFlight.name, lost.name].sort(),
       'the part that differed only the second time waits, records and all',
     )
-    assert.deepEqual(taken.deferred, [later.name], 'the changed record it holds back is named, for the next census to look at as changed')
+    assert.deepEqual(taken.unplanned, [later.name], 'the changed record it holds back is named, for the next census to look at as changed')
     assert.deepEqual(copiesOf(taken.census, lost, gone.index), [], 'the lost fragment has no copy')
     assert.equal(copiesOf(taken.census, inFlight, 0).length, 1, 'the recorded put is vouched for')
     assert.equal(copiesOf(taken.census, kept, 0).length, 1)
