@@ -11,6 +11,8 @@ const CLIENTS = 16
 const IDLE_WINDOW_MS = 30_000
 /** How long the party waits before rebuilding a dead peer's fragments in this bench (the default is a minute). */
 const REBUILD_DELAY_MS = 10_000
+/** How long no handoff may send a record before the handoffs after a restart count as over. */
+const HANDOFF_QUIET_MS = 10_000
 /** Files read back per size, spread evenly over all that were put (reading a million back would add half an hour and no new figure). */
 const GET_SAMPLE = 100_000
 /** Sizes run when `--scale-files=N,M` is not given. */
@@ -31,6 +33,8 @@ interface Figures {
   idleCensus: { parts: number; differing: number; listed: number }
   peakRssMiB: number
   restartReadyS: number
+  /** Tracker records the handoffs of every peer sent once the restarted peer was back (its own first pass included). */
+  restartRecordsSent: number
   osFilesPerPeer: number
   /** Undefined when the run skipped it (`--scale-rebuild-up-to`). */
   rebuild: Rebuild | undefined
@@ -224,6 +228,10 @@ async function once(n: number, withRebuild: boolean): Promise<Figures> {
     const osFilesPerPeer = median(await Promise.all(all.map((i) => countFiles(party.peer(i).dataDir))))
     // One peer restarted on its volume: SIGKILL, start again, until it answers /readyz.
     const victim = PEERS - 1
+    const others = all.filter((i) => i !== victim)
+    const sentBy = async (peers: readonly number[]): Promise<number> =>
+      (await Promise.all(peers.map((i) => sample(party.peer(i).api, 'houseparty_tracker_records_handed_total{way="sent"}', 0)))).reduce((a, b) => a + b, 0)
+    const sentBefore = await sentBy(others)
     party.signal(victim, 'SIGKILL')
     await party.exited(victim)
     const restartReadyS =
@@ -238,6 +246,21 @@ async function once(n: number, withRebuild: boolean): Promise<Figures> {
           },
         )
       })) / 1000
+    // The handoffs the return set off (the restarted peer's counter starts again at zero): until none has sent anything for 10 s.
+    let restartRecordsSent = -1
+    let stableSince = performance.now()
+    await waitFor(
+      'the handoffs after the restart to settle',
+      async () => {
+        const now = (await sentBy(others)) - sentBefore + (await sentBy([victim]))
+        if (now !== restartRecordsSent) {
+          restartRecordsSent = now
+          stableSince = performance.now()
+        }
+        return performance.now() - stableSince >= HANDOFF_QUIET_MS
+      },
+      { timeoutMs: 600_000, intervalMs: 500 },
+    )
     const rebuild = withRebuild ? await rebuildOfDead(party, PEERS - 2) : undefined
     return {
       files: n,
@@ -251,6 +274,7 @@ async function once(n: number, withRebuild: boolean): Promise<Figures> {
       idleCensus,
       peakRssMiB: peakRss,
       restartReadyS,
+      restartRecordsSent,
       osFilesPerPeer,
       rebuild,
     }
@@ -314,6 +338,7 @@ ${column(`CPU of an idle peer over ${IDLE_WINDOW_MS / 1000} s (median peer)`, (r
 ${column(`census of an idle peer over ${IDLE_WINDOW_MS / 1000} s: parts compared / differing / fragments listed`, (r) => `${f(r.idleCensus.parts)} / ${f(r.idleCensus.differing)} / ${f(r.idleCensus.listed)}`)}
 ${column('peak RSS of a peer (largest)', (r) => `${f(r.peakRssMiB)} MiB`)}
 ${column('one peer SIGKILLed and restarted on its volume → ready', (r) => `${f(r.restartReadyS, 1)} s`)}
+${column('tracker records sent by the handoffs after that restart (all peers)', (r) => f(r.restartRecordsSent))}
 ${column("OS files in a peer's data dir (median peer)", (r) => f(r.osFilesPerPeer))}
 ${column('a second peer SIGKILLed and left dead: fragments it held, rebuilt by the others', (r) => (r.rebuild ? `${f(r.rebuild.fragments)} (${f(r.rebuild.bytes / 2 ** 20, 1)} MiB)` : 'not run'))}
 ${column(`kill → first fragment rebuilt (death declared, then \`--rebuild-delay-ms\` ${REBUILD_DELAY_MS / 1000} s)`, (r) => (r.rebuild ? `${f(r.rebuild.startS, 1)} s` : '—'))}

@@ -169,6 +169,10 @@ export class Peer {
           this.metrics.censusListed.inc(listed)
         },
         recordsRead: (pass, count) => this.metrics.censusRecordsRead.inc({ pass }, count),
+        recordsHanded: (sent, taken) => {
+          this.metrics.recordsHanded.inc({ way: 'sent' }, sent)
+          this.metrics.recordsHanded.inc({ way: 'taken' }, taken)
+        },
         health: (files, degraded, lost) => {
           this.metrics.filesPrimary.set(files)
           this.metrics.filesDegraded.set(degraded)

@@ -221,6 +221,12 @@ export function createPeerMetrics(
       help: 'Fragments found on a live guest other than the one recorded (the very same fragment) and recorded there instead of being rebuilt.',
       registers: [registry],
     }),
+    recordsHanded: new Counter({
+      name: 'houseparty_tracker_records_handed_total',
+      help: 'Tracker records a handoff sent to other trackers (way="sent") or took from them, newer than its own (way="taken").',
+      labelNames: ['way'],
+      registers: [registry],
+    }),
     recordsRebuilt: new Counter({
       name: 'houseparty_tracker_records_rebuilt_total',
       help: 'Tracker records rebuilt from the manifests of the fragments after every replica lost them.',

@@ -179,6 +179,16 @@ export const PintRequest = z.discriminatedUnion('op', [
   }),
   /** Anti-entropy: the digest of what this peer holds in each part of an arc, and its totals. */
   z.object({ ...base, op: z.literal('digests'), arc: WireArc, parts: z.number().int().min(1).max(MAX_DIGEST_PARTS) }),
+  /** Anti-entropy between trackers: the digest of the records this tracker keeps in each part of an arc. */
+  z.object({ ...base, op: z.literal('recordDigests'), arc: WireArc, parts: z.number().int().min(1).max(MAX_DIGEST_PARTS) }),
+  /** The records this tracker keeps in one part of an arc (one whose digests differed). */
+  z.object({
+    ...base,
+    op: z.literal('recordsIn'),
+    arc: WireArc,
+    parts: z.number().int().min(1).max(MAX_DIGEST_PARTS),
+    part: z.number().int().min(0).max(MAX_DIGEST_PARTS),
+  }),
   /**
    * watchMyPint: record where a file's fragments are (newer versions win).
    * `exclusive` marks a change to the same version (a repair or a move) sent
@@ -240,6 +250,8 @@ export const PintReplies = {
     bytes: z.number().int().min(0),
     fragments: z.number().int().min(0),
   }),
+  recordsIn: z.object({ ok: z.literal(true), records: z.array(FileRecord) }),
+  recordDigests: z.object({ ok: z.literal(true), parts: z.array(z.string().regex(/^[0-9a-f]{16}\.\d+$/)).max(MAX_DIGEST_PARTS) }),
   /** `newer`: a newer version of the name is recorded, or a put of one has begun here (its intent). */
   watch: z.object({ ok: z.literal(true), accepted: z.boolean(), current: FileRecord, replaced: FileRecord.nullable(), newer: z.boolean().optional() }),
   /** `pending`: the newest version a put has announced and not yet recorded, other than the asker's. */

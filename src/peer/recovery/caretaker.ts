@@ -80,7 +80,7 @@ export class Caretaker implements Startable {
   constructor(options: CaretakerOptions) {
     this.#o = options
     this.#throttle = new Throttle(options.settings.bytesPerSecond, options.clock)
-    this.#handoff = new RecordHandoff(options.records, options.ctx.trackers, options.log)
+    this.#handoff = new RecordHandoff(options.records, options.ctx.trackers, options.log, options.events)
   }
 
   get throttle(): Throttle {

@@ -20,6 +20,8 @@ export interface RecoveryEvents {
   census(exchanged: { parts: number; differing: number; listed: number }): void
   /** A pass read `count` records: every record of the arc (`full`), or those that changed and those where a guest differed (`changes`). */
   recordsRead(pass: 'full' | 'changes', count: number): void
+  /** A tracker handoff sent `sent` records to other trackers and took `taken` newer ones from them. */
+  recordsHanded(sent: number, taken: number): void
   /** Files this peer is primary tracker of (deleted ones left out), those below k+m usable fragments, and those below k. */
   health(files: number, degraded: number, lost: number): void
 }

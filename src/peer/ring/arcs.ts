@@ -57,6 +57,14 @@ export function fingerprint(name: string, version: string, index: number, digest
   return createHash('sha256').update(`${name}\u0000${version}\u0000${index}\u0000${digest}`).digest().readBigUInt64BE(0)
 }
 
+/** The fingerprint of one tracker record: its name and what decides which of two replicas is newer, 64 bits. */
+export function recordFingerprint(name: string, version: string, revision: number, deleted: boolean): bigint {
+  return createHash('sha256')
+    .update(`${name}\u0000${version}\u0000${revision}\u0000${deleted ? 'deleted' : 'live'}`)
+    .digest()
+    .readBigUInt64BE(0)
+}
+
 /** One bucket of an arc: where it is in the arc's run of buckets, and whether the arc covers it whole. */
 export interface ArcBucket {
   offset: number

@@ -1,8 +1,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { closeDatabase, GroupCommit, openDatabase, readMeta, writeMeta } from '../../shared/sqlite.ts'
 import type { HeldFragment, Manifest } from '../protocol/index.ts'
-import { bucketOf, fingerprint } from '../ring/index.ts'
-import type { BucketDigests, BucketTotals } from './digests.ts'
+import { type BucketDigests, type BucketTotals, bucketOf, fingerprint } from '../ring/index.ts'
 import { positionOf } from './layout.ts'
 
 /**

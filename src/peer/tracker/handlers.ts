@@ -36,6 +36,16 @@ export async function answerSync(req: Body<'sync'>, trackers: TrackerStore): Pro
   return { ok: true, accepted }
 }
 
+/** The digests of the records kept in each part of an arc: another tracker of the arc compares its own with them. */
+export async function answerRecordDigests(req: Body<'recordDigests'>, trackers: TrackerStore): Promise<PintReply<'recordDigests'>> {
+  return { ok: true, parts: trackers.digestsIn(req.arc, req.parts).encode() }
+}
+
+/** The records kept in one part of an arc: another tracker of the arc takes those newer than its own. */
+export async function answerRecordsIn(req: Body<'recordsIn'>, trackers: TrackerStore): Promise<PintReply<'recordsIn'>> {
+  return { ok: true, records: [...trackers.inParts(req.arc, req.parts, new Set([req.part]))] }
+}
+
 /** A tracker call this peer makes to itself, answered here as a remote guest would answer it. */
 export function answerTracker(body: PintRequestBody, trackers: TrackerStore): Promise<unknown> | undefined {
   switch (body.op) {
@@ -47,6 +57,10 @@ export function answerTracker(body: PintRequestBody, trackers: TrackerStore): Pr
       return answerPage(body, trackers)
     case 'sync':
       return answerSync(body, trackers)
+    case 'recordDigests':
+      return answerRecordDigests(body, trackers)
+    case 'recordsIn':
+      return answerRecordsIn(body, trackers)
     default:
       return undefined
   }

@@ -1,7 +1,18 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
-import { closeDatabase, GroupCommit, openDatabase } from '../../shared/sqlite.ts'
+import { closeDatabase, GroupCommit, openDatabase, readMeta, writeMeta } from '../../shared/sqlite.ts'
 import type { FileRecord, Version } from '../protocol/index.ts'
-import { type Arc, BUCKETS, ringPosition } from '../ring/index.ts'
+import {
+  type Arc,
+  ArcParts,
+  BUCKETS,
+  BucketDigests,
+  bucketOf,
+  type Member,
+  membersIn,
+  type PartDigests,
+  recordFingerprint,
+  ringPosition,
+} from '../ring/index.ts'
 
 /**
  * Bumped when the table's layout changes; an index of a newer layout is
@@ -9,9 +20,11 @@ import { type Arc, BUCKETS, ringPosition } from '../ring/index.ts'
  * indexed), so the records of one arc are a range. 3: each record's
  * version, revision and deleted flag in columns of their own, so a listing
  * page tells which record is newest without parsing the records it does
- * not show whole.
+ * not show whole. 4: per ring bucket, the XOR of the records' fingerprints
+ * and their count (`buckets`), written with each row change, so two
+ * trackers compare an arc by digest instead of sending every record.
  */
-const SCHEMA_VERSION = 3
+const SCHEMA_VERSION = 4
 
 /**
  * A row as a listing page reads it: the version that decides which replica
@@ -75,6 +88,12 @@ export class RecordTable {
   readonly #namesAfter: StatementSync
   readonly #arcFirst: StatementSync
   readonly #arcNext: StatementSync
+  readonly #versionOf: StatementSync
+  readonly #inBucket: StatementSync
+  readonly #saveBucket: StatementSync
+  readonly #dropBucket: StatementSync
+  /** The records' fingerprints per ring bucket, as the `buckets` rows keep them: read at start, not counted again from the records. */
+  readonly #digests = new BucketDigests()
   #rows: number
   #changes = 0
 
@@ -85,7 +104,8 @@ export class RecordTable {
       schema: SCHEMA_VERSION,
       create: `CREATE TABLE IF NOT EXISTS records (name TEXT PRIMARY KEY, record TEXT NOT NULL, pos TEXT NOT NULL,
           version TEXT NOT NULL, revision INTEGER NOT NULL, deleted INTEGER NOT NULL) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS records_by_pos ON records (pos)`,
+        CREATE INDEX IF NOT EXISTS records_by_pos ON records (pos);
+        CREATE TABLE IF NOT EXISTS buckets (bucket INTEGER PRIMARY KEY, xor INTEGER NOT NULL, count INTEGER NOT NULL)`,
       migrate: (db, from) => {
         if (from < 2) addPositions(db)
         if (from < 3) addVersions(db)
@@ -106,7 +126,67 @@ export class RecordTable {
     this.#namesAfter = this.#db.prepare('SELECT record FROM records WHERE name > ? ORDER BY name LIMIT ?')
     this.#arcFirst = this.#db.prepare('SELECT record, pos, name FROM records WHERE pos > ? AND pos <= ? ORDER BY pos, name LIMIT ?')
     this.#arcNext = this.#db.prepare('SELECT record, pos, name FROM records WHERE (pos, name) > (?, ?) AND pos <= ? ORDER BY pos, name LIMIT ?')
+    this.#versionOf = this.#db.prepare('SELECT version, revision, deleted FROM records WHERE name = ?')
+    this.#inBucket = this.#db.prepare('SELECT name, pos, version, revision, deleted FROM records WHERE pos >= ? AND pos < ?')
+    this.#saveBucket = this.#db.prepare('INSERT OR REPLACE INTO buckets (bucket, xor, count) VALUES (?, ?, ?)')
+    this.#dropBucket = this.#db.prepare('DELETE FROM buckets WHERE bucket = ?')
     this.#rows = (this.#db.prepare('SELECT count(*) AS n FROM records').get() as { n: number }).n
+    this.#loadDigests()
+  }
+
+  /**
+   * Fills the bucket digests from the `buckets` rows: a start reads at most
+   * one row per bucket. An index of an earlier layout has them counted once
+   * from every record, and written.
+   */
+  #loadDigests(): void {
+    if (readMeta(this.#db, 'buckets') === 'kept') {
+      const rows = this.#db.prepare('SELECT bucket, xor, count FROM buckets')
+      rows.setReadBigInts(true)
+      for (const r of rows.iterate() as Iterable<{ bucket: bigint; xor: bigint; count: bigint }>) {
+        const count = Number(r.count)
+        this.#digests.load({ bucket: Number(r.bucket), xor: BigInt.asUintN(64, r.xor), count, bytes: 0, names: count })
+      }
+      return
+    }
+    type Row = { name: string; pos: string; version: string; revision: number; deleted: number }
+    for (const r of this.#db.prepare('SELECT name, pos, version, revision, deleted FROM records').iterate() as Iterable<Row>) {
+      this.#digests.add(bucketOf(r.pos), recordFingerprint(r.name, r.version, r.revision, r.deleted !== 0), 0)
+    }
+    this.#commits.transaction(() => {
+      for (const totals of this.#digests.occupied()) this.#saveBucket.run(totals.bucket, BigInt.asIntN(64, totals.xor), totals.count)
+      writeMeta(this.#db, 'buckets', 'kept')
+    })
+  }
+
+  /** Writes one bucket's digest in the transaction open now, beside the row change that moved it. */
+  #save(bucket: number): void {
+    const { xor, count } = this.#digests.bucket(bucket)
+    if (count === 0) this.#dropBucket.run(bucket)
+    else this.#saveBucket.run(bucket, BigInt.asIntN(64, xor), count)
+  }
+
+  /** The records of one bucket, as the digests count them. */
+  *#members(bucket: number): Generator<Member> {
+    const start = bucket.toString(16).padStart(4, '0')
+    const end = bucket + 1 < BUCKETS ? (bucket + 1).toString(16).padStart(4, '0') : 'g'
+    type Row = { name: string; pos: string; version: string; revision: number; deleted: number }
+    for (const r of this.#inBucket.iterate(start, end) as Iterable<Row>) {
+      yield { key: r.name, position: r.pos, print: recordFingerprint(r.name, r.version, r.revision, r.deleted !== 0) }
+    }
+  }
+
+  /** The digest of each part of `arc` (split as ArcParts splits it): what another tracker of the arc compares its own with. */
+  digestsIn(arc: Arc, parts: number): PartDigests {
+    return this.#digests.parts(new ArcParts(arc, parts), (bucket) => this.#members(bucket))
+  }
+
+  /** The records in the `selected` parts of `arc`, read as they are used. */
+  *inParts(arc: Arc, parts: number, selected: ReadonlySet<number>): Generator<FileRecord> {
+    for (const member of membersIn(new ArcParts(arc, parts), selected, (bucket) => this.#members(bucket))) {
+      const record = this.get(member.key)
+      if (record) yield record
+    }
   }
 
   get size(): number {
@@ -123,17 +203,28 @@ export class RecordTable {
     return row ? (JSON.parse(row.record) as FileRecord) : undefined
   }
 
-  /** Writes `record` over any of its name; `replacing` says whether one was there (the caller has just read it). */
-  put(record: FileRecord, replacing: boolean): void {
+  /** Writes `record` over any of its name; `previous` is the one there (the caller has just read it). */
+  put(record: FileRecord, previous: FileRecord | undefined): void {
     this.#commits.begin()
-    this.#put.run(record.name, JSON.stringify(record), ringPosition(record.name), record.version, record.revision, record.deleted ? 1 : 0)
+    const position = ringPosition(record.name)
+    const bucket = bucketOf(position)
+    this.#put.run(record.name, JSON.stringify(record), position, record.version, record.revision, record.deleted ? 1 : 0)
+    if (previous) this.#digests.remove(bucket, recordFingerprint(previous.name, previous.version, previous.revision, previous.deleted), 0)
+    this.#digests.add(bucket, recordFingerprint(record.name, record.version, record.revision, record.deleted), 0)
+    this.#save(bucket)
     this.#changes++
-    if (!replacing) this.#rows++
+    if (!previous) this.#rows++
   }
 
   delete(name: string): boolean {
     this.#commits.begin()
+    const row = this.#versionOf.get(name) as { version: string; revision: number; deleted: number } | undefined
     const deleted = Number(this.#delete.run(name).changes) > 0
+    if (deleted && row) {
+      const bucket = bucketOf(ringPosition(name))
+      this.#digests.remove(bucket, recordFingerprint(name, row.version, row.revision, row.deleted !== 0), 0)
+      this.#save(bucket)
+    }
     if (deleted) this.#rows--
     this.#changes++
     return deleted

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { yieldToLoop } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { FileRecord, type Version } from '../protocol/index.ts'
-import type { Arc } from '../ring/index.ts'
+import type { Arc, PartDigests } from '../ring/index.ts'
 import { ChangeLog } from './changes.ts'
 import { type Page, type PageQuery, pageOf } from './listing.ts'
 import { positionRanges, RecordTable, walkBounds } from './record-table.ts'
@@ -83,7 +83,7 @@ export class TrackerStore {
     table.transaction(() => {
       for (const record of records) {
         const current = table.get(record.name)
-        if (newestRecord([current, record]) === record) table.put(record, current !== undefined)
+        if (newestRecord([current, record]) === record) table.put(record, current)
       }
     })
     // Only once the import is committed: a crash before this imports again, which changes nothing.
@@ -167,6 +167,16 @@ export class TrackerStore {
     }
   }
 
+  /** The digest of the records kept here in each part of `arc` (anti-entropy between the trackers of an arc). */
+  digestsIn(arc: Arc, parts: number): PartDigests {
+    return this.#records.digestsIn(arc, parts)
+  }
+
+  /** The records kept here in the `selected` parts of `arc`, read as they are used. */
+  inParts(arc: Arc, parts: number, selected: ReadonlySet<number>): Iterable<FileRecord> {
+    return this.#records.inParts(arc, parts, selected)
+  }
+
   /** The records of the names outside `arc`. */
   outside(arc: Arc): Iterable<FileRecord> {
     return this.#records.outside(arc)
@@ -190,7 +200,7 @@ export class TrackerStore {
       return { accepted: false, current, replaced: null, newer: newerIntent || current.version > record.version }
     }
     this.#changes.note(record.name, current)
-    this.#records.put(record, current !== undefined)
+    this.#records.put(record, current)
     return { accepted: true, current: record, replaced: current ?? null, newer: newerIntent }
   }
 

@@ -40,6 +40,8 @@ export function pintRouter(options: RouterOptions): PintHandler {
       case 'where':
       case 'page':
       case 'sync':
+      case 'recordDigests':
+      case 'recordsIn':
         return channel.reply(await answerTracker(req, trackers))
       case 'batch':
         return channel.reply(await serveBatch(req, channel, store, trackers, events))

@@ -79,6 +79,16 @@ export class TrackerClient {
     return accepted
   }
 
+  /** What tracker `id` keeps of the records in each part of `arc`, as digests (anti-entropy between trackers). */
+  async recordDigests(id: GuestId, arc: Arc, parts: number, signal?: AbortSignal): Promise<string[]> {
+    return (await this.#call(id, { op: 'recordDigests', arc, parts }, PintReplies.recordDigests, signal)).parts
+  }
+
+  /** The records tracker `id` keeps in one part of `arc` (one whose digests differ from this peer's). */
+  async recordsIn(id: GuestId, arc: Arc, parts: number, part: number, signal?: AbortSignal): Promise<FileRecord[]> {
+    return (await this.#call(id, { op: 'recordsIn', arc, parts, part }, PintReplies.recordsIn, signal)).records
+  }
+
   /** wheresMyPint: the newest record any tracker replica has, or undefined if none knows the name. */
   async where(name: string, signal?: AbortSignal): Promise<FileRecord | undefined> {
     return (await this.#where(name, undefined, signal)).record

@@ -4,8 +4,20 @@ import fc from 'fast-check'
 import { fragmentBytes } from '../../../src/peer/codec/index.ts'
 import type { FileRecord, GuestId, HeldFragment } from '../../../src/peer/protocol/index.ts'
 import { type Census, type Copy, censusOf, copiesOf, expect, fragmentKey, takeArcCensus, takePartCensus } from '../../../src/peer/recovery/index.ts'
-import { type Arc, ArcParts, bucketOf, differingParts, fingerprint, inArc, type PartDigests, primaryArc, ringPosition } from '../../../src/peer/ring/index.ts'
-import { BucketDigests, type Member, membersIn } from '../../../src/peer/store/digests.ts'
+import {
+  type Arc,
+  ArcParts,
+  BucketDigests,
+  bucketOf,
+  differingParts,
+  fingerprint,
+  inArc,
+  type Member,
+  membersIn,
+  type PartDigests,
+  primaryArc,
+  ringPosition,
+} from '../../../src/peer/ring/index.ts'
 import type { FragmentClient } from '../../../src/peer/transfer/index.ts'
 import { aRecord } from '../../helpers/records.ts'
 

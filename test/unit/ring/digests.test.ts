@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { type Arc, ArcParts, bucketOf, fingerprint, PartDigests } from '../../../src/peer/ring/index.ts'
-import { BucketDigests, membersIn } from '../../../src/peer/store/digests.ts'
+import { type Arc, ArcParts, BucketDigests, bucketOf, fingerprint, membersIn, PartDigests } from '../../../src/peer/ring/index.ts'
 
 const hex16 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((n) => n.toString(16).padStart(16, '0'))
 /** Positions that often share a bucket with the arc's ends (the hard cases). */

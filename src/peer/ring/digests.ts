@@ -1,4 +1,5 @@
-import { type ArcParts, BUCKETS, PartDigests, type RingId } from '../ring/index.ts'
+import { type ArcParts, BUCKETS, PartDigests } from './arcs.ts'
+import type { RingId } from './ring.ts'
 
 /** What a bucket holds: the XOR of its fragments' fingerprints, how many, their bytes, and how many file names they are of. */
 export interface BucketTotals {
