@@ -12,6 +12,13 @@ import { HousePartyError } from '../../shared/errors.ts'
 const READ_BUFFER = Buffer.allocUnsafe(1024 * 1024)
 /** Bytes that arrive before anyone asks for them wait in blocks of this size, reused. */
 const SPILL_BLOCK = 1024 * 1024
+/**
+ * The block a connection's first spilled bytes get when they fit in it: a
+ * request or reply is mostly a few KiB, and a connection kept for the next
+ * call keeps its block. A peer holds a hundred or so such connections; at
+ * SPILL_BLOCK each they held some 60 MiB after a burst of small puts.
+ */
+const FIRST_BLOCK = 64 * 1024
 
 interface Segment {
   block: Buffer
@@ -108,6 +115,17 @@ export class ByteReader {
     return this.#buffered === 0 && !this.#pending && !this.#ended && !this.#error
   }
 
+  /**
+   * Lets go of the blocks a bulk transfer left, once nothing waits unread:
+   * called when the connection goes idle (back into a pool, or between the
+   * requests a server reads on it), so idle connections hold at most a
+   * FIRST_BLOCK each.
+   */
+  shed(): void {
+    this.#freeBlocks.splice(0)
+    if (this.#buffered === 0 && (this.#spill[0]?.block.length ?? 0) > FIRST_BLOCK) this.#spill.splice(0)
+  }
+
   /** Bytes handed out so far. */
   get consumed(): number {
     return this.#consumed
@@ -156,7 +174,8 @@ export class ByteReader {
     while (at < data.length) {
       let last = this.#spill.at(-1)
       if (!last || last.end === last.block.length) {
-        last = { block: this.#freeBlocks.pop() ?? Buffer.allocUnsafe(SPILL_BLOCK), start: 0, end: 0 }
+        const fits = this.#spill.length === 0 && data.length - at <= FIRST_BLOCK
+        last = { block: this.#freeBlocks.pop() ?? Buffer.allocUnsafe(fits ? FIRST_BLOCK : SPILL_BLOCK), start: 0, end: 0 }
         this.#spill.push(last)
       }
       const n = data.copy(last.block, last.end, at)

@@ -77,6 +77,7 @@ export class PintServer {
       // The first request, then any that follow once each is served; the client's close (or the idle timeout) ends it.
       for (let first = true; first || !(await channel.reader.atEnd()); first = false) {
         if (!(await this.#serveOne(channel))) return
+        channel.reader.shed()
       }
     } finally {
       socket.destroy()

@@ -59,6 +59,7 @@ export class ConnectionPool {
       return
     }
     channel.rest()
+    channel.reader.shed()
     // An unused connection must not keep the process alive.
     channel.socket.unref()
     const forget = (): void => this.#forget(address, kept)

@@ -116,3 +116,28 @@ describe('ByteReader over real sockets', () => {
     assert.equal(await reader.atEnd(), true)
   })
 })
+
+describe('ByteReader without a socket', () => {
+  it('keeps what waits unread when it sheds, and reads on after it as before', async () => {
+    const reader = new ByteReader()
+    const feed = (data: Buffer): void => {
+      for (let at = 0; at < data.length; at += 1000) reader.onread.callback(Math.min(1000, data.length - at), data.subarray(at, at + 1000))
+    }
+    // A bulk transfer that arrives before it is read: it spills into big blocks.
+    const bulk = randomBytes(3 * 1024 * 1024 + 5)
+    feed(bulk)
+    const head = await reader.read(1024 * 1024)
+    reader.shed()
+    assert.deepEqual(Buffer.concat([head, await reader.read(bulk.length - head.length)]), bulk, 'nothing unread was dropped')
+    reader.shed()
+    assert.equal(reader.idle, true)
+    // Small messages after it, read as they come.
+    for (let i = 0; i < 50; i++) {
+      const message = randomBytes(100 + i * 37)
+      feed(message)
+      assert.deepEqual(await reader.read(message.length), message)
+      reader.shed()
+    }
+    assert.equal(reader.consumed, bulk.length + Array.from({ length: 50 }, (_, i) => 100 + i * 37).reduce((a, b) => a + b, 0))
+  })
+})
