@@ -35,6 +35,8 @@ interface Figures {
   restartReadyS: number
   /** Tracker records the handoffs of every peer sent once the restarted peer was back (its own first pass included). */
   restartRecordsSent: number
+  /** Digest comparisons (`recordDigests` requests served) over the same window: the handoffs compared rather than sent. */
+  restartDigestRequests: number
   osFilesPerPeer: number
   /** Undefined when the run skipped it (`--scale-rebuild-up-to`). */
   rebuild: Rebuild | undefined
@@ -229,9 +231,13 @@ async function once(n: number, withRebuild: boolean): Promise<Figures> {
     // One peer restarted on its volume: SIGKILL, start again, until it answers /readyz.
     const victim = PEERS - 1
     const others = all.filter((i) => i !== victim)
-    const sentBy = async (peers: readonly number[]): Promise<number> =>
-      (await Promise.all(peers.map((i) => sample(party.peer(i).api, 'houseparty_tracker_records_handed_total{way="sent"}', 0)))).reduce((a, b) => a + b, 0)
+    const total = async (peers: readonly number[], metric: string): Promise<number> =>
+      (await Promise.all(peers.map((i) => sample(party.peer(i).api, metric, 0)))).reduce((a, b) => a + b, 0)
+    const SENT = 'houseparty_tracker_records_handed_total{way="sent"}'
+    const DIGESTS = 'houseparty_tcp_requests_total{op="recordDigests"}'
+    const sentBy = (peers: readonly number[]): Promise<number> => total(peers, SENT)
     const sentBefore = await sentBy(others)
+    const digestsBefore = await total(others, DIGESTS)
     party.signal(victim, 'SIGKILL')
     await party.exited(victim)
     const restartReadyS =
@@ -261,6 +267,7 @@ async function once(n: number, withRebuild: boolean): Promise<Figures> {
       },
       { timeoutMs: 600_000, intervalMs: 500 },
     )
+    const restartDigestRequests = (await total(others, DIGESTS)) - digestsBefore + (await total([victim], DIGESTS))
     const rebuild = withRebuild ? await rebuildOfDead(party, PEERS - 2) : undefined
     return {
       files: n,
@@ -275,6 +282,7 @@ async function once(n: number, withRebuild: boolean): Promise<Figures> {
       peakRssMiB: peakRss,
       restartReadyS,
       restartRecordsSent,
+      restartDigestRequests,
       osFilesPerPeer,
       rebuild,
     }
@@ -338,7 +346,7 @@ ${column(`CPU of an idle peer over ${IDLE_WINDOW_MS / 1000} s (median peer)`, (r
 ${column(`census of an idle peer over ${IDLE_WINDOW_MS / 1000} s: parts compared / differing / fragments listed`, (r) => `${f(r.idleCensus.parts)} / ${f(r.idleCensus.differing)} / ${f(r.idleCensus.listed)}`)}
 ${column('peak RSS of a peer (largest)', (r) => `${f(r.peakRssMiB)} MiB`)}
 ${column('one peer SIGKILLed and restarted on its volume → ready', (r) => `${f(r.restartReadyS, 1)} s`)}
-${column('tracker records sent by the handoffs after that restart (all peers)', (r) => f(r.restartRecordsSent))}
+${column('tracker records sent by the handoffs after that restart (all peers), and digest requests', (r) => `${f(r.restartRecordsSent)} (${f(r.restartDigestRequests)} \`recordDigests\`)`)}
 ${column("OS files in a peer's data dir (median peer)", (r) => f(r.osFilesPerPeer))}
 ${column('a second peer SIGKILLed and left dead: fragments it held, rebuilt by the others', (r) => (r.rebuild ? `${f(r.rebuild.fragments)} (${f(r.rebuild.bytes / 2 ** 20, 1)} MiB)` : 'not run'))}
 ${column(`kill → first fragment rebuilt (death declared, then \`--rebuild-delay-ms\` ${REBUILD_DELAY_MS / 1000} s)`, (r) => (r.rebuild ? `${f(r.rebuild.startS, 1)} s` : '—'))}
