@@ -1,5 +1,17 @@
 import type { FileRecord } from '../../src/peer/protocol/index.ts'
+import { type Arc, ArcParts, PartDigests, recordFingerprint, ringPosition } from '../../src/peer/ring/index.ts'
 import type { TrackerStore } from '../../src/peer/tracker/index.ts'
+
+/** The digests of `records` in each part of `arc`, counted one by one (what a tracker's index must answer). */
+export function recordDigestsOf(records: Iterable<FileRecord>, arc: Arc, parts: number): string[] {
+  const split = new ArcParts(arc, parts)
+  const out = new PartDigests(split.count)
+  for (const r of records) {
+    const part = split.partOf(ringPosition(r.name))
+    if (part !== undefined) out.add(part, recordFingerprint(r.name, r.version, r.revision, r.deleted))
+  }
+  return out.encode()
+}
 
 /** Every record a tracker store keeps, in name order. */
 export async function allRecords(store: TrackerStore): Promise<FileRecord[]> {

@@ -2,38 +2,17 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { FileRecord, GuestId } from '../../../src/peer/protocol/index.ts'
 import { RecordHandoff } from '../../../src/peer/recovery/handoff.ts'
-import {
-  type Arc,
-  ArcParts,
-  inArc,
-  PartDigests,
-  recordFingerprint,
-  ringPosition,
-  successors,
-  type trackedArc,
-  trackersOf,
-} from '../../../src/peer/ring/index.ts'
+import { type Arc, ArcParts, inArc, PartDigests, ringPosition, successors, type trackedArc, trackersOf } from '../../../src/peer/ring/index.ts'
 import { compareRecords, type TrackerStore } from '../../../src/peer/tracker/index.ts'
 import type { TrackerClient } from '../../../src/peer/transfer/index.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
-import { aRecord } from '../../helpers/records.ts'
+import { aRecord, recordDigestsOf } from '../../helpers/records.ts'
 
 const REPLICAS = 3
 const SELF = '2000000000000000' as GuestId
 const BEFORE: GuestId[] = [SELF, '6000000000000000', 'a000000000000000', 'e000000000000000']
 /** One guest more: the ring changed, and part of every tracker set with it. */
 const AFTER: GuestId[] = [...BEFORE, 'c000000000000000']
-
-/** The digests of `records` in each part of `arc`, as a tracker's index computes them. */
-function digestsOf(records: Iterable<FileRecord>, arc: Arc, parts: number): string[] {
-  const split = new ArcParts(arc, parts)
-  const out = new PartDigests(split.count)
-  for (const r of records) {
-    const part = split.partOf(ringPosition(r.name))
-    if (part !== undefined) out.add(part, recordFingerprint(r.name, r.version, r.revision, r.deleted))
-  }
-  return out.encode()
-}
 
 /** A tracker's records, read as the store reads them: every one page by page, those outside an arc, or by digest. */
 class Records {
@@ -43,7 +22,7 @@ class Records {
 
   digestsIn(arc: Arc, parts: number): PartDigests {
     const out = new PartDigests(new ArcParts(arc, parts).count)
-    const encoded = digestsOf(this.byName.values(), arc, parts)
+    const encoded = recordDigestsOf(this.byName.values(), arc, parts)
     for (const [i, e] of encoded.entries()) {
       const [xor = '0', count = '0'] = e.split('.')
       out.xor[i] = BigInt(`0x${xor}`)
@@ -104,7 +83,7 @@ class Trackers {
   async recordDigests(target: GuestId, arc: Arc, parts: number): Promise<string[]> {
     this.calls.push({ target, records: 0 })
     if (target === this.failing) throw new Error('no answer')
-    return digestsOf(this.held.get(target)?.values() ?? [], arc, parts)
+    return recordDigestsOf(this.held.get(target)?.values() ?? [], arc, parts)
   }
 
   async recordsIn(target: GuestId, arc: Arc, parts: number, part: number): Promise<FileRecord[]> {

@@ -5,10 +5,10 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { describe, it } from 'node:test'
 import type { FileRecord } from '../../../src/peer/protocol/index.ts'
-import { type Arc, ArcParts, PartDigests, recordFingerprint, ringPosition } from '../../../src/peer/ring/index.ts'
+import { type Arc, ArcParts, ringPosition } from '../../../src/peer/ring/index.ts'
 import { TrackerStore } from '../../../src/peer/tracker/index.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
-import { aRecord } from '../../helpers/records.ts'
+import { aRecord, recordDigestsOf } from '../../helpers/records.ts'
 
 const PARTS = 64
 const WHOLE: Arc = { from: '0000000000000000', to: '0000000000000000' }
@@ -17,13 +17,7 @@ const SOME: Arc = { from: '3fff8000000000aa', to: 'c00070000000ffff' }
 
 /** The digests a brute-force count over `records` gives. */
 function expected(records: Iterable<FileRecord>, arc: Arc): string[] {
-  const parts = new ArcParts(arc, PARTS)
-  const out = new PartDigests(parts.count)
-  for (const r of records) {
-    const part = parts.partOf(ringPosition(r.name))
-    if (part !== undefined) out.add(part, recordFingerprint(r.name, r.version, r.revision, r.deleted))
-  }
-  return out.encode()
+  return recordDigestsOf(records, arc, PARTS)
 }
 
 async function withStore(run: (dir: string) => Promise<void>): Promise<void> {
