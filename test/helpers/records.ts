@@ -2,13 +2,21 @@ import type { FileRecord } from '../../src/peer/protocol/index.ts'
 import { type Arc, ArcParts, PartDigests, recordFingerprint, ringPosition } from '../../src/peer/ring/index.ts'
 import type { TrackerStore } from '../../src/peer/tracker/index.ts'
 
+/** Each record's ring position and fingerprint, computed once: a test counts digests of the same records many times. */
+const printed = new WeakMap<FileRecord, { position: string; print: bigint }>()
+
 /** The digests of `records` in each part of `arc`, counted one by one (what a tracker's index must answer). */
 export function recordDigestsOf(records: Iterable<FileRecord>, arc: Arc, parts: number): string[] {
   const split = new ArcParts(arc, parts)
   const out = new PartDigests(split.count)
   for (const r of records) {
-    const part = split.partOf(ringPosition(r.name))
-    if (part !== undefined) out.add(part, recordFingerprint(r.name, r.version, r.revision, r.deleted))
+    let known = printed.get(r)
+    if (!known) {
+      known = { position: ringPosition(r.name), print: recordFingerprint(r.name, r.version, r.revision, r.deleted) }
+      printed.set(r, known)
+    }
+    const part = split.partOf(known.position)
+    if (part !== undefined) out.add(part, known.print)
   }
   return out.encode()
 }

@@ -87,7 +87,8 @@ export class RecordHandoff {
       }
       const before = this.#records.digestsIn(arc, DIGEST_PARTS).encode()
       for (const [target, theirs] of answered) {
-        const differing = differingParts(before, theirs)
+        // Nothing to take from a part where it keeps nothing (all of them, for a guest that just joined).
+        const differing = differingParts(before, theirs).filter((part) => !emptyPart(theirs[part]))
         if (differing.length > 0 && !(await this.#takeTheirs(pass, target, arc, differing))) answered.delete(target)
       }
       const ours = this.#records.digestsIn(arc, DIGEST_PARTS).encode()
@@ -113,6 +114,11 @@ export class RecordHandoff {
     }
     return true
   }
+}
+
+/** Whether a part's digest (`xor.count`) counts no record. */
+function emptyPart(digest: string | undefined): boolean {
+  return digest === undefined || digest.endsWith('.0')
 }
 
 /** One handoff pass: records gathered per tracker and sent in batches, and what came of it. */
