@@ -191,6 +191,18 @@ const panels: Panel[] = [
       's',
     ),
   ]),
+  ...row(8, [
+    series(
+      'Anti-entropy: census and tracker handoff',
+      'Per second: census parts compared by digest and those that differed, fragments listed where they differed, records a recovery pass read, and tracker records a handoff sent to other trackers or took from them. At rest only the parts compared move.',
+      [
+        { expr: `sum by (result) (rate(houseparty_census_parts_total{${SEL}}[$__rate_interval]))`, legend: 'census parts {{result}}' },
+        { expr: `sum(rate(houseparty_census_fragments_listed_total{${SEL}}[$__rate_interval]))`, legend: 'fragments listed' },
+        { expr: `sum by (pass) (rate(houseparty_census_records_read_total{${SEL}}[$__rate_interval]))`, legend: 'records read ({{pass}})' },
+        { expr: `sum by (way) (rate(houseparty_tracker_records_handed_total{${SEL}}[$__rate_interval]))`, legend: 'tracker records {{way}}' },
+      ],
+    ),
+  ]),
 ]
 
 const variable = (name: string, label: string, query: string): VariableModel => ({
