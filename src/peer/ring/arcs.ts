@@ -28,6 +28,16 @@ export function bucketOf(position: RingId): number {
   return Number.parseInt(position.slice(0, BUCKET_BITS / 4), 16)
 }
 
+/**
+ * The hex strings that start with the positions of buckets `from` to `to` (inclusive) lie in
+ * `start` ≤ s < `end`: a position, or a key that begins with one, in an index ordered as text.
+ */
+export function bucketRange(from: number, to: number): { start: string; end: string } {
+  const hex = (bucket: number): string => bucket.toString(16).padStart(BUCKET_BITS / 4, '0')
+  // 'g' sorts after every hex digit: the last bucket runs to the end of the ring.
+  return { start: hex(from), end: to + 1 < BUCKETS ? hex(to + 1) : 'g' }
+}
+
 export function inArc(position: RingId, arc: Arc): boolean {
   if (arc.from === arc.to) return true
   return arc.from < arc.to ? position > arc.from && position <= arc.to : position > arc.from || position <= arc.to

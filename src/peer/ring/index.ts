@@ -3,6 +3,7 @@ export {
   ArcParts,
   BUCKETS,
   bucketOf,
+  bucketRange,
   DIGEST_PARTS,
   differingParts,
   fingerprint,

@@ -7,7 +7,7 @@ import { InFlight } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { chunkBytes, chunkChecksum, chunkOffset, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
 import type { Coding, HeldFragment, HoldTrailer, Manifest, Version } from '../protocol/index.ts'
-import { type Arc, ArcParts, BUCKETS, BucketDigests, bucketOf, type Member, membersIn, type PartDigests } from '../ring/index.ts'
+import { type Arc, ArcParts, BucketDigests, bucketOf, bucketRange, type Member, membersIn, type PartDigests } from '../ring/index.ts'
 import { fragmentPath, heldOf, keyOf, nameHash, positionOf, sweepLeftovers, syncDir } from './layout.ts'
 import { importManifestFiles } from './legacy.ts'
 import { type FragmentRow, ManifestTable, type RowBrief } from './manifest-table.ts'
@@ -177,9 +177,8 @@ export class FragmentStore implements FragmentInstaller {
 
   /** The members of one ring bucket (a key's first four hex digits), from the table. */
   *#bucket(bucket: number): Generator<FragmentRow & Member> {
-    const from = bucket.toString(16).padStart(4, '0')
-    const to = bucket + 1 < BUCKETS ? (bucket + 1).toString(16).padStart(4, '0') : 'g'
-    for (const row of this.#rows.range(from, to)) yield { ...row, position: positionOf(row.key) }
+    const { start, end } = bucketRange(bucket, bucket)
+    for (const row of this.#rows.range(start, end)) yield { ...row, position: positionOf(row.key) }
   }
 
   /** The digest of each part of `arc`: what this peer holds there, in a few bytes per part. */

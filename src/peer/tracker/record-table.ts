@@ -4,9 +4,9 @@ import type { FileRecord, Version } from '../protocol/index.ts'
 import {
   type Arc,
   ArcParts,
-  BUCKETS,
   BucketDigests,
   bucketOf,
+  bucketRange,
   type Member,
   membersIn,
   type PartDigests,
@@ -149,9 +149,8 @@ export class RecordTable {
       }
       return
     }
-    type Row = { name: string; pos: string; version: string; revision: number; deleted: number }
-    for (const r of this.#db.prepare('SELECT name, pos, version, revision, deleted FROM records').iterate() as Iterable<Row>) {
-      this.#digests.add(bucketOf(r.pos), recordFingerprint(r.name, r.version, r.revision, r.deleted !== 0), 0)
+    for (const r of this.#db.prepare('SELECT name, pos, version, revision, deleted FROM records').iterate() as Iterable<PrintedRow>) {
+      this.#digests.add(bucketOf(r.pos), rowPrint(r), 0)
     }
     this.#commits.transaction(() => {
       for (const totals of this.#digests.occupied()) this.#saveBucket.run(totals.bucket, BigInt.asIntN(64, totals.xor), totals.count)
@@ -168,12 +167,8 @@ export class RecordTable {
 
   /** The records of one bucket, as the digests count them. */
   *#members(bucket: number): Generator<Member> {
-    const start = bucket.toString(16).padStart(4, '0')
-    const end = bucket + 1 < BUCKETS ? (bucket + 1).toString(16).padStart(4, '0') : 'g'
-    type Row = { name: string; pos: string; version: string; revision: number; deleted: number }
-    for (const r of this.#inBucket.iterate(start, end) as Iterable<Row>) {
-      yield { key: r.name, position: r.pos, print: recordFingerprint(r.name, r.version, r.revision, r.deleted !== 0) }
-    }
+    const { start, end } = bucketRange(bucket, bucket)
+    for (const r of this.#inBucket.iterate(start, end) as Iterable<PrintedRow>) yield { key: r.name, position: r.pos, print: rowPrint(r) }
   }
 
   /** The digest of each part of `arc` (split as ArcParts splits it): what another tracker of the arc compares its own with. */
@@ -209,8 +204,8 @@ export class RecordTable {
     const position = ringPosition(record.name)
     const bucket = bucketOf(position)
     this.#put.run(record.name, JSON.stringify(record), position, record.version, record.revision, record.deleted ? 1 : 0)
-    if (previous) this.#digests.remove(bucket, recordFingerprint(previous.name, previous.version, previous.revision, previous.deleted), 0)
-    this.#digests.add(bucket, recordFingerprint(record.name, record.version, record.revision, record.deleted), 0)
+    if (previous) this.#digests.remove(bucket, recordPrint(previous), 0)
+    this.#digests.add(bucket, recordPrint(record), 0)
     this.#save(bucket)
     this.#changes++
     if (!previous) this.#rows++
@@ -218,11 +213,11 @@ export class RecordTable {
 
   delete(name: string): boolean {
     this.#commits.begin()
-    const row = this.#versionOf.get(name) as { version: string; revision: number; deleted: number } | undefined
+    const row = this.#versionOf.get(name) as Omit<PrintedRow, 'name' | 'pos'> | undefined
     const deleted = Number(this.#delete.run(name).changes) > 0
     if (deleted && row) {
       const bucket = bucketOf(ringPosition(name))
-      this.#digests.remove(bucket, recordFingerprint(name, row.version, row.revision, row.deleted !== 0), 0)
+      this.#digests.remove(bucket, rowPrint({ ...row, name }), 0)
       this.#save(bucket)
     }
     if (deleted) this.#rows--
@@ -279,9 +274,7 @@ export class RecordTable {
 
   /** The records whose names lie in ring buckets `from` to `to` (inclusive; a bucket is a position's first 16 bits), read lazily. */
   *inBuckets(from: number, to: number): Generator<FileRecord> {
-    const start = from.toString(16).padStart(4, '0')
-    // 'g' sorts after every hex digit: the last bucket runs to the end of the ring.
-    const end = to + 1 < BUCKETS ? (to + 1).toString(16).padStart(4, '0') : 'g'
+    const { start, end } = bucketRange(from, to)
     for (const row of this.#buckets.iterate(start, end) as Iterable<{ record: string }>) yield JSON.parse(row.record) as FileRecord
   }
 
@@ -302,6 +295,25 @@ export class RecordTable {
     this.#commits.flush()
     return closeDatabase(this.#db, this.#path)
   }
+}
+
+/** The columns of a row its fingerprint is made of (and its position). */
+interface PrintedRow {
+  name: string
+  pos: string
+  version: string
+  revision: number
+  deleted: number
+}
+
+/** A record's fingerprint in the bucket digests. */
+function recordPrint(r: Pick<FileRecord, 'name' | 'version' | 'revision' | 'deleted'>): bigint {
+  return recordFingerprint(r.name, r.version, r.revision, r.deleted)
+}
+
+/** The same fingerprint, from a row's columns. */
+function rowPrint(r: Omit<PrintedRow, 'pos'>): bigint {
+  return recordFingerprint(r.name, r.version, r.revision, r.deleted !== 0)
 }
 
 /** Schema 3: every record's version, revision and deleted flag, copied out of its JSON once here. */
