@@ -235,8 +235,7 @@ async function once(n: number, withRebuild: boolean): Promise<Figures> {
       (await Promise.all(peers.map((i) => sample(party.peer(i).api, metric, 0)))).reduce((a, b) => a + b, 0)
     const SENT = 'houseparty_tracker_records_handed_total{way="sent"}'
     const DIGESTS = 'houseparty_tcp_requests_total{op="recordDigests"}'
-    const sentBy = (peers: readonly number[]): Promise<number> => total(peers, SENT)
-    const sentBefore = await sentBy(others)
+    const sentBefore = await total(others, SENT)
     const digestsBefore = await total(others, DIGESTS)
     party.signal(victim, 'SIGKILL')
     await party.exited(victim)
@@ -258,7 +257,7 @@ async function once(n: number, withRebuild: boolean): Promise<Figures> {
     await waitFor(
       'the handoffs after the restart to settle',
       async () => {
-        const now = (await sentBy(others)) - sentBefore + (await sentBy([victim]))
+        const now = (await total(others, SENT)) - sentBefore + (await total([victim], SENT))
         if (now !== restartRecordsSent) {
           restartRecordsSent = now
           stableSince = performance.now()

@@ -86,12 +86,14 @@ export class RecordHandoff {
         }
       }
       const before = this.#records.digestsIn(arc, DIGEST_PARTS).encode()
+      const pulled = pass.pulled
       for (const [target, theirs] of answered) {
         // Nothing to take from a part where it keeps nothing (all of them, for a guest that just joined).
         const differing = differingParts(before, theirs).filter((part) => !emptyPart(theirs[part]))
         if (differing.length > 0 && !(await this.#takeTheirs(pass, target, arc, differing))) answered.delete(target)
       }
-      const ours = this.#records.digestsIn(arc, DIGEST_PARTS).encode()
+      // Counted again only if a record was taken: then the parts to send follow what this peer keeps now.
+      const ours = pass.pulled === pulled ? before : this.#records.digestsIn(arc, DIGEST_PARTS).encode()
       for (const [target, theirs] of answered) {
         const differing = differingParts(ours, theirs)
         if (differing.length > 0) await pass.send(this.#records.inParts(arc, DIGEST_PARTS, new Set(differing)), target)
