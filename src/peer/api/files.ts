@@ -62,6 +62,14 @@ export function registerFileRoutes(app: FastifyInstance, options: FileRoutesOpti
         await opened.body.return(undefined)
         return reply.status(304).header('etag', `"${record.hash}"`).send()
       }
+      if (record.size <= WHOLE_REPLY_BYTES) {
+        // A small file is read whole (and checked against its hash) before the answer starts: one write, no stream
+        // to set up, and a file that fails its hash gets an error status instead of a short body.
+        const pieces: Buffer[] = []
+        for await (const piece of opened.body) pieces.push(piece)
+        fileHeaders(reply, record.size, record.hash, record.version)
+        return reply.status(200).send(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces))
+      }
       fileHeaders(reply, record.size, record.hash, record.version)
       return reply.status(200).send(Readable.from(opened.body, { objectMode: false }))
     })
@@ -124,6 +132,8 @@ async function* sizedBody(body: AsyncIterable<Uint8Array>, declared: number | un
 }
 
 const DEFAULT_PAGE = 1000
+/** Files up to this size are answered from memory in one write rather than streamed. */
+const WHOLE_REPLY_BYTES = 256 * 1024
 
 /** `GET /files?prefix=&delimiter=&limit=&after=&token=`: `token` (from the last page's `next`) wins over `after`. */
 function pageQuery(query: unknown): ListRequest {

@@ -1,5 +1,6 @@
 import type { Clock } from '../../shared/clock.ts'
 import type { Logger } from '../../shared/logger.ts'
+import { fragmentBytes } from '../codec/index.ts'
 import type { Roster } from '../membership/index.ts'
 import type { Coding, GuestId } from '../protocol/index.ts'
 import { chooseHolders, type PlacementLoad } from '../ring/index.ts'
@@ -67,4 +68,9 @@ export async function openSinks(
 /** Whether a file's fragments are kept inline by their holders: one stripe at most, and no larger than `inlineBytes`. */
 export function keptWhole(size: number, coding: Coding, inlineBytes: number): boolean {
   return size <= inlineBytes && size <= coding.stripeBytes
+}
+
+/** The size of each of a file's fragments when they are kept inline (and so read whole), else undefined. */
+export function wholeFragmentBytes(size: number, coding: Coding, inlineBytes: number): number | undefined {
+  return keptWhole(size, coding, inlineBytes) ? fragmentBytes(size, coding) : undefined
 }

@@ -1,7 +1,7 @@
 import { HousePartyError, isHousePartyError } from '../../shared/errors.ts'
 import type { FileRecord, FragmentRef } from '../protocol/index.ts'
 import type { FragmentSource } from '../transfer/index.ts'
-import { type FilesContext, keptWhole } from './context.ts'
+import { type FilesContext, wholeFragmentBytes } from './context.ts'
 
 /**
  * Reads a file stripe by stripe from k of its fragments at a time. Data
@@ -17,14 +17,14 @@ export class StripeReader {
   readonly #candidates: FragmentRef[]
   readonly #signal: AbortSignal | undefined
   readonly #skipped: string[] = []
-  /** A small file: each fragment is fetched whole, in one call on a kept connection. */
-  readonly #whole: boolean
+  /** A small file's fragment size: each fragment is fetched whole, in one call on a kept connection. */
+  readonly #wholeBytes: number | undefined
 
   constructor(ctx: FilesContext, record: FileRecord, options: { signal?: AbortSignal } = {}) {
     this.#ctx = ctx
     this.#record = record
     this.#signal = options.signal
-    this.#whole = keptWhole(record.size, record.coding, ctx.inlineBytes)
+    this.#wholeBytes = wholeFragmentBytes(record.size, record.coding, ctx.inlineBytes)
     // Data fragments first (cheapest: no decoding), then parity; only fragments whose holder is a guest.
     this.#candidates = [...record.fragments]
       .filter((f) => ctx.roster.addressOf(f.holder) !== undefined)
@@ -83,7 +83,7 @@ export class StripeReader {
       const results = await Promise.allSettled(
         batch.map((ref) => {
           const target = { name: this.#record.name, version: this.#record.version, index: ref.index, digest: ref.digest }
-          return this.#ctx.fragments.source(ref.holder, target, fromChunk, this.#signal, this.#whole)
+          return this.#ctx.fragments.source(ref.holder, target, fromChunk, this.#signal, this.#wholeBytes)
         }),
       )
       results.forEach((r, n) => {

@@ -20,6 +20,9 @@ interface Queued {
   body: BatchedCall
   schema: z.ZodType
   chunk: StashChunk | undefined
+  /** A fetch: bytes follow its reply (at most this many), and it resolves to the reply with them. */
+  maxBytes: number | undefined
+  address: string
   signal: AbortSignal | undefined
   settled: boolean
   resolve(value: unknown): void
@@ -53,57 +56,85 @@ export class CallBatcher {
 
   /** One call to `address`, alone or batched with others; `chunk` is a stash's fragment bytes. */
   call<S extends z.ZodType>(address: string, body: BatchedCall, schema: S, signal?: AbortSignal, chunk?: StashChunk): Promise<z.infer<S>> {
+    return this.#enqueue(address, body, schema, signal, chunk, undefined)
+  }
+
+  /**
+   * A fetch of a whole small fragment, alone or batched with other fetches: its reply, and the `reply.bytes` (at
+   * most `maxBytes`) that follow it. Fetches leave in batches of their own, so a holder that predates fetches in
+   * batches refuses only those (and the caller fetches again, unbatched), never a put's calls.
+   */
+  fetch<S extends z.ZodType<{ bytes: number }>>(
+    address: string,
+    body: Extract<BatchedCall, { op: 'fetch' }>,
+    schema: S,
+    maxBytes: number,
+    signal?: AbortSignal,
+  ): Promise<{ reply: z.infer<S>; data: Buffer }> {
+    return this.#enqueue(address, body, schema, signal, undefined, maxBytes)
+  }
+
+  #enqueue<T>(
+    address: string,
+    body: BatchedCall,
+    schema: z.ZodType,
+    signal: AbortSignal | undefined,
+    chunk: StashChunk | undefined,
+    maxBytes: number | undefined,
+  ): Promise<T> {
     if (signal?.aborted) return Promise.reject(aborted(address))
     return new Promise((resolve, reject) => {
-      const queued: Queued = { body, schema, chunk, signal, settled: false, resolve, reject }
+      const queued: Queued = { body, schema, chunk, maxBytes, address, signal, settled: false, resolve, reject }
       const onAbort = (): void => settle(queued, undefined, aborted(address))
       signal?.addEventListener('abort', onAbort, { once: true })
       queued.resolve = (value) => {
         signal?.removeEventListener('abort', onAbort)
-        resolve(value as z.infer<S>)
+        resolve(value as T)
       }
       queued.reject = (err) => {
         signal?.removeEventListener('abort', onAbort)
         reject(err)
       }
-      const queue = this.#queues.get(address) ?? []
+      const lane = maxBytes === undefined ? address : `${address} fetch`
+      const queue = this.#queues.get(lane) ?? []
       queue.push(queued)
-      this.#queues.set(address, queue)
-      this.#kick(address)
+      this.#queues.set(lane, queue)
+      this.#kick(lane)
     })
   }
 
-  /** Sends what waits for `address` at the end of this turn of the event loop, if it may have another request under way. */
-  #kick(address: string): void {
-    if ((this.#busy.get(address) ?? 0) >= this.#inFlight || this.#scheduled.has(address)) return
-    this.#scheduled.add(address)
+  /** Sends what waits in `lane` (an address, or its fetches) at the end of this turn of the event loop, if it may have another request under way. */
+  #kick(lane: string): void {
+    if ((this.#busy.get(lane) ?? 0) >= this.#inFlight || this.#scheduled.has(lane)) return
+    this.#scheduled.add(lane)
     setImmediate(() => {
-      this.#scheduled.delete(address)
-      this.#send(address)
+      this.#scheduled.delete(lane)
+      this.#send(lane)
     })
   }
 
-  #send(address: string): void {
-    const queue = this.#queues.get(address) ?? []
+  #send(lane: string): void {
+    const queue = this.#queues.get(lane) ?? []
     const taken: Queued[] = []
     let bytes = 0
     while (queue.length > 0 && taken.length < MAX_BATCH) {
       const next = queue[0] as Queued
-      const size = next.chunk?.data.length ?? 0
+      const size = next.chunk?.data.length ?? next.maxBytes ?? 0
       if (!next.settled && taken.length > 0 && bytes + size > MAX_BATCH_BYTES) break
       queue.shift()
       if (next.settled) continue
       taken.push(next)
       bytes += size
     }
-    if (queue.length === 0) this.#queues.delete(address)
-    if (taken.length === 0) return
-    this.#busy.set(address, (this.#busy.get(address) ?? 0) + 1)
-    void this.#exchange(address, taken).finally(() => {
-      const busy = (this.#busy.get(address) ?? 1) - 1
-      if (busy === 0) this.#busy.delete(address)
-      else this.#busy.set(address, busy)
-      if (this.#queues.has(address)) this.#kick(address)
+    if (queue.length === 0) this.#queues.delete(lane)
+    const first = taken[0]
+    if (!first) return
+    this.#busy.set(lane, (this.#busy.get(lane) ?? 0) + 1)
+    void this.#exchange(first.address, taken).finally(() => {
+      const busy = (this.#busy.get(lane) ?? 1) - 1
+      if (busy === 0) this.#busy.delete(lane)
+      else this.#busy.set(lane, busy)
+      if (this.#queues.has(lane)) this.#kick(lane)
     })
   }
 
@@ -111,18 +142,26 @@ export class CallBatcher {
     try {
       if (taken.length === 1) {
         const only = taken[0] as Queued
-        settle(only, await call(address, only.body, only.schema, { ...this.#dial, signal: only.signal }, chunksOf(taken)))
+        const afterReply =
+          only.maxBytes === undefined
+            ? undefined
+            : (reply: unknown, channel: PintChannel) => withBytes(reply as { bytes: number }, channel, only.maxBytes as number)
+        settle(only, await call(address, only.body, only.schema, { ...this.#dial, signal: only.signal }, { ...chunksOf(taken), afterReply }))
         return
       }
-      const reply = await call(address, { op: 'batch', calls: taken.map((q) => q.body) }, PintReplies.batch, { ...this.#dial }, chunksOf(taken))
-      if (reply.replies.length !== taken.length)
-        throw new HousePartyError('ERR_PROTOCOL', `a batch of ${taken.length} calls got ${reply.replies.length} answers`)
+      const answers = await call(
+        address,
+        { op: 'batch', calls: taken.map((q) => q.body) },
+        PintReplies.batch,
+        { ...this.#dial },
+        {
+          ...chunksOf(taken),
+          afterReply: (reply, channel) => answersOf(taken, reply.replies, channel),
+        },
+      )
       for (const [i, queued] of taken.entries()) {
-        try {
-          settle(queued, checkReply(reply.replies[i], queued.schema))
-        } catch (err) {
-          settle(queued, undefined, err as Error)
-        }
+        const answer = answers[i] as Answer
+        settle(queued, answer.value, answer.error)
       }
     } catch (err) {
       for (const queued of taken) settle(queued, undefined, err as Error)
@@ -139,6 +178,45 @@ function chunksOf(taken: readonly Queued[]): { payload?: (channel: PintChannel) 
       for (const { chunk } of stashes) await channel.writeWholeChunk(chunk?.data ?? Buffer.alloc(0), chunk?.checksum)
     },
   }
+}
+
+type Answer = { value: unknown; error?: undefined } | { value?: undefined; error: Error }
+
+/**
+ * Each call's answer in a batch reply, the fetches' bytes read off the connection in call order (they follow
+ * the reply frame). A failed call has no bytes; a fetch answered ok but malformed fails the whole batch, since
+ * the bytes after it can no longer be told apart.
+ */
+async function answersOf(taken: readonly Queued[], replies: readonly unknown[], channel: PintChannel): Promise<Answer[]> {
+  if (replies.length !== taken.length) throw new HousePartyError('ERR_PROTOCOL', `a batch of ${taken.length} calls got ${replies.length} answers`)
+  const answers: Answer[] = []
+  let room = MAX_BATCH_BYTES
+  for (const [i, queued] of taken.entries()) {
+    const raw = replies[i]
+    const carriesBytes = queued.maxBytes !== undefined && typeof raw === 'object' && raw !== null && (raw as { ok?: unknown }).ok === true
+    if (!carriesBytes) {
+      try {
+        answers.push({ value: checkReply(raw, queued.schema) })
+      } catch (err) {
+        answers.push({ error: err as Error })
+      }
+      continue
+    }
+    const reply = checkReply(raw, queued.schema) as { bytes: number }
+    const limit = Math.min(queued.maxBytes as number, room)
+    const value = await withBytes(reply, channel, limit)
+    room -= value.data.length
+    answers.push({ value })
+  }
+  return answers
+}
+
+/** A fetch's reply with the `reply.bytes` that follow it; more than `maxBytes` is a protocol violation. */
+async function withBytes<R extends { bytes: number }>(reply: R, channel: PintChannel, maxBytes: number): Promise<{ reply: R; data: Buffer }> {
+  if (!Number.isInteger(reply.bytes) || reply.bytes < 0 || reply.bytes > maxBytes) {
+    throw new HousePartyError('ERR_PROTOCOL', `a fetch announced ${reply.bytes} bytes, more than the ${maxBytes} it may carry`)
+  }
+  return { reply, data: await channel.reader.read(reply.bytes) }
 }
 
 function settle(queued: Queued, value: unknown, err?: Error): void {

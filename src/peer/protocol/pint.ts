@@ -10,7 +10,7 @@ import { GuestId } from './messages.ts'
  *   client → server  request frame   (HMAC-authenticated JSON, below)
  *                    [hold: chunk stream, then a trailer frame; stash: one chunk]
  *   server → client  response frame  (HMAC bound to the request's nonce)
- *                    [fetch: the fragment's raw bytes]
+ *                    [fetch: the fragment's raw bytes; batch: those of its fetches, in order]
  *
  * Framing and authentication live in net/tcp.ts; this file is the typed
  * vocabulary. docs/protocol.md describes the same messages.
@@ -138,13 +138,25 @@ const StashCall = z.object({
 })
 const WatchCall = z.object({ op: z.literal('watch'), record: FileRecord, exclusive: z.boolean().optional() })
 const WhereCall = z.object({ op: z.literal('where'), name: WireName, intent: Version.optional() })
+const FetchCall = z.object({
+  op: z.literal('fetch'),
+  name: WireName,
+  version: Version,
+  index: z.number().int().min(0).max(127),
+  fromChunk: z.number().int().min(0),
+})
 
+/** Most records one `recordsIn` reply carries: a part of a very large arc is read over several. */
+export const MAX_RECORDS_PER_REPLY = 1000
 /** Most calls one batch may carry. */
 export const MAX_BATCH = 64
-/** Most fragment bytes the stashes of one batch may carry: its chunks are all read before any call is served. */
+/**
+ * Most fragment bytes the stashes of one batch may carry (its chunks are all read before any call is served),
+ * and most its fetches may return (their bytes follow the reply, each fetch's `bytes` in the order of the calls).
+ */
 export const MAX_BATCH_BYTES = 1024 * 1024
-/** The calls a batch may carry: the small ones a burst of puts makes to every guest. */
-export const BatchedCall = z.discriminatedUnion('op', [StashCall, WatchCall, WhereCall])
+/** The calls a batch may carry: the small ones a burst of puts and gets makes to every guest (a fetch of a whole small fragment). */
+export const BatchedCall = z.discriminatedUnion('op', [StashCall, WatchCall, WhereCall, FetchCall])
 export type BatchedCall = z.infer<typeof BatchedCall>
 
 export const PintRequest = z.discriminatedUnion('op', [
@@ -156,7 +168,7 @@ export const PintRequest = z.discriminatedUnion('op', [
    */
   StashCall.extend(base),
   /** Read a stored fragment from chunk `fromChunk` on. */
-  z.object({ ...base, op: z.literal('fetch'), name: WireName, version: Version, index: z.number().int().min(0).max(127), fromChunk: z.number().int().min(0) }),
+  FetchCall.extend(base),
   /**
    * Delete the fragments of one version (all indices, or one). With `storedBy`, only copies stored no later than
    * that (ms since the epoch): a census drops the copy it saw, never one written again since.
@@ -188,6 +200,8 @@ export const PintRequest = z.discriminatedUnion('op', [
     arc: WireArc,
     parts: z.number().int().min(1).max(MAX_DIGEST_PARTS),
     part: z.number().int().min(0).max(MAX_DIGEST_PARTS),
+    /** Records of the part already taken (earlier replies): the reply starts after them. */
+    skip: z.number().int().min(0).optional(),
   }),
   /**
    * watchMyPint: record where a file's fragments are (newer versions win).
@@ -250,7 +264,8 @@ export const PintReplies = {
     bytes: z.number().int().min(0),
     fragments: z.number().int().min(0),
   }),
-  recordsIn: z.object({ ok: z.literal(true), records: z.array(FileRecord) }),
+  /** At most MAX_RECORDS_PER_REPLY records; `more` when the part holds others after them (ask again with `skip`). */
+  recordsIn: z.object({ ok: z.literal(true), records: z.array(FileRecord).max(MAX_RECORDS_PER_REPLY), more: z.boolean().optional() }),
   recordDigests: z.object({ ok: z.literal(true), parts: z.array(z.string().regex(/^[0-9a-f]{16}\.\d+$/)).max(MAX_DIGEST_PARTS) }),
   /** `newer`: a newer version of the name is recorded, or a put of one has begun here (its intent). */
   watch: z.object({ ok: z.literal(true), accepted: z.boolean(), current: FileRecord, replaced: FileRecord.nullable(), newer: z.boolean().optional() }),

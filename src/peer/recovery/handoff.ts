@@ -104,15 +104,15 @@ export class RecordHandoff {
   /** Takes the records `target` keeps in the differing parts of `arc`, where newer than this peer's; false if it did not answer. */
   async #takeTheirs(pass: HandoffPass, target: GuestId, arc: Arc, differing: readonly number[]): Promise<boolean> {
     for (const part of differing) {
-      let theirs: FileRecord[]
       try {
-        theirs = await this.#trackers.recordsIn(target, arc, DIGEST_PARTS, part, pass.signal)
+        for await (const theirs of this.#trackers.recordsIn(target, arc, DIGEST_PARTS, part, pass.signal)) {
+          for (const record of theirs) if (this.#records.watch(record).accepted) pass.pulled++
+          await this.#records.committed()
+        }
       } catch (err) {
         pass.fail(target, err)
         return false
       }
-      for (const record of theirs) if (this.#records.watch(record).accepted) pass.pulled++
-      await this.#records.committed()
     }
     return true
   }

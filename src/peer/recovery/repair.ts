@@ -1,5 +1,6 @@
 import { HousePartyError } from '../../shared/errors.ts'
 import type { Throttle } from '../../shared/throttle.ts'
+import { fragmentBytes } from '../codec/index.ts'
 import { type FilesContext, keptWhole, rebuildFragments } from '../files/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
 import type { FragmentSink } from '../transfer/index.ts'
@@ -67,7 +68,7 @@ export async function moveFragment(ctx: FilesContext, record: FileRecord, index:
   if (!ctx.roster.addressOf(target)) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${target} left the party`)
   const whole = keptWhole(record.size, record.coding, ctx.inlineBytes)
   const wanted = { name: record.name, version: record.version, index, digest: ref.digest }
-  const source = await ctx.fragments.source(ref.holder, wanted, 0, options.signal, whole)
+  const source = await ctx.fragments.source(ref.holder, wanted, 0, options.signal, whole ? fragmentBytes(record.size, record.coding) : undefined)
   let sink: FragmentSink | undefined
   try {
     sink = await ctx.fragments.sink(target, { name: record.name, version: record.version, index, coding: record.coding }, options.signal, whole)

@@ -1,4 +1,4 @@
-import { checkName, type PintReply, type PintRequest, type PintRequestBody } from '../protocol/index.ts'
+import { checkName, type FileRecord, MAX_RECORDS_PER_REPLY, type PintReply, type PintRequest, type PintRequestBody } from '../protocol/index.ts'
 import type { TrackerStore } from './tracker-store.ts'
 
 type Body<T extends PintRequest['op']> = Extract<PintRequestBody, { op: T }>
@@ -41,9 +41,20 @@ export async function answerRecordDigests(req: Body<'recordDigests'>, trackers: 
   return { ok: true, parts: trackers.digestsIn(req.arc, req.parts).encode() }
 }
 
-/** The records kept in one part of an arc: another tracker of the arc takes those newer than its own. */
+/**
+ * The records kept in one part of an arc, MAX_RECORDS_PER_REPLY at a time after the first `skip`: another tracker
+ * of the arc takes those newer than its own. (Records written between two replies may shift the count by a few:
+ * one taken twice changes nothing, one missed shows in the next comparison of digests.)
+ */
 export async function answerRecordsIn(req: Body<'recordsIn'>, trackers: TrackerStore): Promise<PintReply<'recordsIn'>> {
-  return { ok: true, records: [...trackers.inParts(req.arc, req.parts, new Set([req.part]))] }
+  const records: FileRecord[] = []
+  let seen = 0
+  for (const record of trackers.inParts(req.arc, req.parts, new Set([req.part]))) {
+    if (seen++ < (req.skip ?? 0)) continue
+    if (records.length === MAX_RECORDS_PER_REPLY) return { ok: true, records, more: true }
+    records.push(record)
+  }
+  return { ok: true, records, more: false }
 }
 
 /** A tracker call this peer makes to itself, answered here as a remote guest would answer it. */

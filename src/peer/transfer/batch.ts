@@ -1,14 +1,19 @@
+import { HousePartyError } from '../../shared/errors.ts'
 import { failureReply, type PintChannel, type StashChunk } from '../net/index.ts'
-import { MAX_BATCH_BYTES, type PintReply, type PintRequest } from '../protocol/index.ts'
+import { type BatchedCall, MAX_BATCH_BYTES, type PintReply, type PintRequest } from '../protocol/index.ts'
 import type { FragmentStore } from '../store/index.ts'
 import { answerTracker, type TrackerStore } from '../tracker/index.ts'
 import { readStashChunk, stashWhole, type TransferEvents } from './handlers.ts'
+
+type FetchCall = Extract<BatchedCall, { op: 'fetch' }>
 
 /**
  * A batch, holder and tracker side: the stashes' chunks are read first (they
  * follow the frame, in order), then every call is served at once, so their
  * rows share a commit. Each call is answered as it would be alone, a
- * failure included: one bad call fails only itself.
+ * failure included: one bad call fails only itself. The bytes of the
+ * fetches that succeeded follow the reply, in the order of the calls, all of
+ * it in one write.
  */
 export async function serveBatch(
   req: Extract<PintRequest, { op: 'batch' }>,
@@ -16,7 +21,7 @@ export async function serveBatch(
   store: FragmentStore,
   trackers: TrackerStore,
   events: TransferEvents,
-): Promise<PintReply<'batch'>> {
+): Promise<void> {
   const chunks = new Map<number, StashChunk>()
   // A sender batches at most MAX_BATCH_BYTES of chunks: more is refused before it is read, not held in memory.
   let room = MAX_BATCH_BYTES
@@ -26,11 +31,57 @@ export async function serveBatch(
     room -= chunk.data.length
     chunks.set(i, chunk)
   }
-  const answers = await Promise.allSettled(
-    req.calls.map((c, i) => (c.op === 'stash' ? stashWhole(c, chunks.get(i) as StashChunk, store, events) : (answerTracker(c, trackers) as Promise<unknown>))),
-  )
-  return {
-    ok: true,
-    replies: answers.map((a) => (a.status === 'fulfilled' ? a.value : failureReply(a.reason))),
+  const fetched = new Map<number, Buffer>()
+  const returned = { room: MAX_BATCH_BYTES }
+  const serve = async (c: BatchedCall, i: number): Promise<unknown> => {
+    switch (c.op) {
+      case 'stash':
+        return stashWhole(c, chunks.get(i) as StashChunk, store, events)
+      case 'fetch': {
+        const { reply, data } = await fetchWhole(c, store, returned, events)
+        fetched.set(i, data)
+        return reply
+      }
+      default:
+        return answerTracker(c, trackers)
+    }
+  }
+  const answers = await Promise.allSettled(req.calls.map(serve))
+  const reply: PintReply<'batch'> = { ok: true, replies: answers.map((a) => (a.status === 'fulfilled' ? a.value : failureReply(a.reason))) }
+  channel.socket.cork()
+  try {
+    const sent = [channel.reply(reply)]
+    for (const [i, a] of answers.entries()) {
+      const data = fetched.get(i)
+      if (a.status === 'fulfilled' && data) sent.push(channel.write(data))
+    }
+    await Promise.all(sent)
+  } finally {
+    channel.socket.uncork()
+  }
+}
+
+/** A fetch in a batch: the fragment read whole (it must fit in what is left of the batch's `room`), and its reply. */
+async function fetchWhole(
+  c: FetchCall,
+  store: FragmentStore,
+  returned: { room: number },
+  events: TransferEvents,
+): Promise<{ reply: PintReply<'fetch'>; data: Buffer }> {
+  const started = performance.now()
+  const { manifest, bytes, stream } = await store.openRead(c, c.fromChunk)
+  try {
+    if (bytes > returned.room) {
+      throw new HousePartyError('ERR_PROTOCOL', `a fetch of ${bytes} bytes does not fit in a batch (${returned.room} bytes left of ${MAX_BATCH_BYTES})`)
+    }
+    returned.room -= bytes
+    const parts: Buffer[] = []
+    for await (const part of stream) parts.push(part as Buffer)
+    const data = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts)
+    if (data.length !== bytes) throw new HousePartyError('ERR_INTERNAL', `read ${data.length} bytes of a ${bytes}-byte fragment`)
+    events.sent(bytes, (performance.now() - started) / 1000)
+    return { reply: { ok: true, manifest, bytes }, data }
+  } finally {
+    stream.destroy()
   }
 }

@@ -1,4 +1,4 @@
-import { HousePartyError } from '../../shared/errors.ts'
+import { HousePartyError, isHousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Roster } from '../membership/index.ts'
 import { type CallBatcher, call, type DialOptions } from '../net/index.ts'
@@ -6,7 +6,7 @@ import { type FileRecord, type FragmentRef, type GuestId, type HeldFragment, typ
 import type { Arc } from '../ring/index.ts'
 import type { FragmentStore } from '../store/index.ts'
 import { type FragmentSink, type Held, LocalSink, RemoteSink, type SinkTarget, WholeSink } from './sink.ts'
-import { type FragmentSource, LocalSource, RemoteSource, type SourceTarget } from './source.ts'
+import { type FragmentSource, fetchWholeCall, LocalSource, RemoteSource, type SourceTarget } from './source.ts'
 
 export interface FragmentClientOptions {
   /** Who the guests are and where each was last heard from: every call dials through it. */
@@ -85,14 +85,25 @@ export class FragmentClient {
   }
 
   /**
-   * A source for one fragment held by `holder`, from stripe `fromChunk` on;
-   * `whole` for a small fragment, fetched in one call on a kept connection.
+   * A source for one fragment held by `holder`, from stripe `fromChunk` on.
+   * `wholeBytes` (the fragment's size) for a small fragment, fetched whole
+   * in one call on a kept connection, batched with other fetches to the
+   * holder when there is a batcher.
    */
-  async source(holder: GuestId, target: SourceTarget, fromChunk: number, signal?: AbortSignal, whole = false): Promise<FragmentSource> {
+  async source(holder: GuestId, target: SourceTarget, fromChunk: number, signal?: AbortSignal, wholeBytes?: number): Promise<FragmentSource> {
     const where = this.#reach(holder)
     if ('store' in where) return LocalSource.open(holder, where.store, target)
-    if (whole && fromChunk === 0) return RemoteSource.fetchWhole(holder, where.address, target, { ...this.#dial, signal })
-    return RemoteSource.open(holder, where.address, target, fromChunk, { ...this.#dial, signal })
+    if (wholeBytes === undefined || fromChunk !== 0) return RemoteSource.open(holder, where.address, target, fromChunk, { ...this.#dial, signal })
+    if (this.#batcher) {
+      try {
+        const { reply, data } = await this.#batcher.fetch(where.address, fetchWholeCall(target), PintReplies.fetch, wholeBytes, signal)
+        return RemoteSource.whole(holder, target, reply.manifest, data)
+      } catch (err) {
+        // A holder that predates fetches in batches closes the connection on one: fetch alone.
+        if (!isHousePartyError(err, 'ERR_TRANSFER_FAILED')) throw err
+      }
+    }
+    return RemoteSource.fetchWhole(holder, where.address, target, { ...this.#dial, signal })
   }
 
   /**

@@ -44,7 +44,7 @@ export function pintRouter(options: RouterOptions): PintHandler {
       case 'recordsIn':
         return channel.reply(await answerTracker(req, trackers))
       case 'batch':
-        return channel.reply(await serveBatch(req, channel, store, trackers, events))
+        return serveBatch(req, channel, store, trackers, events)
       case 'health':
         if (!options.arcHealth) throw new HousePartyError('ERR_NOT_FOUND', 'no file health on this peer')
         return channel.reply(await options.arcHealth(req.arc))

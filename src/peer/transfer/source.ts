@@ -57,14 +57,18 @@ export class RemoteSource implements FragmentSource {
 
   /** A small fragment read whole in one call (on a kept connection, given back once every byte is read). */
   static async fetchWhole(holder: string, address: string, target: SourceTarget, options: DialOptions): Promise<FragmentSource> {
-    const body = { op: 'fetch' as const, name: target.name, version: target.version, index: target.index, fromChunk: 0 }
-    return call(address, body, PintReplies.fetch, options, {
+    return call(address, fetchWholeCall(target), PintReplies.fetch, options, {
       afterReply: async ({ manifest, bytes }, channel) => {
-        checkManifest(holder, target, manifest)
-        if (bytes > fragmentBytes(manifest.size, manifest.coding)) throw new HousePartyError('ERR_PROTOCOL', `holder ${holder} announced ${bytes} bytes`)
+        checkWhole(holder, target, manifest, bytes)
         return new WholeSource(holder, target.index, manifest, await channel.reader.read(bytes))
       },
     })
+  }
+
+  /** A small fragment fetched whole some other way (in a batch): checked as fetchWhole checks it. */
+  static whole(holder: string, target: SourceTarget, manifest: Manifest, data: Buffer): FragmentSource {
+    checkWhole(holder, target, manifest, data.length)
+    return new WholeSource(holder, target.index, manifest, data)
   }
 
   async chunk(stripe: number): Promise<Buffer> {
@@ -144,6 +148,16 @@ export class LocalSource implements FragmentSource {
   close(): void {
     this.#reader.close()
   }
+}
+
+/** The call that fetches a fragment whole. */
+export function fetchWholeCall(target: SourceTarget): { op: 'fetch'; name: string; version: Version; index: number; fromChunk: 0 } {
+  return { op: 'fetch', name: target.name, version: target.version, index: target.index, fromChunk: 0 }
+}
+
+function checkWhole(holder: string, target: SourceTarget, manifest: Manifest, bytes: number): void {
+  checkManifest(holder, target, manifest)
+  if (bytes > fragmentBytes(manifest.size, manifest.coding)) throw new HousePartyError('ERR_PROTOCOL', `holder ${holder} announced ${bytes} bytes`)
 }
 
 function checkManifest(holder: string, target: SourceTarget, manifest: Manifest): void {

@@ -84,9 +84,15 @@ export class TrackerClient {
     return (await this.#call(id, { op: 'recordDigests', arc, parts }, PintReplies.recordDigests, signal)).parts
   }
 
-  /** The records tracker `id` keeps in one part of `arc` (one whose digests differ from this peer's). */
-  async recordsIn(id: GuestId, arc: Arc, parts: number, part: number, signal?: AbortSignal): Promise<FileRecord[]> {
-    return (await this.#call(id, { op: 'recordsIn', arc, parts, part }, PintReplies.recordsIn, signal)).records
+  /** The records tracker `id` keeps in one part of `arc` (one whose digests differ from this peer's), a reply's worth at a time. */
+  async *recordsIn(id: GuestId, arc: Arc, parts: number, part: number, signal?: AbortSignal): AsyncGenerator<FileRecord[]> {
+    for (let skip = 0; ; ) {
+      const reply = await this.#call(id, { op: 'recordsIn', arc, parts, part, skip }, PintReplies.recordsIn, signal)
+      yield reply.records
+      // A tracker of a version before paging answers the whole part at once, without `more`.
+      if (reply.more !== true || reply.records.length === 0) return
+      skip += reply.records.length
+    }
   }
 
   /** wheresMyPint: the newest record any tracker replica has, or undefined if none knows the name. */

@@ -97,11 +97,15 @@ class Trackers {
     return recordDigestsOf(this.held.get(target)?.values() ?? [], arc, parts)
   }
 
-  async recordsIn(target: GuestId, arc: Arc, parts: number, part: number): Promise<FileRecord[]> {
-    this.calls.push({ target, records: 0 })
-    if (target === this.failing) throw new Error('no answer')
+  /** A part's records in replies of two, as a tracker pages a large part. */
+  async *recordsIn(target: GuestId, arc: Arc, parts: number, part: number): AsyncGenerator<FileRecord[]> {
     const split = new ArcParts(arc, parts)
-    return [...(this.held.get(target)?.values() ?? [])].filter((r) => split.partOf(positionOf(r.name)) === part)
+    const all = [...(this.held.get(target)?.values() ?? [])].filter((r) => split.partOf(positionOf(r.name)) === part)
+    for (let at = 0; at === 0 || at < all.length; at += 2) {
+      this.calls.push({ target, records: 0 })
+      if (target === this.failing) throw new Error('no answer')
+      yield all.slice(at, at + 2)
+    }
   }
 
   async sync(target: GuestId, records: readonly FileRecord[]): Promise<number> {

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { describe, it } from 'node:test'
-import type { FileRecord } from '../../../src/peer/protocol/index.ts'
+import { type FileRecord, MAX_RECORDS_PER_REPLY } from '../../../src/peer/protocol/index.ts'
 import { type Arc, ArcParts, ringPosition } from '../../../src/peer/ring/index.ts'
-import { TrackerStore } from '../../../src/peer/tracker/index.ts'
+import { answerTracker, TrackerStore } from '../../../src/peer/tracker/index.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
 import { aRecord, recordDigestsOf } from '../../helpers/records.ts'
 
@@ -86,6 +86,31 @@ describe('record digests', () => {
       const want = all.filter((r) => selected.has(parts.partOf(ringPosition(r.name)) ?? -1)).map((r) => r.name)
       assert.ok(want.length > 0)
       assert.deepEqual([...store.inParts(SOME, PARTS, selected)].map((r) => r.name).sort(), want.sort())
+      await store.close()
+    })
+  })
+
+  it('answer `recordsIn` a reply at a time: every record of a large part once, over several replies', async () => {
+    await withStore(async (dir) => {
+      const store = new TrackerStore(dir, silentLogger())
+      await store.open()
+      const total = MAX_RECORDS_PER_REPLY * 2 + 37
+      for (let i = 0; i < total; i++) store.watch(aRecord({ name: `p/${i}` }))
+      await store.committed()
+      const names: string[] = []
+      const replies: boolean[] = []
+      for (let skip = 0; ; ) {
+        const reply = await answerTracker({ op: 'recordsIn', arc: WHOLE, parts: 1, part: 0, skip }, store)
+        const { records, more } = reply as { records: FileRecord[]; more: boolean }
+        assert.ok(records.length <= MAX_RECORDS_PER_REPLY)
+        names.push(...records.map((r) => r.name))
+        replies.push(more)
+        if (!more) break
+        skip += records.length
+      }
+      assert.deepEqual(replies, [true, true, false])
+      assert.equal(names.length, total)
+      assert.equal(new Set(names).size, total)
       await store.close()
     })
   })
