@@ -50,6 +50,8 @@ interface Rebuild {
   startS: number
   /** From the first fragment rebuilt to the last. */
   rebuildS: number
+  /** The largest peak RSS of a survivor over its whole run, the restart's handoffs and the rebuild included. */
+  peakRssMiB: number
 }
 
 /** File `i`: 1–8 KiB, its bytes derived from i (so each file differs and the reader can check it). */
@@ -134,7 +136,9 @@ async function rebuildOfDead(party: LocalParty, dead: number): Promise<Rebuild> 
     { timeoutMs: 3_600_000, intervalMs: 250 },
   )
   const done = performance.now()
+  const peaks = await Promise.all(survivors.map((i) => peakRssMiB(party.peer(i).process?.pid)))
   return {
+    peakRssMiB: Math.max(...peaks),
     fragments: last.fragments - base.fragments,
     bytes: last.bytes - base.bytes,
     startS: ((started ?? done) - killed) / 1000,
@@ -343,13 +347,14 @@ ${column('full listing, pages of 1,000', (r) => `${f(r.listNamesPerSec)} names/s
 ${column('`GET /health/party`, median of 3', (r) => `${f(r.healthMs)} ms`)}
 ${column(`CPU of an idle peer over ${IDLE_WINDOW_MS / 1000} s (median peer)`, (r) => `${f(r.idleCpuPerPeer, 2)} s`)}
 ${column(`census of an idle peer over ${IDLE_WINDOW_MS / 1000} s: parts compared / differing / fragments listed`, (r) => `${f(r.idleCensus.parts)} / ${f(r.idleCensus.differing)} / ${f(r.idleCensus.listed)}`)}
-${column('peak RSS of a peer (largest)', (r) => `${f(r.peakRssMiB)} MiB`)}
+${column('peak RSS of a peer (largest), up to the idle window', (r) => `${f(r.peakRssMiB)} MiB`)}
 ${column('one peer SIGKILLed and restarted on its volume → ready', (r) => `${f(r.restartReadyS, 1)} s`)}
 ${column('tracker records sent by the handoffs after that restart (all peers), and digest requests', (r) => `${f(r.restartRecordsSent)} (${f(r.restartDigestRequests)} \`recordDigests\`)`)}
 ${column("OS files in a peer's data dir (median peer)", (r) => f(r.osFilesPerPeer))}
 ${column('a second peer SIGKILLed and left dead: fragments it held, rebuilt by the others', (r) => (r.rebuild ? `${f(r.rebuild.fragments)} (${f(r.rebuild.bytes / 2 ** 20, 1)} MiB)` : 'not run'))}
 ${column(`kill → first fragment rebuilt (death declared, then \`--rebuild-delay-ms\` ${REBUILD_DELAY_MS / 1000} s)`, (r) => (r.rebuild ? `${f(r.rebuild.startS, 1)} s` : '—'))}
 ${column('rebuild, first fragment → last', (r) => (r.rebuild ? rebuildRate(r.rebuild) : '—'))}
+${column('peak RSS of a peer (largest), through the restart and the rebuild', (r) => (r.rebuild ? `${f(r.rebuild.peakRssMiB)} MiB` : '—'))}
 
 ${reference}
 

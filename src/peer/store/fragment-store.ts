@@ -158,8 +158,9 @@ export class FragmentStore implements FragmentInstaller {
    */
   async #record(key: string, manifest: Manifest, held: HeldFragment, data?: Buffer): Promise<RowBrief | undefined> {
     const rows = this.#rows
-    const before = rows.brief(key)
-    const newName = !before && !rows.holdsName(key)
+    // A name with no row here (the usual put) has no row at this key either: one lookup, not two.
+    const newName = !rows.holdsName(key)
+    const before = newName ? undefined : rows.brief(key)
     const { print, committed } = rows.put(key, manifest, held, data)
     if (before) this.#removed(key, before.print, before.bytes)
     if (newName) this.#nameCame(key)
