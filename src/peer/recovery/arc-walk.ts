@@ -4,8 +4,11 @@ import { type Arc, ArcParts, inArc, PartDigests, ringPosition } from '../ring/in
 import { type TrackerStore, walkBounds } from '../tracker/index.ts'
 import { expect } from './census.ts'
 
-/** Records a full pass reads, takes a census of, plans and carries out at a time: what it holds, whatever the arc holds. */
-export const WALK_CHUNK = 10_000
+/**
+ * Records a full pass reads, takes a census of, plans and carries out at a time: what it holds, whatever the arc
+ * holds. At 10,000 a rebuild's heap peaked at 144 MB; at 2,500, 95–103 MB, the rebuild taking no longer.
+ */
+export const WALK_CHUNK = 2_500
 
 /** One stretch of an arc and its records, read at one instant. The chunks of a walk tile its arc, in ring order. */
 export interface ArcChunk {
