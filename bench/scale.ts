@@ -367,7 +367,7 @@ each guest holds by digest, one short string per part of an arc, and list fragme
 view changes a census reads only the records written since the last one and those where a guest differs, so neither an
 idle party nor a stream of puts makes it read every record. A listing page carries each record once (whole from the
 name's primary tracker, as a version from the others). A pass after a view change still reads every record of its arc,
-2,500 at a time (read, census, plan and carry out a chunk, then the next), so its memory stays that of a chunk
+ten thousand at a time (read, census, plan and carry out a chunk, then the next), so its memory stays that of a chunk
 while its time grows with the files.
 `
 }

@@ -167,7 +167,7 @@ export class Caretaker implements Startable {
   /**
    * A pass over every record of this peer's arc, a chunk at a time (ArcWalk): each chunk's records are read,
    * a census of its stretch of the arc taken, planned and carried out before the next is read, so a pass at a
-   * million files holds 2,500 records, not the arc, and the event loop runs between chunks. The walk
+   * million files holds ten thousand records, not the arc, and the event loop runs between chunks. The walk
    * also gives the digests the whole arc should show, as of its end: the baseline of the census of changes.
    */
   async #fullPass(arc: Arc, guests: readonly GuestId[], isPrimary: (name: string) => boolean, withCensus: boolean, atRiskOnly: boolean): Promise<number> {

@@ -29,7 +29,7 @@ const byMargin = (a: PartyHealth['worst'][number], b: PartyHealth['worst'][numbe
 /**
  * The health of the live files in `arc`, from this peer's records of them and a census by digest: what one
  * tracker answers for its part of `GET /health/party`. Read a chunk of the arc at a time (a census of each
- * stretch), so the answer holds 2,500 records however many the arc has. A quiet party costs one digest
+ * stretch), so the answer holds ten thousand records however many the arc has. A quiet party costs one digest
  * per part and guest.
  */
 export async function arcHealth(ctx: FilesContext, records: TrackerStore, arc: Arc, signal?: AbortSignal): Promise<ArcHealth> {
