@@ -1,4 +1,4 @@
-export { type FileEvents, type FilesContext, keptWhole, type Outcome, openSinks } from './context.ts'
+export { type FileEvents, type FilesContext, keptWhole, type Outcome, openSinks, wholeFragmentBytes } from './context.ts'
 export { locateFile, type OpenedFile, openFile } from './get.ts'
 export { LoadEstimate } from './load.ts'
 export { type PutOptions, putFile } from './put.ts'

@@ -1,7 +1,6 @@
 import { HousePartyError } from '../../shared/errors.ts'
 import type { Throttle } from '../../shared/throttle.ts'
-import { fragmentBytes } from '../codec/index.ts'
-import { type FilesContext, keptWhole, rebuildFragments } from '../files/index.ts'
+import { type FilesContext, rebuildFragments, wholeFragmentBytes } from '../files/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
 import type { FragmentSink } from '../transfer/index.ts'
 import { readopted } from './plan.ts'
@@ -66,12 +65,17 @@ export async function moveFragment(ctx: FilesContext, record: FileRecord, index:
   const ref = record.fragments.find((f) => f.index === index)
   if (!ref) throw new HousePartyError('ERR_NOT_FOUND', `${JSON.stringify(record.name)} has no fragment ${index}`)
   if (!ctx.roster.addressOf(target)) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${target} left the party`)
-  const whole = keptWhole(record.size, record.coding, ctx.inlineBytes)
+  const wholeBytes = wholeFragmentBytes(record.size, record.coding, ctx.inlineBytes)
   const wanted = { name: record.name, version: record.version, index, digest: ref.digest }
-  const source = await ctx.fragments.source(ref.holder, wanted, 0, options.signal, whole ? fragmentBytes(record.size, record.coding) : undefined)
+  const source = await ctx.fragments.source(ref.holder, wanted, 0, options.signal, wholeBytes)
   let sink: FragmentSink | undefined
   try {
-    sink = await ctx.fragments.sink(target, { name: record.name, version: record.version, index, coding: record.coding }, options.signal, whole)
+    sink = await ctx.fragments.sink(
+      target,
+      { name: record.name, version: record.version, index, coding: record.coding },
+      options.signal,
+      wholeBytes !== undefined,
+    )
     const chunks = source.manifest.chunks
     for (let s = 0; s < chunks.length; s++) {
       const data = await source.chunk(s)
