@@ -48,9 +48,7 @@ export async function answerRecordDigests(req: Body<'recordDigests'>, trackers: 
  */
 export async function answerRecordsIn(req: Body<'recordsIn'>, trackers: TrackerStore): Promise<PintReply<'recordsIn'>> {
   const records: FileRecord[] = []
-  let seen = 0
-  for (const record of trackers.inParts(req.arc, req.parts, new Set([req.part]))) {
-    if (seen++ < (req.skip ?? 0)) continue
+  for (const record of trackers.inParts(req.arc, req.parts, new Set([req.part]), req.skip)) {
     if (records.length === MAX_RECORDS_PER_REPLY) return { ok: true, records, more: true }
     records.push(record)
   }

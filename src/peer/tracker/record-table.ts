@@ -176,9 +176,11 @@ export class RecordTable {
     return this.#digests.parts(new ArcParts(arc, parts), (bucket) => this.#members(bucket))
   }
 
-  /** The records in the `selected` parts of `arc`, read as they are used. */
-  *inParts(arc: Arc, parts: number, selected: ReadonlySet<number>): Generator<FileRecord> {
+  /** The records in the `selected` parts of `arc`, read as they are used, after the first `skip` (passed over unread). */
+  *inParts(arc: Arc, parts: number, selected: ReadonlySet<number>, skip = 0): Generator<FileRecord> {
+    let passed = 0
     for (const member of membersIn(new ArcParts(arc, parts), selected, (bucket) => this.#members(bucket))) {
+      if (passed++ < skip) continue
       const record = this.get(member.key)
       if (record) yield record
     }

@@ -172,9 +172,9 @@ export class TrackerStore {
     return this.#records.digestsIn(arc, parts)
   }
 
-  /** The records kept here in the `selected` parts of `arc`, read as they are used. */
-  inParts(arc: Arc, parts: number, selected: ReadonlySet<number>): Iterable<FileRecord> {
-    return this.#records.inParts(arc, parts, selected)
+  /** The records kept here in the `selected` parts of `arc`, read as they are used, after the first `skip`. */
+  inParts(arc: Arc, parts: number, selected: ReadonlySet<number>, skip = 0): Iterable<FileRecord> {
+    return this.#records.inParts(arc, parts, selected, skip)
   }
 
   /** The records of the names outside `arc`. */
