@@ -38,7 +38,7 @@ export async function serveBatch(
       case 'stash':
         return stashWhole(c, chunks.get(i) as StashChunk, store, events)
       case 'fetch': {
-        const { reply, data } = await fetchWhole(c, store, returned, events)
+        const { reply, data } = await readForBatch(c, store, returned, events)
         fetched.set(i, data)
         return reply
       }
@@ -62,7 +62,7 @@ export async function serveBatch(
 }
 
 /** A fetch in a batch: the fragment read whole (it must fit in what is left of the batch's `room`), and its reply. */
-async function fetchWhole(
+async function readForBatch(
   c: FetchCall,
   store: FragmentStore,
   returned: { room: number },
