@@ -5,17 +5,23 @@ import { type K8sObject, renderChart } from '../test/helpers/helm.ts'
 /**
  * The plain-YAML install for users without Helm: the chart rendered with
  * its default values into namespace `houseparty`, except that the party key
- * comes from a Secret the user makes (a rendered Secret would carry one
- * fixed key for everyone) and the `helm test` pod is left out.
+ * and the S3 admin key come from Secrets the user makes (a rendered Secret
+ * would carry one fixed key for everyone) and the `helm test` pod is left out.
  * `npm run manifests` writes manifests/houseparty.yaml; a test fails when
  * the checked-in file differs from what the chart renders.
  */
-export const MANIFEST_VALUES = { 'partyKey.existingSecret': 'houseparty-party-key', 'tests.enabled': 'false' }
+export const MANIFEST_VALUES = {
+  'partyKey.existingSecret': 'houseparty-party-key',
+  's3.adminKey.existingSecret': 'houseparty-s3-admin',
+  'tests.enabled': 'false',
+}
 
 const HEADER = `# House Party, plain manifests: rendered from charts/houseparty by \`npm run manifests\`; do not edit by hand.
 #
 #   kubectl create namespace houseparty
 #   kubectl -n houseparty create secret generic houseparty-party-key --from-literal=party-key="$(head -c 36 /dev/urandom | base64)"
+#   kubectl -n houseparty create secret generic houseparty-s3-admin --from-literal=s3-access-key-id="HP$(head -c 12 /dev/urandom | base32 | tr -d =)" \
+#     --from-literal=s3-secret-access-key="$(head -c 30 /dev/urandom | base64 | tr -d /+=)"
 #   kubectl apply -n houseparty -f manifests/houseparty.yaml
 #
 # Five peers, files coded 2+1, 10 GiB volumes from the default StorageClass. For other settings, use the Helm chart.

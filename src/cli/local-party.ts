@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
@@ -13,6 +14,8 @@ export interface LocalPeer {
   port: number
   apiPort: number
   api: string
+  /** The peer's S3 endpoint port. */
+  s3Port: number
   dataDir: string
   logFile: string
   process: ChildProcess | undefined
@@ -48,9 +51,16 @@ function peerNodeFlags(): string[] {
   return [...inherited, ...missingPeerFlags(inherited)]
 }
 
-/** The port scheme of a local party: peer i listens on base+i, its API on base+80+i. */
+/** The port scheme of a local party: peer i listens on base+i, its API on base+80+i, its S3 API on base+160+i. */
 export const API_PORT_OFFSET = 80
+export const S3_PORT_OFFSET = 160
 export const MAX_LOCAL_PEERS = 64
+
+/** The S3 admin key of a local party, made once and kept in its dir (s3-admin.json). */
+export interface S3AdminKey {
+  accessKeyId: string
+  secretAccessKey: string
+}
 
 /**
  * Runs peers as child processes on one machine: `houseparty party` and the
@@ -62,6 +72,7 @@ export class LocalParty {
   readonly #o: LocalPartyOptions
   readonly #host: string
   #keyFile = ''
+  #s3Key: S3AdminKey | undefined
 
   constructor(options: LocalPartyOptions) {
     this.#o = options
@@ -72,11 +83,26 @@ export class LocalParty {
     return this.#keyFile
   }
 
-  /** Makes (or reuses) the party key in dir/party.key. */
+  /** The S3 admin key every peer is given (made by prepare()). */
+  get s3Key(): S3AdminKey {
+    if (!this.#s3Key) throw new HousePartyError('ERR_INVALID_ARGUMENT', 'the local party is not prepared yet')
+    return this.#s3Key
+  }
+
+  get s3KeyFile(): string {
+    return join(resolve(this.#o.dir), 's3-admin.json')
+  }
+
+  /** Makes (or reuses) the party key in dir/party.key and the S3 admin key in dir/s3-admin.json. */
   async prepare(): Promise<void> {
     await mkdir(this.#o.dir, { recursive: true })
     this.#keyFile = join(resolve(this.#o.dir), 'party.key')
     if (!existsSync(this.#keyFile)) await writeFile(this.#keyFile, `${newPartyKey()}\n`, { mode: 0o600 })
+    if (!existsSync(this.s3KeyFile)) {
+      const key: S3AdminKey = { accessKeyId: newAccessKeyId(), secretAccessKey: randomBytes(30).toString('base64url') }
+      await writeFile(this.s3KeyFile, `${JSON.stringify(key, null, 2)}\n`, { mode: 0o600 })
+    }
+    this.#s3Key = JSON.parse(await readFile(this.s3KeyFile, 'utf8')) as S3AdminKey
   }
 
   peer(index: number): LocalPeer {
@@ -85,8 +111,18 @@ export class LocalParty {
       if (index >= MAX_LOCAL_PEERS) throw new HousePartyError('ERR_INVALID_ARGUMENT', `a local party holds at most ${MAX_LOCAL_PEERS} peers`)
       const port = this.#o.basePort + index
       const apiPort = this.#o.basePort + API_PORT_OFFSET + index
+      const s3Port = this.#o.basePort + S3_PORT_OFFSET + index
       const dataDir = join(resolve(this.#o.dir), `peer-${index}`)
-      p = { index, port, apiPort, api: `${this.#host}:${apiPort}`, dataDir, logFile: join(resolve(this.#o.dir), `peer-${index}.log`), process: undefined }
+      p = {
+        index,
+        port,
+        apiPort,
+        api: `${this.#host}:${apiPort}`,
+        s3Port,
+        dataDir,
+        logFile: join(resolve(this.#o.dir), `peer-${index}.log`),
+        process: undefined,
+      }
       this.peers[index] = p
     }
     return p
@@ -112,6 +148,8 @@ export class LocalParty {
       String(p.port),
       '--api-port',
       String(p.apiPort),
+      '--s3-port',
+      String(p.s3Port),
       '--data',
       p.dataDir,
       '--key-file',
@@ -124,6 +162,9 @@ export class LocalParty {
     ]
     const env = { ...process.env, ...this.#o.env }
     for (const k of Object.keys(env)) if (k.startsWith('HOUSEPARTY_') && !(this.#o.env && k in this.#o.env)) delete env[k]
+    // The admin key by environment, not flags: a secret on a command line is visible to every user of the machine.
+    env.HOUSEPARTY_S3_ACCESS_KEY ??= this.s3Key.accessKeyId
+    env.HOUSEPARTY_S3_SECRET_KEY ??= this.s3Key.secretAccessKey
     // Its own process group: the terminal's Ctrl-C reaches the launcher alone, which then asks each peer to leave
     // (once); --exit-with-parent makes a peer leave by itself if the launcher dies without asking.
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
@@ -168,4 +209,10 @@ export class LocalParty {
   async readLog(index: number): Promise<string> {
     return readFile(this.peer(index).logFile, 'utf8').catch(() => '')
   }
+}
+
+/** An access key ID as S3 tools expect one: 20 uppercase letters and digits. */
+export function newAccessKeyId(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
+  return `HP${[...randomBytes(18)].map((b) => alphabet[b % 32]).join('')}`
 }

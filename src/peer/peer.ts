@@ -6,15 +6,16 @@ import { type Clock, systemClock } from '../shared/clock.ts'
 import type { PeerConfig } from '../shared/config.ts'
 import { backoffMs, delay, InFlight, Lifecycle } from '../shared/lifecycle.ts'
 import type { Logger } from '../shared/logger.ts'
-import { createApi } from './api/index.ts'
+import { createApi, HTTP_CLOSE_GRACE_MS, httpComponent } from './api/index.ts'
 import { primaryAddress, resolveDoors } from './doors.ts'
-import { fileEvents } from './file-events.ts'
+import { fileEvents, recoveryEvents } from './file-events.ts'
 import { FileService, type FilesContext, LoadEstimate, type PutResult } from './files/index.ts'
 import { DataDirLock, type Identity, loadIdentity } from './identity/index.ts'
 import { Membership, MembershipFile, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
 import { CallBatcher, ConnectionPool, type DatagramTransport, type DialOptions, joinAddress, Messenger, PintServer, UdpTransport } from './net/index.ts'
 import { arcHealth, Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
+import { adminKeyring, createS3Server } from './s3/index.ts'
 import { type StopIntent, stopIntent } from './shutdown/index.ts'
 import { FragmentStore } from './store/index.ts'
 import { answerTracker, TrackerStore } from './tracker/index.ts'
@@ -26,8 +27,6 @@ export interface PeerDeps {
 }
 
 const INSECURE_KEY = Buffer.alloc(0)
-/** How long a stopping peer lets HTTP requests in flight finish before it exits anyway. */
-const API_CLOSE_GRACE_MS = 5_000
 /** How long a stopping peer serves files after /readyz turns 503: a Service takes a moment to stop sending it requests. */
 const STEP_OUT_MS = 1_500
 
@@ -55,8 +54,8 @@ export class Peer {
   /** File API requests being answered: a leaving peer lets them finish before its goodbye. */
   readonly #fileRequests = new InFlight()
   readonly #advertiseHost: string
-  #api: FastifyInstance | undefined
-  #apiPort = 0
+  #api: { readonly port: number } | undefined
+  #s3: { readonly port: number } | undefined
   /** Set when a graceful leave starts: readiness fails at once, so Services stop sending requests while it drains. */
   #leaving = false
   /** Set just before the goodbye: file requests are turned away with ERR_LEAVING from then on. */
@@ -157,28 +156,7 @@ export class Peer {
       settings: config.recovery,
       clock,
       log: logger.child({ component: 'recovery' }),
-      events: {
-        recovered: (seconds) => this.metrics.recoverySeconds.observe(seconds),
-        moved: (reason) => this.metrics.fragmentsMoved.inc({ reason }),
-        orphanDropped: () => this.metrics.orphansDropped.inc(),
-        recordRebuilt: () => this.metrics.recordsRebuilt.inc(),
-        readopted: () => this.metrics.fragmentsReadopted.inc(),
-        census: ({ parts, differing, listed }) => {
-          this.metrics.censusParts.inc({ result: 'compared' }, parts)
-          this.metrics.censusParts.inc({ result: 'differing' }, differing)
-          this.metrics.censusListed.inc(listed)
-        },
-        recordsRead: (pass, count) => this.metrics.censusRecordsRead.inc({ pass }, count),
-        recordsHanded: (sent, taken) => {
-          this.metrics.recordsHanded.inc({ way: 'sent' }, sent)
-          this.metrics.recordsHanded.inc({ way: 'taken' }, taken)
-        },
-        health: (files, degraded, lost) => {
-          this.metrics.filesPrimary.set(files)
-          this.metrics.filesDegraded.set(degraded)
-          this.metrics.filesLost.set(lost)
-        },
-      },
+      events: recoveryEvents(this.metrics),
     })
     this.scrubber = new Scrubber(
       this.store,
@@ -226,7 +204,12 @@ export class Peer {
   }
 
   get apiPort(): number {
-    return this.#apiPort
+    return this.#api?.port ?? 0
+  }
+
+  /** The S3 API's port; 0 when it is off. */
+  get s3Port(): number {
+    return this.#s3?.port ?? 0
   }
 
   /**
@@ -270,21 +253,16 @@ export class Peer {
     await life.start('membership', { start: () => this.membership.start(), stop: async () => this.membership.stop() })
     await life.start('recovery', this.caretaker)
     await life.start('scrub', this.scrubber)
-    await life.start('api', {
-      start: async () => {
-        const api = this.#createApi()
-        await api.listen({ host: c.apiHost, port: c.apiPort })
-        const addr = api.server.address()
-        this.#apiPort = typeof addr === 'object' && addr ? addr.port : c.apiPort
-        this.#api = api
-      },
-      // Requests in flight (a get streaming a file) get a few seconds to finish; then the process may go.
-      stop: async () => {
-        await Promise.race([this.#api?.close(), delay(API_CLOSE_GRACE_MS)])
-      },
-    })
+    const api = httpComponent(() => this.#createApi(), c.apiHost, c.apiPort)
+    this.#api = api
+    await life.start('api', api)
+    if (c.s3.port !== 0) {
+      const s3 = httpComponent(() => this.#createS3(), c.apiHost, c.s3.port)
+      this.#s3 = s3
+      await life.start('s3', s3)
+    }
     const { id, incarnation } = this.identity
-    this.log.info({ id, incarnation, address: this.membership.address, api: joinAddress(c.apiHost, this.#apiPort), join: c.join }, 'peer started')
+    this.log.info({ id, incarnation, address: this.membership.address, api: joinAddress(c.apiHost, this.apiPort), join: c.join }, 'peer started')
   }
 
   #createApi(): FastifyInstance {
@@ -305,6 +283,20 @@ export class Peer {
       },
       partyHealth: (signal) => partyHealth(this.files.context, signal),
       heldBytes: () => this.store.bytes,
+    })
+  }
+
+  #createS3(): FastifyInstance {
+    const { s3 } = this.config
+    return createS3Server({
+      files: this.files,
+      keys: adminKeyring(s3.accessKey, s3.secretKey),
+      region: s3.region,
+      domain: s3.domain,
+      metrics: this.metrics,
+      logger: this.log.child({ component: 's3' }),
+      admitted: () => this.membership.isGuest && !this.#closing,
+      inFlight: this.#fileRequests,
     })
   }
 
@@ -348,7 +340,7 @@ export class Peer {
     // are turned away (ERR_LEAVING, to ask another peer) and those under way finish before the goodbye.
     await delay(Math.max(0, STEP_OUT_MS - (performance.now() - leavingSince)))
     this.#closing = true
-    await this.#fileRequests.settled(AbortSignal.timeout(API_CLOSE_GRACE_MS))
+    await this.#fileRequests.settled(AbortSignal.timeout(HTTP_CLOSE_GRACE_MS))
     const confirmed = await this.membership.leave(intent === 'restart' ? 'restart' : 'leave')
     this.log.info({ confirmed, intent }, confirmed ? 'left the party' : 'leaving without confirmation')
     await this.stop()

@@ -59,6 +59,11 @@ export function validatePeerConfig(c: PeerConfig): void {
   if (m.suspectAfterMs < 2 * m.pingIntervalMs) bad('--suspect-after-ms must be at least twice --ping-interval-ms')
   const r = c.recovery
   if (r.censusIntervalMs !== 0 && r.censusIntervalMs < 500) bad('--census-interval-ms must be 0 or at least 500')
+  const s3 = c.s3
+  if ((s3.accessKey === '') !== (s3.secretKey === '')) bad('give the S3 admin key whole: --s3-access-key and --s3-secret-key, or neither')
+  if (s3.accessKey !== '' && !/^[A-Za-z0-9]{3,128}$/.test(s3.accessKey)) bad('--s3-access-key must be 3 to 128 letters and digits')
+  if (s3.secretKey !== '' && s3.secretKey.length < 8) bad('--s3-secret-key must be at least 8 characters')
+  if (!/^[a-z0-9-]{1,64}$/.test(s3.region)) bad('--s3-region must be lowercase letters, digits and hyphens (e.g. us-east-1)')
 }
 
 export function defaultMembershipTimings(): MembershipTimings {

@@ -1,3 +1,4 @@
+import { S3_SETTINGS } from './s3-settings.ts'
 import type { SettingSpec } from './settings.ts'
 
 /** --on-stop: what SIGTERM means for the peer's data (see src/peer/shutdown). */
@@ -140,6 +141,7 @@ export const PEER_SETTINGS = [
     default: '',
     description: 'When set, the file API requires "Authorization: Bearer TOKEN" (health, readiness and metrics stay open).',
   },
+  ...S3_SETTINGS,
   {
     key: 'coding.k',
     flag: '--data-fragments',

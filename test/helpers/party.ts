@@ -4,7 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after } from 'node:test'
-import { API_PORT_OFFSET, LocalParty } from '../../src/cli/local-party.ts'
+import { API_PORT_OFFSET, LocalParty, S3_PORT_OFFSET } from '../../src/cli/local-party.ts'
 import type { PartyHealth } from '../../src/peer/recovery/index.ts'
 import { FatalWait, waitFor } from './wait.ts'
 
@@ -39,8 +39,12 @@ async function portFree(port: number): Promise<boolean> {
   })
 }
 
-/** Blocks of 100 ports from 20,000: below Linux's ephemeral range (32768+), so an outgoing connection never takes a peer's port. */
-const PORT_BLOCKS = 120
+/**
+ * Blocks of 200 ports from 20,000 (peers, their APIs and S3 APIs: see local-party.ts): below Linux's ephemeral
+ * range (32768+), so an outgoing connection never takes a peer's port.
+ */
+const PORT_BLOCKS = 60
+const BLOCK = 200
 
 /**
  * The blocks this process may pick from. Under `npm test` (test/run.ts) the lanes run test files at once, and two
@@ -59,8 +63,8 @@ function portBlocks(): { first: number; count: number } {
 export async function freeBasePort(peers: number): Promise<number> {
   const { first, count } = portBlocks()
   for (let tries = 0; tries < 50; tries++) {
-    const base = 20_000 + (first + Math.floor(Math.random() * count)) * 100
-    const ports = [...Array(peers).keys()].flatMap((i) => [base + i, base + API_PORT_OFFSET + i])
+    const base = 20_000 + (first + Math.floor(Math.random() * count)) * BLOCK
+    const ports = [...Array(peers).keys()].flatMap((i) => [base + i, base + API_PORT_OFFSET + i, base + S3_PORT_OFFSET + i])
     const free = await Promise.all(ports.map(portFree))
     if (free.every(Boolean)) return base
   }

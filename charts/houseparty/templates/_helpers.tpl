@@ -66,6 +66,10 @@ annotations:
 {{- default (include "houseparty.fullname" .) .Values.apiToken.existingSecret -}}
 {{- end -}}
 
+{{- define "houseparty.s3Secret" -}}
+{{- default (include "houseparty.fullname" .) .Values.s3.adminKey.existingSecret -}}
+{{- end -}}
+
 {{- define "houseparty.domain" -}}
 {{- printf "%s.svc.%s" .Release.Namespace .Values.clusterDomain -}}
 {{- end -}}

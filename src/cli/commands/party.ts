@@ -89,11 +89,11 @@ export function registerPartyCommand(program: Command): void {
       const view = await guests(apiOf(party.peers[0] as LocalPeer))
       const rows = party.peers.map((p) => {
         const g = view.guests.find((x) => x.address.endsWith(`:${p.port}`))
-        return [String(p.index), g?.id ?? '?', `127.0.0.1:${p.port}`, `http://${p.api}`, p.logFile]
+        return [String(p.index), g?.id ?? '?', `127.0.0.1:${p.port}`, `http://${p.api}`, `http://127.0.0.1:${p.s3Port}`, p.logFile]
       })
       const cli = cliCommand()
       process.stdout.write(`House Party is on: ${n} guests, epoch ${view.epoch}. Key: ${party.keyFile}\n`)
-      process.stdout.write(`${table(['PEER', 'ID', 'UDP/TCP', 'API', 'LOG'], rows)}\n\n`)
+      process.stdout.write(`${table(['PEER', 'ID', 'UDP/TCP', 'API', 'S3', 'LOG'], rows)}\n\n`)
       process.stdout.write(
         [
           'Try, from another terminal:',
@@ -102,6 +102,9 @@ export function registerPartyCommand(program: Command): void {
           `  ${cli} get some-file -o copy    fetch it back, verified`,
           `  ${cli} guests                   the guest list`,
           `  kill -9 <pid of a peer>         this terminal shows the party notice, rebuild, and the peer come back`,
+          `S3, on any peer (region us-east-1; the admin key is kept in ${party.s3KeyFile}):`,
+          `  export AWS_ACCESS_KEY_ID=${party.s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${party.s3Key.secretAccessKey}`,
+          `  aws --endpoint-url http://127.0.0.1:${(party.peers[0] as LocalPeer).s3Port} s3 mb s3://photos`,
           'Ctrl-C here: every peer leaves gracefully.',
           '',
           'events:',

@@ -4,13 +4,10 @@ import { delay } from '../../shared/lifecycle.ts'
 import { ErasureCoder, joinStripe, stripeCount, stripeLength } from '../codec/index.ts'
 import type { FileRecord } from '../protocol/index.ts'
 import type { FilesContext } from './context.ts'
+import { checkPart, type OpenedFile, type OpenPart, readParts } from './parts.ts'
 import { StripeReader } from './stripe-reader.ts'
 
-export interface OpenedFile {
-  record: FileRecord
-  /** The file's bytes; throws mid-stream if they cannot be served or fail the content hash. */
-  body: AsyncGenerator<Buffer>
-}
+export type { OpenedFile } from './parts.ts'
 
 /** wheresMyPint: the file's current record, or ERR_FILE_NOT_FOUND. */
 export async function locateFile(ctx: FilesContext, name: string, signal?: AbortSignal): Promise<FileRecord> {
@@ -37,6 +34,7 @@ export async function openFile(ctx: FilesContext, name: string, signal?: AbortSi
     ctx.events.get((performance.now() - started) / 1000, 0, 'error')
     throw err
   })
+  if (record.parts) return openComposite(ctx, record, started, signal)
   for (let attempt = 0; ; attempt++) {
     const reader = new StripeReader(ctx, record, { signal })
     try {
@@ -55,6 +53,33 @@ export async function openFile(ctx: FilesContext, name: string, signal?: AbortSi
       ctx.events.get((performance.now() - started) / 1000, 0, 'error')
       throw err
     }
+  }
+}
+
+/** A file made of parts, its first part opened before returning (so "not enough fragments" comes before an answer starts). */
+async function openComposite(ctx: FilesContext, record: FileRecord, started: number, signal?: AbortSignal): Promise<OpenedFile> {
+  const openPart: OpenPart = async (part, s) => checkPart(part, await openFile(ctx, part.name, s))
+  try {
+    const first = record.parts?.[0] ? await openPart(record.parts[0], signal) : undefined
+    return { record, body: counted(ctx, readParts(record, openPart, first, signal), started) }
+  } catch (err) {
+    ctx.events.get((performance.now() - started) / 1000, 0, 'error')
+    throw err
+  }
+}
+
+/** A composite file's bytes, counted once as one get (its parts count as gets of their own too). */
+async function* counted(ctx: FilesContext, body: AsyncGenerator<Buffer>, started: number): AsyncGenerator<Buffer> {
+  let sent = 0
+  let outcome: 'ok' | 'error' = 'error'
+  try {
+    for await (const piece of body) {
+      sent += piece.length
+      yield piece
+    }
+    outcome = 'ok'
+  } finally {
+    ctx.events.get((performance.now() - started) / 1000, sent, outcome)
   }
 }
 

@@ -4,7 +4,7 @@ import type { Coding, FileRecord, FragmentRef, GuestId, HoldTrailer, Version } f
 import { chooseHolders } from '../ring/index.ts'
 import type { Held, Placed } from '../transfer/index.ts'
 import type { FilesContext } from './context.ts'
-import { floorOf, mayKeep, nextVersion, type PutResult, recordVersion } from './versions.ts'
+import { floorOf, mayKeep, nextVersion, type PutOptions, type PutResult, recordVersion } from './versions.ts'
 
 /** One coder per coding: building the matrices costs more than coding a few KiB. */
 const coders = new Map<string, ErasureCoder>()
@@ -43,9 +43,11 @@ export function codeWhole(data: Buffer, coding: Coding): { shards: Buffer[]; che
  * or a coordinator whose clock is behind), the fragments just stored are
  * dropped and sent again under a version above it.
  */
-export async function putWhole(ctx: FilesContext, name: string, data: Buffer, signal?: AbortSignal): Promise<PutResult> {
+export async function putWhole(ctx: FilesContext, name: string, data: Buffer, options: Pick<PutOptions, 'signal' | 'seal'> = {}): Promise<PutResult> {
+  const { signal } = options
   const created = ctx.clock.now()
   const hash = createHash('sha256').update(data).digest('hex')
+  const meta = options.seal?.({ size: data.length, hash })
   const coded = codeWhole(data, ctx.coding)
   let version = nextVersion(ctx.clock.now())
   for (let attempt = 1; ; attempt++) {
@@ -62,6 +64,7 @@ export async function putWhole(ctx: FilesContext, name: string, data: Buffer, si
     const fragments = await placing
     if (mayKeep(version, floor, attempt)) {
       const record: FileRecord = { name, version, revision: 0, deleted: false, size: data.length, hash, created, coding: ctx.coding, fragments }
+      if (meta) record.meta = meta
       const { current } = await recordVersion(ctx, record, signal)
       return { name, version, size: data.length, hash, current }
     }

@@ -1,12 +1,14 @@
 import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import { type CodedStripe, fragmentBytes, fragmentDigest, StripeCoder, shardBytes } from '../codec/index.ts'
-import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
+import type { FileRecord, FragmentRef, GuestId, ObjectMeta } from '../protocol/index.ts'
 import { type FragmentSink, keepSinksAlive } from '../transfer/index.ts'
 import { type FilesContext, keptWhole, openSinks } from './context.ts'
 import { putWhole } from './put-small.ts'
 import { type Rebuilt, rebuildFragments } from './rebuild.ts'
 import { StripePool, stripesOf } from './stripe-pool.ts'
-import { announce, type PutResult, type Recorded, recordVersion } from './versions.ts'
+import { announce, type PutOptions, type PutResult, type Recorded, recordVersion } from './versions.ts'
+
+export type { PutOptions } from './versions.ts'
 
 /** Stripes handed to the coding worker ahead of the one being sent: enough to keep it busy while the body is read. */
 const CODING_DEPTH = 4
@@ -27,22 +29,32 @@ interface InCoding {
  * as recovery would. The record is written to the trackers only once every
  * fragment is durable: until then readers see the previous version.
  */
-export interface PutOptions {
-  signal?: AbortSignal
-  /** The size, when known up front (Content-Length): placement balances on it. */
-  sizeHint?: number
-}
-
-export async function putFile(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
+export async function putFile(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Array>, given: PutOptions = {}): Promise<PutResult> {
   const started = performance.now()
   let size = 0
+  // What the caller's seal throws is the caller's own error (an S3 BadDigest): it reaches the caller as thrown.
+  let refused: unknown
+  const { seal } = given
+  const options: PutOptions = seal
+    ? {
+        ...given,
+        seal: (facts) => {
+          try {
+            return seal(facts)
+          } catch (err) {
+            refused = err
+            throw err
+          }
+        },
+      }
+    : given
   try {
     const fits = (bytes: number): boolean => keptWhole(bytes, ctx.coding, ctx.inlineBytes)
     const { sizeHint } = options
     const head = sizeHint === undefined || fits(sizeHint) ? await readUpTo(body, fits) : { rest: body }
     const result =
       'whole' in head
-        ? await putWhole(ctx, name, head.whole, options.signal).then((r) => {
+        ? await putWhole(ctx, name, head.whole, options).then((r) => {
             size = r.size
             return r
           })
@@ -59,7 +71,7 @@ export async function putFile(ctx: FilesContext, name: string, body: AsyncIterab
     return result
   } catch (err) {
     ctx.events.put((performance.now() - started) / 1000, size, 'error')
-    throw toHousePartyError(err)
+    throw err === refused ? err : toHousePartyError(err)
   }
 }
 
@@ -114,6 +126,7 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
   }
   let size = 0
   let contentHash: string
+  let meta: ObjectMeta | undefined
   // The body may come slowly (a client on a slow link): the holders hear from us meanwhile.
   const stopKeepAlive = keepSinksAlive(sinks)
   try {
@@ -130,6 +143,7 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
     }
     for (let next = inCoding.shift(); next; next = inCoding.shift()) await send(next)
     contentHash = await coder.finish()
+    meta = options.seal?.({ size, hash: contentHash })
   } catch (err) {
     coder?.close()
     for (const sink of sinks) sink.fail(err)
@@ -147,6 +161,7 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
     }),
   )
   const record: FileRecord = { name, version, revision: 0, deleted: false, size, hash: contentHash, created, coding, fragments }
+  if (meta) record.meta = meta
   const failed = sinks.filter((s) => s.failed)
   if (failed.length > m) {
     await ctx.fragments.drop(record, record.fragments)

@@ -1,12 +1,23 @@
 import { HousePartyError } from '../../shared/errors.ts'
-import { checkName, type FileRecord, type GuestId, type HeldFragment, type ListedRecord, type Version } from '../protocol/index.ts'
+import {
+  checkName,
+  type FileRecord,
+  type GuestId,
+  type HeldFragment,
+  type ListedRecord,
+  type ObjectMeta,
+  type PartRef,
+  type Version,
+} from '../protocol/index.ts'
 import { decodeToken, encodeToken, listedOf, type PageQuery } from '../tracker/index.ts'
 import type { FilesContext } from './context.ts'
 import { locateFile, type OpenedFile, openFile } from './get.ts'
+import { checkPart, composeFile } from './parts.ts'
 import { type PutOptions, putFile } from './put.ts'
-import { nextVersion, type PutResult } from './versions.ts'
+import { type PutResult, writeTombstone } from './versions.ts'
 
-export type FileHealth = 'ok' | 'degraded' | 'lost'
+/** 'parts': a file made of parts (an S3 multipart upload), whose health is that of its part files. */
+export type FileHealth = 'ok' | 'degraded' | 'lost' | 'parts'
 
 export interface FileSummary {
   name: string
@@ -18,6 +29,8 @@ export interface FileSummary {
   m: number
   health: FileHealth
   holders: { index: number; guest: GuestId; live: boolean }[]
+  /** The S3 ETag (MD5 of the body, or of a multipart upload's parts), for a file put through S3. */
+  etag?: string
 }
 
 /** A listing request: `token` (a page's `next`) continues a listing, and wins over `after` (start after this name). */
@@ -41,6 +54,8 @@ export interface FilePage {
 
 /** ok: every fragment's holder is a guest; degraded: at least k are; lost: fewer than k. */
 export function healthOf(record: ListedRecord, isGuest: (id: GuestId) => boolean): FileHealth {
+  // A file made of parts holds no fragment itself: its health is its parts' (each listed and repaired as a file).
+  if (record.parts !== undefined) return 'parts'
   const live = new Set(record.holders.filter(([, holder]) => isGuest(holder)).map(([index]) => index)).size
   if (live >= record.k + record.m) return 'ok'
   return live >= record.k ? 'degraded' : 'lost'
@@ -68,30 +83,28 @@ export class FileService {
     return openFile(this.#ctx, name, signal)
   }
 
+  /** The file's current record (its fragments and what it carries beside its bytes), or ERR_FILE_NOT_FOUND. */
+  record(name: string, signal?: AbortSignal): Promise<FileRecord> {
+    checkName(name)
+    return locateFile(this.#ctx, name, signal)
+  }
+
+  /** Records `name` as made of `parts` (existing files, at the versions given), with what it carries beside its bytes. */
+  compose(name: string, parts: PartRef[], meta: ObjectMeta, signal?: AbortSignal): Promise<PutResult> {
+    checkName(name)
+    return composeFile(this.#ctx, name, parts, meta, async (part, s) => checkPart(part, await openFile(this.#ctx, part.name, s)), signal)
+  }
+
   async stat(name: string, signal?: AbortSignal): Promise<FileSummary> {
     checkName(name)
     return this.#summarise(listedOf(await locateFile(this.#ctx, name, signal)))
   }
 
-  /** Writes a tombstone (a newer, deleted version) to the trackers, then deletes the fragments. */
+  /** Writes a tombstone (a newer, deleted version) to the trackers, then deletes the fragments (or the parts). */
   async remove(name: string, signal?: AbortSignal): Promise<{ name: string; version: Version }> {
     checkName(name)
     const record = await locateFile(this.#ctx, name, signal)
-    const tombstone: FileRecord = {
-      ...record,
-      version: nextVersion(this.#ctx.clock.now(), record.version),
-      revision: 0,
-      deleted: true,
-      size: 0,
-      hash: '',
-      created: this.#ctx.clock.now(),
-      fragments: [],
-    }
-    const replies = await this.#ctx.trackers.watch(tombstone, signal)
-    const replaced = new Map<string, FileRecord>([[record.version, record]])
-    for (const r of replies) if (r.replaced && !r.replaced.deleted) replaced.set(r.replaced.version, r.replaced)
-    await Promise.all([...replaced.values()].map((old) => this.#ctx.fragments.drop(old, old.fragments)))
-    return { name, version: tombstone.version }
+    return { name, version: await writeTombstone(this.#ctx, record, signal) }
   }
 
   /** One page of the party's files in name order, with the common prefixes under `delimiter` (see tracker/listing.ts). */
@@ -127,6 +140,7 @@ export class FileService {
       m: record.m,
       health: healthOf(record, isGuest),
       holders: record.holders.map(([index, guest]) => ({ index, guest, live: isGuest(guest) })),
+      ...(record.etag === undefined ? {} : { etag: record.etag }),
     }
   }
 }

@@ -1,7 +1,19 @@
 import { randomBytes } from 'node:crypto'
-import type { FileRecord, Version } from '../protocol/index.ts'
+import type { FileRecord, ObjectMeta, Version } from '../protocol/index.ts'
 import { compareRecords } from '../tracker/index.ts'
 import type { FilesContext } from './context.ts'
+
+export interface PutOptions {
+  signal?: AbortSignal
+  /** The size, when known up front (Content-Length): placement balances on it. */
+  sizeHint?: number
+  /**
+   * Called once the whole body has been read (its size and sha256 known), before the version is recorded:
+   * returns what the record carries beside the bytes (the S3 layer's ETag and headers), or throws to fail
+   * the put (a body that does not match a digest its client sent) so that nothing is recorded.
+   */
+  seal?: (body: { size: number; hash: string }) => ObjectMeta | undefined
+}
 
 export interface PutResult {
   name: string
@@ -45,8 +57,8 @@ export async function recordVersion(ctx: FilesContext, record: FileRecord, signa
   const superseded = replies.some((r) => compareRecords(r.current, record) > 0)
   const replaced = new Map<string, FileRecord>()
   for (const r of replies) if (r.replaced && r.replaced.version !== record.version) replaced.set(r.replaced.version, r.replaced)
-  if (superseded) void ctx.fragments.drop(record, record.fragments)
-  for (const old of replaced.values()) void ctx.fragments.drop(old, old.fragments)
+  if (superseded) void releaseVersion(ctx, record).catch(() => undefined)
+  for (const old of replaced.values()) void releaseVersion(ctx, old).catch(() => undefined)
   // A put of the name that began after this one will replace it: this one did not win.
   const overtaken = replies.some((r) => r.newer === true)
   return { superseded, current: !superseded && !overtaken }
@@ -79,3 +91,41 @@ export function mayKeep(version: Version, floor: Version | undefined, attempt: n
 }
 
 const ANNOUNCE_ATTEMPTS = 3
+
+/**
+ * Gives up what a version stored once a newer version (or a tombstone)
+ * replaced it: its fragments or, for a file made of parts, the part files
+ * (each removed only while it is still the version the file named).
+ */
+export async function releaseVersion(ctx: FilesContext, record: FileRecord, signal?: AbortSignal): Promise<void> {
+  if (!record.parts) {
+    await ctx.fragments.drop(record, record.fragments)
+    return
+  }
+  await Promise.all(
+    record.parts.map(async (part) => {
+      const current = await ctx.trackers.where(part.name, signal)
+      if (current && !current.deleted && current.version === part.version) await writeTombstone(ctx, current, signal)
+    }),
+  )
+}
+
+/** Deletes `record`'s file: a tombstone (a newer, deleted version) on its trackers, then what the versions it replaced stored. */
+export async function writeTombstone(ctx: FilesContext, record: FileRecord, signal?: AbortSignal): Promise<Version> {
+  const { parts: _parts, meta: _meta, ...rest } = record
+  const tombstone: FileRecord = {
+    ...rest,
+    version: nextVersion(ctx.clock.now(), record.version),
+    revision: 0,
+    deleted: true,
+    size: 0,
+    hash: '',
+    created: ctx.clock.now(),
+    fragments: [],
+  }
+  const replies = await ctx.trackers.watch(tombstone, signal)
+  const replaced = new Map<string, FileRecord>([[record.version, record]])
+  for (const r of replies) if (r.replaced && !r.replaced.deleted) replaced.set(r.replaced.version, r.replaced)
+  await Promise.all([...replaced.values()].map((old) => releaseVersion(ctx, old, signal)))
+  return tombstone.version
+}

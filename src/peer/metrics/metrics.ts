@@ -114,6 +114,19 @@ export function createPeerMetrics(
       buckets: [0.005, 0.02, 0.1, 0.5, 1, 2.5, 5, 10, 30, 120],
       registers: [registry],
     }),
+    s3Requests: new Counter({
+      name: 'houseparty_s3_requests_total',
+      help: 'S3 requests answered, by operation (GetObject, PutObject, ...) and S3 status code ("OK" or the error code).',
+      labelNames: ['op', 'code'],
+      registers: [registry],
+    }),
+    s3Seconds: new Histogram({
+      name: 'houseparty_s3_request_duration_seconds',
+      help: 'Time from an S3 request to the end of its answer, by operation.',
+      labelNames: ['op'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
     putSeconds: new Histogram({
       name: 'houseparty_put_seconds',
       help: 'Duration of file puts coordinated by this peer, by outcome.',

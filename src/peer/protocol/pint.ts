@@ -70,6 +70,41 @@ export const FragmentRef = z.object({
 })
 export type FragmentRef = z.infer<typeof FragmentRef>
 
+/** Most bytes of user metadata (x-amz-meta-* names and values) one object may carry: S3's own limit. */
+export const MAX_USER_META_BYTES = 2048
+
+/**
+ * What an object carries beside its bytes (put through the S3 API): the
+ * headers it is served with, its user metadata, the ETag S3 clients check
+ * (MD5 of the body, or MD5 of the parts' MD5s then "-N" for a multipart
+ * object) and the checksums the uploader asked for (base64, as S3 gives them).
+ */
+export const ObjectMeta = z.object({
+  etag: z
+    .string()
+    .regex(/^[0-9a-f]{32}(-\d{1,5})?$/)
+    .optional(),
+  contentType: z.string().max(1024).optional(),
+  cacheControl: z.string().max(1024).optional(),
+  contentDisposition: z.string().max(1024).optional(),
+  contentEncoding: z.string().max(256).optional(),
+  contentLanguage: z.string().max(256).optional(),
+  expires: z.string().max(256).optional(),
+  user: z.record(z.string().max(MAX_USER_META_BYTES), z.string().max(MAX_USER_META_BYTES)).optional(),
+  checksums: z
+    .object({ crc32: z.string().max(64), crc32c: z.string().max(64), sha1: z.string().max(64), sha256: z.string().max(64) })
+    .partial()
+    .optional(),
+})
+export type ObjectMeta = z.infer<typeof ObjectMeta>
+
+/** Most parts one object may be made of (S3's limit). */
+export const MAX_PARTS = 10_000
+
+/** One part of a file made of parts: another file (at one version) whose bytes come next. */
+export const PartRef = z.object({ name: WireName, version: Version, size: z.number().int().min(0) })
+export type PartRef = z.infer<typeof PartRef>
+
 /** A tracker's record of one file (watchMyPint writes it, wheresMyPint reads it). A deleted file keeps a tombstone. */
 export const FileRecord = z.object({
   name: WireName,
@@ -82,6 +117,14 @@ export const FileRecord = z.object({
   created: z.number().int().min(0),
   coding: Coding,
   fragments: z.array(FragmentRef),
+  /** Absent for a file put through the native API without any. */
+  meta: ObjectMeta.optional(),
+  /**
+   * A file made of parts (an S3 multipart upload): its bytes are those of these files, in order, and it has no
+   * fragments of its own (each part is an ordinary file, coded, placed and repaired as any other). `hash` is
+   * still the sha256 of the whole.
+   */
+  parts: z.array(PartRef).max(MAX_PARTS).optional(),
 })
 export type FileRecord = z.infer<typeof FileRecord>
 
@@ -94,6 +137,10 @@ export const ListedRecord = FileRecord.pick({ name: true, version: true, revisio
   m: Coding.shape.m,
   /** [fragment index, holder] for each fragment. */
   holders: z.array(z.tuple([z.number().int().min(0).max(127), GuestId])),
+  /** The S3 ETag, when the file has one: a listing of objects shows it. */
+  etag: ObjectMeta.shape.etag,
+  /** How many parts a file made of parts has (see FileRecord.parts). */
+  parts: z.number().int().min(1).max(MAX_PARTS).optional(),
 })
 export type ListedRecord = z.infer<typeof ListedRecord>
 

@@ -80,3 +80,8 @@ export function readableFragments(record: FileRecord, guests: ReadonlySet<GuestI
   )
   return ok.length + found.length
 }
+
+/** A live file with fragments of its own: not a tombstone, nor a file made of parts (its parts are files, planned for as such). */
+export function holdsFragments(record: FileRecord): boolean {
+  return !record.deleted && record.parts === undefined
+}

@@ -3,7 +3,7 @@ import type { GuestId, PintReply } from '../protocol/index.ts'
 import { type Arc, primaryArc } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
 import { WALK_CHUNK } from './arc-walk.ts'
-import { readableFragments } from './assess.ts'
+import { holdsFragments, readableFragments } from './assess.ts'
 import { takeArcCensus } from './census.ts'
 
 export interface PartyHealth {
@@ -40,7 +40,7 @@ export async function arcHealth(ctx: FilesContext, records: TrackerStore, arc: A
   for (const chunk of records.chunks(arc, WALK_CHUNK)) {
     // Records first, census second: every fragment a record names was durable before the census asked, and one
     // moved after the record was read is found at its new place (readableFragments looks at every live copy).
-    const live = chunk.records.filter((r) => !r.deleted)
+    const live = chunk.records.filter(holdsFragments)
     const census = await takeArcCensus(ctx.fragments, chunk.arc, live, guests, signal)
     for (const g of census.silent) silent.add(g)
     out.files += live.length

@@ -1,5 +1,5 @@
 import type { FileRecord, FragmentRef, GuestId, HeldFragment } from '../protocol/index.ts'
-import { type Assessment, assess, isWhole, type Presence } from './assess.ts'
+import { type Assessment, assess, holdsFragments, isWhole, type Presence } from './assess.ts'
 import { type Census, type Copy, copiesOf } from './census.ts'
 import { DUE_SLACK_MS, REBALANCE_HIGH, REBALANCE_LOW } from './constants.ts'
 
@@ -104,7 +104,7 @@ export function readopted(record: FileRecord, found: readonly FragmentRef[]): Fi
 function planAdoptions(records: readonly FileRecord[], census: Census, presence: Presence): Adoption[] {
   const out: Adoption[] = []
   for (const record of records) {
-    if (record.deleted) continue
+    if (!holdsFragments(record)) continue
     const a = assess(record, presence)
     const holders = new Set(record.fragments.map((f) => f.holder))
     const found: FragmentRef[] = []
@@ -176,7 +176,7 @@ function planRepairs(records: readonly FileRecord[], input: PlanInput): Pick<Pla
     wakeAt = Math.min(wakeAt ?? at, at)
   }
   for (const record of records) {
-    if (record.deleted) continue
+    if (!holdsFragments(record)) continue
     files++
     const assessment = assess(record, presence)
     const { k, m } = record.coding
@@ -205,7 +205,7 @@ function planMoves(census: Census, records: readonly FileRecord[], presence: Pre
   const bytes = new Map(census.bytes)
   if (bytes.size < 2) return []
   const mean = [...bytes.values()].reduce((a, b) => a + b, 0) / bytes.size
-  const movable = records.filter((r) => !r.deleted && isWhole(r, presence))
+  const movable = records.filter((r) => holdsFragments(r) && isWhole(r, presence))
   const moves: Move[] = []
   while (moves.length < count) {
     const ranked = [...bytes].sort((a, b) => a[1] - b[1])

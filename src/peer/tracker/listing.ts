@@ -122,7 +122,21 @@ export function pageOf(scan: Scan, q: PageQuery): Page {
 /** What a listing shows of a record. */
 export function listedOf(r: FileRecord): ListedRecord {
   const { name, version, revision, deleted, size, hash, created } = r
-  return { name, version, revision, deleted, size, hash, created, k: r.coding.k, m: r.coding.m, holders: r.fragments.map((f) => [f.index, f.holder]) }
+  const listed: ListedRecord = {
+    name,
+    version,
+    revision,
+    deleted,
+    size,
+    hash,
+    created,
+    k: r.coding.k,
+    m: r.coding.m,
+    holders: r.fragments.map((f) => [f.index, f.holder]),
+  }
+  if (r.meta?.etag !== undefined) listed.etag = r.meta.etag
+  if (r.parts !== undefined) listed.parts = r.parts.length
+  return listed
 }
 
 /** Which of two replicas' records of a name is newer: by version, then revision, then (a tie of two moves) their holders. */

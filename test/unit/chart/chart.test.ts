@@ -95,8 +95,16 @@ describe('Helm chart', () => {
     assert.equal(env.get('HOUSEPARTY_API_PORT'), String(values.ports.api))
     assert.deepEqual(
       peer.ports.map((p) => `${p.containerPort}/${p.protocol}`),
-      [`${values.ports.peer}/UDP`, `${values.ports.peer}/TCP`, `${values.ports.api}/TCP`],
+      [`${values.ports.peer}/UDP`, `${values.ports.peer}/TCP`, `${values.ports.api}/TCP`, `${values.ports.s3}/TCP`],
     )
+    assert.equal(env.get('HOUSEPARTY_S3_PORT'), String(values.ports.s3))
+    assert.equal(values.ports.s3, setting('s3.port'))
+    assert.equal(values.s3.region, setting('s3.region'))
+    for (const name of ['HOUSEPARTY_S3_ACCESS_KEY', 'HOUSEPARTY_S3_SECRET_KEY'])
+      assert.ok(
+        peer.env.some((e) => e.name === name && e.valueFrom),
+        `${name} comes from the Secret`,
+      )
     // The chart's defaults are the peer's defaults.
     assert.equal(values.ports.peer, setting('port'))
     assert.equal(values.ports.api, setting('apiPort'))
@@ -136,7 +144,9 @@ describe('Helm chart', () => {
     const made = find(await renderChart(), 'Secret') as unknown as { data: Record<string, string>; metadata: { annotations: Record<string, string> } }
     assert.equal(Buffer.from(made.data['party-key'] ?? '', 'base64').length, 48)
     assert.equal(made.metadata.annotations['helm.sh/resource-policy'], 'keep')
-    const given = await renderChart({ set: { 'partyKey.existingSecret': 'mine' } })
+    assert.match(Buffer.from(made.data['s3-access-key-id'] ?? '', 'base64').toString(), /^HP[A-Z0-9]{18}$/)
+    assert.equal(Buffer.from(made.data['s3-secret-access-key'] ?? '', 'base64').length, 40)
+    const given = await renderChart({ set: { 'partyKey.existingSecret': 'mine', 's3.adminKey.existingSecret': 'mine-too' } })
     assert.ok(!given.some((o) => o.kind === 'Secret'), 'no Secret of its own')
     assert.match(JSON.stringify(find(given, 'StatefulSet')), /"secretName":"mine"/)
   })

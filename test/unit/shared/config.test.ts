@@ -38,8 +38,8 @@ describe('peer configuration', () => {
 
   it('every setting has a flag, an env var and a description', () => {
     for (const s of PEER_SETTINGS) {
-      assert.match(s.flag, /^--[a-z-]+$/)
-      assert.match(s.env, /^HOUSEPARTY_[A-Z_]+$/)
+      assert.match(s.flag, /^--[a-z0-9-]+$/)
+      assert.match(s.env, /^HOUSEPARTY_[A-Z0-9_]+$/)
       assert.ok(s.description.length > 10)
     }
     assert.equal(new Set(PEER_SETTINGS.map((s) => s.env)).size, PEER_SETTINGS.length)

@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto'
+import { HousePartyError } from '../../shared/errors.ts'
+import type { FileRecord, ObjectMeta, PartRef } from '../protocol/index.ts'
+import type { FilesContext } from './context.ts'
+import { announce, type PutResult, recordVersion } from './versions.ts'
+
+export interface OpenedFile {
+  record: FileRecord
+  /** The file's bytes; throws mid-stream if they cannot be served or fail the content hash. */
+  body: AsyncGenerator<Buffer>
+}
+
+/** Opens one part at the version the file names: a part replaced or removed since is an error, never other bytes. */
+export type OpenPart = (part: PartRef, signal?: AbortSignal) => Promise<OpenedFile>
+
+/**
+ * The bytes of a file made of parts: each part read in turn (each checked
+ * against its own sha256 as it is read), and the whole against the file's.
+ * As for a plain file, the last piece is held back until the whole matches.
+ */
+export async function* readParts(record: FileRecord, openPart: OpenPart, first: OpenedFile | undefined, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  const parts = record.parts ?? []
+  const hash = createHash('sha256')
+  let held: Buffer | undefined
+  let opened = first
+  try {
+    for (const [i, part] of parts.entries()) {
+      opened ??= await openPart(part, signal)
+      for await (const piece of opened.body) {
+        hash.update(piece)
+        if (held) yield held
+        held = piece
+      }
+      opened = undefined
+      if (i === parts.length - 1 && record.hash !== '') {
+        const actual = hash.digest('hex')
+        if (actual !== record.hash)
+          throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `${JSON.stringify(record.name)} read to sha256 ${actual}, expected ${record.hash}`)
+      }
+    }
+    if (held) yield held
+  } finally {
+    await opened?.body.return(undefined)
+  }
+}
+
+/** Checks that an opened part is the version the file names. */
+export function checkPart(part: PartRef, opened: OpenedFile): OpenedFile {
+  if (opened.record.version !== part.version || opened.record.size !== part.size) {
+    void opened.body.return(undefined)
+    throw new HousePartyError(
+      'ERR_NOT_ENOUGH_FRAGMENTS',
+      `part ${JSON.stringify(part.name)} was replaced (version ${opened.record.version}, expected ${part.version})`,
+    )
+  }
+  return opened
+}
+
+/**
+ * Records `name` as a file made of `parts` (an S3 CompleteMultipartUpload):
+ * no byte is copied. The parts are read once, in order, for the sha256 of
+ * the whole (what the native API and the CLI verify a file by); the record
+ * is written once that is known.
+ */
+export async function composeFile(
+  ctx: FilesContext,
+  name: string,
+  parts: PartRef[],
+  meta: ObjectMeta,
+  openPart: OpenPart,
+  signal?: AbortSignal,
+): Promise<PutResult> {
+  if (parts.length === 0) throw new HousePartyError('ERR_INVALID_ARGUMENT', 'a file made of parts needs at least one part')
+  const size = parts.reduce((n, p) => n + p.size, 0)
+  const probe: FileRecord = {
+    name,
+    version: parts[0]?.version as string,
+    revision: 0,
+    deleted: false,
+    size,
+    hash: '',
+    created: 0,
+    coding: ctx.coding,
+    fragments: [],
+    parts,
+  }
+  const hash = createHash('sha256')
+  for await (const piece of readParts(probe, openPart, undefined, signal)) hash.update(piece)
+  const version = await announce(ctx, name, signal)
+  const record: FileRecord = { ...probe, version, hash: hash.digest('hex'), created: ctx.clock.now(), meta }
+  const { current } = await recordVersion(ctx, record, signal)
+  return { name, version, size, hash: record.hash, current }
+}

@@ -1,0 +1,225 @@
+import { createHash } from 'node:crypto'
+import type { FastifyReply } from 'fastify'
+import { isHousePartyError } from '../../shared/errors.ts'
+import type { FileService } from '../files/index.ts'
+import type { ObjectMeta } from '../protocol/index.ts'
+import type { BucketStore } from './buckets.ts'
+import { BodyDigests, checkContentMd5 } from './checksums.ts'
+import { S3Error } from './errors.ts'
+import { evaluateConditions, metaFromRequest, parseRange } from './headers.ts'
+import { fileOf } from './names.ts'
+import { copySource, sliceBody } from './objects.ts'
+import { objectBody, type S3Call, smallBody } from './request.ts'
+import { abortUpload, checkPartNumber, checkUploadId, newUploadId, partFile, partFilesOf, readInfo, uploadDir, uploadsOf, writeInfo } from './uploads.ts'
+import { isoTime, MAX_XML_BODY, parseXml, textOf, xmlDocument } from './xml.ts'
+
+export interface MultipartDeps {
+  files: FileService
+  buckets: BucketStore
+  now: () => number
+}
+
+/** Every part but the last must be at least this big (S3's rule: clients size parts by it). */
+export const MIN_PART_BYTES = 5 * 1024 * 1024
+
+const xml = (reply: FastifyReply, root: string, body: Record<string, unknown>): Promise<void> =>
+  reply.status(200).type('application/xml').send(xmlDocument(root, body)) as unknown as Promise<void>
+
+export async function createUpload(call: S3Call, deps: MultipartDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
+  const bucket = call.bucket as string
+  const key = call.key as string
+  await deps.buckets.require(bucket, signal)
+  fileOf(bucket, key)
+  const meta = metaFromRequest(call)
+  const uploadId = newUploadId(deps.now())
+  await writeInfo(deps.files, bucket, uploadId, { key, initiated: deps.now(), owner: call.accessKey, meta }, signal)
+  await xml(reply, 'InitiateMultipartUploadResult', { Bucket: bucket, Key: key, UploadId: uploadId })
+}
+
+/** UploadPart, and UploadPartCopy when x-amz-copy-source is given: the part is coded and placed as it arrives. */
+export async function uploadPart(call: S3Call, deps: MultipartDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
+  const bucket = call.bucket as string
+  await deps.buckets.require(bucket, signal)
+  const uploadId = checkUploadId(call.query.get('uploadId'))
+  const number = checkPartNumber(call.query.get('partNumber'))
+  await readInfo(deps.files, bucket, uploadId, call.key, signal)
+  const name = partFile(bucket, uploadId, number)
+  const copying = call.header('x-amz-copy-source')
+  if (copying !== undefined) {
+    await copyPart(call, deps, copying, name, reply, signal)
+    return
+  }
+  const contentMd5 = checkContentMd5(call.header('content-md5'))
+  const body = objectBody(call)
+  const digests = new BodyDigests(body.algorithms)
+  let meta: ObjectMeta | undefined
+  await deps.files.put(name, digests.pass(body.body), {
+    signal,
+    ...(body.length === undefined ? {} : { sizeHint: body.length }),
+    seal: ({ hash }) => {
+      if (body.sha256 !== undefined && body.sha256 !== hash)
+        throw new S3Error('XAmzContentSHA256Mismatch', 'the provided x-amz-content-sha256 header does not match what was computed')
+      const checksums = digests.check(contentMd5, body.declared())
+      meta = { etag: digests.md5Hex, ...(Object.keys(checksums).length > 0 ? { checksums } : {}) }
+      return meta
+    },
+  })
+  void reply.header('etag', `"${digests.md5Hex}"`)
+  for (const [algorithm, value] of Object.entries(meta?.checksums ?? {})) void reply.header(`x-amz-checksum-${algorithm}`, value)
+  await reply.status(200).send()
+}
+
+async function copyPart(call: S3Call, deps: MultipartDeps, header: string, name: string, reply: FastifyReply, signal: AbortSignal): Promise<void> {
+  const source = copySource(header)
+  await deps.buckets.require(source.bucket, signal)
+  const opened = await deps.files.open(fileOf(source.bucket, source.key), signal).catch((err: unknown) => {
+    if (isHousePartyError(err, 'ERR_FILE_NOT_FOUND')) throw new S3Error('NoSuchKey', 'the specified copy source does not exist')
+    throw err
+  })
+  try {
+    if (evaluateConditions((h) => call.header(h), opened.record, 'x-amz-copy-source-') !== 'ok')
+      throw new S3Error('PreconditionFailed', 'at least one of the copy source preconditions you specified did not hold')
+    const rangeHeader = call.header('x-amz-copy-source-range')
+    const range = parseRange(rangeHeader, opened.record.size)
+    if (rangeHeader !== undefined && range === undefined) throw new S3Error('InvalidArgument', 'x-amz-copy-source-range must be bytes=first-last')
+  } catch (err) {
+    await opened.body.return(undefined)
+    throw err
+  }
+  const [first, last] = parseRange(call.header('x-amz-copy-source-range'), opened.record.size) ?? [0, opened.record.size - 1]
+  const digests = new BodyDigests([])
+  const result = await deps.files.put(name, digests.pass(sliceBody(opened.body, first, last + 1)), {
+    signal,
+    sizeHint: last - first + 1,
+    seal: () => ({ etag: digests.md5Hex }),
+  })
+  await xml(reply, 'CopyPartResult', { LastModified: isoTime(Number(result.version.slice(0, 13))), ETag: `"${digests.md5Hex}"` })
+}
+
+export async function listParts(call: S3Call, deps: MultipartDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
+  const bucket = call.bucket as string
+  await deps.buckets.require(bucket, signal)
+  const uploadId = checkUploadId(call.query.get('uploadId'))
+  const info = await readInfo(deps.files, bucket, uploadId, call.key, signal)
+  const maxParts = Math.min(Number(call.query.get('max-parts') ?? 1000), 1000)
+  const marker = Number(call.query.get('part-number-marker') ?? 0)
+  if (!Number.isInteger(maxParts) || maxParts < 0 || !Number.isInteger(marker) || marker < 0)
+    throw new S3Error('InvalidArgument', 'max-parts and part-number-marker must be non-negative integers')
+  const after = (await partFilesOf(deps.files, bucket, uploadId, signal)).filter((p) => p.number > marker)
+  const shown = after.slice(0, maxParts)
+  const truncated = after.length > shown.length
+  const owner = { ID: info.owner, DisplayName: info.owner }
+  await xml(reply, 'ListPartsResult', {
+    Bucket: bucket,
+    Key: info.key,
+    UploadId: uploadId,
+    Initiator: owner,
+    Owner: owner,
+    StorageClass: 'STANDARD',
+    PartNumberMarker: marker,
+    ...(truncated ? { NextPartNumberMarker: shown.at(-1)?.number } : {}),
+    MaxParts: maxParts,
+    IsTruncated: truncated,
+    Part: shown.map((p) => ({ PartNumber: p.number, LastModified: isoTime(p.created), ETag: `"${p.etag}"`, Size: p.size })),
+  })
+}
+
+export async function abortMultipart(call: S3Call, deps: MultipartDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
+  const bucket = call.bucket as string
+  await deps.buckets.require(bucket, signal)
+  const uploadId = checkUploadId(call.query.get('uploadId'))
+  const info = await readInfo(deps.files, bucket, uploadId, call.key, signal)
+  await abortUpload(deps.files, bucket, uploadId, info, signal)
+  await reply.status(204).send()
+}
+
+/**
+ * CompleteMultipartUpload: the listed parts are checked (each uploaded, its
+ * ETag as given, all but the last at least 5 MiB, in ascending order), then
+ * the object is recorded as made of them; parts not listed are removed.
+ */
+export async function completeUpload(call: S3Call, deps: MultipartDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
+  const bucket = call.bucket as string
+  const key = call.key as string
+  await deps.buckets.require(bucket, signal)
+  const uploadId = checkUploadId(call.query.get('uploadId'))
+  const info = await readInfo(deps.files, bucket, uploadId, key, signal)
+  const doc = parseXml((await smallBody(call, MAX_XML_BODY)).toString('utf8'))
+  const listed = ((doc.CompleteMultipartUpload as Record<string, unknown> | undefined)?.Part ?? []) as Record<string, unknown>[]
+  if (!Array.isArray(listed) || listed.length === 0) throw new S3Error('MalformedXML', 'CompleteMultipartUpload must list at least one Part')
+  const wanted = listed.map((p) => ({ number: checkPartNumber(textOf(p.PartNumber)?.trim()), etag: (textOf(p.ETag) ?? '').trim().replace(/^"|"$/g, '') }))
+  for (let i = 1; i < wanted.length; i++)
+    if ((wanted[i]?.number ?? 0) <= (wanted[i - 1]?.number ?? 0)) throw new S3Error('InvalidPartOrder', 'the list of parts was not in ascending order')
+  const uploaded = new Map((await partFilesOf(deps.files, bucket, uploadId, signal)).map((p) => [p.number, p]))
+  const parts = wanted.map((w, i) => {
+    const part = uploaded.get(w.number)
+    if (!part || part.etag !== w.etag) throw new S3Error('InvalidPart', `part ${w.number} was not uploaded, or its ETag differs`)
+    if (i < wanted.length - 1 && part.size < MIN_PART_BYTES)
+      throw new S3Error('EntityTooSmall', `part ${w.number} is smaller than the minimum allowed size (5 MiB)`)
+    return part
+  })
+  const md5s = Buffer.concat(parts.map((p) => Buffer.from(p.etag, 'hex')))
+  const etag = `${createHash('md5').update(md5s).digest('hex')}-${parts.length}`
+  const { etag: _etag, ...kept } = info.meta
+  await deps.files.compose(
+    fileOf(bucket, key),
+    parts.map((p) => ({ name: p.name, version: p.version, size: p.size })),
+    { ...kept, etag },
+    signal,
+  )
+  // The upload is over: its `upload` file goes (no more parts), and so do parts the object was not made of.
+  await deps.files.remove(`${uploadDir(bucket, uploadId)}upload`, signal).catch(() => undefined)
+  const used = new Set(parts.map((p) => p.name))
+  for (const part of uploaded.values()) if (!used.has(part.name)) await deps.files.remove(part.name, signal).catch(() => undefined)
+  await xml(reply, 'CompleteMultipartUploadResult', { Location: `/${bucket}/${key}`, Bucket: bucket, Key: key, ETag: `"${etag}"` })
+}
+
+/** ListMultipartUploads: the bucket's uploads in progress, by key then start, rolled up under `delimiter`. */
+export async function listUploads(call: S3Call, deps: MultipartDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
+  const bucket = call.bucket as string
+  await deps.buckets.require(bucket, signal)
+  const prefix = call.query.get('prefix') ?? ''
+  const delimiter = call.query.get('delimiter') ?? ''
+  const keyMarker = call.query.get('key-marker') ?? ''
+  const idMarker = call.query.get('upload-id-marker') ?? ''
+  const max = Math.min(Number(call.query.get('max-uploads') ?? 1000), 1000)
+  if (!Number.isInteger(max) || max < 0) throw new S3Error('InvalidArgument', 'max-uploads must be a non-negative integer')
+  const all = (await uploadsOf(deps.files, bucket, signal))
+    .filter((u) => u.key.startsWith(prefix))
+    .filter((u) => u.key > keyMarker || (u.key === keyMarker && idMarker !== '' && u.uploadId > idMarker))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.uploadId < b.uploadId ? -1 : 1))
+  const uploads: typeof all = []
+  const prefixes: string[] = []
+  let truncated = false
+  for (const u of all) {
+    const cut = delimiter === '' ? -1 : u.key.indexOf(delimiter, prefix.length)
+    const rolled = cut < 0 ? undefined : u.key.slice(0, cut + delimiter.length)
+    if (rolled !== undefined && prefixes.at(-1) === rolled) continue
+    if (uploads.length + prefixes.length >= max) {
+      truncated = true
+      break
+    }
+    if (rolled !== undefined) prefixes.push(rolled)
+    else uploads.push(u)
+  }
+  const last = uploads.at(-1)
+  await xml(reply, 'ListMultipartUploadsResult', {
+    Bucket: bucket,
+    KeyMarker: keyMarker,
+    UploadIdMarker: idMarker,
+    ...(truncated && last ? { NextKeyMarker: last.key, NextUploadIdMarker: last.uploadId } : {}),
+    Prefix: prefix,
+    ...(delimiter === '' ? {} : { Delimiter: delimiter }),
+    MaxUploads: max,
+    IsTruncated: truncated,
+    Upload: uploads.map((u) => ({
+      Key: u.key,
+      UploadId: u.uploadId,
+      Initiator: { ID: u.owner, DisplayName: u.owner },
+      Owner: { ID: u.owner, DisplayName: u.owner },
+      StorageClass: 'STANDARD',
+      Initiated: isoTime(u.initiated),
+    })),
+    CommonPrefixes: prefixes.map((p) => ({ Prefix: p })),
+  })
+}

@@ -1,0 +1,218 @@
+import { Readable } from 'node:stream'
+import type { FastifyReply } from 'fastify'
+import { isHousePartyError } from '../../shared/errors.ts'
+import type { FileService, OpenedFile } from '../files/index.ts'
+import type { FileRecord, ObjectMeta } from '../protocol/index.ts'
+import type { BucketStore } from './buckets.ts'
+import { BodyDigests, checkContentMd5 } from './checksums.ts'
+import { S3Error } from './errors.ts'
+import { etagOf, evaluateConditions, metaFromRequest, parseRange, writeObjectHeaders } from './headers.ts'
+import { fileOf } from './names.ts'
+import { objectBody, type S3Call } from './request.ts'
+import { xmlDocument } from './xml.ts'
+
+export interface ObjectDeps {
+  files: FileService
+  buckets: BucketStore
+}
+
+/** Objects up to this size are answered from memory in one write; larger ones stream. */
+const WHOLE_REPLY_BYTES = 256 * 1024
+
+export async function putObject(call: S3Call, deps: ObjectDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
+  const bucket = call.bucket as string
+  await deps.buckets.require(bucket, signal)
+  const name = fileOf(bucket, call.key as string)
+  const headerMeta = metaFromRequest(call)
+  const contentMd5 = checkContentMd5(call.header('content-md5'))
+  const body = objectBody(call)
+  const digests = new BodyDigests(body.algorithms)
+  let meta: ObjectMeta | undefined
+  await deps.files.put(name, digests.pass(body.body), {
+    signal,
+    ...(body.length === undefined ? {} : { sizeHint: body.length }),
+    seal: ({ hash }) => {
+      if (body.sha256 !== undefined && body.sha256 !== hash)
+        throw new S3Error('XAmzContentSHA256Mismatch', 'the provided x-amz-content-sha256 header does not match what was computed')
+      const checksums = digests.check(contentMd5, body.declared())
+      meta = { ...headerMeta, etag: digests.md5Hex, ...(Object.keys(checksums).length > 0 ? { checksums } : {}) }
+      return meta
+    },
+  })
+  void reply.header('etag', `"${digests.md5Hex}"`)
+  for (const [algorithm, value] of Object.entries(meta?.checksums ?? {})) void reply.header(`x-amz-checksum-${algorithm}`, value)
+  await reply.status(200).send()
+}
+
+/** GetObject and HeadObject: conditional headers, a single Range, the stored headers. */
+export async function getObject(call: S3Call, deps: ObjectDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
+  const bucket = call.bucket as string
+  await deps.buckets.require(bucket, signal)
+  const name = fileOf(bucket, call.key as string)
+  // A GET opens the file at once (one tracker lookup, k fragments opened); a HEAD only looks the record up.
+  const opened = call.method === 'HEAD' ? undefined : await openObject(deps.files, name, signal)
+  const record = opened?.record ?? (await recordOf(deps.files, name, signal))
+  const close = async (): Promise<void> => void (await opened?.body.return(undefined))
+  const condition = evaluateConditions((h) => call.header(h), record)
+  if (condition !== 'ok') await close()
+  if (condition === 'failed') throw new S3Error('PreconditionFailed', 'at least one of the preconditions you specified did not hold')
+  if (condition === 'not-modified') {
+    await reply.status(304).header('etag', etagOf(record)).header('last-modified', new Date(record.created).toUTCString()).send()
+    return
+  }
+  let range: [number, number] | undefined
+  try {
+    range = call.query.has('partNumber') ? partRange(record, call.query.get('partNumber') as string) : parseRange(call.header('range'), record.size)
+  } catch (err) {
+    await close()
+    throw err
+  }
+  writeObjectHeaders(reply, call, record, range === undefined)
+  const [first, last] = range ?? [0, record.size - 1]
+  const length = Math.max(0, last - first + 1)
+  void reply.header('content-length', String(length))
+  if (range) void reply.header('content-range', `bytes ${first}-${last}/${record.size}`)
+  if (record.parts && call.query.has('partNumber')) void reply.header('x-amz-mp-parts-count', String(record.parts.length))
+  const status = range ? 206 : 200
+  if (!opened || length === 0) {
+    await close()
+    await reply.status(status).send()
+    return
+  }
+  const bytes = sliceBody(opened.body, first, last + 1)
+  if (length <= WHOLE_REPLY_BYTES) {
+    // Read whole before the answer starts: a file that fails its hash gets an error status, not a short body.
+    const pieces: Buffer[] = []
+    for await (const piece of bytes) pieces.push(piece)
+    await reply.status(status).send(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces))
+    return
+  }
+  await reply.status(status).send(Readable.from(bytes, { objectMode: false }))
+}
+
+/** GetObject ?partNumber=N: the bytes of part N of a multipart object; part 1 of any other is the whole object. */
+function partRange(record: FileRecord, text: string): [number, number] | undefined {
+  const n = Number(text)
+  const count = record.parts?.length ?? 1
+  if (!Number.isInteger(n) || n < 1 || n > count)
+    throw new S3Error('InvalidPart', `part ${text} does not exist: the object has ${count} part${count === 1 ? '' : 's'}`)
+  if (!record.parts) return undefined
+  let first = 0
+  for (const part of record.parts.slice(0, n - 1)) first += part.size
+  const size = record.parts[n - 1]?.size ?? 0
+  return size === 0 ? undefined : [first, first + size - 1]
+}
+
+/** Bytes [from, to) of a file's body; the body is closed once `to` is reached. */
+export async function* sliceBody(body: AsyncGenerator<Buffer>, from: number, to: number): AsyncGenerator<Buffer> {
+  let at = 0
+  try {
+    for await (const piece of body) {
+      const start = Math.max(from - at, 0)
+      const end = Math.min(to - at, piece.length)
+      at += piece.length
+      if (end > start) yield start === 0 && end === piece.length ? piece : piece.subarray(start, end)
+      if (at >= to) break
+    }
+  } finally {
+    await body.return(undefined)
+  }
+}
+
+async function openObject(files: FileService, name: string, signal: AbortSignal): Promise<OpenedFile> {
+  try {
+    return await files.open(name, signal)
+  } catch (err) {
+    if (isHousePartyError(err, 'ERR_FILE_NOT_FOUND')) throw new S3Error('NoSuchKey', 'the specified key does not exist')
+    throw err
+  }
+}
+
+async function recordOf(files: FileService, name: string, signal: AbortSignal): Promise<FileRecord> {
+  try {
+    return await files.record(name, signal)
+  } catch (err) {
+    if (isHousePartyError(err, 'ERR_FILE_NOT_FOUND')) throw new S3Error('NoSuchKey', 'the specified key does not exist')
+    throw err
+  }
+}
+
+/** DeleteObject answers 204 whether or not the key existed, as S3 does. */
+export async function deleteObject(call: S3Call, deps: ObjectDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
+  const bucket = call.bucket as string
+  await deps.buckets.require(bucket, signal)
+  await removeQuietly(deps.files, fileOf(bucket, call.key as string), signal)
+  await reply.status(204).send()
+}
+
+export async function removeQuietly(files: FileService, name: string, signal?: AbortSignal): Promise<void> {
+  try {
+    await files.remove(name, signal)
+  } catch (err) {
+    if (!isHousePartyError(err, 'ERR_FILE_NOT_FOUND')) throw err
+  }
+}
+
+/**
+ * CopyObject, server side: the source is read and put again under the new
+ * name, streamed (no whole-object buffer). Its headers and metadata are
+ * copied, or replaced with the request's (x-amz-metadata-directive: REPLACE).
+ */
+export async function copyObject(call: S3Call, deps: ObjectDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
+  const bucket = call.bucket as string
+  await deps.buckets.require(bucket, signal)
+  const name = fileOf(bucket, call.key as string)
+  const source = copySource(call.header('x-amz-copy-source') as string)
+  await deps.buckets.require(source.bucket, signal)
+  const sourceName = fileOf(source.bucket, source.key)
+  const directive = (call.header('x-amz-metadata-directive') ?? 'COPY').toUpperCase()
+  if (directive !== 'COPY' && directive !== 'REPLACE') throw new S3Error('InvalidArgument', 'x-amz-metadata-directive must be COPY or REPLACE')
+  if (sourceName === name && directive === 'COPY')
+    throw new S3Error(
+      'InvalidRequest',
+      "this copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes",
+    )
+  const opened = await deps.files.open(sourceName, signal).catch((err: unknown) => {
+    if (isHousePartyError(err, 'ERR_FILE_NOT_FOUND')) throw new S3Error('NoSuchKey', 'the specified copy source does not exist')
+    throw err
+  })
+  const condition = evaluateConditions((h) => call.header(h), opened.record, 'x-amz-copy-source-')
+  if (condition !== 'ok') {
+    await opened.body.return(undefined)
+    throw new S3Error('PreconditionFailed', 'at least one of the copy source preconditions you specified did not hold')
+  }
+  const kept = directive === 'COPY' ? copiedMeta(opened.record.meta) : metaFromRequest(call)
+  const digests = new BodyDigests([])
+  const result = await deps.files.put(name, digests.pass(opened.body), {
+    signal,
+    sizeHint: opened.record.size,
+    // A new object put in one piece: its ETag is its MD5, whatever the source's was (a multipart source's is not).
+    seal: () => ({ ...kept, etag: digests.md5Hex }),
+  })
+  const etag = digests.md5Hex
+  const body = xmlDocument('CopyObjectResult', { LastModified: new Date(Number(result.version.slice(0, 13))).toISOString(), ETag: `"${etag}"` })
+  await reply.status(200).type('application/xml').send(body)
+}
+
+/** Headers and user metadata carry over; checksums do too (same bytes), the ETag is set by the copy. */
+function copiedMeta(meta: ObjectMeta | undefined): ObjectMeta {
+  if (!meta) return {}
+  const { etag: _etag, ...rest } = meta
+  return rest
+}
+
+/** `x-amz-copy-source: [/]BUCKET/KEY[?versionId=…]`, URL-encoded. */
+export function copySource(header: string): { bucket: string; key: string } {
+  const [path = '', query] = header.split('?')
+  if (query !== undefined && query !== '' && query !== 'versionId=null')
+    throw new S3Error('NotImplemented', 'copying a version other than the current one is not supported')
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(path.replace(/^\//, ''))
+  } catch {
+    throw new S3Error('InvalidArgument', 'x-amz-copy-source has a malformed percent-encoding')
+  }
+  const slash = decoded.indexOf('/')
+  if (slash <= 0 || slash === decoded.length - 1) throw new S3Error('InvalidArgument', 'x-amz-copy-source must be BUCKET/KEY')
+  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1) }
+}

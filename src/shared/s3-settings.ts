@@ -1,0 +1,45 @@
+/** The S3 endpoint's settings (a part of PEER_SETTINGS). */
+export const S3_SETTINGS = [
+  {
+    key: 's3.port',
+    flag: '--s3-port',
+    env: 'HOUSEPARTY_S3_PORT',
+    kind: 'int',
+    default: 7490,
+    min: 0,
+    max: 65535,
+    description: 'S3 API port (bound on --api-host); 0 turns the S3 API off.',
+  },
+  {
+    key: 's3.region',
+    flag: '--s3-region',
+    env: 'HOUSEPARTY_S3_REGION',
+    kind: 'string',
+    default: 'us-east-1',
+    description: 'The region S3 clients sign for and GetBucketLocation reports.',
+  },
+  {
+    key: 's3.domain',
+    flag: '--s3-domain',
+    env: 'HOUSEPARTY_S3_DOMAIN',
+    kind: 'string',
+    default: '',
+    description: 'Domain for virtual-host style S3 requests (BUCKET.DOMAIN); empty: path style only (every client supports it).',
+  },
+  {
+    key: 's3.accessKey',
+    flag: '--s3-access-key',
+    env: 'HOUSEPARTY_S3_ACCESS_KEY',
+    kind: 'string',
+    default: '',
+    description: 'Access key ID of the S3 admin key (every right on every bucket). Without one, every S3 request is refused.',
+  },
+  {
+    key: 's3.secretKey',
+    flag: '--s3-secret-key',
+    env: 'HOUSEPARTY_S3_SECRET_KEY',
+    kind: 'string',
+    default: '',
+    description: 'Secret of the S3 admin key, at least 8 characters (prefer the environment or a Kubernetes Secret to a flag).',
+  },
+] as const

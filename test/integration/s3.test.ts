@@ -1,0 +1,399 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { connect } from 'node:net'
+import { before, describe, it } from 'node:test'
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetBucketAclCommand,
+  GetBucketLocationCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListBucketsCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3'
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
+import type { LocalParty } from '../../src/cli/local-party.ts'
+import { bytesOf, sha256 } from '../helpers/files.ts'
+import { metric, partiesForThisFile, startParty } from '../helpers/party.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+const newParty = partiesForThisFile()
+const MiB = 1024 * 1024
+const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex')
+
+function client(party: LocalParty, peer: number, options: { secret?: string; accessKeyId?: string; offsetMs?: number } = {}): S3Client {
+  const s3 = new S3Client({
+    endpoint: `http://127.0.0.1:${party.peer(peer).s3Port}`,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: options.accessKeyId ?? party.s3Key.accessKeyId, secretAccessKey: options.secret ?? party.s3Key.secretAccessKey },
+    maxAttempts: 1,
+  })
+  if (options.offsetMs !== undefined) s3.config.systemClockOffset = options.offsetMs
+  return s3
+}
+
+/** The S3 error code a call fails with (and its HTTP status). */
+async function failure(p: Promise<unknown>): Promise<{ code: string; status: number | undefined }> {
+  try {
+    await p
+  } catch (err) {
+    if (err instanceof S3ServiceException) return { code: err.name, status: err.$metadata.httpStatusCode }
+    throw err
+  }
+  assert.fail('expected the call to fail')
+}
+
+async function bodyOf(s3: S3Client, Bucket: string, Key: string, extra: Record<string, unknown> = {}): Promise<Buffer> {
+  const got = await s3.send(new GetObjectCommand({ Bucket, Key, ...extra }))
+  return Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray())
+}
+
+describe('the S3 API on a party of 3 real peers (2+1), with the AWS SDK', () => {
+  let party: LocalParty
+  let s3: S3Client
+  before(async () => {
+    ;({ party } = await newParty(3))
+    await startParty(party, 3)
+    s3 = client(party, 0)
+  })
+
+  it('creates, finds, lists and deletes buckets; a bucket is a file of the party', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'photos' }))
+    await client(party, 1).send(new HeadBucketCommand({ Bucket: 'photos' }))
+    const listed = await client(party, 2).send(new ListBucketsCommand({}))
+    assert.deepEqual(
+      listed.Buckets?.map((b) => b.Name),
+      ['photos'],
+    )
+    assert.equal((await s3.send(new GetBucketLocationCommand({ Bucket: 'photos' }))).LocationConstraint, undefined)
+    assert.equal((await failure(s3.send(new CreateBucketCommand({ Bucket: 'photos' })))).code, 'BucketAlreadyOwnedByYou')
+    assert.equal((await failure(s3.send(new CreateBucketCommand({ Bucket: 'Bad_Name' })))).code, 'InvalidBucketName')
+    assert.deepEqual(await failure(s3.send(new HeadBucketCommand({ Bucket: 'nothing-here' }))), { code: 'NotFound', status: 404 })
+    await s3.send(new CreateBucketCommand({ Bucket: 'scratch' }))
+    await s3.send(new PutObjectCommand({ Bucket: 'scratch', Key: 'x', Body: 'x' }))
+    assert.equal((await failure(s3.send(new DeleteBucketCommand({ Bucket: 'scratch' })))).code, 'BucketNotEmpty')
+    await s3.send(new DeleteObjectCommand({ Bucket: 'scratch', Key: 'x' }))
+    await s3.send(new DeleteBucketCommand({ Bucket: 'scratch' }))
+    assert.equal((await failure(s3.send(new PutObjectCommand({ Bucket: 'scratch', Key: 'y', Body: 'y' })))).code, 'NoSuchBucket')
+    const native = (await (await fetch(`http://${party.peer(0).api}/files?prefix=.s3/buckets/`)).json()) as { files: { name: string }[] }
+    assert.deepEqual(
+      native.files.map((f) => f.name),
+      ['.s3/buckets/photos'],
+    )
+  })
+
+  it('stores an object with its headers and metadata; the native API reads the same bytes', async () => {
+    const data = bytesOf(300_000, 1)
+    const put = await s3.send(
+      new PutObjectCommand({
+        Bucket: 'photos',
+        Key: 'trips/ü 1+1.jpg',
+        Body: data,
+        ContentType: 'image/jpeg',
+        CacheControl: 'max-age=60',
+        ContentDisposition: 'attachment',
+        Metadata: { camera: 'pinhole', 'taken-by': 'Ann' },
+      }),
+    )
+    assert.equal(put.ETag, `"${md5(data)}"`)
+    const got = await client(party, 2).send(new GetObjectCommand({ Bucket: 'photos', Key: 'trips/ü 1+1.jpg' }))
+    assert.equal(got.ETag, `"${md5(data)}"`)
+    assert.equal(got.ContentType, 'image/jpeg')
+    assert.equal(got.CacheControl, 'max-age=60')
+    assert.equal(got.ContentDisposition, 'attachment')
+    assert.deepEqual(got.Metadata, { camera: 'pinhole', 'taken-by': 'Ann' })
+    assert.equal(sha256(Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray())), sha256(data))
+    const native = await fetch(`http://${party.peer(1).api}/files/photos/trips/${encodeURIComponent('ü 1+1.jpg')}`)
+    assert.equal(native.status, 200)
+    assert.equal(sha256(Buffer.from(await native.arrayBuffer())), sha256(data))
+  })
+
+  it('serves ranges and conditional reads as S3 does', async () => {
+    const data = bytesOf(1_000_000, 2)
+    await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'ranged', Body: data }))
+    const part = await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'ranged', Range: 'bytes=999990-' }))
+    assert.equal(part.ContentRange, 'bytes 999990-999999/1000000')
+    assert.deepEqual(Buffer.from(await (part.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()), data.subarray(999_990))
+    assert.deepEqual(await bodyOf(s3, 'photos', 'ranged', { Range: 'bytes=1000-1999' }), data.subarray(1000, 2000))
+    assert.deepEqual(await bodyOf(s3, 'photos', 'ranged', { Range: 'bytes=-10' }), data.subarray(-10))
+    assert.equal((await failure(s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'ranged', Range: 'bytes=2000000-' })))).code, 'InvalidRange')
+    const etag = `"${md5(data)}"`
+    assert.equal((await failure(s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'ranged', IfNoneMatch: etag })))).status, 304)
+    assert.equal((await failure(s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'ranged', IfMatch: '"0000"' })))).code, 'PreconditionFailed')
+    assert.equal(
+      (await failure(s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'ranged', IfModifiedSince: new Date(Date.now() + 60_000) })))).status,
+      304,
+    )
+    await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'ranged', IfMatch: etag, IfUnmodifiedSince: new Date(Date.now() + 60_000) }))
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'ranged' }))
+    assert.equal(head.ContentLength, 1_000_000)
+    assert.deepEqual(await failure(s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'none' }))), { code: 'NotFound', status: 404 })
+    assert.equal((await failure(s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'none' })))).code, 'NoSuchKey')
+  })
+
+  it('checks and keeps the checksums a client sends', async () => {
+    const data = bytesOf(50_000, 3)
+    for (const ChecksumAlgorithm of ['CRC32', 'CRC32C', 'SHA256', 'SHA1'] as const) {
+      const put = await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: `sum-${ChecksumAlgorithm}`, Body: data, ChecksumAlgorithm }))
+      const head = await s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: `sum-${ChecksumAlgorithm}`, ChecksumMode: 'ENABLED' }))
+      const field = `Checksum${ChecksumAlgorithm}` as const
+      assert.ok(put[field], `${field} answered`)
+      assert.equal(head[field], put[field])
+    }
+    const wrong = s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'bad-sum', Body: data, ChecksumCRC32: 'AAAAAA==' }))
+    assert.equal((await failure(wrong)).code, 'BadDigest')
+    assert.equal((await failure(s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'bad-sum' })))).status, 404)
+  })
+
+  it('lists keys in order, a page at a time, with prefixes, delimiters, start-after and markers', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'logs' }))
+    const keys = [...Array(25).keys()].map((i) => `app/${i % 3}/log-${String(i).padStart(2, '0')}.txt`).concat(['top.txt', 'zz/a b.txt'])
+    await Promise.all(keys.map((Key) => s3.send(new PutObjectCommand({ Bucket: 'logs', Key, Body: Key }))))
+    const sorted = [...keys].sort()
+    const seen: string[] = []
+    let ContinuationToken: string | undefined
+    let pages = 0
+    do {
+      const page = await client(party, pages % 3).send(new ListObjectsV2Command({ Bucket: 'logs', MaxKeys: 10, ContinuationToken }))
+      seen.push(...(page.Contents ?? []).map((c) => c.Key as string))
+      assert.equal(page.KeyCount, page.Contents?.length)
+      ContinuationToken = page.NextContinuationToken
+      pages++
+    } while (ContinuationToken)
+    assert.deepEqual(seen, sorted)
+    assert.equal(pages, 3)
+    const rolled = await s3.send(new ListObjectsV2Command({ Bucket: 'logs', Delimiter: '/' }))
+    assert.deepEqual(
+      rolled.CommonPrefixes?.map((p) => p.Prefix),
+      ['app/', 'zz/'],
+    )
+    assert.deepEqual(
+      rolled.Contents?.map((c) => [c.Key, c.Size, c.ETag]),
+      [['top.txt', 7, `"${md5(Buffer.from('top.txt'))}"`]],
+    )
+    const under = await s3.send(new ListObjectsV2Command({ Bucket: 'logs', Prefix: 'app/1/', StartAfter: 'app/1/log-04.txt' }))
+    assert.deepEqual(
+      under.Contents?.map((c) => c.Key),
+      sorted.filter((k) => k.startsWith('app/1/') && k > 'app/1/log-04.txt'),
+    )
+    const encoded = await s3.send(new ListObjectsV2Command({ Bucket: 'logs', Prefix: 'zz/', EncodingType: 'url' }))
+    assert.deepEqual(
+      encoded.Contents?.map((c) => c.Key),
+      ['zz/a%20b.txt'],
+    )
+    const v1: string[] = []
+    let Marker: string | undefined
+    for (;;) {
+      const page = await s3.send(new ListObjectsCommand({ Bucket: 'logs', Delimiter: '/', Prefix: 'app/', MaxKeys: 2, Marker }))
+      v1.push(...(page.CommonPrefixes ?? []).map((p) => p.Prefix as string), ...(page.Contents ?? []).map((c) => c.Key as string))
+      if (!page.IsTruncated) break
+      Marker = page.NextMarker
+    }
+    assert.deepEqual(v1, ['app/0/', 'app/1/', 'app/2/'])
+  })
+
+  it('copies objects server-side, keeping or replacing their metadata, and deletes many at once', async () => {
+    const data = bytesOf(70_000, 4)
+    await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'orig', Body: data, ContentType: 'text/plain', Metadata: { a: '1' } }))
+    const copied = await s3.send(new CopyObjectCommand({ Bucket: 'photos', Key: 'copy', CopySource: 'photos/orig' }))
+    assert.equal(copied.CopyObjectResult?.ETag, `"${md5(data)}"`)
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'copy' }))
+    assert.equal(head.ContentType, 'text/plain')
+    assert.deepEqual(head.Metadata, { a: '1' })
+    await s3.send(new CopyObjectCommand({ Bucket: 'photos', Key: 'orig', CopySource: 'photos/orig', MetadataDirective: 'REPLACE', Metadata: { b: '2' } }))
+    assert.deepEqual((await s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'orig' }))).Metadata, { b: '2' })
+    assert.equal((await failure(s3.send(new CopyObjectCommand({ Bucket: 'photos', Key: 'orig', CopySource: 'photos/orig' })))).code, 'InvalidRequest')
+    const deleted = await s3.send(new DeleteObjectsCommand({ Bucket: 'photos', Delete: { Objects: [{ Key: 'orig' }, { Key: 'copy' }, { Key: 'never-was' }] } }))
+    assert.deepEqual(deleted.Deleted?.map((d) => d.Key).sort(), ['copy', 'never-was', 'orig'])
+    assert.equal((await failure(s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'copy' })))).status, 404)
+  })
+
+  it('uploads in parts, lists and completes them, and reads the object back whole through every API', async () => {
+    const parts = [bytesOf(5 * MiB, 5), bytesOf(5 * MiB, 6), bytesOf(1234, 7)]
+    const whole = Buffer.concat(parts)
+    const { UploadId } = await s3.send(
+      new CreateMultipartUploadCommand({ Bucket: 'photos', Key: 'big/video.bin', ContentType: 'video/mp4', Metadata: { take: '3' } }),
+    )
+    assert.ok(UploadId)
+    const etags = await Promise.all(
+      parts.map(
+        async (Body, i) =>
+          (await client(party, i).send(new UploadPartCommand({ Bucket: 'photos', Key: 'big/video.bin', UploadId, PartNumber: i + 1, Body }))).ETag,
+      ),
+    )
+    assert.deepEqual(
+      etags,
+      parts.map((p) => `"${md5(p)}"`),
+    )
+    const listed = await s3.send(new ListPartsCommand({ Bucket: 'photos', Key: 'big/video.bin', UploadId }))
+    assert.deepEqual(
+      listed.Parts?.map((p) => [p.PartNumber, p.Size]),
+      [
+        [1, 5 * MiB],
+        [2, 5 * MiB],
+        [3, 1234],
+      ],
+    )
+    const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'photos' }))
+    assert.deepEqual(
+      uploads.Uploads?.map((u) => [u.Key, u.UploadId]),
+      [['big/video.bin', UploadId]],
+    )
+    const tooSmall = s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: 'photos',
+        Key: 'big/video.bin',
+        UploadId,
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 3, ETag: etags[2] },
+            { PartNumber: 1, ETag: etags[0] },
+          ],
+        },
+      }),
+    )
+    assert.equal((await failure(tooSmall)).code, 'InvalidPartOrder')
+    const done = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: 'photos',
+        Key: 'big/video.bin',
+        UploadId,
+        MultipartUpload: { Parts: etags.map((ETag, i) => ({ PartNumber: i + 1, ETag })) },
+      }),
+    )
+    const expected = `"${createHash('md5')
+      .update(Buffer.concat(parts.map((p) => Buffer.from(md5(p), 'hex'))))
+      .digest('hex')}-3"`
+    assert.equal(done.ETag, expected)
+    assert.equal(sha256(await bodyOf(client(party, 1), 'photos', 'big/video.bin')), sha256(whole))
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'big/video.bin' }))
+    assert.equal(head.ContentLength, whole.length)
+    assert.equal(head.ContentType, 'video/mp4')
+    assert.equal(head.ETag, expected)
+    assert.deepEqual(await bodyOf(s3, 'photos', 'big/video.bin', { Range: `bytes=${5 * MiB - 10}-${5 * MiB + 9}` }), whole.subarray(5 * MiB - 10, 5 * MiB + 10))
+    const second = await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'big/video.bin', PartNumber: 2 }))
+    assert.equal(second.PartsCount, 3)
+    assert.equal(second.ContentLength, 5 * MiB)
+    const native = await fetch(`http://${party.peer(2).api}/files/photos/big/video.bin`)
+    assert.equal(native.headers.get('etag'), `"${sha256(whole)}"`)
+    assert.equal(sha256(Buffer.from(await native.arrayBuffer())), sha256(whole))
+    assert.equal((await failure(s3.send(new ListPartsCommand({ Bucket: 'photos', Key: 'big/video.bin', UploadId })))).code, 'NoSuchUpload')
+
+    // Overwriting the object releases its parts.
+    await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'big/video.bin', Body: 'small now' }))
+    await waitFor(
+      'the parts of the replaced object to go',
+      async () => {
+        const page = (await (await fetch(`http://${party.peer(0).api}/files?prefix=.s3/uploads/photos/${UploadId}/`)).json()) as { files: unknown[] }
+        return page.files.length === 0
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    )
+  })
+
+  it('copies a range of an object into a part, and aborts an upload', async () => {
+    const source = bytesOf(6 * MiB, 8)
+    await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'src', Body: source }))
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'photos', Key: 'assembled' }))
+    const first = await s3.send(
+      new UploadPartCopyCommand({
+        Bucket: 'photos',
+        Key: 'assembled',
+        UploadId,
+        PartNumber: 1,
+        CopySource: 'photos/src',
+        CopySourceRange: `bytes=0-${5 * MiB - 1}`,
+      }),
+    )
+    const second = await s3.send(new UploadPartCommand({ Bucket: 'photos', Key: 'assembled', UploadId, PartNumber: 2, Body: 'tail' }))
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: 'photos',
+        Key: 'assembled',
+        UploadId,
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 1, ETag: first.CopyPartResult?.ETag },
+            { PartNumber: 2, ETag: second.ETag },
+          ],
+        },
+      }),
+    )
+    assert.equal(sha256(await bodyOf(s3, 'photos', 'assembled')), sha256(Buffer.concat([source.subarray(0, 5 * MiB), Buffer.from('tail')])))
+    const aborted = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'photos', Key: 'never' }))
+    await s3.send(new UploadPartCommand({ Bucket: 'photos', Key: 'never', UploadId: aborted.UploadId, PartNumber: 1, Body: 'x' }))
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: 'photos', Key: 'never', UploadId: aborted.UploadId }))
+    assert.equal(
+      (await failure(s3.send(new UploadPartCommand({ Bucket: 'photos', Key: 'never', UploadId: aborted.UploadId, PartNumber: 2, Body: 'y' })))).code,
+      'NoSuchUpload',
+    )
+    const left = (await (await fetch(`http://${party.peer(0).api}/files?prefix=.s3/uploads/photos/${aborted.UploadId}/`)).json()) as { files: unknown[] }
+    assert.equal(left.files.length, 0)
+  })
+
+  it('refuses wrong secrets, unknown keys, skewed clocks and expired URLs; serves presigned ones', async () => {
+    assert.equal((await failure(client(party, 0, { secret: 'wrong-secret' }).send(new ListBucketsCommand({})))).code, 'SignatureDoesNotMatch')
+    assert.equal((await failure(client(party, 0, { accessKeyId: 'NOBODY0000' }).send(new ListBucketsCommand({})))).code, 'InvalidAccessKeyId')
+    assert.equal((await failure(client(party, 0, { offsetMs: 20 * 60_000 }).send(new ListBucketsCommand({})))).code, 'RequestTimeTooSkewed')
+    const anonymous = await fetch(`http://127.0.0.1:${party.peer(0).s3Port}/photos/ranged`)
+    assert.equal(anonymous.status, 403)
+    assert.match(await anonymous.text(), /<Code>AccessDenied<\/Code>/)
+    const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'photos', Key: 'ranged' }), { expiresIn: 60 })
+    assert.equal((await fetch(url)).status, 200)
+    const stale = await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'photos', Key: 'ranged' }), {
+      expiresIn: 60,
+      signingDate: new Date(Date.now() - 120_000),
+    })
+    const expired = await fetch(stale)
+    assert.equal(expired.status, 403)
+    assert.match(await expired.text(), /Request has expired/)
+    assert.equal((await failure(s3.send(new GetBucketAclCommand({ Bucket: 'photos' })))).status, 501)
+  })
+
+  it('keeps a peer up through a truncated upload and malformed requests, storing nothing', async () => {
+    const port = party.peer(0).s3Port
+    const url = await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'photos', Key: 'cut' }), { expiresIn: 60 })
+    const path = url.slice(url.indexOf('/', 'http://'.length))
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write(`PUT ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Length: 100000\r\n\r\n`)
+        socket.write(Buffer.alloc(40_000, 1), () => socket.destroy())
+      })
+      socket.on('close', () => resolve())
+      socket.on('error', reject)
+    })
+    const bad = await fetch(`http://127.0.0.1:${port}/photos?delete`, {
+      method: 'POST',
+      headers: { authorization: 'AWS4-HMAC-SHA256 garbage' },
+      body: '<Delete><Object>',
+    })
+    assert.equal(bad.status, 400)
+    await waitFor(
+      'the cut upload to fail',
+      async () =>
+        (await metric(party.peer(0).api, 'houseparty_s3_requests_total', 'op="PutObject",code="IncompleteBody"')) >= 1 ||
+        (await metric(party.peer(0).api, 'houseparty_s3_requests_total', 'op="PutObject",code="InternalError"')) >= 1,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    )
+    assert.equal((await failure(s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'cut' })))).status, 404)
+    await s3.send(new HeadBucketCommand({ Bucket: 'photos' }))
+    assert.ok((await metric(party.peer(0).api, 'houseparty_s3_requests_total', 'op="PutObject",code="OK"')) > 0)
+  })
+})
