@@ -15,7 +15,7 @@ import { Membership, MembershipFile, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
 import { CallBatcher, ConnectionPool, type DatagramTransport, type DialOptions, joinAddress, Messenger, PintServer, UdpTransport } from './net/index.ts'
 import { arcHealth, Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
-import { adminKeyring, createS3Server } from './s3/index.ts'
+import { s3Service } from './s3/index.ts'
 import { type StopIntent, stopIntent } from './shutdown/index.ts'
 import { FragmentStore } from './store/index.ts'
 import { answerTracker, TrackerStore } from './tracker/index.ts'
@@ -257,9 +257,18 @@ export class Peer {
     this.#api = api
     await life.start('api', api)
     if (c.s3.port !== 0) {
-      const s3 = httpComponent(() => this.#createS3(), c.apiHost, c.s3.port)
-      this.#s3 = s3
-      await life.start('s3', s3)
+      const s3 = s3Service({
+        settings: c.s3,
+        host: c.apiHost,
+        files: this.files,
+        metrics: this.metrics,
+        logger: this.log.child({ component: 's3' }),
+        admitted: () => this.membership.isGuest && !this.#closing,
+        inFlight: this.#fileRequests,
+      })
+      this.#s3 = s3.http
+      await life.start('s3', s3.http)
+      await life.start('s3-expiry', s3.expiry)
     }
     const { id, incarnation } = this.identity
     this.log.info({ id, incarnation, address: this.membership.address, api: joinAddress(c.apiHost, this.apiPort), join: c.join }, 'peer started')
@@ -283,20 +292,6 @@ export class Peer {
       },
       partyHealth: (signal) => partyHealth(this.files.context, signal),
       heldBytes: () => this.store.bytes,
-    })
-  }
-
-  #createS3(): FastifyInstance {
-    const { s3 } = this.config
-    return createS3Server({
-      files: this.files,
-      keys: adminKeyring(s3.accessKey, s3.secretKey),
-      region: s3.region,
-      domain: s3.domain,
-      metrics: this.metrics,
-      logger: this.log.child({ component: 's3' }),
-      admitted: () => this.membership.isGuest && !this.#closing,
-      inFlight: this.#fileRequests,
     })
   }
 

@@ -42,4 +42,14 @@ export const S3_SETTINGS = [
     default: '',
     description: 'Secret of the S3 admin key, at least 8 characters (prefer the environment or a Kubernetes Secret to a flag).',
   },
+  {
+    key: 's3.uploadExpiryMs',
+    flag: '--s3-upload-expiry-ms',
+    env: 'HOUSEPARTY_S3_UPLOAD_EXPIRY_MS',
+    kind: 'int',
+    default: 7 * 24 * 3600 * 1000,
+    min: 1000,
+    max: 365 * 24 * 3600 * 1000,
+    description: 'A multipart upload neither completed nor aborted this long after it began is aborted and its parts removed (default 7 days).',
+  },
 ] as const

@@ -397,3 +397,28 @@ describe('the S3 API on a party of 3 real peers (2+1), with the AWS SDK', () => 
     assert.ok((await metric(party.peer(0).api, 'houseparty_s3_requests_total', 'op="PutObject",code="OK"')) > 0)
   })
 })
+
+describe('multipart uploads left unfinished', () => {
+  it('are aborted once --s3-upload-expiry-ms has passed, their parts removed', async () => {
+    const { party } = await newParty(3, ['--s3-upload-expiry-ms', '3000'])
+    await startParty(party, 3)
+    const s3 = client(party, 0)
+    await s3.send(new CreateBucketCommand({ Bucket: 'left' }))
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'left', Key: 'half' }))
+    await s3.send(new UploadPartCommand({ Bucket: 'left', Key: 'half', UploadId, PartNumber: 1, Body: bytesOf(100_000, 9) }))
+    await waitFor(
+      'the upload to expire',
+      async () =>
+        s3.send(new ListPartsCommand({ Bucket: 'left', Key: 'half', UploadId })).then(
+          () => false,
+          (err: unknown) => err instanceof S3ServiceException && err.name === 'NoSuchUpload',
+        ),
+      { timeoutMs: 60_000, intervalMs: 500 },
+    )
+    await waitFor(
+      'its part to be removed',
+      async () => ((await (await fetch(`http://${party.peer(1).api}/files?prefix=.s3/uploads/`)).json()) as { files: unknown[] }).files.length === 0,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    )
+  })
+})

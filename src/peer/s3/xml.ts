@@ -19,6 +19,8 @@ const parser = new XMLParser({
   removeNSPrefix: true,
   isArray: (name) => name === 'Object' || name === 'Part',
   processEntities: true,
+  // Numeric character references too (Go's encoder, rclone's and restic's, writes a quote as &#34;).
+  htmlEntities: true,
   // A request body never needs DOCTYPE entities: refusing them keeps entity expansion out.
   allowBooleanAttributes: false,
 })
