@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import { newAccessKeyId } from '../peer/keys/index.ts'
 import { HousePartyError } from '../shared/errors.ts'
 import { logOutputTo } from '../shared/process-log.ts'
 import { missingPeerFlags } from '../shared/runtime.ts'
@@ -209,10 +210,4 @@ export class LocalParty {
   async readLog(index: number): Promise<string> {
     return readFile(this.peer(index).logFile, 'utf8').catch(() => '')
   }
-}
-
-/** An access key ID as S3 tools expect one: 20 uppercase letters and digits. */
-export function newAccessKeyId(): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
-  return `HP${[...randomBytes(18)].map((b) => alphabet[b % 32]).join('')}`
 }

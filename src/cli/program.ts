@@ -6,6 +6,7 @@ import { registerCheckCommands } from './commands/check.ts'
 import { registerCompletionCommand } from './commands/completion.ts'
 import { registerFileCommands } from './commands/files.ts'
 import { registerGuestsCommand } from './commands/guests.ts'
+import { registerKeyCommands } from './commands/key.ts'
 import { registerKeygenCommand } from './commands/keygen.ts'
 import { registerMirrorCommand } from './commands/mirror.ts'
 import { registerOperatorCommand } from './commands/operator.ts'
@@ -32,6 +33,7 @@ export function createProgram(): Command {
   registerAliasCommand(program)
   registerUiCommand(program)
   registerKeygenCommand(program)
+  registerKeyCommands(program)
   registerOperatorCommand(program)
   registerSignalCommand(program)
   registerCompletionCommand(program)

@@ -11,6 +11,7 @@ import { primaryAddress, resolveDoors } from './doors.ts'
 import { fileEvents, recoveryEvents } from './file-events.ts'
 import { FileService, type FilesContext, LoadEstimate, type PutResult } from './files/index.ts'
 import { DataDirLock, type Identity, loadIdentity } from './identity/index.ts'
+import { KeyStore } from './keys/index.ts'
 import { Membership, MembershipFile, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
 import { CallBatcher, ConnectionPool, type DatagramTransport, type DialOptions, joinAddress, Messenger, PintServer, UdpTransport } from './net/index.ts'
@@ -43,6 +44,8 @@ export class Peer {
   readonly store: FragmentStore
   readonly trackers: TrackerStore
   readonly files: FileService
+  /** S3 access keys, kept in the party. */
+  readonly keys: KeyStore
   readonly caretaker: Caretaker
   readonly scrubber: Scrubber
   readonly #transport: DatagramTransport
@@ -150,6 +153,7 @@ export class Peer {
       events: fileEvents(this.metrics),
     }
     this.files = new FileService(ctx)
+    this.keys = new KeyStore(this.files, config.key, { accessKey: config.s3.accessKey, secret: config.s3.secretKey })
     this.caretaker = new Caretaker({
       ctx,
       records: this.trackers,
@@ -259,6 +263,7 @@ export class Peer {
     if (c.s3.port !== 0) {
       const s3 = s3Service({
         settings: c.s3,
+        keys: this.keys,
         host: c.apiHost,
         files: this.files,
         metrics: this.metrics,
@@ -289,6 +294,7 @@ export class Peer {
         admitted: () => this.membership.isGuest,
         closing: () => this.#closing,
         inFlight: this.#fileRequests,
+        keys: this.keys,
       },
       partyHealth: (signal) => partyHealth(this.files.context, signal),
       heldBytes: () => this.store.bytes,

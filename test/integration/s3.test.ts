@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { connect } from 'node:net'
 import { before, describe, it } from 'node:test'
+import { promisify } from 'node:util'
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -30,10 +32,11 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import type { LocalParty } from '../../src/cli/local-party.ts'
 import { bytesOf, sha256 } from '../helpers/files.ts'
-import { metric, partiesForThisFile, startParty } from '../helpers/party.ts'
+import { CLI, metric, partiesForThisFile, startParty } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const newParty = partiesForThisFile()
+const run = promisify(execFile)
 const MiB = 1024 * 1024
 const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex')
 
@@ -395,6 +398,64 @@ describe('the S3 API on a party of 3 real peers (2+1), with the AWS SDK', () => 
     assert.equal((await failure(s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'cut' })))).status, 404)
     await s3.send(new HeadBucketCommand({ Bucket: 'photos' }))
     assert.ok((await metric(party.peer(0).api, 'houseparty_s3_requests_total', 'op="PutObject",code="OK"')) > 0)
+  })
+})
+
+describe('S3 keys and their rights per bucket, managed with the CLI', () => {
+  it('creates a key, gives it rights bucket by bucket, takes them back and removes it; its secret is stored sealed', async () => {
+    const { party } = await newParty(3)
+    await startParty(party, 3)
+    const admin = client(party, 0)
+    await admin.send(new CreateBucketCommand({ Bucket: 'shared' }))
+    await admin.send(new PutObjectCommand({ Bucket: 'shared', Key: 'readme', Body: 'hello' }))
+    const cli = async (...args: string[]): Promise<string> =>
+      (await run(process.execPath, [CLI, ...args, '--peer', party.peer(1).api], { env: { PATH: process.env.PATH ?? '' } })).stdout
+    const made = JSON.parse(await cli('key', 'create', 'backups', '--json')) as { accessKeyId: string; secretAccessKey: string }
+    assert.match(made.accessKeyId, /^HP[A-Z2-7]{18}$/)
+    const stored = await (await fetch(`http://${party.peer(2).api}/files/.s3/keys/${made.accessKeyId}`)).text()
+    assert.ok(!stored.includes(made.secretAccessKey), 'the secret is not stored in clear')
+    const user = client(party, 2, { accessKeyId: made.accessKeyId, secret: made.secretAccessKey })
+    assert.deepEqual((await user.send(new ListBucketsCommand({}))).Buckets ?? [], [])
+    assert.equal((await failure(user.send(new GetObjectCommand({ Bucket: 'shared', Key: 'readme' })))).code, 'AccessDenied')
+    assert.equal((await failure(user.send(new CreateBucketCommand({ Bucket: 'mine' })))).code, 'AccessDenied')
+
+    await cli('key', 'allow', made.accessKeyId, 'shared', '--read')
+    await waitFor('the read right to reach every peer', async () => (await bodyOf(user, 'shared', 'readme').catch(() => undefined))?.toString() === 'hello', {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    })
+    assert.equal((await failure(user.send(new PutObjectCommand({ Bucket: 'shared', Key: 'x', Body: 'x' })))).code, 'AccessDenied')
+    await cli('key', 'allow', made.accessKeyId, 'shared', '--write', '--create-bucket')
+    await waitFor(
+      'the write right',
+      async () =>
+        user.send(new PutObjectCommand({ Bucket: 'shared', Key: 'x', Body: 'x' })).then(
+          () => true,
+          () => false,
+        ),
+      { timeoutMs: 30_000, intervalMs: 250 },
+    )
+    await user.send(new CreateBucketCommand({ Bucket: 'mine' }))
+    await user.send(new PutObjectCommand({ Bucket: 'mine', Key: 'a', Body: 'a' }))
+    const listed = JSON.parse(await cli('key', 'ls', '--json')) as { accessKeyId: string; buckets: Record<string, string[]> }[]
+    assert.deepEqual(listed.find((k) => k.accessKeyId === made.accessKeyId)?.buckets, { shared: ['read', 'write'], mine: ['read', 'write', 'owner'] })
+    assert.equal((await failure(user.send(new DeleteBucketCommand({ Bucket: 'shared' })))).code, 'AccessDenied')
+    await user.send(new CopyObjectCommand({ Bucket: 'mine', Key: 'b', CopySource: 'shared/readme' }))
+    await admin.send(new CreateBucketCommand({ Bucket: 'private' }))
+    await admin.send(new PutObjectCommand({ Bucket: 'private', Key: 'secret', Body: 's' }))
+    assert.equal((await failure(user.send(new CopyObjectCommand({ Bucket: 'mine', Key: 'c', CopySource: 'private/secret' })))).code, 'AccessDenied')
+
+    await cli('key', 'deny', made.accessKeyId, 'shared')
+    await waitFor(
+      'the rights on shared to go',
+      async () => (await failure(user.send(new GetObjectCommand({ Bucket: 'shared', Key: 'readme' })))).code === 'AccessDenied',
+      { timeoutMs: 30_000, intervalMs: 250 },
+    )
+    await cli('key', 'rm', made.accessKeyId)
+    await waitFor('the key to be refused', async () => (await failure(user.send(new ListBucketsCommand({})))).code === 'InvalidAccessKeyId', {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    })
   })
 })
 

@@ -4,7 +4,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { HousePartyError } from '../../shared/errors.ts'
 import type { InFlight } from '../../shared/lifecycle.ts'
 import type { FileService, FileSummary, ListRequest } from '../files/index.ts'
+import type { KeyStore } from '../keys/index.ts'
 import { GuestId, MAX_PAGE } from '../protocol/index.ts'
+import { registerKeyRoutes } from './keys.ts'
 
 export interface FileRoutesOptions {
   files: FileService
@@ -16,6 +18,8 @@ export interface FileRoutesOptions {
   closing?: () => boolean
   /** File requests being answered: a leaving peer waits for them before its goodbye. */
   inFlight?: InFlight
+  /** S3 access keys, served under /keys behind the same token. */
+  keys?: KeyStore
 }
 
 /**
@@ -37,6 +41,8 @@ export function registerFileRoutes(app: FastifyInstance, options: FileRoutesOpti
     // Request bodies are file contents: hand the raw stream to the handler, whatever the content type.
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', (_req, _payload, done) => done(null))
+
+    if (options.keys) registerKeyRoutes(scope, options.keys)
 
     scope.get('/files', async (req, reply) => files.page(pageQuery(req.query), abortOnClose(reply)))
 

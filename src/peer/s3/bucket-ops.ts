@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify'
 import type { FileService } from '../files/index.ts'
+import { type KeyStore, RIGHTS } from '../keys/index.ts'
 import type { BucketStore } from './buckets.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import { fileOf } from './names.ts'
@@ -11,6 +12,7 @@ export interface BucketDeps {
   files: FileService
   buckets: BucketStore
   region: string
+  keys: KeyStore
 }
 
 export async function createBucket(call: S3Call, deps: BucketDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
@@ -29,6 +31,8 @@ export async function createBucket(call: S3Call, deps: BucketDeps, reply: Fastif
       })
   }
   await deps.buckets.create(bucket, call.accessKey, signal)
+  // Whoever makes a bucket owns it (the admin key holds every right anyway).
+  if (!call.principal.admin) await deps.keys.change(call.accessKey, { bucket, rights: [...RIGHTS] }, true, signal)
   await reply.status(200).header('location', `/${bucket}`).send()
 }
 
@@ -38,7 +42,10 @@ export async function headBucket(call: S3Call, deps: BucketDeps, reply: FastifyR
 }
 
 export async function deleteBucket(call: S3Call, deps: BucketDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
-  await deps.buckets.remove(call.bucket as string, signal)
+  const bucket = call.bucket as string
+  await deps.buckets.remove(bucket, signal)
+  // Rights on it go with it: a bucket made again under the name starts with none.
+  await deps.keys.forgetBucket(bucket, signal)
   await reply.status(204).send()
 }
 

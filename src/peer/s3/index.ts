@@ -1,5 +1,5 @@
 export { S3_ERRORS, S3Error, type S3ErrorCode } from './errors.ts'
 export { type ExpirySettings, UploadExpiry } from './expiry.ts'
-export { adminKeyring, type Keyring } from './request.ts'
+export type { Keyring } from './request.ts'
 export { createS3Server, type S3Options } from './server.ts'
 export { type S3ServiceOptions, s3Service } from './service.ts'

@@ -141,8 +141,9 @@ export async function listObjectsV1(call: S3Call, deps: ListingDeps, reply: Fast
   await reply.status(200).type('application/xml').send(body)
 }
 
-export async function listBuckets(deps: ListingDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
-  const buckets = await deps.buckets.list(signal)
+/** ListBuckets: the buckets the request's key holds any right on (every bucket, for the admin key). */
+export async function listBuckets(call: S3Call, deps: ListingDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
+  const buckets = (await deps.buckets.list(signal)).filter((b) => call.principal.admin || (call.principal.buckets[b.name]?.length ?? 0) > 0)
   const body = xmlDocument('ListAllMyBucketsResult', {
     Owner: deps.owner,
     Buckets: { Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: isoTime(b.created) })) },

@@ -9,7 +9,7 @@ import { S3Error } from './errors.ts'
 import { evaluateConditions, metaFromRequest, parseRange } from './headers.ts'
 import { fileOf } from './names.ts'
 import { copySource, sliceBody } from './objects.ts'
-import { objectBody, type S3Call, smallBody } from './request.ts'
+import { authorize, objectBody, type S3Call, smallBody } from './request.ts'
 import { abortUpload, checkPartNumber, checkUploadId, newUploadId, partFile, partFilesOf, readInfo, uploadDir, uploadsOf, writeInfo } from './uploads.ts'
 import { isoTime, MAX_XML_BODY, parseXml, textOf, xmlDocument } from './xml.ts'
 
@@ -71,6 +71,7 @@ export async function uploadPart(call: S3Call, deps: MultipartDeps, reply: Fasti
 
 async function copyPart(call: S3Call, deps: MultipartDeps, header: string, name: string, reply: FastifyReply, signal: AbortSignal): Promise<void> {
   const source = copySource(header)
+  authorize(call, source.bucket, 'read')
   await deps.buckets.require(source.bucket, signal)
   const opened = await deps.files.open(fileOf(source.bucket, source.key), signal).catch((err: unknown) => {
     if (isHousePartyError(err, 'ERR_FILE_NOT_FOUND')) throw new S3Error('NoSuchKey', 'the specified copy source does not exist')

@@ -8,7 +8,7 @@ import { BodyDigests, checkContentMd5 } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { etagOf, evaluateConditions, metaFromRequest, parseRange, writeObjectHeaders } from './headers.ts'
 import { fileOf } from './names.ts'
-import { objectBody, type S3Call } from './request.ts'
+import { authorize, objectBody, type S3Call } from './request.ts'
 import { xmlDocument } from './xml.ts'
 
 export interface ObjectDeps {
@@ -163,6 +163,7 @@ export async function copyObject(call: S3Call, deps: ObjectDeps, reply: FastifyR
   await deps.buckets.require(bucket, signal)
   const name = fileOf(bucket, call.key as string)
   const source = copySource(call.header('x-amz-copy-source') as string)
+  authorize(call, source.bucket, 'read')
   await deps.buckets.require(source.bucket, signal)
   const sourceName = fileOf(source.bucket, source.key)
   const directive = (call.header('x-amz-metadata-directive') ?? 'COPY').toUpperCase()

@@ -1,18 +1,14 @@
 import { createHash } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import type { Principal, Right } from '../keys/index.ts'
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './checksums.ts'
 import { decodeChunked } from './chunked.ts'
 import { S3Error } from './errors.ts'
 import { headerOf, parseAuth, queryPairs, type RequestParts, type SigningContext, UNSIGNED_PAYLOAD, verifySignature } from './sigv4.ts'
 
-/** Who may sign requests: the secret of an access key, or undefined for a key the party does not know. */
+/** Who may sign requests: the key behind an access key ID, or undefined for one the party does not know. */
 export interface Keyring {
-  secretOf(accessKey: string): string | undefined
-}
-
-/** The admin key from the peer's settings: the only key until keys are stored in the party. */
-export function adminKeyring(accessKey: string, secret: string): Keyring {
-  return { secretOf: (id) => (accessKey !== '' && id === accessKey ? secret : undefined) }
+  lookup(accessKeyId: string, signal?: AbortSignal): Promise<Principal | undefined>
 }
 
 /** One S3 request, its address resolved (bucket, key, sub-resources) and its signature verified. */
@@ -23,6 +19,7 @@ export interface S3Call {
   query: Map<string, string>
   header(name: string): string | undefined
   accessKey: string
+  principal: Principal
   signing: SigningContext
   /** x-amz-content-sha256 as sent (a hex digest, UNSIGNED-PAYLOAD or a STREAMING-… mode). */
   payloadHash: string
@@ -64,18 +61,29 @@ function decodePath(rawPath: string): string {
 }
 
 /** Verifies the request's signature with its key's secret: AccessDenied for anonymous requests (no bucket is public). */
-export function authenticate(
+export async function authenticate(
   address: ReturnType<typeof addressOf>,
   keys: Keyring,
   region: string,
-  now: number,
-): Omit<S3Call, 'method' | 'bucket' | 'key' | 'query' | 'header' | 'raw'> {
+  now: () => number,
+  signal?: AbortSignal,
+): Promise<Pick<S3Call, 'accessKey' | 'principal' | 'signing' | 'payloadHash'>> {
   const auth = parseAuth(address.parts, address.query)
   if (!auth) throw new S3Error('AccessDenied', 'anonymous access is not allowed: sign requests with an access key')
-  const secret = keys.secretOf(auth.scope.accessKey)
-  if (secret === undefined) throw new S3Error('InvalidAccessKeyId', 'the access key ID you provided does not exist in our records')
-  const signing = verifySignature(address.parts, address.query, auth, secret, region, now)
-  return { accessKey: auth.scope.accessKey, signing, payloadHash: auth.payloadHash }
+  const principal = await keys.lookup(auth.scope.accessKey, signal)
+  if (principal === undefined) throw new S3Error('InvalidAccessKeyId', 'the access key ID you provided does not exist in our records')
+  const signing = verifySignature(address.parts, address.query, auth, principal.secret, region, now())
+  return { accessKey: auth.scope.accessKey, principal, signing, payloadHash: auth.payloadHash }
+}
+
+/** Whether the request's key holds `right` on `bucket` (the admin key holds every right). */
+export function may(principal: Principal, bucket: string, right: Right): boolean {
+  return principal.admin || (principal.buckets[bucket]?.includes(right) ?? false)
+}
+
+/** AccessDenied unless the request's key holds `right` on `bucket`. */
+export function authorize(call: Pick<S3Call, 'principal'>, bucket: string, right: Right): void {
+  if (!may(call.principal, bucket, right)) throw new S3Error('AccessDenied', `this key has no ${right} right on bucket ${bucket}`)
 }
 
 /** A request body as the object's bytes: aws-chunked decoded (each chunk's signature checked), length checked. */

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { InFlight } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { FileService } from '../files/index.ts'
+import type { KeyStore, Right } from '../keys/index.ts'
 import type { PeerMetrics } from '../metrics/index.ts'
 import { bucketLocation, bucketVersioning, createBucket, deleteBucket, deleteObjects, headBucket } from './bucket-ops.ts'
 import { BucketStore } from './buckets.ts'
@@ -10,13 +11,13 @@ import { S3Error, toS3Error } from './errors.ts'
 import { listBuckets, listObjectsV1, listObjectsV2 } from './listing.ts'
 import { abortMultipart, completeUpload, createUpload, listParts, listUploads, uploadPart } from './multipart.ts'
 import { copyObject, deleteObject, getObject, putObject } from './objects.ts'
-import { addressOf, authenticate, type Keyring, type S3Call } from './request.ts'
+import { addressOf, authenticate, authorize, type S3Call } from './request.ts'
 import { headerOf } from './sigv4.ts'
 import { xmlDocument } from './xml.ts'
 
 export interface S3Options {
   files: FileService
-  keys: Keyring
+  keys: KeyStore
   region: string
   /** Virtual-host style domain (BUCKET.<domain>); empty for path style only. */
   domain: string
@@ -32,6 +33,8 @@ export interface S3Options {
 type Handler = (call: S3Call, reply: FastifyReply, signal: AbortSignal) => Promise<void>
 interface Route {
   op: string
+  /** The right the request's key needs on the bucket ('create': to create buckets; 'none': checked by the operation). */
+  right: Right | 'create' | 'none'
   run: Handler
   /** Query parameters the operation understands; any other (a sub-resource such as ?acl or ?tagging) is NotImplemented. */
   params: readonly string[]
@@ -58,7 +61,7 @@ const READ = [
 export function createS3Server(options: S3Options): FastifyInstance {
   const now = options.now ?? Date.now
   const buckets = new BucketStore(options.files, now)
-  const deps = { files: options.files, buckets, region: options.region, now }
+  const deps = { files: options.files, buckets, region: options.region, now, keys: options.keys }
   const route = routeTable(deps)
   const app = Fastify({ forceCloseConnections: 'idle', return503OnClosing: false, exposeHeadRoutes: false })
   app.removeAllContentTypeParsers()
@@ -74,8 +77,9 @@ export function createS3Server(options: S3Options): FastifyInstance {
       if (!reply.raw.writableFinished) controller.abort()
     })
     try {
+      if (!options.admitted()) throw new S3Error('ServiceUnavailable', 'this peer is not a guest of the party yet; try again shortly')
       const address = addressOf(req.raw, { domain: options.domain })
-      const auth = authenticate(address, options.keys, options.region, now())
+      const auth = await authenticate(address, options.keys, options.region, now, controller.signal)
       // A presigned URL carries the x-amz-* headers it was signed with in its query (e.g. x-amz-checksum-mode).
       const hoisted = new Map(address.query.filter(([n]) => /^x-amz-/i.test(n)).map(([n, v]) => [n.toLowerCase(), v] as [string, string]))
       const call: S3Call = {
@@ -92,7 +96,9 @@ export function createS3Server(options: S3Options): FastifyInstance {
       for (const name of call.query.keys())
         if (!chosen.params.includes(name) && name !== 'x-id' && !/^x-amz-/i.test(name))
           throw new S3Error('NotImplemented', `${op} with ?${name} is not implemented`)
-      if (!options.admitted()) throw new S3Error('ServiceUnavailable', 'this peer is not a guest of the party yet; try again shortly')
+      if (chosen.right === 'create' && !call.principal.admin && !call.principal.createBucket)
+        throw new S3Error('AccessDenied', 'this key may not create buckets (houseparty key allow KEY --create-bucket)')
+      if (chosen.right !== 'create' && chosen.right !== 'none') authorize(call, call.bucket as string, chosen.right)
       await chosen.run(call, reply, controller.signal)
       options.metrics.s3Requests.inc({ op, code: 'OK' })
     } catch (err) {
@@ -128,10 +134,11 @@ async function sendError(req: FastifyRequest, reply: FastifyReply, e: S3Error, r
   await reply.type('application/xml').send(body)
 }
 
-function routeTable(deps: { files: FileService; buckets: BucketStore; region: string; now: () => number }): (call: S3Call) => Route {
+function routeTable(deps: { files: FileService; buckets: BucketStore; region: string; now: () => number; keys: KeyStore }): (call: S3Call) => Route {
   const listing = (call: S3Call) => ({ ...deps, owner: { ID: call.accessKey, DisplayName: call.accessKey } })
   const notImplemented = (op: string): Route => ({
     op,
+    right: 'none',
     params: [],
     run: async () => {
       throw new S3Error('NotImplemented', `${op} is not implemented`)
@@ -141,38 +148,48 @@ function routeTable(deps: { files: FileService; buckets: BucketStore; region: st
     const { method, bucket, key, query } = call
     const has = (name: string): boolean => query.has(name)
     if (bucket === undefined) {
-      if (method === 'GET') return { op: 'ListBuckets', params: [], run: (c, r, s) => listBuckets(listing(c), r, s) }
+      if (method === 'GET') return { op: 'ListBuckets', right: 'none', params: [], run: (c, r, s) => listBuckets(c, listing(c), r, s) }
       throw new S3Error('MethodNotAllowed', `${method} is not allowed on the service`)
     }
     if (key === undefined) {
-      if (method === 'GET' && has('uploads')) return { op: 'ListMultipartUploads', params: UPLOADS, run: (c, r, s) => listUploads(c, deps, r, s) }
-      if (method === 'GET' && has('location')) return { op: 'GetBucketLocation', params: ['location'], run: (c, r, s) => bucketLocation(c, deps, r, s) }
-      if (method === 'GET' && has('versioning')) return { op: 'GetBucketVersioning', params: ['versioning'], run: (c, r, s) => bucketVersioning(c, deps, r, s) }
+      if (method === 'GET' && has('uploads'))
+        return { op: 'ListMultipartUploads', right: 'read', params: UPLOADS, run: (c, r, s) => listUploads(c, deps, r, s) }
+      if (method === 'GET' && has('location'))
+        return { op: 'GetBucketLocation', right: 'read', params: ['location'], run: (c, r, s) => bucketLocation(c, deps, r, s) }
+      if (method === 'GET' && has('versioning'))
+        return { op: 'GetBucketVersioning', right: 'read', params: ['versioning'], run: (c, r, s) => bucketVersioning(c, deps, r, s) }
       if (method === 'GET' && query.get('list-type') === '2')
-        return { op: 'ListObjectsV2', params: LIST_V2, run: (c, r, s) => listObjectsV2(c, listing(c), r, s) }
-      if (method === 'GET') return { op: 'ListObjects', params: LIST_V1, run: (c, r, s) => listObjectsV1(c, listing(c), r, s) }
-      if (method === 'PUT') return { op: 'CreateBucket', params: [], run: (c, r, s) => createBucket(c, deps, r, s) }
-      if (method === 'HEAD') return { op: 'HeadBucket', params: [], run: (c, r, s) => headBucket(c, deps, r, s) }
-      if (method === 'DELETE') return { op: 'DeleteBucket', params: [], run: (c, r, s) => deleteBucket(c, deps, r, s) }
-      if (method === 'POST' && has('delete')) return { op: 'DeleteObjects', params: ['delete'], run: (c, r, s) => deleteObjects(c, deps, r, s) }
+        return { op: 'ListObjectsV2', right: 'read', params: LIST_V2, run: (c, r, s) => listObjectsV2(c, listing(c), r, s) }
+      if (method === 'GET') return { op: 'ListObjects', right: 'read', params: LIST_V1, run: (c, r, s) => listObjectsV1(c, listing(c), r, s) }
+      if (method === 'PUT') return { op: 'CreateBucket', right: 'create', params: [], run: (c, r, s) => createBucket(c, deps, r, s) }
+      if (method === 'HEAD') return { op: 'HeadBucket', right: 'read', params: [], run: (c, r, s) => headBucket(c, deps, r, s) }
+      if (method === 'DELETE') return { op: 'DeleteBucket', right: 'owner', params: [], run: (c, r, s) => deleteBucket(c, deps, r, s) }
+      if (method === 'POST' && has('delete')) return { op: 'DeleteObjects', right: 'write', params: ['delete'], run: (c, r, s) => deleteObjects(c, deps, r, s) }
       return notImplemented(`${method} on a bucket`)
     }
-    if (method === 'POST' && has('uploads')) return { op: 'CreateMultipartUpload', params: ['uploads'], run: (c, r, s) => createUpload(c, deps, r, s) }
+    if (method === 'POST' && has('uploads'))
+      return { op: 'CreateMultipartUpload', right: 'write', params: ['uploads'], run: (c, r, s) => createUpload(c, deps, r, s) }
     if (has('uploadId')) {
       if (method === 'PUT' && call.header('x-amz-copy-source') !== undefined)
-        return { op: 'UploadPartCopy', params: ['uploadId', 'partNumber'], run: (c, r, s) => uploadPart(c, deps, r, s) }
-      if (method === 'PUT') return { op: 'UploadPart', params: ['uploadId', 'partNumber'], run: (c, r, s) => uploadPart(c, deps, r, s) }
+        return { op: 'UploadPartCopy', right: 'write', params: ['uploadId', 'partNumber'], run: (c, r, s) => uploadPart(c, deps, r, s) }
+      if (method === 'PUT') return { op: 'UploadPart', right: 'write', params: ['uploadId', 'partNumber'], run: (c, r, s) => uploadPart(c, deps, r, s) }
       if (method === 'GET')
-        return { op: 'ListParts', params: ['uploadId', 'max-parts', 'part-number-marker', 'encoding-type'], run: (c, r, s) => listParts(c, deps, r, s) }
-      if (method === 'DELETE') return { op: 'AbortMultipartUpload', params: ['uploadId'], run: (c, r, s) => abortMultipart(c, deps, r, s) }
-      if (method === 'POST') return { op: 'CompleteMultipartUpload', params: ['uploadId'], run: (c, r, s) => completeUpload(c, deps, r, s) }
+        return {
+          op: 'ListParts',
+          right: 'read',
+          params: ['uploadId', 'max-parts', 'part-number-marker', 'encoding-type'],
+          run: (c, r, s) => listParts(c, deps, r, s),
+        }
+      if (method === 'DELETE') return { op: 'AbortMultipartUpload', right: 'write', params: ['uploadId'], run: (c, r, s) => abortMultipart(c, deps, r, s) }
+      if (method === 'POST') return { op: 'CompleteMultipartUpload', right: 'write', params: ['uploadId'], run: (c, r, s) => completeUpload(c, deps, r, s) }
     }
     if (has('uploads')) return notImplemented(`${method} ?uploads`)
-    if (method === 'PUT' && call.header('x-amz-copy-source') !== undefined) return { op: 'CopyObject', params: [], run: (c, r, s) => copyObject(c, deps, r, s) }
-    if (method === 'PUT') return { op: 'PutObject', params: [], run: (c, r, s) => putObject(c, deps, r, s) }
-    if (method === 'GET') return { op: 'GetObject', params: READ, run: (c, r, s) => getObject(c, deps, r, s) }
-    if (method === 'HEAD') return { op: 'HeadObject', params: READ, run: (c, r, s) => getObject(c, deps, r, s) }
-    if (method === 'DELETE') return { op: 'DeleteObject', params: ['versionId'], run: (c, r, s) => deleteObject(c, deps, r, s) }
+    if (method === 'PUT' && call.header('x-amz-copy-source') !== undefined)
+      return { op: 'CopyObject', right: 'write', params: [], run: (c, r, s) => copyObject(c, deps, r, s) }
+    if (method === 'PUT') return { op: 'PutObject', right: 'write', params: [], run: (c, r, s) => putObject(c, deps, r, s) }
+    if (method === 'GET') return { op: 'GetObject', right: 'read', params: READ, run: (c, r, s) => getObject(c, deps, r, s) }
+    if (method === 'HEAD') return { op: 'HeadObject', right: 'read', params: READ, run: (c, r, s) => getObject(c, deps, r, s) }
+    if (method === 'DELETE') return { op: 'DeleteObject', right: 'write', params: ['versionId'], run: (c, r, s) => deleteObject(c, deps, r, s) }
     return notImplemented(`${method} on an object`)
   }
 }

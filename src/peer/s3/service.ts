@@ -3,13 +3,14 @@ import type { InFlight, Startable } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { httpComponent } from '../api/index.ts'
 import type { FileService } from '../files/index.ts'
+import type { KeyStore } from '../keys/index.ts'
 import type { PeerMetrics } from '../metrics/index.ts'
 import { UploadExpiry } from './expiry.ts'
-import { adminKeyring } from './request.ts'
 import { createS3Server } from './server.ts'
 
 export interface S3ServiceOptions {
   settings: PeerConfig['s3']
+  keys: KeyStore
   host: string
   files: FileService
   metrics: PeerMetrics
@@ -29,7 +30,7 @@ export function s3Service(o: S3ServiceOptions): { http: Startable & { readonly p
     () =>
       createS3Server({
         files: o.files,
-        keys: adminKeyring(settings.accessKey, settings.secretKey),
+        keys: o.keys,
         region: settings.region,
         domain: settings.domain,
         metrics: o.metrics,
