@@ -126,6 +126,26 @@ const panels: Panel[] = [
   ]),
   ...row(8, [
     series(
+      'S3 requests',
+      'S3 requests answered per second, by operation; errors by S3 code (NoSuchKey, SignatureDoesNotMatch, SlowDown, …).',
+      [
+        { expr: `sum by (op) (rate(houseparty_s3_requests_total{${SEL},code="OK"}[$__rate_interval]))`, legend: '{{op}}' },
+        { expr: `sum by (code) (rate(houseparty_s3_requests_total{${SEL},code!="OK"}[$__rate_interval]))`, legend: 'error {{code}}' },
+      ],
+      'reqps',
+    ),
+    series(
+      'S3 latency',
+      'p50 and p99 of S3 requests, by operation.',
+      [
+        { expr: `histogram_quantile(0.5, sum by (le, op) (rate(houseparty_s3_request_duration_seconds_bucket{${SEL}}[$__rate_interval])))`, legend: '{{op}} p50' },
+        { expr: `histogram_quantile(0.99, sum by (le, op) (rate(houseparty_s3_request_duration_seconds_bucket{${SEL}}[$__rate_interval])))`, legend: '{{op}} p99' },
+      ],
+      's',
+    ),
+  ]),
+  ...row(8, [
+    series(
       'File throughput',
       'File bytes put and got through the API.',
       [{ expr: `sum by (op) (rate(houseparty_file_bytes_total{${SEL}}[$__rate_interval]))`, legend: '{{op}}' }],

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { stringify } from 'yaml'
 import type { LocalParty } from '../../src/cli/local-party.ts'
 import { seal } from '../../src/peer/net/index.ts'
@@ -114,6 +115,17 @@ describe('Grafana dashboard and alerts on a real Prometheus', { skip }, () => {
     // Traffic, then faults: a death that is rebuilt, two deaths at once (files lost), a peer that never gets in, a stranger's datagrams.
     for (let i = 0; i < 30; i++) assert.equal((await putBytes(party.peer(i % 6).api, `prom/${i}`, bytesOf(50_000 + i * 1000, i))).status, 201)
     for (let i = 0; i < 30; i += 3) assert.equal((await getBytes(party.peer((i + 1) % 6).api, `prom/${i}`)).status, 200)
+    // S3 traffic too, one request refused (the dashboard shows S3 errors by code).
+    const s3 = new S3Client({
+      endpoint: `http://127.0.0.1:${party.peer(1).s3Port}`,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: party.s3Key.accessKeyId, secretAccessKey: party.s3Key.secretAccessKey },
+    })
+    await s3.send(new CreateBucketCommand({ Bucket: 'prom' }))
+    await s3.send(new PutObjectCommand({ Bucket: 'prom', Key: 'a', Body: 'a' }))
+    await s3.send(new GetObjectCommand({ Bucket: 'prom', Key: 'a' }))
+    await assert.rejects(s3.send(new GetObjectCommand({ Bucket: 'prom', Key: 'none' })))
     party.signal(5, 'SIGKILL')
     await waitForAgreement(party, [0, 1, 2, 3, 4], 5, 30_000)
     party.signal(3, 'SIGKILL')
