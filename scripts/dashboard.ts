@@ -138,8 +138,14 @@ const panels: Panel[] = [
       'S3 latency',
       'p50 and p99 of S3 requests, by operation.',
       [
-        { expr: `histogram_quantile(0.5, sum by (le, op) (rate(houseparty_s3_request_duration_seconds_bucket{${SEL}}[$__rate_interval])))`, legend: '{{op}} p50' },
-        { expr: `histogram_quantile(0.99, sum by (le, op) (rate(houseparty_s3_request_duration_seconds_bucket{${SEL}}[$__rate_interval])))`, legend: '{{op}} p99' },
+        {
+          expr: `histogram_quantile(0.5, sum by (le, op) (rate(houseparty_s3_request_duration_seconds_bucket{${SEL}}[$__rate_interval])))`,
+          legend: '{{op}} p50',
+        },
+        {
+          expr: `histogram_quantile(0.99, sum by (le, op) (rate(houseparty_s3_request_duration_seconds_bucket{${SEL}}[$__rate_interval])))`,
+          legend: '{{op}} p99',
+        },
       ],
       's',
     ),
