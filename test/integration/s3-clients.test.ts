@@ -89,23 +89,26 @@ describe('real S3 clients against a party of 3 peers', () => {
     if (home) await rm(home, { recursive: true, force: true })
   })
 
-  it('the AWS CLI v2: mb, cp (multipart for the large file), sync both ways, ls, rm', async () => {
+  it('the AWS CLI v2: mb, cp of 100 MiB (multipart), sync both ways, ls --recursive, rm', async () => {
     const aws = (peer: number, ...args: string[]) => run('/usr/bin/aws', ['--endpoint-url', endpoint(peer), ...args])
+    const hundred = join(home, 'hundred.bin')
+    await writeFile(hundred, bytesOf(100 * MiB, 4))
     await aws(0, 's3', 'mb', 's3://awscli')
     await aws(1, 's3', 'sync', '--no-progress', source, 's3://awscli/tree')
-    await aws(2, 's3', 'cp', '--no-progress', join(source, 'big.bin'), 's3://awscli/single/big.bin')
+    await aws(2, 's3', 'cp', '--no-progress', hundred, 's3://awscli/single/hundred.bin')
     const listed = await aws(0, 's3', 'ls', '--recursive', 's3://awscli/tree/')
     assert.equal(listed.trim().split('\n').length, 5, listed)
     const back = join(home, 'awscli-back')
     await aws(2, 's3', 'sync', '--no-progress', 's3://awscli/tree', back)
     assert.deepEqual(await tree(back), await tree(source))
-    await aws(1, 's3', 'cp', '--no-progress', 's3://awscli/single/big.bin', join(home, 'big.back'))
-    assert.equal(
+    await aws(1, 's3', 'cp', '--no-progress', 's3://awscli/single/hundred.bin', join(home, 'hundred.back'))
+    const hashOf = async (path: string): Promise<string> =>
       createHash('sha256')
-        .update(await readFile(join(home, 'big.back')))
-        .digest('hex'),
-      (await tree(source)).get('big.bin'),
-    )
+        .update(await readFile(path))
+        .digest('hex')
+    assert.equal(await hashOf(join(home, 'hundred.back')), await hashOf(hundred))
+    await rm(hundred)
+    await rm(join(home, 'hundred.back'))
     const head = JSON.parse(await aws(0, 's3api', 'head-object', '--bucket', 'awscli', '--key', 'tree/big.bin')) as { ETag: string; ContentLength: number }
     assert.match(head.ETag, /^"[0-9a-f]{32}-\d+"$/, 'a multipart ETag')
     assert.equal(head.ContentLength, 20 * MiB + 3)
@@ -114,7 +117,7 @@ describe('real S3 clients against a party of 3 peers', () => {
     assert.doesNotMatch(await aws(2, 's3', 'ls'), /awscli/)
   })
 
-  it('rclone: copy, check (by size and MD5 against the ETags), lsf, delete', async () => {
+  it('rclone: sync, check (0 differences, by size and MD5 against the ETags), lsf, purge', async () => {
     const { accessKeyId, secretAccessKey } = party.s3Key
     const remote = {
       RCLONE_CONFIG_HP_TYPE: 's3',
@@ -126,12 +129,14 @@ describe('real S3 clients against a party of 3 peers', () => {
       RCLONE_CONFIG: join(home, 'rclone.conf'),
     }
     await run('/usr/bin/rclone', ['mkdir', 'hp:rclone'], remote)
-    await run('/usr/bin/rclone', ['copy', source, 'hp:rclone/tree', '--s3-upload-cutoff', '5M', '--s3-chunk-size', '5M'], remote)
-    await run('/usr/bin/rclone', ['check', source, 'hp:rclone/tree'], remote)
+    await run('/usr/bin/rclone', ['sync', source, 'hp:rclone/tree', '--s3-upload-cutoff', '5M', '--s3-chunk-size', '5M'], remote)
+    // rclone check exits non-zero on any difference, and says on stderr how many it found.
+    const checked = await exec('/usr/bin/rclone', ['check', source, 'hp:rclone/tree'], { env: { ...env, ...remote }, cwd: home })
+    assert.match(checked.stderr, /: 0 differences found/)
     const names = (await run('/usr/bin/rclone', ['lsf', '-R', '--files-only', 'hp:rclone/tree'], remote)).trim().split('\n').sort()
     assert.deepEqual(names, [...(await tree(source)).keys()].sort())
     const back = join(home, 'rclone-back')
-    await run('/usr/bin/rclone', ['copy', 'hp:rclone/tree', back], remote)
+    await run('/usr/bin/rclone', ['sync', 'hp:rclone/tree', back], remote)
     assert.deepEqual(await tree(back), await tree(source))
     await run('/usr/bin/rclone', ['purge', 'hp:rclone'], remote)
   })
