@@ -76,7 +76,7 @@ export async function rawDiskSeconds(dir: string): Promise<[number, number]> {
 }
 
 /** `size` bytes from 16 random MiB blocks, cycled (cheap to generate, not compressible). */
-function source(size: number, blocks: Buffer[]): Readable {
+export function source(size: number, blocks: Buffer[]): Readable {
   let sent = 0
   return new Readable({
     read() {
@@ -89,7 +89,7 @@ function source(size: number, blocks: Buffer[]): Readable {
   })
 }
 
-function expectedHash(size: number, blocks: Buffer[]): string {
+export function expectedHash(size: number, blocks: Buffer[]): string {
   const h = createHash('sha256')
   for (let at = 0; at < size; at += MiB) h.update((blocks[(at / MiB) % blocks.length] as Buffer).subarray(0, Math.min(MiB, size - at)))
   return h.digest('hex')
@@ -106,7 +106,7 @@ export async function put(api: string, name: string, size: number, blocks: Buffe
   if (res.statusCode !== 201) throw new Error(`put ${name}: ${res.statusCode} ${text}`)
 }
 
-async function getHash(api: string, name: string): Promise<string> {
+export async function getHash(api: string, name: string): Promise<string> {
   const [res] = (await once(request(fileUrl(api, name)).end(), 'response')) as [IncomingMessage]
   if (res.statusCode !== 200) throw new Error(`get ${name}: ${res.statusCode}`)
   const h = createHash('sha256')
@@ -123,7 +123,7 @@ async function holdsFragmentOf(api: string, name: string): Promise<boolean> {
 }
 
 /** CPU seconds (user + system) the peers have used so far, from /proc. */
-async function peersCpuSeconds(party: LocalParty, n: number): Promise<number> {
+export async function peersCpuSeconds(party: LocalParty, n: number): Promise<number> {
   let total = 0
   for (let i = 0; i < n; i++) {
     const stat = await readFile(`/proc/${party.peer(i).process?.pid}/stat`, 'utf8').catch(() => '')

@@ -6,6 +6,7 @@ import { writeSection } from './lib.ts'
 import { membershipBench } from './membership.ts'
 import { membershipScaleBench } from './membership-scale.ts'
 import { recoveryBench } from './recovery.ts'
+import { s3Bench } from './s3.ts'
 import { scaleBench } from './scale.ts'
 import { smallProfileBench } from './small-profile.ts'
 
@@ -21,6 +22,7 @@ const suites: Record<string, () => Promise<string>> = {
   scale: () => scaleBench(process.argv.slice(2)),
   'small-profile': () => smallProfileBench(),
   inline: () => inlineBench(),
+  s3: () => s3Bench(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

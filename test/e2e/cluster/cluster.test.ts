@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { sha256 } from '../../helpers/files.ts'
+import { bytesOf, sha256 } from '../../helpers/files.ts'
 import { CHART } from '../../helpers/helm.ts'
 import { waitFor } from '../../helpers/wait.ts'
 import { clusterUnavailable, LocalCluster } from './cluster.ts'
@@ -159,6 +162,66 @@ describe('House Party on a local Kubernetes control plane', { skip, timeout: 60 
     await hp.settled(5, files.length)
     assert.equal(await hp.guestId('hp-houseparty-1'), id, 'it came back under its identity')
     await hp.verify(files)
+  })
+
+  it("S3 through the chart's Service: a pod deleted during an aws s3 sync, then rclone check finds 0 differences", async () => {
+    const secret = JSON.parse(await cluster.kubectl('-n', 'hp', 'get', 'secret', 'hp-houseparty', '-o', 'json')) as { data: Record<string, string> }
+    const decode = (key: string): string => Buffer.from(secret.data[key] ?? '', 'base64').toString()
+    const accessKeyId = decode('s3-access-key-id')
+    const secretAccessKey = decode('s3-secret-access-key')
+    const endpoint = 'http://hp-houseparty.hp.svc.cluster.local:7490'
+    const home = await mkdtemp(join(tmpdir(), 'houseparty-e2e-s3-'))
+    try {
+      const tree = join(home, 'tree')
+      for (let i = 0; i < 120; i++) {
+        await mkdir(join(tree, `d${i % 4}`), { recursive: true })
+        await writeFile(join(tree, `d${i % 4}`, `f${i}.bin`), bytesOf(i % 5 === 0 ? 6 * 1024 * 1024 + i : 20_000 + i * 977, i))
+      }
+      const env = {
+        PATH: '/usr/bin:/bin',
+        HOME: home,
+        AWS_ACCESS_KEY_ID: accessKeyId,
+        AWS_SECRET_ACCESS_KEY: secretAccessKey,
+        AWS_DEFAULT_REGION: 'us-east-1',
+        AWS_CONFIG_FILE: join(home, 'aws-config'),
+        AWS_SHARED_CREDENTIALS_FILE: join(home, 'aws-credentials'),
+        AWS_MAX_ATTEMPTS: '10',
+        AWS_RETRY_MODE: 'standard',
+        RCLONE_CONFIG: join(home, 'rclone.conf'),
+        RCLONE_CONFIG_HP_TYPE: 's3',
+        RCLONE_CONFIG_HP_PROVIDER: 'Other',
+        RCLONE_CONFIG_HP_ENDPOINT: endpoint,
+        RCLONE_CONFIG_HP_ACCESS_KEY_ID: accessKeyId,
+        RCLONE_CONFIG_HP_SECRET_ACCESS_KEY: secretAccessKey,
+        RCLONE_CONFIG_HP_REGION: 'us-east-1',
+      }
+      const aws = (...args: string[]) => cluster.runInCluster('/usr/bin/aws', ['--endpoint-url', endpoint, ...args], env)
+      await aws('s3', 'mb', 's3://synced')
+      let synced = false
+      const syncing = aws('s3', 'sync', '--no-progress', tree, 's3://synced/tree').finally(() => {
+        synced = true
+      })
+      syncing.catch(() => undefined)
+      // Once the sync is under way, a pod goes (and comes back, with its volume, as a deleted pod does).
+      await waitFor(
+        'the sync to be under way',
+        async () => (await aws('s3', 'ls', '--recursive', 's3://synced/')).stdout.trim().split('\n').filter(Boolean).length >= 3,
+        { timeoutMs: 120_000, intervalMs: 200 },
+      )
+      let syncedBeforeDelete: boolean | undefined
+      await hp.deletePods(['hp-houseparty-3'], {
+        deleted: () => {
+          syncedBeforeDelete = synced
+        },
+      })
+      assert.equal(syncedBeforeDelete, false, 'the pod was deleted while the sync ran')
+      await syncing
+      const checked = await cluster.runInCluster('/usr/bin/rclone', ['check', tree, 'hp:synced/tree'], env)
+      assert.match(checked.stderr, /: 0 differences found/)
+      await hp.settled(5, files.length + 121)
+    } finally {
+      await rm(home, { recursive: true, force: true })
+    }
   })
 
   it('helm test passes', async () => {

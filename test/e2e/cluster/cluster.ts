@@ -177,6 +177,19 @@ export class LocalCluster {
     return (await run(await k8sTool('helm'), args, { env: this.env(), maxBuffer: 64 * 1024 * 1024, timeout: 20 * 60_000 })).stdout
   }
 
+  /**
+   * Runs a client program where the cluster's network is (the bridge namespace, whose resolv.conf is the cluster's
+   * DNS), as a user's pod would run it: it reaches Services by name. `env` is all of its environment.
+   */
+  async runInCluster(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string }> {
+    try {
+      return await run('ip', ['netns', 'exec', this.network.bridgeNs, file, ...args], { env, maxBuffer: 64 * 1024 * 1024, timeout: 20 * 60_000 })
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message: string }
+      throw new Error(`${file} ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`)
+    }
+  }
+
   /** An HTTP request to a pod or Service inside the cluster (by IP or cluster DNS name), through the agent. */
   fetch(url: string, init: { method?: string; body?: Buffer; timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<InClusterResponse> {
     const timeoutMs = init.timeoutMs ?? 60_000

@@ -175,9 +175,10 @@ export class Release {
    * (--grace-period=0 --force, as when a node is lost): no SIGTERM, so no
    * graceful leave.
    */
-  async deletePods(names: string[], options: { force?: boolean } = {}): Promise<void> {
+  async deletePods(names: string[], options: { force?: boolean; deleted?: () => void } = {}): Promise<void> {
     const before = new Map((await this.pods()).map((p) => [p.name, p.uid]))
     await this.cluster.kubectl('-n', this.namespace, 'delete', 'pod', ...names, '--wait=false', ...(options.force ? ['--grace-period=0', '--force'] : []))
+    options.deleted?.()
     await waitFor(
       `${names.join(', ')} to come back`,
       async () => {

@@ -1,0 +1,134 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { type IncomingMessage, request } from 'node:http'
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import type { LocalParty } from '../src/cli/local-party.ts'
+import { fileUrl } from '../test/helpers/files.ts'
+import { startParty } from '../test/helpers/party.ts'
+import { expectedHash, getHash, peersCpuSeconds, put, source } from './files.ts'
+import { benchParty, inParallel, machine, median, today } from './lib.ts'
+
+const MiB = 1024 * 1024
+const GiB = 1024 * MiB
+const RUNS = 3
+const PEERS = 5
+const SMALL = 2_000
+const SMALL_BYTES = 4096
+const CLIENTS = 16
+
+/**
+ * The S3 API against the native API, in one run on one party of 5 peers
+ * (2+1): 1 GiB PutObject and GetObject with the AWS SDK for JavaScript v3
+ * (default checksums on, as users run it) against a plain HTTP PUT and GET
+ * of the same bytes; a 1 GiB multipart upload (@aws-sdk/lib-storage, 8
+ * parts in flight); 4 KiB objects put by 16 clients, S3 against native.
+ * Every client runs in this process, on the same 2 cores as the peers.
+ */
+export async function s3Bench(): Promise<string> {
+  const { party, cleanup } = await benchParty(PEERS, ['--log-level', 'warn'])
+  const blocks = Array.from({ length: 16 }, () => randomBytes(MiB))
+  const want = expectedHash(GiB, blocks)
+  try {
+    await startParty(party, PEERS)
+    const s3 = clientOf(party, 0)
+    await s3.send(new CreateBucketCommand({ Bucket: 'bench' }))
+    const rows = { nativePut: [] as number[], nativeGet: [] as number[], s3Put: [] as number[], s3Get: [] as number[], multipart: [] as number[] }
+    const cpu = { nativePut: [] as number[], s3Put: [] as number[] }
+    for (let r = 0; r < RUNS; r++) {
+      // Alternated, so a slower phase of the machine costs both APIs alike.
+      let c0 = await peersCpuSeconds(party, PEERS)
+      rows.nativePut.push(await timed(() => put(party.peer(r % PEERS).api, `native/big-${r}`, GiB, blocks)))
+      cpu.nativePut.push((await peersCpuSeconds(party, PEERS)) - c0)
+      c0 = await peersCpuSeconds(party, PEERS)
+      rows.s3Put.push(
+        await timed(() =>
+          s3.send(new PutObjectCommand({ Bucket: 'bench', Key: `big-${r}`, Body: source(GiB, blocks), ContentLength: GiB })).then(() => undefined),
+        ),
+      )
+      cpu.s3Put.push((await peersCpuSeconds(party, PEERS)) - c0)
+      rows.nativeGet.push(await timed(async () => check(await getHash(party.peer((r + 1) % PEERS).api, `native/big-${r}`), want)))
+      rows.s3Get.push(await timed(async () => check(await s3Hash(clientOf(party, (r + 1) % PEERS), 'bench', `big-${r}`), want)))
+      const upload = new Upload({
+        client: clientOf(party, (r + 2) % PEERS),
+        params: { Bucket: 'bench', Key: `multi-${r}`, Body: source(GiB, blocks) },
+        queueSize: 8,
+        partSize: 16 * MiB,
+      })
+      rows.multipart.push(await timed(() => upload.done().then(() => undefined)))
+      check(await s3Hash(s3, 'bench', `multi-${r}`), want)
+      // One GiB at a time on the volumes: what was measured goes before the next run.
+      await fetch(fileUrl(party.peer(0).api, `native/big-${r}`), { method: 'DELETE' })
+      for (const key of [`big-${r}`, `multi-${r}`]) await fetch(fileUrl(party.peer(0).api, `bench/${key}`), { method: 'DELETE' })
+    }
+    const small = Buffer.alloc(SMALL_BYTES, 7)
+    const nativeSmall: number[] = []
+    const s3Small: number[] = []
+    const clients = Array.from({ length: PEERS }, (_, i) => clientOf(party, i))
+    for (let r = 0; r < RUNS; r++) {
+      nativeSmall.push(SMALL / (await timed(() => inParallel(SMALL, CLIENTS, (i) => putSmall(party.peer(i % PEERS).api, `small-native/${r}/${i}`, small)))))
+      s3Small.push(
+        SMALL /
+          (await timed(() =>
+            inParallel(SMALL, CLIENTS, (i) =>
+              (clients[i % PEERS] as S3Client).send(new PutObjectCommand({ Bucket: 'bench', Key: `small/${r}/${i}`, Body: small })).then(() => undefined),
+            ),
+          )),
+      )
+    }
+    const rate = (seconds: number[]): number => GiB / median(seconds) / 1e9
+    const line = (what: string, s3: number, native: number, unit: string, digits = 2): string =>
+      `| ${what} | ${s3.toFixed(digits)} ${unit} | ${native.toFixed(digits)} ${unit} | ${(s3 / native).toFixed(2)} |`
+    return [
+      `## S3 API against the native API`,
+      '',
+      `${today()}, ${machine()}. \`npm run bench -- s3\`: ${PEERS} local peers (2+1); medians of ${RUNS} runs, each run doing both APIs in turn. S3 through \`@aws-sdk/client-s3\` (default checksums: CRC32 computed by the client and checked by the peer), native through plain \`node:http\`; all clients in one process on the same cores as the peers.`,
+      '',
+      '| | S3 | native | S3 / native |',
+      '|---|---|---|---|',
+      line('PutObject, 1 GiB, one request', rate(rows.s3Put), rate(rows.nativePut), 'GB/s'),
+      line('GetObject, 1 GiB (read and hashed by the client)', rate(rows.s3Get), rate(rows.nativeGet), 'GB/s'),
+      line('CPU-seconds of the peers per GiB put', median(cpu.s3Put), median(cpu.nativePut), 's', 1),
+      line(`${SMALL} objects of 4 KiB, ${CLIENTS} clients`, median(s3Small), median(nativeSmall), 'objects/s', 0),
+      '',
+      `Multipart upload of 1 GiB (\`@aws-sdk/lib-storage\`, 16 MiB parts, 8 in flight): ${rate(rows.multipart).toFixed(2)} GB/s (runs ${rows.multipart.map((s) => (GiB / s / 1e9).toFixed(2)).join(', ')}); the object is recorded as made of its 64 parts, no byte copied.`,
+      '',
+    ].join('\n')
+  } finally {
+    await cleanup()
+  }
+}
+
+function clientOf(party: LocalParty, peer: number): S3Client {
+  return new S3Client({
+    endpoint: `http://127.0.0.1:${party.peer(peer).s3Port}`,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: party.s3Key.accessKeyId, secretAccessKey: party.s3Key.secretAccessKey },
+  })
+}
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now()
+  await work()
+  return (performance.now() - t0) / 1000
+}
+
+function check(got: string, want: string): void {
+  if (got !== want) throw new Error(`read back sha256 ${got}, expected ${want}`)
+}
+
+async function s3Hash(s3: S3Client, Bucket: string, Key: string): Promise<string> {
+  const got = await s3.send(new GetObjectCommand({ Bucket, Key }))
+  const h = createHash('sha256')
+  for await (const chunk of got.Body as AsyncIterable<Uint8Array>) h.update(chunk)
+  return h.digest('hex')
+}
+
+async function putSmall(api: string, name: string, body: Buffer): Promise<void> {
+  const req = request(fileUrl(api, name), { method: 'PUT', headers: { 'content-length': String(body.length) } })
+  req.end(body)
+  const [res] = (await once(req, 'response')) as [IncomingMessage]
+  res.resume()
+  if (res.statusCode !== 201) throw new Error(`put ${name}: ${res.statusCode}`)
+}
