@@ -80,3 +80,27 @@ export function corruptInlineFragment(dataDir: string, where: { version?: string
     db.close()
   }
 }
+
+/**
+ * The whole environment of an S3 client program run by a test (the AWS CLI, rclone): its own home and
+ * config files, the key, and an rclone remote `hp` at `endpoint`. Nothing of the caller's environment.
+ */
+export function s3ClientEnv(home: string, key: { accessKeyId: string; secretAccessKey: string }, endpoint: string): NodeJS.ProcessEnv {
+  return {
+    PATH: '/usr/bin:/bin',
+    HOME: home,
+    AWS_ACCESS_KEY_ID: key.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_CONFIG_FILE: `${home}/aws-config`,
+    AWS_SHARED_CREDENTIALS_FILE: `${home}/aws-credentials`,
+    AWS_PAGER: '',
+    RCLONE_CONFIG: `${home}/rclone.conf`,
+    RCLONE_CONFIG_HP_TYPE: 's3',
+    RCLONE_CONFIG_HP_PROVIDER: 'Other',
+    RCLONE_CONFIG_HP_ENDPOINT: endpoint,
+    RCLONE_CONFIG_HP_ACCESS_KEY_ID: key.accessKeyId,
+    RCLONE_CONFIG_HP_SECRET_ACCESS_KEY: key.secretAccessKey,
+    RCLONE_CONFIG_HP_REGION: 'us-east-1',
+  }
+}

@@ -7,7 +7,7 @@ import { join, relative } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import type { LocalParty } from '../../src/cli/local-party.ts'
-import { bytesOf } from '../helpers/files.ts'
+import { bytesOf, s3ClientEnv } from '../helpers/files.ts'
 import { partiesForThisFile, startParty } from '../helpers/party.ts'
 
 const newParty = partiesForThisFile()
@@ -74,16 +74,7 @@ describe('real S3 clients against a party of 3 peers', () => {
       await writeFile(join(source, name), data)
     }
     const { accessKeyId, secretAccessKey } = party.s3Key
-    env = {
-      PATH: '/usr/bin:/bin',
-      HOME: home,
-      AWS_ACCESS_KEY_ID: accessKeyId,
-      AWS_SECRET_ACCESS_KEY: secretAccessKey,
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_CONFIG_FILE: join(home, 'aws-config'),
-      AWS_SHARED_CREDENTIALS_FILE: join(home, 'aws-credentials'),
-      AWS_PAGER: '',
-    }
+    env = s3ClientEnv(home, { accessKeyId, secretAccessKey }, endpoint(1))
   })
   after(async () => {
     if (home) await rm(home, { recursive: true, force: true })
@@ -118,27 +109,18 @@ describe('real S3 clients against a party of 3 peers', () => {
   })
 
   it('rclone: sync, check (0 differences, by size and MD5 against the ETags), lsf, purge', async () => {
-    const { accessKeyId, secretAccessKey } = party.s3Key
-    const remote = {
-      RCLONE_CONFIG_HP_TYPE: 's3',
-      RCLONE_CONFIG_HP_PROVIDER: 'Other',
-      RCLONE_CONFIG_HP_ENDPOINT: endpoint(1),
-      RCLONE_CONFIG_HP_ACCESS_KEY_ID: accessKeyId,
-      RCLONE_CONFIG_HP_SECRET_ACCESS_KEY: secretAccessKey,
-      RCLONE_CONFIG_HP_REGION: 'us-east-1',
-      RCLONE_CONFIG: join(home, 'rclone.conf'),
-    }
-    await run('/usr/bin/rclone', ['mkdir', 'hp:rclone'], remote)
-    await run('/usr/bin/rclone', ['sync', source, 'hp:rclone/tree', '--s3-upload-cutoff', '5M', '--s3-chunk-size', '5M'], remote)
+    // The remote "hp" is peer 1's endpoint (s3ClientEnv).
+    await run('/usr/bin/rclone', ['mkdir', 'hp:rclone'])
+    await run('/usr/bin/rclone', ['sync', source, 'hp:rclone/tree', '--s3-upload-cutoff', '5M', '--s3-chunk-size', '5M'])
     // rclone check exits non-zero on any difference, and says on stderr how many it found.
-    const checked = await exec('/usr/bin/rclone', ['check', source, 'hp:rclone/tree'], { env: { ...env, ...remote }, cwd: home })
+    const checked = await exec('/usr/bin/rclone', ['check', source, 'hp:rclone/tree'], { env, cwd: home })
     assert.match(checked.stderr, /: 0 differences found/)
-    const names = (await run('/usr/bin/rclone', ['lsf', '-R', '--files-only', 'hp:rclone/tree'], remote)).trim().split('\n').sort()
+    const names = (await run('/usr/bin/rclone', ['lsf', '-R', '--files-only', 'hp:rclone/tree'])).trim().split('\n').sort()
     assert.deepEqual(names, [...(await tree(source)).keys()].sort())
     const back = join(home, 'rclone-back')
-    await run('/usr/bin/rclone', ['sync', 'hp:rclone/tree', back], remote)
+    await run('/usr/bin/rclone', ['sync', 'hp:rclone/tree', back])
     assert.deepEqual(await tree(back), await tree(source))
-    await run('/usr/bin/rclone', ['purge', 'hp:rclone'], remote)
+    await run('/usr/bin/rclone', ['purge', 'hp:rclone'])
   })
 
   it('s3cmd: mb, put, ls, get, del', async () => {

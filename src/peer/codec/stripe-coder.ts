@@ -4,7 +4,7 @@ import { shardBytes } from './stripes.ts'
 
 /** Messages to the coding worker (stripe-worker.ts) and its answers. */
 type CoderOp =
-  | { op: 'open'; k: number; m: number }
+  | { op: 'open'; k: number; m: number; md5?: boolean }
   | { op: 'stripe'; slot: SharedArrayBuffer; offset: number; capacity: number; length: number }
   | { op: 'finish' }
   | { op: 'close' }
@@ -16,6 +16,7 @@ export interface CoderReply {
   seq: number
   checksums?: number[]
   hash?: string
+  md5?: string
   error?: string
 }
 
@@ -50,9 +51,10 @@ export class StripeCoder {
     this.#session = session
   }
 
-  static async open(k: number, m: number): Promise<StripeCoder> {
+  /** With `md5`, the worker hashes the bytes with MD5 as well (an S3 ETag), beside the sha256. */
+  static async open(k: number, m: number, options: { md5?: boolean } = {}): Promise<StripeCoder> {
     const session = nextSession++
-    await pool().request(session, { op: 'open', k, m })
+    await pool().request(session, { op: 'open', k, m, ...(options.md5 ? { md5: true } : {}) })
     return new StripeCoder(k, m, session)
   }
 
@@ -75,11 +77,11 @@ export class StripeCoder {
     return { shards, checksums }
   }
 
-  /** The sha256 of every byte coded, in hex; ends the session. */
-  async finish(): Promise<string> {
+  /** The sha256 (and the MD5, when asked for at open) of every byte coded, in hex; ends the session. */
+  async finish(): Promise<{ sha256: string; md5?: string }> {
     this.#closed = true
     const reply = await pool().request(this.#session, { op: 'finish' })
-    return reply.hash ?? ''
+    return { sha256: reply.hash ?? '', ...(reply.md5 === undefined ? {} : { md5: reply.md5 }) }
   }
 
   /** Ends the session without a result (a failed put). */

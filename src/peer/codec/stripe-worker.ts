@@ -6,13 +6,14 @@ import type { CoderReply, CoderRequest } from './stripe-coder.ts'
 import { shardBytes } from './stripes.ts'
 
 /**
- * The CPU work of a put, off the event loop: for each stripe, the file hash,
- * the parity shards and every shard's CRC-32, all in the stripe's shared
+ * The CPU work of a put, off the event loop: for each stripe, the file hash
+ * (and its MD5, for an S3 ETag), the parity shards and every shard's CRC-32, all in the stripe's shared
  * slot. Stripes of one put arrive in order, so the hash sees the file's
  * bytes in order.
  */
 interface Session {
   hash: Hash
+  md5: Hash | undefined
   coder: ErasureCoder
 }
 
@@ -21,13 +22,14 @@ const sessions = new Map<number, Session>()
 function handle(req: CoderRequest): CoderReply {
   switch (req.op) {
     case 'open':
-      sessions.set(req.session, { hash: createHash('sha256'), coder: new ErasureCoder(req.k, req.m) })
+      sessions.set(req.session, { hash: createHash('sha256'), md5: req.md5 ? createHash('md5') : undefined, coder: new ErasureCoder(req.k, req.m) })
       return { session: req.session, seq: req.seq }
     case 'stripe': {
       const s = sessionOf(req.session)
       const { k, m } = s.coder
       const slot = Buffer.from(req.slot, req.offset, req.capacity)
       s.hash.update(slot.subarray(0, req.length))
+      s.md5?.update(slot.subarray(0, req.length))
       const shard = shardBytes(req.length, k)
       slot.fill(0, req.length, shard * k)
       const shards = Array.from({ length: k + m }, (_, i) => slot.subarray(i * shard, (i + 1) * shard))
@@ -35,9 +37,9 @@ function handle(req: CoderRequest): CoderReply {
       return { session: req.session, seq: req.seq, checksums: shards.map((x) => crc32(x)) }
     }
     case 'finish': {
-      const hash = sessionOf(req.session).hash.digest('hex')
+      const s = sessionOf(req.session)
       sessions.delete(req.session)
-      return { session: req.session, seq: req.seq, hash }
+      return { session: req.session, seq: req.seq, hash: s.hash.digest('hex'), ...(s.md5 ? { md5: s.md5.digest('hex') } : {}) }
     }
     case 'close':
       sessions.delete(req.session)

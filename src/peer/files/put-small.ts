@@ -43,11 +43,12 @@ export function codeWhole(data: Buffer, coding: Coding): { shards: Buffer[]; che
  * or a coordinator whose clock is behind), the fragments just stored are
  * dropped and sent again under a version above it.
  */
-export async function putWhole(ctx: FilesContext, name: string, data: Buffer, options: Pick<PutOptions, 'signal' | 'seal'> = {}): Promise<PutResult> {
+export async function putWhole(ctx: FilesContext, name: string, data: Buffer, options: Pick<PutOptions, 'signal' | 'seal' | 'md5'> = {}): Promise<PutResult> {
   const { signal } = options
   const created = ctx.clock.now()
   const hash = createHash('sha256').update(data).digest('hex')
-  const meta = options.seal?.({ size: data.length, hash })
+  const md5 = options.md5 ? createHash('md5').update(data).digest('hex') : undefined
+  const meta = options.seal?.({ size: data.length, hash, ...(md5 === undefined ? {} : { md5 }) })
   const coded = codeWhole(data, ctx.coding)
   let version = nextVersion(ctx.clock.now())
   for (let attempt = 1; ; attempt++) {

@@ -130,7 +130,7 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
   // The body may come slowly (a client on a slow link): the holders hear from us meanwhile.
   const stopKeepAlive = keepSinksAlive(sinks)
   try {
-    coder = await StripeCoder.open(k, m)
+    coder = await StripeCoder.open(k, m, { md5: options.md5 === true })
     for await (const { slot, length } of stripesOf(body, coding.stripeBytes, () => pool.take())) {
       signal?.throwIfAborted()
       size += length
@@ -142,8 +142,9 @@ async function put(ctx: FilesContext, name: string, body: AsyncIterable<Uint8Arr
       if (inCoding.length >= CODING_DEPTH) await send(inCoding.shift() as InCoding)
     }
     for (let next = inCoding.shift(); next; next = inCoding.shift()) await send(next)
-    contentHash = await coder.finish()
-    meta = options.seal?.({ size, hash: contentHash })
+    const digests = await coder.finish()
+    contentHash = digests.sha256
+    meta = options.seal?.({ size, hash: contentHash, ...(digests.md5 === undefined ? {} : { md5: digests.md5 }) })
   } catch (err) {
     coder?.close()
     for (const sink of sinks) sink.fail(err)

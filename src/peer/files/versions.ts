@@ -12,7 +12,9 @@ export interface PutOptions {
    * returns what the record carries beside the bytes (the S3 layer's ETag and headers), or throws to fail
    * the put (a body that does not match a digest its client sent) so that nothing is recorded.
    */
-  seal?: (body: { size: number; hash: string }) => ObjectMeta | undefined
+  seal?: (body: { size: number; hash: string; md5?: string }) => ObjectMeta | undefined
+  /** Hash the body with MD5 too (off the event loop for a streamed put), and give it to `seal`: the S3 ETag. */
+  md5?: boolean
 }
 
 export interface PutResult {

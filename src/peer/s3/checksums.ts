@@ -43,38 +43,37 @@ function uint32Base64(value: number): string {
 }
 
 /**
- * The digests of a body, computed as it streams past: MD5 always (the ETag),
- * and each checksum the client sent or asked for. `check` compares them with
- * what the client declared, once the body has ended.
+ * The checksums of a body the client sent or asked for, computed as it
+ * streams past; `check` compares them, and the body's MD5 (computed by the
+ * file layer, off the event loop), with what the client declared, once the
+ * body has ended.
  */
 export class BodyDigests {
-  readonly #md5 = createHash('md5')
   readonly #checksums = new Map<ChecksumAlgorithm, Running>()
-  #md5Hex: string | undefined
 
   constructor(algorithms: Iterable<ChecksumAlgorithm>) {
     for (const a of algorithms) this.#checksums.set(a, running(a))
   }
 
-  async *pass(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  /** The body as it was, the checksums updated on the way (the body itself when none is asked for). */
+  pass(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    if (this.#checksums.size === 0) return body
+    return this.#pass(body)
+  }
+
+  async *#pass(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
     for await (const piece of body) {
-      this.#md5.update(piece)
       for (const c of this.#checksums.values()) c.update(piece)
       yield piece
     }
   }
 
-  get md5Hex(): string {
-    this.#md5Hex ??= this.#md5.digest('hex')
-    return this.#md5Hex
-  }
-
   /**
-   * Throws BadDigest when the body's MD5 differs from Content-MD5, or a
+   * Throws BadDigest when the body's MD5 (hex) differs from Content-MD5, or a
    * checksum from the one declared; returns the checksums computed.
    */
-  check(contentMd5: string | undefined, declared: ReadonlyMap<ChecksumAlgorithm, string>): Checksums {
-    if (contentMd5 !== undefined && Buffer.from(this.md5Hex, 'hex').toString('base64') !== contentMd5)
+  check(md5Hex: string, contentMd5: string | undefined, declared: ReadonlyMap<ChecksumAlgorithm, string>): Checksums {
+    if (contentMd5 !== undefined && Buffer.from(md5Hex, 'hex').toString('base64') !== contentMd5)
       throw new S3Error('BadDigest', 'the Content-MD5 you specified did not match what we received')
     const out: Checksums = {}
     for (const [algorithm, c] of this.#checksums) {

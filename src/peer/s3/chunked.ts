@@ -109,7 +109,9 @@ class ByteReader {
   async #more(): Promise<boolean> {
     const next = await this.#input.next()
     if (next.done) return false
-    this.#buffer = this.#buffer.length === 0 ? Buffer.from(next.value) : Buffer.concat([this.#buffer, next.value])
+    // A view, not a copy: only the rare line split across two pieces is joined.
+    const piece = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength)
+    this.#buffer = this.#buffer.length === 0 ? piece : Buffer.concat([this.#buffer, piece])
     return true
   }
 

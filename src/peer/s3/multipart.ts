@@ -1,15 +1,12 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
-import { isHousePartyError } from '../../shared/errors.ts'
 import type { FileService } from '../files/index.ts'
-import type { ObjectMeta } from '../protocol/index.ts'
 import type { BucketStore } from './buckets.ts'
-import { BodyDigests, checkContentMd5 } from './checksums.ts'
 import { S3Error } from './errors.ts'
 import { evaluateConditions, metaFromRequest, parseRange } from './headers.ts'
 import { fileOf } from './names.ts'
-import { copySource, sliceBody } from './objects.ts'
-import { authorize, objectBody, type S3Call, smallBody } from './request.ts'
+import { copySource, orNoSuchKey, sliceBody, storeBody } from './objects.ts'
+import { authorize, type S3Call, smallBody } from './request.ts'
 import { abortUpload, checkPartNumber, checkUploadId, newUploadId, partFile, partFilesOf, readInfo, uploadDir, uploadsOf, writeInfo } from './uploads.ts'
 import { isoTime, MAX_XML_BODY, parseXml, textOf, xmlDocument } from './xml.ts'
 
@@ -49,34 +46,14 @@ export async function uploadPart(call: S3Call, deps: MultipartDeps, reply: Fasti
     await copyPart(call, deps, copying, name, reply, signal)
     return
   }
-  const contentMd5 = checkContentMd5(call.header('content-md5'))
-  const body = objectBody(call)
-  const digests = new BodyDigests(body.algorithms)
-  let meta: ObjectMeta | undefined
-  await deps.files.put(name, digests.pass(body.body), {
-    signal,
-    ...(body.length === undefined ? {} : { sizeHint: body.length }),
-    seal: ({ hash }) => {
-      if (body.sha256 !== undefined && body.sha256 !== hash)
-        throw new S3Error('XAmzContentSHA256Mismatch', 'the provided x-amz-content-sha256 header does not match what was computed')
-      const checksums = digests.check(contentMd5, body.declared())
-      meta = { etag: digests.md5Hex, ...(Object.keys(checksums).length > 0 ? { checksums } : {}) }
-      return meta
-    },
-  })
-  void reply.header('etag', `"${digests.md5Hex}"`)
-  for (const [algorithm, value] of Object.entries(meta?.checksums ?? {})) void reply.header(`x-amz-checksum-${algorithm}`, value)
-  await reply.status(200).send()
+  await storeBody(call, deps.files, name, {}, reply, signal)
 }
 
 async function copyPart(call: S3Call, deps: MultipartDeps, header: string, name: string, reply: FastifyReply, signal: AbortSignal): Promise<void> {
   const source = copySource(header)
   authorize(call, source.bucket, 'read')
   await deps.buckets.require(source.bucket, signal)
-  const opened = await deps.files.open(fileOf(source.bucket, source.key), signal).catch((err: unknown) => {
-    if (isHousePartyError(err, 'ERR_FILE_NOT_FOUND')) throw new S3Error('NoSuchKey', 'the specified copy source does not exist')
-    throw err
-  })
+  const opened = await orNoSuchKey(deps.files.open(fileOf(source.bucket, source.key), signal), 'the specified copy source does not exist')
   try {
     if (evaluateConditions((h) => call.header(h), opened.record, 'x-amz-copy-source-') !== 'ok')
       throw new S3Error('PreconditionFailed', 'at least one of the copy source preconditions you specified did not hold')
@@ -88,13 +65,17 @@ async function copyPart(call: S3Call, deps: MultipartDeps, header: string, name:
     throw err
   }
   const [first, last] = parseRange(call.header('x-amz-copy-source-range'), opened.record.size) ?? [0, opened.record.size - 1]
-  const digests = new BodyDigests([])
-  const result = await deps.files.put(name, digests.pass(sliceBody(opened.body, first, last + 1)), {
+  let etag = ''
+  const result = await deps.files.put(name, sliceBody(opened.body, first, last + 1), {
     signal,
+    md5: true,
     sizeHint: last - first + 1,
-    seal: () => ({ etag: digests.md5Hex }),
+    seal: ({ md5 }) => {
+      etag = md5 ?? ''
+      return { etag }
+    },
   })
-  await xml(reply, 'CopyPartResult', { LastModified: isoTime(Number(result.version.slice(0, 13))), ETag: `"${digests.md5Hex}"` })
+  await xml(reply, 'CopyPartResult', { LastModified: isoTime(Number(result.version.slice(0, 13))), ETag: `"${etag}"` })
 }
 
 export async function listParts(call: S3Call, deps: MultipartDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { isHousePartyError } from '../../shared/errors.ts'
-import type { FileService, OpenedFile } from '../files/index.ts'
+import type { FileService } from '../files/index.ts'
 import type { FileRecord, ObjectMeta } from '../protocol/index.ts'
 import type { BucketStore } from './buckets.ts'
 import { BodyDigests, checkContentMd5 } from './checksums.ts'
@@ -22,24 +22,33 @@ const WHOLE_REPLY_BYTES = 256 * 1024
 export async function putObject(call: S3Call, deps: ObjectDeps, reply: FastifyReply, signal: AbortSignal): Promise<void> {
   const bucket = call.bucket as string
   await deps.buckets.require(bucket, signal)
-  const name = fileOf(bucket, call.key as string)
-  const headerMeta = metaFromRequest(call)
+  await storeBody(call, deps.files, fileOf(bucket, call.key as string), metaFromRequest(call), reply, signal)
+}
+
+/**
+ * Stores the request's body as file `name` (PutObject, UploadPart): its MD5 is the ETag, the digests the
+ * client declared (Content-MD5, x-amz-content-sha256, x-amz-checksum-*) are checked before the file is
+ * recorded, and the answer gives the ETag and the checksums.
+ */
+export async function storeBody(call: S3Call, files: FileService, name: string, kept: ObjectMeta, reply: FastifyReply, signal: AbortSignal): Promise<void> {
   const contentMd5 = checkContentMd5(call.header('content-md5'))
   const body = objectBody(call)
   const digests = new BodyDigests(body.algorithms)
   let meta: ObjectMeta | undefined
-  await deps.files.put(name, digests.pass(body.body), {
+  await files.put(name, digests.pass(body.body), {
     signal,
+    md5: true,
     ...(body.length === undefined ? {} : { sizeHint: body.length }),
-    seal: ({ hash }) => {
+    seal: ({ hash, md5 }) => {
       if (body.sha256 !== undefined && body.sha256 !== hash)
         throw new S3Error('XAmzContentSHA256Mismatch', 'the provided x-amz-content-sha256 header does not match what was computed')
-      const checksums = digests.check(contentMd5, body.declared())
-      meta = { ...headerMeta, etag: digests.md5Hex, ...(Object.keys(checksums).length > 0 ? { checksums } : {}) }
+      const etag = md5 ?? ''
+      const checksums = digests.check(etag, contentMd5, body.declared())
+      meta = { ...kept, etag, ...(Object.keys(checksums).length > 0 ? { checksums } : {}) }
       return meta
     },
   })
-  void reply.header('etag', `"${digests.md5Hex}"`)
+  void reply.header('etag', `"${meta?.etag}"`)
   for (const [algorithm, value] of Object.entries(meta?.checksums ?? {})) void reply.header(`x-amz-checksum-${algorithm}`, value)
   await reply.status(200).send()
 }
@@ -50,8 +59,8 @@ export async function getObject(call: S3Call, deps: ObjectDeps, reply: FastifyRe
   await deps.buckets.require(bucket, signal)
   const name = fileOf(bucket, call.key as string)
   // A GET opens the file at once (one tracker lookup, k fragments opened); a HEAD only looks the record up.
-  const opened = call.method === 'HEAD' ? undefined : await openObject(deps.files, name, signal)
-  const record = opened?.record ?? (await recordOf(deps.files, name, signal))
+  const opened = call.method === 'HEAD' ? undefined : await orNoSuchKey(deps.files.open(name, signal))
+  const record = opened?.record ?? (await orNoSuchKey(deps.files.record(name, signal)))
   const close = async (): Promise<void> => void (await opened?.body.return(undefined))
   const condition = evaluateConditions((h) => call.header(h), record)
   if (condition !== 'ok') await close()
@@ -119,20 +128,12 @@ export async function* sliceBody(body: AsyncGenerator<Buffer>, from: number, to:
   }
 }
 
-async function openObject(files: FileService, name: string, signal: AbortSignal): Promise<OpenedFile> {
+/** The file layer's "no such file" in S3's words. */
+export async function orNoSuchKey<T>(work: Promise<T>, message = 'the specified key does not exist'): Promise<T> {
   try {
-    return await files.open(name, signal)
+    return await work
   } catch (err) {
-    if (isHousePartyError(err, 'ERR_FILE_NOT_FOUND')) throw new S3Error('NoSuchKey', 'the specified key does not exist')
-    throw err
-  }
-}
-
-async function recordOf(files: FileService, name: string, signal: AbortSignal): Promise<FileRecord> {
-  try {
-    return await files.record(name, signal)
-  } catch (err) {
-    if (isHousePartyError(err, 'ERR_FILE_NOT_FOUND')) throw new S3Error('NoSuchKey', 'the specified key does not exist')
+    if (isHousePartyError(err, 'ERR_FILE_NOT_FOUND')) throw new S3Error('NoSuchKey', message)
     throw err
   }
 }
@@ -173,24 +174,24 @@ export async function copyObject(call: S3Call, deps: ObjectDeps, reply: FastifyR
       'InvalidRequest',
       "this copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes",
     )
-  const opened = await deps.files.open(sourceName, signal).catch((err: unknown) => {
-    if (isHousePartyError(err, 'ERR_FILE_NOT_FOUND')) throw new S3Error('NoSuchKey', 'the specified copy source does not exist')
-    throw err
-  })
+  const opened = await orNoSuchKey(deps.files.open(sourceName, signal), 'the specified copy source does not exist')
   const condition = evaluateConditions((h) => call.header(h), opened.record, 'x-amz-copy-source-')
   if (condition !== 'ok') {
     await opened.body.return(undefined)
     throw new S3Error('PreconditionFailed', 'at least one of the copy source preconditions you specified did not hold')
   }
   const kept = directive === 'COPY' ? copiedMeta(opened.record.meta) : metaFromRequest(call)
-  const digests = new BodyDigests([])
-  const result = await deps.files.put(name, digests.pass(opened.body), {
+  let etag = ''
+  const result = await deps.files.put(name, opened.body, {
     signal,
+    md5: true,
     sizeHint: opened.record.size,
     // A new object put in one piece: its ETag is its MD5, whatever the source's was (a multipart source's is not).
-    seal: () => ({ ...kept, etag: digests.md5Hex }),
+    seal: ({ md5 }) => {
+      etag = md5 ?? ''
+      return { ...kept, etag }
+    },
   })
-  const etag = digests.md5Hex
   const body = xmlDocument('CopyObjectResult', { LastModified: new Date(Number(result.version.slice(0, 13))).toISOString(), ETag: `"${etag}"` })
   await reply.status(200).type('application/xml').send(body)
 }

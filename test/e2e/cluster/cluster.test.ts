@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { bytesOf, sha256 } from '../../helpers/files.ts'
+import { bytesOf, s3ClientEnv, sha256 } from '../../helpers/files.ts'
 import { CHART } from '../../helpers/helm.ts'
 import { waitFor } from '../../helpers/wait.ts'
 import { clusterUnavailable, LocalCluster } from './cluster.ts'
@@ -177,24 +177,8 @@ describe('House Party on a local Kubernetes control plane', { skip, timeout: 60 
         await mkdir(join(tree, `d${i % 4}`), { recursive: true })
         await writeFile(join(tree, `d${i % 4}`, `f${i}.bin`), bytesOf(i % 5 === 0 ? 6 * 1024 * 1024 + i : 20_000 + i * 977, i))
       }
-      const env = {
-        PATH: '/usr/bin:/bin',
-        HOME: home,
-        AWS_ACCESS_KEY_ID: accessKeyId,
-        AWS_SECRET_ACCESS_KEY: secretAccessKey,
-        AWS_DEFAULT_REGION: 'us-east-1',
-        AWS_CONFIG_FILE: join(home, 'aws-config'),
-        AWS_SHARED_CREDENTIALS_FILE: join(home, 'aws-credentials'),
-        AWS_MAX_ATTEMPTS: '10',
-        AWS_RETRY_MODE: 'standard',
-        RCLONE_CONFIG: join(home, 'rclone.conf'),
-        RCLONE_CONFIG_HP_TYPE: 's3',
-        RCLONE_CONFIG_HP_PROVIDER: 'Other',
-        RCLONE_CONFIG_HP_ENDPOINT: endpoint,
-        RCLONE_CONFIG_HP_ACCESS_KEY_ID: accessKeyId,
-        RCLONE_CONFIG_HP_SECRET_ACCESS_KEY: secretAccessKey,
-        RCLONE_CONFIG_HP_REGION: 'us-east-1',
-      }
+      // Retries as a user would configure them for a cluster whose pods come and go.
+      const env = { ...s3ClientEnv(home, { accessKeyId, secretAccessKey }, endpoint), AWS_MAX_ATTEMPTS: '10', AWS_RETRY_MODE: 'standard' }
       const aws = (...args: string[]) => cluster.runInCluster('/usr/bin/aws', ['--endpoint-url', endpoint, ...args], env)
       await aws('s3', 'mb', 's3://synced')
       let synced = false
