@@ -14,7 +14,8 @@ describe('StripeCoder (coding on a worker thread)', () => {
       // Full stripes, then a short one whose shards need padding.
       const file = randomBytes(3 * stripeBytes + 12_345)
       const inline = new ErasureCoder(k, m)
-      const coder = await StripeCoder.open(k, m)
+      // With the MD5 (an S3 ETag) as well as the sha256.
+      const coder = await StripeCoder.open(k, m, { md5: true })
       const slotBytes = shardBytes(stripeBytes, k) * (k + m)
       for (let at = 0; at < file.length; at += stripeBytes) {
         const stripe = file.subarray(at, Math.min(file.length, at + stripeBytes))
@@ -30,7 +31,7 @@ describe('StripeCoder (coding on a worker thread)', () => {
           assert.equal(checksums[i]?.readUInt32BE(0), crc32(want[i] as Buffer))
         }
       }
-      assert.equal(await coder.finish(), createHash('sha256').update(file).digest('hex'))
+      assert.deepEqual(await coder.finish(), { sha256: createHash('sha256').update(file).digest('hex'), md5: createHash('md5').update(file).digest('hex') })
     })
   }
 
@@ -42,8 +43,8 @@ describe('StripeCoder (coding on a worker thread)', () => {
     slotA.fill(1, 0, 1000)
     slotB.fill(2, 0, 1000)
     await Promise.all([a.code(slotA, 1000), b.code(slotB, 1000)])
-    assert.equal(await a.finish(), createHash('sha256').update(Buffer.alloc(1000, 1)).digest('hex'))
-    assert.equal(await b.finish(), createHash('sha256').update(Buffer.alloc(1000, 2)).digest('hex'))
+    assert.deepEqual(await a.finish(), { sha256: createHash('sha256').update(Buffer.alloc(1000, 1)).digest('hex') })
+    assert.deepEqual(await b.finish(), { sha256: createHash('sha256').update(Buffer.alloc(1000, 2)).digest('hex') })
   })
 
   it('refuses a slot that is not shared memory, and a closed session', async () => {
