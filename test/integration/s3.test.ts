@@ -106,6 +106,12 @@ describe('the S3 API on a party of 3 real peers (2+1), with the AWS SDK', () => 
       native.files.map((f) => f.name),
       ['.s3/buckets/photos'],
     )
+    // Readable natively, written only through S3: a native put or delete there is refused.
+    const refused = await fetch(`http://${party.peer(0).api}/files/.s3/buckets/photos`, { method: 'DELETE' })
+    assert.equal(refused.status, 400)
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'ERR_BAD_NAME')
+    assert.equal((await fetch(`http://${party.peer(0).api}/files/.s3/buckets/forged`, { method: 'PUT', body: '{}' })).status, 400)
+    await s3.send(new HeadBucketCommand({ Bucket: 'photos' }))
   })
 
   it('stores an object with its headers and metadata; the native API reads the same bytes', async () => {

@@ -5,7 +5,7 @@ import { HousePartyError } from '../../shared/errors.ts'
 import type { InFlight } from '../../shared/lifecycle.ts'
 import type { FileService, FileSummary, ListRequest } from '../files/index.ts'
 import type { KeyStore } from '../keys/index.ts'
-import { GuestId, MAX_PAGE } from '../protocol/index.ts'
+import { GuestId, MAX_PAGE, S3_STATE_PREFIX } from '../protocol/index.ts'
 import { registerKeyRoutes } from './keys.ts'
 
 export interface FileRoutesOptions {
@@ -47,7 +47,7 @@ export function registerFileRoutes(app: FastifyInstance, options: FileRoutesOpti
     scope.get('/files', async (req, reply) => files.page(pageQuery(req.query), abortOnClose(reply)))
 
     scope.put('/files/*', async (req, reply) => {
-      const name = nameOf(req)
+      const name = writableName(req)
       const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length'])
       const signal = abortOnClose(reply)
       const result = await files.put(name, sizedBody(req.raw, declared), { signal, sizeHint: declared })
@@ -80,7 +80,7 @@ export function registerFileRoutes(app: FastifyInstance, options: FileRoutesOpti
       return reply.status(200).send(Readable.from(opened.body, { objectMode: false }))
     })
 
-    scope.delete('/files/*', async (req, reply) => files.remove(nameOf(req), abortOnClose(reply)))
+    scope.delete('/files/*', async (req, reply) => files.remove(writableName(req), abortOnClose(reply)))
 
     scope.get('/guests/:id/fragments', async (req, reply) => {
       const parsed = GuestId.safeParse((req.params as { id: string }).id)
@@ -102,6 +102,17 @@ function fileHeaders(reply: FastifyReply, size: number, hash: string, version: s
 
 function nameOf(req: FastifyRequest): string {
   return (req.params as Record<string, string | undefined>)['*'] ?? ''
+}
+
+/** A name a native put or delete may change: not the S3 API's own state. */
+function writableName(req: FastifyRequest): string {
+  const name = nameOf(req)
+  if (name.startsWith(S3_STATE_PREFIX))
+    throw new HousePartyError(
+      'ERR_BAD_NAME',
+      `names under ${S3_STATE_PREFIX} hold the S3 API's buckets, keys and uploads: change them through the S3 API or houseparty key`,
+    )
+  return name
 }
 
 function checkToken(req: FastifyRequest, token: string): void {

@@ -3,6 +3,13 @@ import { HousePartyError } from '../../shared/errors.ts'
 export const MAX_NAME_BYTES = 1024
 
 /**
+ * Names under this prefix hold the S3 API's state (buckets, keys, multipart uploads): ordinary files, readable
+ * through the native API, but written only by the S3 API and `houseparty key`, so no native put or delete can
+ * leave it inconsistent.
+ */
+export const S3_STATE_PREFIX = '.s3/'
+
+/**
  * File names are keys, not paths: they are never used to build a path on
  * disk (the store files fragments under the name's sha256). They are still
  * held to path-like rules so that a name means the same thing everywhere it

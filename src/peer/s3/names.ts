@@ -1,8 +1,8 @@
-import { checkName, MAX_NAME_BYTES } from '../protocol/index.ts'
+import { checkName, MAX_NAME_BYTES, S3_STATE_PREFIX } from '../protocol/index.ts'
 import { S3Error } from './errors.ts'
 
-/** Where the party keeps its S3 state as ordinary files: one per bucket, under a prefix no bucket name can take. */
-export const S3_STATE_PREFIX = '.s3/'
+/** One file per bucket, under a prefix no bucket name can take. */
+export { S3_STATE_PREFIX }
 export const BUCKETS_PREFIX = `${S3_STATE_PREFIX}buckets/`
 
 /**
