@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
 import type { FileService } from '../files/index.ts'
 import type { BucketStore } from './buckets.ts'
-import { S3Error } from './errors.ts'
+import { S3Error, toS3Error } from './errors.ts'
 import { evaluateConditions, metaFromRequest, parseRange } from './headers.ts'
 import { fileOf } from './names.ts'
 import { copySource, orNoSuchKey, sliceBody, storeBody } from './objects.ts'
 import { authorize, type S3Call, smallBody } from './request.ts'
 import { abortUpload, checkPartNumber, checkUploadId, newUploadId, partFile, partFilesOf, readInfo, uploadDir, uploadsOf, writeInfo } from './uploads.ts'
-import { isoTime, MAX_XML_BODY, parseXml, textOf, xmlDocument } from './xml.ts'
+import { isoTime, MAX_XML_BODY, parseXml, textOf, XML_DECLARATION, xmlDocument, xmlElement } from './xml.ts'
 
 export interface MultipartDeps {
   files: FileService
@@ -143,17 +143,55 @@ export async function completeUpload(call: S3Call, deps: MultipartDeps, reply: F
   const md5s = Buffer.concat(parts.map((p) => Buffer.from(p.etag, 'hex')))
   const etag = `${createHash('md5').update(md5s).digest('hex')}-${parts.length}`
   const { etag: _etag, ...kept } = info.meta
-  await deps.files.compose(
-    fileOf(bucket, key),
-    parts.map((p) => ({ name: p.name, version: p.version, size: p.size })),
-    { ...kept, etag },
-    signal,
-  )
-  // The upload is over: its `upload` file goes (no more parts), and so do parts the object was not made of.
-  await deps.files.remove(`${uploadDir(bucket, uploadId)}upload`, signal).catch(() => undefined)
-  const used = new Set(parts.map((p) => p.name))
-  for (const part of uploaded.values()) if (!used.has(part.name)) await deps.files.remove(part.name, signal).catch(() => undefined)
-  await xml(reply, 'CompleteMultipartUploadResult', { Location: `/${bucket}/${key}`, Bucket: bucket, Key: key, ETag: `"${etag}"` })
+  const total = parts.reduce((n, p) => n + p.size, 0)
+  const finish = async (): Promise<void> => {
+    await deps.files.compose(
+      fileOf(bucket, key),
+      parts.map((p) => ({ name: p.name, version: p.version, size: p.size })),
+      { ...kept, etag },
+      signal,
+    )
+    // The upload is over: its `upload` file goes (no more parts), and so do parts the object was not made of.
+    await deps.files.remove(`${uploadDir(bucket, uploadId)}upload`, signal).catch(() => undefined)
+    const used = new Set(parts.map((p) => p.name))
+    for (const part of uploaded.values()) if (!used.has(part.name)) await deps.files.remove(part.name, signal).catch(() => undefined)
+  }
+  const result = { Location: `/${bucket}/${key}`, Bucket: bucket, Key: key, ETag: `"${etag}"` }
+  if (total >= KEEP_ALIVE_FROM_BYTES) {
+    await answerWhileWorking(reply, finish, result)
+    return
+  }
+  await finish()
+  await xml(reply, 'CompleteMultipartUploadResult', result)
+}
+
+/** Completing an upload this big reads it whole (for its sha256): long enough for a client to time out waiting. */
+const KEEP_ALIVE_FROM_BYTES = 64 * 1024 * 1024
+const KEEP_ALIVE_EVERY_MS = 5_000
+
+/**
+ * As S3 does for a CompleteMultipartUpload that takes a while: 200 at once,
+ * a space every few seconds so no client or proxy times the connection out,
+ * then the result, or an Error document in the 200's body (which S3 clients
+ * look for in this answer). The error is thrown on too, to be counted.
+ */
+async function answerWhileWorking(reply: FastifyReply, work: () => Promise<void>, result: Record<string, unknown>): Promise<void> {
+  const requestId = String(reply.getHeader('x-amz-request-id') ?? '')
+  reply.hijack()
+  const raw = reply.raw
+  raw.writeHead(200, { 'content-type': 'application/xml', 'x-amz-request-id': requestId, server: 'HouseParty' })
+  raw.write(XML_DECLARATION)
+  const timer = setInterval(() => raw.write(' '), KEEP_ALIVE_EVERY_MS)
+  try {
+    await work()
+    raw.end(xmlElement('CompleteMultipartUploadResult', result))
+  } catch (err) {
+    const e = toS3Error(err)
+    raw.end(xmlElement('Error', { Code: e.code, Message: e.message, RequestId: requestId }, false))
+    throw e
+  } finally {
+    clearInterval(timer)
+  }
 }
 
 /** ListMultipartUploads: the bucket's uploads in progress, by key then start, rolled up under `delimiter`. */

@@ -107,7 +107,9 @@ export function createS3Server(options: S3Options): FastifyInstance {
       if (e.status >= 500) options.logger.warn({ op, code: e.code, url: req.raw.url?.slice(0, 300), reason: e.message }, 's3 request failed')
       else options.logger.debug({ op, code: e.code, url: req.raw.url?.slice(0, 300), reason: e.message }, 's3 request refused')
       if (reply.sent || reply.raw.headersSent) {
-        reply.raw.destroy(e)
+        // An answer already under way is cut, so the client sees it fail; one already complete (an error sent
+        // in a 200's body) is left to finish sending.
+        if (!reply.raw.writableEnded) reply.raw.destroy(e)
         return
       }
       await sendError(req, reply, e, requestId)

@@ -2,13 +2,18 @@ import { XMLBuilder, XMLParser } from 'fast-xml-parser'
 import { S3Error } from './errors.ts'
 
 export const S3_XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/'
-const DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+export const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false })
 
 /** An S3 response document: `{ Root: {...} }`, the namespace added to the root element. */
 export function xmlDocument(root: string, body: Record<string, unknown>, namespaced = true): string {
-  return DECLARATION + builder.build({ [root]: namespaced ? { '@_xmlns': S3_XMLNS, ...body } : body })
+  return XML_DECLARATION + xmlElement(root, body, namespaced)
+}
+
+/** The document without its declaration (for an answer whose declaration went first). */
+export function xmlElement(root: string, body: Record<string, unknown>, namespaced = true): string {
+  return builder.build({ [root]: namespaced ? { '@_xmlns': S3_XMLNS, ...body } : body })
 }
 
 // Keys stay text: "0123" is a key, not the number 123, and its spaces are its own.
