@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { HousePartyError, isHousePartyError } from '../../shared/errors.ts'
 import { delay } from '../../shared/lifecycle.ts'
 import { ErasureCoder, joinStripe, stripeCount, stripeLength } from '../codec/index.ts'
-import type { FileRecord } from '../protocol/index.ts'
+import { type FileRecord, partsOf } from '../protocol/index.ts'
 import type { FilesContext } from './context.ts'
 import { checkPart, type OpenedFile, type OpenPart, readParts } from './parts.ts'
 import { StripeReader } from './stripe-reader.ts'
@@ -60,7 +60,8 @@ export async function openFile(ctx: FilesContext, name: string, signal?: AbortSi
 async function openComposite(ctx: FilesContext, record: FileRecord, started: number, signal?: AbortSignal): Promise<OpenedFile> {
   const openPart: OpenPart = async (part, s) => checkPart(part, await openFile(ctx, part.name, s))
   try {
-    const first = record.parts?.[0] ? await openPart(record.parts[0], signal) : undefined
+    const [head] = partsOf(record)
+    const first = head ? await openPart(head, signal) : undefined
     return { record, body: counted(ctx, readParts(record, openPart, first, signal), started) }
   } catch (err) {
     ctx.events.get((performance.now() - started) / 1000, 0, 'error')

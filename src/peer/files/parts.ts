@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { HousePartyError } from '../../shared/errors.ts'
-import type { FileRecord, ObjectMeta, PartRef } from '../protocol/index.ts'
+import { type FileRecord, type ObjectMeta, type PartRef, partList, partsOf } from '../protocol/index.ts'
 import type { FilesContext } from './context.ts'
 import { announce, type PutResult, recordVersion } from './versions.ts'
 
@@ -19,7 +19,7 @@ export type OpenPart = (part: PartRef, signal?: AbortSignal) => Promise<OpenedFi
  * As for a plain file, the last piece is held back until the whole matches.
  */
 export async function* readParts(record: FileRecord, openPart: OpenPart, first: OpenedFile | undefined, signal?: AbortSignal): AsyncGenerator<Buffer> {
-  const parts = record.parts ?? []
+  const parts = partsOf(record)
   const hash = createHash('sha256')
   let held: Buffer | undefined
   let opened = first
@@ -82,7 +82,7 @@ export async function composeFile(
     created: 0,
     coding: ctx.coding,
     fragments: [],
-    parts,
+    parts: partList(parts),
   }
   const hash = createHash('sha256')
   for await (const piece of readParts(probe, openPart, undefined, signal)) hash.update(piece)

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { FileRecord, ObjectMeta, Version } from '../protocol/index.ts'
+import { type FileRecord, type ObjectMeta, partsOf, type Version } from '../protocol/index.ts'
 import { compareRecords } from '../tracker/index.ts'
 import type { FilesContext } from './context.ts'
 
@@ -105,7 +105,7 @@ export async function releaseVersion(ctx: FilesContext, record: FileRecord, sign
     return
   }
   await Promise.all(
-    record.parts.map(async (part) => {
+    partsOf(record).map(async (part) => {
       const current = await ctx.trackers.where(part.name, signal)
       if (current && !current.deleted && current.version === part.version) await writeTombstone(ctx, current, signal)
     }),

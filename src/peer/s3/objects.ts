@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { isHousePartyError } from '../../shared/errors.ts'
 import type { FileService } from '../files/index.ts'
-import type { FileRecord, ObjectMeta } from '../protocol/index.ts'
+import { type FileRecord, type ObjectMeta, partsOf } from '../protocol/index.ts'
 import type { BucketStore } from './buckets.ts'
 import { BodyDigests, checkContentMd5 } from './checksums.ts'
 import { S3Error } from './errors.ts'
@@ -81,7 +81,7 @@ export async function getObject(call: S3Call, deps: ObjectDeps, reply: FastifyRe
   const length = Math.max(0, last - first + 1)
   void reply.header('content-length', String(length))
   if (range) void reply.header('content-range', `bytes ${first}-${last}/${record.size}`)
-  if (record.parts && call.query.has('partNumber')) void reply.header('x-amz-mp-parts-count', String(record.parts.length))
+  if (record.parts && call.query.has('partNumber')) void reply.header('x-amz-mp-parts-count', String(record.parts.each.length))
   const status = range ? 206 : 200
   if (!opened || length === 0) {
     await close()
@@ -102,13 +102,14 @@ export async function getObject(call: S3Call, deps: ObjectDeps, reply: FastifyRe
 /** GetObject ?partNumber=N: the bytes of part N of a multipart object; part 1 of any other is the whole object. */
 function partRange(record: FileRecord, text: string): [number, number] | undefined {
   const n = Number(text)
-  const count = record.parts?.length ?? 1
+  const parts = partsOf(record)
+  const count = record.parts ? parts.length : 1
   if (!Number.isInteger(n) || n < 1 || n > count)
     throw new S3Error('InvalidPart', `part ${text} does not exist: the object has ${count} part${count === 1 ? '' : 's'}`)
   if (!record.parts) return undefined
   let first = 0
-  for (const part of record.parts.slice(0, n - 1)) first += part.size
-  const size = record.parts[n - 1]?.size ?? 0
+  for (const part of parts.slice(0, n - 1)) first += part.size
+  const size = parts[n - 1]?.size ?? 0
   return size === 0 ? undefined : [first, first + size - 1]
 }
 

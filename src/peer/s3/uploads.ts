@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { isHousePartyError } from '../../shared/errors.ts'
 import type { FileService } from '../files/index.ts'
-import { ObjectMeta } from '../protocol/index.ts'
+import { ObjectMeta, partsOf } from '../protocol/index.ts'
 import { S3Error } from './errors.ts'
 import { fileOf, S3_STATE_PREFIX } from './names.ts'
 import { removeQuietly } from './objects.ts'
@@ -147,7 +147,7 @@ export async function abortUpload(files: FileService, bucket: string, uploadId: 
 async function objectParts(files: FileService, bucket: string, key: string, signal?: AbortSignal): Promise<Set<string>> {
   try {
     const record = await files.record(fileOf(bucket, key), signal)
-    return new Set((record.parts ?? []).map((p) => p.name))
+    return new Set(partsOf(record).map((p) => p.name))
   } catch (err) {
     if (isHousePartyError(err, 'ERR_FILE_NOT_FOUND')) return new Set()
     throw err

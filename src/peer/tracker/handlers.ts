@@ -48,12 +48,18 @@ export async function answerRecordDigests(req: Body<'recordDigests'>, trackers: 
  */
 export async function answerRecordsIn(req: Body<'recordsIn'>, trackers: TrackerStore): Promise<PintReply<'recordsIn'>> {
   const records: FileRecord[] = []
+  let partsBytes = 0
   for (const record of trackers.inParts(req.arc, req.parts, new Set([req.part]), req.skip)) {
-    if (records.length === MAX_RECORDS_PER_REPLY) return { ok: true, records, more: true }
+    if (records.length === MAX_RECORDS_PER_REPLY || partsBytes > PARTS_BYTES_PER_REPLY) return { ok: true, records, more: true }
     records.push(record)
+    // Records of files made of many parts are large: a reply holds a bounded amount of them.
+    if (record.parts) partsBytes += JSON.stringify(record.parts).length
   }
   return { ok: true, records, more: false }
 }
+
+/** Bytes of part lists one recordsIn reply may carry (the rest follow in the next): far inside a reply frame. */
+const PARTS_BYTES_PER_REPLY = 16 * 1024 * 1024
 
 /** A tracker call this peer makes to itself, answered here as a remote guest would answer it. */
 export function answerTracker(body: PintRequestBody, trackers: TrackerStore): Promise<unknown> | undefined {

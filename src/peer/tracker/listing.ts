@@ -135,7 +135,7 @@ export function listedOf(r: FileRecord): ListedRecord {
     holders: r.fragments.map((f) => [f.index, f.holder]),
   }
   if (r.meta?.etag !== undefined) listed.etag = r.meta.etag
-  if (r.parts !== undefined) listed.parts = r.parts.length
+  if (r.parts !== undefined) listed.parts = r.parts.each.length
   return listed
 }
 

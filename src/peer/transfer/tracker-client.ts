@@ -18,6 +18,28 @@ export interface Decided {
 
 /** Records per sync request: keeps each request frame well under the 1 MiB request limit. */
 const SYNC_BATCH = 200
+/** And at most this many bytes of records (a file made of many parts has a large record): well inside a request frame. */
+const SYNC_BATCH_BYTES = 512 * 1024
+
+/** Records in batches of at most SYNC_BATCH records and SYNC_BATCH_BYTES (a larger record goes alone). */
+export function syncBatches(records: readonly FileRecord[]): FileRecord[][] {
+  const out: FileRecord[][] = []
+  let batch: FileRecord[] = []
+  let bytes = 0
+  for (const record of records) {
+    // Only a file made of parts can be large; the others' size is bounded well below this.
+    const size = record.parts ? JSON.stringify(record).length : 1024
+    if (batch.length > 0 && (batch.length >= SYNC_BATCH || bytes + size > SYNC_BATCH_BYTES)) {
+      out.push(batch)
+      batch = []
+      bytes = 0
+    }
+    batch.push(record)
+    bytes += size
+  }
+  if (batch.length > 0) out.push(batch)
+  return out
+}
 /** How often a where that nobody answered is asked again, and the first pause (it grows): about 2 s in all, a view change or two. */
 const WHERE_RETRIES = 3
 const WHERE_RETRY_MS = 300
@@ -72,10 +94,7 @@ export class TrackerClient {
   /** Tracker handoff: sends records to a guest that is now one of their trackers, in batches. Returns how many it took. */
   async sync(id: GuestId, records: readonly FileRecord[], signal?: AbortSignal): Promise<number> {
     let accepted = 0
-    for (let at = 0; at < records.length; at += SYNC_BATCH) {
-      const reply = await this.#call(id, { op: 'sync', records: records.slice(at, at + SYNC_BATCH) }, PintReplies.sync, signal)
-      accepted += reply.accepted
-    }
+    for (const batch of syncBatches(records)) accepted += (await this.#call(id, { op: 'sync', records: batch }, PintReplies.sync, signal)).accepted
     return accepted
   }
 
@@ -225,7 +244,9 @@ export class TrackerClient {
     if (answered) return answered as Promise<z.infer<S>>
     const address = this.#roster.addressOf(id)
     if (!address) return Promise.reject(new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${id} left the party`))
-    if (this.#batcher && !dial && (body.op === 'where' || body.op === 'watch')) return this.#batcher.call(address, body, schema, signal)
+    // A record of a file made of parts may be hundreds of KB: it travels in a request of its own, never in a batch.
+    const batchable = body.op === 'where' || (body.op === 'watch' && body.record.parts === undefined)
+    if (this.#batcher && !dial && batchable) return this.#batcher.call(address, body, schema, signal)
     return call(address, body, schema, { ...this.#dial, ...dial, signal })
   }
 }
