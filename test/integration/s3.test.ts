@@ -341,6 +341,46 @@ describe('the S3 API on a party of 3 real peers (2+1), with the AWS SDK', () => 
     assert.equal((await fetch(tampered, { method: 'PUT', body: data })).status, 403)
   })
 
+  it('makes the object of the parts the completion names when a part was uploaded twice', async () => {
+    const first = bytesOf(5 * MiB, 21)
+    const again = bytesOf(5 * MiB, 22)
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'photos', Key: 'retried' }))
+    const part = (PartNumber: number, Body: Buffer | string) => s3.send(new UploadPartCommand({ Bucket: 'photos', Key: 'retried', UploadId, PartNumber, Body }))
+    const one = await part(1, first)
+    const oneAgain = await part(1, again)
+    const two = await part(2, 'end')
+    const listed = await s3.send(new ListPartsCommand({ Bucket: 'photos', Key: 'retried', UploadId }))
+    assert.deepEqual(
+      listed.Parts?.map((p) => [p.PartNumber, p.ETag]),
+      [
+        [1, oneAgain.ETag],
+        [2, two.ETag],
+      ],
+    )
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: 'photos',
+        Key: 'retried',
+        UploadId,
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 1, ETag: one.ETag },
+            { PartNumber: 2, ETag: two.ETag },
+          ],
+        },
+      }),
+    )
+    assert.equal(sha256(await bodyOf(s3, 'photos', 'retried')), sha256(Buffer.concat([first, Buffer.from('end')])))
+    // The unused upload of part 1 is gone; a part sent after the completion finds no upload.
+    assert.equal((await failure(part(3, 'late'))).code, 'NoSuchUpload')
+    await waitFor(
+      'the unused part to go',
+      async () =>
+        ((await (await fetch(`http://${party.peer(0).api}/files?prefix=.s3/uploads/photos/${UploadId}/`)).json()) as { files: unknown[] }).files.length === 2,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    )
+  })
+
   it('copies a range of an object into a part, and aborts an upload', async () => {
     const source = bytesOf(6 * MiB, 8)
     await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'src', Body: source }))

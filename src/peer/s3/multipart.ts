@@ -7,7 +7,19 @@ import { evaluateConditions, metaFromRequest, parseRange } from './headers.ts'
 import { fileOf } from './names.ts'
 import { copySource, orNoSuchKey, sliceBody, storeBody } from './objects.ts'
 import { authorize, type S3Call, smallBody } from './request.ts'
-import { abortUpload, checkPartNumber, checkUploadId, newUploadId, partFile, partFilesOf, readInfo, uploadDir, uploadsOf, writeInfo } from './uploads.ts'
+import {
+  abortUpload,
+  checkPartNumber,
+  checkUploadId,
+  newestPerNumber,
+  newUploadId,
+  partFile,
+  partFilesOf,
+  readInfo,
+  uploadDir,
+  uploadsOf,
+  writeInfo,
+} from './uploads.ts'
 import { isoTime, MAX_XML_BODY, parseXml, textOf, XML_DECLARATION, xmlDocument, xmlElement } from './xml.ts'
 
 export interface MultipartDeps {
@@ -87,7 +99,7 @@ export async function listParts(call: S3Call, deps: MultipartDeps, reply: Fastif
   const marker = Number(call.query.get('part-number-marker') ?? 0)
   if (!Number.isInteger(maxParts) || maxParts < 0 || !Number.isInteger(marker) || marker < 0)
     throw new S3Error('InvalidArgument', 'max-parts and part-number-marker must be non-negative integers')
-  const after = (await partFilesOf(deps.files, bucket, uploadId, signal)).filter((p) => p.number > marker)
+  const after = newestPerNumber(await partFilesOf(deps.files, bucket, uploadId, signal)).filter((p) => p.number > marker)
   const shown = after.slice(0, maxParts)
   const truncated = after.length > shown.length
   const owner = { ID: info.owner, DisplayName: info.owner }
@@ -132,10 +144,11 @@ export async function completeUpload(call: S3Call, deps: MultipartDeps, reply: F
   const wanted = listed.map((p) => ({ number: checkPartNumber(textOf(p.PartNumber)?.trim()), etag: (textOf(p.ETag) ?? '').trim().replace(/^"|"$/g, '') }))
   for (let i = 1; i < wanted.length; i++)
     if ((wanted[i]?.number ?? 0) <= (wanted[i - 1]?.number ?? 0)) throw new S3Error('InvalidPartOrder', 'the list of parts was not in ascending order')
-  const uploaded = new Map((await partFilesOf(deps.files, bucket, uploadId, signal)).map((p) => [p.number, p]))
+  const uploaded = await partFilesOf(deps.files, bucket, uploadId, signal)
   const parts = wanted.map((w, i) => {
-    const part = uploaded.get(w.number)
-    if (!part || part.etag !== w.etag) throw new S3Error('InvalidPart', `part ${w.number} was not uploaded, or its ETag differs`)
+    // The newest upload of the number with the ETag the client names (an older one may be a retry's twin).
+    const part = uploaded.filter((p) => p.number === w.number && p.etag === w.etag).sort((a, b) => (a.version < b.version ? 1 : -1))[0]
+    if (!part) throw new S3Error('InvalidPart', `part ${w.number} was not uploaded, or its ETag differs`)
     if (i < wanted.length - 1 && part.size < MIN_PART_BYTES)
       throw new S3Error('EntityTooSmall', `part ${w.number} is smaller than the minimum allowed size (5 MiB)`)
     return part
@@ -154,7 +167,7 @@ export async function completeUpload(call: S3Call, deps: MultipartDeps, reply: F
     // The upload is over: its `upload` file goes (no more parts), and so do parts the object was not made of.
     await deps.files.remove(`${uploadDir(bucket, uploadId)}upload`, signal).catch(() => undefined)
     const used = new Set(parts.map((p) => p.name))
-    for (const part of uploaded.values()) if (!used.has(part.name)) await deps.files.remove(part.name, signal).catch(() => undefined)
+    for (const part of uploaded) if (!used.has(part.name)) await deps.files.remove(part.name, signal).catch(() => undefined)
   }
   const result = { Location: `/${bucket}/${key}`, Bucket: bucket, Key: key, ETag: `"${etag}"` }
   if (total >= KEEP_ALIVE_FROM_BYTES) {

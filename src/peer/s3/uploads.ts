@@ -28,14 +28,29 @@ export function uploadDir(bucket: string, uploadId: string): string {
   return `${UPLOADS_PREFIX}${bucket}/${uploadId}/`
 }
 
+/**
+ * A new file for one upload of part `part`: each upload of a part gets a file of its own, so a part uploaded
+ * again (a client's retry, or a first attempt finishing late, after the completion) never replaces a file an
+ * object was made of. The completion takes, for each number, the newest file with the ETag it was given.
+ */
 export function partFile(bucket: string, uploadId: string, part: number): string {
-  return `${uploadDir(bucket, uploadId)}part.${String(part).padStart(5, '0')}`
+  return `${uploadDir(bucket, uploadId)}part.${String(part).padStart(5, '0')}.${randomBytes(4).toString('hex')}`
 }
 
 /** The part number of a part file's name, or undefined for another file of the upload. */
 export function partNumberOf(name: string): number | undefined {
-  const m = /\/part\.(\d{5})$/.exec(name)
+  const m = /\/part\.(\d{5})\.[0-9a-f]{8}$/.exec(name)
   return m ? Number(m[1]) : undefined
+}
+
+/** Of several uploads of one part number, the newest (versions sort by time). */
+export function newestPerNumber(files: readonly PartFile[]): PartFile[] {
+  const newest = new Map<number, PartFile>()
+  for (const f of files) {
+    const seen = newest.get(f.number)
+    if (!seen || f.version > seen.version) newest.set(f.number, f)
+  }
+  return [...newest.values()].sort((a, b) => a.number - b.number)
 }
 
 /** Upload IDs sort by when they began (base-36 milliseconds), then 96 random bits. */
