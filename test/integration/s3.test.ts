@@ -165,7 +165,7 @@ describe('the S3 API on a party of 3 real peers (2+1), with the AWS SDK', () => 
 
   it('checks and keeps the checksums a client sends', async () => {
     const data = bytesOf(50_000, 3)
-    for (const ChecksumAlgorithm of ['CRC32', 'CRC32C', 'SHA256', 'SHA1'] as const) {
+    for (const ChecksumAlgorithm of ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA256', 'SHA1'] as const) {
       const put = await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: `sum-${ChecksumAlgorithm}`, Body: data, ChecksumAlgorithm }))
       const head = await s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: `sum-${ChecksumAlgorithm}`, ChecksumMode: 'ENABLED' }))
       const field = `Checksum${ChecksumAlgorithm}` as const

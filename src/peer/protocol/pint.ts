@@ -92,7 +92,7 @@ export const ObjectMeta = z.object({
   expires: z.string().max(256).optional(),
   user: z.record(z.string().max(MAX_USER_META_BYTES), z.string().max(MAX_USER_META_BYTES)).optional(),
   checksums: z
-    .object({ crc32: z.string().max(64), crc32c: z.string().max(64), sha1: z.string().max(64), sha256: z.string().max(64) })
+    .object({ crc32: z.string().max(64), crc32c: z.string().max(64), crc64nvme: z.string().max(64), sha1: z.string().max(64), sha256: z.string().max(64) })
     .partial()
     .optional(),
 })

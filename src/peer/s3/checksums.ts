@@ -1,19 +1,23 @@
 import { createHash, type Hash } from 'node:crypto'
 import { crc32 } from 'node:zlib'
-import { Crc32c } from '@aws-crypto/crc32c'
+import { Crc32c, Crc64Nvme } from '@aws-sdk/checksums/crc'
 import type { ObjectMeta } from '../protocol/index.ts'
 import { S3Error } from './errors.ts'
 
-export const CHECKSUM_ALGORITHMS = ['crc32', 'crc32c', 'sha1', 'sha256'] as const
+export const CHECKSUM_ALGORITHMS = ['crc32', 'crc32c', 'crc64nvme', 'sha1', 'sha256'] as const
 export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number]
 type Checksums = NonNullable<ObjectMeta['checksums']>
 
 interface Running {
   update(data: Uint8Array): void
   /** base64, as S3 writes checksums */
-  digest(): string
+  digest(): Promise<string>
 }
 
+/**
+ * CRC-32 from zlib (native); CRC-32C and CRC-64/NVME from the AWS SDK's own implementations (what S3 clients
+ * compute them with: JavaScript, about 0.35–0.4 GiB/s here); SHA from OpenSSL.
+ */
 function running(algorithm: ChecksumAlgorithm): Running {
   switch (algorithm) {
     case 'crc32': {
@@ -22,24 +26,23 @@ function running(algorithm: ChecksumAlgorithm): Running {
         update: (d) => {
           value = crc32(d, value)
         },
-        digest: () => uint32Base64(value),
+        digest: async () => {
+          const b = Buffer.alloc(4)
+          b.writeUInt32BE(value >>> 0)
+          return b.toString('base64')
+        },
       }
     }
-    case 'crc32c': {
-      const c = new Crc32c()
-      return { update: (d) => void c.update(d), digest: () => uint32Base64(c.digest()) }
+    case 'crc32c':
+    case 'crc64nvme': {
+      const c = algorithm === 'crc32c' ? new Crc32c() : new Crc64Nvme()
+      return { update: (d) => c.update(d), digest: async () => Buffer.from(await c.digest()).toString('base64') }
     }
     default: {
       const h: Hash = createHash(algorithm)
-      return { update: (d) => void h.update(d), digest: () => h.digest('base64') }
+      return { update: (d) => void h.update(d), digest: async () => h.digest('base64') }
     }
   }
-}
-
-function uint32Base64(value: number): string {
-  const b = Buffer.alloc(4)
-  b.writeUInt32BE(value >>> 0)
-  return b.toString('base64')
 }
 
 /**
@@ -50,6 +53,7 @@ function uint32Base64(value: number): string {
  */
 export class BodyDigests {
   readonly #checksums = new Map<ChecksumAlgorithm, Running>()
+  readonly #values = new Map<ChecksumAlgorithm, string>()
 
   constructor(algorithms: Iterable<ChecksumAlgorithm>) {
     for (const a of algorithms) this.#checksums.set(a, running(a))
@@ -66,6 +70,8 @@ export class BodyDigests {
       for (const c of this.#checksums.values()) c.update(piece)
       yield piece
     }
+    // The body has ended: the checksums are final before the file layer seals the put.
+    for (const [algorithm, c] of this.#checksums) this.#values.set(algorithm, await c.digest())
   }
 
   /**
@@ -76,8 +82,9 @@ export class BodyDigests {
     if (contentMd5 !== undefined && Buffer.from(md5Hex, 'hex').toString('base64') !== contentMd5)
       throw new S3Error('BadDigest', 'the Content-MD5 you specified did not match what we received')
     const out: Checksums = {}
-    for (const [algorithm, c] of this.#checksums) {
-      const value = c.digest()
+    for (const algorithm of this.#checksums.keys()) {
+      const value = this.#values.get(algorithm)
+      if (value === undefined) throw new S3Error('InternalError', `the ${algorithm} checksum was asked for before the body ended`)
       const want = declared.get(algorithm)
       if (want !== undefined && want !== value)
         throw new S3Error('BadDigest', `the ${algorithm.toUpperCase()} you specified did not match the calculated checksum`)
