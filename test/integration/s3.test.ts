@@ -148,6 +148,21 @@ describe('the S3 API on a party of 3 real peers (2+1), with the AWS SDK', () => 
     assert.deepEqual(Buffer.from(await (part.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()), data.subarray(999_990))
     assert.deepEqual(await bodyOf(s3, 'photos', 'ranged', { Range: 'bytes=1000-1999' }), data.subarray(1000, 2000))
     assert.deepEqual(await bodyOf(s3, 'photos', 'ranged', { Range: 'bytes=-10' }), data.subarray(-10))
+    // Ranges of a file of several stripes are read from the stripes that hold them.
+    const striped = bytesOf(3 * MiB + 5, 20)
+    await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'striped', Body: striped }))
+    for (const [first, last] of [
+      [MiB + MiB / 2, 2 * MiB + 3],
+      [MiB, MiB],
+      [3 * MiB - 1, 3 * MiB + 4],
+      [0, 3 * MiB + 4],
+    ] as const) {
+      assert.deepEqual(
+        await bodyOf(client(party, 2), 'photos', 'striped', { Range: `bytes=${first}-${last}` }),
+        striped.subarray(first, last + 1),
+        `${first}-${last}`,
+      )
+    }
     assert.equal((await failure(s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'ranged', Range: 'bytes=2000000-' })))).code, 'InvalidRange')
     const etag = `"${md5(data)}"`
     assert.equal((await failure(s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'ranged', IfNoneMatch: etag })))).status, 304)

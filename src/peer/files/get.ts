@@ -4,7 +4,7 @@ import { delay } from '../../shared/lifecycle.ts'
 import { ErasureCoder, joinStripe, stripeCount, stripeLength } from '../codec/index.ts'
 import { type FileRecord, partsOf } from '../protocol/index.ts'
 import type { FilesContext } from './context.ts'
-import { checkPart, type OpenedFile, type OpenPart, readParts } from './parts.ts'
+import { type ByteRange, checkPart, type OpenedFile, type OpenPart, readParts, readPartsRange } from './parts.ts'
 import { StripeReader } from './stripe-reader.ts'
 
 export type { OpenedFile } from './parts.ts'
@@ -28,18 +28,33 @@ const REREAD_WINDOW_MS = 10_000
  * trackers again, at once if the record changed, else after a short pause,
  * for up to REREAD_WINDOW_MS, before failing.
  */
-export async function openFile(ctx: FilesContext, name: string, signal?: AbortSignal): Promise<OpenedFile> {
+export async function openFile(ctx: FilesContext, name: string, signal?: AbortSignal, range?: ByteRange): Promise<OpenedFile> {
   const started = performance.now()
-  let record = await locateFile(ctx, name, signal).catch((err: unknown) => {
+  const record = await locateFile(ctx, name, signal).catch((err: unknown) => {
     ctx.events.get((performance.now() - started) / 1000, 0, 'error')
     throw err
   })
-  if (record.parts) return openComposite(ctx, record, started, signal)
+  return openLocated(ctx, record, started, signal, range)
+}
+
+/**
+ * Opens a record already looked up. With a `range`, only the stripes (or the
+ * parts) that hold it are read: the bytes are checked chunk by chunk, but
+ * not against the whole file's sha256, which needs every byte.
+ */
+export function openRecord(ctx: FilesContext, record: FileRecord, signal?: AbortSignal, range?: ByteRange): Promise<OpenedFile> {
+  return openLocated(ctx, record, performance.now(), signal, range)
+}
+
+async function openLocated(ctx: FilesContext, located: FileRecord, started: number, signal?: AbortSignal, range?: ByteRange): Promise<OpenedFile> {
+  let record = located
+  if (record.parts) return openComposite(ctx, record, started, signal, range)
   for (let attempt = 0; ; attempt++) {
     const reader = new StripeReader(ctx, record, { signal })
     try {
-      if (record.size > 0) await reader.open()
-      return { record, body: readStripes(ctx, record, reader, started) }
+      const from = range ? Math.floor(range.first / record.coding.stripeBytes) : 0
+      if (record.size > 0) await reader.open(from)
+      return { record, body: range ? readRange(ctx, record, reader, range, started) : readStripes(ctx, record, reader, started) }
     } catch (err) {
       reader.close()
       const next =
@@ -57,9 +72,10 @@ export async function openFile(ctx: FilesContext, name: string, signal?: AbortSi
 }
 
 /** A file made of parts, its first part opened before returning (so "not enough fragments" comes before an answer starts). */
-async function openComposite(ctx: FilesContext, record: FileRecord, started: number, signal?: AbortSignal): Promise<OpenedFile> {
-  const openPart: OpenPart = async (part, s) => checkPart(part, await openFile(ctx, part.name, s))
+async function openComposite(ctx: FilesContext, record: FileRecord, started: number, signal?: AbortSignal, range?: ByteRange): Promise<OpenedFile> {
+  const openPart: OpenPart = async (part, s, within) => checkPart(part, await openFile(ctx, part.name, s, within))
   try {
+    if (range) return { record, body: counted(ctx, readPartsRange(record, openPart, range, signal), started) }
     const [head] = partsOf(record)
     const first = head ? await openPart(head, signal) : undefined
     return { record, body: counted(ctx, readParts(record, openPart, first, signal), started) }
@@ -123,6 +139,35 @@ async function* readStripes(ctx: FilesContext, record: FileRecord, reader: Strip
     if (held) {
       sent += held.length
       yield held
+    }
+    outcome = 'ok'
+  } finally {
+    reader.close()
+    ctx.events.get((performance.now() - started) / 1000, sent, outcome)
+  }
+}
+
+/** Bytes [first, last] of a file, from the stripes that hold them. */
+async function* readRange(ctx: FilesContext, record: FileRecord, reader: StripeReader, range: ByteRange, started: number): AsyncGenerator<Buffer> {
+  const { coding, size } = record
+  const coder = new ErasureCoder(coding.k, coding.m)
+  let sent = 0
+  let outcome: 'ok' | 'error' = 'error'
+  try {
+    const last = Math.min(range.last, size - 1)
+    for (let s = Math.floor(range.first / coding.stripeBytes); s * coding.stripeBytes <= last; s++) {
+      let shards = await reader.shards(s)
+      if (shards.slice(0, coding.k).some((x) => !x)) shards = coder.reconstruct(shards)
+      let at = s * coding.stripeBytes
+      for (const piece of joinStripe(shards.slice(0, coding.k) as Buffer[], stripeLength(size, coding, s))) {
+        const from = Math.max(range.first - at, 0)
+        const to = Math.min(last + 1 - at, piece.length)
+        at += piece.length
+        if (to <= from) continue
+        const out = from === 0 && to === piece.length ? piece : piece.subarray(from, to)
+        sent += out.length
+        yield out
+      }
     }
     outcome = 'ok'
   } finally {

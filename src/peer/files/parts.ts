@@ -10,8 +10,14 @@ export interface OpenedFile {
   body: AsyncGenerator<Buffer>
 }
 
-/** Opens one part at the version the file names: a part replaced or removed since is an error, never other bytes. */
-export type OpenPart = (part: PartRef, signal?: AbortSignal) => Promise<OpenedFile>
+/** Bytes `first` to `last` of a file, both included. */
+export interface ByteRange {
+  first: number
+  last: number
+}
+
+/** Opens one part (or a range of it) at the version the file names: a part replaced or removed since is an error, never other bytes. */
+export type OpenPart = (part: PartRef, signal?: AbortSignal, range?: ByteRange) => Promise<OpenedFile>
 
 /**
  * The bytes of a file made of parts: each part read in turn (each checked
@@ -41,6 +47,20 @@ export async function* readParts(record: FileRecord, openPart: OpenPart, first: 
     if (held) yield held
   } finally {
     await opened?.body.return(undefined)
+  }
+}
+
+/** Bytes [first, last] of a file made of parts: only the parts that hold them are opened, each for its share. */
+export async function* readPartsRange(record: FileRecord, openPart: OpenPart, range: ByteRange, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  let start = 0
+  for (const part of partsOf(record)) {
+    const end = start + part.size - 1
+    const here = start
+    start += part.size
+    if (part.size === 0 || end < range.first) continue
+    if (here > range.last) return
+    const opened = await openPart(part, signal, { first: Math.max(range.first, here) - here, last: Math.min(range.last, end) - here })
+    yield* opened.body
   }
 }
 

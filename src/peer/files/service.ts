@@ -11,8 +11,8 @@ import {
 } from '../protocol/index.ts'
 import { decodeToken, encodeToken, listedOf, type PageQuery } from '../tracker/index.ts'
 import type { FilesContext } from './context.ts'
-import { locateFile, type OpenedFile, openFile } from './get.ts'
-import { checkPart, composeFile } from './parts.ts'
+import { locateFile, type OpenedFile, openFile, openRecord } from './get.ts'
+import { type ByteRange, checkPart, composeFile } from './parts.ts'
 import { type PutOptions, putFile } from './put.ts'
 import { type PutResult, writeTombstone } from './versions.ts'
 
@@ -81,6 +81,11 @@ export class FileService {
   open(name: string, signal?: AbortSignal): Promise<OpenedFile> {
     checkName(name)
     return openFile(this.#ctx, name, signal)
+  }
+
+  /** Opens a record looked up before (record()), whole or only bytes `range` of it (read from the stripes or parts that hold them). */
+  openRecord(record: FileRecord, signal?: AbortSignal, range?: ByteRange): Promise<OpenedFile> {
+    return openRecord(this.#ctx, record, signal, range)
   }
 
   /** The file's current record (its fragments and what it carries beside its bytes), or ERR_FILE_NOT_FOUND. */

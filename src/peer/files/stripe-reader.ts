@@ -35,9 +35,9 @@ export class StripeReader {
     return this.#record.coding.k
   }
 
-  /** Opens k fragments, or fails naming how many were reachable. */
-  async open(): Promise<void> {
-    await this.#fill(0)
+  /** Opens k fragments at stripe `from` (a ranged read starts mid-file), or fails naming how many were reachable. */
+  async open(from = 0): Promise<void> {
+    await this.#fill(from)
   }
 
   /** The k+m slots of stripe `stripe`, with exactly k filled. */

@@ -5,7 +5,7 @@ import type { BucketStore } from './buckets.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import { evaluateConditions, metaFromRequest, parseRange } from './headers.ts'
 import { fileOf } from './names.ts'
-import { copySource, orNoSuchKey, sliceBody, storeBody } from './objects.ts'
+import { copySource, orNoSuchKey, storeBody } from './objects.ts'
 import { authorize, type S3Call, smallBody } from './request.ts'
 import {
   abortUpload,
@@ -65,20 +65,17 @@ async function copyPart(call: S3Call, deps: MultipartDeps, header: string, name:
   const source = copySource(header)
   authorize(call, source.bucket, 'read')
   await deps.buckets.require(source.bucket, signal)
-  const opened = await orNoSuchKey(deps.files.open(fileOf(source.bucket, source.key), signal), 'the specified copy source does not exist')
-  try {
-    if (evaluateConditions((h) => call.header(h), opened.record, 'x-amz-copy-source-') !== 'ok')
-      throw new S3Error('PreconditionFailed', 'at least one of the copy source preconditions you specified did not hold')
-    const rangeHeader = call.header('x-amz-copy-source-range')
-    const range = parseRange(rangeHeader, opened.record.size)
-    if (rangeHeader !== undefined && range === undefined) throw new S3Error('InvalidArgument', 'x-amz-copy-source-range must be bytes=first-last')
-  } catch (err) {
-    await opened.body.return(undefined)
-    throw err
-  }
-  const [first, last] = parseRange(call.header('x-amz-copy-source-range'), opened.record.size) ?? [0, opened.record.size - 1]
+  const record = await orNoSuchKey(deps.files.record(fileOf(source.bucket, source.key), signal), 'the specified copy source does not exist')
+  if (evaluateConditions((h) => call.header(h), record, 'x-amz-copy-source-') !== 'ok')
+    throw new S3Error('PreconditionFailed', 'at least one of the copy source preconditions you specified did not hold')
+  const rangeHeader = call.header('x-amz-copy-source-range')
+  const range = parseRange(rangeHeader, record.size)
+  if (rangeHeader !== undefined && range === undefined) throw new S3Error('InvalidArgument', 'x-amz-copy-source-range must be bytes=first-last')
+  const [first, last] = range ?? [0, record.size - 1]
+  // Only the stripes (or parts) that hold the range are read.
+  const opened = await deps.files.openRecord(record, signal, range ? { first, last } : undefined)
   let etag = ''
-  const result = await deps.files.put(name, sliceBody(opened.body, first, last + 1), {
+  const result = await deps.files.put(name, opened.body, {
     signal,
     md5: true,
     sizeHint: last - first + 1,

@@ -58,10 +58,12 @@ export async function getObject(call: S3Call, deps: ObjectDeps, reply: FastifyRe
   const bucket = call.bucket as string
   await deps.buckets.require(bucket, signal)
   const name = fileOf(bucket, call.key as string)
-  // A GET opens the file at once (one tracker lookup, k fragments opened); a HEAD only looks the record up.
-  const opened = call.method === 'HEAD' ? undefined : await orNoSuchKey(deps.files.open(name, signal))
-  const record = opened?.record ?? (await orNoSuchKey(deps.files.record(name, signal)))
-  const close = async (): Promise<void> => void (await opened?.body.return(undefined))
+  // A whole GET opens the file at once (one tracker lookup, k fragments opened); a HEAD, or a GET of a range,
+  // looks the record up first, so that a range opens only the stripes (or parts) that hold it.
+  const ranged = call.header('range') !== undefined || call.query.has('partNumber')
+  const whole = call.method === 'HEAD' || ranged ? undefined : await orNoSuchKey(deps.files.open(name, signal))
+  const record = whole?.record ?? (await orNoSuchKey(deps.files.record(name, signal)))
+  const close = async (): Promise<void> => void (await whole?.body.return(undefined))
   const condition = evaluateConditions((h) => call.header(h), record)
   if (condition !== 'ok') await close()
   if (condition === 'failed') throw new S3Error('PreconditionFailed', 'at least one of the preconditions you specified did not hold')
@@ -69,13 +71,7 @@ export async function getObject(call: S3Call, deps: ObjectDeps, reply: FastifyRe
     await reply.status(304).header('etag', etagOf(record)).header('last-modified', new Date(record.created).toUTCString()).send()
     return
   }
-  let range: [number, number] | undefined
-  try {
-    range = call.query.has('partNumber') ? partRange(record, call.query.get('partNumber') as string) : parseRange(call.header('range'), record.size)
-  } catch (err) {
-    await close()
-    throw err
-  }
+  const range = call.query.has('partNumber') ? partRange(record, call.query.get('partNumber') as string) : parseRange(call.header('range'), record.size)
   writeObjectHeaders(reply, call, record, range === undefined)
   const [first, last] = range ?? [0, record.size - 1]
   const length = Math.max(0, last - first + 1)
@@ -83,20 +79,20 @@ export async function getObject(call: S3Call, deps: ObjectDeps, reply: FastifyRe
   if (range) void reply.header('content-range', `bytes ${first}-${last}/${record.size}`)
   if (record.parts && call.query.has('partNumber')) void reply.header('x-amz-mp-parts-count', String(record.parts.each.length))
   const status = range ? 206 : 200
-  if (!opened || length === 0) {
+  if (call.method === 'HEAD' || length === 0) {
     await close()
     await reply.status(status).send()
     return
   }
-  const bytes = sliceBody(opened.body, first, last + 1)
+  const opened = whole ?? (await deps.files.openRecord(record, signal, range ? { first, last } : undefined))
   if (length <= WHOLE_REPLY_BYTES) {
     // Read whole before the answer starts: a file that fails its hash gets an error status, not a short body.
     const pieces: Buffer[] = []
-    for await (const piece of bytes) pieces.push(piece)
+    for await (const piece of opened.body) pieces.push(piece)
     await reply.status(status).send(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces))
     return
   }
-  await reply.status(status).send(Readable.from(bytes, { objectMode: false }))
+  await reply.status(status).send(Readable.from(opened.body, { objectMode: false }))
 }
 
 /** GetObject ?partNumber=N: the bytes of part N of a multipart object; part 1 of any other is the whole object. */
@@ -111,22 +107,6 @@ function partRange(record: FileRecord, text: string): [number, number] | undefin
   for (const part of parts.slice(0, n - 1)) first += part.size
   const size = parts[n - 1]?.size ?? 0
   return size === 0 ? undefined : [first, first + size - 1]
-}
-
-/** Bytes [from, to) of a file's body; the body is closed once `to` is reached. */
-export async function* sliceBody(body: AsyncGenerator<Buffer>, from: number, to: number): AsyncGenerator<Buffer> {
-  let at = 0
-  try {
-    for await (const piece of body) {
-      const start = Math.max(from - at, 0)
-      const end = Math.min(to - at, piece.length)
-      at += piece.length
-      if (end > start) yield start === 0 && end === piece.length ? piece : piece.subarray(start, end)
-      if (at >= to) break
-    }
-  } finally {
-    await body.return(undefined)
-  }
 }
 
 /** The file layer's "no such file" in S3's words. */
