@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { lockHolder } from '../../peer/identity/index.ts'
 import { HousePartyError } from '../../shared/errors.ts'
 import { localPeerApi, table } from '../client.ts'
-import { LocalParty, type LocalPeer, MAX_LOCAL_PEERS } from '../local-party.ts'
+import { LocalParty, type LocalPeer, MAX_LOCAL_PEERS, S3_PORT_OFFSET } from '../local-party.ts'
 import { PartyWatch } from '../party-watch.ts'
 import { guests } from './guests.ts'
 
@@ -27,14 +27,15 @@ export function registerPartyCommand(program: Command): void {
     .command('party')
     .description('run a local party: N peer processes on 127.0.0.1, restarted if they crash, leaving together on Ctrl-C')
     .option('--peers <n>', 'how many peers', '5')
-    .option('--base-port <port>', 'peer i uses UDP/TCP port base+i and API port base+80+i', '7400')
+    .option('--base-port <port>', 'peer i uses UDP/TCP port base+i, API port base+80+i and S3 port base+160+i', '7400')
     .option('--data <dir>', 'where peers keep their data, logs and the party key', '.party')
     .option('--verbose', "also print every peer's log lines here")
     .action(async (opts: { peers: string; basePort: string; data: string; verbose?: boolean }) => {
       const n = Number(opts.peers)
       const base = Number(opts.basePort)
       if (!Number.isInteger(n) || n < 1 || n > MAX_LOCAL_PEERS) throw new HousePartyError('ERR_INVALID_ARGUMENT', `--peers must be 1..${MAX_LOCAL_PEERS}`)
-      if (!Number.isInteger(base) || base < 1 || base + 80 + n > 65535) throw new HousePartyError('ERR_INVALID_ARGUMENT', '--base-port out of range')
+      if (!Number.isInteger(base) || base < 1 || base + S3_PORT_OFFSET + n > 65535)
+        throw new HousePartyError('ERR_INVALID_ARGUMENT', '--base-port out of range')
       const party = new LocalParty({
         dir: opts.data,
         basePort: base,
