@@ -33,7 +33,7 @@ import { Upload } from '@aws-sdk/lib-storage'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import type { LocalParty } from '../../src/cli/local-party.ts'
 import { bytesOf, sha256 } from '../helpers/files.ts'
-import { CLI, metric, partiesForThisFile, startParty } from '../helpers/party.ts'
+import { CLI, metric, partiesForThisFile, partyHealth, startParty } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const newParty = partiesForThisFile()
@@ -544,6 +544,52 @@ describe('S3 keys and their rights per bucket, managed with the CLI', () => {
       timeoutMs: 30_000,
       intervalMs: 250,
     })
+  })
+})
+
+describe('S3 objects through the loss of a peer', () => {
+  it('reads a multipart object while a holder of its parts is SIGKILLed, and the parts are rebuilt to full redundancy', async () => {
+    // Kills stand for lost disks here: rebuild soon after a death instead of waiting for the peer to return.
+    const { party } = await newParty(4, ['--rebuild-delay-ms', '2000', '--census-interval-ms', '2000'])
+    await startParty(party, 4)
+    const s3 = client(party, 0)
+    await s3.send(new CreateBucketCommand({ Bucket: 'survive' }))
+    const parts = [bytesOf(5 * MiB, 31), bytesOf(3 * MiB + 7, 32)]
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'survive', Key: 'two-parts' }))
+    const etags = await Promise.all(
+      parts.map(async (Body, i) => (await s3.send(new UploadPartCommand({ Bucket: 'survive', Key: 'two-parts', UploadId, PartNumber: i + 1, Body }))).ETag),
+    )
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: 'survive',
+        Key: 'two-parts',
+        UploadId,
+        MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+      }),
+    )
+    await s3.send(new PutObjectCommand({ Bucket: 'survive', Key: 'single', Body: bytesOf(2 * MiB, 33) }))
+    const want = sha256(Buffer.concat(parts))
+    party.signal(3, 'SIGKILL')
+    // Degraded (k of k+m fragments of each part left): still read whole and right.
+    assert.equal(sha256(await bodyOf(client(party, 1), 'survive', 'two-parts')), want)
+    await waitFor(
+      'every file at full redundancy on the 3 peers left',
+      async () => {
+        const h = await partyHealth(party.peer(0).api)
+        return h.guests === 3 && h.answered === 3 && h.files > 0 && h.healthy === h.files && h.lost === 0
+      },
+      { timeoutMs: 120_000, intervalMs: 500 },
+    )
+    assert.equal(sha256(await bodyOf(client(party, 2), 'survive', 'two-parts')), want)
+    assert.equal(sha256(await bodyOf(client(party, 0), 'survive', 'single')), sha256(bytesOf(2 * MiB, 33)))
+    const native = (await (await fetch(`http://${party.peer(1).api}/files?prefix=survive/`)).json()) as { files: { name: string; health: string }[] }
+    assert.deepEqual(
+      native.files.map((f) => [f.name, f.health]),
+      [
+        ['survive/single', 'ok'],
+        ['survive/two-parts', 'parts'],
+      ],
+    )
   })
 })
 
