@@ -54,7 +54,7 @@ async function openLocated(ctx: FilesContext, located: FileRecord, started: numb
     try {
       const from = range ? Math.floor(range.first / record.coding.stripeBytes) : 0
       if (record.size > 0) await reader.open(from)
-      return { record, body: range ? readRange(ctx, record, reader, range, started) : readStripes(ctx, record, reader, started) }
+      return { record, body: counted(ctx, range ? readRange(record, reader, range) : readStripes(record, reader), started) }
     } catch (err) {
       reader.close()
       const next =
@@ -71,9 +71,14 @@ async function openLocated(ctx: FilesContext, located: FileRecord, started: numb
   }
 }
 
+/** Opens a part of a file made of parts (or a range of it), at the version the file names. */
+export function partOpener(ctx: FilesContext): OpenPart {
+  return async (part, signal, range) => checkPart(part, await openFile(ctx, part.name, signal, range))
+}
+
 /** A file made of parts, its first part opened before returning (so "not enough fragments" comes before an answer starts). */
 async function openComposite(ctx: FilesContext, record: FileRecord, started: number, signal?: AbortSignal, range?: ByteRange): Promise<OpenedFile> {
-  const openPart: OpenPart = async (part, s, within) => checkPart(part, await openFile(ctx, part.name, s, within))
+  const openPart = partOpener(ctx)
   try {
     if (range) return { record, body: counted(ctx, readPartsRange(record, openPart, range, signal), started) }
     const [head] = partsOf(record)
@@ -85,7 +90,7 @@ async function openComposite(ctx: FilesContext, record: FileRecord, started: num
   }
 }
 
-/** A composite file's bytes, counted once as one get (its parts count as gets of their own too). */
+/** A get's bytes, counted in the file events when it ends (a file made of parts counts once, its parts as gets of their own too). */
 async function* counted(ctx: FilesContext, body: AsyncGenerator<Buffer>, started: number): AsyncGenerator<Buffer> {
   let sent = 0
   let outcome: 'ok' | 'error' = 'error'
@@ -109,26 +114,20 @@ async function rereadRecord(ctx: FilesContext, seen: FileRecord, attempt: number
   return (await ctx.trackers.where(seen.name, signal).catch(() => undefined)) ?? fresh
 }
 
-async function* readStripes(ctx: FilesContext, record: FileRecord, reader: StripeReader, started: number): AsyncGenerator<Buffer> {
+/** A whole file's bytes, stripe by stripe. */
+async function* readStripes(record: FileRecord, reader: StripeReader): AsyncGenerator<Buffer> {
   const { coding, size } = record
   const coder = new ErasureCoder(coding.k, coding.m)
   const hash = createHash('sha256')
-  let sent = 0
-  let outcome: 'ok' | 'error' = 'error'
   // The last piece is held back until the whole file matches its content hash: a reader
   // never receives every byte of a file that fails it (the response ends short instead).
   let held: Buffer | undefined
   try {
     const stripes = stripeCount(size, coding)
     for (let s = 0; s < stripes; s++) {
-      let shards = await reader.shards(s)
-      if (shards.slice(0, coding.k).some((x) => !x)) shards = coder.reconstruct(shards)
-      for (const piece of joinStripe(shards.slice(0, coding.k) as Buffer[], stripeLength(size, coding, s))) {
+      for (const piece of await stripeData(record, reader, coder, s)) {
         hash.update(piece)
-        if (held) {
-          sent += held.length
-          yield held
-        }
+        if (held) yield held
         held = piece
       }
     }
@@ -136,42 +135,36 @@ async function* readStripes(ctx: FilesContext, record: FileRecord, reader: Strip
     if (actual !== record.hash) {
       throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `${JSON.stringify(record.name)} rebuilt to sha256 ${actual}, expected ${record.hash}`)
     }
-    if (held) {
-      sent += held.length
-      yield held
-    }
-    outcome = 'ok'
+    if (held) yield held
   } finally {
     reader.close()
-    ctx.events.get((performance.now() - started) / 1000, sent, outcome)
   }
 }
 
+/** The data bytes of stripe `s`, from k of its shards (decoded when a data shard is missing). */
+async function stripeData(record: FileRecord, reader: StripeReader, coder: ErasureCoder, s: number): Promise<Buffer[]> {
+  const { coding, size } = record
+  let shards = await reader.shards(s)
+  if (shards.slice(0, coding.k).some((x) => !x)) shards = coder.reconstruct(shards)
+  return joinStripe(shards.slice(0, coding.k) as Buffer[], stripeLength(size, coding, s))
+}
+
 /** Bytes [first, last] of a file, from the stripes that hold them. */
-async function* readRange(ctx: FilesContext, record: FileRecord, reader: StripeReader, range: ByteRange, started: number): AsyncGenerator<Buffer> {
+async function* readRange(record: FileRecord, reader: StripeReader, range: ByteRange): AsyncGenerator<Buffer> {
   const { coding, size } = record
   const coder = new ErasureCoder(coding.k, coding.m)
-  let sent = 0
-  let outcome: 'ok' | 'error' = 'error'
   try {
     const last = Math.min(range.last, size - 1)
     for (let s = Math.floor(range.first / coding.stripeBytes); s * coding.stripeBytes <= last; s++) {
-      let shards = await reader.shards(s)
-      if (shards.slice(0, coding.k).some((x) => !x)) shards = coder.reconstruct(shards)
       let at = s * coding.stripeBytes
-      for (const piece of joinStripe(shards.slice(0, coding.k) as Buffer[], stripeLength(size, coding, s))) {
+      for (const piece of await stripeData(record, reader, coder, s)) {
         const from = Math.max(range.first - at, 0)
         const to = Math.min(last + 1 - at, piece.length)
         at += piece.length
-        if (to <= from) continue
-        const out = from === 0 && to === piece.length ? piece : piece.subarray(from, to)
-        sent += out.length
-        yield out
+        if (to > from) yield from === 0 && to === piece.length ? piece : piece.subarray(from, to)
       }
     }
-    outcome = 'ok'
   } finally {
     reader.close()
-    ctx.events.get((performance.now() - started) / 1000, sent, outcome)
   }
 }

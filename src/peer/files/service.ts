@@ -11,8 +11,8 @@ import {
 } from '../protocol/index.ts'
 import { decodeToken, encodeToken, listedOf, type PageQuery } from '../tracker/index.ts'
 import type { FilesContext } from './context.ts'
-import { locateFile, type OpenedFile, openFile, openRecord } from './get.ts'
-import { type ByteRange, checkPart, composeFile } from './parts.ts'
+import { locateFile, type OpenedFile, openFile, openRecord, partOpener } from './get.ts'
+import { type ByteRange, composeFile } from './parts.ts'
 import { type PutOptions, putFile } from './put.ts'
 import { type PutResult, writeTombstone } from './versions.ts'
 
@@ -97,7 +97,19 @@ export class FileService {
   /** Records `name` as made of `parts` (existing files, at the versions given), with what it carries beside its bytes. */
   compose(name: string, parts: PartRef[], meta: ObjectMeta, signal?: AbortSignal): Promise<PutResult> {
     checkName(name)
-    return composeFile(this.#ctx, name, parts, meta, async (part, s) => checkPart(part, await openFile(this.#ctx, part.name, s)), signal)
+    return composeFile(this.#ctx, name, parts, meta, partOpener(this.#ctx), signal)
+  }
+
+  /** Puts a small file held in memory (the S3 API's buckets, keys and uploads). */
+  putBytes(name: string, content: Buffer, signal?: AbortSignal): Promise<PutResult> {
+    return this.put(name, once(content), { signal, sizeHint: content.length })
+  }
+
+  /** A small file's bytes, read whole (and checked against its sha256). */
+  async readBytes(name: string, signal?: AbortSignal): Promise<Buffer> {
+    const pieces: Buffer[] = []
+    for await (const piece of (await this.open(name, signal)).body) pieces.push(piece)
+    return Buffer.concat(pieces)
   }
 
   async stat(name: string, signal?: AbortSignal): Promise<FileSummary> {
@@ -148,4 +160,8 @@ export class FileService {
       ...(record.etag === undefined ? {} : { etag: record.etag }),
     }
   }
+}
+
+async function* once(content: Buffer): AsyncGenerator<Buffer> {
+  yield content
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { mapLimited } from '../../shared/concurrency.ts'
 import { type FileRecord, type ObjectMeta, partsOf, type Version } from '../protocol/index.ts'
 import { compareRecords } from '../tracker/index.ts'
 import type { FilesContext } from './context.ts'
@@ -94,6 +95,8 @@ export function mayKeep(version: Version, floor: Version | undefined, attempt: n
 
 const ANNOUNCE_ATTEMPTS = 3
 
+const PARTS_RELEASED_AT_ONCE = 16
+
 /**
  * Gives up what a version stored once a newer version (or a tombstone)
  * replaced it: its fragments or, for a file made of parts, the part files
@@ -104,12 +107,11 @@ export async function releaseVersion(ctx: FilesContext, record: FileRecord, sign
     await ctx.fragments.drop(record, record.fragments)
     return
   }
-  await Promise.all(
-    partsOf(record).map(async (part) => {
-      const current = await ctx.trackers.where(part.name, signal)
-      if (current && !current.deleted && current.version === part.version) await writeTombstone(ctx, current, signal)
-    }),
-  )
+  // A few at a time: an object may be made of thousands of parts.
+  await mapLimited(partsOf(record), PARTS_RELEASED_AT_ONCE, async (part) => {
+    const current = await ctx.trackers.where(part.name, signal)
+    if (current && !current.deleted && current.version === part.version) await writeTombstone(ctx, current, signal)
+  })
 }
 
 /** Deletes `record`'s file: a tombstone (a newer, deleted version) on its trackers, then what the versions it replaced stored. */

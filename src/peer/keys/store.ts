@@ -158,10 +158,7 @@ export class KeyStore {
 
   async #read(accessKeyId: string, signal?: AbortSignal): Promise<StoredKey | undefined> {
     try {
-      const opened = await this.#files.open(`${KEYS_PREFIX}${accessKeyId}`, signal)
-      const pieces: Buffer[] = []
-      for await (const piece of opened.body) pieces.push(piece)
-      return StoredKey.parse(JSON.parse(Buffer.concat(pieces).toString('utf8')))
+      return StoredKey.parse(JSON.parse((await this.#files.readBytes(`${KEYS_PREFIX}${accessKeyId}`, signal)).toString('utf8')))
     } catch (err) {
       if (isHousePartyError(err, 'ERR_FILE_NOT_FOUND')) return undefined
       throw err
@@ -170,17 +167,13 @@ export class KeyStore {
 
   async #write(key: StoredKey, signal?: AbortSignal): Promise<void> {
     const content = Buffer.from(JSON.stringify(key))
-    await this.#files.put(`${KEYS_PREFIX}${key.accessKeyId}`, once(content), { signal, sizeHint: content.length })
+    await this.#files.putBytes(`${KEYS_PREFIX}${key.accessKeyId}`, content, signal)
   }
 }
 
 function grantsOf(stored: StoredKey): KeyGrants {
   const { secret: _secret, ...grants } = stored
   return grants
-}
-
-async function* once(content: Buffer): AsyncGenerator<Buffer> {
-  yield content
 }
 
 /** An access key ID as S3 tools expect one: 20 uppercase letters and digits. */

@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify'
+import { mapLimited } from '../../shared/concurrency.ts'
 import type { FileService } from '../files/index.ts'
 import { type KeyStore, RIGHTS } from '../keys/index.ts'
 import type { BucketStore } from './buckets.ts'
@@ -82,22 +83,20 @@ export async function deleteObjects(call: S3Call, deps: BucketDeps, reply: Fasti
     const version = textOf(o.VersionId)
     return { key, version }
   })
-  const outcomes: ({ Key: string } | { Key: string; Code: string; Message: string })[] = new Array(keys.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < keys.length; i = next++) {
-      const { key, version } = keys[i] as { key: string; version: string | undefined }
+  const outcomes = await mapLimited(
+    keys,
+    DELETE_CONCURRENCY,
+    async ({ key, version }): Promise<{ Key: string } | { Key: string; Code: string; Message: string }> => {
       try {
         if (version !== undefined && version !== 'null') throw new S3Error('NotImplemented', 'buckets are not versioned')
         await removeQuietly(deps.files, fileOf(bucket, key), signal)
-        outcomes[i] = { Key: key }
+        return { Key: key }
       } catch (err) {
         const e = toS3Error(err)
-        outcomes[i] = { Key: key, Code: e.code, Message: e.message }
+        return { Key: key, Code: e.code, Message: e.message }
       }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, keys.length) }, worker))
+    },
+  )
   const Deleted = outcomes.filter((o) => !('Code' in o) && !quiet)
   const failed = outcomes.filter((o) => 'Code' in o)
   await reply

@@ -58,7 +58,7 @@ export class BucketStore {
     if (await this.find(name, signal))
       throw new S3Error('BucketAlreadyOwnedByYou', 'your previous request to create the named bucket succeeded and you already own it', { BucketName: name })
     const content = Buffer.from(JSON.stringify({ owner, created: this.#now() }))
-    await this.#files.put(bucketFile(name), bodyOf(content), { signal, sizeHint: content.length })
+    await this.#files.putBytes(bucketFile(name), content, signal)
     return this.#remember({ name, created: this.#now() })
   }
 
@@ -87,8 +87,4 @@ export class BucketStore {
     this.#known.set(bucket.name, { bucket, until: this.#now() + KNOWN_FOR_MS })
     return bucket
   }
-}
-
-async function* bodyOf(content: Buffer): AsyncGenerator<Buffer> {
-  yield content
 }

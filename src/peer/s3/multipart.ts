@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
+import { mapLimited } from '../../shared/concurrency.ts'
 import type { FileService } from '../files/index.ts'
 import type { BucketStore } from './buckets.ts'
 import { S3Error, toS3Error } from './errors.ts'
@@ -15,6 +16,7 @@ import {
   newUploadId,
   partFile,
   partFilesOf,
+  REMOVED_AT_ONCE,
   readInfo,
   uploadDir,
   uploadsOf,
@@ -164,7 +166,11 @@ export async function completeUpload(call: S3Call, deps: MultipartDeps, reply: F
     // The upload is over: its `upload` file goes (no more parts), and so do parts the object was not made of.
     await deps.files.remove(`${uploadDir(bucket, uploadId)}upload`, signal).catch(() => undefined)
     const used = new Set(parts.map((p) => p.name))
-    for (const part of uploaded) if (!used.has(part.name)) await deps.files.remove(part.name, signal).catch(() => undefined)
+    await mapLimited(
+      uploaded.filter((p) => !used.has(p.name)),
+      REMOVED_AT_ONCE,
+      (part) => deps.files.remove(part.name, signal).catch(() => undefined),
+    )
   }
   const result = { Location: `/${bucket}/${key}`, Bucket: bucket, Key: key, ETag: `"${etag}"` }
   if (total >= KEEP_ALIVE_FROM_BYTES) {

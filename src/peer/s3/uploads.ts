@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { mapLimited } from '../../shared/concurrency.ts'
 import { isHousePartyError } from '../../shared/errors.ts'
 import type { FileService } from '../files/index.ts'
 import { ObjectMeta, partsOf } from '../protocol/index.ts'
@@ -16,6 +17,8 @@ import { removeQuietly } from './objects.ts'
  */
 export const UPLOADS_PREFIX = `${S3_STATE_PREFIX}uploads/`
 export const MAX_PART_NUMBER = 10_000
+/** Part files removed at a time when an upload ends. */
+export const REMOVED_AT_ONCE = 16
 
 export interface UploadInfo {
   key: string
@@ -70,27 +73,16 @@ export function checkPartNumber(text: string | undefined): number {
   return n
 }
 
-async function readSmallFile(files: FileService, name: string, signal?: AbortSignal): Promise<Buffer> {
-  const opened = await files.open(name, signal)
-  const pieces: Buffer[] = []
-  for await (const piece of opened.body) pieces.push(piece)
-  return Buffer.concat(pieces)
-}
-
 export async function writeInfo(files: FileService, bucket: string, uploadId: string, info: UploadInfo, signal?: AbortSignal): Promise<void> {
   const content = Buffer.from(JSON.stringify(info))
-  await files.put(`${uploadDir(bucket, uploadId)}upload`, once(content), { signal, sizeHint: content.length })
-}
-
-async function* once(content: Buffer): AsyncGenerator<Buffer> {
-  yield content
+  await files.putBytes(`${uploadDir(bucket, uploadId)}upload`, content, signal)
 }
 
 /** The upload's state; NoSuchUpload once it was completed or aborted (or never began), or when `key` is not its key. */
 export async function readInfo(files: FileService, bucket: string, uploadId: string, key?: string, signal?: AbortSignal): Promise<UploadInfo> {
   let info: UploadInfo
   try {
-    const raw = JSON.parse((await readSmallFile(files, `${uploadDir(bucket, uploadId)}upload`, signal)).toString('utf8')) as UploadInfo
+    const raw = JSON.parse((await files.readBytes(`${uploadDir(bucket, uploadId)}upload`, signal)).toString('utf8')) as UploadInfo
     info = { key: String(raw.key), initiated: Number(raw.initiated), owner: String(raw.owner), meta: ObjectMeta.parse(raw.meta ?? {}) }
   } catch (err) {
     if (isHousePartyError(err, 'ERR_FILE_NOT_FOUND'))
@@ -155,7 +147,11 @@ export async function partFilesOf(files: FileService, bucket: string, uploadId: 
 export async function abortUpload(files: FileService, bucket: string, uploadId: string, info: UploadInfo, signal?: AbortSignal): Promise<void> {
   const owned = await objectParts(files, bucket, info.key, signal)
   const parts = await partFilesOf(files, bucket, uploadId, signal)
-  for (const part of parts) if (!owned.has(part.name)) await removeQuietly(files, part.name, signal)
+  await mapLimited(
+    parts.filter((p) => !owned.has(p.name)),
+    REMOVED_AT_ONCE,
+    (part) => removeQuietly(files, part.name, signal),
+  )
   await removeQuietly(files, `${uploadDir(bucket, uploadId)}upload`, signal)
 }
 
