@@ -44,8 +44,10 @@ describe('the local party launcher', () => {
     dir = await mkdtemp(join(tmpdir(), 'houseparty-launcher-'))
     const base = await freeBasePort(3)
     const first = launch(base)
-    await waitFor('the party to be on', () => /House Party is on: 3 guests/.test(first.out()), { timeoutMs: 120_000, intervalMs: 100 })
+    // The announcement comes in several writes, which may arrive apart: wait for its last line.
+    await waitFor('the party to be on', () => /House Party is on: 3 guests[\s\S]*Ctrl-C here/.test(first.out()), { timeoutMs: 120_000, intervalMs: 100 })
     assert.match(first.out(), /Try, from another terminal:\n {2}npm run houseparty -- put \.\/some-file/)
+    assert.match(first.out(), new RegExp(`aws --endpoint-url http://127\\.0\\.0\\.1:${base + 160} s3 mb`))
 
     const second = launch(base)
     const [code] = (await once(second.child, 'exit')) as [number]
