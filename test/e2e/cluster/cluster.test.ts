@@ -173,12 +173,15 @@ describe('House Party on a local Kubernetes control plane', { skip, timeout: 60 
     const home = await mkdtemp(join(tmpdir(), 'houseparty-e2e-s3-'))
     try {
       const tree = join(home, 'tree')
-      for (let i = 0; i < 120; i++) {
+      for (let i = 0; i < 60; i++) {
         await mkdir(join(tree, `d${i % 4}`), { recursive: true })
         await writeFile(join(tree, `d${i % 4}`, `f${i}.bin`), bytesOf(i % 5 === 0 ? 6 * 1024 * 1024 + i : 20_000 + i * 977, i))
       }
       // Retries as a user would configure them for a cluster whose pods come and go.
       const env = { ...s3ClientEnv(home, { accessKeyId, secretAccessKey }, endpoint), AWS_MAX_ATTEMPTS: '10', AWS_RETRY_MODE: 'standard' }
+      // The sync runs as over a slow link (about 60 MB at 3 MB/s: some 20 s), so the pod surely goes while it runs,
+      // however fast or loaded the machine.
+      await writeFile(join(home, 'aws-config'), '[default]\ns3 =\n  max_bandwidth = 3MB/s\n  max_concurrent_requests = 4\n')
       const aws = (...args: string[]) => cluster.runInCluster('/usr/bin/aws', ['--endpoint-url', endpoint, ...args], env)
       await aws('s3', 'mb', 's3://synced')
       let synced = false
@@ -202,7 +205,7 @@ describe('House Party on a local Kubernetes control plane', { skip, timeout: 60 
       await syncing
       const checked = await cluster.runInCluster('/usr/bin/rclone', ['check', tree, 'hp:synced/tree'], env)
       assert.match(checked.stderr, /: 0 differences found/)
-      await hp.settled(5, files.length + 121)
+      await hp.settled(5, files.length + 61)
     } finally {
       await rm(home, { recursive: true, force: true })
     }
