@@ -96,6 +96,11 @@ const panels: Panel[] = [
       { expr: `sum(houseparty_files_lost{${SEL}})`, legend: 'lost' },
     ]),
     series(
+      'Files at risk of one node or zone',
+      'Readable files the loss of the worst single node (or zone) would make unreadable: fragments that share a domain more than the coding survives, or files already down to k. Each peer counts the files it tracks, worst domain first; the sum bounds the party’s figure (`houseparty health` gives it exactly). 0: losing any one node or zone loses no file.',
+      [{ expr: `sum by (domain) (houseparty_files_at_risk{${SEL},domain=~"node|zone"})`, legend: '{{domain}}' }],
+    ),
+    series(
       'Bytes held per peer',
       'Fragment bytes on each peer: rebalancing evens them out.',
       [{ expr: `houseparty_fragment_bytes_held{${SEL}}`, legend: '{{pod}}' }],

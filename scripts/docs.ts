@@ -35,6 +35,10 @@ export const CHART_MANAGED_ENV = new Set([
   'HOUSEPARTY_S3_DOMAIN',
   'HOUSEPARTY_S3_ACCESS_KEY',
   'HOUSEPARTY_S3_SECRET_KEY',
+  'HOUSEPARTY_NODE',
+  'HOUSEPARTY_ZONE',
+  'HOUSEPARTY_REGION',
+  'HOUSEPARTY_DOMAINS_FROM_NODE',
 ])
 
 function accepted(s: SettingSpec): string {
@@ -49,6 +53,9 @@ export function settingsTable(specs: readonly SettingSpec[]): string {
   const rows = specs.map((s) => `| \`${s.flag}\` | \`${s.env}\` | ${shown(s.default)} | ${accepted(s)} | ${s.description} |`)
   return ['| flag | environment | default | accepts | meaning |', '|---|---|---|---|---|', ...rows].join('\n')
 }
+
+/** A topology label value, or empty. */
+const DOMAIN_PATTERN = '^([A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?)?$'
 
 function int(s: SettingSpec | undefined): Record<string, unknown> {
   return { type: 'integer', minimum: s?.min ?? 0, ...(s?.max === undefined ? {} : { maximum: s.max }) }
@@ -72,6 +79,16 @@ export function valuesSchema(): Record<string, unknown> {
       leaveGraceMs: int(byEnv.get('HOUSEPARTY_LEAVE_GRACE_MS')),
       rebuildDelayMs: int(byEnv.get('HOUSEPARTY_REBUILD_DELAY_MS')),
       logLevel: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+      topology: {
+        type: 'object',
+        properties: {
+          fromNodeLabels: { type: 'boolean' },
+          // As the peer checks --zone and --region (a topology label value); empty: not set by hand.
+          zone: { type: 'string', maxLength: 63, pattern: DOMAIN_PATTERN },
+          region: { type: 'string', maxLength: 63, pattern: DOMAIN_PATTERN },
+          whenUnsatisfiable: { enum: ['ScheduleAnyway', 'DoNotSchedule'] },
+        },
+      },
       config: {
         description: 'Further peer settings as HOUSEPARTY_* variables; the chart sets the others itself.',
         type: 'object',

@@ -33,6 +33,13 @@ export interface LocalPartyOptions {
   cli?: string
   /** Pipe peers' log lines here as well as to their log files. */
   echo?: NodeJS.WritableStream
+  /** Where peer i pretends to run (--zone, --node), for trying placement by failure domain on one machine. */
+  domainsOf?: (index: number) => PeerDomains
+}
+
+export interface PeerDomains {
+  zone?: string | undefined
+  node?: string | undefined
 }
 
 /**
@@ -50,6 +57,10 @@ function inheritedNodeFlags(): string[] {
 function peerNodeFlags(): string[] {
   const inherited = inheritedNodeFlags()
   return [...inherited, ...missingPeerFlags(inherited)]
+}
+
+function domainFlags(d: PeerDomains | undefined): string[] {
+  return [...(d?.zone ? ['--zone', d.zone] : []), ...(d?.node ? ['--node', d.node] : [])]
 }
 
 /** The port scheme of a local party: peer i listens on base+i, its API on base+80+i, its S3 API on base+160+i. */
@@ -158,6 +169,7 @@ export class LocalParty {
       '--exit-with-parent',
       'true',
       ...(doors.length > 0 ? ['--join', doors.join(',')] : []),
+      ...domainFlags(this.#o.domainsOf?.(index)),
       ...(this.#o.peerArgs ?? []),
       ...extraArgs,
     ]

@@ -45,5 +45,8 @@ export function recoveryEvents(metrics: PeerMetrics): RecoveryEvents {
       metrics.filesDegraded.set(degraded)
       metrics.filesLost.set(lost)
     },
+    atRisk: (files) => {
+      for (const [domain, count] of Object.entries(files)) metrics.filesAtRisk.set({ domain }, count)
+    },
   }
 }

@@ -12,6 +12,7 @@ import { fileEvents, recoveryEvents } from './file-events.ts'
 import { FileService, type FilesContext, LoadEstimate, type PutResult } from './files/index.ts'
 import { DataDirLock, type Identity, loadIdentity } from './identity/index.ts'
 import { KeyStore } from './keys/index.ts'
+import { peerDomains } from './kube/index.ts'
 import { Membership, MembershipFile, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
 import { CallBatcher, ConnectionPool, type DatagramTransport, type DialOptions, joinAddress, Messenger, PintServer, UdpTransport } from './net/index.ts'
@@ -254,6 +255,7 @@ export class Peer {
         await this.#pint.close()
       },
     })
+    this.membership.announceDomains(await peerDomains(c.domains, this.log))
     await life.start('membership', { start: () => this.membership.start(), stop: async () => this.membership.stop() })
     await life.start('recovery', this.caretaker)
     await life.start('scrub', this.scrubber)

@@ -1,3 +1,4 @@
+import { DOMAIN_SETTINGS } from './domain-settings.ts'
 import { S3_SETTINGS } from './s3-settings.ts'
 import type { SettingSpec } from './settings.ts'
 
@@ -142,6 +143,7 @@ export const PEER_SETTINGS = [
     description: 'When set, the file API requires "Authorization: Bearer TOKEN" (health, readiness and metrics stay open).',
   },
   ...S3_SETTINGS,
+  ...DOMAIN_SETTINGS,
   {
     key: 'coding.k',
     flag: '--data-fragments',

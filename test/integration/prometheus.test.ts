@@ -173,7 +173,14 @@ describe('Grafana dashboard and alerts on a real Prometheus', { skip }, () => {
   it('every alert expression returns data, the rules are healthy, and the alerts for what happened are raised', async () => {
     assert.deepEqual(
       rules.map((r) => r.alert),
-      ['HousePartyFilesLost', 'HousePartyDegraded', 'HousePartyGuestsDropped', 'HousePartyWrongKeyDatagrams', 'HousePartyPeerNotAdmitted'],
+      [
+        'HousePartyFilesLost',
+        'HousePartyDegraded',
+        'HousePartyFilesAtRisk',
+        'HousePartyGuestsDropped',
+        'HousePartyWrongKeyDatagrams',
+        'HousePartyPeerNotAdmitted',
+      ],
     )
     for (const r of rules)
       await waitFor(`${r.alert}: ${r.expr} to return data`, async () => (await query(r.expr)).length > 0, { timeoutMs: 60_000, intervalMs: 500 })
@@ -204,7 +211,7 @@ describe('Grafana dashboard and alerts on a real Prometheus', { skip }, () => {
 
   it('promtool checks the rules and unit-tests every alert', async () => {
     const rulesFile = join(dir, 'rules.yml')
-    assert.match((await run('promtool', ['check', 'rules', rulesFile])).stdout, /SUCCESS: 5 rules found/)
+    assert.match((await run('promtool', ['check', 'rules', rulesFile])).stdout, /SUCCESS: 6 rules found/)
     const series = (name: string, extra: string, values: string): { series: string; values: string } => ({
       series: `${name}{job="${JOB}",namespace="${NAMESPACE}"${extra}}`,
       values,
@@ -219,6 +226,9 @@ describe('Grafana dashboard and alerts on a real Prometheus', { skip }, () => {
             series('houseparty_files_lost', ',pod="a"', '0 0 2 2 2 2'),
             series('houseparty_files_degraded', ',pod="a"', '0 3 3 3 3 3'),
             series('houseparty_guests', ',pod="a"', '5 5 4 4 4 4 4 4 4 4'),
+            series('houseparty_files_at_risk', ',pod="a",domain="node"', '0 0 3x20'),
+            series('houseparty_files_at_risk', ',pod="a",domain="zone"', '0x22'),
+            series('houseparty_files_at_risk', ',pod="a",domain="region"', '7x22'),
             series('houseparty_udp_datagrams_dropped_total', ',pod="a",reason="mac"', '0+60x20'),
             series('houseparty_admitted', ',pod="a"', '1x20'),
             series('houseparty_admitted', ',pod="b"', '0x20'),
@@ -244,6 +254,21 @@ describe('Grafana dashboard and alerts on a real Prometheus', { skip }, () => {
               eval_time: '3m',
               alertname: 'HousePartyDegraded',
               exp_alerts: [{ exp_labels: { severity: 'warning' }, exp_annotations: expect('HousePartyDegraded') }],
+            },
+            { eval_time: '10m', alertname: 'HousePartyFilesAtRisk', exp_alerts: [] },
+            {
+              eval_time: '17m',
+              alertname: 'HousePartyFilesAtRisk',
+              exp_alerts: [
+                {
+                  exp_labels: { severity: 'warning', domain: 'node' },
+                  exp_annotations: {
+                    summary: 'Losing one House Party node would make files unreadable',
+                    description:
+                      'At least 3 readable files would become unreadable if the worst single node were lost now: their fragments share it more than the coding survives (too few nodes or zones for the coding, peers crowded on one node), or they are down to k fragments. `houseparty health` names the domain; add nodes or zones, or spread the peers (topology.whenUnsatisfiable).',
+                  },
+                },
+              ],
             },
             { eval_time: '3m', alertname: 'HousePartyGuestsDropped', exp_alerts: [] },
             {

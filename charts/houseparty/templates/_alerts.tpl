@@ -22,6 +22,14 @@ uses them; the tests render them for promtool and a real Prometheus.
       annotations:
         summary: House Party files have been below full redundancy for {{ .Values.metrics.prometheusRule.degradedFor }}
         description: '{{ "{{" }} $value {{ "}}" }} files have fewer than k+m usable fragments and recovery has not restored them. Another peer lost now could make them unreadable.'
+    - alert: HousePartyFilesAtRisk
+      expr: max by (domain) (houseparty_files_at_risk{ {{- $sel -}},domain=~"node|zone"}) > 0
+      for: 15m
+      labels:
+        severity: warning
+      annotations:
+        summary: Losing one House Party {{ "{{" }} $labels.domain {{ "}}" }} would make files unreadable
+        description: 'At least {{ "{{" }} $value {{ "}}" }} readable files would become unreadable if the worst single {{ "{{" }} $labels.domain {{ "}}" }} were lost now: their fragments share it more than the coding survives (too few nodes or zones for the coding, peers crowded on one node), or they are down to k fragments. `houseparty health` names the domain; add nodes or zones, or spread the peers (topology.whenUnsatisfiable).'
     - alert: HousePartyGuestsDropped
       expr: min(houseparty_guests{ {{- $sel -}} }) < max(max_over_time(houseparty_guests{ {{- $sel -}} }[15m]))
       for: 5m

@@ -113,3 +113,8 @@ annotations:
 {{- fail "terminationGracePeriodSeconds must be above leaveGraceMs (in seconds): a peer must have time to hand its data off before it is killed" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* "true" when peers read their zone and region from their Node's labels (and so need the ClusterRole). */}}
+{{- define "houseparty.readsNode" -}}
+{{- and .Values.topology.fromNodeLabels (not .Values.topology.zone) -}}
+{{- end -}}

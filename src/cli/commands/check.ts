@@ -21,6 +21,17 @@ function renderHealth(h: PartyHealth & { verdict: string }): string {
     `${h.verdict}: ${plural(h.files, 'file')}, ${h.healthy} at full redundancy, ${h.degraded} degraded, ${h.lost} lost; ${h.answered} of ${plural(h.guests, 'guest')} answered`,
   ]
   for (const w of h.worst) lines.push(`  ${w.name}: ${w.usable} of ${w.total} fragments usable, ${w.needed} needed`)
+  // A peer of an earlier release says nothing of domains.
+  if (h.atRisk) {
+    for (const level of ['node', 'zone'] as const) {
+      const r = h.atRisk[level]
+      lines.push(
+        r.files === 0
+          ? `losing any one ${level} loses no file (${plural(r.domains, level)})`
+          : `at risk: losing ${level} ${r.worst} would make ${plural(r.files, 'file')} unreadable (${plural(r.domains, level)})`,
+      )
+    }
+  }
   return lines.join('\n')
 }
 

@@ -9,7 +9,16 @@ export interface GuestsReply {
   self: string | null
   status: string
   epoch: number
-  guests: { id: string; address: string; apiPort: number; since: number; self: boolean; incarnation?: number; heldBytes?: number | null }[]
+  guests: {
+    id: string
+    address: string
+    apiPort: number
+    since: number
+    self: boolean
+    incarnation?: number
+    heldBytes?: number | null
+    domains?: { node?: string; zone?: string; region?: string }
+  }[]
 }
 
 export interface FragmentsReply {
@@ -25,9 +34,11 @@ export function guests(api: PartyApi): Promise<GuestsReply> {
 export function renderGuests(reply: GuestsReply, asked: string): string {
   const rows = reply.guests.map((g) => {
     const host = g.address.replace(/:\d+$/, '')
-    return [g.self ? `${g.id} *` : g.id, g.address, `${host}:${g.apiPort}`, String(g.since), g.heldBytes == null ? '?' : formatBytes(g.heldBytes)]
+    const where = [g.domains?.region, g.domains?.zone, g.domains?.node].filter(Boolean).join('/') || '-'
+    return [g.self ? `${g.id} *` : g.id, g.address, `${host}:${g.apiPort}`, where, String(g.since), g.heldBytes == null ? '?' : formatBytes(g.heldBytes)]
   })
-  return `epoch ${reply.epoch}, ${plural(reply.guests.length, 'guest')} (asked ${asked}, ${reply.status})\n${table(['ID', 'ADDRESS', 'API', 'SINCE EPOCH', 'HOLDS'], rows)}`
+  const headers = ['ID', 'ADDRESS', 'API', 'REGION/ZONE/NODE', 'SINCE EPOCH', 'HOLDS']
+  return `epoch ${reply.epoch}, ${plural(reply.guests.length, 'guest')} (asked ${asked}, ${reply.status})\n${table(headers, rows)}`
 }
 
 /** Resolves a guest id or a unique prefix of one; an ambiguous prefix lists what it matches. */

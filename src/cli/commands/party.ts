@@ -17,6 +17,16 @@ async function whyExited(party: LocalParty, p: LocalPeer): Promise<string> {
   return msg ?? line.slice(0, 300)
 }
 
+/** A comma-separated list of names (undefined: none given). */
+function names(list: string | undefined): string[] {
+  return (list ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+}
+
+const pick = (list: readonly string[], i: number): string | undefined => (list.length > 0 ? list[i % list.length] : undefined)
+
 /** How this CLI is run, so the commands printed work as printed: `npm start` in a checkout has no `houseparty` on PATH. */
 function cliCommand(): string {
   return process.env.npm_lifecycle_event ? 'npm run houseparty --' : 'houseparty'
@@ -30,12 +40,16 @@ export function registerPartyCommand(program: Command): void {
     .option('--base-port <port>', 'peer i uses UDP/TCP port base+i, API port base+80+i and S3 port base+160+i', '7400')
     .option('--data <dir>', 'where peers keep their data, logs and the party key', '.party')
     .option('--verbose', "also print every peer's log lines here")
-    .action(async (opts: { peers: string; basePort: string; data: string; verbose?: boolean }) => {
+    .option('--zones <list>', 'comma-separated zone names: peer i runs "in" zone i mod the count (to try placement by failure domain)')
+    .option('--nodes <list>', 'comma-separated node names: peer i runs "on" node i mod the count')
+    .action(async (opts: { peers: string; basePort: string; data: string; verbose?: boolean; zones?: string; nodes?: string }) => {
       const n = Number(opts.peers)
       const base = Number(opts.basePort)
       if (!Number.isInteger(n) || n < 1 || n > MAX_LOCAL_PEERS) throw new HousePartyError('ERR_INVALID_ARGUMENT', `--peers must be 1..${MAX_LOCAL_PEERS}`)
       if (!Number.isInteger(base) || base < 1 || base + S3_PORT_OFFSET + n > 65535)
         throw new HousePartyError('ERR_INVALID_ARGUMENT', '--base-port out of range')
+      const zones = names(opts.zones)
+      const nodes = names(opts.nodes)
       const party = new LocalParty({
         dir: opts.data,
         basePort: base,
@@ -43,6 +57,7 @@ export function registerPartyCommand(program: Command): void {
         // restart, not a leave (handing data to peers that are all leaving too would only shuffle it).
         peerArgs: ['--on-stop', 'restart'],
         ...(opts.verbose ? { echo: process.stderr } : {}),
+        domainsOf: (i) => ({ zone: pick(zones, i), node: pick(nodes, i) }),
       })
       await party.prepare()
       let watch: PartyWatch | undefined
@@ -90,11 +105,21 @@ export function registerPartyCommand(program: Command): void {
       const view = await guests(apiOf(party.peers[0] as LocalPeer))
       const rows = party.peers.map((p) => {
         const g = view.guests.find((x) => x.address.endsWith(`:${p.port}`))
-        return [String(p.index), g?.id ?? '?', `127.0.0.1:${p.port}`, `http://${p.api}`, `http://127.0.0.1:${p.s3Port}`, p.logFile]
+        const where = [pick(zones, p.index), pick(nodes, p.index)].filter(Boolean).join('/')
+        return [
+          String(p.index),
+          g?.id ?? '?',
+          String(p.process?.pid ?? '?'),
+          where || '-',
+          `127.0.0.1:${p.port}`,
+          `http://${p.api}`,
+          `http://127.0.0.1:${p.s3Port}`,
+          p.logFile,
+        ]
       })
       const cli = cliCommand()
       process.stdout.write(`House Party is on: ${n} guests, epoch ${view.epoch}. Key: ${party.keyFile}\n`)
-      process.stdout.write(`${table(['PEER', 'ID', 'UDP/TCP', 'API', 'S3', 'LOG'], rows)}\n\n`)
+      process.stdout.write(`${table(['PEER', 'ID', 'PID', 'ZONE/NODE', 'UDP/TCP', 'API', 'S3', 'LOG'], rows)}\n\n`)
       process.stdout.write(
         [
           'Try, from another terminal:',

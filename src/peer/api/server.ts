@@ -107,6 +107,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
         apiPort: g.apiPort,
         since: g.since,
         incarnation: g.incarnation,
+        domains: g.domains ?? {},
         self: g.id === membership.id,
         // What the guest last said it holds (its own store, for this peer): what an operator sizes the party by.
         heldBytes: g.id === membership.id ? (options.heldBytes?.() ?? null) : (membership.heldBytes(g.id) ?? null),

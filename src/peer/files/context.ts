@@ -40,7 +40,7 @@ export interface FilesContext {
 
 /**
  * Opens one sink per fragment index on distinct guests, in rendezvous order
- * for the name (weighed by what each guest holds). A guest that cannot take
+ * for the name within its failure domains (weighed by what each guest holds). A guest that cannot take
  * its fragment is replaced by the next in line; the call fails only when the
  * party runs out of guests.
  */
@@ -56,7 +56,18 @@ export async function openSinks(
     .guests()
     .map((g) => g.id)
     .filter((id) => !exclude.has(id))
-  const ranked = chooseHolders(eligible, target.name, indices.length, fragmentBytes, ctx.load)
+  // Guests excluded because they hold fragments of the file already count against its domains: a rebuilt fragment goes where the file lacks one.
+  const placed = [...exclude].filter((id) => ctx.roster.addressOf(id) !== undefined)
+  const ranked = chooseHolders({
+    candidates: eligible,
+    name: target.name,
+    count: indices.length,
+    tolerate: target.coding.m,
+    share: fragmentBytes,
+    load: ctx.load,
+    domains: (id) => ctx.roster.domainsOf(id),
+    placed,
+  })
   return ctx.fragments.sinks(ranked, target, indices, {
     signal,
     alreadyPlaced: exclude.size,

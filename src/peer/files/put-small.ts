@@ -92,13 +92,15 @@ async function placeWhole(
   const { k, m } = ctx.coding
   const { name, version } = file
   const bytes = coded.shards[0]?.length ?? 0
-  const ranked = chooseHolders(
-    ctx.roster.guests().map((g) => g.id),
+  const ranked = chooseHolders({
+    candidates: ctx.roster.guests().map((g) => g.id),
     name,
-    k + m,
-    bytes,
-    ctx.load,
-  )
+    count: k + m,
+    tolerate: m,
+    share: bytes,
+    load: ctx.load,
+    domains: (id) => ctx.roster.domainsOf(id),
+  })
   const stash = (index: number, holder: GuestId): Promise<Held> => {
     const checksum = coded.checksums[index]
     const trailer: HoldTrailer = {

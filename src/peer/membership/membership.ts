@@ -3,7 +3,7 @@ import type { MembershipTimings } from '../../shared/config.ts'
 import { HousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Messenger } from '../net/index.ts'
-import type { Guest, GuestId, LeaveReason, Newcomer, View } from '../protocol/index.ts'
+import type { Domains, Guest, GuestId, LeaveReason, Newcomer, View } from '../protocol/index.ts'
 import { TICK_MS } from './constants.ts'
 import { MembershipCore } from './core.ts'
 import type { CoreOutput, MembershipEvent, MembershipStatus, PersistedMembership, ViewChange } from './state.ts'
@@ -82,6 +82,13 @@ export class Membership {
 
   get status(): MembershipStatus {
     return this.#core.status
+  }
+
+  /** Where this peer runs, said before it starts (it may be read from Kubernetes at start): its knocks and updates carry it. */
+  announceDomains(domains: Domains): void {
+    if (this.#timer) throw new Error('domains are announced before membership starts')
+    if (Object.keys(domains).length > 0) this.#core.self.domains = domains
+    else delete this.#core.self.domains
   }
 
   /** This peer's ring id, kept for life. */

@@ -195,6 +195,12 @@ export function createPeerMetrics(
       help: 'Files this peer is primary tracker of with fewer than k usable fragments: unreadable until a holder comes back.',
       registers: [registry],
     }),
+    filesAtRisk: new Gauge({
+      name: 'houseparty_files_at_risk',
+      help: 'Readable files this peer is primary tracker of that the loss of the worst single node, zone or region (label domain) would make unreadable, as of its last full census. 0: losing any one such domain loses no file.',
+      labelNames: ['domain'] as const,
+      registers: [registry],
+    }),
     recoverySeconds: new Histogram({
       name: 'houseparty_recovery_seconds',
       help: 'From a file first seen degraded (a death declared, a fragment found missing) to its redundancy restored.',
@@ -263,7 +269,8 @@ export function createPeerMetrics(
   for (const reason of ['frame', 'mac', 'stale', 'replayed', 'json', 'schema']) m.tcpRejected.inc({ reason }, 0)
   for (const reason of ['corrupt', 'unreachable']) m.fragmentsSkipped.inc({ reason }, 0)
   for (const direction of ['in', 'out']) m.transferBytes.inc({ direction }, 0)
-  for (const reason of ['leave', 'rebalance']) m.fragmentsMoved.inc({ reason }, 0)
+  for (const reason of ['leave', 'rebalance', 'spread']) m.fragmentsMoved.inc({ reason }, 0)
+  for (const domain of ['region', 'zone', 'node']) m.filesAtRisk.set({ domain }, 0)
   return m
 }
 

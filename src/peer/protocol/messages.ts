@@ -12,8 +12,8 @@ export const PROTOCOL_VERSION = 2
 
 /** The most guests one party holds. A full guest list travels in pages (viewState), never in one datagram. */
 export const MAX_GUESTS = 4096
-/** Guests per viewState page: with 255-character addresses a page still fits well inside a datagram. */
-export const VIEW_PAGE_GUESTS = 128
+/** Guests per viewState page: with 255-character addresses and the longest domain names a page still fits well inside a datagram. */
+export const VIEW_PAGE_GUESTS = 48
 /** Newcomers one view change admits, so a proposal always fits a datagram however many knock at once. */
 export const MAX_NEWCOMERS_PER_CHANGE = 32
 /** Guests one view change removes; more wait for the next change. */
@@ -36,12 +36,35 @@ const Lag = z.number().int().min(0).max(3_600_000)
 /** Starts of one peer's process with one identity: a restart on the same data dir counts up. */
 const Incarnation = z.number().int().nonnegative()
 
+/** A Kubernetes node name (DNS subdomain) or a topology label value: letters, digits, '-', '_', '.'. */
+const DomainName = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/, 'expected letters, digits, "-", "_" or "." (starting and ending with a letter or digit)')
+
+/**
+ * Where a guest runs, for placing a file's fragments so that losing one node
+ * or one zone loses at most m of them. Each is optional: a guest without a
+ * node is a node of its own, without a zone its node is a zone of its own,
+ * without a region its zone is a region of its own.
+ */
+export const Domains = z.object({
+  node: DomainName(253).optional(),
+  zone: DomainName(63).optional(),
+  region: DomainName(63).optional(),
+})
+export type Domains = z.infer<typeof Domains>
+
 export const Newcomer = z.object({
   id: GuestId,
   /** Where its UDP membership and TCP transfers listen. */
   address: Address,
   apiPort: z.number().int().min(0).max(65535),
   incarnation: Incarnation,
+  /** Its failure domains (absent: its own, as for a peer started without --node or --zone). */
+  domains: Domains.optional(),
 })
 export type Newcomer = z.infer<typeof Newcomer>
 

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { compiled } from './compiled.ts'
-import { GuestId } from './messages.ts'
+import { GuestId, MAX_GUESTS } from './messages.ts'
 
 /**
  * The data plane: requests carried over TCP on the peer's --port (the same
@@ -327,6 +327,9 @@ export type PintRequestBody = PintRequest extends infer R ? (R extends PintReque
 export const PintError = z.object({ code: z.string(), message: z.string() })
 
 /** Replies, per op. Every reply is either { ok: true, ... } or { ok: false, error }. */
+/** [domain key, files]: what losing that one domain would make unreadable. */
+const DomainCounts = z.array(z.tuple([z.string().max(400), z.number().int().min(0)])).max(MAX_GUESTS)
+
 export const PintReplies = {
   hold: z.object({ ok: z.literal(true), digest: Hex64, bytes: z.number().int() }),
   stash: z.object({ ok: z.literal(true), digest: Hex64, bytes: z.number().int() }),
@@ -368,6 +371,8 @@ export const PintReplies = {
     lost: z.number().int().min(0),
     worst: z.array(z.object({ name: WireName, usable: z.number().int(), needed: z.number().int(), total: z.number().int() })).max(20),
     silent: z.array(GuestId).max(10_000),
+    /** For each failure domain (by level) whose loss alone would make readable files unreadable: [domain key, how many]. Absent from guests of earlier releases. */
+    atRisk: z.object({ region: DomainCounts, zone: DomainCounts, node: DomainCounts }).optional(),
   }),
 } as const
 export type PintReply<T extends keyof typeof PintReplies> = z.infer<(typeof PintReplies)[T]>

@@ -63,22 +63,24 @@ export function isWhole(record: FileRecord, presence: Presence): boolean {
 }
 
 /**
- * How many fragment indices of `record` can be read now: those on their
- * recorded holder, and those whose very same copy (digest and all) a live
- * guest that answered the census holds. A fragment being moved is readable
- * at one end or the other, whichever the census and the record saw: what
+ * Who holds each fragment index of `record` that can be read now: the
+ * recorded holder, or a live guest that answered the census with the very
+ * same copy (digest and all). A fragment being moved is readable at one end
+ * or the other, whichever the census and the record saw: what
  * `GET /health/party` counts.
  */
-export function readableFragments(record: FileRecord, guests: ReadonlySet<GuestId>, census: Census | undefined): number {
+export function readableHolders(record: FileRecord, guests: ReadonlySet<GuestId>, census: Census | undefined): GuestId[] {
   const { ok, missing, away, unknown } = assess(record, { guests, census })
-  if (!census) return ok.length
+  const holders = ok.map((f) => f.holder)
+  if (!census) return holders
   const elsewhere = [...missing.map((index) => record.fragments.find((f) => f.index === index) ?? { index, holder: '', digest: '' }), ...away, ...unknown]
-  const found = elsewhere.filter((ref) =>
-    copiesOf(census, record, ref.index).some(
+  for (const ref of elsewhere) {
+    const copy = copiesOf(census, record, ref.index).find(
       (c) => guests.has(c.holder) && census.answered.has(c.holder) && (ref.digest === '' || c.fragment.digest === ref.digest),
-    ),
-  )
-  return ok.length + found.length
+    )
+    if (copy) holders.push(copy.holder)
+  }
+  return holders
 }
 
 /** A live file with fragments of its own: not a tombstone, nor a file made of parts (its parts are files, planned for as such). */

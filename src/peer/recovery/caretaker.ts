@@ -14,7 +14,9 @@ import { type Census, digestsAgree, takeArcCensus, takePartCensus } from './cens
 import { CENSUS_SETTLE_MS, SETTLE_MS, VIEW_SETTLE_MS } from './constants.ts'
 import { addOutcome, type CarryOut, carryOut, outcomeOf, type PassOutcome, type RecoveryEvents } from './execute.ts'
 import { RecordHandoff } from './handoff.ts'
-import { ownership, plan } from './plan.ts'
+import type { ArcHealth } from './health.ts'
+import { ownership, type Plan, plan } from './plan.ts'
+import { addRisk, noRisk, worstRisk } from './spread.ts'
 
 export interface CaretakerOptions {
   ctx: FilesContext
@@ -63,6 +65,8 @@ export class Caretaker implements Startable {
   #files = 0
   /** What the last pass found when it found nothing to do (see #stillQuiet). */
   #quiet: { ring: string; changes: number; arc: Arc; expected: ReadonlyMap<GuestId, PartDigests>; files: number } | undefined
+  /** The last full pass found no file the loss of one domain would make unreadable. */
+  #riskFree = false
   /**
    * What the records of this peer's arc say each guest holds, kept up to
    * date from the tracker's change log since the last full census (see
@@ -179,6 +183,7 @@ export class Caretaker implements Startable {
     const repairFrom = new Map<string, number>()
     const total: PassOutcome = { degraded: new Set(), lost: 0, repaired: 0, deferred: 0, moves: 0, nothingToDo: true, clean: true }
     const silent = new Set<GuestId>()
+    const risk = noRisk()
     let differing = 0
     for (const chunk of walk.chunks()) {
       // Records first, census second: a record in this chunk had all its fragments durable before the census asked.
@@ -197,8 +202,9 @@ export class Caretaker implements Startable {
       for (const [name, from] of owned) repairFrom.set(name, from)
       if (withCensus) this.#silent = silent
       // Until the walk ends the arc's file count is not known: the last pass's stands in for it.
-      const report = (degraded: ReadonlySet<string>, lost: number): void => {
+      const report = ({ degraded, lost, atRisk }: Plan['health']): void => {
         this.#noteDegraded([], degraded, now)
+        addRisk(risk, atRisk)
         this.#o.events.health(Math.max(walk.files, this.#files), total.degraded.size + degraded.size - total.repaired, total.lost + lost)
       }
       const limits = { moves: this.#o.settings.rebalanceMoves - total.moves, atRiskOnly }
@@ -212,6 +218,9 @@ export class Caretaker implements Startable {
     // Degraded names were noted chunk by chunk, before their repairs; those not degraded anywhere in the arc no longer are.
     for (const name of this.#degradedSince.keys()) if (!total.degraded.has(name)) this.#degradedSince.delete(name)
     this.#o.events.health(walk.files, total.degraded.size - total.repaired, total.lost)
+    const worst = worstRisk(risk)
+    this.#o.events.atRisk(worst)
+    this.#riskFree = worst.node + worst.zone + worst.region === 0
     const clean = total.clean && withCensus && silent.size === 0
     if (withCensus && silent.size === 0 && walk.logged) {
       const ring = ringKey(guests)
@@ -272,7 +281,7 @@ export class Caretaker implements Startable {
     const now = this.#o.clock.now()
     // A pass over part of the arc knows only the names it read: the others were whole, or it would have read them.
     const looked = records.map((r) => r.name)
-    const report = (degraded: ReadonlySet<string>, lost: number): void => {
+    const report = ({ degraded, lost }: Plan['health']): void => {
       this.#noteDegraded(looked, degraded, now)
       this.#o.events.health(files, degraded.size, lost)
     }
@@ -296,19 +305,15 @@ export class Caretaker implements Startable {
     now: number,
     repairFrom: ReadonlyMap<string, number>,
     limits: { moves: number; atRiskOnly: boolean },
-    report: (degraded: ReadonlySet<string>, lost: number) => void,
+    report: (health: Plan['health']) => void,
   ): Promise<PassOutcome> {
     const { ctx } = this.#o
-    const presence: Presence & { now: number } = {
-      guests: new Set(guests),
-      census,
-      silent: this.#silent,
-      rebuildDue: (id) => this.#rebuildDue(id, now),
-      now,
-    }
+    const presence: Presence & { now: number } = { guests: new Set(guests), census, silent: this.#silent, rebuildDue: (id) => this.#rebuildDue(id, now), now }
     const { orphanGraceMs } = this.#o.settings
-    const decided = plan({ records, presence, isPrimary, repairFrom, orphanGraceMs, rebalanceMoves: Math.max(0, limits.moves), atRiskOnly: limits.atRiskOnly })
-    report(decided.health.degraded, decided.health.lost)
+    const rebalanceMoves = Math.max(0, limits.moves)
+    const domains = (id: GuestId) => ctx.roster.domainsOf(id)
+    const decided = plan({ records, presence, isPrimary, repairFrom, orphanGraceMs, rebalanceMoves, atRiskOnly: limits.atRiskOnly, domains })
+    report(decided.health)
     if (decided.wakeAt !== undefined) this.#runAt(decided.wakeAt)
     const env: CarryOut = {
       ctx,
@@ -329,17 +334,16 @@ export class Caretaker implements Startable {
   }
 
   /**
-   * The health of `arc` without reading a record, when it is this peer's
-   * primary arc on a quiet party (see #stillQuiet): every file whole, as the
-   * last pass counted them. Undefined when that cannot be vouched for; the
-   * caller then takes a census of the arc.
+   * The health of `arc` without reading a record, on a quiet party (see #stillQuiet): every file whole, as the last
+   * pass counted them, and none at risk of one domain (puts on an unchanged guest list place as the files before
+   * them). Undefined when that cannot be vouched for; the caller then takes a census of the arc.
    */
-  async quietHealth(arc: Arc, signal?: AbortSignal): Promise<{ files: number; healthy: number; degraded: 0; lost: 0; worst: []; silent: [] } | undefined> {
+  async quietHealth(arc: Arc, signal?: AbortSignal): Promise<ArcHealth | undefined> {
     const quiet = this.#quiet
     const guests = this.#o.ctx.roster.guests().map((g) => g.id)
-    if (!quiet || quiet.arc.from !== arc.from || quiet.arc.to !== arc.to) return undefined
+    if (!quiet || !this.#riskFree || quiet.arc.from !== arc.from || quiet.arc.to !== arc.to) return undefined
     if (!(await this.#stillQuiet(ringKey(guests), this.#o.records.changes, signal ?? this.#stopping.signal))) return undefined
-    return { files: quiet.files, healthy: quiet.files, degraded: 0, lost: 0, worst: [], silent: [] }
+    return { files: quiet.files, healthy: quiet.files, degraded: 0, lost: 0, worst: [], silent: [], atRisk: { region: [], zone: [], node: [] } }
   }
 
   /**

@@ -107,7 +107,17 @@ async function moveAway(o: DrainOptions, held: HeldFragment, others: readonly Gu
       }
       const taken = new Set(record.fragments.map((f) => f.holder))
       const candidates = others.filter((id) => !taken.has(id) && !refused.has(id))
-      target = chooseHolders(candidates, held.name, 1, held.bytes, ctx.load)[0]
+      const staying = record.fragments.filter((f) => f.index !== held.index).map((f) => f.holder)
+      target = chooseHolders({
+        candidates,
+        name: held.name,
+        count: 1,
+        tolerate: record.coding.m,
+        share: held.bytes,
+        load: ctx.load,
+        domains: (id) => ctx.roster.domainsOf(id),
+        placed: staying.filter((id) => ctx.roster.addressOf(id) !== undefined),
+      })[0]
       if (!target) return 'failed'
       const { won } = await moveFragment(ctx, record, held.index, target, { signal, throttle: o.throttle })
       if (won) {

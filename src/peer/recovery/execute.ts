@@ -11,7 +11,7 @@ import { moveFragment, readoptFragments, repairFile } from './repair.ts'
 export interface RecoveryEvents {
   /** A degraded file is back to k+m fragments; seconds since this peer first saw it degraded. */
   recovered(seconds: number): void
-  moved(reason: 'leave' | 'rebalance'): void
+  moved(reason: 'leave' | 'rebalance' | 'spread'): void
   orphanDropped(): void
   recordRebuilt(): void
   /** A fragment found on a live guest was recorded there instead of being rebuilt. */
@@ -24,6 +24,8 @@ export interface RecoveryEvents {
   recordsHanded(sent: number, taken: number): void
   /** Files this peer is primary tracker of (deleted ones left out), those below k+m usable fragments, and those below k. */
   health(files: number, degraded: number, lost: number): void
+  /** After a full pass: of the files this peer is primary of, how many the loss of the worst region, zone or node alone would make unreadable. */
+  atRisk(files: { region: number; zone: number; node: number }): void
 }
 
 /** What carrying a plan out needs: the data plane, where to report, and how much it may do at once. */
@@ -72,10 +74,11 @@ export async function carryOut(decided: Plan, env: CarryOut): Promise<number> {
     try {
       const { won } = await moveFragment(env.ctx, move.record, move.index, move.to, { signal: env.signal, throttle: env.throttle })
       if (!won) break
-      env.events.moved('rebalance')
-      env.log.info({ name: move.record.name, index: move.index, from: move.from, to: move.to, bytes: move.bytes }, 'fragment moved to even out the guests')
+      env.events.moved(move.reason)
+      const why = move.reason === 'spread' ? 'fragment moved to a failure domain its file lacked' : 'fragment moved to even out the guests'
+      env.log.info({ name: move.record.name, index: move.index, from: move.from, to: move.to, bytes: move.bytes }, why)
     } catch (err) {
-      env.log.warn({ name: move.record.name, err: (err as Error).message }, 'rebalance move failed')
+      env.log.warn({ name: move.record.name, reason: move.reason, err: (err as Error).message }, 'fragment move failed')
       break
     }
   }

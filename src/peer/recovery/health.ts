@@ -1,9 +1,9 @@
 import type { FilesContext } from '../files/index.ts'
 import type { GuestId, PintReply } from '../protocol/index.ts'
-import { type Arc, primaryArc } from '../ring/index.ts'
+import { type Arc, domainName, domainPath, domainsLosing, LEVELS, type Level, primaryArc } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
 import { WALK_CHUNK } from './arc-walk.ts'
-import { holdsFragments, readableFragments } from './assess.ts'
+import { holdsFragments, readableHolders } from './assess.ts'
 import { takeArcCensus } from './census.ts'
 
 export interface PartyHealth {
@@ -16,6 +16,19 @@ export interface PartyHealth {
   lost: number
   /** Up to 20 names of files below full redundancy, fewest usable fragments first. */
   worst: { name: string; usable: number; needed: number; total: number }[]
+  /**
+   * By failure domain level: how many domains the guests run in, and the
+   * one whose loss alone would make the most readable files unreadable (0
+   * files: losing any one of them loses nothing).
+   */
+  atRisk: Record<Level, DomainRisk>
+}
+
+export interface DomainRisk {
+  domains: number
+  /** The worst domain's name (undefined when no domain puts a file at risk). */
+  worst: string | undefined
+  files: number
 }
 
 export type ArcHealth = Omit<PintReply<'health'>, 'ok'>
@@ -37,6 +50,8 @@ export async function arcHealth(ctx: FilesContext, records: TrackerStore, arc: A
   const present = new Set(guests)
   const out: ArcHealth = { files: 0, healthy: 0, degraded: 0, lost: 0, worst: [], silent: [] }
   const silent = new Set<GuestId>()
+  const pathOf = (id: GuestId) => domainPath(id, ctx.roster.domainsOf(id))
+  const atRisk = LEVELS.map(() => new Map<string, number>())
   for (const chunk of records.chunks(arc, WALK_CHUNK)) {
     // Records first, census second: every fragment a record names was durable before the census asked, and one
     // moved after the record was read is found at its new place (readableFragments looks at every live copy).
@@ -46,7 +61,12 @@ export async function arcHealth(ctx: FilesContext, records: TrackerStore, arc: A
     out.files += live.length
     for (const record of live) {
       const { k, m } = record.coding
-      const usable = readableFragments(record, present, census)
+      const holders = readableHolders(record, present, census)
+      const usable = holders.length
+      domainsLosing(holders.map(pathOf), k).forEach((keys, level) => {
+        const counts = atRisk[level] as Map<string, number>
+        for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1)
+      })
       if (usable >= k + m) out.healthy++
       else {
         if (usable >= k) out.degraded++
@@ -57,6 +77,8 @@ export async function arcHealth(ctx: FilesContext, records: TrackerStore, arc: A
     out.worst = out.worst.sort(byMargin).slice(0, WORST)
   }
   out.silent = [...silent]
+  const [region, zone, node] = atRisk.map((counts) => [...counts]) as [[string, number][], [string, number][], [string, number][]]
+  out.atRisk = { region, zone, node }
   return out
 }
 
@@ -71,7 +93,8 @@ export async function arcHealth(ctx: FilesContext, records: TrackerStore, arc: A
 export async function partyHealth(ctx: FilesContext, signal?: AbortSignal): Promise<PartyHealth> {
   const ids = ctx.roster.guests().map((g) => g.id)
   const unanswered = new Set<GuestId>()
-  const sum: PartyHealth = { guests: ids.length, answered: 0, files: 0, healthy: 0, degraded: 0, lost: 0, worst: [] }
+  const sum: Omit<PartyHealth, 'atRisk'> = { guests: ids.length, answered: 0, files: 0, healthy: 0, degraded: 0, lost: 0, worst: [] }
+  const atRisk = LEVELS.map(() => new Map<string, number>())
   const answers = await Promise.all(
     ids.map(async (id) => {
       const arc = primaryArc(ids, id)
@@ -89,10 +112,20 @@ export async function partyHealth(ctx: FilesContext, signal?: AbortSignal): Prom
     sum.degraded += answer.degraded
     sum.lost += answer.lost
     sum.worst.push(...answer.worst)
+    LEVELS.forEach((level, l) => {
+      const counts = atRisk[l] as Map<string, number>
+      for (const [key, files] of answer.atRisk?.[level] ?? []) counts.set(key, (counts.get(key) ?? 0) + files)
+    })
   }
   sum.worst = sum.worst.sort(byMargin).slice(0, WORST)
   sum.answered = ids.filter((id) => !unanswered.has(id)).length
-  return sum
+  const paths = ids.map((id) => domainPath(id, ctx.roster.domainsOf(id)))
+  const risk = (l: number): DomainRisk => {
+    let worst: [string, number] | undefined
+    for (const entry of atRisk[l] as Map<string, number>) if (!worst || entry[1] > worst[1]) worst = entry
+    return { domains: new Set(paths.map((p) => p[l])).size, worst: worst && domainName(worst[0]), files: worst?.[1] ?? 0 }
+  }
+  return { ...sum, atRisk: { region: risk(0), zone: risk(1), node: risk(2) } }
 }
 
 /**

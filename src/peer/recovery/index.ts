@@ -1,4 +1,4 @@
-export { type Assessment, assess, type Presence, readableFragments } from './assess.ts'
+export { type Assessment, assess, type Presence, readableHolders } from './assess.ts'
 export { Caretaker, type CaretakerOptions } from './caretaker.ts'
 export { type Census, type Copy, censusOf, copiesOf, expect, fragmentKey, takeArcCensus, takePartCensus } from './census.ts'
 export { type DrainResult, drain } from './drain.ts'

@@ -1,7 +1,9 @@
 import type { FileRecord, FragmentRef, GuestId, HeldFragment } from '../protocol/index.ts'
+import type { DomainsOf } from '../ring/index.ts'
 import { type Assessment, assess, holdsFragments, isWhole, type Presence } from './assess.ts'
 import { type Census, type Copy, copiesOf } from './census.ts'
 import { DUE_SLACK_MS, REBALANCE_HIGH, REBALANCE_LOW } from './constants.ts'
+import { countRisk, type DomainRiskCounts, DomainView, keepsSpread, noRisk, planSpreadMoves } from './spread.ts'
 
 /** A degraded file to rebuild: its record as planned, and what the census says of each fragment. */
 export interface Repair {
@@ -15,13 +17,14 @@ export interface Adoption {
   found: FragmentRef[]
 }
 
-/** A fragment to copy from the fullest guest to the emptiest, then drop at its old place. */
+/** A fragment to copy elsewhere, then drop at its old place: to a domain its file lacks (`spread`), or from the fullest guest to the emptiest (`rebalance`). */
 export interface Move {
   record: FileRecord
   index: number
   from: GuestId
   to: GuestId
   bytes: number
+  reason: 'spread' | 'rebalance'
 }
 
 export interface PlanInput {
@@ -38,6 +41,8 @@ export interface PlanInput {
   rebalanceMoves: number
   /** Repair only files one more loss would lose (the others are counted in `deferred`): see Caretaker's full pass. */
   atRiskOnly?: boolean
+  /** Where each guest runs (absent: every guest a domain of its own). */
+  domains?: DomainsOf
 }
 
 export interface Plan {
@@ -51,10 +56,13 @@ export interface Plan {
   repairs: Repair[]
   /** Repairs left for later because they were not at risk (`atRiskOnly`). */
   deferred: number
-  /** Only when nothing needs repairing: moves that even out the bytes the guests hold. */
+  /** Only when nothing needs repairing: moves that spread files over domains as the party allows, then moves that even out the bytes the guests hold. */
   moves: Move[]
-  /** Files this peer is primary of (deleted ones left out), the names below k+m known-readable fragments, and how many are below k. */
-  health: { files: number; degraded: Set<string>; lost: number }
+  /**
+   * Files this peer is primary of (deleted ones left out), the names below k+m known-readable fragments, how many
+   * are below k, and by domain how many readable files its loss alone would make unreadable.
+   */
+  health: { files: number; degraded: Set<string>; lost: number; atRisk: DomainRiskCounts }
   /** When a pass must run again: a file left to its previous primary settles, or an absent holder's rebuild delay ends. */
   wakeAt: number | undefined
 }
@@ -80,10 +88,16 @@ export function plan(input: PlanInput): Plan {
   const { drops, restorations } = input.presence.census
     ? planTidy(input.presence.census, records, input, new Set(adopted.keys()))
     : { drops: [], restorations: [] }
-  const { repairs: due, health, wakeAt } = planRepairs(records, input)
+  const view = new DomainView([...presence.guests], input.domains ?? (() => undefined))
+  const { repairs: due, health, wakeAt } = planRepairs(records, input, view)
   const repairs = input.atRiskOnly ? due.filter((r) => margin(r) === 0) : due
-  const moves =
-    due.length === 0 && input.presence.census && input.rebalanceMoves > 0 ? planMoves(input.presence.census, records, presence, input.rebalanceMoves) : []
+  const census = input.presence.census
+  const moves: Move[] = []
+  if (due.length === 0 && census && input.rebalanceMoves > 0) {
+    for (const move of planSpreadMoves(records, census, presence, view, input.rebalanceMoves)) moves.push({ ...move, reason: 'spread' })
+    const spreading = new Set(moves.map((mv) => mv.record))
+    moves.push(...planMoves(census, records, presence, input.rebalanceMoves - moves.length, view, spreading))
+  }
   return { adoptions, restorations, drops, repairs, deferred: due.length - repairs.length, moves, health, wakeAt }
 }
 
@@ -164,13 +178,14 @@ function planTidy(census: Census, records: readonly FileRecord[], input: PlanInp
 const margin = (r: Repair): number => r.assessment.ok.length - r.record.coding.k
 
 /** Which files are degraded or lost, and which of them to repair now. */
-function planRepairs(records: readonly FileRecord[], input: PlanInput): Pick<Plan, 'repairs' | 'health' | 'wakeAt'> {
+function planRepairs(records: readonly FileRecord[], input: PlanInput, view: DomainView): Pick<Plan, 'repairs' | 'health' | 'wakeAt'> {
   const { presence } = input
   const { now } = presence
   const repairs: Repair[] = []
   const degraded = new Set<string>()
   let files = 0
   let lost = 0
+  const atRisk = noRisk()
   let wakeAt: number | undefined
   const wake = (at: number): void => {
     wakeAt = Math.min(wakeAt ?? at, at)
@@ -182,6 +197,12 @@ function planRepairs(records: readonly FileRecord[], input: PlanInput): Pick<Pla
     const { k, m } = record.coding
     // A holder that is away comes back, or its fragments are rebuilt once the delay is over.
     if (assessment.nextDue !== undefined) wake(assessment.nextDue + DUE_SLACK_MS)
+    countRisk(
+      atRisk,
+      view,
+      record,
+      assessment.ok.map((f) => f.holder),
+    )
     if (assessment.ok.length >= k + m) continue
     degraded.add(record.name)
     if (assessment.ok.length < k) lost++
@@ -191,21 +212,29 @@ function planRepairs(records: readonly FileRecord[], input: PlanInput): Pick<Pla
     else repairs.push({ record, assessment })
   }
   repairs.sort((a, b) => margin(a) - margin(b))
-  return { repairs, health: { files, degraded, lost }, wakeAt }
+  return { repairs, health: { files, degraded, lost, atRisk }, wakeAt }
 }
 
 /**
  * Moves from the fullest guests to the emptiest (a guest that just joined
  * holds nothing), until every guest is within the band around the mean. A
  * fragment only moves to a guest that holds nothing of its file, never more
- * than half the gap (so two guests never swap places), and only from a file
- * whose fragments are all readable.
+ * than half the gap (so two guests never swap places), only from a file
+ * whose fragments are all readable, and never to a guest that would spread
+ * the file worse across failure domains.
  */
-function planMoves(census: Census, records: readonly FileRecord[], presence: Presence, count: number): Move[] {
+function planMoves(
+  census: Census,
+  records: readonly FileRecord[],
+  presence: Presence,
+  count: number,
+  view: DomainView,
+  spreading: ReadonlySet<FileRecord>,
+): Move[] {
   const bytes = new Map(census.bytes)
-  if (bytes.size < 2) return []
+  if (bytes.size < 2 || count <= 0) return []
   const mean = [...bytes.values()].reduce((a, b) => a + b, 0) / bytes.size
-  const movable = records.filter((r) => holdsFragments(r) && isWhole(r, presence))
+  const movable = records.filter((r) => !spreading.has(r) && holdsFragments(r) && isWhole(r, presence))
   const moves: Move[] = []
   while (moves.length < count) {
     const ranked = [...bytes].sort((a, b) => a[1] - b[1])
@@ -219,7 +248,8 @@ function planMoves(census: Census, records: readonly FileRecord[], presence: Pre
       const ref = record.fragments.find((f) => f.holder === high)
       const held = ref && copiesOf(census, record, ref.index).find((c) => c.holder === high)
       if (!ref || !held || held.fragment.bytes > gap / 2) continue
-      if (!best || held.fragment.bytes > best.bytes) best = { record, index: ref.index, from: high, to: low, bytes: held.fragment.bytes }
+      if (best && held.fragment.bytes <= best.bytes) continue
+      if (keepsSpread(view, record, high, low)) best = { record, index: ref.index, from: high, to: low, bytes: held.fragment.bytes, reason: 'rebalance' }
     }
     if (!best) break
     moves.push(best)

@@ -1,3 +1,4 @@
+import { type DomainPath, type DomainsOf, domainPath, pickWithinDomains } from './domains.ts'
 import { type RingId, rendezvousRank, ringPosition, successors } from './ring.ts'
 
 /**
@@ -22,25 +23,49 @@ export interface PlacementLoad {
   held(id: RingId): number | undefined
 }
 
+export interface HolderRequest {
+  /** Guests that may take a fragment. */
+  candidates: readonly RingId[]
+  name: string
+  /** Fragments to place. */
+  count: number
+  /** Fragments of the file that may be lost (m): no domain should hold more. */
+  tolerate: number
+  /** Bytes of one fragment (0: unknown). */
+  share: number
+  load: PlacementLoad
+  /** Each guest's failure domains. */
+  domains: DomainsOf
+  /** Guests already holding fragments of the file (a repair or a move): their domains count against the rule. */
+  placed?: readonly RingId[]
+}
+
 /**
- * Where a file's fragments go: every guest, best first (the first `count`
- * hold it; the rest are fallbacks if one of those cannot take a fragment).
+ * Where a file's fragments go: every candidate, best first (the first
+ * `count` hold it; the rest are fallbacks if one of those cannot take a
+ * fragment).
  *
- * Small files go where rendezvous hashing puts them: that spreads fragment
- * counts evenly and needs no coordination. But hashing alone does not spread
- * bytes when sizes are heavy-tailed (a few large files land wherever they
- * hash), so a file whose fragments are worth at least 1% of an average
- * guest's bytes goes to the least-loaded guests instead (ties broken by the
- * hash ranking). Guests whose load is unknown count as average.
+ * First the failure domains: no region, zone or node holds more fragments
+ * of the file than it must (see pickWithinDomains: losing any one domain
+ * loses as few as the party's domains allow, at most m wherever they can).
+ * Within that rule, small files go where rendezvous hashing puts them: that
+ * spreads fragment counts evenly and needs no coordination. But hashing
+ * alone does not spread bytes when sizes are heavy-tailed (a few large files
+ * land wherever they hash), so a file whose fragments are worth at least 1%
+ * of an average guest's bytes prefers the least-loaded guests instead (ties
+ * broken by the hash ranking). Guests whose load is unknown count as average.
  */
-export function chooseHolders(ids: readonly RingId[], name: string, count: number, share: number, load: PlacementLoad): RingId[] {
-  const ranked = holderRanking(ids, name)
+export function chooseHolders(request: HolderRequest): RingId[] {
+  const { candidates, name, count, share, load, domains } = request
+  const ranked = holderRanking(candidates, name)
   const known = ranked.map((id) => load.held(id)).filter((x): x is number => x !== undefined)
   const mean = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 0
-  if (share === 0 || share < mean * 0.01) return ranked
-  const rank = new Map(ranked.map((id, i) => [id, i]))
-  const held = (id: RingId): number => load.held(id) ?? mean
-  const lightest = [...ranked].sort((a, b) => held(a) - held(b) || (rank.get(a) ?? 0) - (rank.get(b) ?? 0))
-  const chosen = lightest.slice(0, count)
-  return [...chosen, ...ranked.filter((id) => !chosen.includes(id))]
+  let order = ranked
+  if (share > 0 && share >= mean * 0.01) {
+    const rank = new Map(ranked.map((id, i) => [id, i]))
+    const held = (id: RingId): number => load.held(id) ?? mean
+    order = [...ranked].sort((a, b) => held(a) - held(b) || (rank.get(a) ?? 0) - (rank.get(b) ?? 0))
+  }
+  const pathOf = (id: RingId): DomainPath => domainPath(id, domains(id))
+  return pickWithinDomains(order, pathOf, count, request.tolerate, (request.placed ?? []).map(pathOf))
 }

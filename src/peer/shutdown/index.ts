@@ -1,10 +1,10 @@
 import type { OnStop } from '../../shared/config.ts'
 import type { Logger } from '../../shared/logger.ts'
+import { inCluster } from '../kube/index.ts'
 import { decideStop, type PodFacts, type StopIntent } from './intent.ts'
-import { inCluster, podFacts } from './kubernetes.ts'
+import { podFacts } from './kubernetes.ts'
 
 export { decideStop, type PodFacts, podOrdinal, type StopIntent } from './intent.ts'
-export { PEER_KUBERNETES_READS } from './kubernetes.ts'
 
 /** How long a stop waits for the API server before it settles for a handoff. */
 const ASK_TIMEOUT_MS = 5_000

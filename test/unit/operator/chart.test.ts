@@ -6,7 +6,7 @@ import { describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition'
 import { parse, parseAllDocuments } from 'yaml'
-import { PEER_KUBERNETES_READS } from '../../../src/peer/shutdown/index.ts'
+import { PEER_KUBERNETES_READS } from '../../../src/peer/kube/index.ts'
 import { CHART, k8sTool } from '../../helpers/helm.ts'
 
 const run = promisify(execFile)
@@ -55,12 +55,13 @@ describe('operator chart', () => {
   async function grantedBy(template: string, set: string[]): Promise<Set<string> | undefined> {
     const helm = await k8sTool('helm')
     const { stdout } = await run(helm, ['template', 'hp', CHART, ...set.flatMap((s) => ['--set', s]), '--show-only', template])
-    const role = parseAllDocuments(stdout)
+    const roles = parseAllDocuments(stdout)
       .map((d) => d.toJSON() as { kind: string; rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] })
-      .find((o) => o?.kind === 'Role')
-    if (!role) return undefined
+      .filter((o) => o?.kind === 'Role' || o?.kind === 'ClusterRole')
+    if (roles.length === 0) return undefined
     const granted = new Set<string>()
-    for (const rule of role.rules) for (const g of rule.apiGroups) for (const r of rule.resources) for (const v of rule.verbs) granted.add(`${g}/${r}:${v}`)
+    for (const role of roles)
+      for (const rule of role.rules) for (const g of rule.apiGroups) for (const r of rule.resources) for (const v of rule.verbs) granted.add(`${g}/${r}:${v}`)
     return granted
   }
 
@@ -80,16 +81,29 @@ describe('operator chart', () => {
     })
   }
 
-  it('peers get API access only when onStop=auto asks the API server; their account exists either way', async () => {
+  it('peers read only their node when onStop is not auto, and nothing when their zone is set by hand', async () => {
+    assert.deepEqual([...((await grantedBy('templates/peer-rbac.yaml', ['onStop=handoff'])) ?? [])], ['/nodes:get'])
+    assert.equal(await grantedBy('templates/peer-rbac.yaml', ['onStop=handoff', 'topology.zone=eu-1a']), undefined)
+    const helm = await k8sTool('helm')
+    const { stdout } = await run(helm, ['template', 'hp', CHART, '--set', 'topology.zone=eu-1a', '--show-only', 'templates/statefulset.yaml'])
+    const env = (parse(stdout) as { spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } }).spec.template.spec
+      .containers[0]?.env
+    assert.equal(env?.find((e) => e.name === 'HOUSEPARTY_ZONE')?.value, 'eu-1a')
+    assert.equal(env?.find((e) => e.name === 'HOUSEPARTY_DOMAINS_FROM_NODE')?.value, 'false')
+    await assert.rejects(run(helm, ['template', 'hp', CHART, '--set', 'topology.zone=no/slash']), /topology\/zone/)
+  })
+
+  it('peers get API access only when onStop=auto or node labels ask the API server; their account exists either way', async () => {
     const helm = await k8sTool('helm')
     for (const onStop of ['handoff', 'restart']) {
-      assert.equal(await grantedBy('templates/peer-rbac.yaml', [`onStop=${onStop}`]), undefined, `onStop=${onStop} renders no peer Role`)
-      const { stdout } = await run(helm, ['template', 'hp', CHART, '--set', `onStop=${onStop}`, '--show-only', 'templates/statefulset.yaml'])
+      const set = [`onStop=${onStop}`, 'topology.fromNodeLabels=false']
+      assert.equal(await grantedBy('templates/peer-rbac.yaml', set), undefined, `onStop=${onStop} renders no peer Role`)
+      const { stdout } = await run(helm, ['template', 'hp', CHART, ...set.flatMap((s) => ['--set', s]), '--show-only', 'templates/statefulset.yaml'])
       const pod = (parse(stdout) as { spec: { template: { spec: { automountServiceAccountToken: boolean; serviceAccountName?: string } } } }).spec.template.spec
       assert.equal(pod.automountServiceAccountToken, false, 'no token in the pod')
       // An upgrade that switches onStop still has pods of the old revision naming the account.
       assert.equal(pod.serviceAccountName, 'hp-houseparty-peer')
-      const { stdout: rbac } = await run(helm, ['template', 'hp', CHART, '--set', `onStop=${onStop}`, '--show-only', 'templates/peer-rbac.yaml'])
+      const { stdout: rbac } = await run(helm, ['template', 'hp', CHART, ...set.flatMap((s) => ['--set', s]), '--show-only', 'templates/peer-rbac.yaml'])
       assert.deepEqual(
         parseAllDocuments(rbac).map((d) => (d.toJSON() as { kind: string } | null)?.kind),
         ['ServiceAccount'],

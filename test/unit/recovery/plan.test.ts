@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import type { FileRecord, GuestId, HeldFragment } from '../../../src/peer/protocol/index.ts'
-import { assess, type Census, censusOf, fragmentKey, ownership, type PlanInput, plan, readableFragments, readopted } from '../../../src/peer/recovery/index.ts'
+import { assess, type Census, censusOf, fragmentKey, ownership, type PlanInput, plan, readableHolders, readopted } from '../../../src/peer/recovery/index.ts'
 import { aRecord } from '../../helpers/records.ts'
 
 const A = '00000000000000aa'
@@ -62,7 +62,63 @@ describe('recovery plan', () => {
     const r = aRecord()
     const p = plan(input([r], { census: censusFor([r], [A, B, C, D]) }))
     assert.deepEqual([p.adoptions, p.restorations, p.drops, p.repairs, p.moves], [[], [], [], [], []])
-    assert.deepEqual(p.health, { files: 1, degraded: new Set(), lost: 0 })
+    assert.deepEqual(p.health, { files: 1, degraded: new Set(), lost: 0, atRisk: [new Map(), new Map(), new Map()] })
+  })
+
+  describe('failure domains', () => {
+    // A and B share node n1 (zone z1); C is on n2 (z2); D on n3 (z3), E on n4 (z3).
+    const where = new Map([
+      [A, { node: 'n1', zone: 'z1' }],
+      [B, { node: 'n1', zone: 'z1' }],
+      [C, { node: 'n2', zone: 'z2' }],
+      [D, { node: 'n3', zone: 'z3' }],
+      [E, { node: 'n4', zone: 'z3' }],
+    ])
+    const domains = (id: GuestId) => where.get(id)
+
+    it('counts a file two of whose three fragments share a node as at risk of that node and its zone', () => {
+      const r = aRecord()
+      const p = plan(input([r], { census: censusFor([r], [A, B, C, D]), domains }))
+      const [, zones, nodes] = p.health.atRisk
+      assert.deepEqual([...nodes], [['z1\u0000z1\u0000n1', 1]])
+      assert.deepEqual([...zones], [['z1\u0000z1', 1]])
+    })
+
+    it('moves one fragment of such a file to a node and zone it lacks, copy before drop, within the move budget', () => {
+      const r = aRecord()
+      const p = plan(input([r], { census: censusFor([r], [A, B, C, D]), domains, rebalanceMoves: 4 }))
+      assert.equal(p.moves.length, 1)
+      const [move] = p.moves
+      assert.equal(move?.reason, 'spread')
+      assert.ok(move?.from === A || move?.from === B)
+      assert.equal(move?.to, D)
+      assert.equal(plan(input([r], { census: censusFor([r], [A, B, C, D]), domains, rebalanceMoves: 0 })).moves.length, 0)
+    })
+
+    it('leaves a file alone when its spread is the best the party allows', () => {
+      const r = aRecord({ fragments: aRecord().fragments.map((f, i) => ({ ...f, holder: [A, C, D][i] as GuestId })) })
+      const p = plan(input([r], { census: censusFor([r], [A, B, C, D, E]), domains, rebalanceMoves: 4, guests: [A, B, C, D, E] }))
+      assert.deepEqual(p.moves, [])
+      assert.deepEqual(
+        p.health.atRisk.map((m) => m.size),
+        [0, 0, 0],
+      )
+    })
+
+    it('never evens out bytes by moving a fragment beside another of its file', () => {
+      // C holds far more than B; the only fragment C could give B would put it on node n1 beside A.
+      const r = aRecord({ fragments: aRecord().fragments.map((f, i) => ({ ...f, holder: [A, C, D][i] as GuestId })) })
+      const census = censusFor([r], [A, B, C, D])
+      census.bytes.set(C, 10_000)
+      census.bytes.set(B, 0)
+      const p = plan(input([r], { census, domains, rebalanceMoves: 4 }))
+      assert.deepEqual(p.moves, [])
+      // Blind to domains, the same party would move it.
+      assert.deepEqual(
+        plan(input([r], { census, rebalanceMoves: 4 })).moves.map((m) => [m.from, m.to, m.reason]),
+        [[C, B, 'rebalance']],
+      )
+    })
   })
 
   it('repairs a fragment whose holder left, once its rebuild delay is over, and not before', () => {
@@ -243,9 +299,9 @@ describe('recovery plan', () => {
     const moved = { ...r, fragments: r.fragments.filter((f) => f.index !== 2) }
     const live = new Set([A, B, C, D])
     // The record still says C; the census saw the copy already on D and gone from C.
-    assert.equal(readableFragments(r, live, censusFor([moved], [A, B, C, D], [{ holder: D, fragment: held(r, 2) }])), 3)
-    assert.equal(readableFragments(r, live, censusFor([moved], [A, B, C, D], [{ holder: D, fragment: held(r, 2, { digest: '9'.repeat(64) }) }])), 2)
-    assert.equal(readableFragments(r, live, censusFor([moved], [A, B, C, D])), 2)
+    assert.equal(readableHolders(r, live, censusFor([moved], [A, B, C, D], [{ holder: D, fragment: held(r, 2) }])).length, 3)
+    assert.equal(readableHolders(r, live, censusFor([moved], [A, B, C, D], [{ holder: D, fragment: held(r, 2, { digest: '9'.repeat(64) }) }])).length, 2)
+    assert.equal(readableHolders(r, live, censusFor([moved], [A, B, C, D])).length, 2)
   })
 
   it('property: no plan ever drops a copy a record counts on, or the last copy of a fragment', () => {

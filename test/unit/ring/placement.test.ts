@@ -23,7 +23,15 @@ describe('placement', () => {
         // Mixed sizes: mostly small, some medium, a few large (1 KiB .. 64 MiB, log-uniform).
         const size = Math.round(1024 * 2 ** (random() * 16))
         const load = { held: (id: string) => bytes.get(id) }
-        for (const id of chooseHolders(ids, `dir-${f % 17}/file-${f}.bin`, 3, size / 2, load).slice(0, 3)) {
+        for (const id of chooseHolders({
+          candidates: ids,
+          name: `dir-${f % 17}/file-${f}.bin`,
+          count: 3,
+          tolerate: 1,
+          share: size / 2,
+          load,
+          domains: () => undefined,
+        }).slice(0, 3)) {
           fragments.set(id, (fragments.get(id) ?? 0) + 1)
           bytes.set(id, (bytes.get(id) ?? 0) + size / 2)
         }
