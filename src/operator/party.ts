@@ -36,6 +36,8 @@ export interface PodSeen {
   container: string
   restarts: number
   ip?: string
+  /** The node the pod was scheduled to (spec.nodeName), once it was. */
+  node?: string
 }
 
 /** Fragment bytes held over the whole party, as the guests last said (one that has not said counts 0). */

@@ -56,9 +56,14 @@ export type HouseParty = KubernetesObject & { spec: HousePartySpec; status?: Hou
  * DeletePod and DeletePodAndVolume go through the API; KillProcess and
  * Freeze exec `houseparty signal` in the peer's container; CutNetwork puts a
  * deny-all NetworkPolicy on the pod (only where the network plugin enforces
- * NetworkPolicies). Freeze and CutNetwork last `durationSeconds`.
+ * NetworkPolicies). Freeze and CutNetwork last `durationSeconds`. DeleteNode
+ * and DeleteNodeAndVolumes hit every peer pod of one node at once (as the
+ * loss of a machine, or of a machine and its disks, does).
  */
-export type CrashAction = 'DeletePod' | 'DeletePodAndVolume' | 'KillProcess' | 'Freeze' | 'CutNetwork'
+export type CrashAction = 'DeletePod' | 'DeletePodAndVolume' | 'KillProcess' | 'Freeze' | 'CutNetwork' | 'DeleteNode' | 'DeleteNodeAndVolumes'
+
+/** Actions whose round hits a whole node (count is then the number of nodes: one). */
+export const NODE_ACTIONS: ReadonlySet<CrashAction> = new Set(['DeleteNode', 'DeleteNodeAndVolumes'])
 
 /** Faults that last a while and are then undone, as opposed to crashes. */
 export const TIMED_ACTIONS: ReadonlySet<CrashAction> = new Set(['Freeze', 'CutNetwork'])
@@ -94,6 +99,8 @@ export interface CrashTarget {
 export interface RoundReport {
   round: number
   targets: string[]
+  /** DeleteNode rounds: the node whose pods were deleted. */
+  node?: string
   startedAt: string
   action?: CrashAction
   /** Seconds from the crash to the party dropping (or renewing) every target's guest entry; absent when it never did (a pause shorter than failure detection). */
@@ -117,6 +124,8 @@ export interface CurrentRound {
   round: number
   stage: RoundStage
   targets: CrashTarget[]
+  /** DeleteNode rounds: the node whose pods are the targets. */
+  node?: string
   startedAt: string
   deathDeclaredSeconds?: number
 }

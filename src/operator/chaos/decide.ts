@@ -3,6 +3,7 @@ import {
   type CrasherSummary,
   type CrashTarget,
   type CurrentRound,
+  NODE_ACTIONS,
   type PartyCrasherSpec,
   type PartyCrasherStatus,
   type RoundReport,
@@ -55,13 +56,17 @@ export function decideChaos(o: ChaosObservation): ChaosAction {
   const { spec, status, coding } = o
   const phase = status.phase ?? 'Pending'
   if (phase === 'Completed' || phase === 'Failed') return { kind: 'Done' }
-  if (spec.count > coding.m && !spec.allowDataLoss) {
+  const byNode = NODE_ACTIONS.has(spec.action)
+  if (byNode) {
+    const refused = refuseNodeRound(o)
+    if (refused) return refused
+  } else if (spec.count > coding.m && !spec.allowDataLoss) {
     return {
       kind: 'Refuse',
       message: `count ${spec.count} is more than m = ${coding.m}: files would be lost. Set allowDataLoss: true to run it anyway.`,
     }
   }
-  if (spec.count >= o.replicas) return { kind: 'Refuse', message: `count ${spec.count} would crash every one of the ${o.replicas} peers` }
+  if (!byNode && spec.count >= o.replicas) return { kind: 'Refuse', message: `count ${spec.count} would crash every one of the ${o.replicas} peers` }
   const timed = TIMED_ACTIONS.has(spec.action)
   if (timed && spec.durationSeconds >= spec.roundTimeoutSeconds) {
     return {
@@ -105,6 +110,7 @@ export function decideChaos(o: ChaosObservation): ChaosAction {
   const redundancy = fullyRedundant(o.replicas, o.pods, o.party, { ignoreLost: true })
   if (!redundancy.ok || !o.party) return { kind: 'Wait', reason: `round ${done + 1} waits for full redundancy: ${redundancy.why}`, afterMs: 1000 }
   const party = o.party
+  if (byNode) return startNodeRound(o, party, done + 1)
   const targets = pick(
     o.pods.filter((p) => guestOfPod(party, p.name)),
     spec.count,
@@ -115,6 +121,46 @@ export function decideChaos(o: ChaosObservation): ChaosAction {
   })
   if (targets.length < spec.count) return { kind: 'Wait', reason: `only ${targets.length} peers can be matched to guests`, afterMs: 1000 }
   return { kind: 'StartRound', current: { round: done + 1, stage: 'Crashing', targets, startedAt: new Date(o.now).toISOString() } }
+}
+
+/** Nodes with the party's pods on them, each with its pods (a pod not yet scheduled has no node). */
+function podsByNode(pods: readonly PodSeen[]): Map<string, PodSeen[]> {
+  const out = new Map<string, PodSeen[]>()
+  for (const p of pods) if (p.node) out.set(p.node, [...(out.get(p.node) ?? []), p])
+  return out
+}
+
+/**
+ * A node round would lose files when the peers run on fewer nodes than a
+ * k+m file needs to survive one of them (ceil((k+m)/m): placement keeps at
+ * most m fragments per node only then), and it cannot run when one node
+ * holds every peer.
+ */
+function refuseNodeRound(o: ChaosObservation): ChaosAction | undefined {
+  const { k, m } = o.coding
+  const nodes = podsByNode(o.pods)
+  const needed = Math.ceil((k + m) / m)
+  if (nodes.size > 0 && nodes.size < needed && !o.spec.allowDataLoss) {
+    return {
+      kind: 'Refuse',
+      message: `the peers run on ${nodes.size} node(s): ${k}+${m} files need peers on at least ${needed} nodes to survive the loss of one. Set allowDataLoss: true to run it anyway.`,
+    }
+  }
+  if (nodes.size === 1 && o.pods.length > 0) return { kind: 'Refuse', message: 'every peer runs on one node: deleting it would delete them all' }
+  return undefined
+}
+
+/** A node round: one node, drawn at random among those running guests, and every peer pod on it. */
+function startNodeRound(o: ChaosObservation, party: PartySeen, round: number): ChaosAction {
+  if (o.pods.some((p) => !p.node)) return { kind: 'Wait', reason: 'a peer pod is not scheduled to a node yet', afterMs: 1000 }
+  const nodes = [...podsByNode(o.pods.filter((p) => guestOfPod(party, p.name)))].sort((a, b) => (a[0] < b[0] ? -1 : 1))
+  const [node, pods] = nodes[Math.floor(o.random() * nodes.length)] ?? []
+  if (!node || !pods) return { kind: 'Wait', reason: 'no peer pod can be matched to a guest', afterMs: 1000 }
+  const targets = pods.map((p) => {
+    const g = guestOfPod(party, p.name)
+    return { pod: p.name, uid: p.uid, guest: g?.id, incarnation: g?.incarnation, restarts: p.restarts }
+  })
+  return { kind: 'StartRound', current: { round, stage: 'Crashing', targets, node, startedAt: new Date(o.now).toISOString() } }
 }
 
 /** The party noticed a target: its guest entry is gone, or is a new incarnation (it restarted and rejoined). */

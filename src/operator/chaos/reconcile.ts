@@ -1,6 +1,6 @@
 import type { ReconcileContext } from '../context.ts'
 import type { PodSeen } from '../party.ts'
-import { type CrashTarget, type PartyCrasher, type PartyCrasherStatus, type RoundReport, TIMED_ACTIONS } from '../resources.ts'
+import { type CrashTarget, NODE_ACTIONS, type PartyCrasher, type PartyCrasherStatus, type RoundReport, TIMED_ACTIONS } from '../resources.ts'
 import { decideChaos, summarize } from './decide.ts'
 
 const PLURAL = 'partycrashers'
@@ -55,7 +55,7 @@ export async function reconcilePartyCrasher(ctx: ReconcileContext, namespace: st
       return {}
     }
     case 'StartRound':
-      log.info({ round: action.current.round, targets: action.current.targets.map((t) => t.pod) }, 'round starts')
+      log.info({ round: action.current.round, node: action.current.node, targets: action.current.targets.map((t) => t.pod) }, 'round starts')
       await patch({ phase: 'Running', message: `round ${action.current.round} of ${spec.rounds}`, current: action.current })
       stamp('StartRound')
       return { requeueAfterMs: 0 }
@@ -101,6 +101,7 @@ export async function reconcilePartyCrasher(ctx: ReconcileContext, namespace: st
       const report: RoundReport = {
         round: current.round,
         targets: current.targets.map((t) => t.pod),
+        ...(current.node ? { node: current.node } : {}),
         action: spec.action,
         startedAt: current.startedAt,
         ...(current.deathDeclaredSeconds === undefined ? {} : { deathDeclaredSeconds: current.deathDeclaredSeconds }),
@@ -151,19 +152,23 @@ async function crash(
 ): Promise<string[]> {
   const namespace = pc.metadata?.namespace as string
   const { action, durationSeconds } = pc.spec
+  // A lost node runs no shutdown: its pods are deleted without a grace period (their peers neither leave nor hand off).
+  const lostNode = NODE_ACTIONS.has(action)
   const hit: string[] = []
   await Promise.all(
     targets.map(async (t) => {
       const pod = pods.find((p) => p.name === t.pod && p.uid === t.uid)
       if (!pod) return
       switch (action) {
+        case 'DeleteNodeAndVolumes':
         case 'DeletePodAndVolume':
           // The claim first (it stays until its pod is gone): deleting the pod first would let the StatefulSet reuse it.
           if (claimTemplate) await ctx.kube.deleteClaim(namespace, `${claimTemplate}-${t.pod}`)
-          if (await ctx.kube.deletePod(namespace, t.pod, t.uid)) hit.push(`${t.pod} and its volume`)
+          if (await ctx.kube.deletePod(namespace, t.pod, t.uid, { force: lostNode })) hit.push(`${t.pod} and its volume`)
           return
+        case 'DeleteNode':
         case 'DeletePod':
-          if (await ctx.kube.deletePod(namespace, t.pod, t.uid)) hit.push(t.pod)
+          if (await ctx.kube.deletePod(namespace, t.pod, t.uid, { force: lostNode })) hit.push(t.pod)
           return
         case 'KillProcess':
           if (t.restarts !== undefined && pod.restarts !== t.restarts) return

@@ -98,6 +98,7 @@ export class KubeApi {
         container: p.spec?.containers[0]?.name ?? '',
         restarts: p.status?.containerStatuses?.[0]?.restartCount ?? 0,
         ...(p.status?.podIP ? { ip: p.status.podIP } : {}),
+        ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),
       })
     }
     return out.sort((a, b) => a.ordinal - b.ordinal)
@@ -120,9 +121,11 @@ export class KubeApi {
   }
 
   /** pods: delete. Only the pod with this UID: a pod already made again is left alone (returns false). */
-  async deletePod(namespace: string, name: string, uid: string): Promise<boolean> {
+  async deletePod(namespace: string, name: string, uid: string, options: { force?: boolean } = {}): Promise<boolean> {
     try {
-      await this.core.deleteNamespacedPod({ name, namespace, body: { preconditions: { uid } } })
+      // force: no grace period, the pod's processes killed at once, as when its node is lost.
+      const grace = options.force ? { gracePeriodSeconds: 0 } : {}
+      await this.core.deleteNamespacedPod({ name, namespace, ...grace, body: { preconditions: { uid }, ...grace } })
       return true
     } catch (err) {
       if (statusOf(err) === 404 || statusOf(err) === 409) return false

@@ -6,6 +6,7 @@ import { request } from 'node:http'
 import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node'
 import { logOutputTo } from '../../../src/shared/process-log.ts'
 import { k8sTool } from '../../helpers/helm.ts'
 import { ControlPlane, controlPlaneBinaries } from './control-plane.ts'
@@ -31,6 +32,19 @@ export async function clusterUnavailable(): Promise<string | false> {
   return false
 }
 
+/** A node of the test cluster: its name and labels (e.g. its zone). */
+export interface TestNode {
+  name: string
+  labels?: Record<string, string>
+}
+
+export interface ClusterOptions {
+  /** Default: one node, houseparty-test-node. */
+  nodes?: TestNode[]
+  /** Where a pod goes (there is no kube-scheduler: the test assigns nodes). Default: the first node. */
+  assign?: (pod: V1Pod) => string
+}
+
 export interface InClusterResponse {
   status: number
   headers: Record<string, string | string[] | undefined>
@@ -38,10 +52,11 @@ export interface InClusterResponse {
 }
 
 /**
- * A one-node Kubernetes cluster on this machine for end-to-end tests (test
+ * A Kubernetes cluster on this machine for end-to-end tests (test
  * infrastructure): the control plane (control-plane.ts), a bridge and a
  * network namespace per pod (netns.ts), cluster DNS and volume provisioning
- * (services.ts), the test kubelet (kubelet.ts), and an agent in the bridge
+ * (services.ts), a test kubelet per node (kubelet.ts; one node unless asked
+ * for more, pods bound where the test assigns them), and an agent in the bridge
  * namespace through which the tests reach pods and Services. stop() removes
  * every process, namespace and file it made, even after a failure.
  */
@@ -49,7 +64,8 @@ export class LocalCluster {
   readonly dir: string
   readonly network: PodNetwork
   readonly controlPlane: ControlPlane
-  kubelet: TestKubelet | undefined
+  readonly kubelets: TestKubelet[] = []
+  readonly #options: ClusterOptions
   #dns: ClusterDns | undefined
   #provisioner: VolumeProvisioner | undefined
   #agent: ChildProcess | undefined
@@ -57,18 +73,19 @@ export class LocalCluster {
   #onSignal: ((signal: NodeJS.Signals) => void) | undefined
   readonly agentSocket: string
 
-  private constructor(dir: string, bin: string) {
+  private constructor(dir: string, bin: string, options: ClusterOptions) {
+    this.#options = options
     this.dir = dir
     this.network = new PodNetwork(randomBytes(2).toString('hex'))
     this.controlPlane = new ControlPlane(join(dir, 'control-plane'), bin)
     this.agentSocket = join(dir, 'agent.sock')
   }
 
-  static async start(): Promise<LocalCluster> {
+  static async start(options: ClusterOptions = {}): Promise<LocalCluster> {
     const bin = await controlPlaneBinaries()
     if (!bin) throw new Error('the control plane is not built')
     // Not under /tmp: pods mount an emptyDir there, which would hide this directory (and the `node` on their PATH) from them.
-    const cluster = new LocalCluster(await mkdtemp(join(process.env.HOUSEPARTY_CLUSTER_DIR ?? '/var/tmp', 'houseparty-cluster-')), bin)
+    const cluster = new LocalCluster(await mkdtemp(join(process.env.HOUSEPARTY_CLUSTER_DIR ?? '/var/tmp', 'houseparty-cluster-')), bin, options)
     // A run interrupted (Ctrl-C, a CI timeout) still takes everything down: namespaces outlive their processes.
     const onSignal = (signal: NodeJS.Signals): void => {
       void cluster.stop().finally(() => process.kill(process.pid, signal))
@@ -85,6 +102,11 @@ export class LocalCluster {
     return cluster
   }
 
+  /** The first node's kubelet (the only one, unless the cluster has several nodes). */
+  get kubelet(): TestKubelet | undefined {
+    return this.kubelets[0]
+  }
+
   get kubeconfig(): string {
     return this.controlPlane.kubeconfig
   }
@@ -99,17 +121,32 @@ export class LocalCluster {
     await this.#dns.start()
     this.#provisioner = new VolumeProvisioner(kc, join(this.dir, 'volumes'), log)
     await this.#provisioner.start()
-    this.kubelet = new TestKubelet({
-      kc,
-      network: this.network,
-      dir: join(this.dir, 'kubelet'),
-      agentSocket: this.agentSocket,
-      nodeName: 'houseparty-test-node',
-      tls: this.controlPlane.kubeletTls(),
-      image: await housepartyImage(join(this.dir, 'bin'), join(this.dir, 'app')),
-      log,
-    })
-    await this.kubelet.start()
+    const image = await housepartyImage(join(this.dir, 'bin'), join(this.dir, 'app'))
+    const nodes = this.#options.nodes ?? [{ name: 'houseparty-test-node' }]
+    const first = (nodes[0] as TestNode).name
+    const assign = this.#options.assign ?? (() => first)
+    const core = kc.makeApiClient(CoreV1Api)
+    // What a scheduler would decide, decided by the test; a cordoned node takes no pod (it stays Pending).
+    const schedule = async (pod: V1Pod): Promise<string | undefined> => {
+      const name = assign(pod)
+      return (await core.readNode({ name })).spec?.unschedulable ? undefined : name
+    }
+    for (const [i, node] of nodes.entries()) {
+      const kubelet = new TestKubelet({
+        kc,
+        network: this.network,
+        dir: join(this.dir, nodes.length === 1 ? 'kubelet' : `kubelet-${node.name}`),
+        agentSocket: this.agentSocket,
+        nodeName: node.name,
+        ...(node.labels ? { labels: node.labels } : {}),
+        ...(i === 0 ? { schedule } : {}),
+        tls: this.controlPlane.kubeletTls(),
+        image,
+        log: nodes.length === 1 ? log : (line) => log(`[${node.name}] ${line}`),
+      })
+      this.kubelets.push(kubelet)
+      await kubelet.start()
+    }
   }
 
   async #startAgent(): Promise<void> {
@@ -142,7 +179,7 @@ export class LocalCluster {
       process.off('SIGTERM', this.#onSignal)
       this.#onSignal = undefined
     }
-    await this.kubelet?.stop().catch(() => undefined)
+    for (const kubelet of this.kubelets) await kubelet.stop().catch(() => undefined)
     await this.#provisioner?.stop().catch(() => undefined)
     await this.#dns?.stop().catch(() => undefined)
     this.#agent?.kill('SIGTERM')

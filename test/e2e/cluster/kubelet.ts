@@ -12,8 +12,10 @@ import { PolicyEnforcer } from './policies.ts'
 
 /**
  * A kubelet for tests (test infrastructure, not a product component). It
- * registers one Node, binds every pending pod to it (there is no scheduler),
- * and runs each pod's container as a process in the pod's own network
+ * registers one Node (with the labels it is given), and runs the pods bound
+ * to it. There is no kube-scheduler: the test decides where each pod goes
+ * (`schedule`, given to one kubelet of the cluster, binds pending pods to the
+ * node the test assigns them, unless that node is cordoned). It runs each pod's container as a process in the pod's own network
  * namespace, with its own IP, hostname and environment (downward API,
  * Secrets and ConfigMaps read from the API), its volumes bind-mounted in a
  * private mount namespace (a PersistentVolumeClaim is the directory of the
@@ -38,6 +40,10 @@ export interface KubeletOptions {
   /** The agent's unix socket, for probes. */
   agentSocket: string
   nodeName: string
+  /** Labels of its Node besides kubernetes.io/hostname and kubernetes.io/os (e.g. topology.kubernetes.io/zone). */
+  labels?: Record<string, string>
+  /** The node a pending pod goes to (undefined: it stays Pending for now, as on a cordoned node). One kubelet of a cluster binds. */
+  schedule?: (pod: V1Pod) => Promise<string | undefined>
   /** The exec endpoint's serving certificate (the API server verifies it against the cluster CA). */
   tls: { cert: string; key: string }
   image: ImageConfig
@@ -196,8 +202,10 @@ export class TestKubelet {
     const name = pod.metadata?.name as string
     const namespace = pod.metadata?.namespace as string
     if (!pod.spec?.nodeName) {
-      if (pod.metadata?.deletionTimestamp) return
-      await this.#core.createNamespacedBinding({ namespace, body: { metadata: { name }, target: { apiVersion: 'v1', kind: 'Node', name: this.#o.nodeName } } })
+      if (pod.metadata?.deletionTimestamp || !this.#o.schedule) return
+      // Left Pending, it is looked at again on the next resync.
+      const node = await this.#o.schedule(pod)
+      if (node) await this.#core.createNamespacedBinding({ namespace, body: { metadata: { name }, target: { apiVersion: 'v1', kind: 'Node', name: node } } })
       return
     }
     if (pod.spec.nodeName !== this.#o.nodeName) return
@@ -437,7 +445,7 @@ export class TestKubelet {
       await this.#core.readNode({ name: this.#o.nodeName })
     } catch {
       await this.#core.createNode({
-        body: { metadata: { name: this.#o.nodeName, labels: { 'kubernetes.io/hostname': this.#o.nodeName, 'kubernetes.io/os': 'linux' } } },
+        body: { metadata: { name: this.#o.nodeName, labels: { ...this.#o.labels, 'kubernetes.io/hostname': this.#o.nodeName, 'kubernetes.io/os': 'linux' } } },
       })
     }
     await this.#core.patchNodeStatus({ name: this.#o.nodeName, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))

@@ -125,6 +125,32 @@ describe('chaos decisions', () => {
     assert.equal(chaos({}, { spec: crasher({ count: 5, allowDataLoss: true }) }).kind, 'Refuse')
   })
 
+  it('deletes every peer pod of one node in a DeleteNode round, and refuses where the nodes are too few to survive one', () => {
+    // 6 peers on 3 nodes, two each.
+    const onNodes = pods(6).map((p, i) => ({ ...p, node: `node-${i % 3}` }))
+    const nodeRound = (patch: Partial<Parameters<typeof decideChaos>[0]> = {}) =>
+      chaos({}, { spec: crasher({ action: 'DeleteNode', count: 1 }), replicas: 6, pods: onNodes, party: party(6, 0), ...patch })
+    const start = nodeRound()
+    assert.equal(start.kind, 'StartRound')
+    if (start.kind !== 'StartRound') return
+    assert.equal(start.current.node, 'node-1')
+    assert.deepEqual(
+      start.current.targets.map((t) => t.pod),
+      ['hp-1', 'hp-4'],
+    )
+    // Two nodes cannot keep 2+1 files within one fragment per node: refused unless data loss is allowed.
+    const twoNodes = pods(6).map((p, i) => ({ ...p, node: `node-${i % 2}` }))
+    const refused = nodeRound({ pods: twoNodes })
+    assert.equal(refused.kind, 'Refuse')
+    assert.match(refused.kind === 'Refuse' ? refused.message : '', /at least 3 nodes/)
+    assert.equal(nodeRound({ pods: twoNodes, spec: crasher({ action: 'DeleteNode', allowDataLoss: true }) }).kind, 'StartRound')
+    const oneNode = pods(6).map((p) => ({ ...p, node: 'node-0' }))
+    assert.equal(nodeRound({ pods: oneNode, spec: crasher({ action: 'DeleteNode', allowDataLoss: true }) }).kind, 'Refuse')
+    // 4+2 on 3 nodes survives one (at most 2 per node), whatever the count says.
+    assert.equal(nodeRound({ coding: { k: 4, m: 2 }, spec: crasher({ action: 'DeleteNodeAndVolumes', count: 3 }) }).kind, 'StartRound')
+    assert.equal(nodeRound({ pods: onNodes.map((p, i) => (i === 5 ? { ...p, node: undefined } : p)) as typeof onNodes }).kind, 'Wait')
+  })
+
   it('starts a round on a fully redundant party only, with targets that are guests, recorded by UID and incarnation', () => {
     const start = chaos({})
     assert.equal(start.kind, 'StartRound')
