@@ -21,10 +21,10 @@ describe('the local party launcher', () => {
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 
-  const launch = (base: number): { child: ChildProcess; out: () => string } => {
+  const launch = (base: number, extra: string[] = []): { child: ChildProcess; out: () => string } => {
     let out = ''
     // detached: its own process group, as a shell gives a foreground job; signals to -pid reach the whole group.
-    const child = spawn(process.execPath, [CLI, 'party', '--peers', '3', '--base-port', String(base), '--data', dir], {
+    const child = spawn(process.execPath, [CLI, 'party', '--peers', '3', '--base-port', String(base), '--data', dir, ...extra], {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       // As `npm start` runs it: the commands it prints must then go through npm (no `houseparty` on PATH in a checkout).
@@ -75,5 +75,23 @@ describe('the local party launcher', () => {
       assert.match(log, /"msg":"left the party"|"msg":"leaving without confirmation"/, `peer ${i} left`)
       assert.doesNotMatch(log, /second signal/, `peer ${i} was asked to leave once`)
     }
+  })
+
+  it('runs peers in the zones and on the nodes it is given, and says how to lose a zone', async () => {
+    if (dir) await rm(dir, { recursive: true, force: true })
+    dir = await mkdtemp(join(tmpdir(), 'houseparty-launcher-'))
+    const base = await freeBasePort(3)
+    const party = launch(base, ['--zones', 'a,b', '--nodes', 'n1,n2,n3'])
+    await waitFor('the party to be on', () => /House Party is on: 3 guests[\s\S]*Ctrl-C here/.test(party.out()), { timeoutMs: 120_000, intervalMs: 100 })
+    assert.match(party.out(), /ZONE\/NODE/)
+    assert.match(party.out(), /\n0 +[0-9a-f]{16} +\d+ +a\/n1 /)
+    assert.match(party.out(), /\n2 +[0-9a-f]{16} +\d+ +a\/n3 /)
+    // Zone a holds peers 0 and 2.
+    assert.match(party.out(), /kill -STOP \d+ \d+ +zone a lost \(kill -CONT \d+ \d+ brings it back\)/)
+    const { guests } = (await guestsOf(`127.0.0.1:${base + 80}`)) as unknown as { guests: { domains: { zone?: string; node?: string } }[] }
+    assert.deepEqual(guests.map((g) => `${g.domains.zone}/${g.domains.node}`).sort(), ['a/n1', 'a/n3', 'b/n2'])
+    process.kill(-(party.child.pid as number), 'SIGINT')
+    const [exit] = (await once(party.child, 'exit')) as [number]
+    assert.equal(exit, 0)
   })
 })

@@ -27,6 +27,17 @@ function names(list: string | undefined): string[] {
 
 const pick = (list: readonly string[], i: number): string | undefined => (list.length > 0 ? list[i % list.length] : undefined)
 
+/** With zones: how to lose the first one (and get it back), and see every file still read. */
+function zoneLoss(party: LocalParty, zones: readonly string[], cli: string): string[] {
+  const zone = zones[0]
+  if (!zone) return []
+  const pids = party.peers.filter((p) => pick(zones, p.index) === zone).map((p) => p.process?.pid ?? '?')
+  return [
+    `  kill -STOP ${pids.join(' ')}${' '.repeat(Math.max(1, 19 - String(pids.join(' ')).length))}zone ${zone} lost (kill -CONT ${pids.join(' ')} brings it back):`,
+    `  ${cli} verify --all            every file still reads; ${cli} health says what losing a zone costs`,
+  ]
+}
+
 /** How this CLI is run, so the commands printed work as printed: `npm start` in a checkout has no `houseparty` on PATH. */
 function cliCommand(): string {
   return process.env.npm_lifecycle_event ? 'npm run houseparty --' : 'houseparty'
@@ -128,6 +139,7 @@ export function registerPartyCommand(program: Command): void {
           `  ${cli} get some-file -o copy    fetch it back, verified`,
           `  ${cli} guests                   the guest list`,
           `  kill -9 <pid of a peer>         this terminal shows the party notice, rebuild, and the peer come back`,
+          ...zoneLoss(party, zones, cli),
           `S3, on any peer (region us-east-1; the admin key is kept in ${party.s3KeyFile}):`,
           `  export AWS_ACCESS_KEY_ID=${party.s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${party.s3Key.secretAccessKey}`,
           `  aws --endpoint-url http://127.0.0.1:${(party.peers[0] as LocalPeer).s3Port} s3 mb s3://photos`,

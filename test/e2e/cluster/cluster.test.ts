@@ -38,7 +38,9 @@ describe('House Party on a local Kubernetes control plane', { skip, timeout: 60 
 
   it('helm install: 5 pods ready, one party of 5 guests, each advertising its stable DNS name', async () => {
     // Long enough for a deleted pod to come back on a busy machine (a restart must cost no rebuild), short enough to see a lost one rebuilt.
-    await hp.install('--set', 'rebuildDelayMs=30000')
+    const notes = await hp.install('--set', 'rebuildDelayMs=30000')
+    // One test node: the notes warn that losing it loses files.
+    assert.match(notes, /WARNING: 5 peers on 1 node\(s\).*at least 3 nodes to survive the loss of one node \(5 peers per node here\)/)
     await hp.settled(5, 0)
     const guests = await hp.json<{ guests: { address: string }[] }>(`${hp.api}/guests`)
     assert.equal(guests.guests.length, 5)

@@ -49,8 +49,9 @@ export class Release {
     return `http://${pod}.${this.name}-houseparty-peers.${this.namespace}.svc.cluster.local:7480`
   }
 
-  async install(...args: string[]): Promise<void> {
-    await this.cluster.helm(
+  /** `helm install` with the test values and `args`; what helm printed (the chart's notes). */
+  async install(...args: string[]): Promise<string> {
+    return this.cluster.helm(
       'install',
       this.name,
       CHART,
