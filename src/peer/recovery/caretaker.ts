@@ -6,7 +6,7 @@ import { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
 import type { ViewChange } from '../membership/index.ts'
 import type { FileRecord, GuestId, RemovalReason } from '../protocol/index.ts'
-import { type Arc, type ArcParts, type PartDigests, primaryArc, ringKey, ringPosition } from '../ring/index.ts'
+import { type Arc, type ArcParts, type PartDigests, primaryArc, ringPosition } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
 import { ArcWalk, catchUp, recordsInParts } from './arc-walk.ts'
 import type { Presence } from './assess.ts'
@@ -16,7 +16,7 @@ import { addOutcome, type CarryOut, carryOut, outcomeOf, type PassOutcome, type 
 import { RecordHandoff } from './handoff.ts'
 import type { ArcHealth } from './health.ts'
 import { ownership, type Plan, plan } from './plan.ts'
-import { addRisk, noRisk, worstRisk } from './spread.ts'
+import { addRisk, layoutKey, noRisk, worstRisk } from './spread.ts'
 
 export interface CaretakerOptions {
   ctx: FilesContext
@@ -159,7 +159,7 @@ export class Caretaker implements Startable {
     await this.handOff(self, guests, signal)
     const isPrimary = (name: string): boolean => ctx.trackers.trackersOf(name, guests)[0] === self
     const arc = primaryArc(guests, self)
-    const ring = ringKey(guests)
+    const ring = layoutKey(guests, ctx.roster.domainsOf)
     if (withCensus && (await this.#stillQuiet(ring, this.#o.records.changes, signal))) return
     if (withCensus && (await this.#censusOfChanges(ring, guests, isPrimary, signal))) return
     this.#quiet = undefined
@@ -223,7 +223,7 @@ export class Caretaker implements Startable {
     this.#riskFree = worst.node + worst.zone + worst.region === 0
     const clean = total.clean && withCensus && silent.size === 0
     if (withCensus && silent.size === 0 && walk.logged) {
-      const ring = ringKey(guests)
+      const ring = layoutKey(guests, ctx.roster.domainsOf)
       // Records written behind the walk were counted, not planned: the census of changes that follows plans them.
       const unplanned = [...walk.unplanned]
       this.#baseline = { ring, parts: walk.parts, expected: walk.expected, files: walk.files, clean, unplanned }
@@ -342,7 +342,7 @@ export class Caretaker implements Startable {
     const quiet = this.#quiet
     const guests = this.#o.ctx.roster.guests().map((g) => g.id)
     if (!quiet || !this.#riskFree || quiet.arc.from !== arc.from || quiet.arc.to !== arc.to) return undefined
-    if (!(await this.#stillQuiet(ringKey(guests), this.#o.records.changes, signal ?? this.#stopping.signal))) return undefined
+    if (!(await this.#stillQuiet(layoutKey(guests, this.#o.ctx.roster.domainsOf), this.#o.records.changes, signal ?? this.#stopping.signal))) return undefined
     return { files: quiet.files, healthy: quiet.files, degraded: 0, lost: 0, worst: [], silent: [], atRisk: { region: [], zone: [], node: [] } }
   }
 

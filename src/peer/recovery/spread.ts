@@ -8,6 +8,7 @@ import {
   domainPath,
   domainsLosing,
   type LEVELS,
+  ringKey,
   tightestCaps,
   worstLoss,
 } from '../ring/index.ts'
@@ -160,4 +161,13 @@ export function addRisk(into: DomainRiskCounts, from: DomainRiskCounts): void {
 export function worstRisk(counts: DomainRiskCounts): Record<(typeof LEVELS)[number], number> {
   const most = (m: Map<string, number>): number => Math.max(0, ...m.values())
   return { region: most(counts[0]), zone: most(counts[1]), node: most(counts[2]) }
+}
+
+/**
+ * The guests and where they run, as one key: a pass that found nothing to do
+ * is trusted again only while it is the same (a guest that comes back on
+ * another node changes what the best spread is, not the ring).
+ */
+export function layoutKey(guests: readonly GuestId[], domains: DomainsOf): string {
+  return `${ringKey(guests)}|${JSON.stringify(guests.map((id) => domains(id) ?? null))}`
 }
