@@ -5,6 +5,7 @@ import { inlineBench } from './inline.ts'
 import { writeSection } from './lib.ts'
 import { membershipBench } from './membership.ts'
 import { membershipScaleBench } from './membership-scale.ts'
+import { peerTlsBench } from './peer-tls.ts'
 import { recoveryBench } from './recovery.ts'
 import { s3Bench } from './s3.ts'
 import { scaleBench } from './scale.ts'
@@ -23,6 +24,7 @@ const suites: Record<string, () => Promise<string>> = {
   'small-profile': () => smallProfileBench(),
   inline: () => inlineBench(),
   s3: () => s3Bench(),
+  'peer-tls': () => peerTlsBench(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

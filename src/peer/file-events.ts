@@ -1,6 +1,7 @@
 import type { FileEvents } from './files/index.ts'
 import type { PeerMetrics } from './metrics/index.ts'
-import type { RecoveryEvents } from './recovery/index.ts'
+import type { RecoveryEvents, ScrubEvents } from './recovery/index.ts'
+import type { TransferEvents } from './transfer/index.ts'
 
 /** What the file operations report, counted in the peer's metrics. */
 export function fileEvents(metrics: PeerMetrics): FileEvents {
@@ -47,6 +48,29 @@ export function recoveryEvents(metrics: PeerMetrics): RecoveryEvents {
     },
     atRisk: (files) => {
       for (const [domain, count] of Object.entries(files)) metrics.filesAtRisk.set({ domain }, count)
+    },
+  }
+}
+
+/** What the scrubber reports, counted. */
+export function scrubEvents(metrics: PeerMetrics): ScrubEvents {
+  return {
+    scrubbed: (bytes) => metrics.scrubbedBytes.inc(bytes),
+    corrupt: () => metrics.scrubCorrupt.inc(),
+    passDone: (seconds) => metrics.scrubPassSeconds.set(seconds),
+  }
+}
+
+/** Fragment bytes this peer's data-plane server took in and sent out, counted. */
+export function transferEvents(metrics: PeerMetrics): TransferEvents {
+  return {
+    received: (bytes, seconds) => {
+      metrics.transferBytes.inc({ direction: 'in' }, bytes)
+      metrics.transferSeconds.observe({ op: 'hold' }, seconds)
+    },
+    sent: (bytes, seconds) => {
+      metrics.transferBytes.inc({ direction: 'out' }, bytes)
+      metrics.transferSeconds.observe({ op: 'fetch' }, seconds)
     },
   }
 }

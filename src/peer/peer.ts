@@ -8,14 +8,26 @@ import { backoffMs, delay, InFlight, Lifecycle } from '../shared/lifecycle.ts'
 import type { Logger } from '../shared/logger.ts'
 import { createApi, HTTP_CLOSE_GRACE_MS, httpComponent } from './api/index.ts'
 import { primaryAddress, resolveDoors } from './doors.ts'
-import { fileEvents, recoveryEvents } from './file-events.ts'
+import { fileEvents, recoveryEvents, scrubEvents, transferEvents } from './file-events.ts'
 import { FileService, type FilesContext, LoadEstimate, type PutResult } from './files/index.ts'
 import { DataDirLock, type Identity, loadIdentity } from './identity/index.ts'
 import { KeyStore } from './keys/index.ts'
 import { peerDomains } from './kube/index.ts'
 import { Membership, MembershipFile, rosterOf } from './membership/index.ts'
 import { createPeerMetrics, type PeerMetrics } from './metrics/index.ts'
-import { CallBatcher, ConnectionPool, type DatagramTransport, type DialOptions, joinAddress, Messenger, PintServer, UdpTransport } from './net/index.ts'
+import {
+  CallBatcher,
+  ConnectionPool,
+  type DatagramTransport,
+  type DialOptions,
+  joinAddress,
+  Messenger,
+  PeerTls,
+  PintServer,
+  sendsEncrypted,
+  takesClear,
+  UdpTransport,
+} from './net/index.ts'
 import { arcHealth, Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
 import { s3Service } from './s3/index.ts'
 import { type StopIntent, stopIntent } from './shutdown/index.ts'
@@ -105,6 +117,7 @@ export class Peer {
     const messenger = new Messenger({
       transport: this.#transport,
       key: config.key ?? INSECURE_KEY,
+      encryption: config.peerEncryption,
       clock,
       logger: logger.child({ component: 'net' }),
       events: {
@@ -133,8 +146,10 @@ export class Peer {
     const key = config.key ?? INSECURE_KEY
     // A kept connection is closed well before the other side's idle timeout (the same setting party-wide) would cut it.
     this.#pool = new ConnectionPool({ idleMs: Math.min(config.transfer.idleTimeoutMs / 2, 10_000) })
+    const tls = new PeerTls(key)
     const dial: DialOptions = {
       key,
+      tls: sendsEncrypted(config.peerEncryption) ? tls : undefined, // in clear only while an earlier release may answer
       clock,
       connectTimeoutMs: config.transfer.connectTimeoutMs,
       idleTimeoutMs: config.transfer.idleTimeoutMs,
@@ -163,18 +178,12 @@ export class Peer {
       log: logger.child({ component: 'recovery' }),
       events: recoveryEvents(this.metrics),
     })
-    this.scrubber = new Scrubber(
-      this.store,
-      config.scrub,
-      {
-        scrubbed: (bytes) => this.metrics.scrubbedBytes.inc(bytes),
-        corrupt: () => this.metrics.scrubCorrupt.inc(),
-        passDone: (seconds) => this.metrics.scrubPassSeconds.set(seconds),
-      },
-      logger.child({ component: 'scrub' }),
-    )
+    this.scrubber = new Scrubber(this.store, config.scrub, scrubEvents(this.metrics), logger.child({ component: 'scrub' }))
     this.#pint = new PintServer({
       key,
+      tls,
+      plain: takesClear(config.peerEncryption),
+      handshakeTimeoutMs: config.transfer.connectTimeoutMs,
       clock,
       logger: logger.child({ component: 'tcp' }),
       idleTimeoutMs: config.transfer.idleTimeoutMs,
@@ -186,16 +195,7 @@ export class Peer {
           ...((await this.caretaker.quietHealth(arc)) ?? (await arcHealth(this.files.context, this.trackers, arc))),
         }),
         served: (op) => this.metrics.tcpRequests.inc({ op }),
-        events: {
-          received: (bytes, seconds) => {
-            this.metrics.transferBytes.inc({ direction: 'in' }, bytes)
-            this.metrics.transferSeconds.observe({ op: 'hold' }, seconds)
-          },
-          sent: (bytes, seconds) => {
-            this.metrics.transferBytes.inc({ direction: 'out' }, bytes)
-            this.metrics.transferSeconds.observe({ op: 'fetch' }, seconds)
-          },
-        },
+        events: transferEvents(this.metrics),
       }),
       onReject: (reason) => this.metrics.tcpRejected.inc({ reason }),
     })

@@ -197,6 +197,16 @@ export const PEER_SETTINGS = [
     description: "How many guests (the ring primary and its successors) keep each file's tracker record.",
   },
   {
+    key: 'peerEncryption',
+    flag: '--peer-encryption',
+    env: 'HOUSEPARTY_PEER_ENCRYPTION',
+    kind: 'string',
+    choices: ['on', 'both', 'clear'],
+    default: 'on',
+    description:
+      'Traffic between peers. on: membership datagrams encrypted (ChaCha20-Poly1305) and data-plane connections over TLS 1.3, both keyed by the party key, nothing in clear taken; a peer without the key cannot connect. To upgrade a running party from a release that spoke in clear: roll every peer with clear (sends as that release, takes both), then with both (sends encrypted, takes both), then with on.',
+  },
+  {
     key: 'transfer.connectTimeoutMs',
     flag: '--connect-timeout-ms',
     env: 'HOUSEPARTY_CONNECT_TIMEOUT_MS',

@@ -8,7 +8,7 @@ import { before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import type { LocalParty } from '../../src/cli/local-party.ts'
 import { chunkChecksum, fragmentDigest } from '../../src/peer/codec/index.ts'
-import { call, dial } from '../../src/peer/net/index.ts'
+import { call, dial, PeerTls } from '../../src/peer/net/index.ts'
 import { PintReplies } from '../../src/peer/protocol/index.ts'
 import { systemClock } from '../../src/shared/clock.ts'
 import { isHousePartyError } from '../../src/shared/errors.ts'
@@ -263,7 +263,7 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     const key = Buffer.from((await readFile(join(party.peer(0).dataDir, '..', 'party.key'), 'utf8')).trim())
     const target = party.peer(3)
     const before = await metric(target.api, 'houseparty_fragments_held')
-    const options = { key, clock: systemClock, connectTimeoutMs: 2000, idleTimeoutMs: 5000 }
+    const options = { key, tls: new PeerTls(key), clock: systemClock, connectTimeoutMs: 2000, idleTimeoutMs: 5000 }
     const coding = { k: 2, m: 1, stripeBytes: MiB }
     const channel = await dial(`127.0.0.1:${target.port}`, { op: 'hold', name: 'raw/cut', version: '0000000000001-00000000', index: 0, coding }, options)
     await channel.readReply(PintReplies.holdReady)
@@ -273,10 +273,19 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     channel.destroy()
     await waitFor('partial fragment removed', async () => (await tmpFiles(target.dataDir)).length === 0, { timeoutMs: 5_000 })
 
-    const rejectedBefore = await metric(target.api, 'houseparty_tcp_requests_rejected_total', 'reason="mac"')
-    const wrong = await dial(`127.0.0.1:${target.port}`, { op: 'inventory' }, { ...options, key: Buffer.from('not the party key at all') })
+    // Another party's key fails the TLS handshake, before any request is read; in clear, nothing is taken either.
+    const rejected = (reason: string) => metric(target.api, 'houseparty_tcp_requests_rejected_total', `reason="${reason}"`)
+    const [tlsBefore, plainBefore, macBefore] = [await rejected('tls'), await rejected('plain'), await rejected('mac')]
+    const stranger = Buffer.from('not the party key at all')
+    await assert.rejects(dial(`127.0.0.1:${target.port}`, { op: 'inventory' }, { ...options, key: stranger, tls: new PeerTls(stranger) }))
+    await waitFor('the handshake refusal counted', async () => (await rejected('tls')) === tlsBefore + 1)
+    const plain = await dial(`127.0.0.1:${target.port}`, { op: 'inventory' }, { ...options, tls: undefined })
+    await assert.rejects(plain.readReply(PintReplies.inventory), /closed|failed/)
+    await waitFor('the connection in clear counted', async () => (await rejected('plain')) === plainBefore + 1)
+    // The party's TLS with frames under another key: each request frame is still authenticated.
+    const wrong = await dial(`127.0.0.1:${target.port}`, { op: 'inventory' }, { ...options, key: stranger })
     await assert.rejects(wrong.readReply(PintReplies.inventory), /closed|failed/)
-    await waitFor('wrong key counted', async () => (await metric(target.api, 'houseparty_tcp_requests_rejected_total', 'reason="mac"')) === rejectedBefore + 1)
+    await waitFor('wrong key counted', async () => (await rejected('mac')) === macBefore + 1)
     assert.equal(await metric(target.api, 'houseparty_fragments_held'), before)
     assert.equal((await guestsOf(target.api)).guests.length, 5)
   })
@@ -286,7 +295,7 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     const target = party.peer(3)
     const address = `127.0.0.1:${target.port}`
     const before = await metric(target.api, 'houseparty_fragments_held')
-    const options = { key, clock: systemClock, connectTimeoutMs: 2000, idleTimeoutMs: 5000 }
+    const options = { key, tls: new PeerTls(key), clock: systemClock, connectTimeoutMs: 2000, idleTimeoutMs: 5000 }
     const coding = { k: 2, m: 1, stripeBytes: MiB }
     const shard = Buffer.alloc(504, 7)
     const crc = chunkChecksum(shard)

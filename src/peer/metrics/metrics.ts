@@ -266,7 +266,7 @@ export function createPeerMetrics(
   }
   for (const reason of DROP_REASONS) m.datagramsDropped.inc({ reason }, 0)
   for (const event of MEMBERSHIP_EVENTS) m.membershipEvents.inc({ event }, 0)
-  for (const reason of ['frame', 'mac', 'stale', 'replayed', 'json', 'schema']) m.tcpRejected.inc({ reason }, 0)
+  for (const reason of ['tls', 'plain', 'frame', 'mac', 'stale', 'replayed', 'json', 'schema']) m.tcpRejected.inc({ reason }, 0)
   for (const reason of ['corrupt', 'unreachable']) m.fragmentsSkipped.inc({ reason }, 0)
   for (const direction of ['in', 'out']) m.transferBytes.inc({ direction }, 0)
   for (const reason of ['leave', 'rebalance', 'spread']) m.fragmentsMoved.inc({ reason }, 0)

@@ -96,12 +96,14 @@ export class ByteReader {
   /**
    * Server side: Node's server cannot give accepted sockets an `onread`, so
    * the same buffer is installed the way the net module does it for client
-   * sockets. Where that is not available (another runtime), the reader
-   * falls back to 'data' events. The socket must still be paused.
+   * sockets. Where that is not available (another runtime, a TLS socket,
+   * bytes already read and put back), the reader falls back to 'data'
+   * events. The socket must still be paused.
    */
   attach(socket: Socket): this {
     this.bind(socket)
-    if (!installReadBuffer(socket, this.onread.buffer, this.onread.callback)) {
+    // Bytes already taken off the socket (a first byte looked at, then put back) come only through 'data'.
+    if (socket.readableLength > 0 || !installReadBuffer(socket, this.onread.buffer, this.onread.callback)) {
       socket.on('data', (chunk: Buffer) => {
         if (!this.#receive(chunk)) socket.pause()
       })

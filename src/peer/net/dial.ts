@@ -1,15 +1,19 @@
 import { connect } from 'node:net'
+import { type ConnectionOptions, connect as connectTls } from 'node:tls'
 import type { z } from 'zod'
 import type { Clock } from '../../shared/clock.ts'
 import { HousePartyError } from '../../shared/errors.ts'
 import type { PintRequestBody } from '../protocol/index.ts'
 import { ByteReader } from './bytes.ts'
 import type { ConnectionPool } from './pool.ts'
+import type { PeerTls } from './secure.ts'
 import { PintChannel } from './tcp.ts'
 import { splitAddress } from './transport.ts'
 
 export interface DialOptions {
   key: Buffer
+  /** TLS to the peer, keyed by the party (absent: in clear, as to a peer of an earlier release while migrating). */
+  tls?: PeerTls | undefined
   clock: Clock
   /** How long to wait for the TCP connection, and for the first reply. */
   connectTimeoutMs: number
@@ -37,7 +41,10 @@ export async function dial(address: string, body: PintRequestBody, options: Dial
 async function connectTo(address: string, options: DialOptions): Promise<PintChannel> {
   const { host, port } = splitAddress(address)
   const reader = new ByteReader()
-  const socket = connect({ host, port, noDelay: true, onread: reader.onread })
+  const socket = options.tls
+    ? connectTls({ host, port, onread: reader.onread, ...options.tls.clientOptions() } as ConnectionOptions)
+    : connect({ host, port, noDelay: true, onread: reader.onread })
+  socket.setNoDelay(true)
   socket.on('error', () => undefined)
   const channel = new PintChannel(socket, reader.bind(socket), options.key, '')
   const detach = cutOnAbort(channel, address, options.signal)
@@ -47,7 +54,7 @@ async function connectTo(address: string, options: DialOptions): Promise<PintCha
         () => reject(new HousePartyError('ERR_TIMEOUT', `no TCP connection to ${address} within ${options.connectTimeoutMs} ms`)),
         options.connectTimeoutMs,
       )
-      socket.once('connect', () => {
+      socket.once(options.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer)
         resolve()
       })

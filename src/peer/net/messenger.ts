@@ -1,9 +1,10 @@
-import { createSecretKey, type KeyObject, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { Clock } from '../../shared/clock.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { type Message, type MessageType, parseMessage } from '../protocol/index.ts'
-import { type DropReason, keyMismatchNonce, keyMismatchNotice, MAX_DATAGRAM_BYTES, open, seal } from './frame.ts'
+import { type DropReason, FrameKey, keyMismatchNonce, keyMismatchNotice, MAX_DATAGRAM_BYTES, open, seal } from './frame.ts'
 import { ReplayWindow } from './replay.ts'
+import { type PeerEncryption, sendsEncrypted, takesClear } from './secure.ts'
 import type { DatagramTransport } from './transport.ts'
 
 export interface MessengerEvents {
@@ -29,8 +30,9 @@ const MAX_SOURCES = 1_024
  */
 export class Messenger {
   readonly #transport: DatagramTransport
-  /** The party key as a KeyObject, made once: an HMAC keyed by a raw Buffer converts it on every datagram. */
-  readonly #key: KeyObject
+  /** The keys the party key gives datagrams, made once. */
+  readonly #key: FrameKey
+  readonly #encryption: PeerEncryption
   readonly #clock: Clock
   readonly #replay: ReplayWindow
   readonly #events: MessengerEvents
@@ -40,9 +42,10 @@ export class Messenger {
   /** Per source that sent datagrams under another key: when we last answered with a notice, and last logged it. */
   readonly #wrongKey = new Map<string, { noticed: number; logged: number }>()
 
-  constructor(opts: { transport: DatagramTransport; key: Buffer; clock: Clock; events: MessengerEvents; logger: Logger }) {
+  constructor(opts: { transport: DatagramTransport; key: Buffer; clock: Clock; events: MessengerEvents; logger: Logger; encryption?: PeerEncryption }) {
     this.#transport = opts.transport
-    this.#key = createSecretKey(opts.key)
+    this.#key = new FrameKey(opts.key)
+    this.#encryption = opts.encryption ?? 'on'
     this.#clock = opts.clock
     this.#replay = new ReplayWindow(opts.clock)
     this.#events = opts.events
@@ -58,7 +61,7 @@ export class Messenger {
   send(to: string, msg: Message): void {
     const payload = Buffer.from(JSON.stringify(msg), 'utf8')
     const nonce = randomBytes(8)
-    const datagram = seal(this.#key, payload, this.#clock.now(), nonce)
+    const datagram = seal(this.#key, payload, this.#clock.now(), nonce, sendsEncrypted(this.#encryption))
     if (datagram.length > MAX_DATAGRAM_BYTES) {
       this.#log.error({ type: msg.type, bytes: datagram.length }, 'message too large to send')
       return
@@ -76,7 +79,7 @@ export class Messenger {
       else this.#events.dropped('unexpected')
       return
     }
-    const opened = open(this.#key, data)
+    const opened = open(this.#key, data, takesClear(this.#encryption))
     if (opened === 'mac') this.#answerWrongKey(data, from)
     if (typeof opened === 'string') return this.#events.dropped(opened)
     const verdict = this.#replay.check(opened.timestamp, opened.nonce)

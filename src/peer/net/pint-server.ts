@@ -5,12 +5,18 @@ import type { Logger } from '../../shared/logger.ts'
 import { PintRequest } from '../protocol/index.ts'
 import { ByteReader } from './bytes.ts'
 import { ReplayWindow } from './replay.ts'
+import { firstByte, type PeerTls, TLS_HANDSHAKE_BYTE } from './secure.ts'
 import { FrameRejected, failureReply, MAX_REQUEST_FRAME, PintChannel, type TcpRejectReason } from './tcp.ts'
 
 export type PintHandler = (request: PintRequest, channel: PintChannel) => Promise<void>
 
 export interface PintServerOptions {
   key: Buffer
+  tls: PeerTls
+  /** Also take connections in clear (a party migrating from a release without TLS between peers). */
+  plain: boolean
+  /** How long a new connection may take to say who it is (its TLS handshake): a slow or silent one is cut. */
+  handshakeTimeoutMs: number
   clock: Clock
   logger: Logger
   /** Idle time after which a connection is cut. */
@@ -66,12 +72,15 @@ export class PintServer {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
   }
 
-  async #serve(socket: Socket): Promise<void> {
-    this.#sockets.add(socket)
-    socket.setNoDelay(true)
+  async #serve(raw: Socket): Promise<void> {
+    this.#sockets.add(raw)
+    raw.setNoDelay(true)
+    raw.on('error', () => undefined)
+    raw.once('close', () => this.#sockets.delete(raw))
+    const socket = await this.#secure(raw)
+    if (!socket) return
     socket.setTimeout(this.#options.idleTimeoutMs, () => socket.destroy(new HousePartyError('ERR_TIMEOUT', 'connection idle too long')))
     socket.on('error', () => undefined)
-    socket.once('close', () => this.#sockets.delete(socket))
     const channel = new PintChannel(socket, new ByteReader().attach(socket), this.#options.key, '')
     try {
       // The first request, then any that follow once each is served; the client's close (or the idle timeout) ends it.
@@ -82,6 +91,29 @@ export class PintServer {
     } finally {
       socket.destroy()
     }
+  }
+
+  /**
+   * The connection to read requests from: the TLS session a peer opens, or
+   * (while migrating) the connection itself when it speaks in clear.
+   * Undefined, and the connection cut and counted, when it fails the
+   * handshake, speaks in clear when TLS is required, or says nothing in time.
+   */
+  async #secure(raw: Socket): Promise<Socket | undefined> {
+    const { handshakeTimeoutMs } = this.#options
+    const first = await firstByte(raw, handshakeTimeoutMs)
+    if (first === TLS_HANDSHAKE_BYTE) {
+      try {
+        return await this.#options.tls.accept(raw, handshakeTimeoutMs)
+      } catch {
+        this.#options.onReject('tls')
+        return undefined
+      }
+    }
+    if (first !== undefined && this.#options.plain) return raw
+    this.#options.onReject(first === undefined ? 'frame' : 'plain')
+    raw.destroy()
+    return undefined
   }
 
   /** Serves one request; false when the connection must end (a rejected frame, a failure reply). */

@@ -39,7 +39,8 @@ const KEEPALIVE_MARK = 0xffffffff
  */
 const SEND_WINDOW = 4 * 1024 * 1024
 
-export type TcpRejectReason = 'frame' | 'mac' | 'stale' | 'replayed' | 'json' | 'schema'
+/** `tls`: the TLS handshake failed (another party's key, or not TLS at all); `plain`: a connection in clear while the party requires TLS. */
+export type TcpRejectReason = 'tls' | 'plain' | 'frame' | 'mac' | 'stale' | 'replayed' | 'json' | 'schema'
 
 export class PintChannel {
   readonly socket: Socket

@@ -18,6 +18,26 @@ describe('datagram framing', () => {
     assert.equal(o.payload.toString(), '{"type":"viewRequest","rid":1}')
   })
 
+  it('encrypts the payload: the guest list never travels in clear', () => {
+    const secret = '{"type":"viewState","guests":[{"address":"hp-1.hp-peers.ns.svc.cluster.local:7400"}]}'
+    const d = seal(key, Buffer.from(secret), Date.now())
+    assert.equal(d.includes(Buffer.from('hp-peers')), false)
+    assert.equal(d.includes(Buffer.from('viewState')), false)
+    // The same payload twice is two different ciphertexts (a key of its own per datagram).
+    assert.notDeepEqual(seal(key, Buffer.from(secret), 1, Buffer.alloc(8, 1)).subarray(20), seal(key, Buffer.from(secret), 1, Buffer.alloc(8, 2)).subarray(20))
+  })
+
+  it('takes a plain (HMAC-only) datagram, as earlier releases send, only while migrating; under another key it is a wrong key either way', () => {
+    const plain = seal(key, Buffer.from('{"a":1}'), Date.now(), randomBytes(8), false)
+    assert.ok(plain.includes(Buffer.from('{"a":1}')))
+    assert.equal(open(key, plain), 'plain')
+    const o = open(key, plain, true)
+    assert.ok(typeof o !== 'string')
+    assert.equal(o.payload.toString(), '{"a":1}')
+    assert.equal(open(Buffer.from('another key of sixteen+'), plain, true), 'mac')
+    assert.equal(open(Buffer.from('another key of sixteen+'), plain), 'mac')
+  })
+
   it('rejects a wrong key and any flipped bit', () => {
     const d = seal(key, Buffer.from('{"a":1}'), Date.now())
     assert.equal(open(Buffer.from('another key of sixteen+'), d), 'mac')

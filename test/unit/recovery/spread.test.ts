@@ -15,10 +15,19 @@ describe('failure domains in recovery', () => {
       [B, { node: 'n2' }],
     ])
     const before = layoutKey([A, B], (id) => where.get(id))
-    assert.equal(layoutKey([A, B], (id) => where.get(id)), before)
+    assert.equal(
+      layoutKey([A, B], (id) => where.get(id)),
+      before,
+    )
     where.set(B, { node: 'n1' })
-    assert.notEqual(layoutKey([A, B], (id) => where.get(id)), before)
-    assert.notEqual(layoutKey([A, B, C], (id) => where.get(id)), before)
+    assert.notEqual(
+      layoutKey([A, B], (id) => where.get(id)),
+      before,
+    )
+    assert.notEqual(
+      layoutKey([A, B, C], (id) => where.get(id)),
+      before,
+    )
   })
 
   it('knows the best spread the party allows for each coding', () => {
