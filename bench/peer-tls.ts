@@ -56,7 +56,7 @@ export async function peerTlsBench(): Promise<string> {
   }
   const row = (label: string, f: Figures): string =>
     `| ${label} | ${median(f.put).toFixed(2)} | ${median(f.putCpu).toFixed(1)} | ${median(f.get).toFixed(2)} | ${median(f.getCpu).toFixed(1)} |`
-  const cost = (a: number[], b: number[]): string => `${((1 - median(a) / median(b)) * 100).toFixed(0)}%`
+  const cost = (a: number[], b: number[]): string => `${Math.round((1 - median(a) / median(b)) * 100)}%`
   return `## Encrypted peer traffic
 
 ${today()}, ${machine()}. Two local parties of ${PEERS} peers (2+1) in one run: one with \`--peer-encryption on\` (the default: fragments

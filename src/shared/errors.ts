@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   ERR_INVALID_ARGUMENT: { status: 400, message: 'invalid argument' },
   ERR_BAD_NAME: { status: 400, message: 'invalid file name' },
   ERR_UNAUTHORIZED: { status: 401, message: 'missing or wrong API token' },
+  ERR_TOO_MANY_FAILURES: { status: 429, message: 'too many failed authentications from this address; try again later' },
   ERR_NOT_FOUND: { status: 404, message: 'not found' },
   ERR_FILE_NOT_FOUND: { status: 404, message: 'no such file' },
   ERR_GUEST_NOT_FOUND: { status: 404, message: 'no such guest' },

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { createHmac, randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { readFile, writeFile } from 'node:fs/promises'
+import { Agent, request } from 'node:http'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { MAGIC } from '../../src/peer/net/frame.ts'
@@ -50,7 +51,8 @@ describe('hostile datagrams', () => {
       if (garbage.length >= 2 && garbage.readUInt16BE(0) === MAGIC) garbage[0] = (garbage[0] as number) ^ 0xff
       return garbage
     })
-    await hostile(sent.short, () => knock.subarray(0, Math.floor(Math.random() * 50)))
+    // Shorter than the smallest sealed datagram (header, tag and two bytes): longer ones fail authentication instead.
+    await hostile(sent.short, () => knock.subarray(0, Math.floor(Math.random() * 38)))
     for (let i = 0; i < sent.large; i++) await hostile(1, () => Buffer.alloc(61_000, 1))
     const received: Buffer[] = []
     sock.on('message', (m) => received.push(m))
@@ -116,6 +118,51 @@ describe('hostile datagrams', () => {
       },
     )
     assert.equal((await guestsOf(target.api)).guests.length, 3, 'and it is not let in')
+    await cleanup()
+  })
+
+  it('10,000 requests with wrong tokens from one address: counted, held back, and a client with the token is never refused', async () => {
+    const token = 'the-right-token-for-this-party'
+    const { party, cleanup } = await newParty(3, ['--api-token', token])
+    await startParty(party, 3)
+    const target = party.peer(0)
+    const [host, port] = target.api.split(':') as [string, string]
+    const agent = (localAddress: string) => new Agent({ keepAlive: true, maxSockets: 32, localAddress })
+    const get = (path: string, headers: Record<string, string>, via: Agent): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host, port: Number(port), path, headers, agent: via }, (res) => {
+          res.resume()
+          res.on('end', () => resolve(res.statusCode ?? 0))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+    const good = { authorization: `Bearer ${token}` }
+    assert.equal(await get('/files', good, agent('127.0.0.1')), 200)
+    // The attacker speaks from 127.0.0.2 (another loopback address); the good client from 127.0.0.1.
+    const attacker = agent('127.0.0.2')
+    const statuses = new Map<number, number>()
+    let next = 0
+    const guessing = Promise.all(
+      Array.from({ length: 32 }, async () => {
+        for (let i = next++; i < 10_000; i = next++) {
+          const status = await get('/files', { authorization: `Bearer guess-${i}` }, attacker)
+          statuses.set(status, (statuses.get(status) ?? 0) + 1)
+        }
+      }),
+    )
+    const goodStatuses: number[] = []
+    const client = agent('127.0.0.1')
+    while (next < 10_000) goodStatuses.push(await get('/files', good, client))
+    await guessing
+    assert.ok(
+      goodStatuses.length > 0 && goodStatuses.every((s) => s === 200),
+      `the good client was served every time: ${goodStatuses.filter((s) => s !== 200)}`,
+    )
+    assert.equal((statuses.get(401) ?? 0) + (statuses.get(429) ?? 0), 10_000, JSON.stringify([...statuses]))
+    assert.ok((statuses.get(429) ?? 0) > (statuses.get(401) ?? 0), `most guesses were refused unread: ${JSON.stringify([...statuses])}`)
+    assert.equal(await metric(target.api, 'houseparty_auth_failures_total', 'api="files"'), statuses.get(401))
+    assert.equal(await metric(target.api, 'houseparty_auth_throttled_total', 'api="files"'), statuses.get(429))
     await cleanup()
   })
 })

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { HousePartyError } from '../../shared/errors.ts'
@@ -6,6 +6,7 @@ import type { InFlight } from '../../shared/lifecycle.ts'
 import type { FileService, FileSummary, ListRequest } from '../files/index.ts'
 import type { KeyStore } from '../keys/index.ts'
 import { GuestId, MAX_PAGE, S3_STATE_PREFIX } from '../protocol/index.ts'
+import { AuthLimiter } from './auth-limit.ts'
 import { registerKeyRoutes } from './keys.ts'
 
 export interface FileRoutesOptions {
@@ -20,6 +21,8 @@ export interface FileRoutesOptions {
   inFlight?: InFlight
   /** S3 access keys, served under /keys behind the same token. */
   keys?: KeyStore
+  /** Told of every request refused for its token, and of every one refused unread from a source that failed too often. */
+  auth?: { failed(): void; throttled(): void }
 }
 
 /**
@@ -30,7 +33,22 @@ export interface FileRoutesOptions {
 export function registerFileRoutes(app: FastifyInstance, options: FileRoutesOptions): void {
   const { files } = options
   void app.register(async (scope) => {
-    if (options.apiToken !== '') scope.addHook('onRequest', async (req) => checkToken(req, options.apiToken))
+    if (options.apiToken !== '') {
+      const limiter = new AuthLimiter()
+      scope.addHook('onRequest', async (req, reply) => {
+        const wait = limiter.blockedFor(req.ip, Date.now())
+        if (wait > 0) {
+          options.auth?.throttled()
+          void reply.header('retry-after', String(Math.ceil(wait / 1000)))
+          throw new HousePartyError('ERR_TOO_MANY_FAILURES')
+        }
+        if (!tokenMatches(req, options.apiToken)) {
+          limiter.failed(req.ip, Date.now())
+          options.auth?.failed()
+          throw new HousePartyError('ERR_UNAUTHORIZED')
+        }
+      })
+    }
     // Before admission this peer knows no trackers: say so (with Retry-After) rather than "none of the 0 trackers answered".
     scope.addHook('onRequest', async (_req, reply) => {
       if (options.closing?.()) throw new HousePartyError('ERR_LEAVING')
@@ -115,11 +133,11 @@ function writableName(req: FastifyRequest): string {
   return name
 }
 
-function checkToken(req: FastifyRequest, token: string): void {
+/** Compared as sha256 digests in constant time: neither the token's bytes nor its length show in how long a refusal takes. */
+function tokenMatches(req: FastifyRequest, token: string): boolean {
   const header = req.headers.authorization ?? ''
-  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '')
-  const want = Buffer.from(token)
-  if (given.length !== want.length || !timingSafeEqual(given, want)) throw new HousePartyError('ERR_UNAUTHORIZED')
+  const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
+  return timingSafeEqual(digest(header.startsWith('Bearer ') ? header.slice(7) : ''), digest(token))
 }
 
 /** Aborts when the client goes away before the answer is complete. */

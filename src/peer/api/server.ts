@@ -120,6 +120,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     return reply.type(metrics.registry.contentType).send(body)
   })
 
-  if (options.files) registerFileRoutes(app, options.files)
+  const auth = { failed: () => metrics.authFailures.inc({ api: 'files' }), throttled: () => metrics.authThrottled.inc({ api: 'files' }) }
+  if (options.files) registerFileRoutes(app, { ...options.files, auth })
   return app
 }

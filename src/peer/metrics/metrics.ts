@@ -114,6 +114,18 @@ export function createPeerMetrics(
       buckets: [0.005, 0.02, 0.1, 0.5, 1, 2.5, 5, 10, 30, 120],
       registers: [registry],
     }),
+    authFailures: new Counter({
+      name: 'houseparty_auth_failures_total',
+      help: 'Requests refused for a missing or wrong credential, by API (files: the bearer token; s3: an unknown key or a bad signature).',
+      labelNames: ['api'] as const,
+      registers: [registry],
+    }),
+    authThrottled: new Counter({
+      name: 'houseparty_auth_throttled_total',
+      help: 'Requests refused without looking at their credential, from a source that failed to authenticate too often (429 / SlowDown), by API.',
+      labelNames: ['api'] as const,
+      registers: [registry],
+    }),
     s3Requests: new Counter({
       name: 'houseparty_s3_requests_total',
       help: 'S3 requests answered, by operation (GetObject, PutObject, ...) and S3 status code ("OK" or the error code).',
@@ -271,6 +283,10 @@ export function createPeerMetrics(
   for (const direction of ['in', 'out']) m.transferBytes.inc({ direction }, 0)
   for (const reason of ['leave', 'rebalance', 'spread']) m.fragmentsMoved.inc({ reason }, 0)
   for (const domain of ['region', 'zone', 'node']) m.filesAtRisk.set({ domain }, 0)
+  for (const api of ['files', 's3']) {
+    m.authFailures.inc({ api }, 0)
+    m.authThrottled.inc({ api }, 0)
+  }
   return m
 }
 

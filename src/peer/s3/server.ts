@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { InFlight } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
+import { AuthLimiter } from '../api/index.ts'
 import type { FileService } from '../files/index.ts'
 import type { KeyStore, Right } from '../keys/index.ts'
 import type { PeerMetrics } from '../metrics/index.ts'
@@ -51,6 +52,9 @@ const READ = [
   'response-cache-control',
 ]
 
+/** Errors that say a request's credential is wrong (not that it lacks a right, or has expired). */
+const AUTH_FAILURES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch'])
+
 /**
  * The S3 endpoint: one catch-all route on its own port. Each request is
  * addressed (path or virtual-host style), its signature verified, and
@@ -66,6 +70,24 @@ export function createS3Server(options: S3Options): FastifyInstance {
   const app = Fastify({ forceCloseConnections: 'idle', return503OnClosing: false, exposeHeadRoutes: false })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, _payload, done) => done(null))
+  // Guessing keys or signatures is slow: a source that fails too often is answered SlowDown unread (see AuthLimiter).
+  const limiter = new AuthLimiter()
+  const limitedAuth = async <T>(source: string, check: () => Promise<T>): Promise<T> => {
+    const wait = limiter.blockedFor(source, now())
+    if (wait > 0) {
+      options.metrics.authThrottled.inc({ api: 's3' })
+      throw new S3Error('SlowDown', `too many failed authentications from ${source}; retry in ${Math.ceil(wait / 1000)} s`)
+    }
+    try {
+      return await check()
+    } catch (err) {
+      if (err instanceof S3Error && AUTH_FAILURES.has(err.code)) {
+        limiter.failed(source, now())
+        options.metrics.authFailures.inc({ api: 's3' })
+      }
+      throw err
+    }
+  }
   const handle = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const started = performance.now()
     const requestId = randomBytes(8).toString('hex').toUpperCase()
@@ -79,7 +101,7 @@ export function createS3Server(options: S3Options): FastifyInstance {
     try {
       if (!options.admitted()) throw new S3Error('ServiceUnavailable', 'this peer is not a guest of the party yet; try again shortly')
       const address = addressOf(req.raw, { domain: options.domain })
-      const auth = await authenticate(address, options.keys, options.region, now, controller.signal)
+      const auth = await limitedAuth(req.ip, () => authenticate(address, options.keys, options.region, now, controller.signal))
       // A presigned URL carries the x-amz-* headers it was signed with in its query (e.g. x-amz-checksum-mode).
       const hoisted = new Map(address.query.filter(([n]) => /^x-amz-/i.test(n)).map(([n, v]) => [n.toLowerCase(), v] as [string, string]))
       const call: S3Call = {
