@@ -12,7 +12,12 @@ import { HousePartyError } from '../shared/errors.ts'
  * Where: $HOUSEPARTY_CONFIG, else $XDG_CONFIG_HOME/houseparty/config.json,
  * else ~/.config/houseparty/config.json.
  */
-const Alias = z.object({ url: z.string().min(1), token: z.string().optional() })
+const Alias = z.object({
+  url: z.string().min(1),
+  token: z.string().optional(),
+  /** PEM file of the CA that signed the peers' certificates (an https party with its own CA). */
+  caFile: z.string().optional(),
+})
 const ConfigFile = z.object({
   aliases: z.record(z.string(), Alias).default({}),
   /** The alias used when neither --peer nor HOUSEPARTY_PEER says otherwise. */

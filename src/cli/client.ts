@@ -1,3 +1,5 @@
+import { rootCertificates } from 'node:tls'
+import { Agent } from 'undici'
 import { joinAddress, splitAddress } from '../peer/net/index.ts'
 import { ERROR_CODES, type ErrorCode, HousePartyError } from '../shared/errors.ts'
 import { delay } from '../shared/lifecycle.ts'
@@ -23,6 +25,13 @@ function unreachable(target: Target, err: unknown): HousePartyError {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause
   const reason =
     cause?.code === 'ECONNREFUSED' ? 'connection refused' : cause?.code === 'ENOTFOUND' ? 'no such host' : (cause?.message ?? (err as Error).message)
+  if (cause?.code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(cause.code)) {
+    return new HousePartyError(
+      'ERR_PARTY_UNREACHABLE',
+      `the peer at ${target.base} presented a certificate this CLI does not trust (${cause.code}: ${cause.message}); give the party's CA with --ca-file (or save it with the alias), or, knowingly, --insecure-skip-verify`,
+      { cause: err },
+    )
+  }
   if ((err as Error).name === 'TimeoutError') {
     return new HousePartyError('ERR_TIMEOUT', `the peer API at ${target.base} did not answer in time`, { cause: err })
   }
@@ -59,9 +68,14 @@ export async function replyError(res: Response): Promise<HousePartyError> {
 /** A party's HTTP API as the CLI uses it: one peer, a token, errors with codes and hints. */
 export class PartyApi {
   readonly target: Target
+  /** Connections trusting the target's CA (or not checking at all); undefined: the system's trust, as fetch has by default. */
+  readonly #dispatcher: Agent | undefined
 
   constructor(target: Target) {
     this.target = target
+    if (target.ca || target.insecure) {
+      this.#dispatcher = new Agent({ connect: { ...(target.ca ? { ca: [...rootCertificates, target.ca] } : {}), rejectUnauthorized: !target.insecure } })
+    }
   }
 
   headers(extra: Record<string, string> = {}): Record<string, string> {
@@ -97,7 +111,8 @@ export class PartyApi {
 
   async #send(base: string, path: string, init: RequestInit): Promise<Response> {
     try {
-      return await fetch(`${base}${path}`, { ...init, headers: this.headers(init.headers as Record<string, string> | undefined) })
+      const headers = this.headers(init.headers as Record<string, string> | undefined)
+      return await fetch(`${base}${path}`, { ...init, headers, ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}) } as RequestInit)
     } catch (err) {
       throw unreachable(this.target, err)
     }

@@ -6,7 +6,7 @@ import { type Clock, systemClock } from '../shared/clock.ts'
 import type { PeerConfig } from '../shared/config.ts'
 import { backoffMs, delay, InFlight, Lifecycle } from '../shared/lifecycle.ts'
 import type { Logger } from '../shared/logger.ts'
-import { createApi, HTTP_CLOSE_GRACE_MS, httpComponent } from './api/index.ts'
+import { createApi, HTTP_CLOSE_GRACE_MS, httpComponent, ServingCertificate } from './api/index.ts'
 import { primaryAddress, resolveDoors } from './doors.ts'
 import { fileEvents, recoveryEvents, scrubEvents, transferEvents } from './file-events.ts'
 import { FileService, type FilesContext, LoadEstimate, type PutResult } from './files/index.ts'
@@ -259,7 +259,9 @@ export class Peer {
     await life.start('membership', { start: () => this.membership.start(), stop: async () => this.membership.stop() })
     await life.start('recovery', this.caretaker)
     await life.start('scrub', this.scrubber)
-    const api = httpComponent(() => this.#createApi(), c.apiHost, c.apiPort)
+    const certificate = c.tls.certFile ? new ServingCertificate(c.tls, this.log.child({ component: 'tls' })) : undefined
+    if (certificate) await life.start('tls', certificate)
+    const api = httpComponent(() => this.#createApi(), c.apiHost, c.apiPort, certificate)
     this.#api = api
     await life.start('api', api)
     if (c.s3.port !== 0) {
@@ -272,6 +274,7 @@ export class Peer {
         logger: this.log.child({ component: 's3' }),
         admitted: () => this.membership.isGuest && !this.#closing,
         inFlight: this.#fileRequests,
+        certificate,
       })
       this.#s3 = s3.http
       await life.start('s3', s3.http)

@@ -64,6 +64,7 @@ export function validatePeerConfig(c: PeerConfig): void {
   if (s3.accessKey !== '' && !/^[A-Za-z0-9]{3,128}$/.test(s3.accessKey)) bad('--s3-access-key must be 3 to 128 letters and digits')
   if (s3.secretKey !== '' && s3.secretKey.length < 8) bad('--s3-secret-key must be at least 8 characters')
   if (!/^[a-z0-9-]{1,64}$/.test(s3.region)) bad('--s3-region must be lowercase letters, digits and hyphens (e.g. us-east-1)')
+  if ((c.tls.certFile === '') !== (c.tls.keyFile === '')) bad('give TLS whole: --tls-cert-file and --tls-key-file, or neither')
 }
 
 export function defaultMembershipTimings(): MembershipTimings {

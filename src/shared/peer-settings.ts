@@ -1,6 +1,7 @@
 import { DOMAIN_SETTINGS } from './domain-settings.ts'
 import { S3_SETTINGS } from './s3-settings.ts'
 import type { SettingSpec } from './settings.ts'
+import { TLS_SETTINGS } from './tls-settings.ts'
 
 /** --on-stop: what SIGTERM means for the peer's data (see src/peer/shutdown). */
 export const ON_STOP_VALUES = ['auto', 'handoff', 'restart'] as const
@@ -144,6 +145,7 @@ export const PEER_SETTINGS = [
   },
   ...S3_SETTINGS,
   ...DOMAIN_SETTINGS,
+  ...TLS_SETTINGS,
   {
     key: 'coding.k',
     flag: '--data-fragments',

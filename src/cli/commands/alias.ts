@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { HousePartyError } from '../../shared/errors.ts'
 import { ALIAS_NAME, configPath, loadConfig, saveConfig } from '../aliases.ts'
@@ -13,13 +14,14 @@ export function registerAliasCommand(program: Command): void {
     .argument('<name>', 'alias name (letters, digits, - and _)')
     .argument('<url>', 'a peer API: http://host:port or host:port')
     .option('--token <token>', 'the API token to send with it')
+    .option('--ca-file <file>', 'the CA certificate (PEM) to trust for it, for an https party with its own CA')
     .option('--default', 'make it the default (used when neither --peer nor HOUSEPARTY_PEER is given)')
-    .action(async (name: string, url: string, opts: { token?: string; default?: boolean }) => {
+    .action(async (name: string, url: string, opts: { token?: string; caFile?: string; default?: boolean }) => {
       if (!ALIAS_NAME.test(name))
         throw new HousePartyError('ERR_INVALID_ARGUMENT', `alias names are a letter then letters, digits, - or _: ${JSON.stringify(name)}`)
       if (!/^(https?:\/\/)?[^\s/]+(:\d+)?\/?$/.test(url)) throw new HousePartyError('ERR_INVALID_ARGUMENT', `not a peer API address: ${JSON.stringify(url)}`)
       const config = await loadConfig()
-      config.aliases[name] = { url, ...(opts.token ? { token: opts.token } : {}) }
+      config.aliases[name] = { url, ...(opts.token ? { token: opts.token } : {}), ...(opts.caFile ? { caFile: resolve(opts.caFile) } : {}) }
       if (opts.default || !config.default) config.default = name
       await saveConfig(config)
       note(`alias ${name} -> ${url}${config.default === name ? ' (default)' : ''}`)

@@ -1,7 +1,7 @@
 import type { PeerConfig } from '../../shared/config.ts'
 import type { InFlight, Startable } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
-import { httpComponent } from '../api/index.ts'
+import { httpComponent, type ServingCertificate } from '../api/index.ts'
 import type { FileService } from '../files/index.ts'
 import type { KeyStore } from '../keys/index.ts'
 import type { PeerMetrics } from '../metrics/index.ts'
@@ -18,6 +18,8 @@ export interface S3ServiceOptions {
   /** True while this peer is a guest and not saying goodbye. */
   admitted: () => boolean
   inFlight: InFlight
+  /** Served over HTTPS with it (see httpComponent). */
+  certificate?: ServingCertificate | undefined
 }
 
 /** A multipart upload sweep runs at least this often, and four times per expiry when that is shorter (tests). */
@@ -40,6 +42,7 @@ export function s3Service(o: S3ServiceOptions): { http: Startable & { readonly p
       }),
     o.host,
     settings.port,
+    o.certificate,
   )
   const intervalMs = Math.min(MAX_SWEEP_INTERVAL_MS, settings.uploadExpiryMs / 4)
   const expiry = new UploadExpiry(o.files, { expiryMs: settings.uploadExpiryMs, intervalMs }, o.admitted, o.logger)
