@@ -8,7 +8,9 @@ import { newAccessKeyId } from '../peer/keys/index.ts'
 import { HousePartyError } from '../shared/errors.ts'
 import { logOutputTo } from '../shared/process-log.ts'
 import { missingPeerFlags } from '../shared/runtime.ts'
+import { PartyApi } from './client.ts'
 import { newPartyKey } from './commands/keygen.ts'
+import { type LocalSecurity, localSecurity } from './local-security.ts'
 
 export interface LocalPeer {
   index: number
@@ -35,6 +37,8 @@ export interface LocalPartyOptions {
   echo?: NodeJS.WritableStream
   /** Where peer i pretends to run (--zone, --node), for trying placement by failure domain on one machine. */
   domainsOf?: (index: number) => PeerDomains
+  /** Serve the APIs over HTTPS (a CA made into `dir`) and require an API token, as `houseparty party` does unless told --plain-http. */
+  secure?: boolean
 }
 
 export interface PeerDomains {
@@ -85,6 +89,8 @@ export class LocalParty {
   readonly #host: string
   #keyFile = ''
   #s3Key: S3AdminKey | undefined
+  #security: LocalSecurity | undefined
+  #caPem = ''
 
   constructor(options: LocalPartyOptions) {
     this.#o = options
@@ -115,6 +121,26 @@ export class LocalParty {
       await writeFile(this.s3KeyFile, `${JSON.stringify(key, null, 2)}\n`, { mode: 0o600 })
     }
     this.#s3Key = JSON.parse(await readFile(this.s3KeyFile, 'utf8')) as S3AdminKey
+    if (this.#o.secure) {
+      this.#security = await localSecurity(resolve(this.#o.dir))
+      this.#caPem = await readFile(this.#security.caFile, 'utf8')
+    }
+  }
+
+  /** The HTTPS certificate and API token, for a secure party (after prepare()). */
+  get security(): LocalSecurity | undefined {
+    return this.#security
+  }
+
+  /** Where peer `index`'s HTTP API is, with its scheme. */
+  apiUrl(index: number): string {
+    return `${this.#security ? 'https' : 'http'}://${this.peer(index).api}`
+  }
+
+  /** A client of peer `index`'s API, trusting the party's CA and sending its token. */
+  api(index: number): PartyApi {
+    const s = this.#security
+    return new PartyApi({ base: this.apiUrl(index), label: this.peer(index).api, token: s?.token, ...(s ? { ca: this.#caPem } : {}) })
   }
 
   peer(index: number): LocalPeer {
@@ -170,6 +196,7 @@ export class LocalParty {
       'true',
       ...(doors.length > 0 ? ['--join', doors.join(',')] : []),
       ...domainFlags(this.#o.domainsOf?.(index)),
+      ...(this.#security ? ['--tls-cert-file', this.#security.certFile, '--tls-key-file', this.#security.keyFile] : []),
       ...(this.#o.peerArgs ?? []),
       ...extraArgs,
     ]
@@ -178,6 +205,7 @@ export class LocalParty {
     // The admin key by environment, not flags: a secret on a command line is visible to every user of the machine.
     env.HOUSEPARTY_S3_ACCESS_KEY ??= this.s3Key.accessKeyId
     env.HOUSEPARTY_S3_SECRET_KEY ??= this.s3Key.secretAccessKey
+    if (this.#security) env.HOUSEPARTY_API_TOKEN ??= this.#security.token
     // Its own process group: the terminal's Ctrl-C reaches the launcher alone, which then asks each peer to leave
     // (once); --exit-with-parent makes a peer leave by itself if the launcher dies without asking.
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })

@@ -1,4 +1,3 @@
-import { localPeerApi } from './client.ts'
 import type { GuestsReply } from './commands/guests.ts'
 import type { LocalParty, LocalPeer } from './local-party.ts'
 
@@ -97,7 +96,7 @@ export class PartyWatch {
   async #ask<T>(path: string): Promise<T | undefined> {
     for (const p of this.#party.peers) {
       if (!this.#party.isRunning(p.index)) continue
-      const api = localPeerApi(p.api)
+      const api = this.#party.api(p.index)
       try {
         return await api.json<T>(path, { signal: AbortSignal.timeout(2_000) })
       } catch {}

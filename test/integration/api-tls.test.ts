@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { connect as connectTls } from 'node:tls'
 import { promisify } from 'node:util'
-import { serverCert, testCa } from '../helpers/certs.ts'
+import { type Issued, newAuthority, issueServerCert as serverCert } from '../../src/cli/certs.ts'
 import { CLI, partiesForThisFile } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -24,13 +24,13 @@ const newParty = partiesForThisFile()
  */
 describe('TLS on the HTTP API and the S3 endpoint', () => {
   let dir = ''
-  let ca: Awaited<ReturnType<typeof testCa>>
+  let ca: Issued
   let party: Awaited<ReturnType<typeof newParty>>['party']
   const files = { cert: '', key: '', ca: '' }
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'houseparty-tls-'))
-    ca = await testCa()
+    ca = await newAuthority('House Party test CA')
     files.cert = join(dir, 'tls.crt')
     files.key = join(dir, 'tls.key')
     files.ca = join(dir, 'ca.crt')

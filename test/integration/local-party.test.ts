@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { promisify } from 'node:util'
 import { CLI, freeBasePort, guestsOf } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -13,6 +14,13 @@ import { waitFor } from '../helpers/wait.ts'
  * process group like a terminal's foreground job, Ctrl-C sent to the whole
  * group, a second launcher on the same directory, a peer that crashes.
  */
+const run = promisify(execFile)
+
+/** This process's environment without HOUSEPARTY_* (a test never depends on the caller's). */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HOUSEPARTY_')))
+}
+
 describe('the local party launcher', () => {
   const launched: ChildProcess[] = []
   let dir = ''
@@ -21,14 +29,15 @@ describe('the local party launcher', () => {
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 
-  const launch = (base: number, extra: string[] = []): { child: ChildProcess; out: () => string } => {
+  const launch = (base: number, extra: string[] = ['--plain-http']): { child: ChildProcess; out: () => string } => {
     let out = ''
     // detached: its own process group, as a shell gives a foreground job; signals to -pid reach the whole group.
     const child = spawn(process.execPath, [CLI, 'party', '--peers', '3', '--base-port', String(base), '--data', dir, ...extra], {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       // As `npm start` runs it: the commands it prints must then go through npm (no `houseparty` on PATH in a checkout).
-      env: { ...process.env, npm_lifecycle_event: 'start' },
+      // The CLI alias it saves goes into this test's own configuration, never the user's.
+      env: { ...cleanEnv(), npm_lifecycle_event: 'start', HOUSEPARTY_CONFIG: join(dir, 'cli.json') },
     })
     child.stdout?.on('data', (d) => {
       out += d
@@ -46,7 +55,7 @@ describe('the local party launcher', () => {
     const first = launch(base)
     // The announcement comes in several writes, which may arrive apart: wait for its last line.
     await waitFor('the party to be on', () => /House Party is on: 3 guests[\s\S]*Ctrl-C here/.test(first.out()), { timeoutMs: 120_000, intervalMs: 100 })
-    assert.match(first.out(), /Try, from another terminal:\n {2}npm run houseparty -- put \.\/some-file/)
+    assert.match(first.out(), new RegExp(`Try, from another terminal:\\n {2}npm run houseparty -- put \\./some-file --peer 127\\.0\\.0\\.1:${base + 80} `))
     assert.match(first.out(), new RegExp(`aws --endpoint-url http://127\\.0\\.0\\.1:${base + 160} s3 mb`))
 
     const second = launch(base)
@@ -81,7 +90,7 @@ describe('the local party launcher', () => {
     if (dir) await rm(dir, { recursive: true, force: true })
     dir = await mkdtemp(join(tmpdir(), 'houseparty-launcher-'))
     const base = await freeBasePort(3)
-    const party = launch(base, ['--zones', 'a,b', '--nodes', 'n1,n2,n3'])
+    const party = launch(base, ['--zones', 'a,b', '--nodes', 'n1,n2,n3', '--plain-http'])
     await waitFor('the party to be on', () => /House Party is on: 3 guests[\s\S]*Ctrl-C here/.test(party.out()), { timeoutMs: 120_000, intervalMs: 100 })
     assert.match(party.out(), /ZONE\/NODE/)
     assert.match(party.out(), /\n0 +[0-9a-f]{16} +\d+ +a\/n1 /)
@@ -90,6 +99,34 @@ describe('the local party launcher', () => {
     assert.match(party.out(), /kill -STOP \d+ \d+ +zone a lost \(kill -CONT \d+ \d+ brings it back\)/)
     const { guests } = (await guestsOf(`127.0.0.1:${base + 80}`)) as unknown as { guests: { domains: { zone?: string; node?: string } }[] }
     assert.deepEqual(guests.map((g) => `${g.domains.zone}/${g.domains.node}`).sort(), ['a/n1', 'a/n3', 'b/n2'])
+    process.kill(-(party.child.pid as number), 'SIGINT')
+    const [exit] = (await once(party.child, 'exit')) as [number]
+    assert.equal(exit, 0)
+  })
+
+  it('by default serves HTTPS with a CA of its own and wants a token, and saves a CLI alias so the printed commands work as printed', async () => {
+    if (dir) await rm(dir, { recursive: true, force: true })
+    dir = await mkdtemp(join(tmpdir(), 'houseparty-launcher-'))
+    const base = await freeBasePort(3)
+    const party = launch(base, [])
+    await waitFor('the party to be on', () => /House Party is on: 3 guests[\s\S]*Ctrl-C here/.test(party.out()), { timeoutMs: 120_000, intervalMs: 100 })
+    const alias = `local-${base}`
+    assert.match(party.out(), new RegExp(`APIs over HTTPS with the party's own CA .*saved as CLI alias ${alias} \\(the default\\)`))
+    assert.match(party.out(), new RegExp(`https://127\\.0\\.0\\.1:${base + 80}`))
+    assert.match(party.out(), /aws --endpoint-url https:\/\/127\.0\.0\.1:\d+ --ca-bundle \S+ca\.crt s3 mb/)
+    // The printed commands, run as printed (the saved alias is the default of this test's configuration).
+    const env = { ...cleanEnv(), HOUSEPARTY_CONFIG: join(dir, 'cli.json') }
+    const cli = (...args: string[]) => run(process.execPath, [CLI, ...args], { env, cwd: dir })
+    await writeFile(join(dir, 'some-file'), 'printed commands work\n')
+    await cli('put', './some-file')
+    assert.match((await cli('ls')).stdout, /some-file/)
+    await cli('get', 'some-file', '-o', 'copy')
+    assert.equal(await readFile(join(dir, 'copy'), 'utf8'), 'printed commands work\n')
+    assert.match((await cli('guests')).stdout, /3 guests/)
+    // Without the token, or in clear, the API answers nothing useful.
+    const api = `127.0.0.1:${base + 80}`
+    await assert.rejects(cli('ls', '--peer', `https://${api}`, '--ca-file', join(dir, 'ca.crt')), /ERR_UNAUTHORIZED/)
+    await assert.rejects(fetch(`http://${api}/guests`))
     process.kill(-(party.child.pid as number), 'SIGINT')
     const [exit] = (await once(party.child, 'exit')) as [number]
     assert.equal(exit, 0)

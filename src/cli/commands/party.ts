@@ -1,12 +1,12 @@
+import { join } from 'node:path'
 import type { Command } from 'commander'
 import { lockHolder } from '../../peer/identity/index.ts'
 import { HousePartyError } from '../../shared/errors.ts'
-import { localPeerApi, table } from '../client.ts'
+import { loadConfig, saveConfig } from '../aliases.ts'
+import { table } from '../client.ts'
 import { LocalParty, type LocalPeer, MAX_LOCAL_PEERS, S3_PORT_OFFSET } from '../local-party.ts'
 import { PartyWatch } from '../party-watch.ts'
 import { guests } from './guests.ts'
-
-const apiOf = (p: LocalPeer) => localPeerApi(p.api)
 
 /** The last lines of a peer's log that say why it stopped (its fatal line, else the tail). */
 async function whyExited(party: LocalParty, p: LocalPeer): Promise<string> {
@@ -28,15 +28,32 @@ function names(list: string | undefined): string[] {
 const pick = (list: readonly string[], i: number): string | undefined => (list.length > 0 ? list[i % list.length] : undefined)
 
 /** With zones: how to lose the first one (and get it back), and see every file still read. */
-function zoneLoss(party: LocalParty, zones: readonly string[], cli: string): string[] {
+function zoneLoss(party: LocalParty, zones: readonly string[], cli: string, flag: string): string[] {
   const zone = zones[0]
   if (!zone) return []
   const pids = party.peers.filter((p) => pick(zones, p.index) === zone).map((p) => p.process?.pid ?? '?')
   return [
     `  kill -STOP ${pids.join(' ')}${' '.repeat(Math.max(1, 19 - String(pids.join(' ')).length))}zone ${zone} lost (kill -CONT ${pids.join(' ')} brings it back):`,
-    `  ${cli} verify --all            every file still reads; ${cli} health says what losing a zone costs`,
+    `  ${cli} verify --all${flag}            every file still reads; ${cli} health${flag} says what losing a zone costs`,
   ]
 }
+
+/**
+ * How the printed commands reach the party: a secure party is saved as a CLI
+ * alias (its URL, token and CA), the default one unless another is; a plain
+ * one off the default ports is named by address.
+ */
+async function cliTarget(party: LocalParty, base: number): Promise<{ alias: string; flag: string }> {
+  const alias = base === DEFAULT_BASE_PORT ? 'local' : `local-${base}`
+  if (!party.security) return { alias, flag: base === DEFAULT_BASE_PORT ? '' : ` --peer ${party.peer(0).api}` }
+  const config = await loadConfig()
+  config.aliases[alias] = { url: party.apiUrl(0), token: party.security.token, caFile: party.security.caFile }
+  config.default ??= alias
+  await saveConfig(config)
+  return { alias, flag: config.default === alias ? '' : ` --peer ${alias}` }
+}
+
+const DEFAULT_BASE_PORT = 7400
 
 /** How this CLI is run, so the commands printed work as printed: `npm start` in a checkout has no `houseparty` on PATH. */
 function cliCommand(): string {
@@ -53,7 +70,8 @@ export function registerPartyCommand(program: Command): void {
     .option('--verbose', "also print every peer's log lines here")
     .option('--zones <list>', 'comma-separated zone names: peer i runs "in" zone i mod the count (to try placement by failure domain)')
     .option('--nodes <list>', 'comma-separated node names: peer i runs "on" node i mod the count')
-    .action(async (opts: { peers: string; basePort: string; data: string; verbose?: boolean; zones?: string; nodes?: string }) => {
+    .option('--plain-http', 'serve the HTTP and S3 APIs in clear, without a token (default: HTTPS with a CA made in --data, and an API token)')
+    .action(async (opts: { peers: string; basePort: string; data: string; verbose?: boolean; zones?: string; nodes?: string; plainHttp?: boolean }) => {
       const n = Number(opts.peers)
       const base = Number(opts.basePort)
       if (!Number.isInteger(n) || n < 1 || n > MAX_LOCAL_PEERS) throw new HousePartyError('ERR_INVALID_ARGUMENT', `--peers must be 1..${MAX_LOCAL_PEERS}`)
@@ -69,6 +87,7 @@ export function registerPartyCommand(program: Command): void {
         peerArgs: ['--on-stop', 'restart'],
         ...(opts.verbose ? { echo: process.stderr } : {}),
         domainsOf: (i) => ({ zone: pick(zones, i), node: pick(nodes, i) }),
+        secure: !opts.plainHttp,
       })
       await party.prepare()
       let watch: PartyWatch | undefined
@@ -99,7 +118,7 @@ export function registerPartyCommand(program: Command): void {
         const ours = await Promise.all(party.peers.map(async (p) => (await lockHolder(p.dataDir).catch(() => undefined)) === p.process?.pid))
         const counts = await Promise.all(
           party.peers.map((p) =>
-            guests(apiOf(p)).then(
+            guests(party.api(p.index)).then(
               (g) => g.guests.length,
               () => 0,
             ),
@@ -113,7 +132,7 @@ export function registerPartyCommand(program: Command): void {
         }
         await new Promise((r) => setTimeout(r, 200))
       }
-      const view = await guests(apiOf(party.peers[0] as LocalPeer))
+      const view = await guests(party.api(0))
       const rows = party.peers.map((p) => {
         const g = view.guests.find((x) => x.address.endsWith(`:${p.port}`))
         const where = [pick(zones, p.index), pick(nodes, p.index)].filter(Boolean).join('/')
@@ -123,26 +142,32 @@ export function registerPartyCommand(program: Command): void {
           String(p.process?.pid ?? '?'),
           where || '-',
           `127.0.0.1:${p.port}`,
-          `http://${p.api}`,
-          `http://127.0.0.1:${p.s3Port}`,
+          party.apiUrl(p.index),
+          `${party.security ? 'https' : 'http'}://127.0.0.1:${p.s3Port}`,
           p.logFile,
         ]
       })
+      const peer = await cliTarget(party, base)
       const cli = cliCommand()
       process.stdout.write(`House Party is on: ${n} guests, epoch ${view.epoch}. Key: ${party.keyFile}\n`)
+      if (party.security)
+        process.stdout.write(
+          `APIs over HTTPS with the party's own CA (${party.security.caFile}) and an API token (${join(opts.data, 'api-token')}), saved as CLI alias ${peer.alias}${peer.flag ? '' : ' (the default)'}; --plain-http serves them in clear.\n`,
+        )
       process.stdout.write(`${table(['PEER', 'ID', 'PID', 'ZONE/NODE', 'UDP/TCP', 'API', 'S3', 'LOG'], rows)}\n\n`)
+      const run = (command: string, what: string): string => `  ${`${cli} ${command}${peer.flag}`.padEnd(cli.length + peer.flag.length + 25)} ${what}`
       process.stdout.write(
         [
           'Try, from another terminal:',
-          `  ${cli} put ./some-file          store a file (-r for a directory)`,
-          `  ${cli} ls                       list what the party holds`,
-          `  ${cli} get some-file -o copy    fetch it back, verified`,
-          `  ${cli} guests                   the guest list`,
+          run('put ./some-file', 'store a file (-r for a directory)'),
+          run('ls', 'list what the party holds'),
+          run('get some-file -o copy', 'fetch it back, verified'),
+          run('guests', 'the guest list'),
           `  kill -9 <pid of a peer>         this terminal shows the party notice, rebuild, and the peer come back`,
-          ...zoneLoss(party, zones, cli),
+          ...zoneLoss(party, zones, cli, peer.flag),
           `S3, on any peer (region us-east-1; the admin key is kept in ${party.s3KeyFile}):`,
           `  export AWS_ACCESS_KEY_ID=${party.s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${party.s3Key.secretAccessKey}`,
-          `  aws --endpoint-url http://127.0.0.1:${(party.peers[0] as LocalPeer).s3Port} s3 mb s3://photos`,
+          `  aws --endpoint-url ${party.security ? 'https' : 'http'}://127.0.0.1:${(party.peers[0] as LocalPeer).s3Port}${party.security ? ` --ca-bundle ${party.security.caFile}` : ''} s3 mb s3://photos`,
           'Ctrl-C here: every peer leaves gracefully.',
           '',
           'events:',
