@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomBytes, X509Certificate } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -9,6 +9,13 @@ export interface LocalSecurity {
   certFile: string
   keyFile: string
   token: string
+}
+
+/** A certificate is made again this long before it runs out (the CA, good for ten years, stays). */
+const RENEW_BEFORE_MS = 30 * 24 * 3600_000
+
+async function expiresSoon(certFile: string): Promise<boolean> {
+  return Date.parse(new X509Certificate(await readFile(certFile)).validTo) - Date.now() < RENEW_BEFORE_MS
 }
 
 /** The names the local certificate is for: where a local party's APIs listen. */
@@ -30,7 +37,7 @@ export async function localSecurity(dir: string): Promise<LocalSecurity> {
     await writeFile(path('ca.key'), ca.key, secret)
     await writeFile(path('ca.crt'), ca.cert)
   }
-  if (!existsSync(path('tls.crt')) || !existsSync(path('tls.key'))) {
+  if (!existsSync(path('tls.crt')) || !existsSync(path('tls.key')) || (await expiresSoon(path('tls.crt')))) {
     const { issueServerCert } = await import('./certs.ts')
     const ca = { cert: await readFile(path('ca.crt'), 'utf8'), key: await readFile(path('ca.key'), 'utf8') }
     const issued = await issueServerCert(ca, LOCAL_NAMES)
