@@ -13,6 +13,7 @@ import { type K8sObject, renderChart } from '../test/helpers/helm.ts'
 export const MANIFEST_VALUES = {
   'partyKey.existingSecret': 'houseparty-party-key',
   's3.adminKey.existingSecret': 'houseparty-s3-admin',
+  'apiToken.existingSecret': 'houseparty-api-token',
   'tests.enabled': 'false',
 }
 
@@ -22,6 +23,7 @@ const HEADER = `# House Party, plain manifests: rendered from charts/houseparty 
 #   kubectl -n houseparty create secret generic houseparty-party-key --from-literal=party-key="$(head -c 36 /dev/urandom | base64)"
 #   kubectl -n houseparty create secret generic houseparty-s3-admin --from-literal=s3-access-key-id="HP$(head -c 12 /dev/urandom | base32 | tr -d =)" \
 #     --from-literal=s3-secret-access-key="$(head -c 30 /dev/urandom | base64 | tr -d /+=)"
+#   kubectl -n houseparty create secret generic houseparty-api-token --from-literal=api-token="$(head -c 24 /dev/urandom | base64 | tr -d /+=)"
 #   kubectl apply -n houseparty -f manifests/houseparty.yaml
 #
 # Five peers, files coded 2+1, 10 GiB volumes from the default StorageClass. For other settings, use the Helm chart.

@@ -41,8 +41,10 @@ export function leaderOnly(kube: KubeApi, signal: AbortSignal): KubeApi {
   })
 }
 
+/** A client of the party's API, with the token the resource names, else the one the peers themselves read (their StatefulSet's). */
 export async function partyClientFor(kube: KubeApi, namespace: string, ref: PartyRef, podIp?: string): Promise<PartyClient> {
-  const token = ref.tokenSecret ? await kube.secretValue(namespace, ref.tokenSecret.name, ref.tokenSecret.key) : undefined
+  const secret = ref.tokenSecret ?? (await kube.peers(namespace, ref.statefulSet)).tokenSecret
+  const token = secret ? await kube.secretValue(namespace, secret.name, secret.key) : undefined
   const host = podIp ? (podIp.includes(':') ? `[${podIp}]` : podIp) : `${ref.service || ref.statefulSet}.${namespace}.svc`
   return new PartyClient(`http://${host}:${ref.apiPort}`, token)
 }

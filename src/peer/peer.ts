@@ -282,6 +282,7 @@ export class Peer {
     }
     const { id, incarnation } = this.identity
     this.log.info({ id, incarnation, address: this.membership.address, api: joinAddress(c.apiHost, this.apiPort), join: c.join }, 'peer started')
+    if (!c.apiToken) this.log.warn({ api: this.apiPort }, 'the file API has no token (--api-token): whoever reaches it can read, write and delete every file')
   }
 
   #createApi(): FastifyInstance {

@@ -31,6 +31,8 @@ export interface PeersSeen {
   claimTemplate: string | undefined
   capacityBytes: number | undefined
   selector: string
+  /** Where the peers read their API token (their HOUSEPARTY_API_TOKEN's secretKeyRef), if they have one. */
+  tokenSecret?: { name: string; key: string } | undefined
 }
 
 const UNITS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 }
@@ -70,6 +72,7 @@ export class KubeApi {
     }
     const template = sts.spec?.volumeClaimTemplates?.[0]
     const labels = sts.spec?.selector?.matchLabels ?? {}
+    const tokenRef = env.find((e) => e.name === 'HOUSEPARTY_API_TOKEN')?.valueFrom?.secretKeyRef
     return {
       replicas: sts.spec?.replicas ?? 1,
       coding: { k: num('HOUSEPARTY_DATA_FRAGMENTS', 2), m: num('HOUSEPARTY_PARITY_FRAGMENTS', 1) },
@@ -78,6 +81,7 @@ export class KubeApi {
       selector: Object.entries(labels)
         .map(([k, v]) => `${k}=${v}`)
         .join(','),
+      tokenSecret: tokenRef?.name && tokenRef.key ? { name: tokenRef.name, key: tokenRef.key } : undefined,
     }
   }
 

@@ -114,13 +114,14 @@ describe('House Party on a local Kubernetes control plane', { skip, timeout: 60 
     const pods = (await hp.pods()).map((p) => p.name)
     const heldBefore = new Map(await Promise.all(pods.map(async (p) => [p, await hp.held(p)] as const)))
     const rolledAt = performance.now()
+    const auth = await hp.auth()
     let reads = 0
     const failures: string[] = []
     let reading = true
     const reader = (async () => {
       for (let i = 0; reading; i++) {
         const f = files[i % files.length] as Stored
-        const res = await cluster.fetch(`${hp.api}/files/${f.name}`).catch((err: Error) => ({ status: 0, body: Buffer.from(err.message) }))
+        const res = await cluster.fetch(`${hp.api}/files/${f.name}`, { headers: auth }).catch((err: Error) => ({ status: 0, body: Buffer.from(err.message) }))
         reads++
         if (res.status !== 200 || sha256(res.body) !== f.hash) failures.push(`${f.name}: ${res.status} ${res.body.toString().slice(0, 600)}`)
       }

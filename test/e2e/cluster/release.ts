@@ -75,8 +75,27 @@ export class Release {
     await this.cluster.helm('uninstall', this.name, '--namespace', this.namespace, '--wait')
   }
 
+  /** The API token the chart made for the release (cached), or undefined when apiToken.enabled is off. */
+  async token(): Promise<string | undefined> {
+    if (this.#token === undefined) {
+      const data = await this.cluster
+        .kubectl('-n', this.namespace, 'get', 'secret', `${this.name}-houseparty`, '-o', 'jsonpath={.data.api-token}')
+        .catch(() => '')
+      this.#token = data ? Buffer.from(data, 'base64').toString('utf8') : ''
+    }
+    return this.#token || undefined
+  }
+
+  #token: string | undefined
+
+  /** The Authorization header the file API wants (none when the release has no token). */
+  async auth(): Promise<Record<string, string>> {
+    const token = await this.token()
+    return token ? { authorization: `Bearer ${token}` } : {}
+  }
+
   async json<T>(url: string): Promise<T> {
-    const res = await this.cluster.fetch(url)
+    const res = await this.cluster.fetch(url, { headers: await this.auth() })
     if (res.status !== 200) throw new Error(`${url}: ${res.status} ${res.body.toString().slice(0, 200)}`)
     return JSON.parse(res.body.toString()) as T
   }
@@ -152,7 +171,7 @@ export class Release {
     const out: Stored[] = []
     for (let i = 0; i < count; i++) {
       const data = bytesOf(1 + ((i * 377_711) % MiB), 900 + i)
-      const res = await this.cluster.fetch(`${api}/files/${prefix}/${i}`, { method: 'PUT', body: data })
+      const res = await this.cluster.fetch(`${api}/files/${prefix}/${i}`, { method: 'PUT', body: data, headers: await this.auth() })
       assert.equal(res.status, 201, `put ${prefix}/${i}: ${res.body}`)
       out.push({ name: `${prefix}/${i}`, hash: sha256(data) })
     }
@@ -162,7 +181,7 @@ export class Release {
   /** Reads every file back through `api` (the client Service unless a pod's API is given) and compares hashes. */
   async verify(files: readonly Stored[], api = this.api): Promise<void> {
     for (const f of files) {
-      const res = await this.cluster.fetch(`${api}/files/${f.name}`)
+      const res = await this.cluster.fetch(`${api}/files/${f.name}`, { headers: await this.auth() })
       assert.equal(res.status, 200, `get ${f.name}: ${res.body.toString().slice(0, 600)}`)
       assert.equal(sha256(res.body), f.hash, `${f.name} came back different`)
     }

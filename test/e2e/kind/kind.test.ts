@@ -132,12 +132,19 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
     )
   }
 
+  /** The Authorization header for a release's file API: the token the chart made into its Secret (none if it made none). */
+  async function auth(ns: string, release: string): Promise<Record<string, string>> {
+    const data = await kubectl('-n', ns, 'get', 'secret', `${release}-houseparty`, '-o', 'jsonpath={.data.api-token}').catch(() => '')
+    return data.trim() ? { authorization: `Bearer ${Buffer.from(data.trim(), 'base64').toString('utf8')}` } : {}
+  }
+
   async function putFiles(ns: string, pod: string, count: number): Promise<Stored[]> {
+    const headers = await auth(ns, pod.replace(/-houseparty-\d+$/, ''))
     return through(ns, pod, async (api) => {
       const out: Stored[] = []
       for (let i = 0; i < count; i++) {
         const data = bytesOf(1 + ((i * 977_123) % (2 * MiB)), 500 + i)
-        const res = await fetch(`http://${api}/files/e2e/${i}`, { method: 'PUT', body: data })
+        const res = await fetch(`http://${api}/files/e2e/${i}`, { method: 'PUT', body: data, headers })
         assert.equal(res.status, 201, `put e2e/${i}: ${await res.text()}`)
         out.push({ name: `e2e/${i}`, hash: sha256(data) })
       }
@@ -147,9 +154,10 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
 
   async function verify(ns: string, release: string, files: readonly Stored[]): Promise<void> {
     const [pod] = await readyPods(ns, release)
+    const headers = await auth(ns, release)
     await through(ns, pod as string, async (api) => {
       for (const f of files) {
-        const res = await fetch(`http://${api}/files/${f.name}`)
+        const res = await fetch(`http://${api}/files/${f.name}`, { headers })
         assert.equal(res.status, 200, `get ${f.name}`)
         assert.equal(sha256(Buffer.from(await res.arrayBuffer())), f.hash, `${f.name} came back different`)
       }

@@ -146,7 +146,11 @@ describe('Helm chart', () => {
     assert.equal(made.metadata.annotations['helm.sh/resource-policy'], 'keep')
     assert.match(Buffer.from(made.data['s3-access-key-id'] ?? '', 'base64').toString(), /^HP[A-Z0-9]{18}$/)
     assert.equal(Buffer.from(made.data['s3-secret-access-key'] ?? '', 'base64').length, 40)
-    const given = await renderChart({ set: { 'partyKey.existingSecret': 'mine', 's3.adminKey.existingSecret': 'mine-too' } })
+    // An API token by default: random, made once.
+    assert.match(Buffer.from(made.data['api-token'] ?? '', 'base64').toString(), /^[A-Za-z0-9]{32}$/)
+    const given = await renderChart({
+      set: { 'partyKey.existingSecret': 'mine', 's3.adminKey.existingSecret': 'mine-too', 'apiToken.existingSecret': 'mine-as-well' },
+    })
     assert.ok(!given.some((o) => o.kind === 'Secret'), 'no Secret of its own')
     assert.match(JSON.stringify(find(given, 'StatefulSet')), /"secretName":"mine"/)
   })
