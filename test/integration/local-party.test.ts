@@ -16,9 +16,12 @@ import { waitFor } from '../helpers/wait.ts'
  */
 const run = promisify(execFile)
 
-/** This process's environment without HOUSEPARTY_* (a test never depends on the caller's). */
+/**
+ * This process's environment without HOUSEPARTY_* settings, nor what npm sets for a script (INIT_CWD, which the CLI
+ * resolves local paths from, npm_*): a test never depends on how it was started.
+ */
 function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HOUSEPARTY_')))
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HOUSEPARTY_') && !k.startsWith('npm_') && k !== 'INIT_CWD'))
 }
 
 describe('the local party launcher', () => {
