@@ -79,6 +79,7 @@ export function valuesSchema(): Record<string, unknown> {
       leaveGraceMs: int(byEnv.get('HOUSEPARTY_LEAVE_GRACE_MS')),
       rebuildDelayMs: int(byEnv.get('HOUSEPARTY_REBUILD_DELAY_MS')),
       logLevel: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+      auth: { type: 'object', properties: { disabled: { type: 'boolean' } } },
       topology: {
         type: 'object',
         properties: {

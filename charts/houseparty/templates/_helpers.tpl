@@ -106,6 +106,9 @@ annotations:
 {{- if and .Values.podDisruptionBudget.enabled (gt (int (include "houseparty.maxUnavailable" .)) $m) -}}
 {{- fail (printf "podDisruptionBudget.maxUnavailable (%s) must not exceed coding.parityFragments (%d): more peers down at once than m can make files unreadable" (include "houseparty.maxUnavailable" .) $m) -}}
 {{- end -}}
+{{- if and (not .Values.apiToken.enabled) (not .Values.auth.disabled) -}}
+{{- fail "apiToken.enabled=false lets anything that reaches the Service read, write and delete every file: set auth.disabled=true as well to mean it" -}}
+{{- end -}}
 {{- if not (has .Values.onStop (list "auto" "handoff" "restart")) -}}
 {{- fail (printf "onStop (%v) must be auto, handoff or restart" .Values.onStop) -}}
 {{- end -}}

@@ -140,6 +140,13 @@ describe('Helm chart', () => {
     assert.ok(services.some((s) => s.metadata.name === 'houseparty' && s.spec.publishNotReadyAddresses === undefined))
   })
 
+  it('serves the file API without a token only when told twice', async () => {
+    await assert.rejects(renderChart({ set: { 'apiToken.enabled': 'false' } }), /set auth\.disabled=true as well to mean it/)
+    const open = await renderChart({ set: { 'apiToken.enabled': 'false', 'auth.disabled': 'true' } })
+    const env = JSON.stringify(find(open, 'StatefulSet'))
+    assert.doesNotMatch(env, /HOUSEPARTY_API_TOKEN/)
+  })
+
   it('makes the party key once and keeps it, or takes the one given', async () => {
     const made = find(await renderChart(), 'Secret') as unknown as { data: Record<string, string>; metadata: { annotations: Record<string, string> } }
     assert.equal(Buffer.from(made.data['party-key'] ?? '', 'base64').length, 48)
