@@ -148,11 +148,6 @@ export class PartyApi {
   }
 }
 
-/** The API of one peer of a local party (no token: a local party has none). */
-export function localPeerApi(api: string): PartyApi {
-  return new PartyApi({ base: `http://${api}`, label: api, token: undefined })
-}
-
 /** Renders rows as an aligned plain-text table. */
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))

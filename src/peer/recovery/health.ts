@@ -1,10 +1,11 @@
 import type { FilesContext } from '../files/index.ts'
 import type { GuestId, PintReply } from '../protocol/index.ts'
-import { type Arc, domainName, domainPath, domainsLosing, LEVELS, type Level, primaryArc } from '../ring/index.ts'
+import { type Arc, domainName, type Level, primaryArc } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
 import { WALK_CHUNK } from './arc-walk.ts'
 import { holdsFragments, readableHolders } from './assess.ts'
 import { takeArcCensus } from './census.ts'
+import { addRisk, countRisk, DomainView, noRisk, worstDomain } from './spread.ts'
 
 export interface PartyHealth {
   guests: number
@@ -50,8 +51,8 @@ export async function arcHealth(ctx: FilesContext, records: TrackerStore, arc: A
   const present = new Set(guests)
   const out: ArcHealth = { files: 0, healthy: 0, degraded: 0, lost: 0, worst: [], silent: [] }
   const silent = new Set<GuestId>()
-  const pathOf = (id: GuestId) => domainPath(id, ctx.roster.domainsOf(id))
-  const atRisk = LEVELS.map(() => new Map<string, number>())
+  const view = new DomainView(guests, (id) => ctx.roster.domainsOf(id))
+  const risk = noRisk()
   for (const chunk of records.chunks(arc, WALK_CHUNK)) {
     // Records first, census second: every fragment a record names was durable before the census asked, and one
     // moved after the record was read is found at its new place (readableFragments looks at every live copy).
@@ -63,10 +64,7 @@ export async function arcHealth(ctx: FilesContext, records: TrackerStore, arc: A
       const { k, m } = record.coding
       const holders = readableHolders(record, present, census)
       const usable = holders.length
-      domainsLosing(holders.map(pathOf), k).forEach((keys, level) => {
-        const counts = atRisk[level] as Map<string, number>
-        for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1)
-      })
+      countRisk(risk, view, record, holders)
       if (usable >= k + m) out.healthy++
       else {
         if (usable >= k) out.degraded++
@@ -77,8 +75,7 @@ export async function arcHealth(ctx: FilesContext, records: TrackerStore, arc: A
     out.worst = out.worst.sort(byMargin).slice(0, WORST)
   }
   out.silent = [...silent]
-  const [region, zone, node] = atRisk.map((counts) => [...counts]) as [[string, number][], [string, number][], [string, number][]]
-  out.atRisk = { region, zone, node }
+  out.atRisk = { region: [...risk[0]], zone: [...risk[1]], node: [...risk[2]] }
   return out
 }
 
@@ -94,7 +91,7 @@ export async function partyHealth(ctx: FilesContext, signal?: AbortSignal): Prom
   const ids = ctx.roster.guests().map((g) => g.id)
   const unanswered = new Set<GuestId>()
   const sum: Omit<PartyHealth, 'atRisk'> = { guests: ids.length, answered: 0, files: 0, healthy: 0, degraded: 0, lost: 0, worst: [] }
-  const atRisk = LEVELS.map(() => new Map<string, number>())
+  const risk = noRisk()
   const answers = await Promise.all(
     ids.map(async (id) => {
       const arc = primaryArc(ids, id)
@@ -112,20 +109,17 @@ export async function partyHealth(ctx: FilesContext, signal?: AbortSignal): Prom
     sum.degraded += answer.degraded
     sum.lost += answer.lost
     sum.worst.push(...answer.worst)
-    LEVELS.forEach((level, l) => {
-      const counts = atRisk[l] as Map<string, number>
-      for (const [key, files] of answer.atRisk?.[level] ?? []) counts.set(key, (counts.get(key) ?? 0) + files)
-    })
+    // A guest of an earlier release answers without it.
+    if (answer.atRisk) addRisk(risk, [new Map(answer.atRisk.region), new Map(answer.atRisk.zone), new Map(answer.atRisk.node)])
   }
   sum.worst = sum.worst.sort(byMargin).slice(0, WORST)
   sum.answered = ids.filter((id) => !unanswered.has(id)).length
-  const paths = ids.map((id) => domainPath(id, ctx.roster.domainsOf(id)))
-  const risk = (l: number): DomainRisk => {
-    let worst: [string, number] | undefined
-    for (const entry of atRisk[l] as Map<string, number>) if (!worst || entry[1] > worst[1]) worst = entry
-    return { domains: new Set(paths.map((p) => p[l])).size, worst: worst && domainName(worst[0]), files: worst?.[1] ?? 0 }
+  const view = new DomainView(ids, (id) => ctx.roster.domainsOf(id))
+  const level = (l: number): DomainRisk => {
+    const worst = worstDomain(risk[l] as Map<string, number>)
+    return { domains: new Set(ids.map((id) => view.pathOf(id)[l])).size, worst: worst && domainName(worst[0]), files: worst?.[1] ?? 0 }
   }
-  return { ...sum, atRisk: { region: risk(0), zone: risk(1), node: risk(2) } }
+  return { ...sum, atRisk: { region: level(0), zone: level(1), node: level(2) } }
 }
 
 /**

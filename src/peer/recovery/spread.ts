@@ -157,9 +157,16 @@ export function addRisk(into: DomainRiskCounts, from: DomainRiskCounts): void {
   })
 }
 
+/** The domain of one level whose loss alone would make the most files unreadable, and how many (undefined: none would). */
+export function worstDomain(counts: Map<string, number>): [key: string, files: number] | undefined {
+  let worst: [string, number] | undefined
+  for (const entry of counts) if (!worst || entry[1] > worst[1]) worst = entry
+  return worst
+}
+
 /** The files the worst single domain of each level would make unreadable. */
 export function worstRisk(counts: DomainRiskCounts): Record<(typeof LEVELS)[number], number> {
-  const most = (m: Map<string, number>): number => Math.max(0, ...m.values())
+  const most = (m: Map<string, number>): number => worstDomain(m)?.[1] ?? 0
   return { region: most(counts[0]), zone: most(counts[1]), node: most(counts[2]) }
 }
 
