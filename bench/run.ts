@@ -1,11 +1,11 @@
 import { clusterBench } from './cluster.ts'
 import { codecBench } from './codec.ts'
+import { atRestBench, peerTlsBench } from './encryption.ts'
 import { filesBench, largeFileBench } from './files.ts'
 import { inlineBench } from './inline.ts'
 import { writeSection } from './lib.ts'
 import { membershipBench } from './membership.ts'
 import { membershipScaleBench } from './membership-scale.ts'
-import { peerTlsBench } from './peer-tls.ts'
 import { recoveryBench } from './recovery.ts'
 import { s3Bench } from './s3.ts'
 import { scaleBench } from './scale.ts'
@@ -25,6 +25,7 @@ const suites: Record<string, () => Promise<string>> = {
   inline: () => inlineBench(),
   s3: () => s3Bench(),
   'peer-tls': () => peerTlsBench(),
+  'at-rest': () => atRestBench(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

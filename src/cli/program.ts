@@ -2,6 +2,7 @@ import { Command } from 'commander'
 import { isHousePartyError } from '../shared/errors.ts'
 import { registerAliasCommand } from './commands/alias.ts'
 import { registerBrowseCommands } from './commands/browse.ts'
+import { registerCertgenCommand } from './commands/certgen.ts'
 import { registerCheckCommands } from './commands/check.ts'
 import { registerCompletionCommand } from './commands/completion.ts'
 import { registerFileCommands } from './commands/files.ts'
@@ -33,6 +34,7 @@ export function createProgram(): Command {
   registerAliasCommand(program)
   registerUiCommand(program)
   registerKeygenCommand(program)
+  registerCertgenCommand(program)
   registerKeyCommands(program)
   registerOperatorCommand(program)
   registerSignalCommand(program)

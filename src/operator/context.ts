@@ -43,8 +43,14 @@ export function leaderOnly(kube: KubeApi, signal: AbortSignal): KubeApi {
 
 /** A client of the party's API, with the token the resource names, else the one the peers themselves read (their StatefulSet's). */
 export async function partyClientFor(kube: KubeApi, namespace: string, ref: PartyRef, podIp?: string): Promise<PartyClient> {
-  const secret = ref.tokenSecret ?? (await kube.peers(namespace, ref.statefulSet)).tokenSecret
+  const peers = await kube.peers(namespace, ref.statefulSet)
+  const secret = ref.tokenSecret ?? peers.tokenSecret
   const token = secret ? await kube.secretValue(namespace, secret.name, secret.key) : undefined
-  const host = podIp ? (podIp.includes(':') ? `[${podIp}]` : podIp) : `${ref.service || ref.statefulSet}.${namespace}.svc`
-  return new PartyClient(`http://${host}:${ref.apiPort}`, token)
+  const serviceHost = `${ref.service || ref.statefulSet}.${namespace}.svc`
+  const host = podIp ? (podIp.includes(':') ? `[${podIp}]` : podIp) : serviceHost
+  if (!peers.https) return new PartyClient(`http://${host}:${ref.apiPort}`, token)
+  // A peer reached by IP is checked against the client Service's name, which its certificate covers; the CA is the
+  // TLS Secret's ca.crt (none, as with a public issuer: the system's CAs).
+  const ca = peers.tlsSecret ? await kube.secretValue(namespace, peers.tlsSecret, 'ca.crt').catch(() => undefined) : undefined
+  return new PartyClient(`https://${host}:${ref.apiPort}`, token, { ca, servername: serviceHost })
 }

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto'
+import { rootCertificates } from 'node:tls'
+import { Agent } from 'undici'
 import { HousePartyError } from '../shared/errors.ts'
 import type { PartySeen } from './party.ts'
 
@@ -11,15 +13,19 @@ const TIMEOUT_MS = 10_000
 export class PartyClient {
   readonly base: string
   readonly #token: string | undefined
+  readonly #dispatcher: Agent | undefined
 
-  constructor(base: string, token?: string) {
+  /** `tls`: for an https base, the CA to trust besides the system's, and the name the certificate must carry. */
+  constructor(base: string, token?: string, tls?: { ca?: string | undefined; servername: string }) {
     this.base = base.replace(/\/$/, '')
     this.#token = token
+    if (tls) this.#dispatcher = new Agent({ connect: { ca: tls.ca ? [...rootCertificates, tls.ca] : undefined, servername: tls.servername } })
   }
 
   async #get(path: string, timeoutMs = TIMEOUT_MS): Promise<Response> {
     const headers: Record<string, string> = this.#token ? { authorization: `Bearer ${this.#token}` } : {}
-    const res = await fetch(`${this.base}${path}`, { headers, signal: AbortSignal.timeout(timeoutMs) }).catch((err: Error) => {
+    const init = { headers, signal: AbortSignal.timeout(timeoutMs), ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}) }
+    const res = await fetch(`${this.base}${path}`, init as RequestInit).catch((err: Error) => {
       throw new HousePartyError('ERR_PARTY_UNREACHABLE', `${this.base}${path}: ${err.cause instanceof Error ? err.cause.message : err.message}`)
     })
     return res

@@ -105,7 +105,7 @@ export class Peer {
     this.log = logger
     this.identity = identity
     const clock = deps.clock ?? systemClock
-    this.store = new FragmentStore(config.dataDir, logger.child({ component: 'store' }))
+    this.store = new FragmentStore(config.dataDir, logger.child({ component: 'store' }), Date.now, config.atRest.keyFile)
     this.trackers = new TrackerStore(config.dataDir, logger.child({ component: 'tracker' }))
     this.metrics = createPeerMetrics(undefined, {
       store: () => this.store.stats(),

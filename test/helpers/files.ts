@@ -85,8 +85,10 @@ export function corruptInlineFragment(dataDir: string, where: { version?: string
  * The whole environment of an S3 client program run by a test (the AWS CLI, rclone): its own home and
  * config files, the key, and an rclone remote `hp` at `endpoint`. Nothing of the caller's environment.
  */
-export function s3ClientEnv(home: string, key: { accessKeyId: string; secretAccessKey: string }, endpoint: string): NodeJS.ProcessEnv {
+export function s3ClientEnv(home: string, key: { accessKeyId: string; secretAccessKey: string }, endpoint: string, caFile?: string): NodeJS.ProcessEnv {
   return {
+    // rclone's own flag: its AWS SDK fails on AWS_CA_BUNDLE (aws takes --ca-bundle instead).
+    ...(caFile ? { RCLONE_CA_CERT: caFile } : {}),
     PATH: '/usr/bin:/bin',
     HOME: home,
     AWS_ACCESS_KEY_ID: key.accessKeyId,

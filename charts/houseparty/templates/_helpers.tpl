@@ -66,8 +66,37 @@ annotations:
 {{- default (include "houseparty.fullname" .) .Values.apiToken.existingSecret -}}
 {{- end -}}
 
+{{- define "houseparty.atRestSecret" -}}
+{{- default (include "houseparty.fullname" .) .Values.encryptionAtRest.existingSecret -}}
+{{- end -}}
+
 {{- define "houseparty.s3Secret" -}}
 {{- default (include "houseparty.fullname" .) .Values.s3.adminKey.existingSecret -}}
+{{- end -}}
+
+{{/* The Secret with the API and S3 endpoint's certificate: the user's, or the one the chart or cert-manager fills. */}}
+{{- define "houseparty.tlsSecret" -}}
+{{- default (printf "%s-tls" (include "houseparty.fullname" .)) .Values.tls.existingSecret -}}
+{{- end -}}
+
+{{/* The names clients reach the API and the S3 endpoint by: the client Service, each peer, localhost (a port-forward), the S3 domain. */}}
+{{- define "houseparty.dnsNames" -}}
+{{- $full := include "houseparty.fullname" . -}}
+{{- $peers := include "houseparty.peersService" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- $names := list $full (printf "%s.%s" $full $ns) (printf "%s.%s.svc" $full $ns) (printf "%s.%s" $full (include "houseparty.domain" .)) -}}
+{{- $names = concat $names (list (printf "*.%s.%s.svc" $peers $ns) (printf "*.%s.%s" $peers (include "houseparty.domain" .)) "localhost") -}}
+{{- with .Values.s3.domain -}}{{- $names = concat $names (list . (printf "*.%s" .)) -}}{{- end -}}
+{{- concat $names .Values.tls.extraDnsNames | toJson -}}
+{{- end -}}
+
+{{/* The certificate's source: existing, certManager or selfSigned. */}}
+{{- define "houseparty.tlsSource" -}}
+{{- if .Values.tls.existingSecret -}}existing{{- else if .Values.tls.certManager.issuerRef.name -}}certManager{{- else -}}selfSigned{{- end -}}
+{{- end -}}
+
+{{- define "houseparty.scheme" -}}
+{{- if .Values.tls.enabled -}}https{{- else -}}http{{- end -}}
 {{- end -}}
 
 {{- define "houseparty.domain" -}}
@@ -108,6 +137,9 @@ annotations:
 {{- end -}}
 {{- if and (not .Values.apiToken.enabled) (not .Values.auth.disabled) -}}
 {{- fail "apiToken.enabled=false lets anything that reaches the Service read, write and delete every file: set auth.disabled=true as well to mean it" -}}
+{{- end -}}
+{{- if and .Values.tls.existingSecret .Values.tls.certManager.issuerRef.name -}}
+{{- fail "tls.existingSecret and tls.certManager.issuerRef.name both name the certificate's source: set one" -}}
 {{- end -}}
 {{- if not (has .Values.onStop (list "auto" "handoff" "restart")) -}}
 {{- fail (printf "onStop (%v) must be auto, handoff or restart" .Values.onStop) -}}

@@ -197,7 +197,7 @@ async function release(ctx: ReconcileContext, pc: PartyCrasher, pods: readonly P
   await Promise.all(
     targets.map(async (t) => {
       if (pc.spec.action === 'CutNetwork') {
-        await ctx.kube.healNetwork(namespace, cutPolicyName(pc, t.pod))
+        await ctx.kube.healNetwork(namespace, cutPolicyName(pc, t.pod), t.pod)
         done.push(t.pod)
         return
       }

@@ -16,6 +16,9 @@ import {
 import type { Coding, PodSeen } from '../party.ts'
 import { GROUP, VERSION } from '../resources.ts'
 
+/** A pod cut off by a PartyCrasher carries this label: the chart's NetworkPolicy selects only pods without it. */
+export const CUT_LABEL = 'houseparty.dev/cut-off'
+
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
 
 /** The HTTP status of a failed Kubernetes API call (0 when it never got an answer). */
@@ -33,6 +36,10 @@ export interface PeersSeen {
   selector: string
   /** Where the peers read their API token (their HOUSEPARTY_API_TOKEN's secretKeyRef), if they have one. */
   tokenSecret?: { name: string; key: string } | undefined
+  /** Where the peers' serving certificate comes from, when they serve HTTPS: the Secret mounted at HOUSEPARTY_TLS_CERT_FILE's directory (its ca.crt verifies them). */
+  tlsSecret?: string | undefined
+  /** The peers serve their API over HTTPS (HOUSEPARTY_TLS_CERT_FILE is set). */
+  https: boolean
 }
 
 const UNITS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 }
@@ -73,6 +80,10 @@ export class KubeApi {
     const template = sts.spec?.volumeClaimTemplates?.[0]
     const labels = sts.spec?.selector?.matchLabels ?? {}
     const tokenRef = env.find((e) => e.name === 'HOUSEPARTY_API_TOKEN')?.valueFrom?.secretKeyRef
+    const certFile = env.find((e) => e.name === 'HOUSEPARTY_TLS_CERT_FILE')?.value
+    const certDir = certFile?.slice(0, certFile.lastIndexOf('/'))
+    const certMount = sts.spec?.template.spec?.containers?.[0]?.volumeMounts?.find((m) => m.mountPath.replace(/\/$/, '') === certDir)
+    const certVolume = sts.spec?.template.spec?.volumes?.find((v) => v.name === certMount?.name)
     return {
       replicas: sts.spec?.replicas ?? 1,
       coding: { k: num('HOUSEPARTY_DATA_FRAGMENTS', 2), m: num('HOUSEPARTY_PARITY_FRAGMENTS', 1) },
@@ -82,6 +93,8 @@ export class KubeApi {
         .map(([k, v]) => `${k}=${v}`)
         .join(','),
       tokenSecret: tokenRef?.name && tokenRef.key ? { name: tokenRef.name, key: tokenRef.key } : undefined,
+      https: Boolean(certFile),
+      tlsSecret: certVolume?.secret?.secretName,
     }
   }
 
@@ -178,9 +191,12 @@ export class KubeApi {
   }
 
   /**
-   * networkpolicies: create. Cuts a pod off: a NetworkPolicy selecting it
-   * alone that allows nothing in or out. It belongs to `owner`, so deleting
-   * the experiment removes it even if the operator is gone.
+   * networkpolicies: create; pods: patch. Cuts a pod off: a NetworkPolicy
+   * selecting it alone that allows nothing in or out, and the label
+   * CUT_LABEL, which takes the pod out of the chart's own NetworkPolicy
+   * (policies add up: while that one selected it, its peers could still
+   * reach it). The policy belongs to `owner`, so deleting the experiment
+   * removes it even if the operator is gone.
    */
   async cutNetwork(owner: KubernetesObject, namespace: string, name: string, pod: string): Promise<void> {
     try {
@@ -201,13 +217,24 @@ export class KubeApi {
     } catch (err) {
       if (statusOf(err) !== 409) throw err
     }
+    await this.#labelCut(namespace, pod, owner.metadata?.name as string)
   }
 
-  /** networkpolicies: delete */
-  async healNetwork(namespace: string, name: string): Promise<void> {
+  /** networkpolicies: delete; pods: patch. The label first, so the pod is under the chart's policy again before the cut goes. */
+  async healNetwork(namespace: string, name: string, pod: string): Promise<void> {
+    await this.#labelCut(namespace, pod, null)
     try {
       await this.networking.deleteNamespacedNetworkPolicy({ name, namespace })
     } catch (err) {
+      if (statusOf(err) !== 404) throw err
+    }
+  }
+
+  async #labelCut(namespace: string, pod: string, value: string | null): Promise<void> {
+    try {
+      await this.core.patchNamespacedPod({ name: pod, namespace, body: { metadata: { labels: { [CUT_LABEL]: value } } } }, MERGE)
+    } catch (err) {
+      // A pod deleted meanwhile: its successor is made without the label.
       if (statusOf(err) !== 404) throw err
     }
   }

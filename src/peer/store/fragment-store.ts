@@ -8,11 +8,15 @@ import type { Logger } from '../../shared/logger.ts'
 import { chunkBytes, chunkChecksum, chunkOffset, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
 import type { Coding, HeldFragment, HoldTrailer, Manifest, Version } from '../protocol/index.ts'
 import { type Arc, ArcParts, BucketDigests, bucketOf, bucketRange, type Member, membersIn, type PartDigests } from '../ring/index.ts'
+import { AtRestKey } from './at-rest.ts'
 import { fragmentPath, heldOf, keyOf, nameHash, positionOf, sweepLeftovers, syncDir } from './layout.ts'
 import { importManifestFiles } from './legacy.ts'
 import { type FragmentRow, ManifestTable, type RowBrief } from './manifest-table.ts'
-import { ChunkReader, type FragmentBytes, fileBytes, memoryBytes, readChunkChecked } from './reader.ts'
+import { ChunkReader, chunkStream, type FragmentBytes, fileBytes, memoryBytes, openedBytes, verifyChunks } from './reader.ts'
 import { type FragmentInstaller, type FragmentKey, FragmentWriter } from './writer.ts'
+
+/** A held fragment as the readers need it: its key, row, manifest, and seal when encrypted at rest. */
+type Held = { k: string; entry: FragmentRow; manifest: Manifest; seal?: Buffer | undefined }
 
 /**
  * Fragments on disk, under <data>/fragments/<h[0:2]>/<h>/<version>.<index>.frag
@@ -30,11 +34,7 @@ import { type FragmentInstaller, type FragmentKey, FragmentWriter } from './writ
  * fragments starts without walking them) and temporary files (removed by
  * open()). A fragment damaged or lost on disk is found by scrub.
  */
-export interface StoreStats {
-  files: number
-  fragments: number
-  bytes: number
-}
+export type StoreStats = { files: number; fragments: number; bytes: number }
 
 export class FragmentStore implements FragmentInstaller {
   readonly #dir: string
@@ -55,11 +55,15 @@ export class FragmentStore implements FragmentInstaller {
 
   /** When a fragment is stored (its age decides whether an unrecorded one may still belong to a put under way). */
   readonly #now: () => number
+  /** Where the key that wraps this volume's data key is ('': fragments in clear); #atRest, once open. */
+  readonly #atRestKeyFile: string
+  #atRest: AtRestKey | undefined
 
-  constructor(dataDir: string, logger: Logger, now: () => number = Date.now) {
+  constructor(dataDir: string, logger: Logger, now: () => number = Date.now, atRestKeyFile = '') {
     this.#dir = dataDir
     this.#log = logger
     this.#now = now
+    this.#atRestKeyFile = atRestKeyFile
   }
 
   get #tmp(): string {
@@ -68,6 +72,7 @@ export class FragmentStore implements FragmentInstaller {
 
   /** Cleans temporary files, converts a data dir of the earlier layout, and loads the rows of complete fragments. */
   async open(): Promise<{ fragments: number; cleaned: number }> {
+    this.#atRest = await AtRestKey.open(this.#dir, this.#atRestKeyFile, this.#log)
     await rm(this.#tmp, { recursive: true, force: true })
     await mkdir(this.#tmp, { recursive: true })
     const root = join(this.#dir, 'fragments')
@@ -156,12 +161,12 @@ export class FragmentStore implements FragmentInstaller {
    * it), replacing any row of the same key; if the commit fails, the count
    * goes back to what the table holds.
    */
-  async #record(key: string, manifest: Manifest, held: HeldFragment, data?: Buffer): Promise<RowBrief | undefined> {
+  async #record(key: string, manifest: Manifest, held: HeldFragment, data?: Buffer, seal?: Buffer): Promise<RowBrief | undefined> {
     const rows = this.#rows
     // A name with no row here (the usual put) has no row at this key either: one lookup, not two.
     const newName = !rows.holdsName(key)
     const before = newName ? undefined : rows.brief(key)
-    const { print, committed } = rows.put(key, manifest, held, data)
+    const { print, committed } = rows.put(key, manifest, held, data, seal)
     if (before) this.#removed(key, before.print, before.bytes)
     if (newName) this.#nameCame(key)
     this.#added(key, print, held.bytes)
@@ -226,7 +231,7 @@ export class FragmentStore implements FragmentInstaller {
     if (this.draining) throw new HousePartyError('ERR_DRAINING', 'this peer is leaving the party')
     const tmp = join(this.#tmp, `${randomBytes(8).toString('hex')}.frag`)
     const handle = await open(tmp, 'w')
-    return new FragmentWriter(this, key, coding, tmp, handle, this.#writes.enter())
+    return new FragmentWriter(this, key, coding, tmp, handle, this.#writes.enter(), this.#atRest?.sealer(keyOf(key)))
   }
 
   /** Resolves once no fragment is being received (or when `signal` aborts). */
@@ -235,7 +240,7 @@ export class FragmentStore implements FragmentInstaller {
   }
 
   /** Called by FragmentWriter.commit(): moves a verified fragment into place, then makes its row durable. */
-  async install(manifest: Manifest, tmp: string, bytes: number): Promise<HeldFragment> {
+  async install(manifest: Manifest, tmp: string, bytes: number, seal?: Buffer): Promise<HeldFragment> {
     const key = keyOf(manifest)
     const path = this.#pathOf(manifest)
     const dir = join(path, '..')
@@ -247,7 +252,7 @@ export class FragmentStore implements FragmentInstaller {
       // The rename must be durable before the row that says the fragment is there.
       await syncDir(dir)
       const held = heldOf(manifest, bytes, this.#now())
-      await this.#record(key, manifest, held)
+      await this.#record(key, manifest, held, undefined, seal)
       return held
     } finally {
       this.#installing.delete(key)
@@ -274,7 +279,9 @@ export class FragmentStore implements FragmentInstaller {
       const { name, version, index } = key
       const manifest: Manifest = { name, version, index, size: trailer.size, hash: trailer.hash, created: trailer.created, coding, chunks }
       const held = heldOf(manifest, data.length, this.#now())
-      const before = await this.#record(keyOf(key), manifest, held, data)
+      const sealer = this.#atRest?.sealer(keyOf(key))
+      const stored = sealer && stripes === 1 ? sealer.sealChunk(0, data) : data
+      const before = await this.#record(keyOf(key), manifest, held, stored, sealer?.seal())
       if (before && !before.inline) await this.#unlinkFile(key)
       return held
     } finally {
@@ -287,17 +294,20 @@ export class FragmentStore implements FragmentInstaller {
   }
 
   /** A held fragment's key, row and manifest, or ERR_NOT_FOUND. */
-  #held(key: FragmentKey): { k: string; entry: FragmentRow; manifest: Manifest } {
+  #held(key: FragmentKey): Held {
     const k = keyOf(key)
     const found = this.#rows.fragment(k)
     if (!found) throw new HousePartyError('ERR_NOT_FOUND', `no fragment ${key.index} of ${JSON.stringify(key.name)} version ${key.version} here`)
-    return { k, entry: found.row, manifest: found.manifest }
+    return { k, entry: found.row, manifest: found.manifest, seal: found.seal }
   }
 
   /** Opens a fragment for reading from chunk `fromChunk` on. */
   async openRead(key: FragmentKey, fromChunk: number): Promise<{ manifest: Manifest; bytes: number; stream: Readable }> {
-    const { k, entry, manifest } = this.#held(key)
+    const h = this.#held(key)
+    const { k, entry, manifest } = h
     const start = Math.min(chunkOffset(manifest.coding, fromChunk), entry.held.bytes)
+    // Encrypted at rest: read chunk by chunk, each opened (in clear, the file is streamed as it lies).
+    if (h.seal) return { manifest, bytes: entry.held.bytes - start, stream: chunkStream(await this.#openBytes(key, h), manifest, fromChunk) }
     if (entry.inline) {
       const data = this.#inlineData(k, key)
       return { manifest, bytes: data.length - Math.min(start, data.length), stream: Readable.from([data.subarray(start)]) }
@@ -315,13 +325,14 @@ export class FragmentStore implements FragmentInstaller {
    * the manifest, as a remote reader would check them.
    */
   async openChunks(key: FragmentKey): Promise<ChunkReader> {
-    const { k, entry, manifest } = this.#held(key)
-    return new ChunkReader(manifest, await this.#openBytes(k, key, entry))
+    const h = this.#held(key)
+    return new ChunkReader(h.manifest, await this.#openBytes(key, h))
   }
 
-  /** A fragment's bytes: its row's, or its file opened now (so a drop that races with a read cannot cut it short). */
-  async #openBytes(k: string, key: FragmentKey, entry: FragmentRow): Promise<FragmentBytes> {
-    return entry.inline ? memoryBytes(this.#inlineData(k, key)) : fileBytes(await open(this.#pathOf(entry.held), 'r'))
+  /** A fragment's bytes (its row's, or its file opened now: a drop racing a read cannot cut it short), opened if sealed. */
+  async #openBytes(key: FragmentKey, { k, entry, manifest, seal }: Held): Promise<FragmentBytes> {
+    const bytes = entry.inline ? memoryBytes(this.#inlineData(k, key)) : fileBytes(await open(this.#pathOf(entry.held), 'r'))
+    return seal ? openedBytes(bytes, manifest, (this.#atRest as AtRestKey).opener(k, seal)) : bytes
   }
 
   #inlineData(k: string, key: FragmentKey): Buffer {
@@ -339,26 +350,18 @@ export class FragmentStore implements FragmentInstaller {
     const k = keyOf(key)
     const found = this.#rows.fragment(k)
     if (!found) return true
-    const { row: entry, manifest } = found
+    const { row: entry, manifest, seal } = found
     if (fragmentDigest(manifest.chunks) !== entry.held.digest) return false
     let bytes: FragmentBytes
     try {
-      bytes = await this.#openBytes(k, key, entry)
+      bytes = await this.#openBytes(key, { k, entry, manifest, seal })
     } catch (err) {
       // Dropped meanwhile: nothing to check.
       if ((err instanceof HousePartyError || (err as NodeJS.ErrnoException).code === 'ENOENT') && !this.#rows.brief(k)) return true
       return false
     }
     try {
-      if ((await bytes.size()) !== entry.held.bytes) return false
-      let buf = Buffer.alloc(0)
-      for (let s = 0; s < manifest.chunks.length; s++) {
-        const len = chunkBytes(manifest.size, manifest.coding, s)
-        await pace?.(len)
-        if (buf.length < len) buf = Buffer.allocUnsafe(len)
-        if (!(await readChunkChecked(bytes, manifest, s, buf))) return false
-      }
-      return true
+      return await verifyChunks(bytes, manifest, entry.held.bytes, pace)
     } finally {
       await bytes.close()
     }

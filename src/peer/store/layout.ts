@@ -3,7 +3,9 @@ import { open, readdir, rmdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fragmentDigest } from '../codec/index.ts'
 import type { HeldFragment, Manifest } from '../protocol/index.ts'
-import type { FragmentKey } from './writer.ts'
+
+/** Which fragment (as writer.ts's FragmentKey, which cannot be imported here: the writer's imports lead back to this module). */
+type FragmentKey = Pick<Manifest, 'name' | 'version' | 'index'>
 
 /**
  * Where fragments live on disk and how they are keyed: a fragment file is

@@ -10,9 +10,10 @@ import { positionOf } from './layout.ts'
  * 3: each row's census fingerprint (`print`). 4: each ring bucket's
  * totals in a `buckets` table, so a start reads buckets, not rows. 5: each
  * bucket also counts the file names it holds fragments of, so the files
- * held are a sum of bucket rows, not a scan of every row.
+ * held are a sum of bucket rows, not a scan of every row. 6: `seal`, the
+ * salt and chunk tags of a fragment encrypted at rest.
  */
-const SCHEMA_VERSION = 5
+const SCHEMA_VERSION = 6
 
 /** A fragment's row, without its chunk checksums or bytes. */
 export interface FragmentRow {
@@ -92,7 +93,7 @@ export class ManifestTable {
       create: `CREATE TABLE IF NOT EXISTS fragments (
         key TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, idx INTEGER NOT NULL, size INTEGER NOT NULL,
         bytes INTEGER NOT NULL, digest TEXT NOT NULL, hash TEXT NOT NULL, created INTEGER NOT NULL, stored INTEGER NOT NULL,
-        k INTEGER NOT NULL, m INTEGER NOT NULL, stripe INTEGER NOT NULL, chunks TEXT NOT NULL, data BLOB, print TEXT NOT NULL) WITHOUT ROWID;
+        k INTEGER NOT NULL, m INTEGER NOT NULL, stripe INTEGER NOT NULL, chunks TEXT NOT NULL, data BLOB, print TEXT NOT NULL, seal BLOB) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS buckets (bucket INTEGER PRIMARY KEY, xor INTEGER NOT NULL, count INTEGER NOT NULL, bytes INTEGER NOT NULL,
           names INTEGER NOT NULL)`,
       migrate: (db, from) => {
@@ -100,14 +101,15 @@ export class ManifestTable {
         if (from < 3) addPrints(db)
         // The bucket rows are counted again from the fragment rows on open (loadDigests), names included.
         if (from < 5) db.exec("DROP TABLE IF EXISTS buckets; DELETE FROM meta WHERE key = 'buckets'")
+        if (from < 6) db.exec('ALTER TABLE fragments ADD COLUMN seal BLOB')
       },
     })
     this.#commits = new GroupCommit(this.#db, path, { syncWal: true })
     this.#put = this.#db.prepare(
-      'INSERT OR REPLACE INTO fragments (key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, chunks, data, print) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO fragments (key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, chunks, data, print, seal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     )
     this.#delete = this.#db.prepare('DELETE FROM fragments WHERE key = ?')
-    this.#fragment = this.#db.prepare(`SELECT ${COLUMNS}, chunks FROM fragments WHERE key = ?`)
+    this.#fragment = this.#db.prepare(`SELECT ${COLUMNS}, chunks, seal FROM fragments WHERE key = ?`)
     this.#data = this.#db.prepare('SELECT data FROM fragments WHERE key = ?')
     this.#range = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments WHERE key >= ? AND key < ? ORDER BY key`)
     this.#briefs = this.#db.prepare('SELECT key, print, bytes, data IS NOT NULL AS inline FROM fragments ORDER BY key')
@@ -172,14 +174,14 @@ export class ManifestTable {
    * Records a fragment now in place, or with `data` a small fragment kept in
    * its row; resolves once the row is durable (its turn's commit, synced).
    */
-  put(key: string, manifest: Manifest, held: HeldFragment, data?: Uint8Array): { print: bigint; committed: Promise<void> } {
+  put(key: string, manifest: Manifest, held: HeldFragment, data?: Uint8Array, seal?: Uint8Array): { print: bigint; committed: Promise<void> } {
     this.#commits.begin()
-    const print = this.insert(key, manifest, held, data)
+    const print = this.insert(key, manifest, held, data, seal)
     return { print, committed: this.#commits.committed() }
   }
 
   /** Writes a row in the transaction open now (see `transaction`); returns its fingerprint. */
-  insert(key: string, manifest: Manifest, held: HeldFragment, data?: Uint8Array): bigint {
+  insert(key: string, manifest: Manifest, held: HeldFragment, data?: Uint8Array, seal?: Uint8Array): bigint {
     const { name, version, index, size, hash, created, coding, chunks } = manifest
     const print = fingerprint(name, version, index, held.digest)
     const hex = print.toString(16).padStart(16, '0')
@@ -201,6 +203,7 @@ export class ManifestTable {
       JSON.stringify(chunks),
       data ?? null,
       hex,
+      seal ?? null,
     )
     return print
   }
@@ -217,13 +220,14 @@ export class ManifestTable {
     this.#delete.run(key)
   }
 
-  /** One fragment's row and its manifest (its chunk checksums read with it), or undefined. */
-  fragment(key: string): { row: FragmentRow; manifest: Manifest } | undefined {
-    const r = this.#fragment.get(key) as (Row & { chunks: string }) | undefined
+  /** One fragment's row and its manifest (its chunk checksums read with it), and its seal when encrypted at rest; or undefined. */
+  fragment(key: string): { row: FragmentRow; manifest: Manifest; seal?: Buffer } | undefined {
+    const r = this.#fragment.get(key) as (Row & { chunks: string; seal: Uint8Array | null }) | undefined
     if (!r) return undefined
     const row = fromRow(r)
     const { name, version, index, size, hash, created, coding } = row.held
-    return { row, manifest: { name, version, index, size, hash, created, coding, chunks: JSON.parse(r.chunks) as string[] } }
+    const manifest = { name, version, index, size, hash, created, coding, chunks: JSON.parse(r.chunks) as string[] }
+    return { row, manifest, ...(r.seal ? { seal: Buffer.from(r.seal) } : {}) }
   }
 
   /** The bytes of a fragment kept in its row; undefined if it has no row or lives in a file. */

@@ -1,7 +1,9 @@
 import type { FileHandle } from 'node:fs/promises'
+import { Readable } from 'node:stream'
 import { HousePartyError } from '../../shared/errors.ts'
-import { chunkBytes, chunkChecksum, chunkOffset } from '../codec/index.ts'
+import { chunkBytes, chunkChecksum, chunkOffset, shardBytes } from '../codec/index.ts'
 import type { Manifest } from '../protocol/index.ts'
+import type { ChunkOpener } from './at-rest.ts'
 
 /** Where a held fragment's bytes are read from: its file, or the row that keeps a small fragment inline. */
 export interface FragmentBytes {
@@ -25,6 +27,56 @@ export function memoryBytes(data: Buffer): FragmentBytes {
     size: async () => data.length,
     close: async () => undefined,
   }
+}
+
+/**
+ * A fragment encrypted at rest, read as plaintext: whole chunks only (as
+ * every reader reads), each opened against its tag; a chunk that fails it
+ * reads short, which callers take for damage on this disk.
+ */
+export function openedBytes(bytes: FragmentBytes, manifest: Manifest, opener: ChunkOpener): FragmentBytes {
+  const shard = shardBytes(manifest.coding.stripeBytes, manifest.coding.k)
+  return {
+    read: async (buf, length, position) => {
+      const stripe = position / shard
+      if (!Number.isInteger(stripe) || length !== chunkBytes(manifest.size, manifest.coding, stripe))
+        throw new HousePartyError('ERR_INTERNAL', `an encrypted fragment is read a whole chunk at a time, not ${length} bytes at ${position}`)
+      const read = await bytes.read(buf, length, position)
+      return read === length && opener.openChunk(stripe, buf.subarray(0, read)) ? read : 0
+    },
+    size: () => bytes.size(),
+    close: () => bytes.close(),
+  }
+}
+
+/** The chunks of a fragment from `fromChunk` on, as a stream (closing `bytes` at its end); a chunk that reads short fails it. */
+export function chunkStream(bytes: FragmentBytes, manifest: Manifest, fromChunk: number): Readable {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    try {
+      for (let s = fromChunk; s < manifest.chunks.length; s++) {
+        const buf = Buffer.allocUnsafe(chunkBytes(manifest.size, manifest.coding, s))
+        if ((await bytes.read(buf, buf.length, chunkOffset(manifest.coding, s))) !== buf.length)
+          throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${s} of fragment ${manifest.index} failed its check on this peer's disk`)
+        yield buf
+      }
+    } finally {
+      await bytes.close()
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false })
+}
+
+/** Scrub of one fragment's bytes: the length the row says, every chunk against its checksum; `pace` is awaited before each chunk. */
+export async function verifyChunks(bytes: FragmentBytes, manifest: Manifest, length: number, pace?: (bytes: number) => Promise<void>): Promise<boolean> {
+  if ((await bytes.size()) !== length) return false
+  let buf = Buffer.alloc(0)
+  for (let s = 0; s < manifest.chunks.length; s++) {
+    const len = chunkBytes(manifest.size, manifest.coding, s)
+    await pace?.(len)
+    if (buf.length < len) buf = Buffer.allocUnsafe(len)
+    if (!(await readChunkChecked(bytes, manifest, s, buf))) return false
+  }
+  return true
 }
 
 /** Reads chunk `stripe` of a fragment into the front of `buf`; false if it is short or fails its checksum. */

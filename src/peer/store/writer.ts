@@ -3,6 +3,7 @@ import { unlink } from 'node:fs/promises'
 import { HousePartyError } from '../../shared/errors.ts'
 import { chunkBytes, chunkChecksum, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
 import type { Coding, HeldFragment, HoldTrailer, Manifest, Version } from '../protocol/index.ts'
+import type { ChunkSealer } from './at-rest.ts'
 
 /** Which fragment: one index of one version of a file. */
 export interface FragmentKey {
@@ -13,7 +14,8 @@ export interface FragmentKey {
 
 /** Where a committed fragment goes: the store moves it into place and lists it. */
 export interface FragmentInstaller {
-  install(manifest: Manifest, tmp: string, bytes: number): Promise<HeldFragment>
+  /** `seal`: the salt and tags of a fragment encrypted at rest (see at-rest.ts). */
+  install(manifest: Manifest, tmp: string, bytes: number, seal?: Buffer): Promise<HeldFragment>
 }
 
 export interface AppendOptions {
@@ -58,8 +60,11 @@ export class FragmentWriter {
 
   /** Tells the store this write is over (committed or aborted): a graceful leave waits for open writes before its last listing. */
   readonly #ended: () => void
+  /** Encrypts each chunk before it goes to disk, when the volume is encrypted at rest. */
+  readonly #sealer: ChunkSealer | undefined
 
-  constructor(store: FragmentInstaller, key: FragmentKey, coding: Coding, tmp: string, handle: FileHandle, ended: () => void = () => {}) {
+  constructor(store: FragmentInstaller, key: FragmentKey, coding: Coding, tmp: string, handle: FileHandle, ended: () => void = () => {}, sealer?: ChunkSealer) {
+    this.#sealer = sealer
     this.#store = store
     this.#key = key
     this.#coding = coding
@@ -97,18 +102,21 @@ export class FragmentWriter {
       throw failure
     }
     const position = this.#bytes
+    // Sealed now, in order: the plaintext goes back to its owner at once, the ciphertext to disk.
+    const out = this.#sealer ? this.#sealer.sealChunk(this.#chunks.length, data) : data
+    if (out !== data) release()
     this.#unwritten += data.length
     this.#writing = this.#writing.then(async () => {
       try {
         if (!this.#writeError) {
-          await this.#handle.write(data, 0, data.length, position)
+          await this.#handle.write(out, 0, out.length, position)
           this.#syncInBackground(data.length)
         }
       } catch (err) {
         this.#writeError = err as Error
       } finally {
         this.#unwritten -= data.length
-        release()
+        if (out === data) release()
       }
     })
     this.#chunks.push(digest.toString('hex'))
@@ -174,7 +182,7 @@ export class FragmentWriter {
       index: this.#key.index,
       chunks: this.#chunks,
     }
-    return this.#store.install(manifest, this.#tmp, this.#bytes)
+    return this.#store.install(manifest, this.#tmp, this.#bytes, this.#sealer?.seal())
   }
 
   async abort(): Promise<void> {

@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs'
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { connect, createServer as createTcpServer } from 'node:net'
 
 /**
@@ -8,6 +9,9 @@ import { connect, createServer as createTcpServer } from 'node:net'
  * never send to a private address, so the test kubelet's probes and the
  * tests' requests reach pods through here: a request's Host header (or its
  * absolute URL) names the pod or Service, resolved by the cluster's DNS.
+ * An https:// URL is fetched over TLS, the certificate checked against the
+ * CA in x-agent-ca (base64 PEM) and the URL's host name, or not at all with
+ * x-agent-insecure (as a kubelet's HTTPS probes do).
  *
  * With API_SOCKET and API_LISTEN (ip:port), it also carries pods' connections
  * to the API server: TCP on the bridge to a unix socket the harness serves
@@ -35,20 +39,27 @@ rmSync(socketPath, { force: true })
 function forward(req: IncomingMessage, res: ServerResponse): void {
   let target: URL
   try {
-    target = req.url?.startsWith('http://') ? new URL(req.url) : new URL(req.url ?? '/', `http://${req.headers.host}`)
+    target = /^https?:\/\//.test(req.url ?? '') ? new URL(req.url as string) : new URL(req.url ?? '/', `http://${req.headers.host}`)
   } catch {
     res.writeHead(400).end('bad target')
     return
   }
   const timeout = Number(req.headers['x-agent-timeout-ms'] ?? 120_000)
   const headers = { ...req.headers }
+  const ca = headers['x-agent-ca'] ? Buffer.from(String(headers['x-agent-ca']), 'base64').toString() : undefined
+  const insecure = headers['x-agent-insecure'] !== undefined
   delete headers['x-agent-timeout-ms']
+  delete headers['x-agent-ca']
+  delete headers['x-agent-insecure']
+  const https = target.protocol === 'https:'
+  const tls = https ? { ...(ca ? { ca } : {}), rejectUnauthorized: !insecure } : {}
   const bodiless = req.method === 'GET' || req.method === 'HEAD'
   const send = (fresh: boolean): void => {
-    const upstream = httpRequest(
+    const upstream = (https ? httpsRequest : httpRequest)(
       {
+        ...tls,
         host: target.hostname,
-        port: target.port || 80,
+        port: target.port || (https ? 443 : 80),
         path: `${target.pathname}${target.search}`,
         method: req.method,
         headers,

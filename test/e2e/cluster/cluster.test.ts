@@ -3,6 +3,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { issueServerCert, newAuthority } from '../../../src/cli/certs.ts'
+import { releaseDnsNames } from '../../../src/cli/commands/certgen.ts'
 import { bytesOf, s3ClientEnv, sha256 } from '../../helpers/files.ts'
 import { CHART } from '../../helpers/helm.ts'
 import { waitFor } from '../../helpers/wait.ts'
@@ -45,6 +47,41 @@ describe('House Party on a local Kubernetes control plane', { skip, timeout: 60 
     const guests = await hp.json<{ guests: { address: string }[] }>(`${hp.api}/guests`)
     assert.equal(guests.guests.length, 5)
     for (const g of guests.guests) assert.match(g.address, /^hp-houseparty-\d\.hp-houseparty-peers\.hp\.svc\.cluster\.local:7400$/)
+  })
+
+  it('HTTPS by default: a client without the CA is refused; a certificate rotated by replacing the Secret is served without a restart', async () => {
+    const other = await newAuthority('not the release’s CA')
+    const refused = await hp.fetch(`${hp.api}/guests`, { ca: other.cert })
+    assert.equal(refused.status, 502, 'a client trusting another CA does not get through')
+    assert.match(String(refused.headers['x-agent-error']), /self.signed|unable to verify|certificate/i)
+    const plain = await cluster.fetch(`${hp.api.replace('https:', 'http:')}/guests`).catch((err: Error) => ({ status: 0, body: Buffer.from(err.message) }))
+    assert.notEqual(plain.status, 200, 'no plain HTTP on the API port')
+
+    // As cert-manager renews: the Secret's data replaced (here by a new CA as well), the pods left running.
+    const restarts = new Map((await hp.pods()).map((p) => [p.name, p.restarts]))
+    const ca = await newAuthority('rotated CA')
+    const cert = await issueServerCert(ca, releaseDnsNames({ release: 'hp', namespace: 'hp', clusterDomain: 'cluster.local', extra: [] }))
+    const b64 = (s: string): string => Buffer.from(s).toString('base64')
+    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'hp-houseparty-tls', namespace: 'hp' }, type: 'kubernetes.io/tls', data: {} }
+    secret.data = { 'ca.crt': b64(ca.cert), 'tls.crt': b64(cert.cert), 'tls.key': b64(cert.key) }
+    const dir = await mkdtemp(join(tmpdir(), 'houseparty-e2e-tls-'))
+    try {
+      await writeFile(join(dir, 'secret.json'), JSON.stringify(secret))
+      await cluster.kubectl('apply', '-f', join(dir, 'secret.json'))
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+    assert.equal(await hp.ca(true), ca.cert)
+    await waitFor(
+      'every peer to serve the rotated certificate',
+      async () => {
+        for (const p of await hp.pods()) if ((await hp.fetch(`${hp.podApi(p.name)}/guests`, { ca: ca.cert })).status !== 200) return false
+        return true
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000 },
+    )
+    assert.equal((await hp.fetch(`${hp.api}/guests`, { ca: other.cert })).status, 502)
+    for (const p of await hp.pods()) assert.equal(p.restarts, restarts.get(p.name), `${p.name} was not restarted`)
   })
 
   it('a deleted pod comes back with its volume and identity: files healthy again without a rebuild or a byte moved', async () => {
@@ -114,14 +151,13 @@ describe('House Party on a local Kubernetes control plane', { skip, timeout: 60 
     const pods = (await hp.pods()).map((p) => p.name)
     const heldBefore = new Map(await Promise.all(pods.map(async (p) => [p, await hp.held(p)] as const)))
     const rolledAt = performance.now()
-    const auth = await hp.auth()
     let reads = 0
     const failures: string[] = []
     let reading = true
     const reader = (async () => {
       for (let i = 0; reading; i++) {
         const f = files[i % files.length] as Stored
-        const res = await cluster.fetch(`${hp.api}/files/${f.name}`, { headers: auth }).catch((err: Error) => ({ status: 0, body: Buffer.from(err.message) }))
+        const res = await hp.fetch(`${hp.api}/files/${f.name}`).catch((err: Error) => ({ status: 0, body: Buffer.from(err.message) }))
         reads++
         if (res.status !== 200 || sha256(res.body) !== f.hash) failures.push(`${f.name}: ${res.status} ${res.body.toString().slice(0, 600)}`)
       }
@@ -172,20 +208,21 @@ describe('House Party on a local Kubernetes control plane', { skip, timeout: 60 
     const decode = (key: string): string => Buffer.from(secret.data[key] ?? '', 'base64').toString()
     const accessKeyId = decode('s3-access-key-id')
     const secretAccessKey = decode('s3-secret-access-key')
-    const endpoint = 'http://hp-houseparty.hp.svc.cluster.local:7490'
+    const endpoint = hp.s3Endpoint
     const home = await mkdtemp(join(tmpdir(), 'houseparty-e2e-s3-'))
     try {
+      await writeFile(join(home, 'ca.crt'), (await hp.ca()) as string)
       const tree = join(home, 'tree')
       for (let i = 0; i < 60; i++) {
         await mkdir(join(tree, `d${i % 4}`), { recursive: true })
         await writeFile(join(tree, `d${i % 4}`, `f${i}.bin`), bytesOf(i % 5 === 0 ? 6 * 1024 * 1024 + i : 20_000 + i * 977, i))
       }
       // Retries as a user would configure them for a cluster whose pods come and go.
-      const env = { ...s3ClientEnv(home, { accessKeyId, secretAccessKey }, endpoint), AWS_MAX_ATTEMPTS: '10', AWS_RETRY_MODE: 'standard' }
+      const env = { ...s3ClientEnv(home, { accessKeyId, secretAccessKey }, endpoint, join(home, 'ca.crt')), AWS_MAX_ATTEMPTS: '10', AWS_RETRY_MODE: 'standard' }
       // The sync runs as over a slow link (about 60 MB at 3 MB/s: some 20 s), so the pod surely goes while it runs,
       // however fast or loaded the machine.
       await writeFile(join(home, 'aws-config'), '[default]\ns3 =\n  max_bandwidth = 3MB/s\n  max_concurrent_requests = 4\n')
-      const aws = (...args: string[]) => cluster.runInCluster('/usr/bin/aws', ['--endpoint-url', endpoint, ...args], env)
+      const aws = (...args: string[]) => cluster.runInCluster('/usr/bin/aws', ['--endpoint-url', endpoint, '--ca-bundle', join(home, 'ca.crt'), ...args], env)
       await aws('s3', 'mb', 's3://synced')
       let synced = false
       const syncing = aws('s3', 'sync', '--no-progress', tree, 's3://synced/tree').finally(() => {
@@ -220,9 +257,9 @@ describe('House Party on a local Kubernetes control plane', { skip, timeout: 60 
     await hp.uninstall()
   })
 
-  it('4+2 on 8 peers: two pods deleted at once lose nothing', async () => {
+  it('4+2 on 8 peers, encrypted at rest: two pods deleted at once lose nothing', async () => {
     const hq = new Release(cluster, 'hq')
-    await hq.install('--values', `${CHART}/ci/4plus2-values.yaml`)
+    await hq.install('--values', `${CHART}/ci/4plus2-values.yaml`, '--values', `${CHART}/ci/at-rest-values.yaml`)
     await hq.settled(8, 0)
     const stored = await hq.putFiles(24)
     await hq.settled(8, stored.length)

@@ -45,6 +45,15 @@ export interface ClusterOptions {
   assign?: (pod: V1Pod) => string
 }
 
+export interface InClusterRequest {
+  method?: string
+  body?: Buffer
+  timeoutMs?: number
+  headers?: Record<string, string>
+  /** PEM CA that an https URL's certificate must chain to. */
+  ca?: string
+}
+
 export interface InClusterResponse {
   status: number
   headers: Record<string, string | string[] | undefined>
@@ -227,8 +236,8 @@ export class LocalCluster {
     }
   }
 
-  /** An HTTP request to a pod or Service inside the cluster (by IP or cluster DNS name), through the agent. */
-  fetch(url: string, init: { method?: string; body?: Buffer; timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<InClusterResponse> {
+  /** An HTTP(S) request to a pod or Service inside the cluster (by IP or cluster DNS name), through the agent; an https URL's certificate is checked against `ca` (PEM). */
+  fetch(url: string, init: InClusterRequest = {}): Promise<InClusterResponse> {
     const timeoutMs = init.timeoutMs ?? 60_000
     const method = init.method ?? 'GET'
     const attempt = (fresh: boolean): Promise<InClusterResponse> =>
@@ -238,7 +247,12 @@ export class LocalCluster {
             socketPath: this.agentSocket,
             path: url,
             method,
-            headers: { ...init.headers, 'x-agent-timeout-ms': String(timeoutMs), ...(init.body ? { 'content-length': String(init.body.length) } : {}) },
+            headers: {
+              ...init.headers,
+              'x-agent-timeout-ms': String(timeoutMs),
+              ...(init.body ? { 'content-length': String(init.body.length) } : {}),
+              ...(init.ca ? { 'x-agent-ca': Buffer.from(init.ca).toString('base64') } : {}),
+            },
             timeout: timeoutMs + 1_000,
             ...(fresh ? { agent: false } : {}),
           },

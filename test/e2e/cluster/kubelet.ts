@@ -72,11 +72,16 @@ interface PodRun {
   restartAt?: number
   probes: { startup: Probe; readiness: Probe; liveness: Probe }
   lastStatus: string
+  /** When its Secret and ConfigMap volumes were last brought up to date. */
+  volumesSyncedAt?: number
   /** The container's environment, for exec. */
   env?: Record<string, string>
   /** The NetworkPolicy isolation last applied to its namespace, as JSON. */
   isolation?: string
 }
+
+/** How often a running pod's Secret and ConfigMap volumes follow the API (a real kubelet: about a minute; kept short for tests). */
+const VOLUME_SYNC_MS = 3_000
 
 const newProbe = (): Probe => ({ failures: 0, successes: 0, nextAt: 0 })
 
@@ -267,6 +272,10 @@ export class TestKubelet {
         continue
       }
       if (run.proc) await this.#probe(run, now).catch((err) => this.#o.log(`${run.key}: probe failed to run: ${err}`))
+      if (run.proc && now >= (run.volumesSyncedAt ?? 0) + VOLUME_SYNC_MS) {
+        run.volumesSyncedAt = now
+        await this.#volumes.refresh(run.pod, run.uid)
+      }
       await this.#report(run).catch(() => undefined)
     }
   }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
-import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import type { CoreV1Api, V1Container, V1Pod } from '@kubernetes/client-node'
+import type { CoreV1Api, V1Container, V1Pod, V1Volume } from '@kubernetes/client-node'
 import type { ImageConfig } from './image.ts'
 import { API_PORT_ON_BRIDGE, BRIDGE_IP } from './netns.ts'
 
@@ -47,24 +47,7 @@ export class PodVolumes {
         from = join(podDir, 'volumes', mount.name)
         await rm(from, { recursive: true, force: true })
         await mkdir(from, { recursive: true })
-        const data = volume.secret
-          ? Object.fromEntries(
-              Object.entries((await this.#core.readNamespacedSecret({ name: volume.secret.secretName as string, namespace })).data ?? {}).map(([k, v]) => [
-                k,
-                Buffer.from(v, 'base64'),
-              ]),
-            )
-          : Object.fromEntries(
-              Object.entries((await this.#core.readNamespacedConfigMap({ name: volume.configMap?.name as string, namespace })).data ?? {}).map(([k, v]) => [
-                k,
-                Buffer.from(v),
-              ]),
-            )
-        const items = (volume.secret ?? volume.configMap)?.items
-        for (const [k, v] of Object.entries(data)) {
-          const path = items ? items.find((i) => i.key === k)?.path : k
-          if (path) await writeFile(join(from, path), v, { mode: 0o644 })
-        }
+        await this.#writeSource(from, volume, namespace)
       } else if (volume.emptyDir) {
         from = join(podDir, 'volumes', mount.name)
         await mkdir(from, { recursive: true })
@@ -73,6 +56,46 @@ export class PodVolumes {
       out.push({ from, to: mount.mountPath, readOnly: mount.readOnly === true })
     }
     return out
+  }
+
+  /**
+   * Writes a Secret's or ConfigMap's keys into `dir`, each file replaced
+   * whole (written aside, then renamed) and only when it changed: as a
+   * kubelet's atomic writer, a reader sees the old file or the new one.
+   */
+  async #writeSource(dir: string, volume: V1Volume, namespace: string): Promise<void> {
+    const data = volume.secret
+      ? Object.fromEntries(
+          Object.entries((await this.#core.readNamespacedSecret({ name: volume.secret.secretName as string, namespace })).data ?? {}).map(([k, v]) => [
+            k,
+            Buffer.from(v, 'base64'),
+          ]),
+        )
+      : Object.fromEntries(
+          Object.entries((await this.#core.readNamespacedConfigMap({ name: volume.configMap?.name as string, namespace })).data ?? {}).map(([k, v]) => [
+            k,
+            Buffer.from(v),
+          ]),
+        )
+    const items = (volume.secret ?? volume.configMap)?.items
+    for (const [k, v] of Object.entries(data)) {
+      const path = items ? items.find((i) => i.key === k)?.path : k
+      if (!path) continue
+      const file = join(dir, path)
+      if (existsSync(file) && (await readFile(file)).equals(v)) continue
+      await writeFile(`${file}.new`, v, { mode: 0o644 })
+      await rename(`${file}.new`, file)
+    }
+  }
+
+  /** Brings a running pod's Secret and ConfigMap volumes up to date, as a kubelet's periodic sync does (a rotated certificate reaches the pod). */
+  async refresh(pod: V1Pod, uid: string): Promise<void> {
+    const namespace = pod.metadata?.namespace as string
+    for (const volume of pod.spec?.volumes ?? []) {
+      if (!volume.secret && !volume.configMap) continue
+      const dir = join(this.#dir, 'pods', uid, 'volumes', volume.name)
+      if (existsSync(dir)) await this.#writeSource(dir, volume, namespace).catch(() => undefined)
+    }
   }
 
   /** Makes a missing mount point on the machine (a container's /data), remembering to remove it at the end. */

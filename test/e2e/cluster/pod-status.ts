@@ -88,8 +88,9 @@ export function httpProbe(agentSocket: string, ip: string, c: V1Container, spec:
     const req = request(
       {
         socketPath: agentSocket,
-        path: `http://${ip}:${port}${get.path ?? '/'}`,
-        headers: { 'x-agent-timeout-ms': String(timeoutMs) },
+        // An HTTPS probe, like a kubelet's, does not check the certificate.
+        path: `${get.scheme === 'HTTPS' ? 'https' : 'http'}://${ip}:${port}${get.path ?? '/'}`,
+        headers: { 'x-agent-timeout-ms': String(timeoutMs), ...(get.scheme === 'HTTPS' ? { 'x-agent-insecure': '1' } : {}) },
         timeout: timeoutMs + 500,
       },
       (res) => {

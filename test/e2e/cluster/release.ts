@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { bytesOf, sha256 } from '../../helpers/files.ts'
 import { CHART } from '../../helpers/helm.ts'
 import { waitFor } from '../../helpers/wait.ts'
-import type { LocalCluster } from './cluster.ts'
+import type { InClusterRequest, InClusterResponse, LocalCluster } from './cluster.ts'
 
 const MiB = 1024 * 1024
 
@@ -34,19 +34,49 @@ export class Release {
   readonly name: string
   readonly namespace: string
 
-  constructor(cluster: LocalCluster, name: string, namespace = name) {
+  /** The release serves its APIs over HTTPS (the chart's default, tls.enabled). */
+  readonly tls: boolean
+
+  constructor(cluster: LocalCluster, name: string, options: { namespace?: string; tls?: boolean } = {}) {
     this.cluster = cluster
     this.name = name
-    this.namespace = namespace
+    this.namespace = options.namespace ?? name
+    this.tls = options.tls ?? true
+  }
+
+  get scheme(): string {
+    return this.tls ? 'https' : 'http'
   }
 
   get api(): string {
-    return `http://${this.name}-houseparty.${this.namespace}.svc.cluster.local:7480`
+    return `${this.scheme}://${this.name}-houseparty.${this.namespace}.svc.cluster.local:7480`
+  }
+
+  get s3Endpoint(): string {
+    return `${this.scheme}://${this.name}-houseparty.${this.namespace}.svc.cluster.local:7490`
   }
 
   /** A peer pod's own API, by its stable DNS name. */
   podApi(pod: string): string {
-    return `http://${pod}.${this.name}-houseparty-peers.${this.namespace}.svc.cluster.local:7480`
+    return `${this.scheme}://${pod}.${this.name}-houseparty-peers.${this.namespace}.svc.cluster.local:7480`
+  }
+
+  /** The CA in the release's TLS Secret (cached; `fresh` reads it again, after a rotation). */
+  async ca(fresh = false): Promise<string | undefined> {
+    if (!this.tls) return undefined
+    if (fresh || this.#ca === undefined) {
+      const data = await this.cluster.kubectl('-n', this.namespace, 'get', 'secret', `${this.name}-houseparty-tls`, '-o', 'jsonpath={.data.ca\\.crt}')
+      this.#ca = Buffer.from(data, 'base64').toString('utf8')
+    }
+    return this.#ca
+  }
+
+  #ca: string | undefined
+
+  /** A request to the release's API (or a pod's), with its token and, over HTTPS, its CA. */
+  async fetch(url: string, init: InClusterRequest = {}): Promise<InClusterResponse> {
+    const ca = init.ca ?? (await this.ca())
+    return this.cluster.fetch(url, { ...init, headers: { ...(await this.auth()), ...init.headers }, ...(ca ? { ca } : {}) })
   }
 
   /** `helm install` with the test values and `args`; what helm printed (the chart's notes). */
@@ -95,7 +125,7 @@ export class Release {
   }
 
   async json<T>(url: string): Promise<T> {
-    const res = await this.cluster.fetch(url, { headers: await this.auth() })
+    const res = await this.fetch(url)
     if (res.status !== 200) throw new Error(`${url}: ${res.status} ${res.body.toString().slice(0, 200)}`)
     return JSON.parse(res.body.toString()) as T
   }
@@ -130,7 +160,7 @@ export class Release {
 
   /** An unlabelled metric of one peer pod (NaN when the pod does not export it). */
   async metric(pod: string, name: string): Promise<number> {
-    const res = await this.cluster.fetch(`${this.podApi(pod)}/metrics`)
+    const res = await this.fetch(`${this.podApi(pod)}/metrics`)
     return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(res.body.toString())?.[1] ?? 'NaN')
   }
 
@@ -171,7 +201,7 @@ export class Release {
     const out: Stored[] = []
     for (let i = 0; i < count; i++) {
       const data = bytesOf(1 + ((i * 377_711) % MiB), 900 + i)
-      const res = await this.cluster.fetch(`${api}/files/${prefix}/${i}`, { method: 'PUT', body: data, headers: await this.auth() })
+      const res = await this.fetch(`${api}/files/${prefix}/${i}`, { method: 'PUT', body: data })
       assert.equal(res.status, 201, `put ${prefix}/${i}: ${res.body}`)
       out.push({ name: `${prefix}/${i}`, hash: sha256(data) })
     }
@@ -181,7 +211,7 @@ export class Release {
   /** Reads every file back through `api` (the client Service unless a pod's API is given) and compares hashes. */
   async verify(files: readonly Stored[], api = this.api): Promise<void> {
     for (const f of files) {
-      const res = await this.cluster.fetch(`${api}/files/${f.name}`, { headers: await this.auth() })
+      const res = await this.fetch(`${api}/files/${f.name}`)
       assert.equal(res.status, 200, `get ${f.name}: ${res.body.toString().slice(0, 600)}`)
       assert.equal(sha256(res.body), f.hash, `${f.name} came back different`)
     }

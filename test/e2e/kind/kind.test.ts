@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
+import { Agent } from 'undici'
 import { bytesOf, sha256 } from '../../helpers/files.ts'
 import { CHART, k8sTool } from '../../helpers/helm.ts'
 import { waitFor } from '../../helpers/wait.ts'
@@ -89,7 +90,8 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
         forward.stdout?.on('data', (d: Buffer) => d.toString().includes('Forwarding from') && ok())
         forward.once('exit', (code) => fail(new Error(`port-forward to ${pod} exited ${code}`)))
       })
-      return await fn(`127.0.0.1:${port}`)
+      // localhost: a name the release's certificate covers (a port-forward listens on loopback).
+      return await fn(`localhost:${port}`)
     } finally {
       forward.kill()
     }
@@ -116,12 +118,13 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
         const pods = await readyPods(ns, release)
         if (pods.length !== n) return false
         const pod = pods[0] as string
+        const c = await client(ns, release)
         return through(ns, pod, async (api) => {
-          const guests = (await (await fetch(`http://${api}/guests`)).json()) as { guests: unknown[] }
-          const health = (await (await fetch(`http://${api}/health/party`)).json()) as { files: number; healthy: number; answered: number }
+          const guests = (await (await fetch(`${c.scheme}://${api}/guests`, c.init)).json()) as { guests: unknown[] }
+          const health = (await (await fetch(`${c.scheme}://${api}/health/party`, c.init)).json()) as { files: number; healthy: number; answered: number }
           if (guests.guests.length !== n || health.files !== files || health.healthy !== files || health.answered !== n) return false
           for (const p of pods) {
-            const metrics = await kubectl('get', '--raw', `/api/v1/namespaces/${ns}/pods/${p}:7480/proxy/metrics`)
+            const metrics = await kubectl('get', '--raw', `/api/v1/namespaces/${ns}/pods/${c.scheme}:${p}:7480/proxy/metrics`)
             const degraded = Number(/^houseparty_files_degraded (\S+)$/m.exec(metrics)?.[1] ?? 'NaN')
             if (degraded !== 0) return false
           }
@@ -138,13 +141,26 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
     return data.trim() ? { authorization: `Bearer ${Buffer.from(data.trim(), 'base64').toString('utf8')}` } : {}
   }
 
+  /**
+   * How to reach a release's API: over HTTPS (the chart's default) with the CA in its TLS Secret, else plain HTTP
+   * (`dispatcher` is undici's, which Node's fetch takes).
+   */
+  async function client(ns: string, release: string): Promise<{ scheme: string; init: RequestInit }> {
+    const ca = await kubectl('-n', ns, 'get', 'secret', `${release}-houseparty-tls`, '-o', 'jsonpath={.data.ca\\.crt}').catch(() => '')
+    if (!ca.trim()) return { scheme: 'http', init: {} }
+    const dispatcher = new Agent({ connect: { ca: Buffer.from(ca.trim(), 'base64').toString('utf8') } })
+    return { scheme: 'https', init: { dispatcher } as RequestInit }
+  }
+
   async function putFiles(ns: string, pod: string, count: number): Promise<Stored[]> {
-    const headers = await auth(ns, pod.replace(/-houseparty-\d+$/, ''))
+    const release = pod.replace(/-houseparty-\d+$/, '')
+    const headers = await auth(ns, release)
+    const c = await client(ns, release)
     return through(ns, pod, async (api) => {
       const out: Stored[] = []
       for (let i = 0; i < count; i++) {
         const data = bytesOf(1 + ((i * 977_123) % (2 * MiB)), 500 + i)
-        const res = await fetch(`http://${api}/files/e2e/${i}`, { method: 'PUT', body: data, headers })
+        const res = await fetch(`${c.scheme}://${api}/files/e2e/${i}`, { ...c.init, method: 'PUT', body: data, headers })
         assert.equal(res.status, 201, `put e2e/${i}: ${await res.text()}`)
         out.push({ name: `e2e/${i}`, hash: sha256(data) })
       }
@@ -155,9 +171,10 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
   async function verify(ns: string, release: string, files: readonly Stored[]): Promise<void> {
     const [pod] = await readyPods(ns, release)
     const headers = await auth(ns, release)
+    const c = await client(ns, release)
     await through(ns, pod as string, async (api) => {
       for (const f of files) {
-        const res = await fetch(`http://${api}/files/${f.name}`, { headers })
+        const res = await fetch(`${c.scheme}://${api}/files/${f.name}`, { ...c.init, headers })
         assert.equal(res.status, 200, `get ${f.name}`)
         assert.equal(sha256(Buffer.from(await res.arrayBuffer())), f.hash, `${f.name} came back different`)
       }

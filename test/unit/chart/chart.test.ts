@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { parse } from 'yaml'
+import { releaseDnsNames } from '../../../src/cli/commands/certgen.ts'
+import { CUT_LABEL } from '../../../src/operator/kube/api.ts'
 import { PEER_SETTINGS } from '../../../src/shared/config.ts'
 import { CHART, helm, type K8sObject, renderChart } from '../../helpers/helm.ts'
 import { schemaProblems } from '../../helpers/k8s-schema.ts'
@@ -148,7 +151,10 @@ describe('Helm chart', () => {
   })
 
   it('makes the party key once and keeps it, or takes the one given', async () => {
-    const made = find(await renderChart(), 'Secret') as unknown as { data: Record<string, string>; metadata: { annotations: Record<string, string> } }
+    const made = (await renderChart()).find((o) => o.kind === 'Secret' && o.metadata.name === 'houseparty') as unknown as {
+      data: Record<string, string>
+      metadata: { annotations: Record<string, string> }
+    }
     assert.equal(Buffer.from(made.data['party-key'] ?? '', 'base64').length, 48)
     assert.equal(made.metadata.annotations['helm.sh/resource-policy'], 'keep')
     assert.match(Buffer.from(made.data['s3-access-key-id'] ?? '', 'base64').toString(), /^HP[A-Z0-9]{18}$/)
@@ -158,8 +164,86 @@ describe('Helm chart', () => {
     const given = await renderChart({
       set: { 'partyKey.existingSecret': 'mine', 's3.adminKey.existingSecret': 'mine-too', 'apiToken.existingSecret': 'mine-as-well' },
     })
-    assert.ok(!given.some((o) => o.kind === 'Secret'), 'no Secret of its own')
+    assert.ok(!given.some((o) => o.kind === 'Secret' && o.metadata.name === 'houseparty'), 'no Secret of its own')
     assert.match(JSON.stringify(find(given, 'StatefulSet')), /"secretName":"mine"/)
+  })
+
+  it('serves HTTPS by default with a CA it makes once, for every name clients use; or the given Secret; or cert-manager’s', async () => {
+    const objects = await renderChart()
+    const secret = objects.find((o) => o.metadata.name === 'houseparty-tls') as unknown as {
+      type: string
+      data: Record<string, string>
+      metadata: { annotations: Record<string, string> }
+    }
+    assert.equal(secret.type, 'kubernetes.io/tls')
+    assert.equal(secret.metadata.annotations['helm.sh/resource-policy'], 'keep')
+    const cert = new X509Certificate(Buffer.from(secret.data['tls.crt'] ?? '', 'base64'))
+    const ca = new X509Certificate(Buffer.from(secret.data['ca.crt'] ?? '', 'base64'))
+    assert.ok(cert.verify(ca.publicKey), 'the certificate is signed by the CA in the Secret')
+    assert.ok(cert.checkPrivateKey(createPrivateKey(Buffer.from(secret.data['tls.key'] ?? '', 'base64'))), 'tls.key is the certificate’s key')
+    const sans = (cert.subjectAltName ?? '').split(', ').map((n) => n.replace(/^(DNS|IP Address):/, ''))
+    assert.deepEqual(sans.sort(), releaseDnsNames({ release: 'houseparty', namespace: 'default', clusterDomain: 'cluster.local', extra: [] }).sort())
+    const sts = JSON.stringify(find(objects, 'StatefulSet'))
+    for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) assert.match(sts, new RegExp(`"${probe}":\\{"httpGet":\\{[^}]*"scheme":"HTTPS"`))
+    const env = envOf(peerContainer(find(objects, 'StatefulSet')))
+    assert.equal(env.get('HOUSEPARTY_TLS_CERT_FILE'), '/etc/houseparty/tls/tls.crt')
+    assert.match(sts, /"prometheus.io\/scheme":"https"/)
+
+    const given = await renderChart({ set: { 'tls.existingSecret': 'my-tls' } })
+    assert.ok(!given.some((o) => o.metadata.name === 'houseparty-tls'), 'no certificate of its own')
+    assert.match(JSON.stringify(find(given, 'StatefulSet')), /"secretName":"my-tls"/)
+
+    const issued = await renderChart({ set: { 'tls.certManager.issuerRef.name': 'party-ca', 'tls.certManager.issuerRef.kind': 'ClusterIssuer' } })
+    const certificate = find(issued, 'Certificate') as unknown as {
+      spec: { secretName: string; dnsNames: string[]; issuerRef: { name: string; kind: string } }
+    }
+    assert.equal(certificate.spec.secretName, 'houseparty-tls')
+    assert.deepEqual(certificate.spec.issuerRef, { name: 'party-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' })
+    assert.ok(certificate.spec.dnsNames.includes('*.houseparty-peers.default.svc.cluster.local'))
+    assert.ok(!issued.some((o) => o.kind === 'Secret' && o.metadata.name === 'houseparty-tls'), 'cert-manager fills the Secret')
+    await assert.rejects(renderChart({ set: { 'tls.existingSecret': 'a', 'tls.certManager.issuerRef.name': 'b' } }), /set one/)
+
+    const plain = await renderChart({ set: { 'tls.enabled': 'false' } })
+    assert.doesNotMatch(JSON.stringify(plain), /HTTPS|HOUSEPARTY_TLS_CERT_FILE|houseparty-tls/)
+  })
+
+  it('encrypts at rest only when asked, under a key it makes once into its Secret (or the one given)', async () => {
+    assert.doesNotMatch(JSON.stringify(await renderChart()), /AT_REST/)
+    const objects = await renderChart({ set: { 'encryptionAtRest.enabled': 'true' } })
+    const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'houseparty') as unknown as { data: Record<string, string> }
+    assert.equal(Buffer.from(secret.data['at-rest-key'] ?? '', 'base64').length, 48)
+    const env = envOf(peerContainer(find(objects, 'StatefulSet')))
+    assert.equal(env.get('HOUSEPARTY_AT_REST_KEY_FILE'), '/etc/houseparty/at-rest/at-rest-key')
+    const given = await renderChart({ set: { 'encryptionAtRest.enabled': 'true', 'encryptionAtRest.existingSecret': 'kek' } })
+    assert.match(JSON.stringify(find(given, 'StatefulSet')), /"secretName":"kek"/)
+    assert.doesNotMatch(JSON.stringify(given.filter((o) => o.kind === 'Secret')), /at-rest-key/)
+  })
+
+  it('admits peer traffic only from the party’s pods, and leaves a pod a PartyCrasher cuts off to its deny-all', async () => {
+    type Policy = {
+      spec: {
+        podSelector: { matchExpressions: { key: string; operator: string }[] }
+        ingress: { from?: Record<string, unknown>[]; ports: { port: number; protocol: string }[] }[]
+      }
+    }
+    const policy = find(await renderChart(), 'NetworkPolicy') as unknown as Policy
+    assert.deepEqual(
+      policy.spec.podSelector.matchExpressions.map((e) => `${e.key} ${e.operator}`),
+      ['statefulset.kubernetes.io/pod-name Exists', `${CUT_LABEL} DoesNotExist`],
+    )
+    const [peers, api] = policy.spec.ingress as [Policy['spec']['ingress'][0], Policy['spec']['ingress'][0]]
+    assert.deepEqual(peers.ports, [
+      { port: 7400, protocol: 'UDP' },
+      { port: 7400, protocol: 'TCP' },
+    ])
+    assert.equal(peers.from?.length, 1, 'peer ports: from the peers alone')
+    assert.equal(api.from, undefined, 'by default the API and S3 ports take any source (TLS and a token guard them)')
+    const narrowed = find(await renderChart({ set: { 'networkPolicy.apiFromNamespaces': '{monitoring}' } }), 'NetworkPolicy') as unknown as Policy
+    assert.deepEqual(narrowed.spec.ingress[1]?.from, [
+      { podSelector: {} },
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+    ])
+    assert.ok(!(await renderChart({ set: { 'networkPolicy.enabled': 'false' } })).some((o) => o.kind === 'NetworkPolicy'))
   })
 
   it('documents every value in values.yaml with ## @param', async () => {
@@ -197,7 +281,8 @@ describe('Helm chart', () => {
     ])
     const notes = stdout.slice(stdout.indexOf('NOTES:'))
     assert.match(notes, /rollout status statefulset\/houseparty/)
-    assert.match(notes, /curl -T \.\/notes\.txt -H "Authorization: Bearer \$HOUSEPARTY_API_TOKEN"/)
+    assert.match(notes, /curl -T \.\/notes\.txt --cacert houseparty-ca\.crt -H "Authorization: Bearer \$HOUSEPARTY_API_TOKEN" https:\/\/localhost:7480/)
+    assert.match(notes, /get secret houseparty-tls -o jsonpath='\{\.data\.ca\\\.crt\}' \| base64 -d > houseparty-ca\.crt/)
     assert.match(notes, /helm test houseparty/)
   })
 })

@@ -129,7 +129,7 @@ describe('small fragments kept inline', () => {
     assert.match(again.store.digestsIn(ring, 1).encode()[0] as string, /\.2$/)
     await again.store.close()
     const check = new DatabaseSync(join(dir, 'fragments.db'))
-    assert.equal((check.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '5')
+    assert.equal((check.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '6')
     check.close()
   })
   it('a start reads the census digests and totals from the bucket rows, and they match a count of every row', async () => {
