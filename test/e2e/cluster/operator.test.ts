@@ -283,10 +283,15 @@ describe('the operator on a local Kubernetes control plane', { skip, timeout: 60
     await crasher('cut', { action: 'CutNetwork', durationSeconds: 8, count: 1, rounds: 1, sampleFiles: 10 })
     const cutPod = (await holding('cut')).status?.current?.targets[0]?.pod as string
     assert.match(await cluster.kubectl('-n', NS, 'get', 'networkpolicy', '-o', 'name'), new RegExp(`cut-cut-${cutPod}`))
+    // Labelled out of the chart's own NetworkPolicy for the round: policies add up, and that one admits the peers.
+    const cutLabel = (): Promise<string> => cluster.kubectl('-n', NS, 'get', 'pod', cutPod, '-o', 'jsonpath={.metadata.labels.houseparty\\.dev/cut-off}')
+    assert.equal(await cutLabel(), 'cut')
     const cut = await finished('cut')
     clean(cut)
     assert.ok((cut.status?.rounds?.[0]?.deathDeclaredSeconds ?? 0) > 0, `the party declared the cut-off peer dead: ${JSON.stringify(cut.status?.rounds)}`)
-    assert.equal((await cluster.kubectl('-n', NS, 'get', 'networkpolicy', '-o', 'name')).trim(), '', 'the policy is gone')
+    const policies = (await cluster.kubectl('-n', NS, 'get', 'networkpolicy', '-o', 'name')).trim().split('\n')
+    assert.deepEqual(policies, [`networkpolicy.networking.k8s.io/${NS}-houseparty`], 'the cut is gone; the chart’s own policy stays')
+    assert.equal(await cutLabel(), '', 'and so is the label')
 
     assert.equal(await churn.stop(), 0, 'no pod was deleted or replaced')
     assert.deepEqual(new Map((await hp.pods()).map((p) => [p.name, p.uid])), before)
