@@ -1,5 +1,7 @@
 import { HousePartyError } from '../../shared/errors.ts'
-import { gfInv, gfMul, invert, type Matrix, mulTable, wideMulTable } from './gf256.ts'
+import { type Combine, jsCombine } from './combine.ts'
+import { gfInv, gfMul, invert, type Matrix } from './gf256.ts'
+import { simdAvailable, simdCombine } from './simd.ts'
 
 /**
  * Systematic erasure code: k data shards are stored as they are, plus m
@@ -7,8 +9,12 @@ import { gfInv, gfMul, invert, type Matrix, mulTable, wideMulTable } from './gf2
  *
  * The parity rows form a Cauchy matrix (every square submatrix of a Cauchy
  * matrix is invertible, so any k shards suffice), with columns scaled so that
- * the first parity row is all ones. That row is plain XOR, done on 32-bit
- * words: m = 1 never touches the multiplication tables.
+ * the first parity row is all ones. That row is plain XOR: m = 1 never
+ * touches the multiplication tables.
+ *
+ * The arithmetic runs on WebAssembly SIMD where the runtime has it
+ * (simd.ts), else in JavaScript (jsCombine: XOR on 32-bit words, products
+ * two bytes per lookup); the two give the same bytes (property-tested).
  */
 export class ErasureCoder {
   readonly k: number
@@ -17,8 +23,10 @@ export class ErasureCoder {
   readonly #matrix: Matrix
   /** Parity coefficients, [parity][data]. */
   readonly #coefficients: number[][]
+  readonly #combine: Combine
 
-  constructor(k: number, m: number) {
+  /** `simd: false` keeps to the JavaScript arithmetic (the reference, and what runs without WebAssembly SIMD). */
+  constructor(k: number, m: number, options: { simd?: boolean } = {}) {
     if (!Number.isInteger(k) || !Number.isInteger(m) || k < 1 || m < 0 || k + m > 255) {
       throw new HousePartyError('ERR_INVALID_ARGUMENT', `need 1 <= k, 0 <= m, k + m <= 255 (got k=${k}, m=${m})`)
     }
@@ -32,6 +40,7 @@ export class ErasureCoder {
     const identity: Matrix = Array.from({ length: k }, (_, i) => Array.from({ length: k }, (_, j) => (i === j ? 1 : 0)))
     this.#matrix = [...identity, ...scaled]
     this.#coefficients = scaled
+    this.#combine = (options.simd ?? true) && simdAvailable() ? simdCombine() : jsCombine
   }
 
   /** Computes the m parity shards of k equal-length data shards. */
@@ -50,13 +59,7 @@ export class ErasureCoder {
       throw new HousePartyError('ERR_INVALID_ARGUMENT', `need ${this.m} parity buffers of ${len} bytes`)
     }
     if (this.m === 0) return
-    xorInto(parity[0] as Uint8Array, data)
-    for (let p = 1; p < this.m; p++) {
-      const out = parity[p] as Uint8Array
-      out.fill(0)
-      const row = this.#coefficients[p] as number[]
-      for (let d = 0; d < this.k; d++) mulAddInto(out, data[d] as Uint8Array, row[d] as number)
-    }
+    this.#combine(this.#coefficients, data, parity)
   }
 
   /**
@@ -75,25 +78,22 @@ export class ErasureCoder {
     const dataMissing = [...Array(this.k).keys()].filter((i) => !out[i])
     if (dataMissing.length > 0) {
       // Fast path: one data shard lost, XOR parity present: data = parity0 ^ other data.
+      const rebuilt = dataMissing.map(() => Buffer.allocUnsafe(len))
       if (dataMissing.length === 1 && out[this.k]) {
-        const missing = dataMissing[0] as number
-        const buf = Buffer.alloc(len)
-        xorInto(buf, [out[this.k] as Buffer, ...out.slice(0, this.k).filter((s): s is Buffer => !!s)])
-        out[missing] = buf
+        const sources = [out[this.k] as Buffer, ...out.slice(0, this.k).filter((s): s is Buffer => !!s)]
+        this.#combine([sources.map(() => 1)], sources, rebuilt)
       } else {
         const use = present.slice(0, this.k)
         const decode = invert(use.map((i) => this.#matrix[i] as number[]))
-        for (const d of dataMissing) {
-          const buf = Buffer.alloc(len)
-          const row = decode[d] as number[]
-          use.forEach((src, j) => {
-            const c = row[j] as number
-            if (c === 1) xorInto(buf, [buf, out[src] as Buffer])
-            else if (c !== 0) mulAddInto(buf, out[src] as Buffer, c)
-          })
-          out[d] = buf
-        }
+        this.#combine(
+          dataMissing.map((d) => decode[d] as number[]),
+          use.map((i) => out[i] as Buffer),
+          rebuilt,
+        )
       }
+      dataMissing.forEach((d, i) => {
+        out[d] = rebuilt[i]
+      })
     }
     if (out.slice(this.k).some((s) => !s)) {
       const parity = this.encode(out.slice(0, this.k) as Buffer[])
@@ -106,45 +106,5 @@ export class ErasureCoder {
     if (shards.length !== count) throw new HousePartyError('ERR_INVALID_ARGUMENT', `expected ${count} shards, got ${shards.length}`)
     const len = shards[0]?.length ?? 0
     if (shards.some((s) => s.length !== len)) throw new HousePartyError('ERR_INVALID_ARGUMENT', 'shards differ in length')
-  }
-}
-
-/** out = sources[0] ^ sources[1] ^ ...; out may be sources[0] itself. */
-export function xorInto(out: Uint8Array, sources: readonly Uint8Array[]): void {
-  const first = sources[0]
-  if (!first) out.fill(0)
-  else if (first !== out) out.set(first.subarray(0, out.length))
-  for (let s = 1; s < sources.length; s++) xorWith(out, sources[s] as Uint8Array)
-}
-
-/** out ^= src, a 32-bit word at a time when both are word-aligned. */
-function xorWith(out: Uint8Array, src: Uint8Array): void {
-  const len = out.length
-  let i = 0
-  if (out.byteOffset % 4 === 0 && src.byteOffset % 4 === 0) {
-    const words = len >>> 2
-    const o32 = new Uint32Array(out.buffer, out.byteOffset, words)
-    const s32 = new Uint32Array(src.buffer, src.byteOffset, words)
-    for (let w = 0; w < words; w++) o32[w] = (o32[w] as number) ^ (s32[w] as number)
-    i = words * 4
-  }
-  for (; i < len; i++) out[i] = (out[i] as number) ^ (src[i] as number)
-}
-
-/** out ^= c·src: two bytes per lookup when both are 2-byte aligned, one byte otherwise. */
-export function mulAddInto(out: Uint8Array, src: Uint8Array, c: number): void {
-  const len = out.length
-  let i = 0
-  if (out.byteOffset % 2 === 0 && src.byteOffset % 2 === 0) {
-    const wide = wideMulTable(c)
-    const pairs = len >>> 1
-    const o16 = new Uint16Array(out.buffer, out.byteOffset, pairs)
-    const s16 = new Uint16Array(src.buffer, src.byteOffset, pairs)
-    for (let w = 0; w < pairs; w++) o16[w] = (o16[w] as number) ^ (wide[s16[w] as number] as number)
-    i = pairs * 2
-  }
-  if (i < len) {
-    const table = mulTable(c)
-    for (; i < len; i++) out[i] = (out[i] as number) ^ (table[src[i] as number] as number)
   }
 }

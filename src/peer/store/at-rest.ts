@@ -167,7 +167,9 @@ export class ChunkSealer {
   /** Chunk `chunk` encrypted (a new buffer of the same length). */
   sealChunk(chunk: number, data: Buffer): Buffer {
     const cipher = createCipheriv(CIPHER, this.#key.key, nonce(chunk)).setAAD(this.#aad)
-    const out = Buffer.concat([cipher.update(data), cipher.final()])
+    // GCM is a stream mode: update() returns every byte, final() none (it computes the tag).
+    const out = cipher.update(data)
+    cipher.final()
     this.#tags[chunk] = cipher.getAuthTag()
     return out
   }
@@ -197,7 +199,8 @@ export class ChunkOpener {
     const decipher = createDecipheriv(CIPHER, this.#key, nonce(chunk)).setAAD(this.#aad)
     decipher.setAuthTag(this.#seal.subarray(at, at + TAG_BYTES))
     try {
-      const plain = Buffer.concat([decipher.update(data), decipher.final()])
+      const plain = decipher.update(data)
+      decipher.final()
       plain.copy(data)
       return true
     } catch {

@@ -51,15 +51,24 @@ export function openedBytes(bytes: FragmentBytes, manifest: Manifest, opener: Ch
 
 /** The chunks of a fragment from `fromChunk` on, as a stream (closing `bytes` at its end); a chunk that reads short fails it. */
 export function chunkStream(bytes: FragmentBytes, manifest: Manifest, fromChunk: number): Readable {
+  const read = async (s: number): Promise<Buffer> => {
+    const buf = Buffer.allocUnsafe(chunkBytes(manifest.size, manifest.coding, s))
+    if ((await bytes.read(buf, buf.length, chunkOffset(manifest.coding, s))) !== buf.length)
+      throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${s} of fragment ${manifest.index} failed its check on this peer's disk`)
+    return buf
+  }
   async function* chunks(): AsyncGenerator<Buffer> {
+    // One chunk read ahead: the disk works on the next while this one goes out.
+    let next: Promise<Buffer> | undefined
     try {
       for (let s = fromChunk; s < manifest.chunks.length; s++) {
-        const buf = Buffer.allocUnsafe(chunkBytes(manifest.size, manifest.coding, s))
-        if ((await bytes.read(buf, buf.length, chunkOffset(manifest.coding, s))) !== buf.length)
-          throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${s} of fragment ${manifest.index} failed its check on this peer's disk`)
-        yield buf
+        const current = next ?? read(s)
+        next = s + 1 < manifest.chunks.length ? read(s + 1) : undefined
+        next?.catch(() => undefined)
+        yield await current
       }
     } finally {
+      await next?.catch(() => undefined)
       await bytes.close()
     }
   }
