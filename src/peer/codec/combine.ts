@@ -11,7 +11,10 @@ export type Combine = (rows: readonly (readonly number[])[], sources: readonly U
 export const jsCombine: Combine = (rows, sources, outs) => {
   outs.forEach((out, o) => {
     const row = rows[o] as readonly number[]
-    if (row.every((c) => c === 1)) return xorInto(out, sources)
+    if (row.every((c) => c === 1)) {
+      xorInto(out, sources)
+      return
+    }
     out.fill(0)
     row.forEach((c, j) => {
       if (c === 1) xorInto(out, [out, sources[j] as Uint8Array])
