@@ -122,10 +122,16 @@ async function* readStripes(record: FileRecord, reader: StripeReader): AsyncGene
   // The last piece is held back until the whole file matches its content hash: a reader
   // never receives every byte of a file that fails it (the response ends short instead).
   let held: Buffer | undefined
+  // One stripe read ahead: the next stripe's chunks arrive (and decode) while this one is hashed and sent.
+  let next: Promise<Buffer[]> | undefined
   try {
     const stripes = stripeCount(size, coding)
+    next = stripes > 0 ? stripeData(record, reader, coder, 0) : undefined
     for (let s = 0; s < stripes; s++) {
-      for (const piece of await stripeData(record, reader, coder, s)) {
+      const pieces = await (next as Promise<Buffer[]>)
+      next = s + 1 < stripes ? stripeData(record, reader, coder, s + 1) : undefined
+      next?.catch(() => undefined)
+      for (const piece of pieces) {
         hash.update(piece)
         if (held) yield held
         held = piece
@@ -137,6 +143,10 @@ async function* readStripes(record: FileRecord, reader: StripeReader): AsyncGene
     }
     if (held) yield held
   } finally {
+    // Closed before and after the read ahead settles: what it was waiting for fails fast, and a fragment it opened
+    // meanwhile (a holder failed, another taken) is closed too.
+    reader.close()
+    await next?.catch(() => undefined)
     reader.close()
   }
 }
