@@ -12,6 +12,7 @@ import type { LocalParty } from '../src/cli/local-party.ts'
 import { PEER_V8_FLAGS } from '../src/shared/runtime.ts'
 import { fileUrl } from '../test/helpers/files.ts'
 import { guestsOf, metric, startParty } from '../test/helpers/party.ts'
+import { dropCaches, glusterReference, machineCpuSeconds, sideBySide } from './gluster.ts'
 import { benchParty, machine, median, today } from './lib.ts'
 
 const MiB = 1024 * 1024
@@ -197,11 +198,16 @@ export async function filesBench(): Promise<string> {
   const putCpu: number[] = []
   const putWall: number[] = []
   const putLocal: boolean[] = []
+  /** Every process's CPU-seconds (peers, client, kernel), for the side-by-side with GlusterFS. */
+  const putAllCpu: number[] = []
+  const getAllCpu: number[] = []
+  let cold = false
   try {
     const [diskFirst, diskSecond] = await rawDiskSeconds(join(dirname(party.peer(0).dataDir), 'raw-disk'))
     await startParty(party, peers)
     for (let r = 0; r < RUNS; r++) {
       const cpu0 = await peersCpuSeconds(party, peers)
+      let all0 = await machineCpuSeconds()
       let t0 = performance.now()
       await put(party.peer(r % peers).api, 'bench/1GiB', GiB, blocks)
       const wall = (performance.now() - t0) / 1000
@@ -209,12 +215,19 @@ export async function filesBench(): Promise<string> {
       putLocal.push(await holdsFragmentOf(party.peer(r % peers).api, 'bench/1GiB'))
       putWall.push(wall)
       putCpu.push((await peersCpuSeconds(party, peers)) - cpu0)
+      putAllCpu.push((await machineCpuSeconds()) - all0)
+      // Cold, as GlusterFS's read below: the fragments come from disk, not the page cache the put filled.
+      cold = await dropCaches()
+      all0 = await machineCpuSeconds()
       t0 = performance.now()
       const got = await getHash(party.peer((r + 1) % peers).api, 'bench/1GiB')
       gets.push(GiB / ((performance.now() - t0) / 1000) / 1e9)
+      getAllCpu.push((await machineCpuSeconds()) - all0)
       if (got !== want) throw new Error(`get returned sha256 ${got}, expected ${want}`)
     }
     const rss = await peakRssMiB(party, peers)
+    await cleanup()
+    const gluster = await glusterReference(blocks, want)
     const put1 = median(puts)
     const diskRate = GiB / diskFirst / 1e9
     const get1 = median(gets)
@@ -230,7 +243,9 @@ A 1 GiB file streamed from memory into \`PUT /files/…\` on one peer and read b
 | loopback TCP (reference) | ${tcp.toFixed(2)} | 1.00 | |
 | raw disk, a 1 GiB file's 1.5 GiB of fragments (reference) | ${diskRate.toFixed(2)} | | 1.00 |
 | put 1 GiB | ${put1.toFixed(2)} | ${(put1 / tcp).toFixed(2)} | ${(put1 / diskRate).toFixed(2)} |
-| get 1 GiB | ${get1.toFixed(2)} | ${(get1 / tcp).toFixed(2)} | |
+| get 1 GiB${cold ? ', cold' : ''} | ${get1.toFixed(2)} | ${(get1 / tcp).toFixed(2)} | |
+
+${sideBySide(put1, get1, median(putAllCpu), median(getAllCpu), gluster)}
 
 Raw disk is measured in the same run: 1.5 GiB (what a 1 GiB put writes) in 1 MiB writes with fdatasync took ${diskFirst.toFixed(2)} s (median), quoted above
 as GB/s of file; a second 1.5 GiB written while the first was kept took ${diskSecond.toFixed(2)} s (${(GiB / diskSecond / 1e9).toFixed(2)} GB/s of file). The difference is page

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { mkdir, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -102,4 +103,113 @@ export async function glusterSmallFiles(
     if (!body.equals(contentOf(i))) throw new Error(`GlusterFS returned other bytes for ${nameOf(i)}`)
   })
   return { putRate, getRate }
+}
+
+/** CPU time of every process on the machine so far, seconds (user, nice, system, irq, softirq from /proc/stat). */
+export async function machineCpuSeconds(): Promise<number> {
+  const fields = (await readFile('/proc/stat', 'utf8')).split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? []
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = fields
+  return (user + nice + system + irq + softirq) / 100
+}
+
+/** Drops the page cache (root only), so the next read comes from disk: a cold read. False where it cannot. */
+export async function dropCaches(): Promise<boolean> {
+  return run('sh', ['-c', 'sync && echo 3 > /proc/sys/vm/drop_caches']).then(
+    () => true,
+    () => false,
+  )
+}
+
+/**
+ * One large file through the GlusterFS mount, as `cp` would: `bytes` written
+ * in 1 MiB writes and fdatasynced (durable, as a put is when answered), then,
+ * caches dropped, read back in 1 MiB reads and hashed. GB/s of each, and the
+ * machine's CPU-seconds for each (every process: the FUSE client, the
+ * bricks, the kernel).
+ */
+export async function glusterLargeFile(
+  mount: string,
+  bytes: number,
+  blocks: readonly Buffer[],
+): Promise<{ write: number; read: number; writeCpu: number; readCpu: number; hash: string }> {
+  const path = join(mount, 'large.bin')
+  let cpu0 = await machineCpuSeconds()
+  let t0 = performance.now()
+  const out = await open(path, 'w')
+  try {
+    for (let at = 0, i = 0; at < bytes; at += (blocks[0] as Buffer).length, i++) await out.write(blocks[i % blocks.length] as Buffer)
+    await out.datasync()
+  } finally {
+    await out.close()
+  }
+  const write = bytes / ((performance.now() - t0) / 1000) / 1e9
+  const writeCpu = (await machineCpuSeconds()) - cpu0
+  await dropCaches()
+  cpu0 = await machineCpuSeconds()
+  t0 = performance.now()
+  const hash = createHash('sha256')
+  const input = await open(path, 'r')
+  try {
+    const buf = Buffer.allocUnsafe(1024 * 1024)
+    for (;;) {
+      const { bytesRead } = await input.read(buf, 0, buf.length, null)
+      if (bytesRead === 0) break
+      hash.update(buf.subarray(0, bytesRead))
+    }
+  } finally {
+    await input.close()
+  }
+  const read = bytes / ((performance.now() - t0) / 1000) / 1e9
+  const readCpu = (await machineCpuSeconds()) - cpu0
+  await rm(path, { force: true })
+  return { write, read, writeCpu, readCpu, hash: hash.digest('hex') }
+}
+
+export interface GlusterLargeFigures {
+  write: number[]
+  read: number[]
+  writeCpu: number[]
+  readCpu: number[]
+}
+
+const GiB = 1024 * 1024 * 1024
+const LARGE_RUNS = 3
+
+/** GlusterFS's figures for the files bench (LARGE_RUNS 1 GiB writes and cold reads of the same bytes), or why there are none. */
+export async function glusterReference(blocks: readonly Buffer[], want: string): Promise<GlusterLargeFigures | string> {
+  const volume = await glusterVolume()
+  if (typeof volume === 'string') return volume
+  const out: GlusterLargeFigures = { write: [], read: [], writeCpu: [], readCpu: [] }
+  try {
+    for (let r = 0; r < LARGE_RUNS; r++) {
+      const f = await glusterLargeFile(volume.mount, GiB, blocks)
+      if (f.hash !== want) throw new Error(`GlusterFS read back sha256 ${f.hash}, expected ${want}`)
+      out.write.push(f.write)
+      out.read.push(f.read)
+      out.writeCpu.push(f.writeCpu)
+      out.readCpu.push(f.readCpu)
+    }
+    return out
+  } finally {
+    await volume.close()
+  }
+}
+
+const mid = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+
+/** The files bench's side-by-side table: House Party's medians against GlusterFS's, with issue 24's goals. */
+export function sideBySide(put: number, get: number, putCpu: number, getCpu: number, gluster: GlusterLargeFigures | string): string {
+  if (typeof gluster === 'string') return `GlusterFS reference not measured: ${gluster}.`
+  const g = { write: mid(gluster.write), read: mid(gluster.read), writeCpu: mid(gluster.writeCpu), readCpu: mid(gluster.readCpu) }
+  return `Side by side with GlusterFS 2+1 in the same run (a dispersed volume of 3 bricks, redundancy 1, on this host, through FUSE: \`cp\`-like 1 MiB
+writes of the same 1 GiB, fdatasynced; caches dropped, 1 MiB reads hashed). CPU is every process on the machine (/proc/stat), per GiB.
+
+| | House Party | GlusterFS | ratio | goal |
+|---|---|---|---|---|
+| put / write 1 GiB, GB/s | ${put.toFixed(2)} | ${g.write.toFixed(2)} | ${(put / g.write).toFixed(2)}× | ≥ 3× |
+| get / read 1 GiB cold, GB/s | ${get.toFixed(2)} | ${g.read.toFixed(2)} | ${(get / g.read).toFixed(2)}× | ≥ 2× |
+| CPU-s per GiB put / written | ${putCpu.toFixed(1)} | ${g.writeCpu.toFixed(1)} | ${(putCpu / g.writeCpu).toFixed(2)} | ≤ 3 s |
+| CPU-s per GiB got / read | ${getCpu.toFixed(1)} | ${g.readCpu.toFixed(1)} | ${(getCpu / g.readCpu).toFixed(2)} | |
+
+GlusterFS runs, write: ${gluster.write.map((x) => x.toFixed(2)).join(', ')}; read: ${gluster.read.map((x) => x.toFixed(2)).join(', ')} GB/s.`
 }

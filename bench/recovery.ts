@@ -12,8 +12,10 @@ const FILE_BYTES = 64 * MiB
 
 interface Run {
   declaredS: number
-  /** Kill → the first rebuilt byte: the death vote, then --rebuild-delay-ms (a restarted peer would come back within it). */
+  /** Kill → the first rebuilt fragment: the death vote, then --rebuild-delay-ms (a restarted peer would come back within it). */
   startedS: number
+  /** Bytes that first fragment (or those finished with it) counted. */
+  firstBytes: number
   /** Kill → as many bytes rebuilt as the peer held: every lost fragment made again. */
   rebuiltS: number
   redundantS: number
@@ -52,10 +54,17 @@ async function once(blocks: Buffer[]): Promise<Run> {
       { timeoutMs: 30_000, intervalMs: 20 },
     )
     const declaredS = (performance.now() - t0) / 1000
-    await waitFor('the first rebuilt byte', async () => (await sumMetric(party, survivors, 'houseparty_rebuilt_bytes_total')) > rebuiltBefore, {
-      timeoutMs: 300_000,
-      intervalMs: 50,
-    })
+    // A fragment is counted when it is complete: the rate is taken between the first completion and the last, over the
+    // bytes completed after the first (what was in flight before the first completion is not timed, so not counted).
+    let firstBytes = 0
+    await waitFor(
+      'the first rebuilt fragment',
+      async () => {
+        firstBytes = (await sumMetric(party, survivors, 'houseparty_rebuilt_bytes_total')) - rebuiltBefore
+        return firstBytes > 0
+      },
+      { timeoutMs: 300_000, intervalMs: 20 },
+    )
     const startedS = (performance.now() - t0) / 1000
     await waitFor('every lost byte rebuilt', async () => (await sumMetric(party, survivors, 'houseparty_rebuilt_bytes_total')) >= rebuiltBefore + lostBytes, {
       timeoutMs: 300_000,
@@ -65,7 +74,7 @@ async function once(blocks: Buffer[]): Promise<Run> {
     await waitFor('full redundancy', () => fullyRedundant(party.peer(0).api), { timeoutMs: 300_000, intervalMs: 100 })
     const redundantS = (performance.now() - t0) / 1000
     const rebuiltAfter = await sumMetric(party, survivors, 'houseparty_rebuilt_bytes_total')
-    return { declaredS, startedS, rebuiltS, redundantS, rebuiltBytes: rebuiltAfter - rebuiltBefore, lostBytes }
+    return { declaredS, startedS, firstBytes, rebuiltS, redundantS, rebuiltBytes: rebuiltAfter - rebuiltBefore, lostBytes }
   } finally {
     await cleanup()
   }
@@ -76,9 +85,9 @@ export async function recoveryBench(): Promise<string> {
   const blocks = Array.from({ length: 16 }, () => randomBytes(MiB))
   const runs: Run[] = []
   for (let r = 0; r < RUNS; r++) runs.push(await once(blocks))
-  // The rebuild proper: from its first byte to the last lost byte made again (the wait before it is --rebuild-delay-ms,
-  // on purpose; health reports full redundancy at the next census after).
-  const rate = runs.map((r) => r.lostBytes / (r.rebuiltS - r.startedS) / 1e9)
+  // The rebuild proper, apart from the wait before it (--rebuild-delay-ms, on purpose) and from the census after it
+  // (when health reports full redundancy).
+  const rate = runs.map((r) => (r.lostBytes - r.firstBytes) / (r.rebuiltS - r.startedS) / 1e9)
   const started = median(runs.map((r) => r.startedS))
   const rebuilding = median(runs.map((r) => r.rebuiltS - r.startedS))
   const declared = median(runs.map((r) => r.declaredS))
@@ -94,12 +103,12 @@ each file is rebuilt by its primary tracker, two files at a time per peer. Media
 | | median | runs |
 |---|---|---|
 | kill → death declared | ${declared.toFixed(2)} s | ${runs.map((r) => r.declaredS.toFixed(2)).join(', ')} |
-| kill → first rebuilt byte (death vote + \`--rebuild-delay-ms\`, default 60 s) | ${started.toFixed(2)} s | ${runs.map((r) => r.startedS.toFixed(2)).join(', ')} |
-| first rebuilt byte → every lost byte rebuilt (the rebuild) | ${rebuilding.toFixed(2)} s | ${runs.map((r) => (r.rebuiltS - r.startedS).toFixed(2)).join(', ')} |
+| kill → the first rebuilt fragment (death vote + \`--rebuild-delay-ms\`, default 60 s, + one fragment's rebuild) | ${started.toFixed(2)} s | ${runs.map((r) => r.startedS.toFixed(2)).join(', ')} |
+| first rebuilt fragment → every lost byte rebuilt | ${rebuilding.toFixed(2)} s | ${runs.map((r) => (r.rebuiltS - r.startedS).toFixed(2)).join(', ')} |
 | kill → full redundancy in \`GET /health/party\` (at the census after, every 5 s here) | ${redundant.toFixed(2)} s | ${runs.map((r) => r.redundantS.toFixed(2)).join(', ')} |
 | fragment bytes lost with the peer | ${(median(runs.map((r) => r.lostBytes)) / MiB).toFixed(0)} MiB | ${runs.map((r) => (r.lostBytes / MiB).toFixed(0)).join(', ')} |
 | bytes rebuilt | ${(median(runs.map((r) => r.rebuiltBytes)) / MiB).toFixed(0)} MiB | ${runs.map((r) => (r.rebuiltBytes / MiB).toFixed(0)).join(', ')} |
-| rebuild throughput (bytes lost / the rebuild's time; goal ≥ 300 MB/s) | ${(rebuildGBps * 1000).toFixed(0)} MB/s | ${rate.map((x) => (x * 1000).toFixed(0)).join(', ')} |
+| rebuild throughput (bytes rebuilt after the first fragment / the time from it to the last; goal ≥ 300 MB/s) | ${(rebuildGBps * 1000).toFixed(0)} MB/s | ${rate.map((x) => (x * 1000).toFixed(0)).join(', ')} |
 | loopback TCP (reference) | ${(tcp * 1000).toFixed(0)} MB/s | |
 | rebuild / loopback TCP | ${(rebuildGBps / tcp).toFixed(3)} | |
 
