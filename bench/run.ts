@@ -3,6 +3,7 @@ import { codecBench } from './codec.ts'
 import { atRestBench, peerTlsBench } from './encryption.ts'
 import { filesBench, largeFileBench } from './files.ts'
 import { inlineBench } from './inline.ts'
+import { largeProfileBench } from './large-profile.ts'
 import { writeSection } from './lib.ts'
 import { membershipBench } from './membership.ts'
 import { membershipScaleBench } from './membership-scale.ts'
@@ -26,6 +27,7 @@ const suites: Record<string, () => Promise<string>> = {
   s3: () => s3Bench(),
   'peer-tls': () => peerTlsBench(),
   'at-rest': () => atRestBench(),
+  'large-profile': () => largeProfileBench(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
