@@ -56,7 +56,9 @@ export async function largeProfileBench(): Promise<string> {
 ${today()}, ${machine()}. ${PEERS} local peers (2+1) run with \`--cpu-prof\` (\`npm run bench -- large-profile\`): ${ROUNDS} puts of a 1 GiB file
 through one peer each, then (the peers restarted on their data dirs) ${ROUNDS} gets of it. Self time summed over every peer, by module: the
 project's files by path, dependencies by package, Node's internals by module, V8's and the kernel's work as "native". Startup and
-the graceful stop are in it too (small next to ${ROUNDS} GiB).
+the graceful stop are in it too (small next to ${ROUNDS} GiB). Reading the rows: \`native writev\` and \`writeBuffer\` are socket and file
+writes, the peers' TLS encryption included (OpenSSL runs inside them); \`node:zlib\` is CRC-32 (\`zlib.crc32\`, every chunk);
+\`node:internal/crypto/hash\` is sha256 of files and fragments' digests and the HMACs of the peer protocol.
 
 Puts:
 
