@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { inParallel } from './lib.ts'
+import { inParallel, median } from './lib.ts'
 
 const run = promisify(execFile)
 
@@ -195,12 +195,10 @@ export async function glusterReference(blocks: readonly Buffer[], want: string):
   }
 }
 
-const mid = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
-
 /** The files bench's side-by-side table: House Party's medians against GlusterFS's, with issue 24's goals. */
 export function sideBySide(put: number, get: number, putCpu: number, getCpu: number, gluster: GlusterLargeFigures | string): string {
   if (typeof gluster === 'string') return `GlusterFS reference not measured: ${gluster}.`
-  const g = { write: mid(gluster.write), read: mid(gluster.read), writeCpu: mid(gluster.writeCpu), readCpu: mid(gluster.readCpu) }
+  const g = { write: median(gluster.write), read: median(gluster.read), writeCpu: median(gluster.writeCpu), readCpu: median(gluster.readCpu) }
   return `Side by side with GlusterFS 2+1 in the same run (a dispersed volume of 3 bricks, redundancy 1, on this host, through FUSE: \`cp\`-like 1 MiB
 writes of the same 1 GiB, fdatasynced; caches dropped, 1 MiB reads hashed). CPU is every process on the machine (/proc/stat), per GiB.
 

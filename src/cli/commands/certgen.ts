@@ -12,14 +12,14 @@ export interface ReleaseNames {
   extra: string[]
 }
 
+/** The chart's name for a release's objects (its fullname): the release's name when it says houseparty already. */
+export const releaseFullname = (release: string): string => (release.includes('houseparty') ? release : `${release}-houseparty`)
+
 /**
  * The names a release's clients reach its API and S3 endpoint by, as the
  * chart's certificate carries them: the client Service, every peer (a
  * wildcard under the peers' headless Service), localhost for a port-forward.
  */
-/** The chart's name for a release's objects (its fullname): the release's name when it says houseparty already. */
-export const releaseFullname = (release: string): string => (release.includes('houseparty') ? release : `${release}-houseparty`)
-
 export function releaseDnsNames(r: ReleaseNames): string[] {
   const full = releaseFullname(r.release)
   const svc = `${r.namespace}.svc`

@@ -24,31 +24,10 @@
         (local.set $src (i32.add (local.get $src) (i32.const 64)))
         (br $next))))
 
-  ;; out[i] ^= c·src[i], i < len; `tables`: c·0..c·15, then c·0x00, c·0x10 .. c·0xf0 (32 bytes)
-  (func (export "mulAdd") (param $out i32) (param $src i32) (param $len i32) (param $tables i32)
-    (local $end i32) (local $lo v128) (local $hi v128) (local $mask v128)
-    (local.set $lo (v128.load offset=0 (local.get $tables)))
-    (local.set $hi (v128.load offset=16 (local.get $tables)))
-    (local.set $mask (i8x16.splat (i32.const 15)))
-    (local.set $end (i32.add (local.get $out) (local.get $len)))
-    (block $done
-      (loop $next
-        (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
-        (v128.store offset=0 (local.get $out)
-          (call $mul (v128.load offset=0 (local.get $out)) (v128.load offset=0 (local.get $src)) (local.get $lo) (local.get $hi) (local.get $mask)))
-        (v128.store offset=16 (local.get $out)
-          (call $mul (v128.load offset=16 (local.get $out)) (v128.load offset=16 (local.get $src)) (local.get $lo) (local.get $hi) (local.get $mask)))
-        (v128.store offset=32 (local.get $out)
-          (call $mul (v128.load offset=32 (local.get $out)) (v128.load offset=32 (local.get $src)) (local.get $lo) (local.get $hi) (local.get $mask)))
-        (v128.store offset=48 (local.get $out)
-          (call $mul (v128.load offset=48 (local.get $out)) (v128.load offset=48 (local.get $src)) (local.get $lo) (local.get $hi) (local.get $mask)))
-        (local.set $out (i32.add (local.get $out) (i32.const 64)))
-        (local.set $src (i32.add (local.get $src) (i32.const 64)))
-        (br $next))))
-
-;; out[i] = Σ_j c_j·src_j[i], i < len, in one pass over out: `pairs` holds n (src, tables) offsets,
-  ;; 8 bytes each (tables as for mulAdd). 64 bytes of out stay in four registers while every source
-  ;; is added in, so out is written once and never read.
+  ;; out[i] = Σ_j c_j·src_j[i], i < len, in one pass over out: `pairs` holds n (src, tables) offsets,
+  ;; 8 bytes each; a coefficient's tables are c·0..c·15, then c·0x00, c·0x10 .. c·0xf0 (32 bytes).
+  ;; 64 bytes of out stay in four registers while every source is added in, so out is written once
+  ;; and never read.
   (func (export "combineRow") (param $out i32) (param $pairs i32) (param $n i32) (param $len i32)
     (local $end i32) (local $at i32) (local $p i32) (local $pend i32) (local $src i32) (local $t i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)

@@ -1,4 +1,4 @@
-export { jsCombine, mulAddInto, xorInto } from './combine.ts'
+export { mulAddInto, xorInto } from './combine.ts'
 export { ErasureCoder } from './erasure.ts'
 export { gfInv, gfMul, invert, mulTable, wideMulTable } from './gf256.ts'
 export { simdAvailable } from './simd.ts'

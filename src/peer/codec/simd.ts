@@ -26,7 +26,6 @@ const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly
 interface Exports {
   memory: WasmMemory
   xor(out: number, src: number, len: number): void
-  mulAdd(out: number, src: number, len: number, tables: number): void
   combineRow(out: number, pairs: number, n: number, len: number): void
 }
 
@@ -110,7 +109,7 @@ export class SimdCombiner {
           out.set(mem.subarray(dest, dest + n), from)
           return
         }
-        // Each output's pair list, written for its call (the lists of all outputs do not fit at once).
+        // This output's (source, tables) list, written into the one list region before its call.
         let pairsUsed = 0
         row.forEach((c, j) => {
           if (c === 0) return

@@ -11,12 +11,12 @@ import { type Arc, ArcParts, BucketDigests, bucketOf, bucketRange, type Member, 
 import { AtRestKey } from './at-rest.ts'
 import { fragmentPath, heldOf, keyOf, nameHash, positionOf, sweepLeftovers, syncDir } from './layout.ts'
 import { importManifestFiles } from './legacy.ts'
-import { type FragmentRow, ManifestTable, type RowBrief } from './manifest-table.ts'
+import { type FragmentRow, ManifestTable, type RowBrief, type StoredFragment } from './manifest-table.ts'
 import { ChunkReader, chunkStream, type FragmentBytes, fileBytes, memoryBytes, openedBytes, verifyChunks } from './reader.ts'
 import { type FragmentInstaller, type FragmentKey, FragmentWriter } from './writer.ts'
 
-/** A held fragment as the readers need it: its key, row, manifest, and seal when encrypted at rest. */
-type Held = { k: string; entry: FragmentRow; manifest: Manifest; seal?: Buffer | undefined }
+/** A held fragment and its key in the table. */
+type Held = StoredFragment & { k: string }
 
 /**
  * Fragments on disk, under <data>/fragments/<h[0:2]>/<h>/<version>.<index>.frag
@@ -298,13 +298,13 @@ export class FragmentStore implements FragmentInstaller {
     const k = keyOf(key)
     const found = this.#rows.fragment(k)
     if (!found) throw new HousePartyError('ERR_NOT_FOUND', `no fragment ${key.index} of ${JSON.stringify(key.name)} version ${key.version} here`)
-    return { k, entry: found.row, manifest: found.manifest, seal: found.seal }
+    return { k, ...found }
   }
 
   /** Opens a fragment for reading from chunk `fromChunk` on. */
   async openRead(key: FragmentKey, fromChunk: number): Promise<{ manifest: Manifest; bytes: number; stream: Readable }> {
     const h = this.#held(key)
-    const { k, entry, manifest } = h
+    const { k, row: entry, manifest } = h
     const start = Math.min(chunkOffset(manifest.coding, fromChunk), entry.held.bytes)
     // Encrypted at rest: read chunk by chunk, each opened (in clear, the file is streamed as it lies).
     if (h.seal) return { manifest, bytes: entry.held.bytes - start, stream: chunkStream(await this.#openBytes(key, h), manifest, fromChunk) }
@@ -330,8 +330,8 @@ export class FragmentStore implements FragmentInstaller {
   }
 
   /** A fragment's bytes (its row's, or its file opened now: a drop racing a read cannot cut it short), opened if sealed. */
-  async #openBytes(key: FragmentKey, { k, entry, manifest, seal }: Held): Promise<FragmentBytes> {
-    const bytes = entry.inline ? memoryBytes(this.#inlineData(k, key)) : fileBytes(await open(this.#pathOf(entry.held), 'r'))
+  async #openBytes(key: FragmentKey, { k, row, manifest, seal }: Held): Promise<FragmentBytes> {
+    const bytes = row.inline ? memoryBytes(this.#inlineData(k, key)) : fileBytes(await open(this.#pathOf(row.held), 'r'))
     return seal ? openedBytes(bytes, manifest, (this.#atRest as AtRestKey).opener(k, seal)) : bytes
   }
 
@@ -350,11 +350,11 @@ export class FragmentStore implements FragmentInstaller {
     const k = keyOf(key)
     const found = this.#rows.fragment(k)
     if (!found) return true
-    const { row: entry, manifest, seal } = found
+    const { row: entry, manifest } = found
     if (fragmentDigest(manifest.chunks) !== entry.held.digest) return false
     let bytes: FragmentBytes
     try {
-      bytes = await this.#openBytes(key, { k, entry, manifest, seal })
+      bytes = await this.#openBytes(key, { k, ...found })
     } catch (err) {
       // Dropped meanwhile: nothing to check.
       if ((err instanceof HousePartyError || (err as NodeJS.ErrnoException).code === 'ENOENT') && !this.#rows.brief(k)) return true

@@ -25,6 +25,13 @@ export interface FragmentRow {
   print: bigint
 }
 
+/** One fragment as its readers need it: its row, its manifest, and its seal when encrypted at rest (salt and chunk tags). */
+export interface StoredFragment {
+  row: FragmentRow
+  manifest: Manifest
+  seal?: Buffer
+}
+
 /** What a start needs of each row: where it sits on the ring, its fingerprint, its size. */
 export interface RowBrief {
   key: string
@@ -221,7 +228,7 @@ export class ManifestTable {
   }
 
   /** One fragment's row and its manifest (its chunk checksums read with it), and its seal when encrypted at rest; or undefined. */
-  fragment(key: string): { row: FragmentRow; manifest: Manifest; seal?: Buffer } | undefined {
+  fragment(key: string): StoredFragment | undefined {
     const r = this.#fragment.get(key) as (Row & { chunks: string; seal: Uint8Array | null }) | undefined
     if (!r) return undefined
     const row = fromRow(r)

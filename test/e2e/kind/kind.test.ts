@@ -112,13 +112,14 @@ describe('House Party on kind', { skip, timeout: 60 * 60_000 }, () => {
 
   /** Every peer ready and on one list of `n` guests, every file healthy and degraded 0 on every peer. */
   async function settled(ns: string, release: string, n: number, files: number): Promise<void> {
+    // One client for the wait (the release's CA read once, one connection pool), not one per poll.
+    const c = await client(ns, release)
     await waitFor(
       `${n} peers ready, ${files} files healthy, houseparty_files_degraded 0 everywhere`,
       async () => {
         const pods = await readyPods(ns, release)
         if (pods.length !== n) return false
         const pod = pods[0] as string
-        const c = await client(ns, release)
         return through(ns, pod, async (api) => {
           const guests = (await (await fetch(`${c.scheme}://${api}/guests`, c.init)).json()) as { guests: unknown[] }
           const health = (await (await fetch(`${c.scheme}://${api}/health/party`, c.init)).json()) as { files: number; healthy: number; answered: number }
