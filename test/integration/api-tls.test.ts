@@ -107,6 +107,12 @@ describe('TLS on the HTTP API and the S3 endpoint', () => {
   })
 
   it('the S3 endpoint speaks TLS with the same certificate', async () => {
+    // Each peer reads the files on its own 5 s clock: the earlier tests waited on peer 0 alone, so this one waits
+    // until peer 1 serves the current certificate too (under load it may still hold an earlier one).
+    await waitFor('peer 1 to serve the rotated certificate', async () => (await servedSerial(party.peer(1).s3Port)).toLowerCase() === '2a', {
+      timeoutMs: 30_000,
+      intervalMs: 300,
+    })
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: party.peer(1).s3Port, path: '/', ca: ca.cert }, (res) => {
         let body = ''
