@@ -65,8 +65,11 @@ export class ErasureCoder {
   /**
    * Rebuilds every missing shard (data and parity) from any k present ones.
    * `shards` has k+m slots; missing ones are undefined. Returns all k+m.
+   * The rebuilt shards come from `alloc` (by default fresh buffers): a caller
+   * that rebuilds stripe after stripe passes buffers it reuses, since the first
+   * touch of fresh memory costs more than the decoding itself.
    */
-  reconstruct(shards: readonly (Uint8Array | undefined)[]): Buffer[] {
+  reconstruct(shards: readonly (Uint8Array | undefined)[], alloc: (bytes: number) => Buffer = Buffer.allocUnsafe): Buffer[] {
     if (shards.length !== this.k + this.m) throw new HousePartyError('ERR_INVALID_ARGUMENT', `expected ${this.k + this.m} shard slots`)
     const present = shards.map((s, i) => (s ? i : -1)).filter((i) => i >= 0)
     if (present.length < this.k) {
@@ -78,7 +81,7 @@ export class ErasureCoder {
     const dataMissing = [...Array(this.k).keys()].filter((i) => !out[i])
     if (dataMissing.length > 0) {
       // Fast path: one data shard lost, XOR parity present: data = parity0 ^ other data.
-      const rebuilt = dataMissing.map(() => Buffer.allocUnsafe(len))
+      const rebuilt = dataMissing.map(() => alloc(len))
       if (dataMissing.length === 1 && out[this.k]) {
         const sources = [out[this.k] as Buffer, ...out.slice(0, this.k).filter((s): s is Buffer => !!s)]
         this.#combine([sources.map(() => 1)], sources, rebuilt)
@@ -96,7 +99,8 @@ export class ErasureCoder {
       })
     }
     if (out.slice(this.k).some((s) => !s)) {
-      const parity = this.encode(out.slice(0, this.k) as Buffer[])
+      const parity = Array.from({ length: this.m }, () => alloc(len))
+      this.encodeInto(out.slice(0, this.k) as Buffer[], parity)
       for (let p = 0; p < this.m; p++) out[this.k + p] ??= parity[p]
     }
     return out as Buffer[]

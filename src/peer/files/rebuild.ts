@@ -1,8 +1,9 @@
 import { HousePartyError } from '../../shared/errors.ts'
 import type { Throttle } from '../../shared/throttle.ts'
-import { chunkChecksum, ErasureCoder, fragmentBytes, fragmentDigest, stripeCount } from '../codec/index.ts'
+import { chunkChecksum, ErasureCoder, fragmentBytes, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
 import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
 import { type FilesContext, keptWhole, openSinks } from './context.ts'
+import { StripePool } from './stripe-pool.ts'
 import { StripeReader } from './stripe-reader.ts'
 
 /** Fragments rebuilt and stored: their references, and the bytes written. */
@@ -33,6 +34,7 @@ export async function rebuildFragments(
   const exclude = new Set<GuestId>([...avoid, ...record.fragments.map((f) => f.holder)])
   await reader.open()
   let sinks: Awaited<ReturnType<typeof openSinks>> = []
+  let next: Promise<(Buffer | undefined)[]> | undefined
   try {
     sinks = await openSinks(ctx, { name: record.name, version: record.version, coding }, missing, exclude, {
       signal,
@@ -41,16 +43,29 @@ export async function rebuildFragments(
     })
     const digests = new Map<number, string[]>(missing.map((i) => [i, []]))
     const stripes = stripeCount(record.size, coding)
+    // Room for every shard a decode can make (up to m data shards, then m parity); the size of a put's slot
+    // unless m > k, so rebuilds and puts share one pool.
+    const pool = StripePool.of(Math.max(coding.k + coding.m, 2 * coding.m) * shardBytes(coding.stripeBytes, coding.k))
+    // One stripe read ahead: its chunks arrive while this one is decoded and sent.
+    next = stripes > 0 ? reader.shards(0) : undefined
     for (let s = 0; s < stripes; s++) {
-      const shards = await reader.shards(s)
+      const shards = await (next as Promise<(Buffer | undefined)[]>)
+      next = s + 1 < stripes ? reader.shards(s + 1) : undefined
+      next?.catch(() => undefined)
       await throttle?.take((shards.find((x) => x)?.length ?? 0) * (coding.k + missing.length), signal)
-      const all = coder.reconstruct(shards)
+      // Decoded into a reused slot, given back once every sink has flushed its shard.
+      const slot = pool.take()
+      const all = coder.reconstruct(shards, carve(slot))
+      let unflushed = sinks.length
+      const flushed = (): void => {
+        if (--unflushed === 0) pool.give(slot)
+      }
       await Promise.all(
         sinks.map((sink) => {
           const shard = all[sink.index] as Buffer
           const digest = chunkChecksum(shard)
           digests.get(sink.index)?.push(digest.toString('hex'))
-          return sink.write(shard, digest)
+          return sink.write(shard, digest, flushed)
         }),
       )
       const failed = sinks.find((x) => x.failed)
@@ -72,6 +87,19 @@ export async function rebuildFragments(
     for (const sink of sinks) sink.fail(err)
     throw err
   } finally {
+    // Closed before and after the read ahead settles, as a get's reader is.
     reader.close()
+    await next?.catch(() => undefined)
+    reader.close()
+  }
+}
+
+/** An allocator that cuts buffers from `slot` in turn, and fresh ones once it is used up. */
+function carve(slot: Buffer): (bytes: number) => Buffer {
+  let used = 0
+  return (bytes) => {
+    if (used + bytes > slot.length) return Buffer.allocUnsafe(bytes)
+    used += bytes
+    return slot.subarray(used - bytes, used)
   }
 }

@@ -64,6 +64,22 @@ describe('erasure coding', () => {
     assert.ok(p0?.equals(x))
   })
 
+  it('rebuilds into the buffers its allocator hands out (a rebuild reuses one slot stripe after stripe)', () => {
+    const coder = new ErasureCoder(4, 2)
+    const data = shardsOf(4, 4096)
+    const parity = coder.encode(data)
+    const slot = Buffer.alloc(4 * 4096, 0xee)
+    let used = 0
+    const alloc = (bytes: number): Buffer => slot.subarray(used, (used += bytes))
+    // Data shard 1 and parity shard 0 lost: one data shard decoded, then the parity re-encoded.
+    const all = coder.reconstruct([data[0], undefined, data[2], data[3], undefined, parity[1]], alloc)
+    assert.ok(all[1]?.equals(data[1] as Buffer))
+    assert.ok(all[4]?.equals(parity[0] as Buffer))
+    assert.equal(all[1]?.buffer, slot.buffer)
+    assert.equal(all[4]?.buffer, slot.buffer)
+    assert.equal(used, 3 * 4096)
+  })
+
   it('xor works on unaligned views', () => {
     const big = randomBytes(100)
     const a = big.subarray(1, 42)
