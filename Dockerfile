@@ -35,5 +35,5 @@ USER node
 VOLUME ["/data"]
 EXPOSE 7400/udp 7400/tcp 7480/tcp 7490/tcp
 # --initial-heap-size cannot come from NODE_OPTIONS; see the README ("Two commands").
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--initial-heap-size=128", "--max-semi-space-size=16", "/app/dist/cli/main.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--initial-heap-size=128", "--max-semi-space-size=2", "/app/dist/cli/main.js"]
 CMD ["peer"]

@@ -68,9 +68,10 @@ export class PintChannel {
   }
 
   /** Writes with backpressure: resolves once the socket can take more. */
-  async write(data: Buffer): Promise<void> {
+  /** Sends `data`; `flushed` runs once the socket has taken it (the buffer may be reused then). */
+  async write(data: Buffer, flushed?: () => void): Promise<void> {
     if (this.socket.destroyed) throw new HousePartyError('ERR_TRANSFER_FAILED', 'connection closed')
-    this.socket.write(data)
+    this.socket.write(data, flushed && (() => flushed()))
     if (this.socket.writableLength > SEND_WINDOW) await waitDrain(this.socket)
   }
 

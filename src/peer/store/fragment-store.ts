@@ -5,14 +5,14 @@ import { Readable } from 'node:stream'
 import { HousePartyError } from '../../shared/errors.ts'
 import { InFlight } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
-import { chunkBytes, chunkChecksum, chunkOffset, fragmentDigest, shardBytes, stripeCount } from '../codec/index.ts'
+import { chunkBytes, chunkChecksum, chunkOffset, fragmentDigest, stripeCount } from '../codec/index.ts'
 import type { Coding, HeldFragment, HoldTrailer, Manifest, Version } from '../protocol/index.ts'
 import { type Arc, ArcParts, BucketDigests, bucketOf, bucketRange, type Member, membersIn, type PartDigests } from '../ring/index.ts'
 import { AtRestKey } from './at-rest.ts'
 import { fragmentPath, heldOf, keyOf, nameHash, positionOf, sweepLeftovers, syncDir } from './layout.ts'
 import { importManifestFiles } from './legacy.ts'
 import { type FragmentRow, ManifestTable, type RowBrief, type StoredFragment } from './manifest-table.ts'
-import { ChunkReader, chunkStream, type FragmentBytes, fileBytes, memoryBytes, openedBytes, verifyChunks } from './reader.ts'
+import { type ChunkBuffers, ChunkReader, chunkStream, type FragmentBytes, fileBytes, memoryBytes, openedBytes, verifyChunks } from './reader.ts'
 import { type FragmentInstaller, type FragmentKey, FragmentWriter } from './writer.ts'
 
 /** A held fragment and its key in the table. */
@@ -301,22 +301,20 @@ export class FragmentStore implements FragmentInstaller {
     return { k, ...found }
   }
 
-  /** Opens a fragment for reading from chunk `fromChunk` on. */
-  async openRead(key: FragmentKey, fromChunk: number): Promise<{ manifest: Manifest; bytes: number; stream: Readable }> {
+  /**
+   * Opens a fragment for reading from chunk `fromChunk` on, a chunk at a time (into `buffers` when given; the
+   * stream's consumer gives each back). The file is opened now, so a drop that races with this read cannot cut it short.
+   */
+  async openRead(key: FragmentKey, fromChunk: number, buffers?: ChunkBuffers): Promise<{ manifest: Manifest; bytes: number; stream: Readable }> {
     const h = this.#held(key)
     const { k, row: entry, manifest } = h
     const start = Math.min(chunkOffset(manifest.coding, fromChunk), entry.held.bytes)
-    // Encrypted at rest: read chunk by chunk, each opened (in clear, the file is streamed as it lies).
-    if (h.seal) return { manifest, bytes: entry.held.bytes - start, stream: chunkStream(await this.#openBytes(key, h), manifest, fromChunk) }
-    if (entry.inline) {
+    if (entry.inline && !h.seal) {
       const data = this.#inlineData(k, key)
       return { manifest, bytes: data.length - Math.min(start, data.length), stream: Readable.from([data.subarray(start)]) }
     }
-    // The stream opens the file now, so a drop that races with this read cannot cut it short.
-    const handle = await open(this.#pathOf(entry.held), 'r')
-    // The stream owns the handle and closes it once (closing the raw fd as well would close whatever file reuses that number).
-    const stream = handle.createReadStream({ start, highWaterMark: Math.max(64 * 1024, shardBytes(manifest.coding.stripeBytes, manifest.coding.k)) })
-    return { manifest, bytes: entry.held.bytes - start, stream }
+    // Encrypted at rest, each chunk is opened as it is read.
+    return { manifest, bytes: entry.held.bytes - start, stream: chunkStream(await this.#openBytes(key, h), manifest, fromChunk, buffers) }
   }
 
   /**

@@ -1,3 +1,3 @@
 export { FragmentStore, nameHash, type StoreStats } from './fragment-store.ts'
-export { ChunkReader } from './reader.ts'
+export { ChunkBuffers, ChunkReader } from './reader.ts'
 export { type AppendOptions, type FragmentKey, FragmentWriter } from './writer.ts'

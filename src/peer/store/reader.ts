@@ -49,10 +49,56 @@ export function openedBytes(bytes: FragmentBytes, manifest: Manifest, opener: Ch
   }
 }
 
-/** The chunks of a fragment from `fromChunk` on, as a stream (closing `bytes` at its end); a chunk that reads short fails it. */
-export function chunkStream(bytes: FragmentBytes, manifest: Manifest, fromChunk: number): Readable {
+/**
+ * Buffers a holder reads chunks into while it serves a fragment, each given
+ * back once the socket has taken it: a gigabyte served then costs no gigabyte
+ * of fresh buffers (each paid for in page faults, and through V8's count of
+ * memory outside its heap in full garbage collections).
+ */
+export class ChunkBuffers {
+  /** Blocks are whole multiples of this: a fragment's last, shorter chunk reuses blocks too. */
+  static readonly #GRAIN = 64 * 1024
+  readonly #maxFreeBytes: number
+  readonly #free = new Map<number, ArrayBuffer[]>()
+  readonly #owned = new WeakSet<ArrayBuffer>()
+  #freeBytes = 0
+
+  /** `maxFreeBytes`: how much memory waiting for reuse is kept; beyond it, given-back buffers are left to the garbage collector. */
+  constructor(maxFreeBytes = 16 * 1024 * 1024) {
+    this.#maxFreeBytes = maxFreeBytes
+  }
+
+  take(length: number): Buffer {
+    const size = Math.max(1, Math.ceil(length / ChunkBuffers.#GRAIN)) * ChunkBuffers.#GRAIN
+    let block = this.#free.get(size)?.pop()
+    if (block) this.#freeBytes -= size
+    else {
+      block = new ArrayBuffer(size)
+      this.#owned.add(block)
+    }
+    return Buffer.from(block, 0, length)
+  }
+
+  /** Takes back a buffer from take() once nothing reads it any more (once only); others are ignored. */
+  give(buf: Buffer): void {
+    const block = buf.buffer
+    if (!(block instanceof ArrayBuffer) || !this.#owned.has(block) || this.#freeBytes + block.byteLength > this.#maxFreeBytes) return
+    const list = this.#free.get(block.byteLength) ?? []
+    if (list.includes(block)) return
+    list.push(block)
+    this.#free.set(block.byteLength, list)
+    this.#freeBytes += block.byteLength
+  }
+}
+
+/**
+ * The chunks of a fragment from `fromChunk` on, as a stream (closing `bytes` at its end); a chunk that reads short fails it.
+ * Chunks are read into `buffers` when given (the consumer gives each back).
+ */
+export function chunkStream(bytes: FragmentBytes, manifest: Manifest, fromChunk: number, buffers?: ChunkBuffers): Readable {
   const read = async (s: number): Promise<Buffer> => {
-    const buf = Buffer.allocUnsafe(chunkBytes(manifest.size, manifest.coding, s))
+    const len = chunkBytes(manifest.size, manifest.coding, s)
+    const buf = buffers ? buffers.take(len) : Buffer.allocUnsafe(len)
     if ((await bytes.read(buf, buf.length, chunkOffset(manifest.coding, s))) !== buf.length)
       throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${s} of fragment ${manifest.index} failed its check on this peer's disk`)
     return buf

@@ -1,7 +1,7 @@
 import { shardBytes } from '../codec/index.ts'
 import type { PintChannel, StashChunk } from '../net/index.ts'
 import { type BatchedCall, HoldTrailer, type PintReply, type PintRequest } from '../protocol/index.ts'
-import type { FragmentStore } from '../store/index.ts'
+import { ChunkBuffers, type FragmentStore } from '../store/index.ts'
 
 type Req<T extends PintRequest['op']> = Extract<PintRequest, { op: T }>
 type StashCall = Extract<BatchedCall, { op: 'stash' }>
@@ -55,12 +55,15 @@ export async function stashWhole(req: StashCall, chunk: StashChunk, store: Fragm
   return { ok: true, digest: held.digest, bytes: held.bytes }
 }
 
+/** What fetches read chunks into, shared by every fetch this peer serves. */
+const SERVED_CHUNKS = new ChunkBuffers()
+
 export async function serveFetch(req: Req<'fetch'>, channel: PintChannel, store: FragmentStore, events: TransferEvents): Promise<void> {
   const started = performance.now()
-  const { manifest, bytes, stream } = await store.openRead(req, req.fromChunk)
+  const { manifest, bytes, stream } = await store.openRead(req, req.fromChunk, SERVED_CHUNKS)
   try {
     await channel.reply({ ok: true, manifest, bytes })
-    for await (const buf of stream) await channel.write(buf as Buffer)
+    for await (const buf of stream) await channel.write(buf as Buffer, () => SERVED_CHUNKS.give(buf as Buffer))
     events.sent(bytes, (performance.now() - started) / 1000)
   } finally {
     stream.destroy()

@@ -49,6 +49,6 @@ export async function housepartyImage(binDir: string, appDir: string): Promise<I
   await mkdir(appDir, { recursive: true })
   await symlink(node, join(binDir, 'node')).catch(() => undefined)
   const cli = join(appDir, 'dist/cli/main.js')
-  await writeFile(join(binDir, 'houseparty'), `#!/bin/sh\nexec ${node} --initial-heap-size=128 --max-semi-space-size=16 ${cli} "$@"\n`, { mode: 0o755 })
+  await writeFile(join(binDir, 'houseparty'), `#!/bin/sh\nexec ${node} --initial-heap-size=128 --max-semi-space-size=2 ${cli} "$@"\n`, { mode: 0o755 })
   return { entrypoint: withoutInit.map(fromImage), cmd, env, binDir, source: ROOT, appDir }
 }

@@ -37,7 +37,7 @@ describe('packaging: image, plain manifests, dashboard', () => {
     assert.match(text, /^USER node$/m, 'runs as the unprivileged node user')
     assert.match(
       text,
-      /^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "--initial-heap-size=128", "--max-semi-space-size=16", "\/app\/dist\/cli\/main\.js"\]$/m,
+      /^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "--initial-heap-size=128", "--max-semi-space-size=2", "\/app\/dist\/cli\/main\.js"\]$/m,
       'tini is PID 1 and forwards SIGTERM',
     )
     const ignore = await readFile(join(ROOT, '.dockerignore'), 'utf8')

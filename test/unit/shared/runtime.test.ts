@@ -12,7 +12,7 @@ describe('peer V8 flags', () => {
 
   it('names the flags a process lacks, whatever value or spelling it gave', () => {
     assert.deepEqual(missingPeerFlags([]), [...PEER_V8_FLAGS])
-    assert.deepEqual(missingPeerFlags(['--initial-heap-size=512']), ['--max-semi-space-size=16'])
+    assert.deepEqual(missingPeerFlags(['--initial-heap-size=512']), ['--max-semi-space-size=2'])
     assert.deepEqual(missingPeerFlags(['--initial-heap-size=512', '--max-semi-space-size=8']), [])
     assert.deepEqual(missingPeerFlags(['--initial_heap_size=64', '--max_semi_space_size=8', '--enable-source-maps']), [])
   })
