@@ -11,6 +11,7 @@ import { recoveryBench } from './recovery.ts'
 import { s3Bench } from './s3.ts'
 import { scaleBench } from './scale.ts'
 import { smallProfileBench } from './small-profile.ts'
+import { stripesBench } from './stripes.ts'
 
 /** npm run bench [-- suite...]: runs the suites and rewrites their sections of BENCHMARKS.md. */
 const suites: Record<string, () => Promise<string>> = {
@@ -28,6 +29,7 @@ const suites: Record<string, () => Promise<string>> = {
   'peer-tls': () => peerTlsBench(),
   'at-rest': () => atRestBench(),
   'large-profile': () => largeProfileBench(),
+  stripes: () => stripesBench(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
