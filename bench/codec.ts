@@ -63,7 +63,10 @@ export async function codecBench(): Promise<string> {
     const slot = Buffer.allocUnsafe(2 * m * shard)
     const oursDecode = rate(() => {
       let used = 0
-      coder.reconstruct(damaged, (bytes) => slot.subarray(used, (used += bytes)))
+      coder.reconstruct(damaged, (bytes) => {
+        used += bytes
+        return slot.subarray(used - bytes, used)
+      })
     })
     const oursDecodeFresh = rate(() => coder.reconstruct(damaged))
     const jsEncode = rate(() => js.encodeInto(data, into))

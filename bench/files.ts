@@ -312,7 +312,8 @@ hashes the file, and the client hashes it again. All ${peers} peers and the clie
 CPU: a 1 GiB put costs the peers ${median(putCpu).toFixed(1)} CPU-seconds (user + system, median), so the two cores are ${((median(putCpu) / median(putWall) / cpus().length) * 100).toFixed(0)}% busy
 with peers alone during a put. The rest of the gap to loopback TCP is spent inside Node: its HTTP parser copies every 64 KiB body read into a
 fresh buffer, and every byte crosses the kernel twice more (HTTP in, fragments out). Peers run the compiled CLI with \`${PEER_V8_FLAGS.join(' ')}\`
-(src/shared/runtime.ts), which keeps those buffers from triggering a full garbage collection every few tens of MB.
+(src/shared/runtime.ts): the first keeps those buffers from counting against a small heap limit, the second makes scavenges
+frequent enough to free them before V8's count of memory outside its heap starts a full garbage collection (every 70 MB of a put without it).
 Runs: put ${puts.map((x, i) => `${x.toFixed(2)} (coordinator ${putLocal[i] ? 'holds a fragment' : 'holds none'})`).join(', ')}; get ${gets.map((x) => x.toFixed(2)).join(', ')} GB/s.
 Placement weighs what each peer holds, so the holders of a re-put file change from run to run; a coordinator holding none sends all 1.5 GiB over loopback.
 

@@ -7,7 +7,9 @@ import { benchParty, machine, median, today } from './lib.ts'
 const MiB = 1024 * 1024
 const RUNS = 3
 const PEERS = 6
-const FILES = 16
+const FILES = 32
+/** The default, given explicitly: the rebuild proper is timed from the end of this wait. */
+const REBUILD_DELAY_MS = 60_000
 const FILE_BYTES = 64 * MiB
 
 interface Run {
@@ -29,9 +31,18 @@ async function fullyRedundant(api: string): Promise<boolean> {
   return h.files === FILES && h.degraded === 0 && h.lost === 0
 }
 
-/** One run: 1 GiB in 16 files on 6 peers, SIGKILL one, time the death and the rebuild. */
+/** One run: FILES files of FILE_BYTES on 6 peers, SIGKILL one, time the death and the rebuild. */
 async function once(blocks: Buffer[]): Promise<Run> {
-  const { party, cleanup } = await benchParty(PEERS, ['--log-level', 'warn', '--recovery-bytes-per-sec', '0', '--census-interval-ms', '5000'])
+  const { party, cleanup } = await benchParty(PEERS, [
+    '--log-level',
+    'warn',
+    '--recovery-bytes-per-sec',
+    '0',
+    '--census-interval-ms',
+    '5000',
+    '--rebuild-delay-ms',
+    String(REBUILD_DELAY_MS),
+  ])
   try {
     const all = [...Array(PEERS).keys()]
     await Promise.all(all.map((i) => party.start(i, i === 0 ? [] : [0])))
@@ -93,9 +104,12 @@ export async function recoveryBench(): Promise<string> {
   const declared = median(runs.map((r) => r.declaredS))
   const redundant = median(runs.map((r) => r.redundantS))
   const rebuildGBps = median(rate)
+  // Counted from the moment the wait ends (death declared + the delay): the first fragment's own time and any lag
+  // in starting are in it.
+  const fromEligible = runs.map((r) => r.lostBytes / (r.rebuiltS - r.declaredS - REBUILD_DELAY_MS / 1000) / 1e9)
   return `## Recovery: one guest killed
 
-${today()}, ${machine()}. ${PEERS} local peer processes (2+1, 1 MiB stripes), 1 GiB stored as ${FILES} files of ${FILE_BYTES / MiB} MiB,
+${today()}, ${machine()}. ${PEERS} local peer processes (2+1, 1 MiB stripes), ${(FILES * FILE_BYTES) / 1024 / MiB} GiB stored as ${FILES} files of ${FILE_BYTES / MiB} MiB,
 then one peer SIGKILLed. "Death declared" is when no survivor lists it any more; "full redundancy" is when \`GET /health/party\`
 (every guest's records and inventory) shows no degraded file. Recovery is unthrottled here (\`--recovery-bytes-per-sec 0\`);
 each file is rebuilt by its primary tracker, two files at a time per peer. Median of ${RUNS} runs; loopback TCP measured in the same run.
@@ -103,12 +117,13 @@ each file is rebuilt by its primary tracker, two files at a time per peer. Media
 | | median | runs |
 |---|---|---|
 | kill → death declared | ${declared.toFixed(2)} s | ${runs.map((r) => r.declaredS.toFixed(2)).join(', ')} |
-| kill → the first rebuilt fragment (death vote + \`--rebuild-delay-ms\`, default 60 s, + one fragment's rebuild) | ${started.toFixed(2)} s | ${runs.map((r) => r.startedS.toFixed(2)).join(', ')} |
+| kill → the first rebuilt fragment (death vote + \`--rebuild-delay-ms\`, + one fragment's rebuild; the delay set to its default, 60 s) | ${started.toFixed(2)} s | ${runs.map((r) => r.startedS.toFixed(2)).join(', ')} |
 | first rebuilt fragment → every lost byte rebuilt | ${rebuilding.toFixed(2)} s | ${runs.map((r) => (r.rebuiltS - r.startedS).toFixed(2)).join(', ')} |
 | kill → full redundancy in \`GET /health/party\` (at the census after, every 5 s here) | ${redundant.toFixed(2)} s | ${runs.map((r) => r.redundantS.toFixed(2)).join(', ')} |
 | fragment bytes lost with the peer | ${(median(runs.map((r) => r.lostBytes)) / MiB).toFixed(0)} MiB | ${runs.map((r) => (r.lostBytes / MiB).toFixed(0)).join(', ')} |
 | bytes rebuilt | ${(median(runs.map((r) => r.rebuiltBytes)) / MiB).toFixed(0)} MiB | ${runs.map((r) => (r.rebuiltBytes / MiB).toFixed(0)).join(', ')} |
 | rebuild throughput (bytes rebuilt after the first fragment / the time from it to the last; goal ≥ 300 MB/s) | ${(rebuildGBps * 1000).toFixed(0)} MB/s | ${rate.map((x) => (x * 1000).toFixed(0)).join(', ')} |
+| rebuild throughput from the end of the wait (every lost byte / the time from death declared + \`--rebuild-delay-ms\` to the last) | ${(median(fromEligible) * 1000).toFixed(0)} MB/s | ${fromEligible.map((x) => (x * 1000).toFixed(0)).join(', ')} |
 | loopback TCP (reference) | ${(tcp * 1000).toFixed(0)} MB/s | |
 | rebuild / loopback TCP | ${(rebuildGBps / tcp).toFixed(3)} | |
 

@@ -213,6 +213,33 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     })
   })
 
+  it('a reader that stalls mid-file gets its own bytes while other gets on the same peer reuse chunk buffers', async () => {
+    const stalled = bytesOf(24 * MiB, 91)
+    const fast = bytesOf(24 * MiB, 92)
+    for (const [name, data] of [
+      ['reuse/stalled', stalled],
+      ['reuse/fast', fast],
+    ] as const)
+      assert.equal((await putBytes(party.peer(0).api, name, data)).status, 201)
+    // The stalled reader takes one piece, then stops reading: what the peer has written to its socket but not sent
+    // waits there, and must not be the buffers the fast gets below read into.
+    const pieces: Buffer[] = []
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) =>
+      request(fileUrl(party.peer(2).api, 'reuse/stalled'), resolve)
+        .on('error', reject)
+        .end(),
+    )
+    assert.equal(res.statusCode, 200)
+    const first = await new Promise<Buffer>((resolve) => res.once('data', resolve))
+    res.pause()
+    pieces.push(first)
+    for (let i = 0; i < 3; i++) assert.equal(sha256((await getBytes(party.peer(2).api, 'reuse/fast')).body), sha256(fast))
+    res.on('data', (piece: Buffer) => pieces.push(piece))
+    res.resume()
+    await new Promise((resolve) => res.once('end', resolve))
+    assert.equal(sha256(Buffer.concat(pieces)), sha256(stalled))
+  })
+
   it('concurrent small puts of one name (sent whole, announced while their fragments travel): one version wins everywhere', async () => {
     for (let round = 0; round < 5; round++) {
       const versions = [0, 1, 2, 3].map((i) => bytesOf(1000 + 37 * i, 80 + 4 * round + i))

@@ -3,6 +3,7 @@ import { HousePartyError, isHousePartyError } from '../../shared/errors.ts'
 import { delay } from '../../shared/lifecycle.ts'
 import { ErasureCoder, joinStripe, stripeCount, stripeLength } from '../codec/index.ts'
 import { type FileRecord, partsOf } from '../protocol/index.ts'
+import { recycleFetchedChunk } from '../transfer/index.ts'
 import type { FilesContext } from './context.ts'
 import { type ByteRange, checkPart, type OpenedFile, type OpenPart, readParts, readPartsRange } from './parts.ts'
 import { StripeReader } from './stripe-reader.ts'
@@ -54,7 +55,8 @@ async function openLocated(ctx: FilesContext, located: FileRecord, started: numb
     try {
       const from = range ? Math.floor(range.first / record.coding.stripeBytes) : 0
       if (record.size > 0) await reader.open(from)
-      return { record, body: counted(ctx, range ? readRange(record, reader, range) : readStripes(record, reader), started) }
+      if (range) return { record, body: counted(ctx, readRange(record, reader, range), started) }
+      return { record, body: counted(ctx, readStripes(record, reader), started), recycle: recycleFetchedChunk }
     } catch (err) {
       reader.close()
       const next =

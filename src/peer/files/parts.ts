@@ -8,6 +8,11 @@ export interface OpenedFile {
   record: FileRecord
   /** The file's bytes; throws mid-stream if they cannot be served or fail the content hash. */
   body: AsyncGenerator<Buffer>
+  /**
+   * Takes back a piece of `body` once its reader is done with it (the answer has sent it), for the next read
+   * to reuse. Optional: a piece never given back is left to the garbage collector.
+   */
+  recycle?: (piece: Buffer) => void
 }
 
 /** Bytes `first` to `last` of a file, both included. */

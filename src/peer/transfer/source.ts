@@ -2,7 +2,7 @@ import { HousePartyError } from '../../shared/errors.ts'
 import { chunkBytes, chunkChecksum, chunkOffset, fragmentBytes, fragmentDigest } from '../codec/index.ts'
 import { call, type DialOptions, dial, type PintChannel } from '../net/index.ts'
 import { type Manifest, PintReplies, type Version } from '../protocol/index.ts'
-import type { ChunkReader, FragmentStore } from '../store/index.ts'
+import { ChunkBuffers, type ChunkReader, type FragmentStore } from '../store/index.ts'
 
 export interface SourceTarget {
   name: string
@@ -25,6 +25,18 @@ export interface FragmentSource {
   /** The chunk of stripe `stripe`; stripes must be read in order. */
   chunk(stripe: number): Promise<Buffer>
   close(): void
+}
+
+/**
+ * What streamed fetches read chunks into. A reader that is done with a chunk
+ * (a get, once its answer has sent it) gives it back with
+ * recycleFetchedChunk; one that keeps it leaves it to the garbage collector.
+ */
+const FETCHED_CHUNKS = new ChunkBuffers(32 * 1024 * 1024)
+
+/** Gives back a chunk a fetch returned (or a piece cut from one) once nothing reads it any more; any other buffer is ignored. */
+export function recycleFetchedChunk(piece: Buffer): void {
+  FETCHED_CHUNKS.give(piece)
 }
 
 /** A fragment on another guest, streamed over TCP. */
@@ -74,7 +86,8 @@ export class RemoteSource implements FragmentSource {
   async chunk(stripe: number): Promise<Buffer> {
     if (stripe !== this.#next) throw new HousePartyError('ERR_INTERNAL', `read stripe ${stripe}, expected ${this.#next}`)
     const m = this.manifest
-    const data = await this.#channel.reader.read(chunkBytes(m.size, m.coding, stripe))
+    const data = FETCHED_CHUNKS.take(chunkBytes(m.size, m.coding, stripe))
+    await this.#channel.reader.readInto(data)
     if (chunkChecksum(data).toString('hex') !== m.chunks[stripe]) {
       throw new HousePartyError('ERR_CHECKSUM_MISMATCH', `chunk ${stripe} of fragment ${this.index} on ${this.holder} failed its checksum`)
     }

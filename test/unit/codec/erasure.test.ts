@@ -70,7 +70,10 @@ describe('erasure coding', () => {
     const parity = coder.encode(data)
     const slot = Buffer.alloc(4 * 4096, 0xee)
     let used = 0
-    const alloc = (bytes: number): Buffer => slot.subarray(used, (used += bytes))
+    const alloc = (bytes: number): Buffer => {
+      used += bytes
+      return slot.subarray(used - bytes, used)
+    }
     // Data shard 1 and parity shard 0 lost: one data shard decoded, then the parity re-encoded.
     const all = coder.reconstruct([data[0], undefined, data[2], data[3], undefined, parity[1]], alloc)
     assert.ok(all[1]?.equals(data[1] as Buffer))
