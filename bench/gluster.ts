@@ -12,23 +12,38 @@ const run = promisify(execFile)
  * GlusterFS as the reference for the small-file figures, measured in the
  * same run: a dispersed volume of 3 bricks with redundancy 1 (2+1, House
  * Party's default coding) on this host, mounted through FUSE with stock
- * options. Needs root and Debian's glusterfs-server; without them the
- * reference is left out and the report says why.
+ * options. Needs root; installs Debian's glusterfs-server when glusterd is
+ * missing. Without them the reference is left out and the report says why.
  */
 export interface GlusterVolume {
   mount: string
   close(): Promise<void>
 }
 
+const installed = (): Promise<boolean> =>
+  run('glusterd', ['--version']).then(
+    () => true,
+    () => false,
+  )
+
+/** Installs Debian's glusterfs-server if glusterd is missing; a reason if it cannot. */
+async function ensureGlusterInstalled(): Promise<string | undefined> {
+  if (await installed()) return undefined
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  try {
+    await run('apt-get', ['install', '-y', '--no-install-recommends', 'glusterfs-server'], { env, maxBuffer: 64 * 1024 * 1024 })
+  } catch {
+    // The package lists may be missing or stale (a fresh container): refresh them once and try again.
+    await run('apt-get', ['update'], { env, maxBuffer: 64 * 1024 * 1024 }).catch(() => undefined)
+    await run('apt-get', ['install', '-y', '--no-install-recommends', 'glusterfs-server'], { env, maxBuffer: 64 * 1024 * 1024 }).catch(() => undefined)
+  }
+  return (await installed()) ? undefined : 'glusterfs-server is not installed and apt-get could not install it'
+}
+
 export async function glusterVolume(): Promise<GlusterVolume | string> {
   if (process.getuid?.() !== 0) return 'not root'
-  if (
-    !(await run('glusterd', ['--version']).then(
-      () => true,
-      () => false,
-    ))
-  )
-    return 'glusterfs-server is not installed (apt install glusterfs-server)'
+  const missing = await ensureGlusterInstalled()
+  if (missing) return missing
   const dir = await mkdtemp(join(tmpdir(), 'houseparty-gluster-'))
   const bricks = [1, 2, 3].map((i) => join(dir, `brick${i}`))
   const mount = join(dir, 'mnt')
