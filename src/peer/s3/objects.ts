@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { isHousePartyError } from '../../shared/errors.ts'
+import { streamBody } from '../api/index.ts'
 import type { FileService } from '../files/index.ts'
 import { type FileRecord, type ObjectMeta, partsOf } from '../protocol/index.ts'
 import type { BucketStore } from './buckets.ts'
@@ -92,7 +93,9 @@ export async function getObject(call: S3Call, deps: ObjectDeps, reply: FastifyRe
     await reply.status(status).send(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces))
     return
   }
-  await reply.status(status).send(Readable.from(opened.body, { objectMode: false }))
+  // A whole object is written by streamBody, which gives each piece back for reuse once the socket has taken it.
+  if (opened.recycle && status === 200) await streamBody(reply.status(status), opened, false)
+  else await reply.status(status).send(Readable.from(opened.body, { objectMode: false }))
 }
 
 /** GetObject ?partNumber=N: the bytes of part N of a multipart object; part 1 of any other is the whole object. */
