@@ -67,8 +67,10 @@ export class PintChannel {
     this.#nonce = nonce
   }
 
-  /** Writes with backpressure: resolves once the socket can take more. */
-  /** Sends `data`; `flushed` runs once the socket has taken it (the buffer may be reused then). */
+  /**
+   * Writes with backpressure: resolves once the socket can take more. `flushed` runs once the socket has
+   * taken `data` (the buffer may be reused then).
+   */
   async write(data: Buffer, flushed?: () => void): Promise<void> {
     if (this.socket.destroyed) throw new HousePartyError('ERR_TRANSFER_FAILED', 'connection closed')
     this.socket.write(data, flushed && (() => flushed()))

@@ -313,7 +313,7 @@ export class FragmentStore implements FragmentInstaller {
       const data = this.#inlineData(k, key)
       return { manifest, bytes: data.length - Math.min(start, data.length), stream: Readable.from([data.subarray(start)]) }
     }
-    // Encrypted at rest, each chunk is opened as it is read.
+    // From the file, or from the row when sealed; a sealed chunk is opened as it is read.
     return { manifest, bytes: entry.held.bytes - start, stream: chunkStream(await this.#openBytes(key, h), manifest, fromChunk, buffers) }
   }
 
