@@ -122,6 +122,12 @@ export class Operator {
     }
     informer.on('add', wake)
     informer.on('update', wake)
+    // Each (re)connect reconciles every resource the cache holds: while the API server restarts, a reconcile may
+    // read its resource as 404 (its CRD not yet served again) and end as if it were deleted, and no spec change
+    // would wake it afterwards. Reconciles re-read what they act on, so a spare one does nothing.
+    informer.on('connect', () => {
+      for (const o of informer.list()) this.#queue.add(key(o))
+    })
     informer.on('delete', (o) => {
       this.#generations.delete(key(o))
       this.#queue.forget(key(o))
