@@ -40,7 +40,9 @@ export interface FilesContext {
 
 /**
  * Opens one sink per fragment index on distinct guests, in rendezvous order
- * for the name within its failure domains (weighed by what each guest holds). A guest that cannot take
+ * for the name within its failure domains (weighed by what each guest holds),
+ * this peer first while it holds no more than the average (its fragment is
+ * written to its own disk, not sent). A guest that cannot take
  * its fragment is replaced by the next in line; the call fails only when the
  * party runs out of guests.
  */
@@ -67,6 +69,7 @@ export async function openSinks(
     load: ctx.load,
     domains: (id) => ctx.roster.domainsOf(id),
     placed,
+    prefer: ctx.roster.selfId,
   })
   return ctx.fragments.sinks(ranked, target, indices, {
     signal,

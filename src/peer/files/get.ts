@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
 import { HousePartyError, isHousePartyError } from '../../shared/errors.ts'
 import { delay } from '../../shared/lifecycle.ts'
-import { ErasureCoder, joinStripe, stripeCount, stripeLength } from '../codec/index.ts'
-import { type FileRecord, partsOf } from '../protocol/index.ts'
-import { recycleFetchedChunk } from '../transfer/index.ts'
+import { ErasureCoder, joinStripe, shardBytes, stripeCount, stripeLength } from '../codec/index.ts'
+import { type FileRecord, MAX_BATCH_BYTES, partsOf } from '../protocol/index.ts'
+import { type Brought, recycleFetchedChunk } from '../transfer/index.ts'
 import type { FilesContext } from './context.ts'
 import { type ByteRange, checkPart, type OpenedFile, type OpenPart, readParts, readPartsRange } from './parts.ts'
 import { StripeReader } from './stripe-reader.ts'
@@ -12,7 +12,10 @@ export type { OpenedFile } from './parts.ts'
 
 /** wheresMyPint: the file's current record, or ERR_FILE_NOT_FOUND. */
 export async function locateFile(ctx: FilesContext, name: string, signal?: AbortSignal): Promise<FileRecord> {
-  const record = await ctx.trackers.where(name, signal)
+  return existing(name, await ctx.trackers.where(name, signal))
+}
+
+function existing(name: string, record: FileRecord | undefined): FileRecord {
   if (!record || record.deleted) throw new HousePartyError('ERR_FILE_NOT_FOUND', `no file named ${JSON.stringify(name)}`)
   return record
 }
@@ -31,11 +34,20 @@ const REREAD_WINDOW_MS = 10_000
  */
 export async function openFile(ctx: FilesContext, name: string, signal?: AbortSignal, range?: ByteRange): Promise<OpenedFile> {
   const started = performance.now()
-  const record = await locateFile(ctx, name, signal).catch((err: unknown) => {
-    ctx.events.get((performance.now() - started) / 1000, 0, 'error')
-    throw err
-  })
-  return openLocated(ctx, record, started, signal, range)
+  // The trackers send the fragments of a small file they hold with their answers: most of the k it needs.
+  const { record, brought } = await ctx.trackers
+    .locate(name, broughtUpTo(ctx), signal)
+    .then((found) => ({ ...found, record: existing(name, found.record) }))
+    .catch((err: unknown) => {
+      ctx.events.get((performance.now() - started) / 1000, 0, 'error')
+      throw err
+    })
+  return openLocated(ctx, record, started, signal, range, brought)
+}
+
+/** The largest fragment a reader here takes whole (see wholeFragmentBytes): what a tracker may send with its answer. */
+function broughtUpTo(ctx: FilesContext): number | undefined {
+  return ctx.inlineBytes > 0 ? Math.min(shardBytes(ctx.inlineBytes, ctx.coding.k), MAX_BATCH_BYTES) : undefined
 }
 
 /**
@@ -47,11 +59,19 @@ export function openRecord(ctx: FilesContext, record: FileRecord, signal?: Abort
   return openLocated(ctx, record, performance.now(), signal, range)
 }
 
-async function openLocated(ctx: FilesContext, located: FileRecord, started: number, signal?: AbortSignal, range?: ByteRange): Promise<OpenedFile> {
+async function openLocated(
+  ctx: FilesContext,
+  located: FileRecord,
+  started: number,
+  signal?: AbortSignal,
+  range?: ByteRange,
+  brought: readonly Brought[] = [],
+): Promise<OpenedFile> {
   let record = located
   if (record.parts) return openComposite(ctx, record, started, signal, range)
   for (let attempt = 0; ; attempt++) {
-    const reader = new StripeReader(ctx, record, { signal })
+    // What the trackers brought is of the first record read: a record read again fetches its fragments.
+    const reader = new StripeReader(ctx, record, { signal, brought: attempt === 0 ? brought : [] })
     try {
       const from = range ? Math.floor(range.first / record.coding.stripeBytes) : 0
       if (record.size > 0) await reader.open(from)

@@ -1,7 +1,25 @@
 import { HousePartyError, isHousePartyError } from '../../shared/errors.ts'
-import type { FileRecord, FragmentRef } from '../protocol/index.ts'
-import type { FragmentSource } from '../transfer/index.ts'
+import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
+import { type Brought, type FragmentSource, wholeSource } from '../transfer/index.ts'
 import { type FilesContext, wholeFragmentBytes } from './context.ts'
+
+/**
+ * The order in which a read tries a file's fragments, only those whose
+ * holder is a guest: data fragments first (no decoding), then parity. For a
+ * small file read whole, the fragments it has without a call come first of
+ * all, parity or not: those this peer holds, and those its trackers
+ * `brought` with their answers. A call to another guest costs more CPU than
+ * decoding a few KiB.
+ */
+export function readOrder(
+  record: FileRecord,
+  options: { self: GuestId | undefined; whole: boolean; isGuest: (id: GuestId) => boolean; brought?: ReadonlySet<number> },
+): FragmentRef[] {
+  const { k } = record.coding
+  const free = (f: FragmentRef): boolean => options.whole && (f.holder === options.self || options.brought?.has(f.index) === true)
+  const rank = (f: FragmentRef): number => (free(f) ? 0 : 2) + (f.index < k ? 0 : 1)
+  return record.fragments.filter((f) => options.isGuest(f.holder)).sort((a, b) => rank(a) - rank(b) || a.index - b.index)
+}
 
 /**
  * Reads a file stripe by stripe from k of its fragments at a time. Data
@@ -19,16 +37,22 @@ export class StripeReader {
   readonly #skipped: string[] = []
   /** A small file's fragment size: each fragment is fetched whole, in one call on a kept connection. */
   readonly #wholeBytes: number | undefined
+  /** Fragments that came with the trackers' answers, by index: taken before any fetch. */
+  readonly #brought = new Map<number, Brought>()
 
-  constructor(ctx: FilesContext, record: FileRecord, options: { signal?: AbortSignal } = {}) {
+  /** `brought`: fragments the record's trackers sent with their answers (a small file's, read whole). */
+  constructor(ctx: FilesContext, record: FileRecord, options: { signal?: AbortSignal | undefined; brought?: readonly Brought[] } = {}) {
     this.#ctx = ctx
     this.#record = record
     this.#signal = options.signal
     this.#wholeBytes = wholeFragmentBytes(record.size, record.coding, ctx.inlineBytes)
-    // Data fragments first (cheapest: no decoding), then parity; only fragments whose holder is a guest.
-    this.#candidates = [...record.fragments]
-      .filter((f) => ctx.roster.addressOf(f.holder) !== undefined)
-      .sort((a, b) => (a.index < record.coding.k ? 0 : 1) - (b.index < record.coding.k ? 0 : 1) || a.index - b.index)
+    if (this.#wholeBytes !== undefined) for (const piece of options.brought ?? []) this.#brought.set(piece.index, piece)
+    this.#candidates = readOrder(record, {
+      self: ctx.roster.selfId,
+      whole: this.#wholeBytes !== undefined,
+      isGuest: (id) => ctx.roster.addressOf(id) !== undefined,
+      brought: new Set(this.#brought.keys()),
+    })
   }
 
   get k(): number {
@@ -83,6 +107,9 @@ export class StripeReader {
       const results = await Promise.allSettled(
         batch.map((ref) => {
           const target = { name: this.#record.name, version: this.#record.version, index: ref.index, digest: ref.digest }
+          const piece = this.#brought.get(ref.index)
+          // A brought fragment that fails its check counts as that fragment failing (its tracker is its holder, or kept a copy).
+          if (piece) return (async () => wholeSource(piece.holder, target, piece.manifest, piece.data))()
           return this.#ctx.fragments.source(ref.holder, target, fromChunk, this.#signal, this.#wholeBytes)
         }),
       )

@@ -1,6 +1,6 @@
 import type { z } from 'zod'
 import { HousePartyError } from '../../shared/errors.ts'
-import { type BatchedCall, MAX_BATCH, MAX_BATCH_BYTES, PintReplies } from '../protocol/index.ts'
+import { type BatchedCall, bytesAfter, MAX_BATCH, MAX_BATCH_BYTES, type PintOp, PintReplies } from '../protocol/index.ts'
 import { call, type DialOptions } from './dial.ts'
 import { checkReply, type PintChannel } from './tcp.ts'
 
@@ -20,7 +20,7 @@ interface Queued {
   body: BatchedCall
   schema: z.ZodType
   chunk: StashChunk | undefined
-  /** A fetch: bytes follow its reply (at most this many), and it resolves to the reply with them. */
+  /** A call bytes follow the reply of (a fetch, a where that brings a fragment): at most this many; it resolves to the reply with them. */
   maxBytes: number | undefined
   address: string
   signal: AbortSignal | undefined
@@ -60,13 +60,14 @@ export class CallBatcher {
   }
 
   /**
-   * A fetch of a whole small fragment, alone or batched with other fetches: its reply, and the `reply.bytes` (at
-   * most `maxBytes`) that follow it. Fetches leave in batches of their own, so a holder that predates fetches in
-   * batches refuses only those (and the caller fetches again, unbatched), never a put's calls.
+   * A call whose reply bytes may follow (a fetch of a whole small fragment, a where that brings one), alone or
+   * batched with others of its kind: its reply, and the bytes (at most `maxBytes`: see bytesAfter) after it. They
+   * leave in batches of their own, so a holder that predates fetches in batches refuses only those (and the
+   * caller fetches again, unbatched), never a put's calls.
    */
-  fetch<S extends z.ZodType<{ bytes: number }>>(
+  callForBytes<S extends z.ZodType>(
     address: string,
-    body: Extract<BatchedCall, { op: 'fetch' }>,
+    body: Extract<BatchedCall, { op: 'fetch' | 'where' }>,
     schema: S,
     maxBytes: number,
     signal?: AbortSignal,
@@ -103,7 +104,7 @@ export class CallBatcher {
     })
   }
 
-  /** Sends what waits in `lane` (an address, or its fetches) at the end of this turn of the event loop, if it may have another request under way. */
+  /** Sends what waits in `lane` (an address, or its calls that bring bytes) at the end of this turn of the event loop, if it may have another request under way. */
   #kick(lane: string): void {
     if ((this.#busy.get(lane) ?? 0) >= this.#inFlight || this.#scheduled.has(lane)) return
     this.#scheduled.add(lane)
@@ -143,9 +144,7 @@ export class CallBatcher {
       if (taken.length === 1) {
         const only = taken[0] as Queued
         const afterReply =
-          only.maxBytes === undefined
-            ? undefined
-            : (reply: unknown, channel: PintChannel) => withBytes(reply as { bytes: number }, channel, only.maxBytes as number)
+          only.maxBytes === undefined ? undefined : (reply: unknown, channel: PintChannel) => withBytes(only.body.op, reply, channel, only.maxBytes as number)
         settle(only, await call(address, only.body, only.schema, { ...this.#dial, signal: only.signal }, { ...chunksOf(taken), afterReply }))
         return
       }
@@ -183,8 +182,8 @@ function chunksOf(taken: readonly Queued[]): { payload?: (channel: PintChannel) 
 type Answer = { value: unknown; error?: undefined } | { value?: undefined; error: Error }
 
 /**
- * Each call's answer in a batch reply, the fetches' bytes read off the connection in call order (they follow
- * the reply frame). A failed call has no bytes; a fetch answered ok but malformed fails the whole batch, since
+ * Each call's answer in a batch reply, the bytes of its fetches (and wheres) read off the connection in call order
+ * (they follow the reply frame). A failed call has no bytes; one answered ok but malformed fails the whole batch, since
  * the bytes after it can no longer be told apart.
  */
 async function answersOf(taken: readonly Queued[], replies: readonly unknown[], channel: PintChannel): Promise<Answer[]> {
@@ -202,21 +201,22 @@ async function answersOf(taken: readonly Queued[], replies: readonly unknown[], 
       }
       continue
     }
-    const reply = checkReply(raw, queued.schema) as { bytes: number }
+    const reply = checkReply(raw, queued.schema)
     const limit = Math.min(queued.maxBytes as number, room)
-    const value = await withBytes(reply, channel, limit)
+    const value = await withBytes(queued.body.op, reply, channel, limit)
     room -= value.data.length
     answers.push({ value })
   }
   return answers
 }
 
-/** A fetch's reply with the `reply.bytes` that follow it; more than `maxBytes` is a protocol violation. */
-async function withBytes<R extends { bytes: number }>(reply: R, channel: PintChannel, maxBytes: number): Promise<{ reply: R; data: Buffer }> {
-  if (!Number.isInteger(reply.bytes) || reply.bytes < 0 || reply.bytes > maxBytes) {
-    throw new HousePartyError('ERR_PROTOCOL', `a fetch announced ${reply.bytes} bytes, more than the ${maxBytes} it may carry`)
+/** A reply with the bytes that follow it (bytesAfter); more than `maxBytes` is a protocol violation. */
+export async function withBytes<R>(op: PintOp, reply: R, channel: PintChannel, maxBytes: number): Promise<{ reply: R; data: Buffer }> {
+  const bytes = bytesAfter(op, reply)
+  if (!Number.isInteger(bytes) || bytes < 0 || bytes > maxBytes) {
+    throw new HousePartyError('ERR_PROTOCOL', `a ${op} announced ${bytes} bytes, more than the ${maxBytes} it may carry`)
   }
-  return { reply, data: await channel.reader.read(reply.bytes) }
+  return { reply, data: await channel.reader.read(bytes) }
 }
 
 function settle(queued: Queued, value: unknown, err?: Error): void {

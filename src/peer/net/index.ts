@@ -1,4 +1,4 @@
-export { CallBatcher, type StashChunk } from './batch.ts'
+export { CallBatcher, type StashChunk, withBytes } from './batch.ts'
 export { ByteReader } from './bytes.ts'
 export { type CallExtras, call, type DialOptions, dial } from './dial.ts'
 export { DROP_REASONS, type DropReason, FrameKey, keyMismatchNonce, MAX_DATAGRAM_BYTES, open, seal } from './frame.ts'

@@ -26,8 +26,9 @@ export interface PintServerOptions {
 }
 
 /**
- * Accepts data-plane connections: authenticates each request frame, checks
- * it against the replay window and the schema, then hands it to the handler.
+ * Accepts data-plane connections: authenticates each request frame (by TLS,
+ * or by its HMAC and the replay window), checks it against the schema, then
+ * hands it to the handler.
  * Whatever the handler throws goes back as a failure reply, and ends the
  * connection; nothing a remote sends can throw out of here. A connection
  * whose request was served may carry the next request (clients keep
@@ -150,6 +151,8 @@ export class PintServer {
     }
     const parsed = PintRequest.safeParse(value)
     if (!parsed.success) throw new FrameRejected('schema', 'request does not match the schema')
+    // A TLS session keeps its frames from being replayed: the window guards connections whose frames carry an HMAC.
+    if (!channel.framesNeedMac) return parsed.data
     const verdict = this.#replay.check(parsed.data.ts, Buffer.from(parsed.data.nonce, 'hex'))
     if (verdict !== 'ok') throw new FrameRejected(verdict, `request ${verdict}`)
     return parsed.data

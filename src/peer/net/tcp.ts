@@ -6,6 +6,7 @@ import type { Clock } from '../../shared/clock.ts'
 import { ERROR_CODES, type ErrorCode, HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import { CHUNK_CHECKSUM_BYTES, PintFailure, type PintRequestBody } from '../protocol/index.ts'
 import type { ByteReader } from './bytes.ts'
+import { framesNeedMac } from './secure.ts'
 
 /**
  * TCP framing for the data plane. A frame is
@@ -14,7 +15,9 @@ import type { ByteReader } from './bytes.ts'
  *
  * The label binds a frame to its role: "q" for a request, "r" + the
  * request's nonce for a reply, "t" + nonce for a hold trailer. A reply
- * therefore cannot be replayed as another request's reply.
+ * therefore cannot be replayed as another request's reply. On a TLS
+ * connection whose ends agreed on FRAMES_IN_TLS (secure.ts) a frame is
+ * the length and the JSON alone: TLS authenticates it.
  *
  * Fragment bytes are not framed: a hold sends chunks as
  * u32 length | CRC-32 | bytes and ends with a zero length; a fetch reply is
@@ -77,12 +80,17 @@ export class PintChannel {
     if (this.socket.writableLength > SEND_WINDOW) await waitDrain(this.socket)
   }
 
+  /** Whether this connection's frames carry their own HMAC (all but a TLS session that agreed to go without: see FRAMES_IN_TLS). */
+  get framesNeedMac(): boolean {
+    return framesNeedMac(this.socket)
+  }
+
   sendFrame(label: string, body: unknown): Promise<void> {
-    return this.write(encodeFrame(this.#key, label, body))
+    return this.write(encodeFrame(this.framesNeedMac ? this.#key : undefined, label, body))
   }
 
   async readFrame(label: string, maxBytes = MAX_REPLY_FRAME): Promise<unknown> {
-    const frame = await decodeFrame(this.#key, label, this.reader, maxBytes)
+    const frame = await decodeFrame(this.framesNeedMac ? this.#key : undefined, label, this.reader, maxBytes)
     if (this.#idleAfterFirstFrameMs !== undefined) {
       this.socket.setTimeout(this.#idleAfterFirstFrameMs)
       this.#idleAfterFirstFrameMs = undefined
@@ -186,21 +194,24 @@ export class PintChannel {
   }
 }
 
-export function encodeFrame(key: Buffer, label: string, body: unknown): Buffer {
-  const json = Buffer.from(JSON.stringify(body), 'utf8')
-  const out = Buffer.allocUnsafe(4 + json.length + MAC_BYTES)
-  out.writeUInt32BE(json.length, 0)
-  json.copy(out, 4)
-  mac(key, label, json).copy(out, 4 + json.length)
+/** A frame, with its HMAC under `key` (none without a key: a connection TLS authenticates). */
+export function encodeFrame(key: Buffer | undefined, label: string, body: unknown): Buffer {
+  const json = JSON.stringify(body)
+  const length = Buffer.byteLength(json)
+  const out = Buffer.allocUnsafe(4 + length + (key ? MAC_BYTES : 0))
+  out.writeUInt32BE(length, 0)
+  out.write(json, 4, 'utf8')
+  if (key) mac(key, label, out.subarray(4, 4 + length)).copy(out, 4 + length)
   return out
 }
 
-async function decodeFrame(key: Buffer, label: string, reader: ByteReader, maxBytes: number): Promise<unknown> {
+async function decodeFrame(key: Buffer | undefined, label: string, reader: ByteReader, maxBytes: number): Promise<unknown> {
   const len = (await reader.read(4)).readUInt32BE(0)
   if (len > maxBytes) throw new FrameRejected('frame', `frame of ${len} bytes exceeds ${maxBytes}`)
   const json = await reader.read(len)
-  const got = await reader.read(MAC_BYTES)
-  if (!timingSafeEqual(got, mac(key, label, json))) throw new FrameRejected('mac', 'frame failed authentication (wrong party key?)')
+  if (key && !timingSafeEqual(await reader.read(MAC_BYTES), mac(key, label, json))) {
+    throw new FrameRejected('mac', 'frame failed authentication (wrong party key?)')
+  }
   try {
     return JSON.parse(json.toString('utf8'))
   } catch {
@@ -231,8 +242,9 @@ export class FrameRejected extends HousePartyError {
 
 /** A reply (or one answer of a batch) checked against `schema`; a failure reply becomes its HousePartyError. */
 export function checkReply<S extends z.ZodType>(value: unknown, schema: S): z.infer<S> {
-  const failure = PintFailure.safeParse(value)
-  if (failure.success) throw remoteError(failure.data.error.code, failure.data.error.message)
+  // Only a reply that says `ok: false` can be a failure: the others skip a parse each.
+  const failure = (value as { ok?: unknown } | null)?.ok === false ? PintFailure.safeParse(value) : undefined
+  if (failure?.success) throw remoteError(failure.data.error.code, failure.data.error.message)
   const parsed = schema.safeParse(value)
   if (!parsed.success) throw new HousePartyError('ERR_PROTOCOL', `unexpected reply: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
   return parsed.data

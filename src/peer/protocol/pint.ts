@@ -1,5 +1,4 @@
 import { z } from 'zod'
-import { compiled } from './compiled.ts'
 import { GuestId, MAX_GUESTS } from './messages.ts'
 
 /**
@@ -7,20 +6,20 @@ import { GuestId, MAX_GUESTS } from './messages.ts'
  * number as its UDP membership port). A connection carries one request at a
  * time; once the reply is read whole the client may send the next on it:
  *
- *   client → server  request frame   (HMAC-authenticated JSON, below)
+ *   client → server  request frame   (JSON, authenticated by TLS or an HMAC: net/tcp.ts)
  *                    [hold: chunk stream, then a trailer frame; stash: one chunk]
- *   server → client  response frame  (HMAC bound to the request's nonce)
- *                    [fetch: the fragment's raw bytes; batch: those of its fetches, in order]
+ *   server → client  response frame  (bound to the request: its TLS session, or its nonce under the HMAC)
+ *                    [fetch: the fragment's raw bytes; where: a fragment it brought; batch: those, in order]
  *
- * Framing and authentication live in net/tcp.ts; this file is the typed
- * vocabulary. docs/protocol.md describes the same messages.
+ * Framing and authentication live in net/tcp.ts; this file and replies.ts
+ * are the typed vocabulary. docs/protocol.md describes the same messages.
  */
 
 /** A version orders the puts of one name: 13-digit milliseconds, a dash, 8 hex digits. Lexical order is time order. */
 export const Version = z.string().regex(/^\d{13}-[0-9a-f]{8}$/)
 export type Version = z.infer<typeof Version>
 
-const Hex64 = z.string().regex(/^[0-9a-f]{64}$/)
+export const Hex64 = z.string().regex(/^[0-9a-f]{64}$/)
 
 /** Bytes of a chunk's checksum (CRC-32) on the wire; in manifests it is written as 8 hex digits. */
 export const CHUNK_CHECKSUM_BYTES = 4
@@ -34,7 +33,7 @@ const Position = z.string().regex(/^[0-9a-f]{16}$/)
 /** Positions p with from < p ≤ to, clockwise; from === to is the whole ring. */
 const WireArc = z.object({ from: Position, to: Position })
 /** Names are validated in full by files/names.ts; the wire only bounds them. */
-const WireName = z.string().min(1).max(4096)
+export const WireName = z.string().min(1).max(4096)
 
 /** How a file is cut: the same for every fragment of one version. */
 export const Coding = z.object({
@@ -204,6 +203,16 @@ export const HoldTrailer = z.object({
 })
 export type HoldTrailer = z.infer<typeof HoldTrailer>
 
+/** Most records one `recordsIn` reply carries: a part of a very large arc is read over several. */
+export const MAX_RECORDS_PER_REPLY = 1000
+/** Most calls one batch may carry. */
+export const MAX_BATCH = 64
+/**
+ * Most fragment bytes the stashes of one batch may carry (its chunks are all read before any call is served),
+ * and most its fetches and wheres may return (their bytes follow the reply, in the order of the calls).
+ */
+export const MAX_BATCH_BYTES = 1024 * 1024
+
 const base = { v: z.literal(1), ts: z.number().int(), nonce: z.string().regex(/^[0-9a-f]{16}$/) }
 
 const StashCall = z.object({
@@ -215,7 +224,16 @@ const StashCall = z.object({
   trailer: HoldTrailer,
 })
 const WatchCall = z.object({ op: z.literal('watch'), record: FileRecord, exclusive: z.boolean().optional() })
-const WhereCall = z.object({ op: z.literal('where'), name: WireName, intent: Version.optional() })
+const WhereCall = z.object({
+  op: z.literal('where'),
+  name: WireName,
+  intent: Version.optional(),
+  /**
+   * A get of a small file: the tracker also sends a fragment it holds of the version it records, when the file
+   * is one stripe and the fragment at most this many bytes (its bytes follow the reply, as a fetch's do).
+   */
+  fragmentUpTo: z.number().int().min(1).max(MAX_BATCH_BYTES).optional(),
+})
 const FetchCall = z.object({
   op: z.literal('fetch'),
   name: WireName,
@@ -224,15 +242,6 @@ const FetchCall = z.object({
   fromChunk: z.number().int().min(0),
 })
 
-/** Most records one `recordsIn` reply carries: a part of a very large arc is read over several. */
-export const MAX_RECORDS_PER_REPLY = 1000
-/** Most calls one batch may carry. */
-export const MAX_BATCH = 64
-/**
- * Most fragment bytes the stashes of one batch may carry (its chunks are all read before any call is served),
- * and most its fetches may return (their bytes follow the reply, each fetch's `bytes` in the order of the calls).
- */
-export const MAX_BATCH_BYTES = 1024 * 1024
 /** The calls a batch may carry: the small ones a burst of puts and gets makes to every guest (a fetch of a whole small fragment). */
 export const BatchedCall = z.discriminatedUnion('op', [StashCall, WatchCall, WhereCall, FetchCall])
 export type BatchedCall = z.infer<typeof BatchedCall>
@@ -323,61 +332,3 @@ export type PintOp = PintRequest['op']
 type Base = 'v' | 'ts' | 'nonce'
 /** A request as its sender writes it; dial() adds the version, time and nonce. */
 export type PintRequestBody = PintRequest extends infer R ? (R extends PintRequest ? Omit<R, Base> : never) : never
-
-export const PintError = z.object({ code: z.string(), message: z.string() })
-
-/** Replies, per op. Every reply is either { ok: true, ... } or { ok: false, error }. */
-/** [domain key, files]: what losing that one domain would make unreadable. */
-const DomainCounts = z.array(z.tuple([z.string().max(400), z.number().int().min(0)])).max(MAX_GUESTS)
-
-export const PintReplies = {
-  hold: z.object({ ok: z.literal(true), digest: Hex64, bytes: z.number().int() }),
-  stash: z.object({ ok: z.literal(true), digest: Hex64, bytes: z.number().int() }),
-  /** Sent before the hold's chunks: the holder is ready and has the space. */
-  holdReady: z.object({ ok: z.literal(true), ready: z.literal(true) }),
-  fetch: z.object({ ok: z.literal(true), manifest: Manifest, bytes: z.number().int() }),
-  drop: z.object({ ok: z.literal(true), dropped: z.number().int() }),
-  inventory: z.object({ ok: z.literal(true), fragments: z.array(HeldFragment) }),
-  /** One `xor.count` string per part (hex XOR of the fragments' fingerprints, and how many), and the holder's totals. */
-  digests: z.object({
-    ok: z.literal(true),
-    parts: z.array(z.string().regex(/^[0-9a-f]{16}\.\d+$/)).max(MAX_DIGEST_PARTS),
-    bytes: z.number().int().min(0),
-    fragments: z.number().int().min(0),
-  }),
-  /** At most MAX_RECORDS_PER_REPLY records; `more` when the part holds others after them (ask again with `skip`). */
-  recordsIn: z.object({ ok: z.literal(true), records: z.array(FileRecord).max(MAX_RECORDS_PER_REPLY), more: z.boolean().optional() }),
-  recordDigests: z.object({ ok: z.literal(true), parts: z.array(z.string().regex(/^[0-9a-f]{16}\.\d+$/)).max(MAX_DIGEST_PARTS) }),
-  /** `newer`: a newer version of the name is recorded, or a put of one has begun here (its intent). */
-  watch: z.object({ ok: z.literal(true), accepted: z.boolean(), current: FileRecord, replaced: FileRecord.nullable(), newer: z.boolean().optional() }),
-  /** `pending`: the newest version a put has announced and not yet recorded, other than the asker's. */
-  where: z.object({ ok: z.literal(true), record: FileRecord.nullable(), pending: Version.nullable().optional() }),
-  page: z.object({
-    ok: z.literal(true),
-    records: z.array(ListedRecord).max(MAX_PAGE),
-    brief: z.array(BriefEntry).max(MAX_PAGE).optional(),
-    prefixes: z.array(z.string()).max(MAX_PAGE),
-    truncated: z.boolean(),
-  }),
-  sync: z.object({ ok: z.literal(true), accepted: z.number().int() }),
-  /** One answer per call, in order: each its op's reply or a failure. */
-  batch: z.object({ ok: z.literal(true), replies: z.array(z.unknown()).max(MAX_BATCH) }),
-  /** Live files in the arc by how many fragments can be read; `worst`, the 20 closest to loss; `silent`, guests the census did not hear. */
-  health: z.object({
-    ok: z.literal(true),
-    files: z.number().int().min(0),
-    healthy: z.number().int().min(0),
-    degraded: z.number().int().min(0),
-    lost: z.number().int().min(0),
-    worst: z.array(z.object({ name: WireName, usable: z.number().int(), needed: z.number().int(), total: z.number().int() })).max(20),
-    silent: z.array(GuestId).max(10_000),
-    /** For each failure domain (by level) whose loss alone would make readable files unreadable: [domain key, how many]. Absent from guests of earlier releases. */
-    atRisk: z.object({ region: DomainCounts, zone: DomainCounts, node: DomainCounts }).optional(),
-  }),
-} as const
-export type PintReply<T extends keyof typeof PintReplies> = z.infer<(typeof PintReplies)[T]>
-
-export const PintFailure = z.object({ ok: z.literal(false), error: PintError })
-
-/** The page reply, checked by a compiled validator: the asker of a listing page checks a thousand records from each guest. */
-export const PageReply = compiled(PintReplies.page)

@@ -38,7 +38,17 @@ export interface HolderRequest {
   domains: DomainsOf
   /** Guests already holding fragments of the file (a repair or a move): their domains count against the rule. */
   placed?: readonly RingId[]
+  /**
+   * A guest to take a fragment first while it holds no more than a little
+   * above the average (PREFER_SLACK): the peer coding a small file, whose own
+   * fragment costs no call. Past that it is ranked as any other, so a client
+   * that puts everything through one peer fills it no further than the rest.
+   */
+  prefer?: RingId
 }
+
+/** How far above the average guest's bytes a preferred guest still comes first: well inside the band where recovery evens guests out. */
+export const PREFER_SLACK = 1.05
 
 /**
  * Where a file's fragments go: every candidate, best first (the first
@@ -66,6 +76,9 @@ export function chooseHolders(request: HolderRequest): RingId[] {
     const held = (id: RingId): number => load.held(id) ?? mean
     order = [...ranked].sort((a, b) => held(a) - held(b) || (rank.get(a) ?? 0) - (rank.get(b) ?? 0))
   }
+  const { prefer } = request
+  const preferred = prefer !== undefined && order.includes(prefer) && (load.held(prefer) ?? Number.POSITIVE_INFINITY) <= mean * PREFER_SLACK
+  if (preferred) order = [prefer, ...order.filter((id) => id !== prefer)]
   const pathOf = (id: RingId): DomainPath => domainPath(id, domains(id))
   return pickWithinDomains(order, pathOf, count, request.tolerate, (request.placed ?? []).map(pathOf))
 }

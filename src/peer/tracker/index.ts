@@ -1,4 +1,4 @@
-export { answerTracker } from './handlers.ts'
+export { answerTracker, answerWhere } from './handlers.ts'
 export { compareNames, decodeToken, encodeToken, guestLimit, listedOf, type MergedPage, mergePages, type Page, type PageQuery } from './listing.ts'
 export { walkBounds } from './record-table.ts'
 export { compareRecords, newestRecord } from './records.ts'

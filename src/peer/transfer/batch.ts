@@ -1,9 +1,9 @@
-import { HousePartyError } from '../../shared/errors.ts'
 import { failureReply, type PintChannel, type StashChunk } from '../net/index.ts'
 import { type BatchedCall, MAX_BATCH_BYTES, type PintReply, type PintRequest } from '../protocol/index.ts'
 import type { FragmentStore } from '../store/index.ts'
 import { answerTracker, type TrackerStore } from '../tracker/index.ts'
-import { readStashChunk, stashWhole, type TransferEvents } from './handlers.ts'
+import { readStashChunk, readWhole, stashWhole, type TransferEvents } from './handlers.ts'
+import { answerWhereWithFragment } from './where.ts'
 
 type FetchCall = Extract<BatchedCall, { op: 'fetch' }>
 
@@ -12,8 +12,8 @@ type FetchCall = Extract<BatchedCall, { op: 'fetch' }>
  * follow the frame, in order), then every call is served at once, so their
  * rows share a commit. Each call is answered as it would be alone, a
  * failure included: one bad call fails only itself. The bytes of the
- * fetches that succeeded follow the reply, in the order of the calls, all of
- * it in one write.
+ * fetches that succeeded (and of the fragments wheres brought) follow the
+ * reply, in the order of the calls, all of it in one write.
  */
 export async function serveBatch(
   req: Extract<PintRequest, { op: 'batch' }>,
@@ -42,6 +42,11 @@ export async function serveBatch(
         fetched.set(i, data)
         return reply
       }
+      case 'where': {
+        const { reply, data } = await answerWhereWithFragment(c, store, trackers, returned, events)
+        if (data) fetched.set(i, data)
+        return reply
+      }
       default:
         return answerTracker(c, trackers)
     }
@@ -68,20 +73,6 @@ async function readForBatch(
   returned: { room: number },
   events: TransferEvents,
 ): Promise<{ reply: PintReply<'fetch'>; data: Buffer }> {
-  const started = performance.now()
-  const { manifest, bytes, stream } = await store.openRead(c, c.fromChunk)
-  try {
-    if (bytes > returned.room) {
-      throw new HousePartyError('ERR_PROTOCOL', `a fetch of ${bytes} bytes does not fit in a batch (${returned.room} bytes left of ${MAX_BATCH_BYTES})`)
-    }
-    returned.room -= bytes
-    const parts: Buffer[] = []
-    for await (const part of stream) parts.push(part as Buffer)
-    const data = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts)
-    if (data.length !== bytes) throw new HousePartyError('ERR_INTERNAL', `read ${data.length} bytes of a ${bytes}-byte fragment`)
-    events.sent(bytes, (performance.now() - started) / 1000)
-    return { reply: { ok: true, manifest, bytes }, data }
-  } finally {
-    stream.destroy()
-  }
+  const { manifest, data } = await readWhole(store, c, returned, events)
+  return { reply: { ok: true, manifest, bytes: data.length }, data }
 }

@@ -96,7 +96,7 @@ export class FragmentClient {
     if (wholeBytes === undefined || fromChunk !== 0) return RemoteSource.open(holder, where.address, target, fromChunk, { ...this.#dial, signal })
     if (this.#batcher) {
       try {
-        const { reply, data } = await this.#batcher.fetch(where.address, fetchWholeCall(target), PintReplies.fetch, wholeBytes, signal)
+        const { reply, data } = await this.#batcher.callForBytes(where.address, fetchWholeCall(target), PintReplies.fetch, wholeBytes, signal)
         return RemoteSource.whole(holder, target, reply.manifest, data)
       } catch (err) {
         // A holder that predates fetches in batches closes the connection on one: fetch alone.

@@ -1,6 +1,7 @@
+import { HousePartyError } from '../../shared/errors.ts'
 import { shardBytes } from '../codec/index.ts'
 import type { PintChannel, StashChunk } from '../net/index.ts'
-import { type BatchedCall, HoldTrailer, type PintReply, type PintRequest } from '../protocol/index.ts'
+import { type BatchedCall, HoldTrailer, type Manifest, type PintReply, type PintRequest } from '../protocol/index.ts'
 import { ChunkBuffers, type FragmentStore } from '../store/index.ts'
 
 type Req<T extends PintRequest['op']> = Extract<PintRequest, { op: T }>
@@ -65,6 +66,35 @@ export async function serveFetch(req: Req<'fetch'>, channel: PintChannel, store:
     await channel.reply({ ok: true, manifest, bytes })
     for await (const buf of stream) await channel.write(buf as Buffer, () => SERVED_CHUNKS.give(buf as Buffer))
     events.sent(bytes, (performance.now() - started) / 1000)
+  } finally {
+    stream.destroy()
+  }
+}
+
+/**
+ * A fragment read whole into one buffer, for a reply that carries it (a batch's fetch, a where). It takes its
+ * bytes from `left` before it is read (the calls of a batch are served at once and share what a reply may
+ * carry); one larger than what is left, or than `maxBytes`, is refused.
+ */
+export async function readWhole(
+  store: FragmentStore,
+  key: { name: string; version: string; index: number },
+  left: { room: number },
+  events: TransferEvents,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Promise<{ manifest: Manifest; data: Buffer }> {
+  const started = performance.now()
+  const { manifest, bytes, stream } = await store.openRead(key, 0)
+  try {
+    const room = Math.min(left.room, maxBytes)
+    if (bytes > room) throw new HousePartyError('ERR_PROTOCOL', `a fragment of ${bytes} bytes does not fit in the ${room} bytes left for this reply`)
+    left.room -= bytes
+    const parts: Buffer[] = []
+    for await (const part of stream) parts.push(part as Buffer)
+    const data = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts)
+    if (data.length !== bytes) throw new HousePartyError('ERR_INTERNAL', `read ${data.length} bytes of a ${bytes}-byte fragment`)
+    events.sent(bytes, (performance.now() - started) / 1000)
+    return { manifest, data }
   } finally {
     stream.destroy()
   }

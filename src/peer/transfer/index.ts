@@ -2,5 +2,5 @@ export { FragmentClient, type FragmentClientOptions, type HolderDigests, type Pl
 export type { TransferEvents } from './handlers.ts'
 export { pintRouter, type RouterOptions } from './router.ts'
 export { type FragmentSink, type Held, keepSinksAlive, type SinkTarget } from './sink.ts'
-export { type FragmentSource, recycleFetchedChunk, type SourceTarget } from './source.ts'
-export { type Decided, TrackerClient } from './tracker-client.ts'
+export { type FragmentSource, recycleFetchedChunk, type SourceTarget, wholeSource } from './source.ts'
+export { type Brought, type Decided, TrackerClient } from './tracker-client.ts'

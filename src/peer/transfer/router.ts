@@ -6,6 +6,7 @@ import type { FragmentStore } from '../store/index.ts'
 import { answerTracker, type TrackerStore } from '../tracker/index.ts'
 import { serveBatch } from './batch.ts'
 import { serveDigests, serveDrop, serveFetch, serveHold, serveInventory, serveStash, type TransferEvents } from './handlers.ts'
+import { serveWhere } from './where.ts'
 
 export interface RouterOptions {
   store: FragmentStore
@@ -36,8 +37,9 @@ export function pintRouter(options: RouterOptions): PintHandler {
         return serveInventory(req, channel, store)
       case 'digests':
         return serveDigests(req, channel, store)
-      case 'watch':
       case 'where':
+        return serveWhere(req, channel, store, trackers, events)
+      case 'watch':
       case 'page':
       case 'sync':
       case 'recordDigests':

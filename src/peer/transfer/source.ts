@@ -100,6 +100,11 @@ export class RemoteSource implements FragmentSource {
   }
 }
 
+/** A small fragment that came whole with another answer (a tracker's, see TrackerClient.locate): checked as a fetched one is. */
+export function wholeSource(holder: string, target: SourceTarget, manifest: Manifest, data: Buffer): FragmentSource {
+  return RemoteSource.whole(holder, target, manifest, data)
+}
+
 /** A fragment read whole into memory; each chunk is checked as it is taken. */
 class WholeSource implements FragmentSource {
   readonly holder: string

@@ -1,9 +1,9 @@
 import type { z } from 'zod'
-import { HousePartyError } from '../../shared/errors.ts'
+import { HousePartyError, isHousePartyError } from '../../shared/errors.ts'
 import { delay } from '../../shared/lifecycle.ts'
 import type { Roster } from '../membership/index.ts'
-import { type CallBatcher, call, type DialOptions } from '../net/index.ts'
-import { type FileRecord, type GuestId, PageReply, PintReplies, type PintReply, type PintRequestBody, type Version } from '../protocol/index.ts'
+import { type CallBatcher, call, type DialOptions, withBytes } from '../net/index.ts'
+import { type FileRecord, type GuestId, type Manifest, PageReply, PintReplies, type PintReply, type PintRequestBody, type Version } from '../protocol/index.ts'
 import { type Arc, primaryArc, type RingId, successors, trackersOf } from '../ring/index.ts'
 import { compareNames, compareRecords, guestLimit, listedOf, type MergedPage, mergePages, newestRecord, type PageQuery } from '../tracker/index.ts'
 
@@ -40,6 +40,23 @@ export function syncBatches(records: readonly FileRecord[]): FileRecord[][] {
   if (batch.length > 0) out.push(batch)
   return out
 }
+type WhereBody = Extract<PintRequestBody, { op: 'where' }>
+
+/** One tracker's answer to a where, and the bytes of the fragment it brought (asked for with `fragmentUpTo`). */
+interface WhereAnswer {
+  id: GuestId
+  reply: PintReply<'where'>
+  data?: Buffer
+}
+
+/** A fragment a tracker sent with its answer (a get of a small file): checked by the reader as a fetched one is. */
+export interface Brought {
+  holder: GuestId
+  index: number
+  manifest: Manifest
+  data: Buffer
+}
+
 /** How often a where that nobody answered is asked again, and the first pause (it grows): about 2 s in all, a view change or two. */
 const WHERE_RETRIES = 3
 const WHERE_RETRY_MS = 300
@@ -120,6 +137,22 @@ export class TrackerClient {
   }
 
   /**
+   * wheresMyPint for a get: the newest record, and the fragments of it that
+   * its trackers hold (each at most `fragmentUpTo` bytes, read whole), sent
+   * with their answers so the get need not fetch them. Only fragments of the
+   * version kept are returned; the reader checks each against the record.
+   */
+  async locate(name: string, fragmentUpTo: number | undefined, signal?: AbortSignal): Promise<{ record: FileRecord | undefined; brought: Brought[] }> {
+    const { record, answers } = await this.#where(name, undefined, signal, fragmentUpTo)
+    const brought = answers.flatMap(({ id, reply, data }) =>
+      reply.fragment && data && record && reply.record?.version === record.version
+        ? [{ holder: id, index: reply.fragment.index, manifest: reply.fragment.manifest, data }]
+        : [],
+    )
+    return { record, brought }
+  }
+
+  /**
    * wheresMyPint for a put about to store `version`: the trackers remember
    * the intent, and say the newest version another put has announced.
    */
@@ -139,8 +172,13 @@ export class TrackerClient {
    * sit on a guest that tracked it a moment ago. A miss costs one request
    * per guest; a file that exists is never reported missing for that.
    */
-  async #where(name: string, intent: Version | undefined, signal?: AbortSignal): Promise<{ record: FileRecord | undefined; pending: Version | undefined }> {
-    const body = intent === undefined ? { op: 'where' as const, name } : { op: 'where' as const, name, intent }
+  async #where(
+    name: string,
+    intent: Version | undefined,
+    signal?: AbortSignal,
+    fragmentUpTo?: number,
+  ): Promise<{ record: FileRecord | undefined; pending: Version | undefined; answers: WhereAnswer[] }> {
+    const body = { op: 'where' as const, name, ...(intent === undefined ? {} : { intent }), ...(fragmentUpTo === undefined ? {} : { fragmentUpTo }) }
     let count = 0
     for (let attempt = 0; ; attempt++) {
       const wide = this.trackersOf(name, undefined, 2 * this.#replicas)
@@ -148,21 +186,21 @@ export class TrackerClient {
       count = trackers.length
       let ok = await this.#ask(trackers, body, signal)
       const asked = new Set(trackers)
-      const found = ok.some((a) => a.record)
+      const found = ok.some((a) => a.reply.record)
       if ((ok.length === 0 || (!found && ok.length < trackers.length)) && wide.length > trackers.length) {
         ok = [...ok, ...(await this.#ask(wide.slice(trackers.length), body, signal))]
         for (const id of wide) asked.add(id)
       }
       // (Reads only: a put of a new name, the usual case, must not ask every guest.)
-      if (intent === undefined && ok.length > 0 && !ok.some((a) => a.record)) {
+      if (intent === undefined && ok.length > 0 && !ok.some((a) => a.reply.record)) {
         const rest = this.trackersOf(name, undefined, Number.MAX_SAFE_INTEGER).filter((id) => !asked.has(id))
         const more = rest.length > 0 ? await this.#ask(rest, body, signal) : []
-        if (more.some((a) => a.record)) ok = [...ok, ...more]
+        if (more.some((a) => a.reply.record)) ok = [...ok, ...more]
       }
       if (ok.length > 0) {
         let pending: Version | undefined
-        for (const a of ok) if (a.pending && (pending === undefined || a.pending > pending)) pending = a.pending
-        return { record: newestRecord(ok.map((a) => a.record)), pending }
+        for (const { reply } of ok) if (reply.pending && (pending === undefined || reply.pending > pending)) pending = reply.pending
+        return { record: newestRecord(ok.map((a) => a.reply.record)), pending, answers: ok }
       }
       if (attempt >= WHERE_RETRIES || signal?.aborted) break
       await delay(WHERE_RETRY_MS * (attempt + 1), signal).catch(() => undefined)
@@ -172,9 +210,32 @@ export class TrackerClient {
     })
   }
 
-  async #ask(trackers: readonly GuestId[], body: PintRequestBody, signal?: AbortSignal): Promise<PintReply<'where'>[]> {
-    const answers = await Promise.allSettled(trackers.map((id) => this.#call(id, body, PintReplies.where, signal)))
+  async #ask(trackers: readonly GuestId[], body: WhereBody, signal?: AbortSignal): Promise<WhereAnswer[]> {
+    const ask = async (id: GuestId): Promise<WhereAnswer> =>
+      body.fragmentUpTo === undefined
+        ? { id, reply: await this.#call(id, body, PintReplies.where, signal) }
+        : { id, ...(await this.#whereForBytes(id, body, signal)) }
+    const answers = await Promise.allSettled(trackers.map(ask))
     return answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []))
+  }
+
+  /** A where that may bring a fragment's bytes after its reply (this peer answers its own: it reads its fragments from its disk). */
+  async #whereForBytes(id: GuestId, body: WhereBody, signal?: AbortSignal): Promise<{ reply: PintReply<'where'>; data?: Buffer }> {
+    const maxBytes = body.fragmentUpTo ?? 0
+    const answered = id === this.#roster.selfId ? this.#local?.(body) : undefined
+    if (answered) return { reply: (await answered) as PintReply<'where'> }
+    const address = this.#roster.addressOf(id)
+    if (!address) throw new HousePartyError('ERR_GUEST_NOT_FOUND', `guest ${id} left the party`)
+    if (!this.#batcher) {
+      return call(address, body, PintReplies.where, { ...this.#dial, signal }, { afterReply: (reply, channel) => withBytes('where', reply, channel, maxBytes) })
+    }
+    try {
+      return await this.#batcher.callForBytes(address, body, PintReplies.where, maxBytes, signal)
+    } catch (err) {
+      // A guest that predates fetches in batches closes the connection on such a batch: asked again, plainly.
+      if (!isHousePartyError(err, 'ERR_TRANSFER_FAILED')) throw err
+      return { reply: await this.#call(id, { op: 'where', name: body.name }, PintReplies.where, signal) }
+    }
   }
 
   /** watchMyPint: sends `record` to every tracker replica; at least one must take it. */

@@ -25,6 +25,8 @@ async function recordingProxy(port: number): Promise<{ server: Server; port: num
 describe('peer traffic over TLS 1.3 keyed by the party', () => {
   const rejected: TcpRejectReason[] = []
   const served: string[] = []
+  /** Per request served: whether its frames carried an HMAC. */
+  const macs = new Map<string, boolean>()
   // Requires TLS, as a peer does by default.
   const server = testPintServer({
     plain: false,
@@ -33,6 +35,7 @@ describe('peer traffic over TLS 1.3 keyed by the party', () => {
     handler: async (req, channel) => {
       if (req.op !== 'where') return
       served.push(req.name)
+      macs.set(req.name, channel.framesNeedMac)
       await channel.reply({ ok: true, record: null })
     },
   })
@@ -66,6 +69,40 @@ describe('peer traffic over TLS 1.3 keyed by the party', () => {
     const stranger = { ...opts, key: Buffer.from('another party key entirely'), tls: new PeerTls(Buffer.from('another party key entirely')) }
     await assert.rejects(call(`127.0.0.1:${port}`, { op: 'where', name: 'x' }, PintReplies.where, stranger))
     await waitFor('the rejection to be counted', () => rejected.includes('tls'), { timeoutMs: 5_000 })
+    assert.equal(served.length, before)
+  })
+
+  it('sends frames without an HMAC where both ends agreed, and with one to and from a peer of an earlier release', async () => {
+    const ok = { ok: true, record: null }
+    const earlier = { ...opts, tls: new PeerTls(key, { macFrames: true }) }
+    assert.deepEqual(await call(`127.0.0.1:${port}`, { op: 'where', name: 'both-current' }, PintReplies.where, opts), ok)
+    assert.deepEqual(await call(`127.0.0.1:${port}`, { op: 'where', name: 'client-earlier' }, PintReplies.where, earlier), ok)
+    assert.equal(macs.get('both-current'), false)
+    assert.equal(macs.get('client-earlier'), true)
+    // A server of the earlier release: a current client falls back to frames with an HMAC.
+    let serverSaw: boolean | undefined
+    const old = testPintServer({
+      plain: false,
+      tls: new PeerTls(key, { macFrames: true }),
+      handler: async (_req, channel) => {
+        serverSaw = channel.framesNeedMac
+        await channel.reply(ok)
+      },
+    })
+    await old.listen('127.0.0.1', 0)
+    try {
+      assert.deepEqual(await call(`127.0.0.1:${old.port}`, { op: 'where', name: 'server-earlier' }, PintReplies.where, opts), ok)
+      assert.equal(serverSaw, true)
+    } finally {
+      await old.close()
+    }
+  })
+
+  it('still checks each frame of a peer of an earlier release: another key inside the party TLS is refused', async () => {
+    const before = served.length
+    const wrongFrames = { ...opts, key: Buffer.from('not the key the frames need'), tls: new PeerTls(key, { macFrames: true }) }
+    await assert.rejects(call(`127.0.0.1:${port}`, { op: 'where', name: 'wrong-frames' }, PintReplies.where, wrongFrames))
+    await waitFor('the rejection to be counted', () => rejected.includes('mac'), { timeoutMs: 5_000 })
     assert.equal(served.length, before)
   })
 

@@ -47,6 +47,33 @@ describe('placement', () => {
     })
   }
 
+  it('puts a fragment on the coding peer while it holds no more than about the average, and no further', () => {
+    const idRandom = rng(7)
+    const ids = Array.from({ length: 5 }, () => randomRingId((n) => Buffer.from(Array.from({ length: n }, () => Math.floor(idRandom() * 256)))))
+    const place = (coordinatorOf: (f: number) => string): { bytes: Map<string, number>; onCoordinator: number } => {
+      const bytes = new Map(ids.map((id) => [id, 0]))
+      let onCoordinator = 0
+      for (let f = 0; f < 3000; f++) {
+        const prefer = coordinatorOf(f)
+        const load = { held: (id: string) => bytes.get(id) }
+        const chosen = chooseHolders({ candidates: ids, name: `f/${f}`, count: 3, tolerate: 1, share: 2048, load, domains: () => undefined, prefer }).slice(0, 3)
+        if (chosen.includes(prefer)) onCoordinator++
+        for (const id of chosen) bytes.set(id, (bytes.get(id) ?? 0) + 2048)
+      }
+      return { bytes, onCoordinator }
+    }
+    // Clients spread over every peer: nearly every file keeps a fragment where it was coded.
+    const spread = place((f) => ids[f % ids.length] as string)
+    assert.ok(spread.onCoordinator >= 2700, `${spread.onCoordinator} of 3000 files hold a fragment on their coding peer`)
+    // Every file through one peer: it fills to a little above the average, inside the band recovery leaves alone.
+    const one = place(() => ids[0] as string)
+    for (const { bytes } of [spread, one]) {
+      const mean = [...bytes.values()].reduce((a, b) => a + b, 0) / bytes.size
+      for (const [id, v] of bytes) assert.ok(v <= mean * 1.1 && v >= mean * 0.9, `${id}: ${v} vs mean ${mean.toFixed(0)}`)
+    }
+    assert.ok((one.bytes.get(ids[0] as string) ?? 0) > 3000 * 2048 * (3 / 5), 'the coding peer took its share and more')
+  })
+
   it('picks distinct holders and the same trackers on every peer', () => {
     const ids = Array.from({ length: 6 }, () => randomRingId())
     const ranking = holderRanking(ids, 'x')

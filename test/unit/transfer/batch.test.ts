@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { chunkChecksum, fragmentDigest } from '../../../src/peer/codec/index.ts'
-import { CallBatcher, ConnectionPool, call, type PintServer } from '../../../src/peer/net/index.ts'
+import { CallBatcher, ConnectionPool, call, type PintServer, withBytes } from '../../../src/peer/net/index.ts'
 import { type BatchedCall, MAX_BATCH_BYTES, PintReplies } from '../../../src/peer/protocol/index.ts'
 import { FragmentStore } from '../../../src/peer/store/index.ts'
 import { TrackerStore } from '../../../src/peer/tracker/index.ts'
@@ -18,6 +18,7 @@ import { aRecord } from '../../helpers/records.ts'
 const dial = { key, clock: systemClock, connectTimeoutMs: 2000, idleTimeoutMs: 5000 }
 const coding = { k: 2, m: 1, stripeBytes: 4 * 1024 * 1024 }
 const version = '0000000001000-0000abcd'
+const hex = (c: string): string => c.repeat(64)
 
 /** A stash of `data` as fragment 0 of `name`, with the bytes that follow it. */
 function stashOf(name: string, data: Buffer): { body: Extract<BatchedCall, { op: 'stash' }>; chunk: { data: Buffer; checksum: Buffer } } {
@@ -90,7 +91,7 @@ describe('a batch served by a holder and tracker (real TCP, real stores)', () =>
     await Promise.all(stashes.map((s) => storing.call(address, s.body, PintReplies.stash, undefined, s.chunk)))
     const pool = new ConnectionPool({ idleMs: 4000 })
     const batcher = new CallBatcher({ dial: { ...dial, pool }, inFlight: 1 })
-    const fetchOf = (name: string) => batcher.fetch(address, { op: 'fetch', name, version, index: 0, fromChunk: 0 }, PintReplies.fetch, 4096)
+    const fetchOf = (name: string) => batcher.callForBytes(address, { op: 'fetch', name, version, index: 0, fromChunk: 0 }, PintReplies.fetch, 4096)
     served.length = 0
     const got = await Promise.allSettled([...stashes.map((s) => fetchOf(s.body.name)), fetchOf('f/missing'), fetchOf('f/2')])
     // Made in one turn of the event loop, the five leave together.
@@ -110,12 +111,54 @@ describe('a batch served by a holder and tracker (real TCP, real stores)', () =>
     pool.close()
   })
 
+  it('a where that asks for a fragment brings the one this peer holds of the recorded version, batched or alone', async () => {
+    const s = stashOf('w/small', Buffer.alloc(2048, 9))
+    await new CallBatcher({ dial }).call(address, s.body, PintReplies.stash, undefined, s.chunk)
+    const fragments = [0, 1, 2].map((index) => ({ index, holder: `00000000000000a${index}`, digest: index === 0 ? s.body.trailer.digest : hex(String(index)) }))
+    const record = aRecord({ name: 'w/small', version, size: 4096, coding, fragments })
+    await new CallBatcher({ dial }).call(address, { op: 'watch', record }, PintReplies.watch)
+    const batcher = new CallBatcher({ dial, inFlight: 1 })
+    const ask = (name: string, fragmentUpTo: number) => batcher.callForBytes(address, { op: 'where', name, fragmentUpTo }, PintReplies.where, fragmentUpTo)
+    served.length = 0
+    const [brought, tooSmall, unknown] = await Promise.all([ask('w/small', 4096), ask('w/small', 1024), ask('w/unknown', 4096)])
+    assert.deepEqual(served, ['batch', 'where', 'where', 'where'])
+    assert.equal(brought.reply.record?.version, version)
+    assert.equal(brought.reply.fragment?.index, 0)
+    assert.equal(brought.reply.fragment?.manifest.name, 'w/small')
+    assert.ok(brought.data.equals(s.chunk.data), 'the fragment follows the reply')
+    assert.equal(tooSmall.reply.fragment, undefined, 'none larger than asked for')
+    assert.equal(tooSmall.data.length, 0)
+    assert.equal(unknown.reply.record, null)
+    // Alone, then on the same kept connection a where that did not ask: no bytes after its reply.
+    const pool = new ConnectionPool({ idleMs: 4000 })
+    try {
+      const alone = await call(
+        address,
+        { op: 'where', name: 'w/small', fragmentUpTo: 4096 },
+        PintReplies.where,
+        { ...dial, pool },
+        {
+          afterReply: (reply, channel) => withBytes('where', reply, channel, 4096),
+        },
+      )
+      assert.ok(alone.data.equals(s.chunk.data))
+      const plain = await call(address, { op: 'where', name: 'w/small' }, PintReplies.where, { ...dial, pool })
+      assert.equal(plain.fragment, undefined)
+      assert.equal(plain.record?.version, version)
+    } finally {
+      pool.close()
+    }
+  })
+
   it('refuses a fetch that announces more bytes than the caller allows, without taking them as the next reply', async () => {
     const s = stashOf('f/big', Buffer.alloc(3072, 7))
     await new CallBatcher({ dial }).call(address, s.body, PintReplies.stash, undefined, s.chunk)
     const batcher = new CallBatcher({ dial, inFlight: 1 })
     const body = { op: 'fetch' as const, name: 'f/big', version, index: 0, fromChunk: 0 }
-    const both = await Promise.allSettled([batcher.fetch(address, body, PintReplies.fetch, 100), batcher.fetch(address, body, PintReplies.fetch, 100)])
+    const both = await Promise.allSettled([
+      batcher.callForBytes(address, body, PintReplies.fetch, 100),
+      batcher.callForBytes(address, body, PintReplies.fetch, 100),
+    ])
     for (const r of both) assert.ok(r.status === 'rejected' && isHousePartyError(r.reason, 'ERR_PROTOCOL'))
   })
 })
