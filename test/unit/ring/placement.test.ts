@@ -56,7 +56,10 @@ describe('placement', () => {
       for (let f = 0; f < 3000; f++) {
         const prefer = coordinatorOf(f)
         const load = { held: (id: string) => bytes.get(id) }
-        const chosen = chooseHolders({ candidates: ids, name: `f/${f}`, count: 3, tolerate: 1, share: 2048, load, domains: () => undefined, prefer }).slice(0, 3)
+        const chosen = chooseHolders({ candidates: ids, name: `f/${f}`, count: 3, tolerate: 1, share: 2048, load, domains: () => undefined, prefer }).slice(
+          0,
+          3,
+        )
         if (chosen.includes(prefer)) onCoordinator++
         for (const id of chosen) bytes.set(id, (bytes.get(id) ?? 0) + 2048)
       }
