@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { GuestId, MAX_GUESTS } from './messages.ts'
+import { GuestId } from './messages.ts'
 
 /**
  * The data plane: requests carried over TCP on the peer's --port (the same
