@@ -6,7 +6,7 @@ import { type FileRecord, type FragmentRef, type GuestId, type HeldFragment, typ
 import type { Arc } from '../ring/index.ts'
 import type { FragmentStore } from '../store/index.ts'
 import { type FragmentSink, type Held, LocalSink, RemoteSink, type SinkTarget, WholeSink } from './sink.ts'
-import { type FragmentSource, fetchWholeCall, LocalSource, RemoteSource, type SourceTarget } from './source.ts'
+import { type FragmentSource, fetchWholeCall, LocalSource, RemoteSource, type SourceTarget, wholeSource } from './source.ts'
 
 export interface FragmentClientOptions {
   /** Who the guests are and where each was last heard from: every call dials through it. */
@@ -97,7 +97,7 @@ export class FragmentClient {
     if (this.#batcher) {
       try {
         const { reply, data } = await this.#batcher.callForBytes(where.address, fetchWholeCall(target), PintReplies.fetch, wholeBytes, signal)
-        return RemoteSource.whole(holder, target, reply.manifest, data)
+        return wholeSource(holder, target, reply.manifest, data)
       } catch (err) {
         // A holder that predates fetches in batches closes the connection on one: fetch alone.
         if (!isHousePartyError(err, 'ERR_TRANSFER_FAILED')) throw err

@@ -77,12 +77,6 @@ export class RemoteSource implements FragmentSource {
     })
   }
 
-  /** A small fragment fetched whole some other way (in a batch): checked as fetchWhole checks it. */
-  static whole(holder: string, target: SourceTarget, manifest: Manifest, data: Buffer): FragmentSource {
-    checkWhole(holder, target, manifest, data.length)
-    return new WholeSource(holder, target.index, manifest, data)
-  }
-
   async chunk(stripe: number): Promise<Buffer> {
     if (stripe !== this.#next) throw new HousePartyError('ERR_INTERNAL', `read stripe ${stripe}, expected ${this.#next}`)
     const m = this.manifest
@@ -100,9 +94,13 @@ export class RemoteSource implements FragmentSource {
   }
 }
 
-/** A small fragment that came whole with another answer (a tracker's, see TrackerClient.locate): checked as a fetched one is. */
+/**
+ * A small fragment that came whole some other way (a batched fetch, a tracker's answer: see TrackerClient.locate),
+ * checked as fetchWhole checks it.
+ */
 export function wholeSource(holder: string, target: SourceTarget, manifest: Manifest, data: Buffer): FragmentSource {
-  return RemoteSource.whole(holder, target, manifest, data)
+  checkWhole(holder, target, manifest, data.length)
+  return new WholeSource(holder, target.index, manifest, data)
 }
 
 /** A fragment read whole into memory; each chunk is checked as it is taken. */
