@@ -4,6 +4,7 @@ import { basename } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { type Clock, systemClock } from '../shared/clock.ts'
 import type { PeerConfig } from '../shared/config.ts'
+import { HeapGovernor } from '../shared/heap-governor.ts'
 import { backoffMs, delay, InFlight, Lifecycle } from '../shared/lifecycle.ts'
 import type { Logger } from '../shared/logger.ts'
 import { createApi, HTTP_CLOSE_GRACE_MS, httpComponent, ServingCertificate } from './api/index.ts'
@@ -247,6 +248,7 @@ export class Peer {
         await this.store.close()
       },
     })
+    await life.start('heap', new HeapGovernor({ slackBytes: c.heapSlackMb * 2 ** 20, collected: () => this.metrics.heapCollections.inc() }))
     await life.start('udp', { start: () => this.#transport.start(), stop: () => this.#transport.stop() })
     await life.start('tcp', {
       start: () => this.#pint.listen(c.host, c.port),

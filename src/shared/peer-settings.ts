@@ -189,6 +189,17 @@ export const PEER_SETTINGS = [
       "Files up to this size (and one stripe) are put whole: coded in memory, each fragment sent in one call and kept inside its holder's manifest table instead of a file of its own. Larger files stream. 0 streams every file.",
   },
   {
+    key: 'heapSlackMb',
+    flag: '--heap-slack-mb',
+    env: 'HOUSEPARTY_HEAP_SLACK_MB',
+    kind: 'int',
+    default: 32,
+    min: 0,
+    max: 4096,
+    description:
+      'Garbage (MiB) the JavaScript heap may gather above what it held after its last full collection before the peer asks for another: keeps resident memory flat under metadata-heavy work such as listing millions of names. 0 leaves it to V8, which waits for some 128 MB.',
+  },
+  {
     key: 'trackerReplicas',
     flag: '--tracker-replicas',
     env: 'HOUSEPARTY_TRACKER_REPLICAS',

@@ -24,9 +24,10 @@
  * of memory outside its heap reached its 64 MB trigger, which runs a
  * mark-compact (marked by helper threads). At 2 MB the same put runs none: it
  * costs 17% less CPU and runs about 20% faster, peak RSS is lower, and small
- * puts run at about the same rate. A million small files peak higher,
- * though: 347–372 MiB (in the gets and the full listing after the puts)
- * against 314 with 16 MB, on an earlier commit.
+ * puts run at about the same rate. What 2 MB promotes (a listing page's
+ * merge outlives two scavenges) the first flag would leave in the old
+ * generation up to its 128 MB: HeapGovernor (heap-governor.ts) collects it
+ * after --heap-slack-mb instead.
  */
 export const PEER_V8_FLAGS: readonly string[] = ['--initial-heap-size=128', '--max-semi-space-size=2']
 

@@ -270,6 +270,11 @@ export function createPeerMetrics(
       registers: [registry],
     }),
     scrubPassSeconds: new Gauge({ name: 'houseparty_scrub_last_pass_seconds', help: 'How long the last full scrub pass took.', registers: [registry] }),
+    heapCollections: new Counter({
+      name: 'houseparty_heap_collections_requested_total',
+      help: 'Full collections of the JavaScript heap the peer asked for once its garbage passed --heap-slack-mb.',
+      registers: [registry],
+    }),
   }
   // Zero every labelled series up front so dashboards see 0 rather than nothing.
   for (const type of MESSAGE_TYPES) {
