@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import type { Clock } from '../../shared/clock.ts'
 import { HousePartyError, toHousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
-import { PintRequest } from '../protocol/index.ts'
+import { checkOf, PintRequest } from '../protocol/index.ts'
 import { ByteReader } from './bytes.ts'
 import { ReplayWindow } from './replay.ts'
 import { firstByte, type PeerTls, TLS_HANDSHAKE_BYTE } from './secure.ts'
@@ -149,8 +149,8 @@ export class PintServer {
       if (err instanceof FrameRejected) throw err
       throw new FrameRejected('frame', (err as Error).message)
     }
-    const parsed = PintRequest.safeParse(value)
-    if (!parsed.success) throw new FrameRejected('schema', 'request does not match the schema')
+    const parsed = checkOf(PintRequest)(value)
+    if (!parsed.success) throw new FrameRejected('schema', `request does not match the schema: ${parsed.message}`)
     // A TLS session keeps its frames from being replayed: the window guards connections whose frames carry an HMAC.
     if (!channel.framesNeedMac) return parsed.data
     const verdict = this.#replay.check(parsed.data.ts, Buffer.from(parsed.data.nonce, 'hex'))

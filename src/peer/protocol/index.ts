@@ -1,3 +1,4 @@
+export { type Check, checkOf } from './compiled.ts'
 export * from './messages.ts'
 export * from './names.ts'
 export * from './pint.ts'
