@@ -73,13 +73,14 @@ export const nameOf = (i: number): string => `s/${i % 100}/${i}`
 /** Times a put answered 503 (a party too busy: ERR_NOT_ENOUGH_PEERS) is sent again, as S3 clients do, before the run fails. */
 const PUT_ATTEMPTS = 5
 
-/** Puts the files `0..n-1` with CLIENTS clients; returns files/s by quarter of the puts, and how many puts were sent again after a 503. */
-export async function putAll(party: LocalParty, n: number): Promise<{ quarters: number[]; retried: number }> {
+/** Puts the files `from..from+n-1` with CLIENTS clients; returns files/s by quarter of the puts, and how many puts were sent again after a 503. */
+export async function putAll(party: LocalParty, n: number, from = 0): Promise<{ quarters: number[]; retried: number }> {
   const quarter = Math.ceil(n / 4)
   const marks: number[] = [performance.now()]
   let done = 0
   let retried = 0
-  await inParallel(n, CLIENTS, async (i) => {
+  await inParallel(n, CLIENTS, async (j) => {
+    const i = from + j
     for (let attempt = 1; ; attempt++) {
       const res = await fetch(fileUrl(party.peer(i % PEERS).api, nameOf(i)), { method: 'PUT', body: contentOf(i), signal: AbortSignal.timeout(120_000) })
       const text = await res.text()
