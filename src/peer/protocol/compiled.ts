@@ -90,6 +90,7 @@ function refined(schema: z.ZodType, seen = new Set<unknown>()): boolean {
 }
 
 type JsonSchema = { [key: string]: unknown }
+const SCHEMA_MAPS = new Set(['properties', 'patternProperties', '$defs', 'definitions'])
 const isSchema = (v: unknown): v is JsonSchema => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /**
@@ -104,7 +105,10 @@ function strict(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(strict)
   if (!isSchema(node)) return node
   const out: JsonSchema = {}
-  for (const [key, value] of Object.entries(node)) out[key] = strict(value)
+  for (const [key, value] of Object.entries(node)) {
+    // A map of names to schemas is not a schema itself: a property named `default` or `oneOf` is just a name.
+    out[key] = SCHEMA_MAPS.has(key) && isSchema(value) ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, strict(v)])) : strict(value)
+  }
   // zod fills in a default; the validator would leave the value out.
   if ('default' in out) throw new Error('a default')
   if (isSchema(out.properties) && out.additionalProperties === undefined) out.additionalProperties = false

@@ -159,6 +159,11 @@ describe('the compiled check of every request', () => {
     const long = checkOf(z.object({ name: z.string().refine((s) => s.length > 2, 'too short') }))
     assert.deepEqual(long({ name: 'ab' }), { success: false, message: 'too short' })
     assert.deepEqual(checkOf(z.object({ n: z.number().default(1) }))({}), { success: true, data: { n: 1 } })
+    // Properties named as JSON Schema keywords are names, and compiled as such.
+    const named = checkOf(z.object({ default: z.number(), oneOf: z.string() }))
+    assert.deepEqual(named({ default: 1, oneOf: 'x', extra: true }), { success: true, data: { default: 1, oneOf: 'x' } })
+    const wrong = named({ default: 'one', oneOf: 'x' })
+    assert.match(wrong.success ? '' : wrong.message, /^\/default must be number/)
     // An untagged union of objects: trying one branch must not strip what the other would take.
     const either = checkOf(z.union([z.object({ a: z.number() }), z.object({ b: z.number() })]))
     assert.deepEqual(either({ b: 2 }), { success: true, data: { b: 2 } })
