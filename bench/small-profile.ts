@@ -10,7 +10,7 @@ const PEERS = 5
 const FILES = 4_000
 /**
  * Puts made before the CPU is counted: the first puts of a peer's life also pay for compiling what they run
- * (V8's tiers, the validators compiled from the protocol's schemas), about 0.6 ms per put over the first 4,000.
+ * (V8's optimizing tiers, zod's checks of the protocol's messages), about 0.6 ms per put over the first 4,000.
  */
 const WARM_UP = 1_500
 

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import type { z } from 'zod'
 import type { Clock } from '../../shared/clock.ts'
 import { ERROR_CODES, type ErrorCode, HousePartyError, toHousePartyError } from '../../shared/errors.ts'
-import { CHUNK_CHECKSUM_BYTES, checkOf, PintFailure, type PintRequestBody } from '../protocol/index.ts'
+import { CHUNK_CHECKSUM_BYTES, PintFailure, type PintRequestBody } from '../protocol/index.ts'
 import type { ByteReader } from './bytes.ts'
 import { framesNeedMac } from './secure.ts'
 
@@ -245,8 +245,8 @@ export function checkReply<S extends z.ZodType>(value: unknown, schema: S): z.in
   // Only a reply that says `ok: false` can be a failure: the others skip a parse each.
   const failure = (value as { ok?: unknown } | null)?.ok === false ? PintFailure.safeParse(value) : undefined
   if (failure?.success) throw remoteError(failure.data.error.code, failure.data.error.message)
-  const parsed = checkOf(schema)(value)
-  if (!parsed.success) throw new HousePartyError('ERR_PROTOCOL', `unexpected reply: ${parsed.message}`)
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) throw new HousePartyError('ERR_PROTOCOL', `unexpected reply: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
   return parsed.data
 }
 

@@ -1,4 +1,3 @@
-export { type Check, checkOf } from './compiled.ts'
 export * from './messages.ts'
 export * from './names.ts'
 export * from './pint.ts'
