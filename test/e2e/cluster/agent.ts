@@ -76,7 +76,9 @@ function forward(req: IncomingMessage, res: ServerResponse): void {
       // A kept-alive connection the server closed just as this request went out (EPIPE, ECONNRESET): the request
       // never reached it, so a bodiless one is sent once more on a new connection, as HTTP clients do.
       if (!fresh && bodiless && upstream.reusedSocket && !res.headersSent) return send(true)
-      if (!res.headersSent) res.writeHead(502, { 'x-agent-error': err.message.slice(0, 200) }).end(err.message)
+      // A header carries visible ASCII only: an error message with a newline or a non-ASCII character in it (from
+      // the TLS layer, say) made writeHead throw, which ended this agent and cut every pod off the API server.
+      if (!res.headersSent) res.writeHead(502, { 'x-agent-error': err.message.replace(/[^\t\x20-\x7e]/g, ' ').slice(0, 200) }).end(err.message)
       else res.destroy(err)
     })
     if (bodiless) upstream.end()
