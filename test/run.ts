@@ -41,7 +41,12 @@ interface FileResult {
   code: number
   seconds: number
   counts: Map<string, number>
+  /** The spec reporter's "failing tests" block, which the summary repeats: a log's tail then shows why a file failed. */
+  failures: string[]
 }
+
+/** At most this many lines of a file's failing tests go into the summary. */
+const FAILURE_LINES = 40
 
 function runFile(file: string, lane: number): Promise<FileResult> {
   const t0 = performance.now()
@@ -54,15 +59,19 @@ function runFile(file: string, lane: number): Promise<FileResult> {
   })
   const tag = `[${lane} ${file.replace(/^test\//, '').replace(/\.test\.ts$/, '')}] `
   const counts = new Map<string, number>()
+  const failures: string[] = []
+  let inFailures = false
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {
       process.stdout.write(`${tag}${line}\n`)
       const m = /^ℹ (tests|pass|fail|cancelled|skipped) (\d+)$/.exec(line)
       if (m) counts.set(m[1] as string, Number(m[2]))
+      if (line.startsWith('✖ failing tests:')) inFailures = true
+      else if (inFailures && line.trim() !== '' && failures.length < FAILURE_LINES) failures.push(line)
     })
   }
   return new Promise((done) => {
-    child.on('close', (code, signal) => done({ file, lane, code: code ?? (signal ? 1 : 0), seconds: (performance.now() - t0) / 1000, counts }))
+    child.on('close', (code, signal) => done({ file, lane, code: code ?? (signal ? 1 : 0), seconds: (performance.now() - t0) / 1000, counts, failures }))
   })
 }
 
@@ -91,5 +100,8 @@ for (const [i, s] of laneSeconds.entries()) {
   process.stdout.write(`  lane ${i + 1}: ${s.toFixed(0)} s, ${mine.length} files (longest: ${mine.sort((a, b) => b.seconds - a.seconds)[0]?.file ?? '-'})\n`)
 }
 process.stdout.write(`  tests ${total('tests')}, pass ${total('pass')}, fail ${total('fail')}, cancelled ${total('cancelled')}, skipped ${total('skipped')}\n`)
-for (const r of failed) process.stdout.write(`  FAILED ${r.file} (lane ${r.lane}, exit ${r.code})\n`)
+for (const r of failed) {
+  process.stdout.write(`  FAILED ${r.file} (lane ${r.lane}, exit ${r.code})\n`)
+  for (const line of r.failures) process.stdout.write(`    ${line}\n`)
+}
 process.exit(failed.length > 0 ? 1 : 0)

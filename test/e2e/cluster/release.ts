@@ -185,12 +185,23 @@ export class Release {
     await waitFor(
       `${this.name}: ${n} ready peers with ${files} healthy files`,
       async () => {
-        const ready = (await this.pods()).filter((p) => p.ready)
-        if (ready.length !== n) return false
+        // What is not there yet goes into the error, which a timeout reports.
+        const pods = await this.pods()
+        const ready = pods.filter((p) => p.ready)
+        if (ready.length !== n)
+          throw new Error(
+            `ready pods: ${ready.map((p) => p.name).join(', ')}; not ready: ${pods
+              .filter((p) => !p.ready)
+              .map((p) => p.name)
+              .join(', ')}`,
+          )
         const guests = await this.json<{ guests: unknown[] }>(`${this.api}/guests`)
         const health = await this.json<{ files: number; healthy: number; answered: number }>(`${this.api}/health/party`)
-        if (guests.guests.length !== n || health.files !== files || health.healthy !== files || health.answered !== n) return false
-        return (await this.metricSum('houseparty_files_degraded')) === 0
+        if (guests.guests.length !== n || health.files !== files || health.healthy !== files || health.answered !== n)
+          throw new Error(`guests ${guests.guests.length}, health ${JSON.stringify(health)}`)
+        const degraded = await this.metricSum('houseparty_files_degraded')
+        if (degraded !== 0) throw new Error(`houseparty_files_degraded ${degraded}`)
+        return true
       },
       { timeoutMs, intervalMs: 1_000 },
     )
