@@ -1,7 +1,7 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { appendFile, mkdtemp, rm } from 'node:fs/promises'
 import { request } from 'node:http'
 import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net'
 import { join, resolve } from 'node:path'
@@ -238,9 +238,7 @@ export class LocalCluster {
 
   /** The addresses cluster DNS answers for `host` now (for a Service's name: its ready endpoints). */
   async resolve(host: string): Promise<string[]> {
-    if (!this.#dns) return []
-    const lines = (await readFile(this.#dns.hostsFile, 'utf8')).split('\n')
-    return lines.map((line) => line.split(' ')).flatMap(([ip, name]) => (name === host && ip ? [ip] : []))
+    return (await this.#dns?.addressesOf(host)) ?? []
   }
 
   /** An HTTP(S) request to a pod or Service inside the cluster (by IP or cluster DNS name), through the agent; an https URL's certificate is checked against `ca` (PEM). */

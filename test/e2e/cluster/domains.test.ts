@@ -62,29 +62,35 @@ describe('failure domains on a local Kubernetes control plane with four nodes in
     const { guests } = await hp.json<{ guests: { id: string; domains: { node?: string; zone?: string } }[] }>(`${hp.api}/guests`)
     return new Map(guests.map((g) => [g.id, { node: g.domains.node ?? '?', zone: g.domains.zone ?? '?' }]))
   }
-  /** The most fragments of any one file on one node and in one zone. */
-  const worstSpread = async (hp: Release, prefix: string): Promise<{ node: number; zone: number }> => {
+  /** Where each file under `prefix` has its fragments: the node and the zone of each holder (its id when unknown). */
+  const placements = async (hp: Release, prefix: string): Promise<{ name: string; nodes: string[]; zones: string[] }[]> => {
     const where = await domainsOf(hp)
     const { files } = await hp.json<{ files: Listed[] }>(`${hp.api}/files?prefix=${prefix}/&limit=1000`)
+    return files.map((f) => ({
+      name: f.name,
+      nodes: f.holders.map((h) => where.get(h.guest)?.node ?? h.guest),
+      zones: f.holders.map((h) => where.get(h.guest)?.zone ?? h.guest),
+    }))
+  }
+  /** The most fragments of any one file on one node and in one zone. */
+  const spreadOf = (placed: Awaited<ReturnType<typeof placements>>): { node: number; zone: number } => {
     const most = (keys: string[]): number => Math.max(...[...new Set(keys)].map((k) => keys.filter((x) => x === k).length))
     let node = 0
     let zone = 0
-    for (const f of files) {
-      node = Math.max(node, most(f.holders.map((h) => where.get(h.guest)?.node ?? h.guest)))
-      zone = Math.max(zone, most(f.holders.map((h) => where.get(h.guest)?.zone ?? h.guest)))
+    for (const f of placed) {
+      node = Math.max(node, most(f.nodes))
+      zone = Math.max(zone, most(f.zones))
     }
     return { node, zone }
   }
+  const worstSpread = async (hp: Release, prefix: string): Promise<{ node: number; zone: number }> => spreadOf(await placements(hp, prefix))
   /** The files with more than one fragment on a node, and where their fragments are: what a timeout reports. */
-  const crowded = async (hp: Release, prefix: string): Promise<string> => {
-    const where = await domainsOf(hp)
-    const { files } = await hp.json<{ files: Listed[] }>(`${hp.api}/files?prefix=${prefix}/&limit=1000`)
-    const nodes = (f: Listed): string[] => f.holders.map((h) => where.get(h.guest)?.node ?? h.guest)
-    const worse = files.filter((f) => new Set(nodes(f)).size < f.holders.length)
+  const crowded = (placed: Awaited<ReturnType<typeof placements>>): string => {
+    const worse = placed.filter((f) => new Set(f.nodes).size < f.nodes.length)
     return `${worse.length} crowded: ${worse
       .slice(0, 5)
-      .map((f) => `${f.name} on ${nodes(f).join('/')}`)
-      .join(', ')}; guests ${JSON.stringify([...where])}`
+      .map((f) => `${f.name} on ${f.nodes.join('/')}`)
+      .join(', ')}`
   }
   const podsOn = async (namespace: string, nodes: string[]): Promise<string[]> => {
     const list = JSON.parse(await cluster.kubectl('-n', namespace, 'get', 'pods', '-l', 'app.kubernetes.io/name=houseparty', '-o', 'json')) as {
@@ -176,8 +182,9 @@ describe('failure domains on a local Kubernetes control plane with four nodes in
     await waitFor(
       'one fragment per node again',
       async () => {
-        const spread = await worstSpread(hp, 'node-loss')
-        if (spread.node !== 1) throw new Error(`worst spread ${JSON.stringify(spread)}; ${await crowded(hp, 'node-loss')}`)
+        const placed = await placements(hp, 'node-loss')
+        const spread = spreadOf(placed)
+        if (spread.node !== 1) throw new Error(`worst spread ${JSON.stringify(spread)}; ${crowded(placed)}`)
         return true
       },
       { timeoutMs: 5 * 60_000, intervalMs: 2_000 },

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   CoreV1Api,
@@ -207,6 +207,12 @@ export class ClusterDns {
     await this.#svcInformer?.stop()
     await this.#epInformer?.stop()
     this.#dnsmasq?.kill('SIGTERM')
+  }
+
+  /** The addresses the hosts file gives `host` now (one `IP NAME` line each, as #write makes them). */
+  async addressesOf(host: string): Promise<string[]> {
+    const lines = (await readFile(this.hostsFile, 'utf8')).split('\n')
+    return lines.map((line) => line.split(' ')).flatMap(([ip, name]) => (name === host && ip ? [ip] : []))
   }
 
   /** Writes the hosts file a moment after the last change (changes come in bursts), and tells dnsmasq. */
