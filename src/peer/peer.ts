@@ -248,7 +248,7 @@ export class Peer {
         await this.store.close()
       },
     })
-    await life.start('heap', new HeapGovernor({ slackBytes: c.heapSlackMb * 2 ** 20, collected: () => this.metrics.heapCollections.inc() }))
+    await life.start('heap', new HeapGovernor({ slackBytes: c.heapSlackMb * 2 ** 20, collected: (reason) => this.metrics.heapCollections.inc({ reason }) }))
     await life.start('udp', { start: () => this.#transport.start(), stop: () => this.#transport.stop() })
     await life.start('tcp', {
       start: () => this.#pint.listen(c.host, c.port),

@@ -272,7 +272,8 @@ export function createPeerMetrics(
     scrubPassSeconds: new Gauge({ name: 'houseparty_scrub_last_pass_seconds', help: 'How long the last full scrub pass took.', registers: [registry] }),
     heapCollections: new Counter({
       name: 'houseparty_heap_collections_requested_total',
-      help: 'Full collections of the JavaScript heap the peer asked for once its garbage passed --heap-slack-mb.',
+      help: 'Full collections of the JavaScript heap the peer asked for: its garbage passed --heap-slack-mb (reason="garbage"), or so did the freed pages V8 kept resident, given back to the system (reason="pages").',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
   }
@@ -288,6 +289,7 @@ export function createPeerMetrics(
   for (const direction of ['in', 'out']) m.transferBytes.inc({ direction }, 0)
   for (const reason of ['leave', 'rebalance', 'spread']) m.fragmentsMoved.inc({ reason }, 0)
   for (const domain of ['region', 'zone', 'node']) m.filesAtRisk.set({ domain }, 0)
+  for (const reason of ['garbage', 'pages']) m.heapCollections.inc({ reason }, 0)
   for (const api of ['files', 's3']) {
     m.authFailures.inc({ api }, 0)
     m.authThrottled.inc({ api }, 0)

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { HeapGovernor } from '../../../src/shared/heap-governor.ts'
+import { HeapGovernor, type HeapState, heapAction, RELEASE_INTERVAL_MS } from '../../../src/shared/heap-governor.ts'
 import { waitFor } from '../../helpers/wait.ts'
 
 /**
@@ -55,5 +55,68 @@ describe('HeapGovernor', () => {
     } finally {
       for (const g of [active, off, stopped]) await g.governor.stop()
     }
+  })
+
+  it('has the pages a dropped heap left behind given back to the system', async () => {
+    let kinds: string[] = []
+    const governor = new HeapGovernor({ slackBytes: 8 * 2 ** 20, collected: (kind) => kinds.push(kind) })
+    governor.start()
+    try {
+      // Some 80 MB of live objects, then let go: a full collection frees their pages into V8's pool.
+      let held: unknown[] | undefined = Array.from({ length: 600_000 }, (_, i) => ({ i, text: `held ${i}` }))
+      assert.equal(held.length, 600000)
+      held = undefined
+      kinds = []
+      await waitFor(
+        'the governor to have the pages given back',
+        async () => {
+          promoteGarbage()
+          await new Promise((r) => setImmediate(r))
+          return kinds.includes('pages')
+        },
+        { timeoutMs: 60_000, intervalMs: 1 },
+      )
+    } finally {
+      await governor.stop()
+    }
+  })
+})
+
+const MiB = 2 ** 20
+const SLACK = 32 * MiB
+const state = (over: Partial<HeapState> = {}): HeapState => ({
+  oldUsed: 60 * MiB,
+  paged: 90 * MiB,
+  floor: 60 * MiB,
+  pagedPeak: 90 * MiB,
+  asked: false,
+  releasedAt: Number.NEGATIVE_INFINITY,
+  ...over,
+})
+
+describe('heapAction', () => {
+  it('asks for a full collection once the old generation gathered the slack since the last', () => {
+    assert.equal(heapAction(state({ oldUsed: 60 * MiB + SLACK - 1 }), 0, SLACK, false), 'none')
+    assert.equal(heapAction(state({ oldUsed: 60 * MiB + SLACK }), 0, SLACK, false), 'collect')
+  })
+
+  it('asks for nothing while a collection it asked for is under way', () => {
+    assert.equal(heapAction(state({ oldUsed: 200 * MiB, asked: true }), 0, SLACK, false), 'none')
+    assert.equal(heapAction(state({ pagedPeak: 400 * MiB, asked: true }), 0, SLACK, true), 'none')
+  })
+
+  it('has the freed pages given back after a full collection once the pool passes the slack', () => {
+    assert.equal(heapAction(state({ pagedPeak: 90 * MiB + SLACK - 1 }), 0, SLACK, true), 'none')
+    assert.equal(heapAction(state({ pagedPeak: 90 * MiB + SLACK }), 0, SLACK, true), 'release')
+  })
+
+  it('gives pages back at most once per interval', () => {
+    const pooled = state({ pagedPeak: 300 * MiB, releasedAt: 1_000 })
+    assert.equal(heapAction(pooled, 1_000 + RELEASE_INTERVAL_MS - 1, SLACK, true), 'none')
+    assert.equal(heapAction(pooled, 1_000 + RELEASE_INTERVAL_MS, SLACK, true), 'release')
+  })
+
+  it('looks at the pool only after a full collection: a scavenge frees no pages', () => {
+    assert.equal(heapAction(state({ pagedPeak: 300 * MiB }), 0, SLACK, false), 'none')
   })
 })
