@@ -1,6 +1,6 @@
 import type { Clock } from '../../shared/clock.ts'
 import type { RecoverySettings } from '../../shared/config.ts'
-import { delay, type Startable } from '../../shared/lifecycle.ts'
+import { delay, type Startable, yieldToLoop } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
@@ -68,10 +68,8 @@ export class Caretaker implements Startable {
   /** The last full pass found no file the loss of one domain would make unreadable. */
   #riskFree = false
   /**
-   * What the records of this peer's arc say each guest holds, kept up to
-   * date from the tracker's change log since the last full census (see
-   * #censusOfChanges); `clean` when the last pass left nothing waiting
-   * (nothing degraded, lost, due later, or unknown).
+   * What the records of this peer's arc say each guest holds, kept up to date from the tracker's change log since the last
+   * full census (see #censusOfChanges); `clean` when the last pass left nothing waiting (degraded, lost, due later, unknown).
    */
   #baseline:
     | { ring: string; parts: ArcParts; expected: ReadonlyMap<GuestId, PartDigests>; files: number; clean: boolean; unplanned: readonly string[] }
@@ -211,6 +209,8 @@ export class Caretaker implements Startable {
       const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, owned, limits, report)
       addOutcome(total, outcome)
       if (signal.aborted) return 0
+      // A chunk with nothing to repair awaits no I/O: without this a pass held the event loop (pings, the heap governor's collections) for seconds.
+      await yieldToLoop()
     }
     this.#repairFrom = repairFrom
     this.#lastGuests = guests
