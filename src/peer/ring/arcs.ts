@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto'
-import type { RingId } from './ring.ts'
+import { type RingId, sha256Head } from './ring.ts'
 
 /**
  * Arcs of the ring and digests over them: how two guests check that they
@@ -64,15 +63,12 @@ export function trackedArc(ids: readonly RingId[], self: RingId, replicas: numbe
 
 /** The fingerprint of one fragment copy: its identity and exact contents, 64 bits. */
 export function fingerprint(name: string, version: string, index: number, digest: string): bigint {
-  return createHash('sha256').update(`${name}\u0000${version}\u0000${index}\u0000${digest}`).digest().readBigUInt64BE(0)
+  return BigInt(`0x${sha256Head(`${name}\u0000${version}\u0000${index}\u0000${digest}`)}`)
 }
 
 /** The fingerprint of one tracker record: its name and what decides which of two replicas is newer, 64 bits. */
 export function recordFingerprint(name: string, version: string, revision: number, deleted: boolean): bigint {
-  return createHash('sha256')
-    .update(`${name}\u0000${version}\u0000${revision}\u0000${deleted ? 'deleted' : 'live'}`)
-    .digest()
-    .readBigUInt64BE(0)
+  return BigInt(`0x${sha256Head(`${name}\u0000${version}\u0000${revision}\u0000${deleted ? 'deleted' : 'live'}`)}`)
 }
 
 /** One bucket of an arc: where it is in the arc's run of buckets, and whether the arc covers it whole. */

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 
 /**
  * The hash ring. Pure: ids and names in, ids out. Guest ids and name
@@ -11,9 +11,17 @@ export function randomRingId(random: (n: number) => Buffer = randomBytes): RingI
   return random(8).toString('hex')
 }
 
+/**
+ * The first 64 bits of the SHA-256 of `text` (UTF-8), as 16 hex digits. One-shot `hash`, not a Hash object per
+ * call: a pass over a chunk of records hashes each name several times, and the objects were most of its garbage.
+ */
+export function sha256Head(text: string): string {
+  return hash('sha256', text, 'hex').slice(0, 16)
+}
+
 /** A name's position on the ring: the first 64 bits of its SHA-256. */
 export function ringPosition(name: string): RingId {
-  return createHash('sha256').update(name, 'utf8').digest().subarray(0, 8).toString('hex')
+  return sha256Head(name)
 }
 
 /** Picks a random id not already on the ring (the chance of a collision is 2^-64, but cheap to rule out). */
@@ -46,7 +54,8 @@ export function successors(ids: readonly RingId[], position: RingId, count: numb
  * only moves the keys whose top choices changed.
  */
 export function rendezvousRank(ids: readonly RingId[], key: string): RingId[] {
-  const scored = [...new Set(ids)].map((id) => ({ id, score: createHash('sha256').update(key).update('\0').update(id).digest().readBigUInt64BE(0) }))
+  // Scores are 16 hex digits, so comparing them as strings compares them as numbers.
+  const scored = [...new Set(ids)].map((id) => ({ id, score: sha256Head(`${key}\0${id}`) }))
   scored.sort((a, b) => (a.score === b.score ? (a.id < b.id ? -1 : 1) : a.score > b.score ? -1 : 1))
   return scored.map((s) => s.id)
 }

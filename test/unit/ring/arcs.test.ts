@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { type Arc, ArcParts, BUCKETS, inArc, primaryArc, successors } from '../../../src/peer/ring/index.ts'
+import { type Arc, ArcParts, BUCKETS, fingerprint, inArc, primaryArc, recordFingerprint, successors } from '../../../src/peer/ring/index.ts'
 
 const hex16 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((n) => n.toString(16).padStart(16, '0'))
 /** Positions that often share a bucket (the arc's ends are the hard cases). */
@@ -16,6 +16,12 @@ const arcAndPositions = fc.tuple(hex16, hex16, fc.boolean()).chain(([from, to, w
 })
 
 describe('ring arcs', () => {
+  it('fingerprints are those the stored digests were summed from: SHA-256 of the UTF-8 fields, first 64 bits', () => {
+    assert.equal(fingerprint('s/1/é.bin', 'v1', 2, 'abcd'), 17048114506712280935n)
+    assert.equal(recordFingerprint('s/1/é.bin', 'v1', 3, true), 1224218327659903854n)
+    assert.equal(recordFingerprint('x', 'v', 0, false), 16223915432993339764n)
+  })
+
   it('a primary arc holds exactly the positions its guest is primary tracker of', () => {
     fc.assert(
       fc.property(fc.uniqueArray(hex16, { minLength: 1, maxLength: 6 }), fc.array(hex16, { maxLength: 40 }), (ids, positions) => {

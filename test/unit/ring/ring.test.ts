@@ -9,6 +9,14 @@ describe('the ring', () => {
     assert.notEqual(ringPosition('a file'), ringPosition('a file2'))
   })
 
+  it('positions and rankings are those every data dir was written with: SHA-256 of the UTF-8 name, first 64 bits', () => {
+    assert.equal(ringPosition('a file'), '7365d029861e32c5')
+    assert.equal(ringPosition('fête/über 🎉'), '268d38cc7e341b0b')
+    const ids = ['0000000000000001', '7fffffffffffffff', '8000000000000000', 'ffffffffffffffff', '0123456789abcdef']
+    assert.deepEqual(rendezvousRank(ids, 'file-1'), ['7fffffffffffffff', '8000000000000000', 'ffffffffffffffff', '0000000000000001', '0123456789abcdef'])
+    assert.deepEqual(rendezvousRank(ids, 's/9/été.bin'), ['0000000000000001', '7fffffffffffffff', 'ffffffffffffffff', '0123456789abcdef', '8000000000000000'])
+  })
+
   it('successors walk clockwise and wrap', () => {
     const ids = ['1000000000000000', '5000000000000000', '9000000000000000']
     assert.deepEqual(successors(ids, '0000000000000000', 2), ['1000000000000000', '5000000000000000'])
