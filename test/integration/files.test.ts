@@ -45,17 +45,22 @@ async function totalFragments(party: LocalParty, peers: number[]): Promise<numbe
   return n
 }
 
+/** The names of the fragments guest `guest` holds, one per fragment, as the peer at `api` is told (GET /guests/ID/fragments). */
+async function fragmentNames(api: string, guest: string): Promise<string[]> {
+  const reply = (await (await fetch(`http://${api}/guests/${guest}/fragments`)).json()) as { fragments: { name: string }[] }
+  return reply.fragments.map((f) => f.name)
+}
+
+/** How many fragments of `name` peer `i` says it holds: unlike its fragment count, not moved by recovery work meanwhile. */
+async function heldOf(party: LocalParty, i: number, name: string): Promise<number> {
+  const { self } = await guestsOf(party.peer(i).api)
+  return (await fragmentNames(party.peer(i).api, self)).filter((n) => n === name).length
+}
+
 /**
  * The fragment count once it stops moving (the same over 1.5 s): right
  * after a put, a superseded version's fragments may still be on their way out.
  */
-/** How many fragments of `name` peer `i` says it holds: unlike its fragment count, not moved by recovery work meanwhile. */
-async function heldOf(party: LocalParty, i: number, name: string): Promise<number> {
-  const { self } = await guestsOf(party.peer(i).api)
-  const reply = (await (await fetch(`http://${party.peer(i).api}/guests/${self}/fragments`)).json()) as { fragments: { name: string }[] }
-  return reply.fragments.filter((f) => f.name === name).length
-}
-
 async function settledFragments(party: LocalParty, peers: number[]): Promise<number> {
   let last = -1
   let since = Date.now()
@@ -115,8 +120,7 @@ describe('files on a party of 5 real peers (2+1, 1 MiB stripes)', () => {
     let held = 0
     for (const i of all) {
       const { self } = await guestsOf(party.peer(i).api)
-      const reply = (await (await fetch(`http://${party.peer(0).api}/guests/${self}/fragments`)).json()) as { fragments: { name: string }[] }
-      held += reply.fragments.filter((x) => x.name.startsWith('sizes/')).length
+      held += (await fragmentNames(party.peer(0).api, self)).filter((name) => name.startsWith('sizes/')).length
     }
     assert.equal(held, 36)
   })

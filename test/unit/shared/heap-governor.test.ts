@@ -58,21 +58,21 @@ describe('HeapGovernor', () => {
   })
 
   it('has the pages a dropped heap left behind given back to the system', async () => {
-    let kinds: string[] = []
-    const governor = new HeapGovernor({ slackBytes: 8 * 2 ** 20, collected: (kind) => kinds.push(kind) })
+    let reasons: string[] = []
+    const governor = new HeapGovernor({ slackBytes: 8 * 2 ** 20, collected: (reason) => reasons.push(reason) })
     governor.start()
     try {
       // Some 80 MB of live objects, then let go: a full collection frees their pages into V8's pool.
       let held: unknown[] | undefined = Array.from({ length: 600_000 }, (_, i) => ({ i, text: `held ${i}` }))
       assert.equal(held.length, 600000)
       held = undefined
-      kinds = []
+      reasons = []
       await waitFor(
         'the governor to have the pages given back',
         async () => {
           promoteGarbage()
           await new Promise((r) => setImmediate(r))
-          return kinds.includes('pages')
+          return reasons.includes('pages')
         },
         { timeoutMs: 60_000, intervalMs: 1 },
       )
