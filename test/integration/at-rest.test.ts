@@ -81,7 +81,7 @@ describe('a file in clear nowhere but at its client', () => {
   it('at rest: no volume holds a byte of the files in clear; fragments rebuilt after a peer is lost are sealed too', async () => {
     const keyFile = join(await scratchDir(), 'at-rest-key')
     await writeFile(keyFile, 'k'.repeat(48))
-    const { party } = await newParty(4, ['--at-rest-key-file', keyFile, '--rebuild-delay-ms', '2000'])
+    const { party } = await newParty(4, ['--at-rest-key-file', keyFile, '--rebuild-delay-ms', '4000'])
     await startParty(party, 4, 60_000)
     const files = knownFiles()
     for (const [i, f] of files.entries()) assert.equal((await putBytes(party.peer(i % 4).api, f.name, f.data)).status, 201)
@@ -101,6 +101,10 @@ describe('a file in clear nowhere but at its client', () => {
       timeoutMs: 120_000,
       intervalMs: 500,
     })
+    // How long each file was degraded counts from when a peer first saw it so (4 s of delay), not from the pass that repaired it.
+    const recovered = await sumMetric(party, [0, 2, 3], 'houseparty_recovery_seconds_count')
+    const degradedFor = await sumMetric(party, [0, 2, 3], 'houseparty_recovery_seconds_sum')
+    assert.ok(recovered >= 1 && degradedFor / recovered >= 1, `${recovered} files recovered after ${degradedFor} s degraded in all`)
     await rm(party.peer(1).dataDir, { recursive: true, force: true })
     for (const f of files) {
       const res = await getBytes(party.peer(0).api, f.name)

@@ -50,8 +50,8 @@ export class Caretaker implements Startable {
   readonly #throttle: Throttle
   readonly #handoff: RecordHandoff
   #stopping = new AbortController()
-  /** name → when this peer first saw the file degraded. */
-  readonly #degradedSince = new Map<string, number>()
+  /** name → when this peer first saw the file degraded. Each full pass starts it afresh: names it finds whole, gone or another's go. */
+  #degradedSince = new Map<string, number>()
   /** name → from when this peer may repair it (see `ownership`). */
   #repairFrom = new Map<string, number>()
   /** Guests that left the list, since when and why: their fragments wait out the rebuild delay unless they left on purpose. */
@@ -178,8 +178,10 @@ export class Caretaker implements Startable {
     const self = ctx.roster.selfId as GuestId
     const previous = this.#lastGuests
     const walk = new ArcWalk(this.#o.records, arc, guests)
+    const degradedBefore = this.#degradedSince
+    this.#degradedSince = new Map()
     const repairFrom = new Map<string, number>()
-    const total: PassOutcome = { degraded: new Set(), lost: 0, repaired: 0, deferred: 0, moves: 0, nothingToDo: true, clean: true }
+    const total: PassOutcome = { degraded: 0, lost: 0, repaired: 0, deferred: 0, moves: 0, nothingToDo: true, clean: true }
     const silent = new Set<GuestId>()
     const risk = noRisk()
     let differing = 0
@@ -201,9 +203,9 @@ export class Caretaker implements Startable {
       if (withCensus) this.#silent = silent
       // Until the walk ends the arc's file count is not known: the last pass's stands in for it.
       const report = ({ degraded, lost, atRisk }: Plan['health']): void => {
-        this.#noteDegraded([], degraded, now)
+        this.#noteDegraded([], degraded, now, degradedBefore)
         addRisk(risk, atRisk)
-        this.#o.events.health(Math.max(walk.files, this.#files), total.degraded.size + degraded.size - total.repaired, total.lost + lost)
+        this.#o.events.health(Math.max(walk.files, this.#files), total.degraded + degraded.size - total.repaired, total.lost + lost)
       }
       const limits = { moves: this.#o.settings.rebalanceMoves - total.moves, atRiskOnly }
       const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, owned, limits, report)
@@ -215,9 +217,7 @@ export class Caretaker implements Startable {
     this.#repairFrom = repairFrom
     this.#lastGuests = guests
     this.#files = walk.files
-    // Degraded names were noted chunk by chunk, before their repairs; those not degraded anywhere in the arc no longer are.
-    for (const name of this.#degradedSince.keys()) if (!total.degraded.has(name)) this.#degradedSince.delete(name)
-    this.#o.events.health(walk.files, total.degraded.size - total.repaired, total.lost)
+    this.#o.events.health(walk.files, total.degraded - total.repaired, total.lost)
     const worst = worstRisk(risk)
     this.#o.events.atRisk(worst)
     this.#riskFree = worst.node + worst.zone + worst.region === 0
@@ -287,7 +287,7 @@ export class Caretaker implements Startable {
     }
     const limits = { moves: this.#o.settings.rebalanceMoves, atRiskOnly: false }
     const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, this.#repairFrom, limits, report)
-    if (outcome.repaired > 0) this.#o.events.health(files, outcome.degraded.size - outcome.repaired, outcome.lost)
+    if (outcome.repaired > 0) this.#o.events.health(files, outcome.degraded - outcome.repaired, outcome.lost)
     this.#baseline = { ring, parts, expected, files, clean: outcome.clean, unplanned }
     if (census.exchanged?.differing === 0 && unplanned.length === 0 && outcome.nothingToDo) this.#quiet = { ring, changes, arc: parts.arc, expected, files }
     return true
@@ -327,10 +327,10 @@ export class Caretaker implements Startable {
     return outcomeOf(decided, await carryOut(decided, env), census)
   }
 
-  /** Of the names `looked` at, those in `degraded` are degraded since now (unless already), the others no longer. */
-  #noteDegraded(looked: Iterable<string>, degraded: ReadonlySet<string>, now: number): void {
+  /** Of the names `looked` at, those in `degraded` are degraded since now (unless already, here or `earlier`), the others no longer. */
+  #noteDegraded(looked: Iterable<string>, degraded: ReadonlySet<string>, now: number, earlier?: ReadonlyMap<string, number>): void {
     for (const name of looked) if (!degraded.has(name)) this.#degradedSince.delete(name)
-    for (const name of degraded) if (!this.#degradedSince.has(name)) this.#degradedSince.set(name, now)
+    for (const name of degraded) if (!this.#degradedSince.has(name)) this.#degradedSince.set(name, earlier?.get(name) ?? now)
   }
 
   /**

@@ -168,7 +168,8 @@ async function repair(env: CarryOut, job: Repair): Promise<boolean> {
 
 /** What planning and carrying out one set of records found. */
 export interface PassOutcome {
-  degraded: Set<string>
+  /** Files found degraded (a count, not the names: a pass over a million files may find hundreds of thousands). */
+  degraded: number
   lost: number
   /** Degraded files repaired by this pass. */
   repaired: number
@@ -186,7 +187,7 @@ export function outcomeOf(decided: Plan, stillDegraded: number, census: Census |
   const waiting = health.degraded.size > 0 || health.lost > 0 || wakeAt !== undefined
   const changes = decided.adoptions.length + decided.restorations.length + decided.drops.length + decided.repairs.length + decided.moves.length
   return {
-    degraded: health.degraded,
+    degraded: health.degraded.size,
     lost: health.lost,
     repaired: decided.repairs.length - stillDegraded,
     deferred: decided.deferred,
@@ -199,7 +200,7 @@ export function outcomeOf(decided: Plan, stillDegraded: number, census: Census |
 
 /** Adds one chunk's outcome to the pass's. */
 export function addOutcome(total: PassOutcome, chunk: PassOutcome): void {
-  for (const name of chunk.degraded) total.degraded.add(name)
+  total.degraded += chunk.degraded
   total.lost += chunk.lost
   total.repaired += chunk.repaired
   total.deferred += chunk.deferred
