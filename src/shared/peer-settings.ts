@@ -197,7 +197,7 @@ export const PEER_SETTINGS = [
     min: 0,
     max: 4096,
     description:
-      'Garbage (MiB) the JavaScript heap may gather above what it held after its last full collection before the peer asks for another, and freed heap pages V8 may keep resident before the peer has them given back to the system (at most every 10 s): keeps resident memory flat under metadata-heavy work such as listing millions of names or rebuilding a dead peer. 0 leaves both to V8, which waits for some 128 MB and gives pages back only when the peer is idle.',
+      'Garbage (MiB) the JavaScript heap may gather above what it held after its last full collection before the peer asks for another, and freed heap pages V8 may keep resident before the peer has them given back to the system (at most every 10 s, also in place of a due collection): keeps resident memory flat under metadata-heavy work such as listing millions of names or rebuilding a dead peer. 0 leaves both to V8, which waits for some 128 MB and gives pages back only when the peer is idle.',
   },
   {
     key: 'trackerReplicas',

@@ -272,7 +272,7 @@ export function createPeerMetrics(
     scrubPassSeconds: new Gauge({ name: 'houseparty_scrub_last_pass_seconds', help: 'How long the last full scrub pass took.', registers: [registry] }),
     heapCollections: new Counter({
       name: 'houseparty_heap_collections_requested_total',
-      help: 'Full collections of the JavaScript heap the peer asked for: its garbage passed --heap-slack-mb (reason="garbage"), or so did the freed pages V8 kept resident, given back to the system (reason="pages").',
+      help: 'Full collections of the JavaScript heap the peer asked for: its garbage passed --heap-slack-mb (reason="garbage"), or one that also compacts the heap and gives freed pages back to the system (reason="pages": at most every 10 s, in place of a due one or once the freed pages V8 kept passed --heap-slack-mb).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

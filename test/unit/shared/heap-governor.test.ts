@@ -96,8 +96,16 @@ const state = (over: Partial<HeapState> = {}): HeapState => ({
 
 describe('heapAction', () => {
   it('asks for a full collection once the old generation gathered the slack since the last', () => {
+    const recently = { releasedAt: 1_000 }
+    assert.equal(heapAction(state({ ...recently, oldUsed: 60 * MiB + SLACK - 1 }), 1_000, SLACK, false), 'none')
+    assert.equal(heapAction(state({ ...recently, oldUsed: 60 * MiB + SLACK }), 1_000, SLACK, false), 'collect')
+  })
+
+  it('makes a due full collection one that gives pages back, at most once per interval', () => {
+    const due = state({ oldUsed: 60 * MiB + SLACK, releasedAt: 1_000 })
+    assert.equal(heapAction(due, 1_000 + RELEASE_INTERVAL_MS - 1, SLACK, false), 'collect')
+    assert.equal(heapAction(due, 1_000 + RELEASE_INTERVAL_MS, SLACK, false), 'release')
     assert.equal(heapAction(state({ oldUsed: 60 * MiB + SLACK - 1 }), 0, SLACK, false), 'none')
-    assert.equal(heapAction(state({ oldUsed: 60 * MiB + SLACK }), 0, SLACK, false), 'collect')
   })
 
   it('asks for nothing while a collection it asked for is under way', () => {
