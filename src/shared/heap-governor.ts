@@ -44,7 +44,7 @@ export function heapAction(state: HeapState, now: number, slack: number, afterMa
   const releaseAllowed = now - state.releasedAt >= RELEASE_INTERVAL_MS
   if (afterMajor) return releaseAllowed && state.pagedPeak - state.paged >= slack ? 'release' : 'none'
   if (state.oldUsed < state.floor + slack) return 'none'
-  // A regular collection here left a rebuilding peer's resident heap climbing 70-80 MiB for minutes between the
+  // A regular collection here left a rebuilding peer's resident heap climbing 50-80 MiB for minutes between the
   // releases its pool estimate allowed (the estimate lags: V8 frees a collection's pages after it reports it).
   return releaseAllowed ? 'release' : 'collect'
 }
