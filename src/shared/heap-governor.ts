@@ -52,7 +52,8 @@ export function heapAction(state: HeapState, now: number, slack: number, afterMa
 /**
  * Asks V8 for an incremental major collection once the old generation holds
  * `slackBytes` more than after the last one (--heap-slack-mb; 0: never), and
- * for the freed pages back once V8 pools that much (see heapAction).
+ * for one that also gives freed pages back in its place, or once V8 pools
+ * that much, at most every RELEASE_INTERVAL_MS (see heapAction).
  *
  * Why: a peer runs with --initial-heap-size=128 (runtime.ts), which spares
  * large transfers dozens of full collections per GiB but also lets V8 leave
@@ -63,8 +64,8 @@ export function heapAction(state: HeapState, now: number, slack: number, afterMa
  * listing of a million names rose 80 MiB above what it held through the puts.
  *
  * It watches V8's own collections (no timer: an idle peer collects nothing
- * and pays nothing), and the collection it asks for runs as V8's do, marked
- * incrementally and by helper threads.
+ * and pays nothing). A regular collection it asks for runs as V8's do, marked
+ * incrementally and by helper threads; one that gives pages back is a pause.
  */
 export class HeapGovernor {
   readonly #slack: number
