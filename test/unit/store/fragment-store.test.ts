@@ -151,6 +151,7 @@ describe('fragment store', () => {
     assert.equal(await store.drop('gone', version), 1)
     assert.equal(await store.drop('gone', version), 0)
     await assert.rejects(store.openRead({ name: 'gone', version, index: 0 }, 0), (e) => isHousePartyError(e, 'ERR_NOT_FOUND'))
+    await store.close()
   })
 
   it('drops only a copy stored no later than asked: one written again since the census saw it stays', async () => {
