@@ -81,6 +81,17 @@ export function corruptInlineFragment(dataDir: string, where: { version?: string
   }
 }
 
+/** Whether a peer's fragments.db still has the row of fragment `key` (read while the peer runs). */
+export function holdsFragmentRow(dataDir: string, key: string): boolean {
+  const db = new DatabaseSync(join(dataDir, 'fragments.db'), { readOnly: true })
+  try {
+    db.exec('PRAGMA busy_timeout = 10000')
+    return db.prepare('SELECT 1 FROM fragments WHERE key = ?').get(key) !== undefined
+  } finally {
+    db.close()
+  }
+}
+
 /**
  * The whole environment of an S3 client program run by a test (the AWS CLI, rclone): its own home and
  * config files, the key, and an rclone remote `hp` at `endpoint`. Nothing of the caller's environment.

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { describe, it } from 'node:test'
-import { bytesOf, corruptInlineFragment, fragmentFiles, getBytes, putBytes, sha256 } from '../helpers/files.ts'
+import { bytesOf, corruptInlineFragment, fragmentFiles, getBytes, holdsFragmentRow, putBytes, sha256 } from '../helpers/files.ts'
 import { guestsOf, metric, partiesForThisFile, partyHealth, sumMetric, waitForAgreement } from '../helpers/party.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -105,17 +106,28 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
     }
     const since = (t: number): string => ((performance.now() - t) / 1000).toFixed(1)
 
-    /** Fragments the trackers place on guest `id`, over all files, and the files with none there. */
-    const referencedOn = async (id: string, victim: number): Promise<{ fragments: number; elsewhere: string[] }> => {
-      // Asked of a live peer other than the victim, which may be dead by now.
+    interface Listed {
+      name: string
+      version: string
+      holders: { index: number; guest: string }[]
+    }
+    /** Every file's record, asked of a live peer other than the victim, which may be dead by now. */
+    const listing = async (victim: number): Promise<Listed[]> => {
       const via = live.find((i) => i !== victim) as number
       const res = await fetch(`http://${party.peer(via).api}/files`, { signal: AbortSignal.timeout(10_000) })
-      const { files: listed } = (await res.json()) as { files: { name: string; holders: { guest: string }[] }[] }
+      return ((await res.json()) as { files: Listed[] }).files
+    }
+    /** Fragments the trackers place on guest `id`, over all files, and the files with none there. */
+    const referencedOn = async (id: string, victim: number): Promise<{ fragments: number; elsewhere: string[] }> => {
+      const listed = await listing(victim)
       return {
         fragments: listed.reduce((n, f) => n + f.holders.filter((h) => h.guest === id).length, 0),
         elsewhere: listed.filter((f) => f.holders.every((h) => h.guest !== id)).map((f) => f.name),
       }
     }
+    /** The fragments the records place on guest `id`: each one's version and index. */
+    const neededOn = async (id: string, victim: number): Promise<{ version: string; index: number }[]> =>
+      (await listing(victim)).flatMap((f) => f.holders.filter((h) => h.guest === id).map((h) => ({ version: f.version, index: h.index })))
     const rebuiltSum = (peers: readonly number[]): Promise<number> => sumMetric(party, peers, 'houseparty_fragments_rebuilt_total')
     const movedSum = (peers: readonly number[]): Promise<number> => sumMetric(party, peers, 'houseparty_fragments_moved_total', 'reason="rebalance"')
 
@@ -189,13 +201,25 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
 
     await round('corrupt fragment on', async (victim, started) => {
       const before = await metric(party.peer(victim).api, 'houseparty_scrub_corrupt_fragments_total')
-      // The party's files are small: their fragments are kept inline, in each holder's fragments.db.
-      const damaged = corruptInlineFragment(party.peer(victim).dataDir) ?? (await corruptFragmentFile(party.peer(victim).dataDir))
+      // One the records place on the victim: a copy no record needs (left by a move or a thawed peer) may be
+      // dropped by the census before the scrub reaches it, and a dropped fragment is not a damaged one.
+      const needed = await neededOn(await guestsOf(party.peer(victim).api).then((g) => g.self as string), victim)
+      // The party's files are mostly small: their fragments are kept inline, in each holder's fragments.db.
+      let damaged: string | undefined
+      for (const where of needed) damaged ??= corruptInlineFragment(party.peer(victim).dataDir, where)
+      damaged ??= await corruptFragmentFile(party.peer(victim).dataDir)
       assert.ok(damaged, `peer ${victim} holds fragments`)
+      const scrubbedBefore = await metric(party.peer(victim).api, 'houseparty_scrubbed_bytes_total')
       await waitFor(
         'scrub to find the damaged fragment',
-        async () => (await metric(party.peer(victim).api, 'houseparty_scrub_corrupt_fragments_total')) > before,
-        { timeoutMs: 30_000 },
+        async () => {
+          if ((await metric(party.peer(victim).api, 'houseparty_scrub_corrupt_fragments_total')) > before) return true
+          // Not yet: what the timeout's message then says, to tell a stalled scrub from a fragment gone another way.
+          const scrubbed = (await metric(party.peer(victim).api, 'houseparty_scrubbed_bytes_total')) - scrubbedBefore
+          const held = damaged.endsWith('.frag') ? existsSync(damaged) : holdsFragmentRow(party.peer(victim).dataDir, damaged)
+          throw new Error(`${damaged} ${held ? 'still held' : 'gone'}; ${scrubbed} bytes scrubbed since the damage`)
+        },
+        { timeoutMs: 30_000, intervalMs: 250 },
       )
       return `scrub caught it ${since(started)} s after the damage`
     })
