@@ -37,8 +37,9 @@ export class ArcWalk {
   /**
    * Names written after their chunk was read: counted in the digests and the file count as they now stand, but
    * planned by nobody yet. The next census must look at them as changed ones (see Caretaker's baseline).
+   * Undefined once forgotten (forgetUnplanned).
    */
-  readonly unplanned = new Set<string>()
+  #unplanned: Set<string> | undefined = new Set()
   readonly #store: TrackerStore
   readonly #arc: Arc
   readonly #chunk: number
@@ -52,6 +53,20 @@ export class ArcWalk {
     this.#chunk = chunk
     this.parts = new ArcParts(arc)
     this.expected = new Map(guests.map((g) => [g, new PartDigests(this.parts.count)]))
+  }
+
+  /** The names written behind the walk (see #unplanned), or undefined once forgotten. */
+  get unplanned(): ReadonlySet<string> | undefined {
+    return this.#unplanned
+  }
+
+  /**
+   * Stops keeping the names written behind the walk, for a pass that already knows its census of changes cannot
+   * follow (it left something waiting): a rebuilding pass writes the record of every file it repairs, and kept
+   * them all, some 150,000 names a survivor at a million files, for half an hour, to no use.
+   */
+  forgetUnplanned(): void {
+    this.#unplanned = undefined
   }
 
   /** The tracker's change count when the walk ended (see TrackerStore.changes). */
@@ -90,7 +105,7 @@ export class ArcWalk {
       const position = ringPosition(name)
       if (!inArc(position, this.#arc) || !(through === end || inArc(position, counted))) continue
       this.files += recount(this.expected, this.parts, before, this.#store.get(name))
-      this.unplanned.add(name)
+      this.#unplanned?.add(name)
     }
   }
 }

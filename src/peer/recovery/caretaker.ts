@@ -12,6 +12,7 @@ import { ArcWalk, catchUp, recordsInParts } from './arc-walk.ts'
 import type { Presence } from './assess.ts'
 import { type Census, digestsAgree, takeArcCensus, takePartCensus } from './census.ts'
 import { CENSUS_SETTLE_MS, SETTLE_MS, VIEW_SETTLE_MS } from './constants.ts'
+import { DegradedSince } from './degraded-since.ts'
 import { addOutcome, type CarryOut, carryOut, outcomeOf, type PassOutcome, type RecoveryEvents } from './execute.ts'
 import { RecordHandoff } from './handoff.ts'
 import type { ArcHealth } from './health.ts'
@@ -50,8 +51,7 @@ export class Caretaker implements Startable {
   readonly #throttle: Throttle
   readonly #handoff: RecordHandoff
   #stopping = new AbortController()
-  /** name → when this peer first saw the file degraded. Each full pass starts it afresh: names it finds whole, gone or another's go. */
-  #degradedSince = new Map<string, number>()
+  readonly #degradedSince = new DegradedSince()
   /** name → from when this peer may repair it (see `ownership`). */
   #repairFrom = new Map<string, number>()
   /** Guests that left the list, since when and why: their fragments wait out the rebuild delay unless they left on purpose. */
@@ -178,8 +178,7 @@ export class Caretaker implements Startable {
     const self = ctx.roster.selfId as GuestId
     const previous = this.#lastGuests
     const walk = new ArcWalk(this.#o.records, arc, guests)
-    const degradedBefore = this.#degradedSince
-    this.#degradedSince = new Map()
+    this.#degradedSince.newPass()
     const repairFrom = new Map<string, number>()
     const total: PassOutcome = { degraded: 0, lost: 0, repaired: 0, deferred: 0, moves: 0, nothingToDo: true, clean: true }
     const silent = new Set<GuestId>()
@@ -203,13 +202,15 @@ export class Caretaker implements Startable {
       if (withCensus) this.#silent = silent
       // Until the walk ends the arc's file count is not known: the last pass's stands in for it.
       const report = ({ degraded, lost, atRisk }: Plan['health']): void => {
-        this.#noteDegraded([], degraded, now, degradedBefore)
+        this.#degradedSince.note([], degraded, now)
         addRisk(risk, atRisk)
         this.#o.events.health(Math.max(walk.files, this.#files), total.degraded + degraded.size - total.repaired, total.lost + lost)
       }
       const limits = { moves: this.#o.settings.rebalanceMoves - total.moves, atRiskOnly }
       const outcome = await this.#planAndCarryOut(records, guests, census, isPrimary, now, owned, limits, report)
       addOutcome(total, outcome)
+      // A pass that leaves something waiting is followed by a full pass, not a census of changes: see #baseline.
+      if (!total.clean) walk.forgetUnplanned()
       if (signal.aborted) return 0
       // A chunk with nothing to repair awaits no I/O: without this a pass held the event loop (pings, the heap governor's collections) for seconds.
       await yieldToLoop()
@@ -225,9 +226,10 @@ export class Caretaker implements Startable {
     if (withCensus && silent.size === 0 && walk.logged) {
       const ring = layoutKey(guests, ctx.roster.domainsOf)
       // Records written behind the walk were counted, not planned: the census of changes that follows plans them.
-      const unplanned = [...walk.unplanned]
-      this.#baseline = { ring, parts: walk.parts, expected: walk.expected, files: walk.files, clean, unplanned }
-      if (differing === 0 && total.nothingToDo && unplanned.length === 0) {
+      // (Forgotten only by a pass that left something waiting: not clean, so no census of changes reads them.)
+      const unplanned = walk.unplanned && [...walk.unplanned]
+      this.#baseline = { ring, parts: walk.parts, expected: walk.expected, files: walk.files, clean, unplanned: unplanned ?? [] }
+      if (differing === 0 && total.nothingToDo && unplanned?.length === 0) {
         this.#quiet = { ring, changes: walk.changes, arc, expected: walk.expected, files: walk.files }
       }
     }
@@ -282,7 +284,7 @@ export class Caretaker implements Startable {
     // A pass over part of the arc knows only the names it read: the others were whole, or it would have read them.
     const looked = records.map((r) => r.name)
     const report = ({ degraded, lost }: Plan['health']): void => {
-      this.#noteDegraded(looked, degraded, now)
+      this.#degradedSince.note(looked, degraded, now)
       this.#o.events.health(files, degraded.size, lost)
     }
     const limits = { moves: this.#o.settings.rebalanceMoves, atRiskOnly: false }
@@ -327,12 +329,6 @@ export class Caretaker implements Startable {
     return outcomeOf(decided, await carryOut(decided, env), census)
   }
 
-  /** Of the names `looked` at, those in `degraded` are degraded since now (unless already, here or `earlier`), the others no longer. */
-  #noteDegraded(looked: Iterable<string>, degraded: ReadonlySet<string>, now: number, earlier?: ReadonlyMap<string, number>): void {
-    for (const name of looked) if (!degraded.has(name)) this.#degradedSince.delete(name)
-    for (const name of degraded) if (!this.#degradedSince.has(name)) this.#degradedSince.set(name, earlier?.get(name) ?? now)
-  }
-
   /**
    * The health of `arc` without reading a record, on a quiet party (see #stillQuiet): every file whole, as the last
    * pass counted them, and none at risk of one domain (puts on an unchanged guest list place as the files before
@@ -364,8 +360,7 @@ export class Caretaker implements Startable {
 
   /** A file is whole again: how long it was degraded goes to the metrics. */
   #repaired(name: string): void {
-    const since = this.#degradedSince.get(name)
-    this.#degradedSince.delete(name)
+    const since = this.#degradedSince.recovered(name)
     if (since !== undefined) this.#o.events.recovered((this.#o.clock.now() - since) / 1000)
   }
 
