@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process'
 import { globSync } from 'node:fs'
-import { setPriority } from 'node:os'
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 
@@ -14,10 +13,6 @@ import { createInterface } from 'node:readline'
  * other (they share the machine's mount points and its control plane cache).
  * Every other file waits in one queue, the longest first, and whichever lane
  * is free takes the next: the run ends soon after its longest chain of work.
- * That chain is lane 1's: its cluster file took 164 s alone and 361 s beside
- * two busy lanes, which then ended 150 s before lane 1 did.
- * So the queue's files run at a lower priority (QUEUE_NICE, inherited by
- * the peers they start): when both want the cores, lane 1 gets more of them.
  *
  * Every line is prefixed with its lane and file; the run fails if any file fails.
  * Arguments, if any, are passed to every `node --test` (e.g. --test-name-pattern).
@@ -53,10 +48,7 @@ interface FileResult {
 /** At most this many lines of a file's failing tests go into the summary. */
 const FAILURE_LINES = 40
 
-/** The queue's files' niceness: CPU weight 335 against lane 1's 1024 while both are busy (lane 1's files run at 0). */
-const QUEUE_NICE = 5
-
-function runFile(file: string, lane: number, nice: number): Promise<FileResult> {
+function runFile(file: string, lane: number): Promise<FileResult> {
   const t0 = performance.now()
   const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...process.argv.slice(2), file], {
     cwd: ROOT,
@@ -65,12 +57,6 @@ function runFile(file: string, lane: number, nice: number): Promise<FileResult> 
     // share of the range, so files running at once never choose the same ports (see test/helpers/party.ts).
     env: { ...process.env, HOUSEPARTY_TEST_BUILT: '1', HOUSEPARTY_TEST_LANE: String(lane), HOUSEPARTY_TEST_LANES: String(LANES) },
   })
-  // Set before the file's process has started anything (Node takes tens of ms to load): whatever it starts inherits it.
-  try {
-    if (nice !== 0 && child.pid !== undefined) setPriority(child.pid, nice)
-  } catch {
-    // Already gone (it failed to start): its exit code says so.
-  }
   const tag = `[${lane} ${file.replace(/^test\//, '').replace(/\.test\.ts$/, '')}] `
   const counts = new Map<string, number>()
   const failures: string[] = []
@@ -101,8 +87,7 @@ await Promise.all(
   Array.from({ length: LANES }, async (_, i) => {
     const lane = i + 1
     const mine = lane === 1 ? [...cluster] : []
-    for (let file = mine.shift(); file; file = mine.shift()) results.push(await runFile(file, lane, 0))
-    for (let file = queue.shift(); file; file = queue.shift()) results.push(await runFile(file, lane, QUEUE_NICE))
+    for (let file = mine.shift() ?? queue.shift(); file; file = mine.shift() ?? queue.shift()) results.push(await runFile(file, lane))
     laneSeconds[i] = (performance.now() - started) / 1000
   }),
 )
