@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -43,6 +44,8 @@ export class ControlPlane {
   readonly kubeconfig: string
   readonly #bin: string
   readonly #procs: { name: string; bin: string; args: string[]; proc: ChildProcess }[] = []
+  /** etcd's data, in memory where the machine has /dev/shm: removed by stop(). */
+  #etcdDir: string | undefined
   apiPort = 0
 
   constructor(dir: string, bin: string) {
@@ -57,8 +60,11 @@ export class ControlPlane {
     await this.#certificates(pki)
     const [etcdClient, etcdPeer, api] = await Promise.all([freePort(), freePort(), freePort()])
     this.apiPort = api
+    // etcd syncs its log on every write. In `npm test` two other lanes' peers sync their own on the same disk, and the
+    // cluster tests wait on the API server, which waits on etcd: a throwaway control plane needs no durable store.
+    this.#etcdDir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : this.dir, 'houseparty-etcd-'))
     this.#spawn('etcd', 'etcd', [
-      `--data-dir=${join(this.dir, 'etcd')}`,
+      `--data-dir=${this.#etcdDir}`,
       `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
       `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
       `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
@@ -144,6 +150,7 @@ export class ControlPlane {
           }),
       ),
     )
+    if (this.#etcdDir) await rm(this.#etcdDir, { recursive: true, force: true })
   }
 
   /** A component that exited (a crash makes every wait fail fast with its log's name). */
