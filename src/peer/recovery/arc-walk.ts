@@ -63,7 +63,7 @@ export class ArcWalk {
   /**
    * Stops keeping the names written behind the walk, for a pass that already knows its census of changes cannot
    * follow (it left something waiting): a rebuilding pass writes the record of every file it repairs, and kept
-   * them all, some 150,000 names a survivor at a million files, for half an hour, to no use.
+   * them all, some 150,000 names a survivor at a million files, through the whole rebuild (23 minutes), to no use.
    */
   forgetUnplanned(): void {
     this.#unplanned = undefined
