@@ -216,6 +216,7 @@ export class Caretaker implements Startable {
       await yieldToLoop()
     }
     this.#repairFrom = repairFrom
+    this.#degradedSince.passDone()
     this.#lastGuests = guests
     this.#files = walk.files
     this.#o.events.health(walk.files, total.degraded - total.repaired, total.lost)

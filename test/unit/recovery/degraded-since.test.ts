@@ -20,6 +20,16 @@ describe('when files were first seen degraded', () => {
     assert.equal(since.recovered('b'), 100)
   })
 
+  it('once a full pass has ended, a census of changes takes nothing from the pass before it', () => {
+    const since = new DegradedSince()
+    since.note([], new Set(['a']), 100)
+    since.newPass()
+    // The full pass found a whole; a census of changes after it finds a degraded again: degraded since then, not since 100.
+    since.passDone()
+    since.note(['a'], new Set(['a']), 500)
+    assert.equal(since.recovered('a'), 500)
+  })
+
   it('in a pass over some names, forgets those it looked at and found whole, and keeps the others', () => {
     const since = new DegradedSince()
     since.note([], new Set(['a', 'b']), 100)
