@@ -105,6 +105,8 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
       console.log(`# round ${rounds.length}: ${line}`)
     }
     const since = (t: number): string => ((performance.now() - t) / 1000).toFixed(1)
+    /** Peer `i`'s guest ID. */
+    const id = async (i: number): Promise<string> => (await guestsOf(party.peer(i).api)).self as string
 
     interface Listed {
       name: string
@@ -132,7 +134,6 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
     const movedSum = (peers: readonly number[]): Promise<number> => sumMetric(party, peers, 'houseparty_fragments_moved_total', 'reason="rebalance"')
 
     for (let r = 0; r < 10; r++) {
-      const id = async (i: number): Promise<string> => (await guestsOf(party.peer(i).api)).self as string
       let lostFragments = 0
       let before = 0
       let movedBefore = 0
@@ -203,7 +204,7 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
       const before = await metric(party.peer(victim).api, 'houseparty_scrub_corrupt_fragments_total')
       // One the records place on the victim: a copy no record needs (left by a move or a thawed peer) may be
       // dropped by the census before the scrub reaches it, and a dropped fragment is not a damaged one.
-      const needed = await neededOn(await guestsOf(party.peer(victim).api).then((g) => g.self as string), victim)
+      const needed = await neededOn(await id(victim), victim)
       // The party's files are mostly small: their fragments are kept inline, in each holder's fragments.db.
       let damaged: string | undefined
       for (const where of needed) damaged ??= corruptInlineFragment(party.peer(victim).dataDir, where)
