@@ -107,7 +107,7 @@ export class Peer {
     this.identity = identity
     const clock = deps.clock ?? systemClock
     this.store = new FragmentStore(config.dataDir, logger.child({ component: 'store' }), Date.now, config.atRest.keyFile)
-    this.trackers = new TrackerStore(config.dataDir, logger.child({ component: 'tracker' }))
+    this.trackers = new TrackerStore(config.dataDir, logger.child({ component: 'tracker' }), { decisionsHeld: () => this.membership.uncertain() })
     this.metrics = createPeerMetrics(undefined, {
       store: () => this.store.stats(),
       trackedFiles: () => this.trackers.size,

@@ -90,6 +90,44 @@ describe('membership that survives real pods', () => {
     await readBack(party, 1, files)
   })
 
+  it('a peer frozen until its fragments were rebuilt elsewhere wakes and drops none of them', { timeout: 180_000 }, async () => {
+    // Quick recovery, and a short orphan grace: the copies rebuilt while it is frozen are old enough to drop when it wakes.
+    const { party } = await newParty(6, ['--census-interval-ms', '1000', '--rebuild-delay-ms', '500', '--orphan-grace-ms', '500'])
+    const all = [0, 1, 2, 3, 4, 5]
+    const others = all.filter((i) => i !== 2)
+    await startParty(party, 6)
+    const files = await putFiles(party, all, 30)
+    await allHealthy(party, 0, files.length, 6, 60_000)
+    party.signal(2, 'SIGSTOP')
+    let rebuiltWhileFrozen: number
+    let readoptedWhileFrozen: number
+    try {
+      await waitForAgreement(party, others, 5, 30_000)
+      await allHealthy(party, 0, files.length, 5, 60_000)
+      rebuiltWhileFrozen = await sumMetric(party, others, 'houseparty_fragments_rebuilt_total')
+      readoptedWhileFrozen = await sumMetric(party, others, 'houseparty_fragments_readopted_total')
+      assert.ok(rebuiltWhileFrozen > 0, 'the frozen peer held fragments, rebuilt elsewhere')
+      // Frozen a while longer: the rebuilt copies age past the orphan grace.
+      await hold(1_000)
+    } finally {
+      party.signal(2, 'SIGCONT')
+    }
+    // Awake, its records are those of before the freeze: until it has caught up, it must not act on them (they say
+    // the copies rebuilt meanwhile are extra ones).
+    await waitForAgreement(party, all, 6, 30_000)
+    await allHealthy(party, 0, files.length, 6, 60_000)
+    // Two census passes more on every peer: a copy dropped by mistake would be missing by then, and rebuilt.
+    const passes = async (): Promise<number[]> => Promise.all(all.map((i) => metric(party.peer(i).api, 'houseparty_census_parts_total', 'result="compared"')))
+    const start = await passes()
+    await waitFor('two more census passes on every peer', async () => (await passes()).every((n, i) => n >= (start[i] as number) + 2), { timeoutMs: 60_000 })
+    await allHealthy(party, 0, files.length, 6, 60_000)
+    const rebuilt = (await sumMetric(party, all, 'houseparty_fragments_rebuilt_total')) - rebuiltWhileFrozen
+    // A rebuilt copy dropped by mistake is rebuilt again, or, while the woken peer still holds its own old copy, recorded there.
+    const readopted = (await sumMetric(party, all, 'houseparty_fragments_readopted_total')) - readoptedWhileFrozen
+    assert.deepEqual({ rebuilt, readopted }, { rebuilt: 0, readopted: 0 }, 'copies the records count on were dropped after the frozen peer woke')
+    await readBack(party, 1, files)
+  })
+
   it('the coordinator and one guest SIGKILLed together (4+2, 8 peers): both removed, then a newcomer admitted', { timeout: 180_000 }, async () => {
     const { party } = await newParty(9, ['--data-fragments', '4', '--parity-fragments', '2'])
     await startParty(party, 8)

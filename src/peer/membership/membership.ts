@@ -139,6 +139,17 @@ export class Membership {
     return this.#core.heldBytes(id)
   }
 
+  /**
+   * Why this peer's own picture of the party may be out of date now, or undefined: it is not a guest, or its event
+   * loop was paused lately (SIGSTOP, a long collection), so the others may have voted it out and gone on without it
+   * (repaired, moved and recorded what it still remembers otherwise). Nothing is decided on such a picture.
+   */
+  uncertain(): string | undefined {
+    if (!this.isGuest) return 'it is not a guest of the party'
+    if (this.#core.lag.recentlyPaused(this.#o.clock.monotonic())) return 'it was paused lately, and the party may have changed without it'
+    return undefined
+  }
+
   /** This peer's own event-loop lag, ms. */
   lag(): number {
     return this.#core.lag.lag(this.#o.clock.monotonic())

@@ -8,6 +8,8 @@ export interface Roster {
   addressOf(id: GuestId): string | undefined
   /** A guest's failure domains, as it announced them (undefined: its own, or not a guest). */
   domainsOf(id: GuestId): Domains | undefined
+  /** Why this peer's guest list and records may be out of date now (see Membership.uncertain); undefined when they are not. */
+  uncertain(): string | undefined
 }
 
 export function rosterOf(membership: Membership): Roster {
@@ -20,6 +22,7 @@ export function rosterOf(membership: Membership): Roster {
     },
     guests,
     addressOf: (id) => membership.addressOf(id),
+    uncertain: () => membership.uncertain(),
     domainsOf: (id) => {
       const list = guests()
       if (indexed?.guests !== list) indexed = { guests: list, byId: new Map(list.map((g) => [g.id, g])) }

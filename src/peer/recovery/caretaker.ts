@@ -5,9 +5,10 @@ import type { Logger } from '../../shared/logger.ts'
 import { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
 import type { ViewChange } from '../membership/index.ts'
-import type { FileRecord, GuestId, RemovalReason } from '../protocol/index.ts'
+import type { FileRecord, GuestId } from '../protocol/index.ts'
 import { type Arc, type ArcParts, type PartDigests, primaryArc, ringPosition } from '../ring/index.ts'
 import type { TrackerStore } from '../tracker/index.ts'
+import { Absences } from './absences.ts'
 import { ArcWalk, catchUp, recordsInParts } from './arc-walk.ts'
 import type { Presence } from './assess.ts'
 import { type Census, digestsAgree, takeArcCensus, takePartCensus } from './census.ts'
@@ -54,8 +55,7 @@ export class Caretaker implements Startable {
   readonly #degradedSince = new DegradedSince()
   /** name → from when this peer may repair it (see `ownership`). */
   #repairFrom = new Map<string, number>()
-  /** Guests that left the list, since when and why: their fragments wait out the rebuild delay unless they left on purpose. */
-  readonly #absent = new Map<GuestId, { since: number; reason: RemovalReason | 'unknown' }>()
+  readonly #absences: Absences
   /** Guests that did not answer the last census: what they hold is unknown, not healthy. */
   #silent: ReadonlySet<GuestId> = new Set()
   #wakeAt: number | undefined
@@ -82,6 +82,7 @@ export class Caretaker implements Startable {
   constructor(options: CaretakerOptions) {
     this.#o = options
     this.#throttle = new Throttle(options.settings.bytesPerSecond, options.clock)
+    this.#absences = new Absences(options.settings.rebuildDelayMs)
     this.#handoff = new RecordHandoff(options.records, options.ctx.trackers, options.log, options.events)
   }
 
@@ -109,9 +110,8 @@ export class Caretaker implements Startable {
   /** The guest list changed: a quick pass once it settles (joins and deaths often come in bursts). */
   viewChanged(change?: ViewChange): void {
     if (change && change.after.guests.length > 0) {
-      const now = this.#o.clock.now()
-      for (const g of change.removed) if (!this.#absent.has(g.id)) this.#absent.set(g.id, { since: now, reason: change.reasons.get(g.id) ?? 'unknown' })
-      for (const g of change.after.guests) this.#absent.delete(g.id)
+      this.#absences.viewChanged(change, this.#o.clock.now())
+      if (change.added.some((g) => g.id === this.#o.ctx.roster.selfId)) this.#readmitted()
     }
     if (this.#stopping.signal.aborted) return
     clearTimeout(this.#debounce)
@@ -153,7 +153,7 @@ export class Caretaker implements Startable {
     const signal = this.#stopping.signal
     const self = ctx.roster.selfId
     const guests = ctx.roster.guests().map((g) => g.id)
-    if (!self || !guests.includes(self)) return
+    if (!self || !guests.includes(self) || ctx.roster.uncertain()) return
     await this.handOff(self, guests, signal)
     const isPrimary = (name: string): boolean => ctx.trackers.trackersOf(name, guests)[0] === self
     const arc = primaryArc(guests, self)
@@ -311,7 +311,13 @@ export class Caretaker implements Startable {
     report: (health: Plan['health']) => void,
   ): Promise<PassOutcome> {
     const { ctx } = this.#o
-    const presence: Presence & { now: number } = { guests: new Set(guests), census, silent: this.#silent, rebuildDue: (id) => this.#rebuildDue(id, now), now }
+    const presence: Presence & { now: number } = {
+      guests: new Set(guests),
+      census,
+      silent: this.#silent,
+      rebuildDue: (id) => this.#absences.rebuildDue(id, now),
+      now,
+    }
     const { orphanGraceMs } = this.#o.settings
     const rebalanceMoves = Math.max(0, limits.moves)
     const domains = (id: GuestId) => ctx.roster.domainsOf(id)
@@ -320,6 +326,7 @@ export class Caretaker implements Startable {
     if (decided.wakeAt !== undefined) this.#runAt(decided.wakeAt)
     const env: CarryOut = {
       ctx,
+      guests,
       log: this.#o.log,
       events: this.#o.events,
       throttle: this.#throttle,
@@ -365,17 +372,11 @@ export class Caretaker implements Startable {
     if (since !== undefined) this.#o.events.recovered((this.#o.clock.now() - since) / 1000)
   }
 
-  /** When the fragments of a holder that is not a guest may be rebuilt elsewhere. */
-  #rebuildDue(holder: GuestId, now: number): number {
-    let absence = this.#absent.get(holder)
-    if (!absence) {
-      // A holder this peer never saw leave (it was gone before this peer started): the delay counts from now.
-      absence = { since: now, reason: 'unknown' }
-      this.#absent.set(holder, absence)
-    }
-    // A guest that left for good handed off what it could: the rest is rebuilt at once. One voted dead, or one
-    // that stepped out for a restart, is probably coming back with its data dir: its fragments wait for it.
-    return absence.reason === 'leave' ? absence.since : absence.since + this.#o.settings.rebuildDelayMs
+  /** Admitted again after it was voted out: nothing is planned on its records before they are compared with the others'. */
+  #readmitted(): void {
+    this.#handoff.unsettle()
+    this.#quiet = undefined
+    this.#baseline = undefined
   }
 
   /** Runs a quick pass at `at` (the earliest of those asked for). */

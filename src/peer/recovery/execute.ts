@@ -2,7 +2,7 @@ import { isHousePartyError } from '../../shared/errors.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
-import type { FileRecord, FragmentRef } from '../protocol/index.ts'
+import type { FileRecord, FragmentRef, GuestId } from '../protocol/index.ts'
 import { compareRecords } from '../tracker/index.ts'
 import type { Census, Copy } from './census.ts'
 import type { Plan, Repair } from './plan.ts'
@@ -31,6 +31,8 @@ export interface RecoveryEvents {
 /** What carrying a plan out needs: the data plane, where to report, and how much it may do at once. */
 export interface CarryOut {
   ctx: FilesContext
+  /** The guest list the plan was made on. */
+  guests: readonly GuestId[]
   log: Logger
   events: RecoveryEvents
   throttle: Throttle
@@ -46,31 +48,40 @@ export interface CarryOut {
  * records first (they only change records), then drops, repairs and moves.
  * Each step that loses at the trackers (another change won) is left for the
  * next pass. Returns how many planned repairs left their file degraded.
+ *
+ * Re-adoptions, restorations, drops and moves stop once the plan is out of
+ * date: the guest list changed (a holder it counted on may be gone), or this
+ * peer's picture may be stale (it was paused, and perhaps voted out: its
+ * records then call the copies rebuilt meanwhile extra ones). Repairs check
+ * the record with every tracker before they act, and go on.
  */
 export async function carryOut(decided: Plan, env: CarryOut): Promise<number> {
+  const current = (): boolean => !env.signal.aborted && env.ctx.roster.uncertain() === undefined && sameGuests(env.ctx.roster.guests(), env.guests)
   for (const adoption of decided.adoptions) {
-    if (env.signal.aborted) return decided.repairs.length
+    if (!current()) break
     await readopt(env, adoption.record, adoption.found)
   }
   for (const copies of decided.restorations) {
-    if (env.signal.aborted) return decided.repairs.length
+    if (!current()) break
     await restore(env, copies).catch((err) => env.log.warn({ err: (err as Error).message }, 'could not restore a lost tracker record'))
   }
+  if (env.signal.aborted) return decided.repairs.length
+  const drops = current() ? decided.drops : []
   await Promise.all(
-    decided.drops.map(async ({ holder, fragment }) => {
+    drops.map(async ({ holder, fragment }) => {
       // Only the copy the census saw: the holder may have been sent the very same fragment again since (a move or a
       // handoff chose it), and that copy a record now counts on.
       await env.ctx.fragments.drop(fragment, [{ index: fragment.index, holder, digest: fragment.digest }], env.signal, fragment.stored)
       env.events.orphanDropped()
     }),
   )
-  if (decided.drops.length > 0) env.log.info({ fragments: decided.drops.length }, 'dropped fragments no record needs')
+  if (drops.length > 0) env.log.info({ fragments: drops.length }, 'dropped fragments no record needs')
   if (decided.repairs.length > 0) {
     env.log.info({ files: decided.repairs.length, degraded: decided.health.degraded.size, lost: decided.health.lost }, 'repairing degraded files')
     return repairAll(env, decided.repairs)
   }
   for (const move of decided.moves) {
-    if (env.signal.aborted) break
+    if (!current()) break
     try {
       const { won } = await moveFragment(env.ctx, move.record, move.index, move.to, { signal: env.signal, throttle: env.throttle })
       if (!won) break
@@ -164,6 +175,10 @@ async function repair(env: CarryOut, job: Repair): Promise<boolean> {
     if (!isHousePartyError(err, 'ERR_ABORTED')) log.warn({ name, err: (err as Error).message }, 'repair failed; retrying on the next pass')
     return false
   }
+}
+
+function sameGuests(now: readonly { id: GuestId }[], planned: readonly GuestId[]): boolean {
+  return now.length === planned.length && now.every((g, i) => g.id === planned[i])
 }
 
 /** What planning and carrying out one set of records found. */

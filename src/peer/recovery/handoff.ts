@@ -42,6 +42,14 @@ export class RecordHandoff {
     this.#events = events
   }
 
+  /**
+   * The records kept here may have missed changes the others made (this peer was voted out, then admitted again,
+   * maybe onto a ring of the same guests): the next pass compares every arc it tracks with its other trackers.
+   */
+  unsettle(): void {
+    this.#handedOff = undefined
+  }
+
   /** Pushes the records whose trackers on the ring of `guests` changed; `self` keeps those it still tracks. */
   async run(self: GuestId, guests: readonly GuestId[], signal?: AbortSignal): Promise<void> {
     const settled = this.#handedOff !== undefined && ringKey(this.#handedOff) === ringKey(guests)

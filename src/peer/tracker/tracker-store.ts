@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { HousePartyError } from '../../shared/errors.ts'
 import { yieldToLoop } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import { FileRecord, type Version } from '../protocol/index.ts'
@@ -39,12 +40,18 @@ export class TrackerStore {
   /** name → versions of puts that began here and have not been recorded yet, with when they are forgotten. Kept in memory only. */
   readonly #intents = new Map<string, Map<Version, number>>()
   readonly #now: () => number
+  readonly #decisionsHeld: () => string | undefined
   readonly #changes = new ChangeLog()
 
-  constructor(dataDir: string, logger: Logger, now: () => number = Date.now) {
+  /**
+   * `decisionsHeld` says why this peer must not decide changes now (see watch), or undefined when it may: a peer
+   * that was voted out while paused remembers records the others have changed since.
+   */
+  constructor(dataDir: string, logger: Logger, options: { now?: () => number; decisionsHeld?: () => string | undefined } = {}) {
     this.#dataDir = dataDir
     this.#log = logger
-    this.#now = now
+    this.#now = options.now ?? Date.now
+    this.#decisionsHeld = options.decisionsHeld ?? (() => undefined)
   }
 
   /** Opens the index (creating it, or importing the earlier layout); returns how many records it holds. */
@@ -188,8 +195,13 @@ export class TrackerStore {
    * revision: two changes derived from the same revision tie, and the first
    * to arrive wins instead of the one the tie-break prefers, so the loser
    * learns it lost before it acts on the change (drops a moved fragment).
+   * While `decisionsHeld` says why not, an exclusive change is refused
+   * (ERR_NOT_ENOUGH_PEERS).
    */
   watch(record: FileRecord, options: { exclusive?: boolean } = {}): WatchResult {
+    const held = options.exclusive ? this.#decisionsHeld() : undefined
+    // Refused rather than decided on records that may be stale: the change is asked again on a later pass.
+    if (held) throw new HousePartyError('ERR_NOT_ENOUGH_PEERS', `this peer does not decide changes to ${JSON.stringify(record.name)} now: ${held}`)
     const current = this.#records.get(record.name)
     const intents = this.#intents.get(record.name)
     intents?.delete(record.version)

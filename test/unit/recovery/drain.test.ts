@@ -56,7 +56,13 @@ function partyAround(store: FragmentStore, records: Map<string, FileRecord>): { 
   const movedTo = new Map<string, GuestId>()
   const asked: string[] = []
   const ctx = {
-    roster: { selfId: self, guests: () => [self, ...others].map((id) => ({ id })), addressOf: () => '10.0.0.1:1', domainsOf: () => undefined },
+    roster: {
+      selfId: self,
+      guests: () => [self, ...others].map((id) => ({ id })),
+      addressOf: () => '10.0.0.1:1',
+      domainsOf: () => undefined,
+      uncertain: () => undefined,
+    },
     trackers: {
       where: async (name: string) => {
         asked.push(name)

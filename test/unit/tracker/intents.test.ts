@@ -17,7 +17,7 @@ describe('put intents at a tracker', () => {
     const dir = await mkdtemp(join(tmpdir(), 'houseparty-intents-'))
     dirs.push(dir)
     let now = 1_000_000
-    const store = new TrackerStore(dir, silentLogger(), () => now)
+    const store = new TrackerStore(dir, silentLogger(), { now: () => now })
     await store.open()
     const older = '1700000000000-aaaaaaaa'
     const newer = '1700000000005-bbbbbbbb'

@@ -42,7 +42,13 @@ describe('record changes decided by the primary tracker (real TCP, three replica
       servers.push(server)
       guests.push({ id, address: `127.0.0.1:${server.port}`, apiPort: 0, since: 0, incarnation: 1 })
     }
-    roster = { selfId: ids[0], guests: () => guests, addressOf: (id) => guests.find((g) => g.id === id)?.address, domainsOf: () => undefined }
+    roster = {
+      selfId: ids[0],
+      guests: () => guests,
+      addressOf: (id) => guests.find((g) => g.id === id)?.address,
+      domainsOf: () => undefined,
+      uncertain: () => undefined,
+    }
     client = new TrackerClient(roster, dial, 3)
   })
   after(async () => {
