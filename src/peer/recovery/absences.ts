@@ -23,7 +23,7 @@ export class Absences {
   }
 
   /** When the fragments of `holder`, not a guest, may be rebuilt elsewhere. */
-  rebuildDue(holder: GuestId, now: number): number {
+  due(holder: GuestId, now: number): number {
     let absence = this.#absent.get(holder)
     if (!absence) {
       // A holder this peer never saw leave (it was gone before this peer started): the delay counts from now.

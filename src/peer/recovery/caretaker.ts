@@ -14,7 +14,7 @@ import type { Presence } from './assess.ts'
 import { type Census, digestsAgree, takeArcCensus, takePartCensus } from './census.ts'
 import { CENSUS_SETTLE_MS, SETTLE_MS, VIEW_SETTLE_MS } from './constants.ts'
 import { DegradedSince } from './degraded-since.ts'
-import { addOutcome, type CarryOut, carryOut, outcomeOf, type PassOutcome, type RecoveryEvents } from './execute.ts'
+import { addOutcome, type CarryOut, carryOut, outcomeOf, type PassOutcome, type RecoveryEvents, sameGuests } from './execute.ts'
 import { RecordHandoff } from './handoff.ts'
 import type { ArcHealth } from './health.ts'
 import { ownership, type Plan, plan } from './plan.ts'
@@ -56,6 +56,8 @@ export class Caretaker implements Startable {
   /** name → from when this peer may repair it (see `ownership`). */
   #repairFrom = new Map<string, number>()
   readonly #absences: Absences
+  /** Admitted again since the pass under way began: what it planned may rest on records that missed changes. */
+  #readmittedSince = false
   /** Guests that did not answer the last census: what they hold is unknown, not healthy. */
   #silent: ReadonlySet<GuestId> = new Set()
   #wakeAt: number | undefined
@@ -154,6 +156,7 @@ export class Caretaker implements Startable {
     const self = ctx.roster.selfId
     const guests = ctx.roster.guests().map((g) => g.id)
     if (!self || !guests.includes(self) || ctx.roster.uncertain()) return
+    this.#readmittedSince = false
     await this.handOff(self, guests, signal)
     const isPrimary = (name: string): boolean => ctx.trackers.trackersOf(name, guests)[0] === self
     const arc = primaryArc(guests, self)
@@ -311,13 +314,7 @@ export class Caretaker implements Startable {
     report: (health: Plan['health']) => void,
   ): Promise<PassOutcome> {
     const { ctx } = this.#o
-    const presence: Presence & { now: number } = {
-      guests: new Set(guests),
-      census,
-      silent: this.#silent,
-      rebuildDue: (id) => this.#absences.rebuildDue(id, now),
-      now,
-    }
+    const presence: Presence & { now: number } = { guests: new Set(guests), census, silent: this.#silent, rebuildDue: (id) => this.#absences.due(id, now), now }
     const { orphanGraceMs } = this.#o.settings
     const rebalanceMoves = Math.max(0, limits.moves)
     const domains = (id: GuestId) => ctx.roster.domainsOf(id)
@@ -326,7 +323,7 @@ export class Caretaker implements Startable {
     if (decided.wakeAt !== undefined) this.#runAt(decided.wakeAt)
     const env: CarryOut = {
       ctx,
-      guests,
+      current: () => !this.#readmittedSince && ctx.roster.uncertain() === undefined && sameGuests(ctx.roster.guests(), guests),
       log: this.#o.log,
       events: this.#o.events,
       throttle: this.#throttle,
@@ -374,6 +371,7 @@ export class Caretaker implements Startable {
 
   /** Admitted again after it was voted out: nothing is planned on its records before they are compared with the others'. */
   #readmitted(): void {
+    this.#readmittedSince = true
     this.#handoff.unsettle()
     this.#quiet = undefined
     this.#baseline = undefined

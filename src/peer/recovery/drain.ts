@@ -1,3 +1,4 @@
+import { isHousePartyError } from '../../shared/errors.ts'
 import { delay } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Throttle } from '../../shared/throttle.ts'
@@ -89,12 +90,18 @@ type Outcome = 'moved' | 'unneeded' | 'young' | 'failed'
 
 /** Tries a few times: a concurrent move of another fragment of the same file (rebalancing) can win the record. */
 const MOVE_ATTEMPTS = 4
+/** The first pause before asking again a primary tracker that did not take a change (doubling up to a few seconds). */
+const DECISION_RETRY_MS = 250
+const DECISION_RETRY_MAX_MS = 2_000
 
 async function moveAway(o: DrainOptions, held: HeldFragment, others: readonly GuestId[]): Promise<Outcome> {
   const { ctx, log, signal } = o
   const self = ctx.roster.selfId
   const refused = new Set<GuestId>()
-  for (let attempt = 1; attempt <= MOVE_ATTEMPTS && !signal.aborted; attempt++) {
+  let wait = DECISION_RETRY_MS
+  let attempt = 0
+  while (attempt < MOVE_ATTEMPTS && !signal.aborted) {
+    attempt++
     let target: GuestId | undefined
     try {
       const record = await ctx.trackers.where(held.name, signal)
@@ -127,6 +134,15 @@ async function moveAway(o: DrainOptions, held: HeldFragment, others: readonly Gu
       log.info({ name: held.name, index: held.index, attempt }, 'another change to the record won while handing a fragment over; trying again')
     } catch (err) {
       if (signal.aborted) return 'failed'
+      if (isHousePartyError(err, 'ERR_NOT_ENOUGH_PEERS')) {
+        // The record's trackers did not take the change, or did not answer: its primary may hold its decisions back
+        // for a moment (it woke from a pause, or is rejoining). Asked again, without counting an attempt, while the grace lasts.
+        log.debug({ name: held.name, index: held.index, err: (err as Error).message }, 'the record could not be changed yet; asking again')
+        await delay(wait, signal).catch(() => undefined)
+        wait = Math.min(2 * wait, DECISION_RETRY_MAX_MS)
+        attempt--
+        continue
+      }
       // The guest that failed the transfer is not asked again for this fragment.
       if (target) refused.add(target)
       log.warn({ name: held.name, index: held.index, attempt, err: (err as Error).message }, 'could not hand a fragment over; trying again')

@@ -31,8 +31,8 @@ export interface RecoveryEvents {
 /** What carrying a plan out needs: the data plane, where to report, and how much it may do at once. */
 export interface CarryOut {
   ctx: FilesContext
-  /** The guest list the plan was made on. */
-  guests: readonly GuestId[]
+  /** Whether the plan still holds: see carryOut. */
+  current(): boolean
   log: Logger
   events: RecoveryEvents
   throttle: Throttle
@@ -50,13 +50,14 @@ export interface CarryOut {
  * next pass. Returns how many planned repairs left their file degraded.
  *
  * Re-adoptions, restorations, drops and moves stop once the plan is out of
- * date: the guest list changed (a holder it counted on may be gone), or this
- * peer's picture may be stale (it was paused, and perhaps voted out: its
- * records then call the copies rebuilt meanwhile extra ones). Repairs check
- * the record with every tracker before they act, and go on.
+ * date (`env.current`): the guest list changed (a holder it counted on may
+ * be gone), or this peer's picture may be stale (it was paused, or voted
+ * out and admitted again: its records then call the copies rebuilt
+ * meanwhile extra ones). Repairs check the record with every tracker before
+ * they act, and go on.
  */
 export async function carryOut(decided: Plan, env: CarryOut): Promise<number> {
-  const current = (): boolean => !env.signal.aborted && env.ctx.roster.uncertain() === undefined && sameGuests(env.ctx.roster.guests(), env.guests)
+  const current = (): boolean => !env.signal.aborted && env.current()
   for (const adoption of decided.adoptions) {
     if (!current()) break
     await readopt(env, adoption.record, adoption.found)
@@ -177,7 +178,8 @@ async function repair(env: CarryOut, job: Repair): Promise<boolean> {
   }
 }
 
-function sameGuests(now: readonly { id: GuestId }[], planned: readonly GuestId[]): boolean {
+/** Whether the guest list `now` is the one a plan was made on. */
+export function sameGuests(now: readonly { id: GuestId }[], planned: readonly GuestId[]): boolean {
   return now.length === planned.length && now.every((g, i) => g.id === planned[i])
 }
 

@@ -10,6 +10,7 @@ import { drain } from '../../../src/peer/recovery/index.ts'
 import { FragmentStore } from '../../../src/peer/store/index.ts'
 import type { TrackerStore } from '../../../src/peer/tracker/index.ts'
 import { systemClock } from '../../../src/shared/clock.ts'
+import { HousePartyError } from '../../../src/shared/errors.ts'
 import { silentLogger } from '../../../src/shared/logger.ts'
 import { waitFor } from '../../helpers/wait.ts'
 
@@ -149,5 +150,30 @@ describe('drain (graceful leave)', () => {
     const result = await drainOf(store, ctx)
     assert.deepEqual([result.moved, result.left], [0, 1])
     assert.deepEqual(asked, ['orphan'], 'an old orphan is decided in the first pass, not looked at again')
+  })
+
+  it('asks again a primary tracker that holds its decisions back for a while (it woke from a pause), with no attempt counted', async () => {
+    const store = await openStore()
+    const records = new Map<string, FileRecord>()
+    const held = await receive(store, 'held')
+    await held.commit()
+    records.set('held', recordOf('held', held.digest))
+    const { ctx, movedTo } = partyAround(store, records)
+    const trackers = ctx.trackers as unknown as { change(next: FileRecord): Promise<unknown> }
+    const decide = trackers.change
+    let refusals = 0
+    const until = Date.now() + 1_500
+    // Refused for longer than four attempts in a row would take (the quarantine after a pause): once they were all the drain made.
+    trackers.change = async (next) => {
+      if (Date.now() < until) {
+        refusals++
+        throw new HousePartyError('ERR_NOT_ENOUGH_PEERS', 'the primary tracker of "held" did not answer: it was paused lately')
+      }
+      return decide(next)
+    }
+    const result = await drainOf(store, ctx)
+    assert.ok(refusals >= 2, `asked again after a refusal (refused ${refusals} times)`)
+    assert.deepEqual([result.moved, result.left], [1, 0], 'handed over once the primary decided again')
+    assert.ok(movedTo.has('held'))
   })
 })
