@@ -136,7 +136,9 @@ export class PintServer {
         await channel.reply(failureReply(e)).catch(() => undefined)
         await channel.finish().catch(() => undefined)
       }
-      if (e.status >= 500 && e.code !== 'ERR_TRANSFER_FAILED') this.#options.logger.warn({ err: e, op: request.op }, 'data-plane request failed')
+      // A refusal (503: this peer is leaving, rejoining, or holds its decisions back) is the asker's to retry, not a fault here.
+      if (e.status === 503) this.#options.logger.debug({ code: e.code, op: request.op, err: e.message }, 'data-plane request refused')
+      else if (e.status >= 500 && e.code !== 'ERR_TRANSFER_FAILED') this.#options.logger.warn({ err: e, op: request.op }, 'data-plane request failed')
       return false
     }
   }
