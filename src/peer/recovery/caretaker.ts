@@ -12,7 +12,7 @@ import { Absences } from './absences.ts'
 import { ArcWalk, catchUp, recordsInParts } from './arc-walk.ts'
 import type { Presence } from './assess.ts'
 import { type Census, digestsAgree, takeArcCensus, takePartCensus } from './census.ts'
-import { CENSUS_SETTLE_MS, SETTLE_MS, VIEW_SETTLE_MS } from './constants.ts'
+import { CENSUS_SETTLE_MS, SETTLE_MS, UNCERTAIN_RECHECK_MS, VIEW_SETTLE_MS } from './constants.ts'
 import { DegradedSince } from './degraded-since.ts'
 import { addOutcome, type CarryOut, carryOut, outcomeOf, type PassOutcome, type RecoveryEvents, sameGuests } from './execute.ts'
 import { RecordHandoff } from './handoff.ts'
@@ -155,7 +155,9 @@ export class Caretaker implements Startable {
     const signal = this.#stopping.signal
     const self = ctx.roster.selfId
     const guests = ctx.roster.guests().map((g) => g.id)
-    if (!self || !guests.includes(self) || ctx.roster.uncertain()) return
+    if (!self || !guests.includes(self)) return
+    // Paused lately, the others may have gone on without this peer: looked at again once it knows where it stands.
+    if (ctx.roster.uncertain()) return this.#runAt(this.#o.clock.now() + UNCERTAIN_RECHECK_MS)
     this.#readmittedSince = false
     await this.handOff(self, guests, signal)
     const isPrimary = (name: string): boolean => ctx.trackers.trackersOf(name, guests)[0] === self

@@ -12,6 +12,9 @@ export const REBALANCE_HIGH = 1.1
 /** How long a census of changes waits before it looks again at parts that differed (at most a quarter of the census interval). */
 export const CENSUS_SETTLE_MS = 2_000
 
+/** A pass skipped because this peer's picture of the party may be stale (it was paused lately) is tried again this much later. */
+export const UNCERTAIN_RECHECK_MS = 1_000
+
 /** A view change triggers a quick pass once the list has been still this long: joins and deaths often come in bursts. */
 export const VIEW_SETTLE_MS = 250
 
