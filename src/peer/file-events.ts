@@ -72,5 +72,13 @@ export function transferEvents(metrics: PeerMetrics): TransferEvents {
       metrics.transferBytes.inc({ direction: 'out' }, bytes)
       metrics.transferSeconds.observe({ op: 'fetch' }, seconds)
     },
+    dropRefused: () => metrics.dropsRefused.inc(),
   }
+}
+
+/** The guest list as the metrics show it: how many guests, at which epoch, and whether this peer is one. */
+export function viewMetrics(metrics: PeerMetrics, view: { guests: readonly unknown[]; epoch: number }): void {
+  metrics.guests.set(view.guests.length)
+  metrics.epoch.set(view.epoch)
+  metrics.admitted.set(view.guests.length > 0 ? 1 : 0)
 }

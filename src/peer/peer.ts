@@ -9,7 +9,7 @@ import { backoffMs, delay, InFlight, Lifecycle } from '../shared/lifecycle.ts'
 import type { Logger } from '../shared/logger.ts'
 import { createApi, HTTP_CLOSE_GRACE_MS, httpComponent, ServingCertificate } from './api/index.ts'
 import { primaryAddress, resolveDoors } from './doors.ts'
-import { fileEvents, recoveryEvents, scrubEvents, transferEvents } from './file-events.ts'
+import { fileEvents, recoveryEvents, scrubEvents, transferEvents, viewMetrics } from './file-events.ts'
 import { FileService, type FilesContext, LoadEstimate, type PutResult } from './files/index.ts'
 import { DataDirLock, type Identity, loadIdentity } from './identity/index.ts'
 import { KeyStore } from './keys/index.ts'
@@ -29,7 +29,7 @@ import {
   takesClear,
   UdpTransport,
 } from './net/index.ts'
-import { arcHealth, Caretaker, drain, partyHealth, Scrubber } from './recovery/index.ts'
+import { arcHealth, Caretaker, copyNeeded, drain, partyHealth, Scrubber } from './recovery/index.ts'
 import { s3Service } from './s3/index.ts'
 import { type StopIntent, stopIntent } from './shutdown/index.ts'
 import { FragmentStore } from './store/index.ts'
@@ -196,16 +196,14 @@ export class Peer {
           ...((await this.caretaker.quietHealth(arc)) ?? (await arcHealth(this.files.context, this.trackers, arc))),
         }),
         served: (op) => this.metrics.tcpRequests.inc({ op }),
+        needed: (query) => copyNeeded(this.files.context, query),
         events: transferEvents(this.metrics),
       }),
       onReject: (reason) => this.metrics.tcpRejected.inc({ reason }),
     })
     this.membership.onViewChange((change) => {
-      const { after } = change
       this.caretaker.viewChanged(change)
-      this.metrics.guests.set(after.guests.length)
-      this.metrics.epoch.set(after.epoch)
-      this.metrics.admitted.set(after.guests.length > 0 ? 1 : 0)
+      viewMetrics(this.metrics, change.after)
     })
   }
 

@@ -247,6 +247,11 @@ export function createPeerMetrics(
       help: 'Fragments guests listed to this peer in recovery censuses, for parts whose digests differed: grows with changes, not with the files held.',
       registers: [registry],
     }),
+    dropsRefused: new Counter({
+      name: 'houseparty_fragment_drops_refused_total',
+      help: 'Drops of a fragment this peer refused because the newest record counts on that very copy (asked by a peer whose records had missed changes).',
+      registers: [registry],
+    }),
     fragmentsReadopted: new Counter({
       name: 'houseparty_fragments_readopted_total',
       help: 'Fragments found on a live guest other than the one recorded (the very same fragment) and recorded there instead of being rebuilt.',

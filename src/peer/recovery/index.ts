@@ -4,5 +4,6 @@ export { type Census, type Copy, censusOf, copiesOf, expect, fragmentKey, takeAr
 export { type DrainResult, drain } from './drain.ts'
 export type { RecoveryEvents } from './execute.ts'
 export { type ArcHealth, arcHealth, type PartyHealth, partyHealth } from './health.ts'
+export { copyNeeded } from './needed.ts'
 export { type Adoption, type Move, ownership, type Plan, type PlanInput, plan, type Repair, readopted } from './plan.ts'
 export { Scrubber, type ScrubEvents, type ScrubSettings } from './scrub.ts'

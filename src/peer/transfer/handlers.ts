@@ -10,7 +10,12 @@ type StashCall = Extract<BatchedCall, { op: 'stash' }>
 export interface TransferEvents {
   received(bytes: number, seconds: number): void
   sent(bytes: number, seconds: number): void
+  /** A drop was refused: the newest record counts on the very copy it would delete. */
+  dropRefused(): void
 }
+
+/** The fragments a drop asks for: one version of a file, all its indices or one. */
+export type DropQuery = Pick<Req<'drop'>, 'name' | 'version' | 'index'>
 
 /** holdMyPint, receiving side: verify every chunk, then the trailer, then make the fragment durable. */
 export async function serveHold(req: Req<'hold'>, channel: PintChannel, store: FragmentStore, events: TransferEvents): Promise<void> {
@@ -100,8 +105,21 @@ export async function readWhole(
   }
 }
 
-export async function serveDrop(req: Req<'drop'>, channel: PintChannel, store: FragmentStore): Promise<void> {
-  const dropped = await store.drop(req.name, req.version, req.index, req.storedBy)
+/**
+ * Deletes the fragments a drop asks for, unless `needed` says the newest record counts on this very copy: drops are
+ * planned from records, and a planner whose records missed changes (a peer voted out while it was paused) would
+ * otherwise delete a copy the party made meanwhile.
+ */
+export async function serveDrop(
+  req: Req<'drop'>,
+  channel: PintChannel,
+  store: FragmentStore,
+  events: TransferEvents,
+  needed?: (query: DropQuery) => Promise<boolean>,
+): Promise<void> {
+  const keep = needed !== undefined && (await needed(req))
+  if (keep) events.dropRefused()
+  const dropped = keep ? 0 : await store.drop(req.name, req.version, req.index, req.storedBy)
   await channel.reply({ ok: true, dropped })
 }
 

@@ -1,5 +1,5 @@
 export { FragmentClient, type FragmentClientOptions, type HolderDigests, type Placed } from './client.ts'
-export type { TransferEvents } from './handlers.ts'
+export type { DropQuery, TransferEvents } from './handlers.ts'
 export { pintRouter, type RouterOptions } from './router.ts'
 export { type FragmentSink, type Held, keepSinksAlive, type SinkTarget } from './sink.ts'
 export { type FragmentSource, recycleFetchedChunk, type SourceTarget, wholeSource } from './source.ts'

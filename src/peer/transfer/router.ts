@@ -5,7 +5,7 @@ import type { Arc } from '../ring/index.ts'
 import type { FragmentStore } from '../store/index.ts'
 import { answerTracker, type TrackerStore } from '../tracker/index.ts'
 import { serveBatch } from './batch.ts'
-import { serveDigests, serveDrop, serveFetch, serveHold, serveInventory, serveStash, type TransferEvents } from './handlers.ts'
+import { type DropQuery, serveDigests, serveDrop, serveFetch, serveHold, serveInventory, serveStash, type TransferEvents } from './handlers.ts'
 import { serveWhere } from './where.ts'
 
 export interface RouterOptions {
@@ -16,6 +16,8 @@ export interface RouterOptions {
   arcHealth?: (arc: Arc) => Promise<PintReply<'health'>>
   /** Every request, by op, before it is served (a metric). */
   served?: (op: PintRequest['op']) => void
+  /** Whether the newest record counts on this peer's copy of what a drop asks for: such a drop is refused (see serveDrop). */
+  needed?: (query: DropQuery) => Promise<boolean>
 }
 
 /** The data-plane request router: each authenticated request goes to the handler of its op. */
@@ -32,7 +34,7 @@ export function pintRouter(options: RouterOptions): PintHandler {
       case 'fetch':
         return serveFetch(req, channel, store, events)
       case 'drop':
-        return serveDrop(req, channel, store)
+        return serveDrop(req, channel, store, events, options.needed)
       case 'inventory':
         return serveInventory(req, channel, store)
       case 'digests':

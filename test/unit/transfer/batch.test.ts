@@ -40,7 +40,7 @@ describe('a batch served by a holder and tracker (real TCP, real stores)', () =>
     await store.open()
     trackers = new TrackerStore(join(dir, 'trackers'), silentLogger())
     await trackers.open()
-    const events = { received: () => undefined, sent: () => undefined }
+    const events = { received: () => undefined, sent: () => undefined, dropRefused: () => undefined }
     server = testPintServer({
       handler: pintRouter({ store, trackers, events, served: (op) => served.push(op) }),
     })
