@@ -1,5 +1,5 @@
 import { isHousePartyError } from '../../shared/errors.ts'
-import { delay } from '../../shared/lifecycle.ts'
+import { backoffMs, delay } from '../../shared/lifecycle.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Throttle } from '../../shared/throttle.ts'
 import type { FilesContext } from '../files/index.ts'
@@ -90,7 +90,7 @@ type Outcome = 'moved' | 'unneeded' | 'young' | 'failed'
 
 /** Tries a few times: a concurrent move of another fragment of the same file (rebalancing) can win the record. */
 const MOVE_ATTEMPTS = 4
-/** The first pause before asking again a primary tracker that did not take a change (doubling up to a few seconds). */
+/** Pauses before asking again a primary tracker that did not take a change: backoffMs from this base, up to the cap. */
 const DECISION_RETRY_MS = 250
 const DECISION_RETRY_MAX_MS = 2_000
 
@@ -98,7 +98,7 @@ async function moveAway(o: DrainOptions, held: HeldFragment, others: readonly Gu
   const { ctx, log, signal } = o
   const self = ctx.roster.selfId
   const refused = new Set<GuestId>()
-  let wait = DECISION_RETRY_MS
+  let refusals = 0
   let attempt = 0
   while (attempt < MOVE_ATTEMPTS && !signal.aborted) {
     attempt++
@@ -138,8 +138,7 @@ async function moveAway(o: DrainOptions, held: HeldFragment, others: readonly Gu
         // The record's trackers did not take the change, or did not answer: its primary may hold its decisions back
         // for a moment (it woke from a pause, or is rejoining). Asked again, without counting an attempt, while the grace lasts.
         log.debug({ name: held.name, index: held.index, err: (err as Error).message }, 'the record could not be changed yet; asking again')
-        await delay(wait, signal).catch(() => undefined)
-        wait = Math.min(2 * wait, DECISION_RETRY_MAX_MS)
+        await delay(backoffMs(refusals++, DECISION_RETRY_MS, DECISION_RETRY_MAX_MS), signal).catch(() => undefined)
         attempt--
         continue
       }
