@@ -1,58 +1,32 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { chunkChecksum, fragmentDigest } from '../../../src/peer/codec/index.ts'
-import { CallBatcher, ConnectionPool, call, type PintServer, withBytes } from '../../../src/peer/net/index.ts'
-import { type BatchedCall, MAX_BATCH_BYTES, PintReplies } from '../../../src/peer/protocol/index.ts'
-import { FragmentStore } from '../../../src/peer/store/index.ts'
-import { TrackerStore } from '../../../src/peer/tracker/index.ts'
-import { pintRouter } from '../../../src/peer/transfer/index.ts'
+import { CallBatcher, ConnectionPool, call, withBytes } from '../../../src/peer/net/index.ts'
+import { MAX_BATCH_BYTES, PintReplies } from '../../../src/peer/protocol/index.ts'
+import type { FragmentStore } from '../../../src/peer/store/index.ts'
+import type { TrackerStore } from '../../../src/peer/tracker/index.ts'
 import { systemClock } from '../../../src/shared/clock.ts'
 import { isHousePartyError } from '../../../src/shared/errors.ts'
-import { silentLogger } from '../../../src/shared/logger.ts'
-import { testKey as key, testPintServer } from '../../helpers/pint.ts'
+import { type ServedHolder, servedHolder, stashOf as stashOfVersion } from '../../helpers/holder.ts'
+import { testKey as key } from '../../helpers/pint.ts'
 import { aRecord } from '../../helpers/records.ts'
 
 const dial = { key, clock: systemClock, connectTimeoutMs: 2000, idleTimeoutMs: 5000 }
 const coding = { k: 2, m: 1, stripeBytes: 4 * 1024 * 1024 }
 const version = '0000000001000-0000abcd'
 const hex = (c: string): string => c.repeat(64)
-
-/** A stash of `data` as fragment 0 of `name`, with the bytes that follow it. */
-function stashOf(name: string, data: Buffer): { body: Extract<BatchedCall, { op: 'stash' }>; chunk: { data: Buffer; checksum: Buffer } } {
-  const checksum = chunkChecksum(data)
-  const trailer = { size: data.length * 2, hash: 'a'.repeat(64), created: 1, digest: fragmentDigest([checksum.toString('hex')]) }
-  return { body: { op: 'stash', name, version, index: 0, coding, trailer }, chunk: { data, checksum } }
-}
+const stashOf = (name: string, data: Buffer) => stashOfVersion(name, version, data)
 
 describe('a batch served by a holder and tracker (real TCP, real stores)', () => {
-  let dir = ''
+  let holder: ServedHolder
   let store: FragmentStore
   let trackers: TrackerStore
-  let server: PintServer
   let address = ''
   const served: string[] = []
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'hp-batch-'))
-    store = new FragmentStore(join(dir, 'store'), silentLogger())
-    await store.open()
-    trackers = new TrackerStore(join(dir, 'trackers'), silentLogger())
-    await trackers.open()
-    const events = { received: () => undefined, sent: () => undefined, dropRefused: () => undefined }
-    server = testPintServer({
-      handler: pintRouter({ store, trackers, events, served: (op) => served.push(op) }),
-    })
-    await server.listen('127.0.0.1', 0)
-    address = `127.0.0.1:${server.port}`
+    holder = await servedHolder({ served: (op) => served.push(op) })
+    ;({ store, trackers, address } = holder)
   })
-  after(async () => {
-    await server.close()
-    await trackers.close()
-    await store.close()
-    await rm(dir, { recursive: true, force: true, maxRetries: 5 })
-  })
+  after(() => holder.close())
 
   it('stores every stash, records every watch and answers every where, each as it would alone', async () => {
     const batcher = new CallBatcher({ dial, inFlight: 1 })
