@@ -3,10 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { after } from 'node:test'
+import { after, afterEach, beforeEach } from 'node:test'
 import { API_PORT_OFFSET, LocalParty, S3_PORT_OFFSET } from '../../src/cli/local-party.ts'
 import type { PartyHealth } from '../../src/peer/recovery/index.ts'
-import { FatalWait, waitFor } from './wait.ts'
+import { describeError, FatalWait, waitFor } from './wait.ts'
 
 /** The compiled CLI (`npm run build`), as installed from npm or in the image: benchmarks run peers from it. */
 export const BUILT_CLI = resolve(import.meta.dirname, '../../dist/cli/main.js')
@@ -85,14 +85,24 @@ export async function newParty(peers: number, peerArgs: string[] = [], cli = CLI
 }
 
 /**
- * For a test file: a newParty() whose parties are all stopped and removed after
- * the file's tests, even when a test fails half-way.
+ * For a test file: a newParty() whose parties are stopped and removed even when a test fails half-way. One made
+ * inside a test ends with that test, so a file's finished tests leave no idle party loading the machine while the
+ * next one starts its peers; one made in a `before` hook, shared by the tests after it, ends with the file.
  */
 export function partiesForThisFile(): typeof newParty {
   const cleanups: (() => Promise<void>)[] = []
-  after(async () => {
-    for (const c of cleanups) await c()
+  let firstOfTest = Number.POSITIVE_INFINITY
+  const cleanFrom = async (first: number): Promise<void> => {
+    for (const c of cleanups.splice(first)) await c()
+  }
+  beforeEach(() => {
+    firstOfTest = cleanups.length
   })
+  afterEach(async () => {
+    await cleanFrom(firstOfTest)
+    firstOfTest = Number.POSITIVE_INFINITY
+  })
+  after(() => cleanFrom(0))
   return async (peers, peerArgs) => {
     const p = await newParty(peers, peerArgs)
     cleanups.push(p.cleanup)
@@ -123,7 +133,15 @@ export async function waitForAgreement(party: LocalParty, indexes: number[], exp
           throw new FatalWait(`peer ${i} is not running (exit ${party.peer(i).process?.exitCode ?? party.peer(i).process?.signalCode}); its log ends:\n${tail}`)
         }
       }
-      const lists = await Promise.all(indexes.map((i) => guestsOf(party.peer(i).api)))
+      const lists = await Promise.all(
+        indexes.map((i) =>
+          guestsOf(party.peer(i).api).catch(async (err: unknown) => {
+            // Which peer did not answer, and what it last logged: "fetch failed" alone says nothing of why.
+            const tail = (await party.readLog(i)).trimEnd().split('\n').slice(-3).join('\n')
+            throw new Error(`peer ${i} did not answer: ${describeError(err)}; its log ends:\n${tail}`)
+          }),
+        ),
+      )
       const first = lists[0]
       if (!first || first.guests.length !== expected) return false
       const ids = (g: GuestsReply): string => `${g.epoch}|${g.guests.map((x) => x.id).join(',')}`

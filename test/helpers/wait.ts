@@ -22,8 +22,14 @@ export async function waitFor<T>(
       if (err instanceof FatalWait) throw err
       last = err
     }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last instanceof Error ? last.message : JSON.stringify(last))}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${describeError(last)}`)
     await new Promise((r) => setTimeout(r, intervalMs))
   }
+}
+
+/** An error with what caused it (fetch says only "fetch failed"; the cause says refused, reset or timed out). */
+export function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return JSON.stringify(err)
+  const cause = err.cause as { code?: string; message?: string } | undefined
+  return cause ? `${err.message} (${cause.code ?? cause.message})` : err.message
 }
