@@ -115,15 +115,21 @@ export async function guestsOf(api: string): Promise<GuestsReply> {
   return (await res.json()) as GuestsReply
 }
 
+/**
+ * How long peers just started get to agree: a peer opens its HTTP API last (after its stores, sockets, membership and
+ * recovery), and under `npm test` eight of them may start on two cores that other lanes' parties and a control plane share.
+ */
+const AGREE_MS = 30_000
+
 /** Starts peers 0..n-1 at the same moment (0 founds, the rest join through it) and waits until all agree. */
-export async function startParty(party: LocalParty, n: number, timeoutMs = 20_000): Promise<GuestsReply[]> {
+export async function startParty(party: LocalParty, n: number, timeoutMs = AGREE_MS): Promise<GuestsReply[]> {
   const all = [...Array(n).keys()]
   await Promise.all(all.map((i) => party.start(i)))
   return waitForAgreement(party, all, n, timeoutMs)
 }
 
 /** Waits until every listed peer reports the same epoch and exactly `expected` guests. */
-export async function waitForAgreement(party: LocalParty, indexes: number[], expected: number, timeoutMs = 20_000): Promise<GuestsReply[]> {
+export async function waitForAgreement(party: LocalParty, indexes: number[], expected: number, timeoutMs = AGREE_MS): Promise<GuestsReply[]> {
   return waitFor(
     `${indexes.length} peers to agree on ${expected} guests`,
     async () => {

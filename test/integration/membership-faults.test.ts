@@ -231,7 +231,7 @@ describe('membership that survives real pods', () => {
   it('file routes answer 503 ERR_NOT_ADMITTED with Retry-After until the peer is a guest', async () => {
     const { party } = await newParty(2)
     await party.start(1, [0]) // its only door is not up: it keeps knocking
-    await waitFor('peer 1 to serve its API', () => guestsOf(party.peer(1).api))
+    await waitFor('peer 1 to serve its API', () => guestsOf(party.peer(1).api), { timeoutMs: 30_000 })
     for (const [method, path] of [
       ['GET', '/files/x'],
       ['PUT', '/files/x'],
