@@ -130,31 +130,42 @@ export async function startParty(party: LocalParty, n: number, timeoutMs = AGREE
 
 /** Waits until every listed peer reports the same epoch and exactly `expected` guests. */
 export async function waitForAgreement(party: LocalParty, indexes: number[], expected: number, timeoutMs = AGREE_MS): Promise<GuestsReply[]> {
-  return waitFor(
-    `${indexes.length} peers to agree on ${expected} guests`,
-    async () => {
-      for (const i of indexes) {
-        if (!party.isRunning(i)) {
-          const tail = (await party.readLog(i)).split('\n').slice(-8).join('\n')
-          throw new FatalWait(`peer ${i} is not running (exit ${party.peer(i).process?.exitCode ?? party.peer(i).process?.signalCode}); its log ends:\n${tail}`)
+  /** The peer whose /guests failed last, if the last poll failed on one. */
+  let silent: number | undefined
+  try {
+    return await waitFor(
+      `${indexes.length} peers to agree on ${expected} guests`,
+      async () => {
+        for (const i of indexes) {
+          if (!party.isRunning(i)) {
+            const tail = (await party.readLog(i)).split('\n').slice(-8).join('\n')
+            throw new FatalWait(
+              `peer ${i} is not running (exit ${party.peer(i).process?.exitCode ?? party.peer(i).process?.signalCode}); its log ends:\n${tail}`,
+            )
+          }
         }
-      }
-      const lists = await Promise.all(
-        indexes.map((i) =>
-          guestsOf(party.peer(i).api).catch(async (err: unknown) => {
-            // Which peer did not answer, and what it last logged: "fetch failed" alone says nothing of why.
-            const tail = (await party.readLog(i)).trimEnd().split('\n').slice(-3).join('\n')
-            throw new Error(`peer ${i} did not answer: ${describeError(err)}; its log ends:\n${tail}`)
-          }),
-        ),
-      )
-      const first = lists[0]
-      if (!first || first.guests.length !== expected) return false
-      const ids = (g: GuestsReply): string => `${g.epoch}|${g.guests.map((x) => x.id).join(',')}`
-      return lists.every((l) => ids(l) === ids(first)) ? lists : false
-    },
-    { timeoutMs, intervalMs: 100 },
-  )
+        silent = undefined
+        const lists = await Promise.all(
+          indexes.map((i) =>
+            guestsOf(party.peer(i).api).catch((err: unknown) => {
+              silent = i
+              throw new Error(`peer ${i} did not answer: ${describeError(err)}`)
+            }),
+          ),
+        )
+        const first = lists[0]
+        if (!first || first.guests.length !== expected) return false
+        const ids = (g: GuestsReply): string => `${g.epoch}|${g.guests.map((x) => x.id).join(',')}`
+        return lists.every((l) => ids(l) === ids(first)) ? lists : false
+      },
+      { timeoutMs, intervalMs: 100 },
+    )
+  } catch (err) {
+    if (err instanceof FatalWait || silent === undefined) throw err
+    // What the silent peer last logged, read once the wait has given up ("fetch failed" alone says nothing of why).
+    const tail = (await party.readLog(silent)).trimEnd().split('\n').slice(-3).join('\n')
+    throw new Error(`${(err as Error).message}; peer ${silent}'s log ends:\n${tail}`)
+  }
 }
 
 export async function metric(api: string, name: string, labels = ''): Promise<number> {
