@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { LocalParty } from '../src/cli/local-party.ts'
 import { fileUrl } from '../test/helpers/files.ts'
 import { partyHealth, waitForAgreement } from '../test/helpers/party.ts'
@@ -38,6 +39,8 @@ interface Figures {
   /** Digest comparisons (`recordDigests` requests served) over the same window: the handoffs compared rather than sent. */
   restartDigestRequests: number
   osFilesPerPeer: number
+  /** Of the median peer by fragment bytes held: the disk its data dir takes (allocated blocks), and those fragment bytes. */
+  disk: { used: number; held: number }
   /** Undefined when the run skipped it (`--scale-rebuild-up-to`). */
   rebuild: Rebuild | undefined
 }
@@ -203,10 +206,16 @@ async function peakRssMiB(pid: number | undefined): Promise<number> {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024
 }
 
-async function countFiles(dir: string): Promise<number> {
-  let n = 0
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) if (entry.isFile()) n++
-  return n
+/** The files in a data dir, and the disk they take (allocated blocks: a sparse or preallocated file counts as it sits). */
+async function dirUsage(dir: string): Promise<{ files: number; bytes: number }> {
+  let files = 0
+  let bytes = 0
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue
+    files++
+    bytes += (await stat(join(entry.parentPath, entry.name))).blocks * 512
+  }
+  return { files, bytes }
 }
 
 async function once(n: number, withRebuild: boolean): Promise<Figures> {
@@ -232,7 +241,11 @@ async function once(n: number, withRebuild: boolean): Promise<Figures> {
     const idleCpuPerPeer = idle('cpu')
     const idleCensus = { parts: idle('parts'), differing: idle('differing'), listed: idle('listed') }
     const peakRss = Math.max(...(await Promise.all(all.map((i) => peakRssMiB(party.peer(i).process?.pid)))))
-    const osFilesPerPeer = median(await Promise.all(all.map((i) => countFiles(party.peer(i).dataDir))))
+    const usage = await Promise.all(all.map((i) => dirUsage(party.peer(i).dataDir)))
+    const osFilesPerPeer = median(usage.map((u) => u.files))
+    const held = await Promise.all(all.map((i) => sample(party.peer(i).api, 'houseparty_fragment_bytes_held', 0)))
+    const middle = [...all].sort((a, b) => (held[a] as number) - (held[b] as number))[PEERS >> 1] as number
+    const disk = { used: (usage[middle] as { bytes: number }).bytes, held: held[middle] as number }
     // One peer restarted on its volume: SIGKILL, start again, until it answers /readyz.
     const victim = PEERS - 1
     const others = all.filter((i) => i !== victim)
@@ -288,6 +301,7 @@ async function once(n: number, withRebuild: boolean): Promise<Figures> {
       restartRecordsSent,
       restartDigestRequests,
       osFilesPerPeer,
+      disk,
       rebuild,
     }
   } finally {
@@ -357,6 +371,7 @@ ${column('peak RSS of a peer (largest), up to the idle window', (r) => `${f(r.pe
 ${column('one peer SIGKILLed and restarted on its volume → ready', (r) => `${f(r.restartReadyS, 1)} s`)}
 ${column('tracker records sent by the handoffs after that restart (all peers), and digest requests', (r) => `${f(r.restartRecordsSent)} (${f(r.restartDigestRequests)} \`recordDigests\`)`)}
 ${column("OS files in a peer's data dir (median peer)", (r) => f(r.osFilesPerPeer))}
+${column("disk a peer's data dir takes, against the fragment bytes it holds (median peer)", (r) => `${f(r.disk.used / 2 ** 20)} MiB for ${f(r.disk.held / 2 ** 20)} MiB (${f(r.disk.used / r.disk.held, 2)}×)`)}
 ${column('a second peer SIGKILLed and left dead: fragments it held, rebuilt by the others', (r) => (r.rebuild ? `${f(r.rebuild.fragments)} (${f(r.rebuild.bytes / 2 ** 20, 1)} MiB)` : 'not run'))}
 ${column(`kill → first fragment rebuilt (death declared, then \`--rebuild-delay-ms\` ${REBUILD_DELAY_MS / 1000} s)`, (r) => (r.rebuild ? `${f(r.rebuild.startS, 1)} s` : '—'))}
 ${column('rebuild, first fragment → last', (r) => (r.rebuild ? rebuildRate(r.rebuild) : '—'))}
