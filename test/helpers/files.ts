@@ -67,14 +67,19 @@ export function corruptInlineFragment(dataDir: string, where: { version?: string
     db.exec('PRAGMA busy_timeout = 10000')
     const v = where.version ?? null
     const i = where.index ?? null
+    // The bytes are in a row of `blobs` (or, in a row written before schema 7, in the fragment's own row).
     const row = db
-      .prepare('SELECT key, data FROM fragments WHERE length(data) > 0 AND (? IS NULL OR version = ?) AND (? IS NULL OR idx = ?) LIMIT 1')
-      .get(v, v, i, i) as { key: string; data: Uint8Array } | undefined
+      .prepare(
+        `SELECT f.key, f.blob, coalesce(b.data, f.data) AS data FROM fragments f LEFT JOIN blobs b ON b.id = f.blob
+          WHERE length(coalesce(b.data, f.data)) > 0 AND (? IS NULL OR f.version = ?) AND (? IS NULL OR f.idx = ?) LIMIT 1`,
+      )
+      .get(v, v, i, i) as { key: string; blob: number | null; data: Uint8Array } | undefined
     if (!row) return undefined
     const data = Buffer.from(row.data)
     const at = data.length >> 1
     data[at] = (data[at] as number) ^ 0xff
-    db.prepare('UPDATE fragments SET data = ? WHERE key = ?').run(data, row.key)
+    if (row.blob === null) db.prepare('UPDATE fragments SET data = ? WHERE key = ?').run(data, row.key)
+    else db.prepare('UPDATE blobs SET data = ? WHERE id = ?').run(data, row.blob)
     return row.key
   } finally {
     db.close()

@@ -11,9 +11,11 @@ import { positionOf } from './layout.ts'
  * totals in a `buckets` table, so a start reads buckets, not rows. 5: each
  * bucket also counts the file names it holds fragments of, so the files
  * held are a sum of bucket rows, not a scan of every row. 6: `seal`, the
- * salt and chunk tags of a fragment encrypted at rest.
+ * salt and chunk tags of a fragment encrypted at rest. 7: a small
+ * fragment's bytes in a row of `blobs`, not in its own row (see
+ * ManifestTable); rows written before keep theirs in `data`.
  */
-const SCHEMA_VERSION = 6
+const SCHEMA_VERSION = 7
 
 /** A fragment's row, without its chunk checksums or bytes. */
 export interface FragmentRow {
@@ -58,7 +60,9 @@ interface Row {
   inline: number
 }
 
-const COLUMNS = 'key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, print, data IS NOT NULL AS inline'
+/** Whether a row keeps its fragment's bytes: in `blobs` (schema 7 on) or in its own `data` (rows written before). */
+const INLINE = '(blob IS NOT NULL OR data IS NOT NULL) AS inline'
+const COLUMNS = `key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, print, ${INLINE}`
 
 /**
  * The manifests of the fragments a peer holds, in <data>/fragments.db: one
@@ -70,7 +74,12 @@ const COLUMNS = 'key, name, version, idx, size, bytes, digest, hash, created, st
  *
  * A row exists only for a fragment in place: a fragment file is renamed
  * into place first, then its row written; a small fragment's bytes are in
- * its row. A row is acknowledged only once it survives a power cut: the
+ * a row of its own in `blobs`, the row naming it (a fragment's metadata
+ * and its bytes in one row made most rows overflow a page: the table of
+ * fragments was twice the size of the bytes, and every row written dirtied
+ * a page in the middle of it; `blobs` is appended to, in rowid order, and
+ * the rows of `fragments` stay short). A trigger deletes a blob with the
+ * row that names it. A row is acknowledged only once it survives a power cut: the
  * rows written in one turn of the event loop share one commit, and the WAL
  * is then fdatasynced off the event loop (GroupCommit with syncWal).
  */
@@ -79,6 +88,7 @@ export class ManifestTable {
   readonly #path: string
   readonly #commits: GroupCommit
   readonly #put: StatementSync
+  readonly #putBlob: StatementSync
   readonly #delete: StatementSync
   readonly #fragment: StatementSync
   readonly #data: StatementSync
@@ -100,7 +110,11 @@ export class ManifestTable {
       create: `CREATE TABLE IF NOT EXISTS fragments (
         key TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, idx INTEGER NOT NULL, size INTEGER NOT NULL,
         bytes INTEGER NOT NULL, digest TEXT NOT NULL, hash TEXT NOT NULL, created INTEGER NOT NULL, stored INTEGER NOT NULL,
-        k INTEGER NOT NULL, m INTEGER NOT NULL, stripe INTEGER NOT NULL, chunks TEXT NOT NULL, data BLOB, print TEXT NOT NULL, seal BLOB) WITHOUT ROWID;
+        k INTEGER NOT NULL, m INTEGER NOT NULL, stripe INTEGER NOT NULL, chunks TEXT NOT NULL, data BLOB, print TEXT NOT NULL, seal BLOB,
+        blob INTEGER) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+        CREATE TRIGGER IF NOT EXISTS blob_goes_with_its_row AFTER DELETE ON fragments WHEN old.blob IS NOT NULL
+          BEGIN DELETE FROM blobs WHERE id = old.blob; END;
         CREATE TABLE IF NOT EXISTS buckets (bucket INTEGER PRIMARY KEY, xor INTEGER NOT NULL, count INTEGER NOT NULL, bytes INTEGER NOT NULL,
           names INTEGER NOT NULL)`,
       migrate: (db, from) => {
@@ -109,21 +123,26 @@ export class ManifestTable {
         // The bucket rows are counted again from the fragment rows on open (loadDigests), names included.
         if (from < 5) db.exec("DROP TABLE IF EXISTS buckets; DELETE FROM meta WHERE key = 'buckets'")
         if (from < 6) db.exec('ALTER TABLE fragments ADD COLUMN seal BLOB')
+        if (from < 7) db.exec('ALTER TABLE fragments ADD COLUMN blob INTEGER')
       },
     })
+    // A row replaced (INSERT OR REPLACE) is deleted first: with recursive triggers on, that deletion fires the
+    // trigger that deletes its blob, as a DELETE does.
+    this.#db.exec('PRAGMA recursive_triggers = ON')
     this.#commits = new GroupCommit(this.#db, path, { syncWal: true })
     this.#put = this.#db.prepare(
-      'INSERT OR REPLACE INTO fragments (key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, chunks, data, print, seal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO fragments (key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, chunks, blob, print, seal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     )
+    this.#putBlob = this.#db.prepare('INSERT INTO blobs (data) VALUES (?)')
     this.#delete = this.#db.prepare('DELETE FROM fragments WHERE key = ?')
     this.#fragment = this.#db.prepare(`SELECT ${COLUMNS}, chunks, seal FROM fragments WHERE key = ?`)
-    this.#data = this.#db.prepare('SELECT data FROM fragments WHERE key = ?')
+    this.#data = this.#db.prepare('SELECT coalesce(b.data, f.data) AS data FROM fragments f LEFT JOIN blobs b ON b.id = f.blob WHERE f.key = ?')
     this.#range = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments WHERE key >= ? AND key < ? ORDER BY key`)
-    this.#briefs = this.#db.prepare('SELECT key, print, bytes, data IS NOT NULL AS inline FROM fragments ORDER BY key')
+    this.#briefs = this.#db.prepare(`SELECT key, print, bytes, ${INLINE} FROM fragments ORDER BY key`)
     this.#all = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments`)
     this.#ofName = this.#db.prepare('SELECT 1 FROM fragments WHERE key >= ? AND key < ? LIMIT 1')
     this.#page = this.#db.prepare(`SELECT ${COLUMNS} FROM fragments WHERE key > ? ORDER BY key LIMIT ?`)
-    this.#brief = this.#db.prepare('SELECT print, bytes, data IS NOT NULL AS inline FROM fragments WHERE key = ?')
+    this.#brief = this.#db.prepare(`SELECT print, bytes, ${INLINE} FROM fragments WHERE key = ?`)
     this.#saveBucket = this.#db.prepare('INSERT OR REPLACE INTO buckets (bucket, xor, count, bytes, names) VALUES (?, ?, ?, ?, ?)')
     this.#dropBucket = this.#db.prepare('DELETE FROM buckets WHERE bucket = ?')
     this.#buckets = this.#db.prepare('SELECT bucket, xor, count, bytes, names FROM buckets')
@@ -208,7 +227,7 @@ export class ManifestTable {
       m,
       stripeBytes,
       JSON.stringify(chunks),
-      data ?? null,
+      data ? this.#putBlob.run(data).lastInsertRowid : null,
       hex,
       seal ?? null,
     )

@@ -129,8 +129,59 @@ describe('small fragments kept inline', () => {
     assert.match(again.store.digestsIn(ring, 1).encode()[0] as string, /\.2$/)
     await again.store.close()
     const check = new DatabaseSync(join(dir, 'fragments.db'))
-    assert.equal((check.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '6')
+    assert.equal((check.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value, '7')
     check.close()
+  })
+
+  it('keeps the bytes in a blob row that goes with its fragment, and serves rows of schema 6 that kept them in their own row', async () => {
+    const { store, dir } = await openStore()
+    const stash = async (name: string, fill: number, index = 0): Promise<Buffer> => {
+      const f = fragmentOf(Buffer.alloc(1500, fill), index)
+      await store.stash({ name, version, index }, coding, f.trailer, f.shard, f.checksum)
+      return f.shard
+    }
+    const blobs = (db: DatabaseSync): number => (db.prepare('SELECT COUNT(*) AS n FROM blobs').get() as { n: number }).n
+    const old = await stash('old', 1)
+    await store.close()
+    // Back to schema 6: the bytes in the fragment's own row, no blob column, no blobs.
+    const db = new DatabaseSync(join(dir, 'fragments.db'))
+    db.exec(`CREATE TABLE six (key TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, idx INTEGER NOT NULL, size INTEGER NOT NULL,
+        bytes INTEGER NOT NULL, digest TEXT NOT NULL, hash TEXT NOT NULL, created INTEGER NOT NULL, stored INTEGER NOT NULL,
+        k INTEGER NOT NULL, m INTEGER NOT NULL, stripe INTEGER NOT NULL, chunks TEXT NOT NULL, data BLOB, print TEXT NOT NULL, seal BLOB) WITHOUT ROWID;
+      INSERT INTO six SELECT key, name, version, idx, size, bytes, digest, hash, created, stored, k, m, stripe, chunks,
+        (SELECT data FROM blobs WHERE id = blob), print, seal FROM fragments;
+      DROP TABLE fragments; DROP TABLE blobs; ALTER TABLE six RENAME TO fragments; UPDATE meta SET value = '6' WHERE key = 'schema'`)
+    db.close()
+
+    const again = (await openStore(dir)).store
+    const read = async (name: string, index = 0): Promise<Buffer> => {
+      const reader = await again.openChunks({ name, version, index })
+      try {
+        return await reader.read(0)
+      } finally {
+        reader.close()
+      }
+    }
+    assert.deepEqual(await read('old'), old, 'a row of schema 6 serves the bytes it kept')
+    assert.equal(await again.verify({ name: 'old', version, index: 0 }), true)
+    const stashAgain = async (name: string, fill: number, index = 0): Promise<Buffer> => {
+      const f = fragmentOf(Buffer.alloc(1500, fill), index)
+      await again.stash({ name, version, index }, coding, f.trailer, f.shard, f.checksum)
+      return f.shard
+    }
+    const a = await stashAgain('a', 3)
+    await stashAgain('b', 4, 1)
+    // The same fragment sent again (a retried put): its row is replaced, and so is its blob.
+    assert.deepEqual(await stashAgain('a', 3), a)
+    assert.deepEqual(await read('a'), a)
+    await again.drop('b', version)
+    await again.drop('old', version)
+    await new Promise((resolve) => setImmediate(resolve))
+    const check = new DatabaseSync(join(dir, 'fragments.db'), { readOnly: true })
+    assert.equal(blobs(check), 1, "one blob left: a's; b's went with its row, and a's first went when its row was replaced")
+    assert.equal((check.prepare('SELECT COUNT(*) AS n FROM fragments WHERE data IS NOT NULL').get() as { n: number }).n, 0)
+    check.close()
+    await again.close()
   })
   it('a start reads the census digests and totals from the bucket rows, and they match a count of every row', async () => {
     const { store, dir } = await openStore()
