@@ -380,7 +380,7 @@ ${column('peak RSS of a peer (largest), through the restart and the rebuild', (r
 ${reference}
 
 A put of a file this small is coded in memory and sent whole, one \`stash\` per fragment on a connection kept open to each
-holder, which keeps the bytes inside the fragment's row of its \`fragments.db\` (no file of its own); the record goes to the
+holder, which keeps the bytes in its \`fragments.db\`, a blob row beside the fragment's row (no file of its own); the record goes to the
 three trackers' \`index.db\`. Rows written in one turn of the event loop share a commit, synced off the event loop, and
 checkpointed by a worker thread ([decision 5](docs/decisions/0005-embedded-index.md)). Neither index is held in memory per
 entry: a peer keeps a digest per ring bucket and reads rows on demand. The census and \`GET /health/party\` compare what
