@@ -135,13 +135,13 @@ describe('small fragments kept inline', () => {
 
   it('keeps the bytes in a blob row that goes with its fragment, and serves rows of schema 6 that kept them in their own row', async () => {
     const { store, dir } = await openStore()
-    const stash = async (name: string, fill: number, index = 0): Promise<Buffer> => {
+    /** Stashes fragment `index` of a file of 1,500 bytes of `fill` into `into`; returns the fragment's bytes. */
+    const stash = async (into: FragmentStore, name: string, fill: number, index = 0): Promise<Buffer> => {
       const f = fragmentOf(Buffer.alloc(1500, fill), index)
-      await store.stash({ name, version, index }, coding, f.trailer, f.shard, f.checksum)
+      await into.stash({ name, version, index }, coding, f.trailer, f.shard, f.checksum)
       return f.shard
     }
-    const blobs = (db: DatabaseSync): number => (db.prepare('SELECT COUNT(*) AS n FROM blobs').get() as { n: number }).n
-    const old = await stash('old', 1)
+    const old = await stash(store, 'old', 1)
     await store.close()
     // Back to schema 6: the bytes in the fragment's own row, no blob column, no blobs.
     const db = new DatabaseSync(join(dir, 'fragments.db'))
@@ -164,25 +164,25 @@ describe('small fragments kept inline', () => {
     }
     assert.deepEqual(await read('old'), old, 'a row of schema 6 serves the bytes it kept')
     assert.equal(await again.verify({ name: 'old', version, index: 0 }), true)
-    const stashAgain = async (name: string, fill: number, index = 0): Promise<Buffer> => {
-      const f = fragmentOf(Buffer.alloc(1500, fill), index)
-      await again.stash({ name, version, index }, coding, f.trailer, f.shard, f.checksum)
-      return f.shard
-    }
-    const a = await stashAgain('a', 3)
-    await stashAgain('b', 4, 1)
+    const a = await stash(again, 'a', 3)
+    await stash(again, 'b', 4, 1)
     // The same fragment sent again (a retried put): its row is replaced, and so is its blob.
-    assert.deepEqual(await stashAgain('a', 3), a)
+    assert.deepEqual(await stash(again, 'a', 3), a)
     assert.deepEqual(await read('a'), a)
     await again.drop('b', version)
     await again.drop('old', version)
     await new Promise((resolve) => setImmediate(resolve))
     const check = new DatabaseSync(join(dir, 'fragments.db'), { readOnly: true })
-    assert.equal(blobs(check), 1, "one blob left: a's; b's went with its row, and a's first went when its row was replaced")
+    assert.equal(
+      (check.prepare('SELECT COUNT(*) AS n FROM blobs').get() as { n: number }).n,
+      1,
+      "one blob left: a's; b's went with its row, and a's first went when its row was replaced",
+    )
     assert.equal((check.prepare('SELECT COUNT(*) AS n FROM fragments WHERE data IS NOT NULL').get() as { n: number }).n, 0)
     check.close()
     await again.close()
   })
+
   it('a start reads the census digests and totals from the bucket rows, and they match a count of every row', async () => {
     const { store, dir } = await openStore()
     const later = '0000000002000-0000abcd'
