@@ -1,5 +1,6 @@
 export { answerTracker, answerWhere } from './handlers.ts'
-export { compareNames, decodeToken, encodeToken, guestLimit, listedOf, type MergedPage, mergePages, type Page, type PageQuery } from './listing.ts'
+export { listedOf } from './listed.ts'
+export { compareNames, decodeToken, encodeToken, guestLimit, type MergedPage, mergePages, type Page, type PageQuery } from './listing.ts'
 export { walkBounds } from './record-table.ts'
 export { compareRecords, newestRecord } from './records.ts'
 export { TrackerStore, type WatchResult } from './tracker-store.ts'

@@ -1,5 +1,5 @@
 import { HousePartyError } from '../../shared/errors.ts'
-import type { BriefEntry, FileRecord, ListedRecord } from '../protocol/index.ts'
+import type { BriefEntry, ListedRecord } from '../protocol/index.ts'
 import type { ScannedRow } from './record-table.ts'
 import { compareRevisions } from './records.ts'
 
@@ -106,7 +106,7 @@ export function pageOf(scan: Scan, q: PageQuery): Page {
         return page
       }
       if (common === undefined) {
-        if (row.record) page.records.push(listedOf(row.record))
+        if (row.listed) page.records.push(row.listed)
         else brief.push([row.name, row.version, row.revision, row.deleted])
         continue
       }
@@ -117,26 +117,6 @@ export function pageOf(scan: Scan, q: PageQuery): Page {
     }
   }
   return page
-}
-
-/** What a listing shows of a record. */
-export function listedOf(r: FileRecord): ListedRecord {
-  const { name, version, revision, deleted, size, hash, created } = r
-  const listed: ListedRecord = {
-    name,
-    version,
-    revision,
-    deleted,
-    size,
-    hash,
-    created,
-    k: r.coding.k,
-    m: r.coding.m,
-    holders: r.fragments.map((f) => [f.index, f.holder]),
-  }
-  if (r.meta?.etag !== undefined) listed.etag = r.meta.etag
-  if (r.parts !== undefined) listed.parts = r.parts.each.length
-  return listed
 }
 
 /** Which of two replicas' records of a name is newer: by version, then revision, then (a tie of two moves) their holders. */

@@ -1,6 +1,6 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { closeDatabase, GroupCommit, openDatabase, readMeta, writeMeta } from '../../shared/sqlite.ts'
-import type { FileRecord, Version } from '../protocol/index.ts'
+import type { FileRecord, ListedRecord, Version } from '../protocol/index.ts'
 import {
   type Arc,
   ArcParts,
@@ -13,6 +13,7 @@ import {
   recordFingerprint,
   ringPosition,
 } from '../ring/index.ts'
+import { type ListedRest, listedOf, listedRestOf } from './listed.ts'
 
 /**
  * Bumped when the table's layout changes; an index of a newer layout is
@@ -23,19 +24,28 @@ import {
  * not show whole. 4: per ring bucket, the XOR of the records' fingerprints
  * and their count (`buckets`), written with each row change, so two
  * trackers compare an arc by digest instead of sending every record.
+ * 5: what a listing shows of each record (`listed`, JSON), so a listing page
+ * does not parse the whole record (three times its size: the fragments'
+ * digests) of each name it shows; NULL in rows written before, which a page
+ * reads from the record.
  */
-const SCHEMA_VERSION = 4
+const SCHEMA_VERSION = 5
+
+/** Rows a scan reads in its first statement run, and at most in any later one. */
+const SCAN_FIRST_BATCH = 16
+const SCAN_LAST_BATCH = 1024
 
 /**
  * A row as a listing page reads it: the version that decides which replica
- * is newest, and the record itself only where the page wants it whole.
+ * is newest, and what the listing shows of the record only where the page
+ * wants it whole.
  */
 export interface ScannedRow {
   name: string
   version: Version
   revision: number
   deleted: boolean
-  record: FileRecord | undefined
+  listed: ListedRecord | undefined
 }
 
 /** The highest ring position. */
@@ -103,24 +113,29 @@ export class RecordTable {
       synchronous: 'NORMAL',
       schema: SCHEMA_VERSION,
       create: `CREATE TABLE IF NOT EXISTS records (name TEXT PRIMARY KEY, record TEXT NOT NULL, pos TEXT NOT NULL,
-          version TEXT NOT NULL, revision INTEGER NOT NULL, deleted INTEGER NOT NULL) WITHOUT ROWID;
+          version TEXT NOT NULL, revision INTEGER NOT NULL, deleted INTEGER NOT NULL, listed TEXT) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS records_by_pos ON records (pos);
         CREATE TABLE IF NOT EXISTS buckets (bucket INTEGER PRIMARY KEY, xor INTEGER NOT NULL, count INTEGER NOT NULL)`,
       migrate: (db, from) => {
         if (from < 2) addPositions(db)
         if (from < 3) addVersions(db)
+        if (from < 5) addListed(db)
       },
     })
     this.#commits = new GroupCommit(this.#db, path)
     this.#get = this.#db.prepare('SELECT record FROM records WHERE name = ?')
-    this.#put = this.#db.prepare('INSERT OR REPLACE INTO records (name, record, pos, version, revision, deleted) VALUES (?, ?, ?, ?, ?, ?)')
+    this.#put = this.#db.prepare('INSERT OR REPLACE INTO records (name, record, pos, version, revision, deleted, listed) VALUES (?, ?, ?, ?, ?, ?, ?)')
     this.#delete = this.#db.prepare('DELETE FROM records WHERE name = ?')
-    // The record text only for rows whose position lies in the arc (from, to]; from = to is the whole ring.
-    const scan = (after: string): string => `SELECT name, version, revision, deleted,
-        CASE WHEN ($from < $to AND pos > $from AND pos <= $to) OR ($from >= $to AND (pos > $from OR pos <= $to)) THEN record END AS record
-        FROM records WHERE name ${after} $name ORDER BY name`
+    // What a listing shows only for rows whose position lies in the arc (from, to]; from = to is the whole ring.
+    // The record itself only for a row written before schema 5, without `listed`.
+    const inArc = '(($from < $to AND pos > $from AND pos <= $to) OR ($from >= $to AND (pos > $from OR pos <= $to)))'
+    const scan = (after: string): string => `SELECT name, version, revision, deleted, CASE WHEN ${inArc} THEN listed END AS listed,
+        CASE WHEN listed IS NULL AND ${inArc} THEN record END AS record
+        FROM records WHERE name ${after} $name ORDER BY name LIMIT $limit`
     this.#scanInclusive = this.#db.prepare(scan('>='))
     this.#scanExclusive = this.#db.prepare(scan('>'))
+    this.#scanInclusive.setReturnArrays(true)
+    this.#scanExclusive.setReturnArrays(true)
     this.#between = this.#db.prepare('SELECT record FROM records WHERE pos > ? AND pos <= ?')
     this.#buckets = this.#db.prepare('SELECT record FROM records WHERE pos >= ? AND pos < ?')
     this.#namesAfter = this.#db.prepare('SELECT record FROM records WHERE name > ? ORDER BY name LIMIT ?')
@@ -205,7 +220,8 @@ export class RecordTable {
     this.#commits.begin()
     const position = ringPosition(record.name)
     const bucket = bucketOf(position)
-    this.#put.run(record.name, JSON.stringify(record), position, record.version, record.revision, record.deleted ? 1 : 0)
+    const { name, version, revision, deleted } = record
+    this.#put.run(name, JSON.stringify(record), position, version, revision, deleted ? 1 : 0, JSON.stringify(listedRestOf(record)))
     if (previous) this.#digests.remove(bucket, recordPrint(previous), 0)
     this.#digests.add(bucket, recordPrint(record), 0)
     this.#save(bucket)
@@ -237,12 +253,28 @@ export class RecordTable {
    * where its position lies in `whole` (all of them when it is undefined).
    */
   *scan(from: string, inclusive: boolean, whole: Arc | undefined): Generator<ScannedRow> {
-    const statement = inclusive ? this.#scanInclusive : this.#scanExclusive
     const arc = whole ?? { from: '', to: '' }
-    type Row = { name: string; version: string; revision: number; deleted: number; record: string | null }
-    for (const row of statement.iterate({ from: arc.from, to: arc.to, name: from }) as Iterable<Row>) {
-      const { name, version, revision, deleted, record } = row
-      yield { name, version, revision, deleted: deleted !== 0, record: record === null ? undefined : (JSON.parse(record) as FileRecord) }
+    type Row = [name: string, version: string, revision: number, deleted: number, listed: string | null, record: string | null]
+    let statement = inclusive ? this.#scanInclusive : this.#scanExclusive
+    let after = from
+    // Rows come in batches, each one statement run: stepping a statement row by row from JavaScript costs
+    // twice as much per row. The first batch is small, as a listing with a delimiter leaves a scan after a row or two.
+    for (let limit = SCAN_FIRST_BATCH; ; limit = Math.min(limit * 4, SCAN_LAST_BATCH)) {
+      const rows = statement.all({ from: arc.from, to: arc.to, name: after, limit }) as unknown as Row[]
+      for (const [name, version, revision, flag, listed, record] of rows) {
+        const deleted = flag !== 0
+        const shown =
+          listed !== null
+            ? { name, version, revision, deleted, ...(JSON.parse(listed) as ListedRest) }
+            : record !== null
+              ? listedOf(JSON.parse(record) as FileRecord)
+              : undefined
+        yield { name, version, revision, deleted, listed: shown }
+      }
+      const last = rows.at(-1)
+      if (!last || rows.length < limit) return
+      after = last[0]
+      statement = this.#scanExclusive
     }
   }
 
@@ -325,6 +357,13 @@ function addVersions(db: DatabaseSync): void {
     ALTER TABLE records ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
     UPDATE records SET version = json_extract(record, '$.version'), revision = json_extract(record, '$.revision'),
       deleted = json_extract(record, '$.deleted')`)
+}
+
+/** Schema 5: a column for what a listing shows of a record, left NULL in the rows there (pages read those from the record). */
+function addListed(db: DatabaseSync): void {
+  const columns = db.prepare('SELECT name FROM pragma_table_info(?)').all('records') as { name: string }[]
+  // Idempotent: the schema number is only what the meta table says, and the table may have been created by this layout.
+  if (!columns.some((c) => c.name === 'listed')) db.exec('ALTER TABLE records ADD COLUMN listed TEXT')
 }
 
 /** Schema 2: every record gets its ring position, computed once here. */

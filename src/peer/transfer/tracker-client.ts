@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { z } from 'zod'
 import { HousePartyError, isHousePartyError } from '../../shared/errors.ts'
 import { delay } from '../../shared/lifecycle.ts'
@@ -5,7 +6,7 @@ import type { Roster } from '../membership/index.ts'
 import { type CallBatcher, call, type DialOptions, withBytes } from '../net/index.ts'
 import { type FileRecord, type GuestId, type Manifest, PageReply, PintReplies, type PintReply, type PintRequestBody, type Version } from '../protocol/index.ts'
 import { type Arc, primaryArc, type RingId, successors, trackersOf } from '../ring/index.ts'
-import { compareNames, compareRecords, guestLimit, listedOf, type MergedPage, mergePages, newestRecord, type PageQuery } from '../tracker/index.ts'
+import { compareNames, compareRecords, guestLimit, listedOf, type MergedPage, mergePages, newestRecord, type Page, type PageQuery } from '../tracker/index.ts'
 
 /** Answers a tracker call made to this very peer, as it would answer it over TCP; undefined for an op it does not answer. */
 export type LocalTracker = (body: PintRequestBody) => Promise<unknown> | undefined
@@ -287,7 +288,12 @@ export class TrackerClient {
     const guests = this.#roster.guests()
     const ids = guests.map((g) => g.id)
     const limit = guestLimit(query.limit, guests.length, this.#replicas, query.delimiter)
-    const answers = await Promise.allSettled(ids.map((id) => this.#call(id, { op: 'page', ...query, limit, whole: primaryArc(ids, id) }, PageReply, signal)))
+    const ask = (id: GuestId): Promise<Page> => this.#call(id, { op: 'page', ...query, limit, whole: primaryArc(ids, id) }, PageReply, signal)
+    // This peer reads its own page synchronously, in the call. It waits for the next turn of the event loop, by which
+    // the requests to the other guests have left (a request is flushed once its call's first await resolves), so they
+    // read theirs meanwhile instead of after it.
+    const self = this.#roster.selfId
+    const answers = await Promise.allSettled(ids.map((id) => (id === self ? nextTurn().then(() => ask(id)) : ask(id))))
     const pages = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []))
     const merged = mergePages(pages, query)
     if (merged.unresolved.length > 0) {
