@@ -27,7 +27,11 @@
  * puts run at about the same rate. What 2 MB promotes (a listing page's
  * merge outlives two scavenges) the first flag would leave in the old
  * generation up to its 128 MB: HeapGovernor (heap-governor.ts) collects it
- * after --heap-slack-mb instead.
+ * after --heap-slack-mb instead. The price is paid by metadata work: with
+ * 100,000 small files, 16 MB puts ran about 30% faster and served the full
+ * listing with 20–35% less CPU, but a 1 GiB put ran 14–17 full collections
+ * and peaked near 315 MiB (8 MB: the same collections; 4 MB: one, and 30 MiB
+ * more). BENCHMARKS.md has the runs.
  */
 export const PEER_V8_FLAGS: readonly string[] = ['--initial-heap-size=128', '--max-semi-space-size=2']
 
