@@ -175,8 +175,9 @@ describe('chaos: a party that keeps losing guests loses no file', () => {
       // victim without a rebuild (a rebalancing move already copied when it died, or a copy found on a live guest
       // and recorded there) takes itself out of the count instead.
       const rebuilt = (await rebuiltSum(live)) - before
-      const unrebuilt = (await unrebuiltSum(live)) - unrebuiltBefore + unrebuiltByVictim
-      const recordedLate = (await unrebuiltSum(live)) - movesAtRecount
+      const unrebuiltNow = await unrebuiltSum(live)
+      const unrebuilt = unrebuiltNow - unrebuiltBefore + unrebuiltByVictim
+      const recordedLate = unrebuiltNow - movesAtRecount
       assert.ok(
         rebuilt <= lostFragments + recordedLate,
         `fragments rebuilt after the death: ${rebuilt}, more than the ${lostFragments} lost (and ${recordedLate} moves recorded after they were counted)`,
